@@ -1,0 +1,38 @@
+# DistillGuard — the two set-up commands are `make demo` and `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test bench demo browser clean model
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's chromium for the console's end-to-end test (Playwright cannot download a browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || echo "chromium: install failed; browser tests will skip"; \
+	  else echo "chromium not installed and not root: browser tests will skip"; fi; }
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+demo: $(STAMP)
+	$(BIN)/distillguard demo
+
+model: $(STAMP)
+	$(BIN)/distillguard train --out detector/models/default.joblib
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,164 @@
+"""The ``api-event/v1`` contract: a typed event, a validating parser and streaming JSON Lines readers.
+
+The vendored JSON Schema (``detector/schema/api-event.schema.json``) is the contract; :class:`Event`
+mirrors it field for field so msgspec validates types, ranges, enums and patterns while decoding,
+in C. Unknown fields are ignored. Every rejection is an :class:`EventError` naming the field.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+SCHEMA_RESOURCE = "schema/api-event.schema.json"
+
+Str64 = Annotated[str, Meta(min_length=1, max_length=64)]
+Str128 = Annotated[str, Meta(min_length=1, max_length=128)]
+OptStr128 = Annotated[str, Meta(max_length=128)] | None
+Country = Annotated[str, Meta(pattern="^[A-Z]{2}$")] | None
+NonNeg = Annotated[int, Meta(ge=0)]
+AwareTime = Annotated[datetime, Meta(tz=True)]
+
+VerificationPath = Literal["standard", "education", "research", "startup", "enterprise"]
+StopReason = Literal["end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "error"]
+
+
+class Event(msgspec.Struct, kw_only=True, frozen=True, cache_hash=False):
+    """One completed API request (``api-event/v1``)."""
+
+    schema_version: Literal[1]
+    event_id: Str64
+    ts: AwareTime
+    account_id: Str128
+    api_key_id: Str128
+    ip: Annotated[str, Meta(max_length=45)]
+    model: Str128
+    input_tokens: NonNeg
+    output_tokens: NonNeg
+    status: Annotated[int, Meta(ge=100, le=599)]
+    org_id: OptStr128 = None
+    account_created_at: AwareTime | None = None
+    verification_path: VerificationPath | None = None
+    billing_country: Country = None
+    payment_fingerprint: OptStr128 = None
+    asn: NonNeg | None = None
+    ip_country: Country = None
+    user_agent: Annotated[str, Meta(max_length=1024)] | None = None
+    tls_fingerprint: OptStr128 = None
+    endpoint: Annotated[str, Meta(max_length=64)] | None = None
+    conversation_id: OptStr128 = None
+    turn_index: NonNeg | None = None
+    system_prompt: Annotated[str, Meta(max_length=200_000)] | None = None
+    prompt: Annotated[str, Meta(max_length=1_000_000)] | None = None
+    max_tokens: NonNeg | None = None
+    temperature: Annotated[float, Meta(ge=0)] | None = None
+    tools: list[Annotated[str, Meta(max_length=128)]] | None = None
+    reasoning_requested: bool | None = None
+    stop_reason: StopReason | None = None
+    latency_ms: NonNeg | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventError(Exception):
+    """Why one raw message is not a valid event. ``field`` is a JSON path such as ``ts`` or ``tools[0]``."""
+
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+_DECODER = msgspec.json.Decoder(Event)
+_PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_FLOAT_CONSTANTS = re.compile(rb"(?<![\"\w])(NaN|-?Infinity)(?![\"\w])")
+
+
+def _field_of(path: str | None) -> str:
+    if not path:
+        return "$"
+    return path.lstrip(".") or "$"
+
+
+def parse_event(raw: bytes | str) -> Event:
+    """Decode and validate one JSON object; raise :class:`EventError` naming the offending field."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    try:
+        return _DECODER.decode(raw)
+    except msgspec.ValidationError as exc:
+        m = _PATH.match(str(exc))
+        assert m is not None
+        reason = m.group("msg")
+        if "Object missing required field" in reason:
+            missing = reason.split("`")[1] if "`" in reason else "$"
+            raise EventError(missing, "required field is missing") from None
+        raise EventError(_field_of(m.group("path")), reason) from None
+    except msgspec.DecodeError as exc:
+        text = str(exc)
+        if _FLOAT_CONSTANTS.search(raw[:1_000_000]):
+            text = "NaN and Infinity are not JSON numbers"
+        raise EventError("$", f"not valid JSON: {text}") from None
+    except (UnicodeDecodeError, RecursionError, ValueError, TypeError, OverflowError) as exc:
+        raise EventError("$", f"undecodable message: {exc.__class__.__name__}: {exc}") from None
+
+
+def encode_event(event: Event) -> bytes:
+    """Serialise an event back to compact JSON (round-trips through :func:`parse_event`)."""
+    return msgspec.json.encode(event)
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line of a JSON Lines file that did not parse."""
+
+    lineno: int
+    error: EventError
+    raw: bytes
+
+
+def open_lines(path: str | Path) -> io.BufferedReader:
+    """Open a JSON Lines file for streaming, transparently gunzipping (by magic bytes, not by name)."""
+    p = Path(path)
+    fh = open(p, "rb")  # noqa: SIM115 - returned to the caller
+    magic = fh.peek(2)[:2]
+    if magic == b"\x1f\x8b":
+        return io.BufferedReader(gzip.GzipFile(fileobj=fh), buffer_size=1 << 20)  # type: ignore[arg-type]
+    return fh
+
+
+def iter_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number, raw_line)`` for non-blank lines, streaming."""
+    with open_lines(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.strip()
+            if line:
+                yield lineno, line
+
+
+def read_events(path: str | Path) -> Iterator[Event | BadLine]:
+    """Stream a JSON Lines file (plain or gzip) as events, with :class:`BadLine` for rejects."""
+    decode = _DECODER.decode
+    for lineno, line in iter_lines(path):
+        try:
+            yield decode(line)
+        except Exception:  # the slow path names the field
+            try:
+                yield parse_event(line)
+            except EventError as err:
+                yield BadLine(lineno, err, line)
+
+
+def schema_text() -> str:
+    """The vendored ``api-event/v1`` JSON Schema."""
+    return resources.files("detector").joinpath(SCHEMA_RESOURCE).read_text("utf-8")

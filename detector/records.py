@@ -1,0 +1,87 @@
+"""Verdict and cluster records: what the detector emits, what the stream stores and the API serves.
+
+These are the only shapes that cross the core's boundary. They serialise to the JSON Lines formats
+of ``distillguard detect --out`` / ``--clusters`` via :func:`to_json` / :func:`verdict_from_json`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+
+class AccountVerdict(msgspec.Struct, kw_only=True):
+    """The detector's current view of one account."""
+
+    account_id: str
+    score: float
+    flagged: bool
+    cluster_id: str | None
+    flagged_at: datetime | None
+    reasons: list[str]
+    # Context for review (not part of the compared verdict): volume, time span, model version.
+    n_requests: int = 0
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    model_version: str | None = None
+    org_id: str | None = None
+    verification_path: str | None = None
+    models: list[str] = []
+    hourly_requests: dict[str, int] = {}  # "2026-03-02T09" -> requests in that hour (UTC)
+    sample_prompts: list[str] = []  # a few prompts, for review (empty when redacted)
+
+
+class ClusterVerdict(msgspec.Struct, kw_only=True):
+    """A group of accounts linked by shared infrastructure and behaviour."""
+
+    cluster_id: str
+    members: list[str]
+    score: float
+    flagged: bool
+    flagged_at: datetime | None
+    shared_indicators: dict[str, list[str]]
+    reasons: list[str]
+    n_requests: int = 0
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    model_version: str | None = None
+    linked_clusters: list[str] = []  # clusters sharing weaker indicators with this one
+
+
+class Change(msgspec.Struct, kw_only=True):
+    """An account or cluster newly flagged, unflagged or re-clustered at a re-scoring (``detections`` topic)."""
+
+    kind: str  # "account" | "cluster"
+    id: str
+    at: datetime
+    change: str  # "flagged" | "unflagged" | "changed"
+    score: float
+    reasons: list[str]
+    cluster_id: str | None = None
+    members: list[str] | None = None
+
+
+VERDICT_FIELDS = ("account_id", "score", "flagged", "cluster_id", "flagged_at", "reasons")
+_verdict_decoder = msgspec.json.Decoder(AccountVerdict)
+_cluster_decoder = msgspec.json.Decoder(ClusterVerdict)
+
+
+def verdict_line(v: AccountVerdict) -> bytes:
+    """The ``detect --out`` line for one account (the compared fields first, then context)."""
+    return msgspec.json.encode(v)
+
+
+def cluster_line(c: ClusterVerdict) -> bytes:
+    """The ``detect --clusters`` line for one cluster."""
+    return msgspec.json.encode(c)
+
+
+def verdict_from_json(raw: bytes | str) -> AccountVerdict:
+    """Parse a ``detect --out`` line."""
+    return _verdict_decoder.decode(raw)
+
+
+def cluster_from_json(raw: bytes | str) -> ClusterVerdict:
+    """Parse a ``detect --clusters`` line."""
+    return _cluster_decoder.decode(raw)

@@ -1,0 +1,37 @@
+"""One settings object for every DistillGuard process, read from environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration. Each field reads the upper-case environment variable of its name."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
+    events_topic: str = Field("api-events", description="Input topic of api-event/v1 messages.")
+    dlq_topic: str = Field("api-events-dlq", description="Dead-letter topic for rejected messages.")
+    detections_topic: str = Field("detections", description="Topic of newly flagged/changed accounts and clusters.")
+    enforcement_topic: str = Field("enforcement-actions", description="Topic of enforcement actions from reviews.")
+    summaries_topic: str = Field("account-summaries", description="Compacted topic of per-account summaries for linking.")
+    topic_partitions: int = Field(4, ge=1, description="Partitions for topics the worker creates.")
+    database_url: str = Field("sqlite:///distillguard.db", description="SQLAlchemy URL of the review database.")
+    model_path: str | None = Field(None, description="Model artifact; default: the one shipped in the package.")
+    window_minutes: float = Field(15.0, gt=0, description="Re-score every this many minutes of event time.")
+    metrics_port: int = Field(9108, description="Prometheus metrics port of the worker.")
+    api_host: str = Field("127.0.0.1", description="Review API bind address.")
+    api_port: int = Field(8000, description="Review API port.")
+    api_rate_limit_per_minute: int = Field(600, ge=1, description="Requests per token per minute before 429.")
+    log_level: str = Field("INFO", description="Log level.")
+    log_json: bool = Field(False, description="Log JSON lines instead of console format.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests may call ``get_settings.cache_clear()``)."""
+    return Settings()
