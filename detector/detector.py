@@ -1,0 +1,320 @@
+"""The one detection object: feed events in time order, re-score at window boundaries.
+
+``detect`` runs it over a file, the stream worker over micro-batches of a partition, notebooks over
+whatever they load. A re-scoring folds the buffered events, recomputes features, re-links accounts,
+scores them and reports what changed (accounts or clusters newly flagged, unflagged or regrouped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from detector.context import groups_of, static_context
+from detector.events import Event
+from detector.features import IDX, account_features, new_models
+from detector.linking import Linkage, link_accounts
+from detector.model import DetectionModel, Rows, load_model
+from detector.reasons import account_reasons, cluster_reasons, iso
+from detector.records import AccountVerdict, Change, ClusterVerdict
+from detector.state import INDICATORS, VERIFICATION, AccountState
+
+HOUR = 3600.0
+SHARED_KINDS = {"card": "payment_fingerprint", "api_key": "api_key", "ip": "ip", "subnet": "subnet", "asn": "asn", "client": "client"}
+
+
+@dataclass
+class Scoring:
+    """The outcome of one re-scoring."""
+
+    at: float
+    X: np.ndarray
+    link: Linkage
+    context: np.ndarray
+    score: np.ndarray
+    behaviour: np.ndarray
+    anomaly: np.ndarray
+    cluster_ids: list[str]  # by cluster label
+    cluster_score: np.ndarray
+
+
+class Detector:
+    """Incremental detector over a stream of :class:`~detector.events.Event` in event-time order."""
+
+    def __init__(
+        self,
+        model: DetectionModel | None = None,
+        *,
+        window_minutes: float = 15.0,
+        dedup_horizon_hours: float = 24.0,
+        max_future_minutes: float = 60.0,
+        link_threshold: float = 2.0,
+    ) -> None:
+        self.model = model if model is not None else load_model()
+        self.window = window_minutes * 60.0
+        self.link_threshold = link_threshold
+        self.state = AccountState(dedup_horizon_hours=dedup_horizon_hours, max_future_minutes=max_future_minutes)
+        self.window_end: float | None = None
+        self.last: Scoring | None = None
+        self.flagged_at: dict[int, float] = {}
+        self.cluster_flagged_at: dict[str, float] = {}
+        self._cluster_of: dict[int, str] = {}
+        self._prev_members: dict[str, frozenset[int]] = {}
+        self.rescores = 0
+
+    # ---- feeding ---------------------------------------------------------------------------------
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters: events accepted, duplicates ignored, late, rejected, re-scorings, accounts."""
+        return {**self.state.stats, "rescores": self.rescores, "accounts": self.state.size}
+
+    def process(self, events: Iterable[Event], on_reject: Callable[[Event, str], None] | None = None) -> list[Change]:
+        """Consume events; re-score whenever event time crosses a window boundary. Rejected events
+        (too far in the future, or older than the de-duplication horizon) go to ``on_reject``."""
+        changes: list[Change] = []
+        w = self.window
+        add = self.state.add
+        for ev in events:
+            ts = ev.ts.timestamp()
+            if self.window_end is None:
+                self.window_end = (ts // w + 1) * w
+            elif ts >= self.window_end and self.state.reject_reason(ev, ts) is None:
+                changes.extend(self.rescore(self.window_end))
+                self.window_end = (ts // w + 1) * w
+            rejected = add(ev)
+            if rejected is not None and on_reject is not None:
+                on_reject(rejected.event, rejected.reason)
+        return changes
+
+    def flush(self) -> list[Change]:
+        """Re-score now, at the latest event time seen (end of a file or a drained stream)."""
+        if self.state.size == 0:
+            return []
+        return self.rescore(self.state.watermark)
+
+    # ---- scoring ---------------------------------------------------------------------------------
+    def rescore(self, at: float) -> list[Change]:
+        """Score every account as of event time ``at`` and return what changed."""
+        st = self.state
+        st.fold()
+        X = account_features(st)
+        link = link_accounts(st, self.link_threshold)
+        ctx = static_context(st, link, X)
+        score, behaviour, anomaly = self.model.score_samples(Rows(X=X, groups=groups_of(link), context=ctx))
+        members = link.members()
+        cluster_ids = self._stable_ids(members)
+        cluster_score = np.array([float(np.median(score[m])) for m in members])
+        self.last = Scoring(at, X, link, ctx, score, behaviour, anomaly, cluster_ids, cluster_score)
+        self.rescores += 1
+        return self._changes(at)
+
+    def _stable_ids(self, members: list[np.ndarray]) -> list[str]:
+        """Keep a cluster's id across re-scorings: the id most of its members had, largest cluster first."""
+        ids: list[str | None] = [None] * len(members)
+        taken: set[str] = set()
+        for k in sorted(range(len(members)), key=lambda i: -len(members[i])):
+            votes = Counter(self._cluster_of.get(int(a)) for a in members[k])
+            votes.pop(None, None)
+            for cid, _ in votes.most_common():
+                if cid not in taken:
+                    ids[k] = cid
+                    break
+            if ids[k] is None:
+                first = min(self.state.names[int(a)] for a in members[k])
+                ids[k] = "cl-" + hashlib.sha1(first.encode()).hexdigest()[:12]
+                while ids[k] in taken:
+                    ids[k] = "cl-" + hashlib.sha1(ids[k].encode()).hexdigest()[:12]
+            taken.add(ids[k])  # type: ignore[arg-type]
+        return ids  # type: ignore[return-value]
+
+    def _changes(self, at: float) -> list[Change]:
+        s = self.last
+        assert s is not None
+        thr = self.model.threshold
+        when = iso(at)
+        changes: list[Change] = []
+        labels = s.link.labels
+        new_cluster_of = {int(a): s.cluster_ids[int(labels[a])] for a in np.nonzero(labels >= 0)[0]}
+        flagged = np.nonzero(s.score >= thr)[0]
+        now_flagged = set(flagged.tolist())
+        for a in sorted(now_flagged - self.flagged_at.keys()):
+            self.flagged_at[a] = at
+            changes.append(self._account_change(a, "flagged", when, new_cluster_of.get(a)))
+        for a in sorted(self.flagged_at.keys() - now_flagged):
+            del self.flagged_at[a]
+            changes.append(self._account_change(a, "unflagged", when, new_cluster_of.get(a)))
+        for a in sorted(now_flagged):
+            if a in self.flagged_at and self.flagged_at[a] != at and self._cluster_of.get(a) != new_cluster_of.get(a):
+                changes.append(self._account_change(a, "changed", when, new_cluster_of.get(a)))
+        members = s.link.members()
+        current: dict[str, frozenset[int]] = {}
+        for k, cid in enumerate(s.cluster_ids):
+            current[cid] = frozenset(members[k].tolist())
+            is_flagged = s.cluster_score[k] >= thr
+            was = cid in self.cluster_flagged_at
+            if is_flagged and not was:
+                self.cluster_flagged_at[cid] = at
+                kind = "flagged"
+            elif was and not is_flagged:
+                del self.cluster_flagged_at[cid]
+                kind = "unflagged"
+            elif is_flagged and self._prev_members.get(cid) != current[cid]:
+                kind = "changed"
+            else:
+                continue
+            names = [self.state.names[a] for a in sorted(current[cid])]
+            changes.append(Change(kind="cluster", id=cid, at=when, change=kind, score=round(float(s.cluster_score[k]), 6),
+                                  reasons=self._cluster_reasons(k, members[k])[0], cluster_id=cid, members=names))
+        for cid in list(self.cluster_flagged_at):
+            if cid not in current:
+                del self.cluster_flagged_at[cid]
+                changes.append(Change(kind="cluster", id=cid, at=when, change="unflagged", score=0.0, reasons=["cluster dissolved"], cluster_id=cid, members=[]))
+        self._cluster_of = new_cluster_of
+        self._prev_members = current
+        return changes
+
+    def _account_change(self, a: int, kind: str, when, cluster_id: str | None) -> Change:
+        s = self.last
+        assert s is not None
+        return Change(kind="account", id=self.state.names[a], at=when, change=kind, score=round(float(s.score[a]), 6),
+                      reasons=self._account_reasons(a), cluster_id=cluster_id)
+
+    # ---- evidence --------------------------------------------------------------------------------
+    def _newest_model_name(self) -> str | None:
+        released = new_models(self.state)
+        if not released:
+            return None
+        m = max(released, key=released.get)  # type: ignore[arg-type]
+        return list(self.state.interned["model"])[m]
+
+    def _account_reasons(self, a: int) -> list[str]:
+        s = self.last
+        assert s is not None
+        n = int(self.state.col("n")[a])
+        mean_out = float(self.state.col("out_tok")[a] / max(n, 1))
+        own = account_reasons(s.X[a], n, mean_out, float(s.anomaly[a]), self._newest_model_name())
+        k = int(s.link.labels[a])
+        if k >= 0:
+            size = int((s.link.labels == k).sum())
+            lead = f"member of cluster {s.cluster_ids[k]} ({size} accounts, cluster score {s.cluster_score[k]:.2f})"
+            own = [lead, *own]
+        if not own:
+            own = [f"score {s.score[a]:.2f}; no single piece of evidence stands out"]
+        return own
+
+    def _shared(self, member_idx: np.ndarray) -> dict[str, list[str]]:
+        st = self.state
+        mask = np.zeros(st.size, dtype=bool)
+        mask[member_idx] = True
+        out: dict[str, list[str]] = {}
+        for kind in INDICATORS:
+            a, v, _ = st.pairs(st.links[kind], 32)
+            sel = mask[a]
+            if not sel.any():
+                continue
+            vals, counts = np.unique(v[sel], return_counts=True)
+            keep = counts >= 2
+            if keep.any():
+                names = list(st.interned[kind])
+                order = np.argsort(-counts[keep], kind="stable")[:25]
+                out[SHARED_KINDS[kind]] = [names[i] for i in vals[keep][order].tolist()]
+        a, v, _ = st.pairs(st.templates, 32)
+        sel = mask[a]
+        if sel.any():
+            vals, counts = np.unique(v[sel], return_counts=True)
+            keep = counts >= 2
+            order = np.argsort(-counts[keep], kind="stable")[:10]
+            texts = [st.template_text.get(int(k), "") for k in vals[keep][order].tolist()]
+            if texts:
+                out["template"] = texts
+        return out
+
+    def _cluster_reasons(self, k: int, member_idx: np.ndarray) -> tuple[list[str], dict[str, list[str]]]:
+        s = self.last
+        assert s is not None
+        st = self.state
+        shared = self._shared(member_idx)
+        paths = Counter(VERIFICATION[v] for v in st.col("verification")[member_idx].tolist() if v >= 0)
+        n_req = int(st.col("n")[member_idx].sum())
+        reasons = cluster_reasons(len(member_idx), shared, st.col("created")[member_idx], dict(paths), s.context[member_idx[0]], n_req)
+        return reasons or [f"{len(member_idx)} linked accounts; cluster score {s.cluster_score[k]:.2f}"], shared
+
+    # ---- results ---------------------------------------------------------------------------------
+    def verdicts(self) -> list[AccountVerdict]:
+        """The current verdict of every account seen, in first-seen order."""
+        if self.last is None or len(self.last.score) < self.state.size:
+            self.flush()
+        s = self.last
+        st = self.state
+        if s is None:
+            return []
+        thr = self.model.threshold
+        models = list(st.interned["model"])
+        orgs = list(st.interned["org"])
+        ca, cm, _ = st.pairs(st.model_count, 20)
+        by_acct_models: dict[int, list[str]] = {}
+        for a, m in zip(ca.tolist(), cm.tolist(), strict=True):
+            by_acct_models.setdefault(a, []).append(models[m])
+        ta, th, tc = st.pairs(st.timeline, 24)
+        hourly: dict[int, dict[str, int]] = {}
+        for a, h, c in zip(ta.tolist(), th.tolist(), tc.tolist(), strict=True):
+            hourly.setdefault(a, {})[iso(h * HOUR).strftime("%Y-%m-%dT%H")] = c  # type: ignore[union-attr]
+        out = []
+        first, last, n = st.col("first_ts"), st.col("last_ts"), st.col("n")
+        ver, org = st.col("verification"), st.col("org")
+        for a, name in enumerate(st.names):
+            k = int(s.link.labels[a])
+            is_flagged = bool(s.score[a] >= thr)
+            out.append(AccountVerdict(
+                account_id=name, score=round(float(s.score[a]), 6), flagged=is_flagged,
+                cluster_id=s.cluster_ids[k] if k >= 0 else None,
+                flagged_at=iso(self.flagged_at[a]) if is_flagged and a in self.flagged_at else None,
+                reasons=self._account_reasons(a) if s.score[a] >= 0.5 * thr else [],
+                n_requests=int(n[a]), first_seen=iso(first[a]), last_seen=iso(last[a]), model_version=self.model.version,
+                org_id=orgs[org[a]] if org[a] >= 0 else None, verification_path=VERIFICATION[ver[a]] if ver[a] >= 0 else None,
+                models=sorted(by_acct_models.get(a, [])), hourly_requests=dict(sorted(hourly.get(a, {}).items())),
+                sample_prompts=st.samples.get(a, []),
+            ))
+        return out
+
+    def clusters(self) -> list[ClusterVerdict]:
+        """Every cluster of two or more linked accounts, highest score first."""
+        if self.last is None or len(self.last.score) < self.state.size:
+            self.flush()
+        s = self.last
+        if s is None:
+            return []
+        st = self.state
+        members = s.link.members()
+        out = []
+        first, last, n = st.col("first_ts"), st.col("last_ts"), st.col("n")
+        linked = self._linked_clusters(members)
+        for k, cid in enumerate(s.cluster_ids):
+            m = members[k]
+            reasons, shared = self._cluster_reasons(k, m)
+            is_flagged = bool(s.cluster_score[k] >= self.model.threshold)
+            out.append(ClusterVerdict(
+                cluster_id=cid, members=sorted(st.names[int(a)] for a in m), score=round(float(s.cluster_score[k]), 6),
+                flagged=is_flagged, flagged_at=iso(self.cluster_flagged_at.get(cid)) if is_flagged else None,
+                shared_indicators=shared, reasons=reasons, n_requests=int(n[m].sum()), first_seen=iso(float(first[m].min())),
+                last_seen=iso(float(last[m].max())), model_version=self.model.version, linked_clusters=linked.get(k, []),
+            ))
+        out.sort(key=lambda c: (-c.score, c.cluster_id))
+        return out
+
+    def _linked_clusters(self, members: list[np.ndarray]) -> dict[int, list[str]]:
+        """Clusters joined by evidence below the link threshold (e.g. a shared IP only)."""
+        s = self.last
+        assert s is not None
+        W = s.link.weights.tocoo()
+        lab = s.link.labels
+        sel = (W.data >= 1.0) & (lab[W.row] >= 0) & (lab[W.col] >= 0) & (lab[W.row] != lab[W.col])
+        pairs = set(zip(lab[W.row[sel]].tolist(), lab[W.col[sel]].tolist(), strict=True))
+        out: dict[int, set[str]] = {}
+        for i, j in pairs:
+            out.setdefault(i, set()).add(s.cluster_ids[j])
+        return {k: sorted(v) for k, v in out.items()}

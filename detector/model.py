@@ -1,0 +1,151 @@
+"""The scoring model: unsupervised anomaly + supervised behaviour + cluster-aware final classifier.
+
+Stage 1, ``IsolationForest`` over account features: how unusual an account is, with no labels.
+Stage 2, a gradient-boosted classifier over account features + anomaly: how harvest-like the
+account's own behaviour is. Stage 3, a gradient-boosted classifier over account features, anomaly,
+the cluster's static context and its members' stage-2 scores: the final probability in [0, 1].
+The flag threshold is calibrated on held-out simulated days to a target false-positive rate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
+from sklearn.model_selection import GroupKFold, cross_val_predict
+
+from detector.context import BEHAVIOUR, STATIC, behaviour_context
+from detector.features import FEATURES
+
+FORMAT = "distillguard-model/1"
+DEFAULT_PATH = Path(__file__).parent / "models" / "default.joblib"
+
+
+@dataclass
+class Rows:
+    """Training or scoring rows: account features, cluster groups and static cluster context."""
+
+    X: np.ndarray  # n x len(FEATURES)
+    groups: np.ndarray  # n, group ids unique across snapshots/datasets
+    context: np.ndarray  # n x len(STATIC)
+    y: np.ndarray | None = None  # 1 attack, 0 legit
+    split: np.ndarray | None = None  # ids for grouped cross-validation (e.g. dataset id)
+
+
+@dataclass
+class DetectionModel:
+    """Scores accounts in [0, 1]; ``threshold`` is where an account is flagged."""
+
+    target_fpr: float = 0.0005
+    max_iter: int = 300
+    learning_rate: float = 0.08
+    random_state: int = 0
+    # Learned state (set by ``fit``):
+    iforest_: IsolationForest | None = None
+    behaviour_: HistGradientBoostingClassifier | None = None
+    final_: HistGradientBoostingClassifier | None = None
+    anomaly_ref_: tuple[float, float] = (0.0, 1.0)
+    threshold: float = 0.5
+    version: str = "untrained"
+    training: dict = field(default_factory=dict)
+
+    def _gb(self) -> HistGradientBoostingClassifier:
+        return HistGradientBoostingClassifier(
+            max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=31, l2_regularization=1.0,
+            min_samples_leaf=40, random_state=self.random_state,
+        )
+
+    def anomaly(self, X: np.ndarray) -> np.ndarray:
+        """Isolation-forest anomaly in [0, 1] (0.5 = typical of the training population)."""
+        assert self.iforest_ is not None, "model is not fitted"
+        raw = -self.iforest_.score_samples(X)
+        lo, hi = self.anomaly_ref_
+        return np.clip((raw - lo) / max(hi - lo, 1e-9), 0.0, 1.0)
+
+    def _stage2_input(self, X: np.ndarray) -> np.ndarray:
+        return np.column_stack([X, self.anomaly(X)])
+
+    def fit(self, rows: Rows) -> DetectionModel:
+        """Fit all three stages on labelled rows (out-of-fold stage-2 scores feed stage 3)."""
+        assert rows.y is not None
+        self.iforest_ = IsolationForest(n_estimators=200, max_samples=4096, random_state=self.random_state).fit(rows.X)
+        raw = -self.iforest_.score_samples(rows.X)
+        self.anomaly_ref_ = (float(np.quantile(raw, 0.01)), float(np.quantile(raw, 0.999)))
+        X2 = self._stage2_input(rows.X)
+        split = rows.split if rows.split is not None else rows.groups
+        folds = GroupKFold(n_splits=min(4, len(np.unique(split))))
+        oof = cross_val_predict(self._gb(), X2, rows.y, cv=folds, groups=split, method="predict_proba")[:, 1]
+        self.behaviour_ = self._gb().fit(X2, rows.y)
+        X3 = np.column_stack([X2, rows.context, behaviour_context(rows.groups, oof)])
+        self.final_ = self._gb().fit(X3, rows.y)
+        return self
+
+    def score_samples(self, rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(final score, behaviour score, anomaly) per row."""
+        assert self.behaviour_ is not None and self.final_ is not None, "model is not fitted"
+        if len(rows.X) == 0:
+            z = np.zeros(0)
+            return z, z, z
+        anomaly = self.anomaly(rows.X)
+        X2 = np.column_stack([rows.X, anomaly])
+        p2 = self.behaviour_.predict_proba(X2)[:, 1]
+        X3 = np.column_stack([X2, rows.context, behaviour_context(rows.groups, p2)])
+        return self.final_.predict_proba(X3)[:, 1], p2, anomaly
+
+    def calibrate(self, scores: np.ndarray, y: np.ndarray) -> float:
+        """Set ``threshold`` to the lowest score keeping held-out FPR <= ``target_fpr``; return it."""
+        legit = np.sort(scores[y == 0])[::-1]
+        allowed = int(np.floor(self.target_fpr * len(legit)))
+        # flag when score >= threshold; allow `allowed` legit accounts above it.
+        ceiling = legit[allowed] if allowed < len(legit) else 0.0
+        self.threshold = float(min(max(np.nextafter(ceiling, 1.0), 0.05), 0.99))
+        return self.threshold
+
+    # ---- artifact --------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the versioned artifact (joblib) and a JSON card beside it."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        blob = {
+            "format": FORMAT, "features": list(FEATURES), "context": list(STATIC), "behaviour": list(BEHAVIOUR),
+            "sklearn": sklearn.__version__, "model": self,
+        }
+        joblib.dump(blob, path, compress=3)
+        card = {k: v for k, v in blob.items() if k != "model"} | {
+            "version": self.version, "threshold": self.threshold, "target_fpr": self.target_fpr, "training": self.training,
+        }
+        path.with_suffix(".json").write_text(json.dumps(card, indent=2, default=str) + "\n")
+        return path
+
+    def stamp(self, training: dict) -> None:
+        """Record what the model was trained on and derive its version string from that."""
+        self.training = training
+        digest = hashlib.sha256(json.dumps(training, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        self.version = f"{datetime.now(UTC):%Y%m%d}-{digest}"
+
+
+class ModelError(RuntimeError):
+    """An artifact that cannot be used (wrong format, features or library version)."""
+
+
+def load_model(path: str | Path | None = None) -> DetectionModel:
+    """Load an artifact (default: the one shipped in the package), checking its feature contract."""
+    path = Path(path) if path else DEFAULT_PATH
+    if not path.exists():
+        raise ModelError(f"model artifact not found: {path} (train one with `distillguard train --out {path}`)")
+    try:
+        blob = joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is the same user-facing problem
+        raise ModelError(f"cannot load model artifact {path}: {exc}") from exc
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ModelError(f"{path} is not a {FORMAT} artifact")
+    if blob["features"] != list(FEATURES) or blob["context"] != list(STATIC):
+        raise ModelError(f"{path} was trained on a different feature set; retrain with `distillguard train`")
+    return blob["model"]

@@ -1,0 +1,383 @@
+"""Per-account state: events are buffered as columns and folded into numpy accumulators in batches.
+
+``AccountState.add`` does the unavoidable per-event work (dedup, interning, text signals) and appends
+to column lists; ``fold`` aggregates the buffer with vectorised group operations. All state is plain
+numbers, arrays and dicts, serialised by :meth:`snapshot` without pickle.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import msgspec
+import numpy as np
+
+from detector.events import Event
+from detector.signals import REASONING, TEXT, subnet_of, template_keys, text_flags
+
+# Metadata bits beyond the text signal bits of detector.signals.
+REASONING_REQ = 1 << 5
+TOOLS = 1 << 6
+SYSTEM = 1 << 7
+STOP_MAX = 1 << 8
+STOP_TOOL = 1 << 9
+HIGH_MAX = 1 << 10  # max_tokens >= 8000
+MULTI_TURN = 1 << 11  # turn_index > 0
+REFUSAL = 1 << 12
+
+INDICATORS = ("card", "ip", "subnet", "asn", "client", "api_key")
+VERIFICATION = ("standard", "education", "research", "startup", "enterprise")
+SAMPLES_PER_ACCOUNT = 3
+_HOUR = 3600.0
+
+# Accumulated per account: name -> dtype. Sums over requests unless noted.
+_ACC = {
+    "n": np.int64, "in_tok": np.float64, "out_tok": np.float64, "log_out": np.float64, "log_out_sq": np.float64,
+    "max_tok_n": np.int64, "log_max_tok": np.float64, "s429": np.int64, "s4xx": np.int64, "s5xx": np.int64,
+    "temp_n": np.int64, "temp": np.float64, "gap_n": np.int64, "log_gap": np.float64, "log_gap_sq": np.float64,
+    "first_ts": np.float64, "last_ts": np.float64, "created": np.float64, "verification": np.int8, "org": np.int64,
+}
+_FLAG_BITS = (REASONING, 2, 4, 8, TEXT, REASONING_REQ, TOOLS, SYSTEM, STOP_MAX, STOP_TOOL, HIGH_MAX, MULTI_TURN, REFUSAL)
+
+
+def _grow(arr: np.ndarray, size: int, fill: float = 0) -> np.ndarray:
+    if size <= len(arr):
+        return arr
+    new = np.full((max(size, 2 * len(arr), 1024), *arr.shape[1:]), fill, dtype=arr.dtype)
+    new[: len(arr)] = arr
+    return new
+
+
+def _merge_counts(store: dict[int, int], keys: np.ndarray) -> None:
+    uniq, counts = np.unique(keys, return_counts=True)
+    get = store.get
+    for k, c in zip(uniq.tolist(), counts.tolist(), strict=True):
+        store[k] = get(k, 0) + c
+
+
+@dataclass
+class Rejected:
+    """An event the state refused, with the reason (the stream dead-letters it)."""
+
+    event: Event
+    reason: str
+
+
+@dataclass
+class AccountState:
+    """Accumulators for every account seen, plus the interning tables and the dedup window."""
+
+    dedup_horizon_hours: float = 24.0
+    max_future_minutes: float = 60.0
+    ids: dict[str, int] = field(default_factory=dict)
+    names: list[str] = field(default_factory=list)
+    acc: dict[str, np.ndarray] = field(default_factory=lambda: {k: np.zeros(0, dtype=t) for k, t in _ACC.items()})
+    flags: np.ndarray = field(default_factory=lambda: np.zeros((0, len(_FLAG_BITS)), dtype=np.int64))
+    hours: np.ndarray = field(default_factory=lambda: np.zeros((0, 24), dtype=np.int64))
+    interned: dict[str, dict[str, int]] = field(default_factory=lambda: {k: {} for k in (*INDICATORS, "model", "org")})
+    links: dict[str, dict[int, int]] = field(default_factory=lambda: {k: {} for k in INDICATORS})
+    templates: dict[int, int] = field(default_factory=dict)  # acct << 32 | key -> count
+    template_text: dict[int, str] = field(default_factory=dict)  # key -> a sample opening/closing
+    model_first: dict[int, float] = field(default_factory=dict)  # acct << 20 | model -> first ts
+    model_count: dict[int, int] = field(default_factory=dict)  # acct << 20 | model -> requests
+    timeline: dict[int, int] = field(default_factory=dict)  # acct << 24 | epoch hour -> requests
+    samples: dict[int, list[str]] = field(default_factory=dict)
+    watermark: float = -math.inf
+    stats: dict[str, int] = field(default_factory=lambda: dict(events=0, duplicates=0, late=0, rejected=0))
+    _seen: set[str] = field(default_factory=set)
+    _seen_buckets: deque = field(default_factory=deque)  # (hour, [ids])
+    _buf: list[list] = field(default_factory=lambda: [[] for _ in range(13)])
+    dirty: set[int] = field(default_factory=set)
+
+    # ---- per event -------------------------------------------------------------------------------
+    def _intern(self, kind: str, value: str) -> int:
+        table = self.interned[kind]
+        v = table.get(value)
+        if v is None:
+            v = table[value] = len(table)
+        return v
+
+    def _account(self, ev: Event) -> int:
+        a = self.ids.get(ev.account_id)
+        if a is not None:
+            return a
+        a = self.ids[ev.account_id] = len(self.names)
+        self.names.append(ev.account_id)
+        n = a + 1
+        for k, arr in self.acc.items():
+            fill = np.nan if k in ("first_ts", "last_ts", "created") else (-1 if k in ("verification", "org") else 0)
+            self.acc[k] = _grow(arr, n, fill)
+        self.flags = _grow(self.flags, n)
+        self.hours = _grow(self.hours, n)
+        acc = self.acc
+        acc["created"][a] = ev.account_created_at.timestamp() if ev.account_created_at else np.nan
+        acc["verification"][a] = VERIFICATION.index(ev.verification_path) if ev.verification_path else -1
+        acc["org"][a] = self._intern("org", ev.org_id) if ev.org_id else -1
+        return a
+
+    def reject_reason(self, ev: Event, ts: float) -> str | None:
+        """Why the time rules refuse an event, or None. Events more than ``max_future_minutes`` ahead of
+        the wall clock are refused; so are events older than the de-duplication horizon behind the
+        stream's event time, since a replay of them could no longer be recognised."""
+        if ts > datetime.now(UTC).timestamp() + self.max_future_minutes * 60:
+            return f"ts is more than {self.max_future_minutes:g} min in the future"
+        if ts < self.watermark - self.dedup_horizon_hours * _HOUR:
+            return f"ts is more than {self.dedup_horizon_hours:g} h behind the stream (past the de-duplication horizon)"
+        return None
+
+    def add(self, ev: Event) -> Rejected | None:
+        """Buffer one event; return a :class:`Rejected` if it is refused by the time rules."""
+        eid = ev.event_id
+        if eid in self._seen:
+            self.stats["duplicates"] += 1
+            return None
+        ts = ev.ts.timestamp()
+        reason = self.reject_reason(ev, ts)
+        if reason is not None:
+            self.stats["rejected"] += 1
+            return Rejected(ev, reason)
+        hour = int(ts // _HOUR)
+        if not self._seen_buckets or self._seen_buckets[-1][0] != hour:
+            self._seen_buckets.append((hour, []))
+        self._seen_buckets[-1][1].append(eid)
+        self._seen.add(eid)
+        if ts > self.watermark:
+            self.watermark = ts
+        elif ts < self.watermark - _HOUR:
+            self.stats["late"] += 1
+        self.stats["events"] += 1
+
+        a = self._account(ev)
+        prompt = ev.prompt
+        flags = text_flags(prompt, ev.system_prompt)
+        if ev.reasoning_requested:
+            flags |= REASONING_REQ
+        if ev.tools:
+            flags |= TOOLS
+        if ev.system_prompt:
+            flags |= SYSTEM
+        stop = ev.stop_reason
+        if stop == "max_tokens":
+            flags |= STOP_MAX
+        elif stop == "tool_use":
+            flags |= STOP_TOOL
+        elif stop == "refusal":
+            flags |= REFUSAL
+        mt = ev.max_tokens
+        if mt is not None and mt >= 8000:
+            flags |= HIGH_MAX
+        if ev.turn_index:
+            flags |= MULTI_TURN
+        intern = self._intern
+        ua = ev.user_agent or ""
+        b = self._buf
+        b[0].append(a)
+        b[1].append(ts)
+        b[2].append(ev.input_tokens)
+        b[3].append(ev.output_tokens)
+        b[4].append(-1 if mt is None else mt)
+        b[5].append(ev.status)
+        b[6].append(flags)
+        b[7].append(intern("model", ev.model))
+        b[8].append(-1.0 if ev.temperature is None else ev.temperature)
+        b[9].append(
+            (
+                intern("card", ev.payment_fingerprint) if ev.payment_fingerprint else -1,
+                intern("ip", ev.ip),
+                intern("subnet", subnet_of(ev.ip)),
+                intern("asn", str(ev.asn)) if ev.asn is not None else -1,
+                intern("client", f"{ev.tls_fingerprint or '-'}|{ua}") if (ev.tls_fingerprint or ua) else -1,
+                intern("api_key", ev.api_key_id),
+            )
+        )
+        if prompt:
+            kh, kt = template_keys(prompt)
+            b[10].append(a)
+            b[11].append(kh)
+            b[12].append(kt)
+            tt = self.template_text
+            if kh not in tt and len(tt) < 200_000:
+                tt[kh] = prompt[:80]
+                tt[kt] = prompt[-80:]
+            s = self.samples.get(a)
+            if s is None:
+                self.samples[a] = [prompt[:2000]]
+            elif len(s) < SAMPLES_PER_ACCOUNT:
+                s.append(prompt[:2000])
+        self.dirty.add(a)
+        return None
+
+    # ---- per batch -------------------------------------------------------------------------------
+    def fold(self) -> None:
+        """Aggregate the buffered events into the accumulators."""
+        b = self._buf
+        if not b[0]:
+            return
+        n_acc = len(self.names)
+        acct = np.asarray(b[0], dtype=np.int64)
+        ts = np.asarray(b[1], dtype=np.float64)
+        tin = np.asarray(b[2], dtype=np.float64)
+        tout = np.asarray(b[3], dtype=np.float64)
+        mt = np.asarray(b[4], dtype=np.float64)
+        status = np.asarray(b[5], dtype=np.int64)
+        flags = np.asarray(b[6], dtype=np.int64)
+        model = np.asarray(b[7], dtype=np.int64)
+        temp = np.asarray(b[8], dtype=np.float64)
+        ind = np.asarray(b[9], dtype=np.int64).reshape(-1, len(INDICATORS))
+        acc = self.acc
+
+        def add(name: str, weights: np.ndarray | None = None) -> None:
+            acc[name][:n_acc] += np.bincount(acct, weights=weights, minlength=n_acc).astype(acc[name].dtype)
+
+        add("n")
+        add("in_tok", tin)
+        add("out_tok", tout)
+        lo = np.log1p(tout)
+        add("log_out", lo)
+        add("log_out_sq", lo * lo)
+        has_mt = mt >= 0
+        add("max_tok_n", has_mt.astype(np.float64))
+        add("log_max_tok", np.where(has_mt, np.log1p(np.maximum(mt, 0)), 0.0))
+        add("s429", (status == 429).astype(np.float64))
+        add("s4xx", ((status >= 400) & (status < 500)).astype(np.float64))
+        add("s5xx", (status >= 500).astype(np.float64))
+        has_t = temp >= 0
+        add("temp_n", has_t.astype(np.float64))
+        add("temp", np.where(has_t, temp, 0.0))
+        bits = np.array(_FLAG_BITS, dtype=np.int64)
+        onehot = ((flags[:, None] & bits[None, :]) > 0).astype(np.int64)
+        np.add.at(self.flags, acct, onehot)
+        hod = ((ts // _HOUR) % 24).astype(np.int64)
+        np.add.at(self.hours, (acct, hod), 1)
+
+        # Inter-arrival gaps within each account, including the gap from its previous batch.
+        order = np.lexsort((ts, acct))
+        a_s, t_s = acct[order], ts[order]
+        first_in_group = np.ones(len(a_s), dtype=bool)
+        first_in_group[1:] = a_s[1:] != a_s[:-1]
+        prev = np.empty_like(t_s)
+        prev[1:] = t_s[:-1]
+        prev[first_in_group] = acc["last_ts"][a_s[first_in_group]]
+        gaps = t_s - prev
+        valid = ~np.isnan(gaps)
+        lg = np.log1p(np.maximum(gaps[valid], 0.0))
+        ga = a_s[valid]
+        acc["gap_n"][:n_acc] += np.bincount(ga, minlength=n_acc)
+        acc["log_gap"][:n_acc] += np.bincount(ga, weights=lg, minlength=n_acc)
+        acc["log_gap_sq"][:n_acc] += np.bincount(ga, weights=lg * lg, minlength=n_acc)
+        first_ts = np.full(n_acc, np.inf)
+        np.minimum.at(first_ts, acct, ts)
+        last_ts = np.full(n_acc, -np.inf)
+        np.maximum.at(last_ts, acct, ts)
+        touched = np.isfinite(first_ts)
+        acc["first_ts"][:n_acc][touched] = np.fmin(acc["first_ts"][:n_acc][touched], first_ts[touched])
+        acc["last_ts"][:n_acc][touched] = np.fmax(acc["last_ts"][:n_acc][touched], last_ts[touched])
+
+        for j, kind in enumerate(INDICATORS):
+            col = ind[:, j]
+            ok = col >= 0
+            _merge_counts(self.links[kind], (acct[ok] << 32) | col[ok])
+        mkey = (acct << 20) | model
+        _merge_counts(self.model_count, mkey)
+        o = np.lexsort((ts, mkey))
+        mk, mts = mkey[o], ts[o]
+        head = np.ones(len(mk), dtype=bool)
+        head[1:] = mk[1:] != mk[:-1]
+        mf = self.model_first
+        for k, t in zip(mk[head].tolist(), mts[head].tolist(), strict=True):
+            if t < mf.get(k, math.inf):
+                mf[k] = t
+        _merge_counts(self.timeline, (acct << 24) | (ts // _HOUR).astype(np.int64))
+        if b[10]:
+            ta = np.asarray(b[10], dtype=np.int64)
+            keys = np.concatenate([(ta << 32) | np.asarray(b[11], np.int64), (ta << 32) | np.asarray(b[12], np.int64)])
+            _merge_counts(self.templates, keys)
+        self._buf = [[] for _ in range(13)]
+        self._evict_seen()
+
+    def _evict_seen(self) -> None:
+        horizon = int((self.watermark - self.dedup_horizon_hours * _HOUR) // _HOUR)
+        while self._seen_buckets and self._seen_buckets[0][0] < horizon:
+            _, ids = self._seen_buckets.popleft()
+            self._seen.difference_update(ids)
+
+    # ---- views -----------------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        """Accounts seen."""
+        return len(self.names)
+
+    def col(self, name: str) -> np.ndarray:
+        """An accumulator trimmed to the accounts seen."""
+        return self.acc[name][: self.size]
+
+    def flag_count(self, bit: int) -> np.ndarray:
+        """Requests per account with the given signal bit."""
+        return self.flags[: self.size, _FLAG_BITS.index(bit)]
+
+    def hour_hist(self) -> np.ndarray:
+        """Requests per account by hour of day (UTC), shape (accounts, 24)."""
+        return self.hours[: self.size]
+
+    def pairs(self, store: dict[int, int], shift: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A ``acct << shift | value -> count`` store as parallel arrays (account, value, count)."""
+        if not store:
+            z = np.zeros(0, dtype=np.int64)
+            return z, z, z
+        keys = np.fromiter(store.keys(), dtype=np.int64, count=len(store))
+        counts = np.fromiter(store.values(), dtype=np.int64, count=len(store))
+        return keys >> shift, keys & ((1 << shift) - 1), counts
+
+    # ---- persistence -----------------------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        """The full state as msgpack (after folding the buffer)."""
+        self.fold()
+        n = self.size
+        doc = {
+            "v": 1,
+            "dedup_horizon_hours": self.dedup_horizon_hours,
+            "max_future_minutes": self.max_future_minutes,
+            "names": self.names,
+            "acc": {k: [str(a.dtype), a[:n].tobytes()] for k, a in self.acc.items()},
+            "flags": self.flags[:n].tobytes(),
+            "hours": self.hours[:n].tobytes(),
+            "interned": {k: list(v) for k, v in self.interned.items()},
+            "links": {k: [list(v.keys()), list(v.values())] for k, v in self.links.items()},
+            "templates": [list(self.templates.keys()), list(self.templates.values())],
+            "template_text": [list(self.template_text.keys()), list(self.template_text.values())],
+            "model_first": [list(self.model_first.keys()), list(self.model_first.values())],
+            "model_count": [list(self.model_count.keys()), list(self.model_count.values())],
+            "timeline": [list(self.timeline.keys()), list(self.timeline.values())],
+            "samples": [list(self.samples.keys()), list(self.samples.values())],
+            "watermark": self.watermark if math.isfinite(self.watermark) else None,
+            "stats": self.stats,
+            "seen": [[h, ids] for h, ids in self._seen_buckets],
+        }
+        return msgspec.msgpack.encode(doc)
+
+    @classmethod
+    def restore(cls, data: bytes) -> AccountState:
+        """Rebuild a state from :meth:`snapshot` bytes."""
+        doc = msgspec.msgpack.decode(data)
+        if doc.get("v") != 1:
+            raise ValueError(f"unsupported state snapshot version {doc.get('v')!r}")
+        st = cls(dedup_horizon_hours=doc["dedup_horizon_hours"], max_future_minutes=doc["max_future_minutes"])
+        st.names = doc["names"]
+        st.ids = {name: i for i, name in enumerate(st.names)}
+        n = len(st.names)
+        st.acc = {k: np.frombuffer(raw, dtype=np.dtype(dt)).copy() for k, (dt, raw) in doc["acc"].items()}
+        st.flags = np.frombuffer(doc["flags"], dtype=np.int64).reshape(n, len(_FLAG_BITS)).copy()
+        st.hours = np.frombuffer(doc["hours"], dtype=np.int64).reshape(n, 24).copy()
+        st.interned = {k: {v: i for i, v in enumerate(vals)} for k, vals in doc["interned"].items()}
+        st.links = {k: dict(zip(ks, vs, strict=True)) for k, (ks, vs) in doc["links"].items()}
+        for name in ("templates", "template_text", "model_first", "model_count", "timeline", "samples"):
+            ks, vs = doc[name]
+            setattr(st, name, dict(zip(ks, vs, strict=True)))
+        st.watermark = -math.inf if doc["watermark"] is None else doc["watermark"]
+        st.stats = doc["stats"]
+        st._seen_buckets = deque((h, ids) for h, ids in doc["seen"])
+        st._seen = {i for _, ids in st._seen_buckets for i in ids}
+        return st
