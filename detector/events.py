@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -127,29 +127,28 @@ class BadLine:
     raw: bytes
 
 
-def open_lines(path: str | Path) -> io.BufferedReader:
-    """Open a JSON Lines file for streaming, transparently gunzipping (by magic bytes, not by name)."""
-    p = Path(path)
-    fh = open(p, "rb")  # noqa: SIM115 - returned to the caller
-    magic = fh.peek(2)[:2]
-    if magic == b"\x1f\x8b":
-        return io.BufferedReader(gzip.GzipFile(fileobj=fh), buffer_size=1 << 20)  # type: ignore[arg-type]
-    return fh
-
-
-def iter_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(line_number, raw_line)`` for non-blank lines, streaming."""
-    with open_lines(path) as fh:
+def iter_lines(path: str | Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number, raw_line)`` for non-blank lines, streaming. ``progress`` is called with the
+    bytes of the file consumed so far (compressed bytes for gzip) every 8192 lines and at the end."""
+    raw = open(path, "rb")  # noqa: SIM115 - closed below
+    try:
+        fh = raw if raw.peek(2)[:2] != b"\x1f\x8b" else io.BufferedReader(gzip.GzipFile(fileobj=raw), buffer_size=1 << 20)  # type: ignore[arg-type]
         for lineno, line in enumerate(fh, 1):
+            if progress is not None and not lineno & 8191:
+                progress(raw.tell())
             line = line.strip()
             if line:
                 yield lineno, line
+        if progress is not None:
+            progress(raw.tell())
+    finally:
+        raw.close()
 
 
-def read_events(path: str | Path) -> Iterator[Event | BadLine]:
+def read_events(path: str | Path, progress: Callable[[int], None] | None = None) -> Iterator[Event | BadLine]:
     """Stream a JSON Lines file (plain or gzip) as events, with :class:`BadLine` for rejects."""
     decode = _DECODER.decode
-    for lineno, line in iter_lines(path):
+    for lineno, line in iter_lines(path, progress):
         try:
             yield decode(line)
         except Exception:  # the slow path names the field

@@ -1,0 +1,206 @@
+"""The detection commands of the ``distillguard`` CLI: detect, evaluate, train (and simulate)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+from rich.table import Table
+
+from detector.cli import app
+from detector.events import BadLine, Event, read_events
+from detector.records import cluster_line, verdict_line
+
+err = Console(stderr=True)
+
+
+def _progress(label: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn(),
+        console=err, disable=not err.is_terminal, transient=False,
+    )
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _load_model(path: Path | None):
+    from detector.model import ModelError, load_model
+
+    try:
+        return load_model(path)
+    except ModelError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def detect(
+    events: Annotated[Path, typer.Argument(help="api-event/v1 JSON Lines, plain or gzip, in time order.", exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="Write one verdict per account seen (JSON Lines).")],
+    clusters: Annotated[Path | None, typer.Option("--clusters", help="Also write one line per linked cluster.")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Model artifact (default: the one shipped in the package).")] = None,
+    window_minutes: Annotated[float, typer.Option(help="Re-score every this many minutes of event time.", min=0.1)] = 15.0,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on the first malformed line instead of skipping it.")] = False,
+) -> None:
+    """Score every account in an event file: the same Detector the stream worker runs."""
+    from detector.detector import Detector
+
+    det = Detector(_load_model(model), window_minutes=window_minutes)
+    bad: list[BadLine] = []
+    rejected: list[tuple[str, str]] = []
+    t0 = time.perf_counter()
+    size = events.stat().st_size
+    with _progress("detect") as bar:
+        task = bar.add_task("detect", total=size)
+
+        def good():
+            for item in read_events(events, progress=lambda b: bar.update(task, completed=b)):
+                if isinstance(item, BadLine):
+                    if strict:
+                        _fail(f"{events}:{item.lineno}: {item.error}", 1)
+                    bad.append(item)
+                    continue
+                yield item
+
+        det.process(good(), on_reject=lambda ev, why: rejected.append((ev.event_id, why)))
+        det.flush()
+    verdicts = det.verdicts()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as fh:
+        for v in verdicts:
+            fh.write(verdict_line(v) + b"\n")
+    found = det.clusters()
+    if clusters is not None:
+        with open(clusters, "wb") as fh:
+            for c in found:
+                fh.write(cluster_line(c) + b"\n")
+    elapsed = time.perf_counter() - t0
+    st = det.stats
+    for b in bad[:20]:
+        err.print(f"[yellow]skipped[/yellow] {events}:{b.lineno}: {b.error}")
+    if len(bad) > 20:
+        err.print(f"[yellow]... and {len(bad) - 20} more malformed lines[/yellow]")
+    for eid, why in rejected[:10]:
+        err.print(f"[yellow]rejected[/yellow] event {eid}: {why}")
+    err.print(
+        f"{st['events']:,} events ({st['events'] / max(elapsed, 1e-9):,.0f}/s), {st['duplicates']:,} duplicates ignored, "
+        f"{len(bad):,} malformed lines skipped, {st['rejected']:,} rejected by time rules; {st['accounts']:,} accounts, "
+        f"{sum(v.flagged for v in verdicts):,} flagged, {sum(c.flagged for c in found):,} of {len(found):,} clusters flagged "
+        f"(model {det.model.version}) -> {out}"
+    )
+
+
+@app.command()
+def evaluate(
+    labels: Annotated[Path, typer.Argument(help="labels.json from `simulate` (account_id -> attack, campaign, kind).", exists=True, dir_okay=False)],
+    verdicts: Annotated[Path, typer.Argument(help="Verdicts from `detect --out` or `export-verdicts`.", exists=True, dir_okay=False)],
+    events: Annotated[Path | None, typer.Option("--events", help="The events: adds requests-before-flag and the naive peer.", exists=True, dir_okay=False)] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON.")] = None,
+) -> None:
+    """Precision, recall, FPR, AUC, per-campaign recall and cluster purity, versus the naive peer."""
+    from detector.evaluate import evaluate as run, load_labels
+    from detector.records import verdict_from_json
+
+    try:
+        lab = load_labels(json.loads(labels.read_text()))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        _fail(f"{labels} is not a labels file: {exc}")
+    vs = []
+    for i, line in enumerate(verdicts.read_bytes().splitlines(), 1):
+        if line.strip():
+            try:
+                vs.append(verdict_from_json(line))
+            except Exception as exc:  # noqa: BLE001 - msgspec raises several kinds
+                _fail(f"{verdicts}:{i}: not a verdict line: {exc}")
+    report = run(lab, vs, events)
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    _print_report(report)
+
+
+def _print_report(report: dict) -> None:
+    out = Console()
+    t = Table(title="Accounts")
+    cols = ["precision", "recall", "fpr", "auc", "flagged", "false_positives"]
+    t.add_column("")
+    for c in cols:
+        t.add_column(c, justify="right")
+    for who in ("detector", "naive_peer"):
+        if who in report:
+            t.add_row(who, *(str(report[who][c]) for c in cols))
+    out.print(t)
+    ct = Table(title="Campaigns")
+    for c in ("campaign", "kind", "accounts", "recall", "peer recall", "cluster purity", "coverage", "before flag"):
+        ct.add_column(c, justify="right" if c not in ("campaign", "kind") else "left")
+    peer = report.get("naive_peer", {}).get("campaign_recall", {})
+    for name, row in report["campaigns"].items():
+        ct.add_row(name, row["kind"], str(row["accounts"]), str(row["recall"]), str(peer.get(name, "-")), str(row.get("cluster_purity")),
+                   str(row.get("cluster_coverage")), str(row.get("share_before_flag", "-")))
+    out.print(ct)
+
+
+TRAIN_SETS = ((101, "standard", 0.0), (102, "standard", 0.0), (103, "hard", 0.0), (104, "hard", 0.0), (105, "standard", 1.0), (106, "hard", 0.5))
+CALIBRATION_SETS = ((201, "standard", 0.0), (202, "hard", 0.0), (203, "standard", 1.0))
+
+
+def _decisions() -> dict[str, bool]:
+    sources = entry_points(group="distillguard.label_sources")
+    if not sources:
+        _fail("--with-decisions needs the review service installed (no distillguard.label_sources entry point)")
+    labels: dict[str, bool] = {}
+    for ep in sources:
+        labels.update(ep.load()())
+    return labels
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the model artifact (.joblib; a .json card is written beside it).")],
+    data_dir: Annotated[Path, typer.Option(help="Cache of simulated training days.")] = Path(".cache/distillguard/train"),
+    scale: Annotated[float, typer.Option(help="Scale of each simulated training day.", min=0.05)] = 1.0,
+    target_fpr: Annotated[float, typer.Option(help="False-positive rate the flag threshold is calibrated to.", min=0.0, max=0.5)] = 0.0005,
+    with_decisions: Annotated[bool, typer.Option("--with-decisions", help="Add analysts' confirmed/dismissed decisions from the review database as labels.")] = False,
+    events: Annotated[Path | None, typer.Option("--events", help="Events of the decided accounts (required with --with-decisions).", exists=True, dir_okay=False)] = None,
+) -> None:
+    """Train the model on simulated days (seeds 101-106; never the evaluation seeds), calibrated on seeds 201-203."""
+    from detector.simulate import simulate
+    from detector.training import Dataset, rows_for
+    from detector.training import train as fit
+
+    def day(seed: int, scenario: str, redact: float) -> Dataset:
+        d = data_dir / f"s{seed}-{scenario}-r{redact:g}-x{scale:g}"
+        if not (d / "labels.json").exists():
+            err.print(f"simulating seed {seed} ({scenario}, redact {redact:g}, scale {scale:g}) -> {d}")
+            simulate(d, seed=seed, scale=scale, scenario=scenario, redact=redact)
+        labels = {a: bool(v["attack"]) for a, v in json.loads((d / "labels.json").read_text()).items()}
+        return Dataset(d / "events.jsonl.gz", labels, d.name)
+
+    extra = None
+    if with_decisions:
+        if events is None:
+            _fail("--with-decisions needs --events: the events of the accounts the analysts decided")
+        decided = _decisions()
+        if not decided:
+            _fail("the review database holds no confirmed or dismissed decisions yet")
+        extra, _ = rows_for([Dataset(events, decided, "decisions")])
+        err.print(f"{len(decided)} analyst decisions -> {len(extra.X)} training rows")
+    train_sets = [day(*s) for s in TRAIN_SETS]
+    cal_sets = [day(*s) for s in CALIBRATION_SETS]
+    t0 = time.perf_counter()
+    model = fit(train_sets, cal_sets, target_fpr=target_fpr, progress=lambda what: err.print(f"features: {what}"), extra=extra)
+    model.stamp(model.training | {"scale": scale, "with_decisions": with_decisions})
+    model.save(out)
+    err.print(f"model {model.version}: threshold {model.threshold:.4f}, {model.training['rows']:,} rows, {time.perf_counter() - t0:.0f}s -> {out}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
