@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 
 from detector.context import groups_of, static_context
@@ -21,7 +22,7 @@ from detector.linking import Linkage, link_accounts
 from detector.model import DetectionModel, Rows, load_model
 from detector.reasons import account_reasons, cluster_reasons, iso
 from detector.records import AccountVerdict, Change, ClusterVerdict
-from detector.state import INDICATORS, VERIFICATION, AccountState
+from detector.state import INDICATORS, VERIFICATION, AccountState, AccountSummary, absorb_summaries, export_summaries
 
 HOUR = 3600.0
 SHARED_KINDS = {"card": "payment_fingerprint", "api_key": "api_key", "ip": "ip", "subnet": "subnet", "asn": "asn", "client": "client"}
@@ -64,6 +65,7 @@ class Detector:
         self.cluster_flagged_at: dict[str, float] = {}
         self._cluster_of: dict[int, str] = {}
         self._prev_members: dict[str, frozenset[int]] = {}
+        self._absorbed: dict[int, list[tuple[str, int]]] = {}
         self.rescores = 0
 
     # ---- feeding ---------------------------------------------------------------------------------
@@ -95,6 +97,47 @@ class Detector:
         if self.state.size == 0:
             return []
         return self.rescore(self.state.watermark)
+
+    def summaries(self, changed_only: bool = True) -> list[AccountSummary]:
+        """Summaries of this detector's accounts (changed since the last call, or all) for the linking stage."""
+        return export_summaries(self.state, None if changed_only else list(range(self.state.size)))
+
+    def ingest_summaries(self, summaries: Iterable[AccountSummary]) -> None:
+        """Take in accounts owned by other workers (each summary replaces that account's previous one)."""
+        absorb_summaries(self.state, list(summaries), self._absorbed)
+
+    # ---- persistence -----------------------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        """Everything needed to continue exactly where this detector is (msgpack, no pickle)."""
+        names = self.state.names
+        doc = {
+            "v": 1, "state": self.state.snapshot(), "window": self.window, "link_threshold": self.link_threshold,
+            "window_end": self.window_end, "rescores": self.rescores,
+            "flagged_at": {names[a]: t for a, t in self.flagged_at.items()},
+            "cluster_flagged_at": self.cluster_flagged_at,
+            "cluster_of": {names[a]: c for a, c in self._cluster_of.items()},
+            "prev_members": {c: [names[a] for a in m] for c, m in self._prev_members.items()},
+            "absorbed": {names[a]: keys for a, keys in self._absorbed.items()},
+        }
+        return msgspec.msgpack.encode(doc)
+
+    @classmethod
+    def restore(cls, data: bytes, model: DetectionModel | None = None) -> Detector:
+        """A detector continuing from :meth:`snapshot` bytes."""
+        doc = msgspec.msgpack.decode(data)
+        if doc.get("v") != 1:
+            raise ValueError(f"unsupported detector snapshot version {doc.get('v')!r}")
+        det = cls(model, window_minutes=doc["window"] / 60.0, link_threshold=doc["link_threshold"])
+        det.state = AccountState.restore(doc["state"])
+        ids = det.state.ids
+        det.window_end = doc["window_end"]
+        det.rescores = doc["rescores"]
+        det.flagged_at = {ids[n]: t for n, t in doc["flagged_at"].items()}
+        det.cluster_flagged_at = doc["cluster_flagged_at"]
+        det._cluster_of = {ids[n]: c for n, c in doc["cluster_of"].items()}
+        det._prev_members = {c: frozenset(ids[n] for n in m) for c, m in doc["prev_members"].items()}
+        det._absorbed = {ids[n]: [tuple(k) for k in keys] for n, keys in doc["absorbed"].items()}
+        return det
 
     # ---- scoring ---------------------------------------------------------------------------------
     def rescore(self, at: float) -> list[Change]:

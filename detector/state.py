@@ -381,3 +381,115 @@ class AccountState:
         st._seen_buckets = deque((h, ids) for h, ids in doc["seen"])
         st._seen = {i for _, ids in st._seen_buckets for i in ids}
         return st
+
+
+class AccountSummary(msgspec.Struct, kw_only=True, array_like=True):
+    """Everything the state holds about one account, self-contained (values as strings, not ids).
+
+    Workers publish these to a compacted topic keyed by account; a linking stage absorbs them, each
+    replacing the previous one for that account, so it sees every account of every partition.
+    """
+
+    account_id: str
+    acc: list[float]
+    flags: list[int]
+    hours: list[int]
+    links: dict[str, dict[str, int]]
+    templates: dict[int, int]
+    template_text: dict[int, str]
+    model_first: dict[str, float]
+    model_count: dict[str, int]
+    timeline: dict[int, int]
+    samples: list[str]
+    org: str | None
+
+
+_STORES = {"templates": 32, "model_first": 20, "model_count": 20, "timeline": 24}
+
+
+def _by_account(store: dict[int, int | float], shift: int, wanted: set[int]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for k in store:
+        a = k >> shift
+        if a in wanted:
+            out.setdefault(a, []).append(k)
+    return out
+
+
+def export_summaries(state: AccountState, accounts: list[int] | None = None) -> list[AccountSummary]:
+    """Summaries of the given accounts (default: those changed since the last export, then cleared)."""
+    state.fold()
+    if accounts is None:
+        accounts = sorted(state.dirty)
+        state.dirty.clear()
+    wanted = set(accounts)
+    names = {k: list(v) for k, v in state.interned.items()}
+    link_keys = {kind: _by_account(store, 32, wanted) for kind, store in state.links.items()}
+    store_keys = {name: _by_account(getattr(state, name), shift, wanted) for name, shift in _STORES.items()}
+    out = []
+    mask32, mask20, mask24 = (1 << 32) - 1, (1 << 20) - 1, (1 << 24) - 1
+    for a in accounts:
+        tpl = {k & mask32: state.templates[k] for k in store_keys["templates"].get(a, [])}
+        org = int(state.acc["org"][a])
+        out.append(AccountSummary(
+            account_id=state.names[a],
+            acc=[float(state.acc[k][a]) for k in _ACC],
+            flags=state.flags[a].tolist(),
+            hours=state.hours[a].tolist(),
+            links={kind: {names[kind][k & mask32]: state.links[kind][k] for k in keys.get(a, [])} for kind, keys in link_keys.items()},
+            templates=tpl,
+            template_text={k: state.template_text[k] for k in tpl if k in state.template_text},
+            model_first={names["model"][k & mask20]: state.model_first[k] for k in store_keys["model_first"].get(a, [])},
+            model_count={names["model"][k & mask20]: state.model_count[k] for k in store_keys["model_count"].get(a, [])},
+            timeline={k & mask24: state.timeline[k] for k in store_keys["timeline"].get(a, [])},
+            samples=state.samples.get(a, []),
+            org=names["org"][org] if org >= 0 else None,
+        ))
+    return out
+
+
+def absorb_summaries(state: AccountState, summaries: list[AccountSummary], owned: dict[int, list[tuple[str, int]]]) -> None:
+    """Replace the state of each summarised account with its summary. ``owned`` remembers the store
+    keys each absorbed account contributed, so a newer summary can replace them exactly."""
+    state.fold()
+    for s in summaries:
+        a = state.ids.get(s.account_id)
+        if a is None:
+            a = state.ids[s.account_id] = len(state.names)
+            state.names.append(s.account_id)
+            for k, arr in state.acc.items():
+                state.acc[k] = _grow(arr, a + 1)
+            state.flags = _grow(state.flags, a + 1)
+            state.hours = _grow(state.hours, a + 1)
+        for store_name, key in owned.pop(a, []):
+            store = state.links[store_name[6:]] if store_name.startswith("links:") else getattr(state, store_name)
+            store.pop(key, None)
+        for i, k in enumerate(_ACC):
+            state.acc[k][a] = s.acc[i]
+        state.acc["org"][a] = state._intern("org", s.org) if s.org else -1
+        state.flags[a] = s.flags
+        state.hours[a] = s.hours
+        keys: list[tuple[str, int]] = []
+        for kind, values in s.links.items():
+            for value, count in values.items():
+                k = (a << 32) | state._intern(kind, value)
+                state.links[kind][k] = count
+                keys.append((f"links:{kind}", k))
+        for name, src, shift, conv in (
+            ("templates", s.templates, 32, int), ("timeline", s.timeline, 24, int),
+            ("model_first", s.model_first, 20, lambda m: state._intern("model", m)),
+            ("model_count", s.model_count, 20, lambda m: state._intern("model", m)),
+        ):
+            store = getattr(state, name)
+            for raw, value in src.items():
+                k = (a << shift) | conv(raw)
+                store[k] = value
+                keys.append((name, k))
+        for k, text in s.template_text.items():
+            state.template_text.setdefault(k, text)
+        if s.samples:
+            state.samples[a] = list(s.samples)
+        w = s.acc[list(_ACC).index("last_ts")]
+        if w == w and w > state.watermark:  # not NaN
+            state.watermark = w
+        owned[a] = keys
