@@ -18,7 +18,7 @@ HOUR = 3600.0
 STATIC: tuple[str, ...] = (
     "c_log_size", "c_client_diversity", "c_log_ips_per_member", "c_cards_per_member", "c_log_created_span_hours",
     "c_farm_path_share", "c_top_org_share", "c_hour_entropy", "c_multi_turn_share", "c_mean_log_output",
-    "c_reasoning_share", "c_template_share", "c_log_degree", "c_log_burst_size", "c_log_requests_per_member",
+    "c_reasoning_share", "c_template_share", "c_log_shared_keys", "c_log_burst_size", "c_log_requests_per_member",
 )
 BEHAVIOUR: tuple[str, ...] = ("c_mean_behaviour", "c_share_behaviour_high", "c_min_behaviour")
 FARM_PATHS = ("path_education", "path_research", "path_startup")
@@ -85,15 +85,10 @@ def static_context(state: AccountState, link: Linkage, X: np.ndarray) -> np.ndar
     put("c_mean_log_output", np.bincount(g, weights=state.col("log_out"), minlength=ng) / np.maximum(req, 1))
     reasoning = np.maximum(state.flag_count(REASONING), state.flag_count(REASONING_REQ))
     put("c_reasoning_share", np.bincount(g, weights=reasoning, minlength=ng) / np.maximum(req, 1))
-    tpl = link.incidence.get("template")
-    shares_tpl = (np.asarray(tpl.sum(axis=1)).ravel() > 0).astype(float) if tpl is not None and tpl.shape[1] else np.zeros(n_acc)
-    put("c_template_share", np.bincount(g, weights=shares_tpl, minlength=ng) / size)
+    put("c_template_share", np.bincount(g, weights=link.shares_template.astype(float), minlength=ng) / size)
     put("c_log_requests_per_member", np.log1p(req / size))
-    out[:, STATIC.index("c_log_degree")] = np.log1p(np.diff(link.weights.indptr))
-    burst = link.incidence.get("burst")
-    if burst is not None and burst.shape[1]:
-        col_size = np.asarray(burst.sum(axis=0)).ravel()
-        out[:, STATIC.index("c_log_burst_size")] = np.log1p((burst.multiply(col_size[None, :])).max(axis=1).toarray().ravel())
+    out[:, STATIC.index("c_log_shared_keys")] = np.log1p(link.shared_keys)
+    out[:, STATIC.index("c_log_burst_size")] = np.log1p(link.burst_size)
     return out
 
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from detector.context import groups_of, static_context
+from detector.context import behaviour_context, groups_of, static_context
 from detector.events import Event
 from detector.features import IDX, account_features, new_models
 from detector.linking import Linkage, link_accounts
-from detector.model import DetectionModel, Rows, load_model
+from detector.model import DetectionModel, load_model
 from detector.reasons import account_reasons, cluster_reasons, iso
 from detector.records import AccountVerdict, Change, ClusterVerdict
 from detector.state import INDICATORS, VERIFICATION, AccountState, AccountSummary, absorb_summaries, export_summaries
@@ -41,6 +41,7 @@ class Scoring:
     anomaly: np.ndarray
     cluster_ids: list[str]  # by cluster label
     cluster_score: np.ndarray
+    final_in: np.ndarray  # cluster context + behaviour context, to detect rows needing a new final score
 
 
 class Detector:
@@ -53,11 +54,9 @@ class Detector:
         window_minutes: float = 15.0,
         dedup_horizon_hours: float = 24.0,
         max_future_minutes: float = 60.0,
-        link_threshold: float = 2.0,
     ) -> None:
         self.model = model if model is not None else load_model()
         self.window = window_minutes * 60.0
-        self.link_threshold = link_threshold
         self.state = AccountState(dedup_horizon_hours=dedup_horizon_hours, max_future_minutes=max_future_minutes)
         self.window_end: float | None = None
         self.last: Scoring | None = None
@@ -111,7 +110,7 @@ class Detector:
         """Everything needed to continue exactly where this detector is (msgpack, no pickle)."""
         names = self.state.names
         doc = {
-            "v": 1, "state": self.state.snapshot(), "window": self.window, "link_threshold": self.link_threshold,
+            "v": 1, "state": self.state.snapshot(), "window": self.window,
             "window_end": self.window_end, "rescores": self.rescores,
             "flagged_at": {names[a]: t for a, t in self.flagged_at.items()},
             "cluster_flagged_at": self.cluster_flagged_at,
@@ -127,7 +126,7 @@ class Detector:
         doc = msgspec.msgpack.decode(data)
         if doc.get("v") != 1:
             raise ValueError(f"unsupported detector snapshot version {doc.get('v')!r}")
-        det = cls(model, window_minutes=doc["window"] / 60.0, link_threshold=doc["link_threshold"])
+        det = cls(model, window_minutes=doc["window"] / 60.0)
         det.state = AccountState.restore(doc["state"])
         ids = det.state.ids
         det.window_end = doc["window_end"]
@@ -145,15 +144,38 @@ class Detector:
         st = self.state
         st.fold()
         X = account_features(st)
-        link = link_accounts(st, self.link_threshold)
+        link = link_accounts(st)
         ctx = static_context(st, link, X)
-        score, behaviour, anomaly = self.model.score_samples(Rows(X=X, groups=groups_of(link), context=ctx))
+        score, behaviour, anomaly = self._score(X, groups_of(link), ctx)
         members = link.members()
         cluster_ids = self._stable_ids(members)
         cluster_score = np.array([float(np.median(score[m])) for m in members])
-        self.last = Scoring(at, X, link, ctx, score, behaviour, anomaly, cluster_ids, cluster_score)
+        self.last = Scoring(at, X, link, ctx, score, behaviour, anomaly, cluster_ids, cluster_score, self._final_in)
         self.rescores += 1
         return self._changes(at)
+
+    def _score(self, X: np.ndarray, groups: np.ndarray, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Score, re-running the models only on rows whose inputs changed since the last scoring
+        (the models score row by row, so the result equals scoring everything)."""
+        n, prev = len(X), self.last
+        m = 0 if prev is None else len(prev.X)
+        changed = np.ones(n, dtype=bool)
+        if m:
+            changed[:m] = np.any(X[:m] != prev.X, axis=1)
+        anomaly, behaviour = np.zeros(n), np.zeros(n)
+        if m:
+            anomaly[:m], behaviour[:m] = prev.anomaly, prev.behaviour
+        anomaly[changed], behaviour[changed] = self.model.behaviour(X[changed])
+        bctx = behaviour_context(groups, behaviour)
+        final_in = np.column_stack([ctx, bctx])
+        redo = changed.copy()
+        score = np.zeros(n)
+        if m:
+            redo[:m] |= np.any(final_in[:m] != prev.final_in, axis=1)
+            score[:m] = prev.score
+        score[redo] = self.model.final(X[redo], anomaly[redo], ctx[redo], bctx[redo])
+        self._final_in = final_in
+        return score, behaviour, anomaly
 
     def _stable_ids(self, members: list[np.ndarray]) -> list[str]:
         """Keep a cluster's id across re-scorings: the id most of its members had, largest cluster first."""
@@ -350,14 +372,20 @@ class Detector:
         return out
 
     def _linked_clusters(self, members: list[np.ndarray]) -> dict[int, list[str]]:
-        """Clusters joined by evidence below the link threshold (e.g. a shared IP only)."""
+        """Clusters sharing a single indicator (an IP, a subnet, a client build) without being linked."""
         s = self.last
         assert s is not None
-        W = s.link.weights.tocoo()
         lab = s.link.labels
-        sel = (W.data >= 1.0) & (lab[W.row] >= 0) & (lab[W.col] >= 0) & (lab[W.row] != lab[W.col])
-        pairs = set(zip(lab[W.row[sel]].tolist(), lab[W.col[sel]].tolist(), strict=True))
         out: dict[int, set[str]] = {}
-        for i, j in pairs:
-            out.setdefault(i, set()).add(s.cluster_ids[j])
-        return {k: sorted(v) for k, v in out.items()}
+        for kind in ("ip", "subnet", "client"):
+            a, v, _ = self.state.pairs(self.state.links[kind], 32)
+            sel = lab[a] >= 0
+            cv = np.unique(np.column_stack([v[sel], lab[a[sel]]]), axis=0)
+            if len(cv) < 2:
+                continue
+            same = np.nonzero(cv[1:, 0] == cv[:-1, 0])[0]
+            for i in same.tolist():
+                x, y = int(cv[i, 1]), int(cv[i + 1, 1])
+                out.setdefault(x, set()).add(s.cluster_ids[y])
+                out.setdefault(y, set()).add(s.cluster_ids[x])
+        return {k: sorted(v)[:20] for k, v in out.items()}

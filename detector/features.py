@@ -42,8 +42,7 @@ def new_models(state: AccountState) -> dict[int, float]:
     """Models first seen after the warm-up: model id -> the time it was first used by anyone."""
     if not state.model_first:
         return {}
-    acct, model, _ = state.pairs(state.model_first, 20)
-    first = np.fromiter(state.model_first.values(), dtype=np.float64, count=len(state.model_first))
+    acct, model, first = state.pairs(state.model_first, 20)
     start = np.nanmin(state.col("first_ts")) if state.size else 0.0
     out: dict[int, float] = {}
     for m in np.unique(model).tolist():
@@ -114,8 +113,7 @@ def account_features(state: AccountState) -> np.ndarray:
     share_new = np.zeros(n_acc)
     released = new_models(state)
     if released:
-        ma, mm, _ = state.pairs(state.model_first, 20)
-        mfirst = np.fromiter(state.model_first.values(), dtype=np.float64, count=len(state.model_first))
+        ma, mm, mfirst = state.pairs(state.model_first, 20)
         ca, cm, cc = state.pairs(state.model_count, 20)
         new_req = np.zeros(n_acc)
         for m, t0 in released.items():

@@ -1,18 +1,33 @@
-"""Cross-account linking: a weighted evidence graph over shared indicators, cut into clusters.
+"""Cross-account linking: evidence rules over shared indicators, cut into clusters.
 
-Two accounts are linked when the evidence they share adds up to ``link_threshold``: a payment
-instrument or API key alone suffices; an IP (or, more weakly, a subnet) needs a second kind of
-evidence: the same client (TLS + user agent), a creation burst through the same verification path,
-or shared prompt templates; a shared repertoire of several templates links on its own (that is all
-that ties a low-and-slow campaign together). So a reseller's customers who merely share the proxy's IPs, or strangers
-on the same browser build, are not pulled into a hydra; an enterprise behind one NAT paying with one
-card *is* linked, and it is the scoring model, using cluster behaviour (org, business hours,
-varied multi-turn work), that tells it from a hydra.
+Two accounts are linked when they share the key of a rule; clusters are the connected components of
+the account-key graph, so the cost is linear in the evidence, however large a hydra grows. Every
+rule needs either an instrument that identifies an operator (a payment instrument, an API key) or
+two independent kinds of evidence:
+
+======================  =======================================================================
+rule                    why it is evidence of one operator
+======================  =======================================================================
+card                    one payment instrument
+api_key                 one credential
+ip+client               same address *and* same client build (TLS fingerprint + user agent)
+ip+burst                same address, accounts created in the same 6 h through the same path
+subnet+client+burst     a proxy pool's /24, one client build, one creation burst
+client+burst            one client build, one creation burst through the same path
+template+client         a shared prompt skeleton sent from the same client build
+template+ip             a shared prompt skeleton sent from the same address
+repertoire              the same two most-used prompt skeletons (each used at least twice)
+======================  =======================================================================
+
+A reseller's customers who merely share the proxy's IPs, or strangers on one browser build, are not
+pulled into a hydra. An enterprise behind one NAT paying with one card *is* linked: telling it from a
+hydra is the scoring model's job, from the cluster's behaviour (one organisation, office hours,
+varied multi-turn work), which is what an analyst would look at too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -21,12 +36,9 @@ from scipy.sparse.csgraph import connected_components
 from detector.state import AccountState
 
 HOUR = 3600.0
-# Evidence weight of sharing at least one value of each kind.
-WEIGHTS = {"card": 3.0, "api_key": 3.0, "ip": 1.5, "subnet": 0.75, "client": 1.0, "burst": 1.0, "template": 0.75}
-# Per shared template skeleton (an opening or a closing); capped, so that one identical prompt (2
-# skeletons) does not link strangers alone while a campaign's repertoire (3+ skeletons) does.
-MAX_TEMPLATE_SKELETONS = 3
 BURST_BUCKET_HOURS = 6.0
+RULES = ("card", "api_key", "ip+client", "ip+burst", "subnet+client+burst", "client+burst", "template+client", "template+ip", "repertoire")
+_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 @dataclass
@@ -35,9 +47,10 @@ class Linkage:
 
     labels: np.ndarray
     n_clusters: int
-    weights: sparse.csr_matrix  # account x account evidence weight (upper + lower)
-    incidence: dict[str, sparse.csr_matrix] = field(default_factory=dict)  # kind -> account x value (0/1)
-    values: dict[str, list[str]] = field(default_factory=dict)  # kind -> value labels, by column
+    shared_keys: np.ndarray  # per account: how many shared rule keys it holds
+    rule_members: dict[str, np.ndarray]  # rule -> accounts holding a shared key of that rule
+    burst_size: np.ndarray  # per account: accounts in its largest creation burst
+    shares_template: np.ndarray  # per account: shares a prompt skeleton with another account
 
     def members(self) -> list[np.ndarray]:
         """Member account indices of each cluster."""
@@ -48,78 +61,121 @@ class Linkage:
         return [order[s:e] for s, e in zip(starts, ends, strict=True)]
 
 
-def _incidence(acct: np.ndarray, value: np.ndarray, n_acc: int, max_df: int) -> tuple[sparse.csr_matrix, np.ndarray]:
-    """Binary account x value matrix over the values shared by 2..max_df accounts; and kept value ids."""
-    if len(acct) == 0:
-        return sparse.csr_matrix((n_acc, 0)), np.zeros(0, dtype=np.int64)
-    uniq, inv, df = np.unique(value, return_inverse=True, return_counts=True)
-    keep = (df >= 2) & (df <= max_df)
-    col_of = np.full(len(uniq), -1)
-    col_of[keep] = np.arange(int(keep.sum()))
-    cols = col_of[inv]
-    ok = cols >= 0
-    m = sparse.csr_matrix((np.ones(int(ok.sum())), (acct[ok], cols[ok])), shape=(n_acc, int(keep.sum())))
-    m.sum_duplicates()
-    m.data[:] = 1.0
-    return m, uniq[keep]
+def _mix(*cols: np.ndarray) -> np.ndarray:
+    h = np.zeros(len(cols[0]), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for c in cols:
+            h = (h ^ c.astype(np.uint64)) * _MIX
+            h ^= h >> np.uint64(29)
+    return h.view(np.int64)
 
 
-def _burst_values(state: AccountState) -> tuple[np.ndarray, np.ndarray]:
-    """Creation-burst memberships: (account, bucket id) for two 6-hour bucketings offset by 3 hours."""
+def _cross(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-account cross product of two (account, value) relations: (account, value_a, value_b)."""
+    (aa, av), (ba, bv) = a, b
+    if len(aa) == 0 or len(ba) == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z, z
+    o = np.argsort(aa, kind="stable")
+    aa, av = aa[o], av[o]
+    lo = np.searchsorted(aa, ba, side="left")
+    hi = np.searchsorted(aa, ba, side="right")
+    cnt = hi - lo
+    rep_b = np.repeat(np.arange(len(ba)), cnt)
+    starts = np.repeat(lo, cnt)
+    offs = np.arange(len(rep_b)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    ia = starts + offs
+    return ba[rep_b], av[ia], bv[rep_b]
+
+
+def _bursts(state: AccountState) -> tuple[np.ndarray, np.ndarray]:
+    """(account, burst id): two 6-hour creation buckets offset by 3 hours, per verification path."""
     created = state.col("created")
     path = state.col("verification").astype(np.int64)
-    ok = ~np.isnan(created)
-    idx = np.nonzero(ok)[0]
-    if len(idx) == 0:
-        z = np.zeros(0, dtype=np.int64)
-        return z, z
+    idx = np.nonzero(~np.isnan(created))[0]
     b = BURST_BUCKET_HOURS * HOUR
     k0 = (np.floor(created[idx] / b).astype(np.int64) * 2) * 8 + (path[idx] + 1)
     k1 = (np.floor((created[idx] + b / 2) / b).astype(np.int64) * 2 + 1) * 8 + (path[idx] + 1)
     return np.concatenate([idx, idx]), np.concatenate([k0, k1])
 
 
-def link_accounts(state: AccountState, link_threshold: float = 2.0, max_df_share: float = 0.25) -> Linkage:
-    """Build the evidence graph and its connected components at ``link_threshold``."""
+def _repertoire(state: AccountState) -> tuple[np.ndarray, np.ndarray]:
+    """(account, key of its two most-used prompt skeletons), for accounts repeating two skeletons."""
+    a, k, c = state.pairs(state.templates, 32)
+    rep = c >= 2
+    a, k, c = a[rep], k[rep], c[rep]
+    if len(a) == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z
+    o = np.lexsort((k, -c, a))
+    a, k = a[o], k[o]
+    first = np.ones(len(a), dtype=bool)
+    first[1:] = a[1:] != a[:-1]
+    pos = np.arange(len(a)) - np.maximum.accumulate(np.where(first, np.arange(len(a)), 0))
+    top1 = pos == 0
+    top2 = pos == 1
+    acc2 = a[top2]
+    k1 = k[top1][np.searchsorted(a[top1], acc2)]
+    k2 = k[top2]
+    return acc2, _mix(np.minimum(k1, k2), np.maximum(k1, k2))
+
+
+def link_accounts(state: AccountState, max_df_share: float = 0.25) -> Linkage:
+    """Apply the link rules and return the clusters (connected components of two or more accounts)."""
     n_acc = state.size
     max_df = max(50, int(max_df_share * n_acc))
-    inc: dict[str, sparse.csr_matrix] = {}
-    kept: dict[str, np.ndarray] = {}
-    for kind in ("card", "api_key", "ip", "subnet", "client"):
-        a, v, _ = state.pairs(state.links[kind], 32)
-        inc[kind], kept[kind] = _incidence(a, v, n_acc, max_df)
-    a, v = _burst_values(state)
-    inc["burst"], kept["burst"] = _incidence(a, v, n_acc, max_df)
-    a, v, _ = state.pairs(state.templates, 32)
-    inc["template"], kept["template"] = _incidence(a, v, n_acc, max_df)
+    rel = {kind: state.pairs(state.links[kind], 32)[:2] for kind in ("card", "api_key", "ip", "subnet", "client")}
+    rel["burst"] = _bursts(state)
+    ta, tk, tc = state.pairs(state.templates, 32)
+    rel["template"] = (ta, tk)
 
-    def shared(kind: str) -> sparse.csr_matrix:
-        m = inc[kind]
-        return (m @ m.T).tocsr()
+    keys: dict[str, tuple[np.ndarray, np.ndarray]] = {
+        "card": (rel["card"][0], _mix(np.full(len(rel["card"][0]), 1), rel["card"][1])),
+        "api_key": (rel["api_key"][0], _mix(np.full(len(rel["api_key"][0]), 2), rel["api_key"][1])),
+    }
+    for i, (name, parts) in enumerate(
+        (("ip+client", ("ip", "client")), ("ip+burst", ("ip", "burst")), ("client+burst", ("client", "burst")),
+         ("template+client", ("template", "client")), ("template+ip", ("template", "ip"))), start=3,
+    ):
+        acct, va, vb = _cross(rel[parts[0]], rel[parts[1]])
+        keys[name] = (acct, _mix(np.full(len(acct), i), va, vb))
+    acct, vs, vc = _cross(rel["subnet"], rel["client"])
+    acct2, vsc, vb = _cross((acct, _mix(vs, vc)), rel["burst"])
+    keys["subnet+client+burst"] = (acct2, _mix(np.full(len(acct2), 9), vsc, vb))
+    ra, rk = _repertoire(state)
+    keys["repertoire"] = (ra, _mix(np.full(len(ra), 10), rk))
 
-    W = sparse.csr_matrix((n_acc, n_acc))
-    for kind in ("card", "api_key", "client", "burst"):
-        s = shared(kind)
-        s.data[:] = WEIGHTS[kind]
-        W = W + s
-    ip, sub = shared("ip"), shared("subnet")
-    ip.data[:] = WEIGHTS["ip"]
-    sub.data[:] = WEIGHTS["subnet"]
-    W = W + ip.maximum(sub)
-    tpl = shared("template")
-    tpl.data = np.minimum(tpl.data, MAX_TEMPLATE_SKELETONS) * WEIGHTS["template"]
-    W = (W + tpl).tocsr()
-    W.setdiag(0)
-    W.eliminate_zeros()
-
-    strong = W.copy()
-    strong.data = (strong.data >= link_threshold).astype(np.float64)
-    strong.eliminate_zeros()
-    _, comp = connected_components(strong, directed=False)
+    all_a = np.concatenate([k[0] for k in keys.values()])
+    all_k = np.concatenate([k[1] for k in keys.values()])
+    rule_of = np.concatenate([np.full(len(k[0]), i) for i, k in enumerate(keys.values())])
+    # one row per (account, key): rule keys are distinct across rules by construction
+    _, first = np.unique(_mix(all_a, all_k), return_index=True)
+    all_a, all_k, rule_of = all_a[first], all_k[first], rule_of[first]
+    uk, inv, df = np.unique(all_k, return_inverse=True, return_counts=True)
+    keep = (df[inv] >= 2) & (df[inv] <= max_df)
+    pa, pk, pr = all_a[keep], inv[keep], rule_of[keep]
+    n_keys = len(uk)
+    graph = sparse.coo_matrix((np.ones(len(pa)), (pa, n_acc + pk)), shape=(n_acc + n_keys, n_acc + n_keys)).tocsr()
+    _, comp = connected_components(graph, directed=False)
+    comp = comp[:n_acc]
     sizes = np.bincount(comp)
     linked = sizes[comp] >= 2
     labels = np.full(n_acc, -1, dtype=np.int64)
     uniq, dense = np.unique(comp[linked], return_inverse=True)
     labels[linked] = dense
-    values = {kind: [str(x) for x in kept[kind].tolist()] for kind in kept}
-    return Linkage(labels=labels, n_clusters=len(uniq), weights=W, incidence=inc, values=values)
+
+    rule_names = list(keys)
+    rule_members = {r: np.unique(pa[pr == i]) for i, r in enumerate(rule_names)}
+    burst_size = np.zeros(n_acc)
+    ba, bv = rel["burst"]
+    if len(ba):
+        ub, binv, bdf = np.unique(bv, return_inverse=True, return_counts=True)
+        np.maximum.at(burst_size, ba, bdf[binv])
+    shares_template = np.zeros(n_acc, dtype=bool)
+    if len(ta):
+        _, tinv, tdf = np.unique(tk, return_inverse=True, return_counts=True)
+        shares_template[ta[tdf[tinv] >= 2]] = True
+    return Linkage(
+        labels=labels, n_clusters=len(uniq), shared_keys=np.bincount(pa, minlength=n_acc).astype(float),
+        rule_members=rule_members, burst_size=burst_size, shares_template=shares_template,
+    )

@@ -75,7 +75,7 @@ class DetectionModel:
     def fit(self, rows: Rows) -> DetectionModel:
         """Fit all three stages on labelled rows (out-of-fold stage-2 scores feed stage 3)."""
         assert rows.y is not None
-        self.iforest_ = IsolationForest(n_estimators=200, max_samples=4096, random_state=self.random_state).fit(rows.X)
+        self.iforest_ = IsolationForest(n_estimators=100, max_samples=2048, random_state=self.random_state).fit(rows.X)
         raw = -self.iforest_.score_samples(rows.X)
         self.anomaly_ref_ = (float(np.quantile(raw, 0.01)), float(np.quantile(raw, 0.999)))
         X2 = self._stage2_input(rows.X)
@@ -87,17 +87,25 @@ class DetectionModel:
         self.final_ = self._gb().fit(X3, rows.y)
         return self
 
+    def behaviour(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Stages 1-2, row by row: (anomaly, behaviour score)."""
+        assert self.behaviour_ is not None, "model is not fitted"
+        if len(X) == 0:
+            return np.zeros(0), np.zeros(0)
+        anomaly = self.anomaly(X)
+        return anomaly, self.behaviour_.predict_proba(np.column_stack([X, anomaly]))[:, 1]
+
+    def final(self, X: np.ndarray, anomaly: np.ndarray, context: np.ndarray, behaviour_ctx: np.ndarray) -> np.ndarray:
+        """Stage 3, row by row: the final score from own features, anomaly and cluster context."""
+        assert self.final_ is not None, "model is not fitted"
+        if len(X) == 0:
+            return np.zeros(0)
+        return self.final_.predict_proba(np.column_stack([X, anomaly, context, behaviour_ctx]))[:, 1]
+
     def score_samples(self, rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(final score, behaviour score, anomaly) per row."""
-        assert self.behaviour_ is not None and self.final_ is not None, "model is not fitted"
-        if len(rows.X) == 0:
-            z = np.zeros(0)
-            return z, z, z
-        anomaly = self.anomaly(rows.X)
-        X2 = np.column_stack([rows.X, anomaly])
-        p2 = self.behaviour_.predict_proba(X2)[:, 1]
-        X3 = np.column_stack([X2, rows.context, behaviour_context(rows.groups, p2)])
-        return self.final_.predict_proba(X3)[:, 1], p2, anomaly
+        anomaly, p2 = self.behaviour(rows.X)
+        return self.final(rows.X, anomaly, rows.context, behaviour_context(rows.groups, p2)), p2, anomaly
 
     def calibrate(self, scores: np.ndarray, y: np.ndarray) -> float:
         """Set ``threshold`` to the lowest score keeping held-out FPR <= ``target_fpr``; return it."""

@@ -91,6 +91,7 @@ class AccountState:
     _seen_buckets: deque = field(default_factory=deque)  # (hour, [ids])
     _buf: list[list] = field(default_factory=lambda: [[] for _ in range(13)])
     dirty: set[int] = field(default_factory=set)
+    _pairs_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     # ---- per event -------------------------------------------------------------------------------
     def _intern(self, kind: str, value: str) -> int:
@@ -216,6 +217,7 @@ class AccountState:
         b = self._buf
         if not b[0]:
             return
+        self._pairs_cache.clear()
         n_acc = len(self.names)
         acct = np.asarray(b[0], dtype=np.int64)
         ts = np.asarray(b[1], dtype=np.float64)
@@ -322,14 +324,21 @@ class AccountState:
         """Requests per account by hour of day (UTC), shape (accounts, 24)."""
         return self.hours[: self.size]
 
-    def pairs(self, store: dict[int, int], shift: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A ``acct << shift | value -> count`` store as parallel arrays (account, value, count)."""
+    def pairs(self, store: dict, shift: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A ``acct << shift | value -> count`` store as parallel arrays (account, value, count);
+        cached until the next :meth:`fold` (``model_first`` values are times, as floats)."""
+        hit = self._pairs_cache.get(id(store))
+        if hit is not None:
+            return hit
         if not store:
             z = np.zeros(0, dtype=np.int64)
             return z, z, z
         keys = np.fromiter(store.keys(), dtype=np.int64, count=len(store))
-        counts = np.fromiter(store.values(), dtype=np.int64, count=len(store))
-        return keys >> shift, keys & ((1 << shift) - 1), counts
+        vtype = np.float64 if store is self.model_first else np.int64
+        counts = np.fromiter(store.values(), dtype=vtype, count=len(store))
+        out = (keys >> shift, keys & ((1 << shift) - 1), counts)
+        self._pairs_cache[id(store)] = out
+        return out
 
     # ---- persistence -----------------------------------------------------------------------------
     def snapshot(self) -> bytes:
@@ -452,6 +461,7 @@ def absorb_summaries(state: AccountState, summaries: list[AccountSummary], owned
     """Replace the state of each summarised account with its summary. ``owned`` remembers the store
     keys each absorbed account contributed, so a newer summary can replace them exactly."""
     state.fold()
+    state._pairs_cache.clear()
     for s in summaries:
         a = state.ids.get(s.account_id)
         if a is None:

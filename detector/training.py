@@ -43,7 +43,7 @@ class Snapshot:
     rows: Rows
 
 
-def snapshots(events: Iterable[Event], hours: Iterable[float] = SNAPSHOT_HOURS, name: str = "", link_threshold: float = 2.0) -> list[Snapshot]:
+def snapshots(events: Iterable[Event], hours: Iterable[float] = SNAPSHOT_HOURS, name: str = "") -> list[Snapshot]:
     """Feature snapshots of one event stream at the given hours after its first event (plus the end)."""
     marks = sorted(hours)
     st = AccountState()
@@ -53,7 +53,7 @@ def snapshots(events: Iterable[Event], hours: Iterable[float] = SNAPSHOT_HOURS, 
     def take(h: float) -> None:
         st.fold()
         X = account_features(st)
-        link = link_accounts(st, link_threshold)
+        link = link_accounts(st)
         ctx = static_context(st, link, X)
         out.append(Snapshot(name, h, list(st.names), Rows(X=X, groups=groups_of(link), context=ctx)))
 
