@@ -1,0 +1,60 @@
+"""Account state: duplicates, time rules, snapshots."""
+
+from __future__ import annotations
+
+from detector.state import AccountState, absorb_summaries, export_summaries
+
+from .factory import ev
+
+
+def test_duplicate_event_ids_are_counted_once() -> None:
+    st = AccountState()
+    e = ev("a")
+    for _ in range(3):
+        st.add(e)
+    st.fold()
+    assert st.col("n")[0] == 1 and st.stats["duplicates"] == 2
+
+
+def test_far_future_and_beyond_horizon_events_are_rejected_with_reasons() -> None:
+    st = AccountState(dedup_horizon_hours=24)
+    assert st.add(ev("a", 0)) is None
+    future = st.add(ev("a", ts="2999-01-01T00:00:00Z"))
+    assert future is not None and "future" in future.reason
+    st.add(ev("a", 60 * 30))
+    old = st.add(ev("a", 0))
+    assert old is not None and "de-duplication horizon" in old.reason
+    st.fold()
+    assert st.col("n")[0] == 2 and st.stats["rejected"] == 2
+
+
+def test_late_event_within_horizon_is_still_counted() -> None:
+    st = AccountState()
+    st.add(ev("a", 120))
+    assert st.add(ev("a", 0)) is None
+    st.fold()
+    assert st.col("n")[0] == 2 and st.stats["late"] == 1
+
+
+def test_snapshot_restores_an_equal_state_that_still_dedups() -> None:
+    st = AccountState()
+    events = [ev("a", 0, prompt="Explain step by step: 1+1"), ev("b", 1, payment_fingerprint="c")]
+    for e in events:
+        st.add(e)
+    again = AccountState.restore(st.snapshot())
+    assert again.names == st.names and (again.col("n") == st.col("n")).all()
+    again.add(events[0])
+    assert again.stats["duplicates"] == 1
+
+
+def test_summaries_replace_rather_than_add() -> None:
+    src = AccountState()
+    for i in range(3):
+        src.add(ev("a", i, ip=f"10.0.0.{i}"))
+    dst = AccountState()
+    owned: dict = {}
+    absorb_summaries(dst, export_summaries(src), owned)
+    absorb_summaries(dst, export_summaries(src, [0]), owned)
+    dst.fold()
+    assert dst.col("n")[0] == 3
+    assert len(dst.links["ip"]) == 3
