@@ -1,0 +1,475 @@
+"""Structure of deploy/: the Dockerfile, docker-compose.yml and the Kubernetes manifests.
+
+No Docker engine or cluster runs here, so these checks read the files (and build the kustomizations with
+``kubectl kustomize`` where kubectl is installed): every document parses and has a known kind, every
+container is sized, probed and configured only with variables that ``Settings`` reads, the workers never
+outnumber the partitions, one image runs everything, and every command given to that image is a real
+``distillguard`` command with valid options.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import typer
+import yaml
+from pydantic import ValidationError
+
+from detector.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+COMPOSE = DEPLOY / "docker-compose.yml"
+DOCKERFILE = DEPLOY / "Dockerfile"
+IMAGE = "distillguard"  # the image's name, before registry rewrites
+
+# The kinds the manifests may use, with the only apiVersion each is served at.
+KINDS = {
+    "Namespace": "v1",
+    "ConfigMap": "v1",
+    "Secret": "v1",
+    "Service": "v1",
+    "Deployment": "apps/v1",
+    "StatefulSet": "apps/v1",
+    "Job": "batch/v1",
+    "PodDisruptionBudget": "policy/v1",
+    "ServiceMonitor": "monitoring.coreos.com/v1",
+    "ScaledObject": "keda.sh/v1alpha1",
+    "Kustomization": "kustomize.config.k8s.io/v1beta1",
+}
+WORKLOADS = {"Deployment", "StatefulSet", "Job"}
+SETTING_NAMES = {name.upper() for name in Settings.model_fields}
+
+
+def load_all(path: Path) -> list[dict]:
+    """Every non-empty YAML document of a file."""
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def manifests() -> list[tuple[Path, dict]]:
+    """(file, document) for every Kubernetes object under deploy/k8s (kustomizations excluded)."""
+    return [
+        (path, doc)
+        for path in sorted(K8S.rglob("*.yaml"))
+        if path.name != "kustomization.yaml"
+        for doc in load_all(path)
+    ]
+
+
+def objects(kind: str) -> list[dict]:
+    return [doc for _, doc in manifests() if doc["kind"] == kind]
+
+
+def one(kind: str, name: str) -> dict:
+    found = [doc for doc in objects(kind) if doc["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name!r}, found {len(found)}"
+    return found[0]
+
+
+def pod_specs() -> Iterator[tuple[str, dict]]:
+    """(workload name, pod spec) of every workload."""
+    for _, doc in manifests():
+        if doc["kind"] in WORKLOADS:
+            yield doc["metadata"]["name"], doc["spec"]["template"]["spec"]
+
+
+def containers() -> Iterator[tuple[str, dict]]:
+    for workload, spec in pod_specs():
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            yield f"{workload}/{container['name']}", container
+
+
+def config() -> dict[str, str]:
+    return one("ConfigMap", "distillguard-config")["data"]
+
+
+def secret() -> dict[str, str]:
+    return one("Secret", "distillguard-secrets")["stringData"]
+
+
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def compose_app_services() -> dict[str, dict]:
+    """The compose services that run the DistillGuard image."""
+    return {name: svc for name, svc in compose()["services"].items() if "build" in svc}
+
+
+@functools.cache
+def cli():
+    """The real ``distillguard`` command tree, with the command groups of the installed plugins."""
+    from detector import commands  # noqa: F401  (registers the core commands)
+    from detector.cli import _register_plugins, app
+
+    _register_plugins()
+    return typer.main.get_command(app)
+
+
+def assert_real_command(argv: list[str], where: str) -> None:
+    """``distillguard ARGV`` names a command and its options parse (nothing is run)."""
+    command, path, args = cli(), ["distillguard"], list(argv)
+    while hasattr(command, "list_commands"):  # a command group: descend
+        ctx = command.context_class(command)
+        assert args, f"{where}: `{' '.join(path)}` needs a sub-command"
+        name = args.pop(0)
+        sub = command.get_command(ctx, name)
+        assert sub is not None, f"{where}: `{' '.join(path)} {name}` is not a command (have {command.list_commands(ctx)})"
+        command, path = sub, [*path, name]
+    try:
+        command.make_context(" ".join(path), args)
+    except Exception as exc:  # the CLI library's UsageError: unknown option, bad value, missing argument
+        if not hasattr(exc, "format_message"):
+            raise
+        pytest.fail(f"{where}: `distillguard {' '.join(argv)}`: {exc.format_message()}")
+
+
+def compose_default(value: str) -> str:
+    """A compose value with ``${VAR:-default}`` interpolations replaced by their defaults."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
+# --- every file -------------------------------------------------------------------------------------
+
+
+def test_every_manifest_parses_with_a_known_kind_and_api_version():
+    docs = manifests()
+    assert len(docs) >= 10
+    for path, doc in docs:
+        where = f"{path.relative_to(ROOT)}: {doc.get('kind')} {doc.get('metadata', {}).get('name')}"
+        assert doc.get("kind") in KINDS, f"{where}: unknown kind"
+        assert doc.get("apiVersion") == KINDS[doc["kind"]], f"{where}: apiVersion {doc.get('apiVersion')}"
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", doc["metadata"]["name"]), where
+    for path in [COMPOSE, DEPLOY / "prometheus.yml"]:
+        assert load_all(path), f"{path} is empty"
+
+
+def test_each_kustomization_lists_exactly_the_manifests_beside_it():
+    folders = {path.parent for path in K8S.rglob("*.yaml")}
+    assert {f.name for f in folders} >= {"base", "production", "tools"}
+    for folder in folders:
+        kustomization = folder / "kustomization.yaml"
+        assert kustomization.exists(), f"{folder} has manifests but no kustomization.yaml"
+        spec = yaml.safe_load(kustomization.read_text())
+        assert spec["kind"] == "Kustomization" and spec["apiVersion"] == KINDS["Kustomization"]
+        listed = spec.get("resources", [])
+        files = {r for r in listed if r.endswith(".yaml")}
+        beside = {p.name for p in folder.glob("*.yaml")} - {"kustomization.yaml"}
+        assert files == beside, f"{kustomization}: lists {sorted(files)}, folder has {sorted(beside)}"
+        for ref in set(listed) - files:
+            assert (folder / ref / "kustomization.yaml").exists(), f"{kustomization}: {ref} is not a kustomization"
+        assert spec.get("namespace") == "distillguard", f"{kustomization}: namespace"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed: kustomize build not checked")
+def test_kustomize_builds_each_overlay():
+    def build(name: str) -> list[dict]:
+        out = subprocess.run(["kubectl", "kustomize", str(K8S / name)], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, f"kubectl kustomize {name}: {out.stderr}"
+        return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+    base, production, tools = build("base"), build("production"), build("tools")
+    kinds = lambda docs: sorted({d["kind"] for d in docs})  # noqa: E731
+    assert kinds(base) == ["ConfigMap", "Deployment", "Job", "Namespace", "PodDisruptionBudget", "Secret", "Service", "StatefulSet"]
+    # production: the operator extras, and no placeholder Secret to overwrite the real one
+    assert "Secret" not in kinds(production)
+    assert {"ScaledObject", "ServiceMonitor"} <= set(kinds(production))
+    assert kinds(tools) == ["Job"]
+    for doc in base + production + tools:
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "distillguard", doc["metadata"]["name"]
+    images = {c["image"] for d in production if d["kind"] in WORKLOADS for c in d["spec"]["template"]["spec"]["containers"]}
+    assert len(images) == 1 and images.pop().startswith("registry."), "production rewrites every image to one registry image"
+
+
+# --- containers -------------------------------------------------------------------------------------
+
+
+def test_every_container_runs_the_one_image_as_non_root_with_resources():
+    seen = list(containers())
+    assert {name.split("/")[0] for name, _ in seen} >= {"distillguard-api", "distillguard-worker", "distillguard-migrate", "distillguard-token"}
+    images = {c["image"] for _, c in seen}
+    assert len(images) == 1, f"one image for every process, got {images}"
+    assert images.pop().split(":")[0] == IMAGE
+    for name, c in seen:
+        res = c.get("resources", {})
+        assert {"cpu", "memory"} <= set(res.get("requests", {})), f"{name}: cpu and memory requests"
+        assert "memory" in res.get("limits", {}), f"{name}: memory limit"
+        assert c.get("securityContext", {}).get("allowPrivilegeEscalation") is False, name
+    for workload, spec in pod_specs():
+        sc = spec.get("securityContext", {})
+        assert sc.get("runAsNonRoot") is True and sc.get("runAsUser", 0) != 0, f"{workload}: non-root"
+
+
+def test_every_container_command_is_a_real_cli_command():
+    for name, c in containers():
+        assert "command" not in c, f"{name}: keep the image's ENTRYPOINT (distillguard); pass args"
+        assert_real_command(c["args"], name)
+    for name, svc in compose_app_services().items():
+        assert_real_command(svc["command"], f"compose {name}")
+
+
+def test_api_is_probed_on_healthz_at_the_configured_port():
+    api = one("Deployment", "distillguard-api")["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in api["ports"]}
+    assert ports["http"] == int(config()["API_PORT"])
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        get = api[probe]["httpGet"]
+        assert get["path"] == "/healthz" and get["port"] in ports, f"api {probe}"
+    assert config()["API_HOST"] == "0.0.0.0", "the API must listen beyond the pod's loopback"
+
+
+def test_worker_is_probed_and_scraped_on_the_metrics_port():
+    worker = one("StatefulSet", "distillguard-worker")["spec"]["template"]
+    c = worker["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports["metrics"] == int(config()["METRICS_PORT"])
+    assert c["livenessProbe"]["httpGet"]["port"] == "metrics"
+    assert worker["metadata"]["annotations"]["prometheus.io/port"] == config()["METRICS_PORT"]
+    monitor = one("ServiceMonitor", "distillguard-worker")
+    services = [s for s in objects("Service") if monitor["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()]
+    assert len(services) == 1 and {p["name"] for p in services[0]["spec"]["ports"]} >= {e["port"] for e in monitor["spec"]["endpoints"]}
+
+
+def test_selectors_match_their_pods():
+    pods = {doc["metadata"]["name"]: doc["spec"]["template"]["metadata"]["labels"] for _, doc in manifests() if doc["kind"] in WORKLOADS}
+    for _, doc in manifests():
+        kind, name = doc["kind"], doc["metadata"]["name"]
+        if kind in {"Deployment", "StatefulSet"}:
+            assert doc["spec"]["selector"]["matchLabels"].items() <= pods[name].items(), f"{kind} {name}"
+        if kind in {"Service", "PodDisruptionBudget"}:
+            selector = doc["spec"]["selector"]
+            selector = selector.get("matchLabels", selector)
+            matched = [w for w, labels in pods.items() if selector.items() <= labels.items()]
+            assert matched == [name], f"{kind} {name} selects {matched}"
+    assert one("StatefulSet", "distillguard-worker")["spec"]["serviceName"] == one("Service", "distillguard-worker")["metadata"]["name"]
+
+
+# --- configuration ----------------------------------------------------------------------------------
+
+
+def test_config_and_secret_hold_only_settings_that_parse(monkeypatch):
+    env = config() | secret()
+    unknown = set(env) - SETTING_NAMES
+    assert not unknown, f"not Settings fields (renamed or misspelled?): {sorted(unknown)}"
+    assert "DATABASE_URL" in secret() and "DATABASE_URL" not in config()
+    assert "CHANGE-ME" in secret()["DATABASE_URL"], "the committed Secret must stay a placeholder"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        pytest.fail(f"the ConfigMap and Secret do not parse as Settings: {exc}")
+    assert settings.topic_partitions == int(config()["TOPIC_PARTITIONS"])
+    assert settings.database_url.startswith("postgresql+psycopg://")
+
+
+def test_containers_take_their_environment_from_the_config_and_secret():
+    for name, c in containers():
+        refs = {(k, v["name"]) for ref in c.get("envFrom", []) for k, v in ref.items()}
+        assert refs == {("configMapRef", "distillguard-config"), ("secretRef", "distillguard-secrets")}, name
+        extra = {e["name"] for e in c.get("env", [])} - SETTING_NAMES
+        assert not extra, f"{name}: env {sorted(extra)} are not Settings fields"
+
+
+def test_compose_app_environment_holds_only_settings_that_parse(monkeypatch):
+    services = compose_app_services()
+    assert set(services) == {"migrate", "worker", "api", "token"}
+    envs = [svc["environment"] for svc in services.values()]
+    assert all(env == envs[0] for env in envs), "every DistillGuard service shares one environment"
+    unknown = set(envs[0]) - SETTING_NAMES
+    assert not unknown, f"compose sets non-Settings variables: {sorted(unknown)}"
+    for key, value in envs[0].items():
+        monkeypatch.setenv(key, str(value))
+    Settings()
+
+
+def test_workers_never_outnumber_the_partitions():
+    partitions = int(config()["TOPIC_PARTITIONS"])
+    worker = one("StatefulSet", "distillguard-worker")
+    assert 1 <= worker["spec"]["replicas"] <= partitions
+    scaled = one("ScaledObject", "distillguard-worker")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == worker["metadata"]["name"]
+    assert scaled["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"
+    assert scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"] <= partitions
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["metadata"]["topic"] == config().get("EVENTS_TOPIC", Settings.model_fields["events_topic"].default)
+    assert trigger["metadata"]["bootstrapServers"] == config()["KAFKA_BOOTSTRAP"]
+    assert trigger["metadata"]["allowIdleConsumers"] == "false"
+    env = compose()["services"]["worker"]["environment"]
+    assert compose()["services"]["worker"]["deploy"]["replicas"] <= int(env["TOPIC_PARTITIONS"])
+
+
+# --- docker compose ---------------------------------------------------------------------------------
+
+
+def test_compose_references_resolve():
+    spec = compose()
+    services, volumes = spec["services"], set(spec.get("volumes") or {})
+    for name, svc in services.items():
+        for dep, cond in (svc.get("depends_on") or {}).items() if isinstance(svc.get("depends_on"), dict) else ():
+            assert dep in services, f"{name} depends on unknown {dep}"
+            condition = cond["condition"]
+            if condition == "service_healthy":
+                target = services[dep]
+                assert "healthcheck" in target or "build" in target, f"{dep} has no healthcheck (the image's counts)"
+                assert not target.get("healthcheck", {}).get("disable"), f"{dep}: healthcheck disabled"
+            if condition == "service_completed_successfully":
+                assert services[dep].get("restart") == "no", f"{dep} is one-shot: restart must be 'no'"
+        for dep in svc.get("depends_on") or [] if isinstance(svc.get("depends_on"), list) else ():
+            assert dep in services, f"{name} depends on unknown {dep}"
+        for mount in svc.get("volumes", []):
+            source = mount.split(":")[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), f"{name}: bind mount {source} missing"
+            else:
+                assert source in volumes, f"{name}: volume {source} not declared"
+        if "build" in svc:
+            assert (DEPLOY / svc["build"]["context"] / svc["build"]["dockerfile"]).resolve() == DOCKERFILE
+            image = compose_default(svc["image"])
+            assert image == next(c["image"] for _, c in containers()), f"{name}: compose and Kubernetes run one image"
+    assert services["worker"]["command"] == ["worker"] and "ports" not in services["worker"], "scalable: no fixed host port"
+    assert {"kafka", "postgres"} <= {d for d in services["worker"]["depends_on"]} | {d for d in services["migrate"]["depends_on"]}
+
+
+def test_compose_kafka_is_single_node_kraft_with_reachable_listeners():
+    kafka = compose()["services"]["kafka"]
+    env = kafka["environment"]
+    assert kafka["image"].startswith("apache/kafka:")
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    listeners = dict(item.split("://") for item in env["KAFKA_LISTENERS"].split(","))
+    advertised = dict(item.split("://") for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(listeners) <= set(protocols) and env["KAFKA_CONTROLLER_LISTENER_NAMES"] in listeners
+    assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] not in advertised, "the controller listener is not advertised"
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in advertised
+    node = env["KAFKA_NODE_ID"]
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{node}@kafka:{listeners[env['KAFKA_CONTROLLER_LISTENER_NAMES']].lstrip(':')}"
+    # the app's bootstrap is an advertised listener on the compose network
+    bootstrap = compose()["services"]["worker"]["environment"]["KAFKA_BOOTSTRAP"]
+    assert bootstrap in advertised.values()
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false", "topics come from the workers, with TOPIC_PARTITIONS"
+
+
+def test_prometheus_scrapes_the_workers_metrics_port():
+    scrape = load_all(DEPLOY / "prometheus.yml")[0]["scrape_configs"]
+    ports = {sd["port"] for job in scrape for sd in job.get("dns_sd_configs", [])}
+    assert ports == {int(compose()["services"]["worker"]["environment"]["METRICS_PORT"])}
+
+
+# --- Dockerfile -------------------------------------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    lines = [line.strip() for line in text.splitlines()]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines if line and not line.startswith("#")]
+
+
+def test_dockerfile_is_multi_stage_non_root_with_a_healthcheck():
+    steps = dockerfile_instructions()
+    stages = [i for i, (op, _) in enumerate(steps) if op == "FROM"]
+    assert len(stages) >= 2, "multi-stage"
+    final = steps[stages[-1]:]
+    args = dict(a.split("=", 1) for op, a in steps if op == "ARG" and "=" in a)
+    assert all(a.split()[0].replace("${PYTHON_IMAGE}", args["PYTHON_IMAGE"]) == "python:3.11-slim" for op, a in steps if op == "FROM")
+    users = [a for op, a in final if op == "USER"]
+    assert users and users[-1].split(":")[0] not in {"root", "0"}, "the final stage runs as a non-root user"
+    assert any(op == "HEALTHCHECK" for op, _ in final)
+    assert ("ENTRYPOINT", '["distillguard"]') in final
+    assert not any(op == "ADD" for op, _ in steps), "COPY only: no remote ADD"
+    assert not any(re.search(r"\b(curl|wget)\b", a) for op, a in steps if op == "RUN"), "no downloads but PyPI"
+
+
+def test_dockerfile_copies_only_what_dockerignore_lets_in():
+    """The build context is the repository root; every COPY source must exist and survive .dockerignore."""
+    patterns = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    assert patterns[0] == "*", ".dockerignore is an allow-list"
+    sources = [
+        src.rstrip("/")
+        for op, a in dockerfile_instructions()
+        if op == "COPY" and "--from=" not in a
+        for src in a.split()[:-1]
+    ]
+    assert sources
+    for src in sources:
+        assert src in allowed or any(src.startswith(f"{a}/") for a in allowed), f"COPY {src}: excluded by .dockerignore"
+        if src != "README.md":  # written by the documentation task; the wheel build needs it
+            assert (ROOT / src).exists(), f"COPY {src}: not in the repository"
+
+
+# --- the health check the image runs ----------------------------------------------------------------
+
+
+@pytest.fixture
+def serve():
+    """Start a real HTTP server answering every GET with a given status; yields its port."""
+    import http.server
+    import threading
+
+    servers = []
+
+    def start(status: int) -> int:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server.server_address[1]
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthcheck(api_port: int, metrics_port: int) -> subprocess.CompletedProcess:
+    import os
+    import sys
+
+    env = os.environ | {"API_PORT": str(api_port), "METRICS_PORT": str(metrics_port)}
+    return subprocess.run([sys.executable, str(DEPLOY / "healthcheck.py")], env=env, capture_output=True, text=True, timeout=20)
+
+
+def test_healthcheck_passes_on_a_healthy_api(serve):
+    result = healthcheck(serve(200), free_port())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "/healthz answered 200" in result.stdout
+
+
+def test_healthcheck_fails_on_an_unhealthy_api_even_if_metrics_answer(serve):
+    result = healthcheck(serve(503), serve(200))
+    assert result.returncode == 1 and "answered 503" in result.stdout
+
+
+def test_healthcheck_passes_on_a_worker_metrics_endpoint(serve):
+    result = healthcheck(free_port(), serve(200))
+    assert result.returncode == 0 and "/metrics answered 200" in result.stdout
+
+
+def test_healthcheck_fails_when_nothing_listens():
+    result = healthcheck(free_port(), free_port())
+    assert result.returncode == 1 and "nothing listens" in result.stdout
