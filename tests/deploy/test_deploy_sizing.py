@@ -1,0 +1,56 @@
+"""deploy/sizing.py: given benchmark result files, the sizing table and plan printed from them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SIZING = Path(__file__).resolve().parents[2] / "deploy" / "sizing.py"
+
+
+def sizing(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SIZING), *args], capture_output=True, text=True, timeout=30)
+
+
+def write_results(folder: Path) -> None:
+    meta = {"machine": "x86_64 2 cpus 24 GiB", "wall_seconds": 60}
+    (folder / "detect.json").write_text(json.dumps({
+        "events": 1_000_000,
+        "baseline_json_parse": {"events_per_s": 300_000},
+        "detect": {"events_per_s": 30_000, "peak_rss_mb": 900, "cores": 1},
+        "targets": {"events_per_s": 25_000},
+        "meets_targets": True,
+        "_meta": meta,
+    }))
+    (folder / "stream.json").write_text(json.dumps({
+        "worker": {"events_per_s": 8_000, "peak_rss_mb": 1_200},
+        "_meta": meta,
+    }))
+
+
+def test_table_lists_every_measured_figure_but_targets_and_metadata(tmp_path):
+    write_results(tmp_path)
+    out = sizing("--results", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| detect") or line.startswith("| stream")]
+    assert "| detect | detect.events_per_s | 30,000 | x86_64 2 cpus 24 GiB |" in rows
+    assert "| stream | worker.peak_rss_mb | 1,200 | x86_64 2 cpus 24 GiB |" in rows
+    assert len(rows) == 7  # events, baseline, detect x3, stream x2
+    assert "targets" not in out.stdout and "wall_seconds" not in out.stdout and "meets_targets" not in out.stdout
+
+
+def test_plan_sizes_from_the_slowest_stage_at_half_its_rate(tmp_path):
+    write_results(tmp_path)
+    out = sizing("--results", str(tmp_path), "--events-per-second", "20000")
+    assert out.returncode == 0, out.stderr
+    # the stream worker (8,000/s) bounds a worker, not detection alone or the baseline; planned at 4,000/s
+    assert "8,000 events/s measured (stream.worker.events_per_s)" in out.stdout
+    assert "- workers: 5; `api-events` partitions: at least 10" in out.stdout
+    assert "request >= 1,200 MB" in out.stdout
+
+
+def test_no_results_is_a_clear_error(tmp_path):
+    out = sizing("--results", str(tmp_path))
+    assert out.returncode == 1 and "run `make bench` first" in out.stderr
