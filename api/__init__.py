@@ -1,0 +1,1 @@
+"""DistillGuard review service: detections queue, evidence, cases, enforcement, indicator sharing."""

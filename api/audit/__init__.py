@@ -1,0 +1,1 @@
+"""The append-only audit log of every change made through the review service."""

@@ -1,0 +1,1 @@
+"""Review cases: status workflow, assignment, comments and per-account decisions."""

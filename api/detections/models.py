@@ -1,0 +1,98 @@
+"""Tables of the detector's account verdicts and clusters (every field of the core's records) and their indexes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.database import Base
+from api.types import UTCDateTime, utcnow
+
+NEW = "new"  # review status of a detection nobody has opened a case for
+
+
+class ClusterRow(Base):
+    """One :class:`detector.records.ClusterVerdict`, plus its review status."""
+
+    __tablename__ = "cluster_verdicts"
+
+    cluster_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    score: Mapped[float] = mapped_column(Float, nullable=False)
+    flagged: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    members: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    shared_indicators: Mapped[dict[str, list[str]]] = mapped_column(JSON, nullable=False)
+    reasons: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    n_requests: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    first_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    linked_clusters: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default=NEW)
+    content_hash: Mapped[str] = mapped_column(String(32), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_cluster_queue", "score", "cluster_id"),
+        Index("ix_cluster_status_queue", "status", "score", "cluster_id"),
+        Index("ix_cluster_last_seen", "last_seen"),
+    )
+
+
+class AccountRow(Base):
+    """One :class:`detector.records.AccountVerdict`, plus its review status."""
+
+    __tablename__ = "account_verdicts"
+
+    account_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    score: Mapped[float] = mapped_column(Float, nullable=False)
+    flagged: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    cluster_id: Mapped[str | None] = mapped_column(String(128))
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reasons: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    n_requests: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    first_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    org_id: Mapped[str | None] = mapped_column(String(128))
+    verification_path: Mapped[str | None] = mapped_column(String(32))
+    models: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    hourly_requests: Mapped[dict[str, int]] = mapped_column(JSON, nullable=False)
+    sample_prompts: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default=NEW)
+    content_hash: Mapped[str] = mapped_column(String(32), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_account_queue", "score", "account_id"),
+        Index("ix_account_status_queue", "status", "score", "account_id"),
+        Index("ix_account_cluster", "cluster_id", "verification_path"),
+        Index("ix_account_verification", "verification_path", "score"),
+        Index("ix_account_last_seen", "last_seen"),
+    )
+
+
+class ClusterIndicator(Base):
+    """One shared indicator of a cluster (kind, value): the index behind the queue's indicator filter."""
+
+    __tablename__ = "cluster_indicators"
+
+    cluster_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, primary_key=True)
+
+    __table_args__ = (Index("ix_indicator_value", "value", "kind"),)
+
+
+class AccountModel(Base):
+    """A model an account called: the index behind the queue's model filter."""
+
+    __tablename__ = "account_models"
+
+    account_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+    __table_args__ = (Index("ix_account_models_model", "model", "account_id"),)

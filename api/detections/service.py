@@ -1,0 +1,127 @@
+"""Writing the detector's records (idempotent batch upserts) and reading them back."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+
+import msgspec
+from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow
+from api.types import utcnow
+from detector.records import AccountVerdict, ClusterVerdict
+
+INDICATOR_VALUE_MAX = 1000  # longer values (prompt templates) are indexed by their prefix
+_CHUNK = 1000
+
+
+def _hash(record: msgspec.Struct) -> str:
+    return hashlib.blake2b(msgspec.json.encode(record), digest_size=16).hexdigest()
+
+
+def _chunks(items: Sequence, n: int = _CHUNK) -> Iterator[Sequence]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def _upsert(session: Session, table: Table, key: str, rows: list[dict]) -> set[str]:
+    """Insert ``rows`` or update those whose content hash changed; returns the keys inserted or updated."""
+    dialect = session.get_bind().dialect.name
+    ins = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    if ins is None:
+        raise NotImplementedError(f"upserts need SQLite or PostgreSQL, not {dialect}")
+    changed: set[str] = set()
+    for chunk in _chunks(rows):
+        stmt = ins(table)
+        updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in (key, "status")}
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[key], set_=updates, where=table.c.content_hash != stmt.excluded.content_hash,
+        ).returning(table.c[key])
+        changed.update(session.execute(stmt, list(chunk)).scalars().all())
+    return changed
+
+
+def _replace(session: Session, table: Table, key: str, keys: Iterable[str], rows: list[dict]) -> None:
+    keys = list(keys)
+    for chunk in _chunks(keys):
+        session.execute(delete(table).where(table.c[key].in_(chunk)))
+    for chunk in _chunks(rows):
+        session.execute(insert(table), list(chunk))
+
+
+def _account_row(v: AccountVerdict, now) -> dict:  # noqa: ANN001
+    return {
+        "account_id": v.account_id, "score": v.score, "flagged": v.flagged, "cluster_id": v.cluster_id,
+        "flagged_at": v.flagged_at, "reasons": v.reasons, "n_requests": v.n_requests, "first_seen": v.first_seen,
+        "last_seen": v.last_seen, "model_version": v.model_version, "org_id": v.org_id,
+        "verification_path": v.verification_path, "models": v.models, "hourly_requests": v.hourly_requests,
+        "sample_prompts": v.sample_prompts, "content_hash": _hash(v), "updated_at": now,
+    }
+
+
+def _cluster_row(c: ClusterVerdict, now) -> dict:  # noqa: ANN001
+    return {
+        "cluster_id": c.cluster_id, "score": c.score, "flagged": c.flagged, "flagged_at": c.flagged_at,
+        "size": len(c.members), "members": c.members, "shared_indicators": c.shared_indicators, "reasons": c.reasons,
+        "n_requests": c.n_requests, "first_seen": c.first_seen, "last_seen": c.last_seen,
+        "model_version": c.model_version, "linked_clusters": c.linked_clusters, "content_hash": _hash(c),
+        "updated_at": now,
+    }
+
+
+def upsert_detections(session: Session, verdicts: list[AccountVerdict], clusters: list[ClusterVerdict]) -> None:
+    """Write verdicts and clusters in batches (insert, or update when the record changed).
+
+    Idempotent: re-applying the same records changes no row. Review status is never touched. The caller commits.
+    """
+    now = utcnow()
+    if verdicts:
+        latest = {v.account_id: v for v in verdicts}  # the last record of an account in the batch wins
+        changed = _upsert(session, AccountRow.__table__, "account_id", [_account_row(v, now) for v in latest.values()])
+        _replace(session, AccountModel.__table__, "account_id", changed,
+                 [{"account_id": a, "model": m} for a in sorted(changed) for m in sorted(set(latest[a].models))])
+    if clusters:
+        latest_c = {c.cluster_id: c for c in clusters}
+        changed = _upsert(session, ClusterRow.__table__, "cluster_id", [_cluster_row(c, now) for c in latest_c.values()])
+        rows = {(cid, kind, value[:INDICATOR_VALUE_MAX])
+                for cid in changed for kind, values in latest_c[cid].shared_indicators.items() for value in values}
+        _replace(session, ClusterIndicator.__table__, "cluster_id", changed,
+                 [{"cluster_id": c, "kind": k, "value": v} for c, k, v in sorted(rows)])
+
+
+def account_verdict(row: AccountRow) -> AccountVerdict:
+    """The core's record of a stored account verdict."""
+    return AccountVerdict(
+        account_id=row.account_id, score=row.score, flagged=row.flagged, cluster_id=row.cluster_id,
+        flagged_at=row.flagged_at, reasons=list(row.reasons), n_requests=row.n_requests, first_seen=row.first_seen,
+        last_seen=row.last_seen, model_version=row.model_version, org_id=row.org_id,
+        verification_path=row.verification_path, models=list(row.models), hourly_requests=dict(row.hourly_requests),
+        sample_prompts=list(row.sample_prompts),
+    )
+
+
+def cluster_verdict(row: ClusterRow) -> ClusterVerdict:
+    """The core's record of a stored cluster."""
+    return ClusterVerdict(
+        cluster_id=row.cluster_id, members=list(row.members), score=row.score, flagged=row.flagged,
+        flagged_at=row.flagged_at, shared_indicators=dict(row.shared_indicators), reasons=list(row.reasons),
+        n_requests=row.n_requests, first_seen=row.first_seen, last_seen=row.last_seen,
+        model_version=row.model_version, linked_clusters=list(row.linked_clusters),
+    )
+
+
+def export_verdicts(session: Session) -> Iterator[AccountVerdict]:
+    """Every stored account verdict, in account order (streamed)."""
+    stmt = select(AccountRow).order_by(AccountRow.account_id).execution_options(yield_per=1000)
+    for row in session.scalars(stmt):
+        yield account_verdict(row)
+
+
+def export_clusters(session: Session) -> Iterator[ClusterVerdict]:
+    """Every stored cluster, in cluster order (streamed)."""
+    stmt = select(ClusterRow).order_by(ClusterRow.cluster_id).execution_options(yield_per=500)
+    for row in session.scalars(stmt):
+        yield cluster_verdict(row)

@@ -1,0 +1,1 @@
+"""Enforcement actions: an outbox of events sent to the ``enforcement-actions`` topic."""

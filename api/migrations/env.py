@@ -1,0 +1,22 @@
+"""Alembic environment: the review-service tables, URL from the config (``api.database.migrate``)."""
+
+from alembic import context
+
+import api.models  # noqa: F401  (registers every table)
+from api.database import Base, make_engine
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations() -> None:
+    """Run migrations online against the configured URL."""
+    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations()
