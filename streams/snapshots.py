@@ -1,0 +1,53 @@
+"""Durable worker snapshots: the Detector's full state together with the input offsets it covers.
+
+One file per set of assigned partitions (``<topic>-p0.1.2.3.snap``), written atomically (temp file,
+fsync, rename), so a worker killed at any instant restarts from a consistent (state, offsets) pair.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+
+class Snapshot(msgspec.Struct, kw_only=True):
+    """A worker's state: detector bytes, the next offset to read per partition, the accounts it owns."""
+
+    topic: str
+    partitions: list[int]
+    offsets: dict[int, int]
+    detector: bytes
+    owned: list[str]
+    taken_at: float
+
+
+class SnapshotStore:
+    """Snapshots in a directory, keyed by topic and partition set."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, topic: str, partitions: list[int]) -> Path:
+        """The file of one (topic, partition set)."""
+        return self.dir / f"{topic}-p{'.'.join(map(str, sorted(partitions)))}.snap"
+
+    def save(self, snap: Snapshot) -> Path:
+        """Write atomically; return the file."""
+        path = self.path(snap.topic, snap.partitions)
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(msgspec.msgpack.encode(snap))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        return path
+
+    def load(self, topic: str, partitions: list[int]) -> Snapshot | None:
+        """The snapshot of exactly this partition set, or None."""
+        path = self.path(topic, partitions)
+        if not path.exists():
+            return None
+        return msgspec.msgpack.decode(path.read_bytes(), type=Snapshot)

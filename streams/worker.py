@@ -1,0 +1,378 @@
+"""The stream worker: consume ``api-events`` in micro-batches, run the :class:`~detector.detector.Detector`,
+publish changes to ``detections``, dead-letter what cannot be used, keep the review database current.
+
+Per batch (up to ``batch_size`` messages fetched at once, no per-event framework overhead): validate each
+message with :func:`~detector.events.parse_event`, order the batch by event time, feed the Detector (which
+dedups by ``event_id`` and re-scores at window boundaries). Cross-partition linking, recovery and the
+time rules are described in the README ("Streaming design").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from detector.detector import Detector
+from detector.events import Event, EventError, parse_event
+from detector.logs import get_logger
+from detector.model import DetectionModel
+from detector.records import AccountVerdict, Change, ClusterVerdict
+from detector.settings import Settings
+from detector.state import AccountSummary
+from streams import metrics
+from streams.snapshots import Snapshot, SnapshotStore
+
+log = get_logger("worker")
+_summary_decoder = msgspec.msgpack.Decoder(AccountSummary)
+
+
+@dataclass
+class WorkerOptions:
+    """Tuning of one worker process."""
+
+    group: str = "distillguard-worker"
+    batch_size: int = 5000
+    batch_wait: float = 0.2  # seconds to wait for a batch to fill
+    snapshot_every: float = 10.0  # seconds of wall time between snapshots
+    db_every: float = 10.0  # seconds of wall time between verdict writes while busy
+    idle_after: float = 1.0  # seconds without input before flushing (re-score, write verdicts, snapshot)
+    exit_when_idle: float = 0.0  # exit after this many idle seconds (0: run forever)
+    state_dir: Path = Path(".distillguard/state")
+    write_db: bool = True
+
+
+def consumer_timeouts() -> dict[str, int]:
+    """Small group timeouts so joins and failovers take seconds, not the Kafka defaults' ~25 s."""
+    return {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000, "rebalance_timeout_ms": 6000,
+            "max_poll_interval_ms": 60000, "request_timeout_ms": 15000, "retry_backoff_ms": 200}
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, worker: StreamWorker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self.worker._lock:
+            if revoked and self.worker.assigned:
+                await self.worker.checkpoint("revoked")
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        async with self.worker._lock:
+            await self.worker.on_assigned(sorted(tp.partition for tp in assigned))
+
+
+class StreamWorker:
+    """One worker process: a Detector over the partitions the consumer group assigns it."""
+
+    def __init__(self, settings: Settings, options: WorkerOptions, model: DetectionModel) -> None:
+        self.s = settings
+        self.o = options
+        self.model = model
+        self.store = SnapshotStore(options.state_dir)
+        self.detector = Detector(model, window_minutes=settings.window_minutes)
+        self.assigned: list[int] = []
+        self.offsets: dict[int, int] = {}  # partition -> next offset to process
+        self.owned: set[str] = set()  # accounts whose events this worker consumed
+        self.n_partitions = 0
+        self.flagged = 0
+        self.dirty = False  # events or foreign summaries not yet reflected in a flush
+        self.last_input = time.monotonic()
+        self.last_snapshot = time.monotonic()
+        self.last_db = time.monotonic()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.summaries: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self._pending: list[asyncio.Future] = []
+        self._lock = asyncio.Lock()  # a rebalance never interleaves with a batch
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect the consumer (group-managed), the summaries reader (all partitions) and the producer."""
+        boot = self.s.kafka_bootstrap
+        self.producer = AIOKafkaProducer(bootstrap_servers=boot, linger_ms=20, max_batch_size=1 << 20,
+                                         max_request_size=8 << 20, request_timeout_ms=30000, acks=1)
+        await self.producer.start()
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=boot, group_id=self.o.group, enable_auto_commit=False, auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20, **consumer_timeouts())
+        await self.consumer.start()
+        self.consumer.subscribe([self.s.events_topic], listener=_Rebalance(self))
+        self.summaries = AIOKafkaConsumer(bootstrap_servers=boot, group_id=None, enable_auto_commit=False,
+                                          auto_offset_reset="earliest", max_partition_fetch_bytes=8 << 20)
+        await self.summaries.start()
+        parts = self.summaries.partitions_for_topic(self.s.summaries_topic) or set()
+        if not parts:
+            await self.summaries.force_metadata_update()
+            parts = self.summaries.partitions_for_topic(self.s.summaries_topic) or set()
+        self.summaries.assign([TopicPartition(self.s.summaries_topic, p) for p in sorted(parts)])
+        if self.o.write_db:
+            from api.database import migrate
+
+            await asyncio.to_thread(migrate, self.s.database_url)
+        log.info("worker started", bootstrap=boot, topic=self.s.events_topic, group=self.o.group, state_dir=str(self.o.state_dir))
+
+    async def stop(self) -> None:
+        """Checkpoint and disconnect (a graceful stop; a SIGKILL is recovered from the last snapshot)."""
+        if self.assigned:
+            await self.checkpoint("stop")
+        for c in (self.consumer, self.summaries):
+            if c is not None:
+                await c.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+
+    async def run(self) -> None:
+        """Consume until cancelled, or until idle for ``exit_when_idle`` seconds."""
+        await self.start()
+        try:
+            while True:
+                await self.step()
+                idle_for = time.monotonic() - self.last_input
+                if self.o.exit_when_idle and idle_for >= self.o.exit_when_idle and not self.dirty and self._lag() == 0:
+                    log.info("idle, exiting", events=self.detector.stats["events"])
+                    break
+        finally:
+            await self.stop()
+
+    # ---- assignment and recovery ------------------------------------------------------------------
+    async def on_assigned(self, partitions: list[int]) -> None:
+        """Restore the snapshot of exactly this partition set, or rebuild from the start of the partitions."""
+        assert self.consumer is not None
+        topic = self.s.events_topic
+        self.n_partitions = len(self.consumer.partitions_for_topic(topic) or ())
+        metrics.PARTITIONS.set(len(partitions))
+        if partitions == self.assigned:
+            for p in partitions:
+                self.consumer.seek(TopicPartition(topic, p), self.offsets.get(p, 0))
+            return
+        snap = self.store.load(topic, partitions)
+        if snap is not None:
+            self.detector = Detector.restore(snap.detector, self.model)
+            self.offsets = dict(snap.offsets)
+            self.owned = set(snap.owned)
+        else:
+            self.detector = Detector(self.model, window_minutes=self.s.window_minutes)
+            self.offsets, self.owned = {}, set()
+        for p in partitions:
+            tp = TopicPartition(topic, p)
+            if p in self.offsets:
+                self.consumer.seek(tp, self.offsets[p])
+            else:
+                await self.consumer.seek_to_beginning(tp)
+        self.assigned = partitions
+        self.dirty = True
+        if self.summaries is not None:  # re-absorb every other worker's accounts into the new detector
+            await self.summaries.seek_to_beginning()
+        log.info("partitions assigned", partitions=partitions, restored=snap is not None,
+                 offsets=self.offsets, events=self.detector.stats["events"])
+        if self._shared():
+            await self._publish_summaries(changed_only=False)
+
+    def _shared(self) -> bool:
+        """Whether other workers hold partitions of the input (then summaries must be exchanged)."""
+        return bool(self.assigned) and len(self.assigned) < self.n_partitions
+
+    async def checkpoint(self, why: str) -> None:
+        """Write a snapshot (detector + offsets + owned accounts), then commit those offsets to the group."""
+        if not self.assigned:
+            return
+        t0 = time.perf_counter()
+        snap = Snapshot(topic=self.s.events_topic, partitions=self.assigned, offsets=dict(self.offsets),
+                        detector=self.detector.snapshot(), owned=sorted(self.owned), taken_at=time.time())
+        await asyncio.to_thread(self.store.save, snap)
+        self.last_snapshot = time.monotonic()
+        metrics.SNAPSHOT_SECONDS.observe(time.perf_counter() - t0)
+        assert self.consumer is not None
+        offsets = {TopicPartition(self.s.events_topic, p): o for p, o in snap.offsets.items()}
+        try:
+            if offsets:
+                await self.consumer.commit(offsets)
+        except KafkaError as exc:  # the snapshot is the source of truth; the commit only informs lag monitoring
+            log.warning("offset commit failed", error=str(exc), why=why)
+        log.info("snapshot", why=why, offsets=snap.offsets, bytes=len(snap.detector), seconds=round(time.perf_counter() - t0, 3))
+
+    # ---- the loop ---------------------------------------------------------------------------------
+    async def step(self) -> None:
+        """Fetch one batch (or time out), process it, then do whatever is due: summaries, flush, DB, snapshot."""
+        assert self.consumer is not None
+        try:
+            records = await self.consumer.getmany(timeout_ms=int(self.o.batch_wait * 1000), max_records=self.o.batch_size)
+        except KafkaError as exc:
+            log.warning("fetch failed, retrying", error=str(exc))
+            await asyncio.sleep(1.0)
+            return
+        if records:
+            async with self._lock:
+                await self.process(records)
+            self.last_input = time.monotonic()
+        await self._absorb_summaries()
+        now = time.monotonic()
+        lag = self._lag()
+        metrics.LAG.set(max(lag, 0))
+        idle = now - self.last_input >= self.o.idle_after
+        if self.dirty and idle:
+            await self.flush()
+        elif records and now - self.last_db >= self.o.db_every:
+            await self.write_db()
+        if self.assigned and now - self.last_snapshot >= self.o.snapshot_every and records:
+            await self.checkpoint("interval")
+        metrics.IDLE.set(1 if idle and not self.dirty and lag == 0 else 0)
+
+    async def process(self, records: dict[TopicPartition, list]) -> None:
+        """Validate, order and detect one micro-batch."""
+        t0 = time.perf_counter()
+        events: list[Event] = []
+        raws: list = []
+        dlq: list[tuple] = []
+        for tp, msgs in records.items():
+            start = self.offsets.get(tp.partition, 0)
+            for m in msgs:
+                if m.offset < start:  # already inside the restored snapshot
+                    continue
+                try:
+                    events.append(parse_event(m.value))
+                    raws.append(m)
+                except EventError as err:
+                    dlq.append((m, f"{err.field}: {err.reason}"))
+            self.offsets[tp.partition] = msgs[-1].offset + 1
+        order = sorted(range(len(events)), key=[e.ts.timestamp() for e in events].__getitem__)
+        events = [events[i] for i in order]
+        self.owned.update({e.account_id for e in events})
+        before = self.detector.stats
+        rejected: list[tuple[Event, str]] = []
+        changes = self.detector.process(events, on_reject=lambda ev, why: rejected.append((ev, why)))
+        after = self.detector.stats
+        metrics.EVENTS.inc(after["events"] - before["events"])
+        metrics.DUPLICATES.inc(after["duplicates"] - before["duplicates"])
+        for m, reason in dlq:
+            self._dead_letter(m, "invalid", reason)
+        if rejected:
+            by_id = {e.event_id: raws[i] for i, e in zip(order, events, strict=True)}
+            for ev, why in rejected:
+                self._dead_letter(by_id[ev.event_id], "time-rule", why)
+            log.info("events rejected by time rules", count=len(rejected))
+        self.dirty = True
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - t0)
+        if changes:
+            await self._after_rescore(changes)
+
+    async def flush(self) -> None:
+        """Re-score now (input drained), publish, write all owned verdicts, snapshot."""
+        changes = self.detector.flush()
+        await self._after_rescore(changes)
+        await self.write_db()
+        await self.checkpoint("idle")
+        self.dirty = False
+        log.info("flushed", events=self.detector.stats["events"], accounts=self.detector.stats["accounts"],
+                 flagged=self.flagged, lag=self._lag())
+
+    async def _after_rescore(self, changes: list[Change]) -> None:
+        assert self.producer is not None
+        own = self.owned
+        for ch in changes:
+            if ch.kind == "account" and ch.id not in own:
+                continue
+            if ch.kind == "cluster" and not self._writes_cluster(ch.members or []):
+                continue
+            self._send(self.s.detections_topic, msgspec.json.encode(ch), ch.id.encode())
+            metrics.DETECTIONS.labels(ch.kind, ch.change).inc()
+        if self._shared():
+            await self._publish_summaries(changed_only=True)
+        await self._drain_sends()
+
+    def _writes_cluster(self, members: list[str]) -> bool:
+        """A cluster is written by the worker owning its first member (so exactly one worker writes it)."""
+        return bool(members) and min(members) in self.owned
+
+    # ---- cross-worker linking ---------------------------------------------------------------------
+    async def _publish_summaries(self, changed_only: bool) -> None:
+        own = self.owned
+        for s in self.detector.summaries(changed_only=changed_only):
+            if s.account_id in own:
+                self._send(self.s.summaries_topic, msgspec.msgpack.encode(s), s.account_id.encode())
+        await self._drain_sends()
+
+    async def _absorb_summaries(self) -> None:
+        """Take in summaries other workers published (each replaces the previous one of its account)."""
+        if self.summaries is None or not self._shared():
+            return
+        try:
+            got = await self.summaries.getmany(timeout_ms=0, max_records=20000)
+        except KafkaError as exc:
+            log.warning("summaries fetch failed", error=str(exc))
+            return
+        latest: dict[str, AccountSummary] = {}
+        for msgs in got.values():
+            for m in msgs:
+                s = _summary_decoder.decode(m.value)
+                if s.account_id not in self.owned:
+                    latest[s.account_id] = s
+        if latest:
+            self.detector.ingest_summaries(latest.values())
+            self.dirty = True
+            self.last_input = min(self.last_input, time.monotonic() - self.o.idle_after)  # flush soon
+
+    # ---- outputs ----------------------------------------------------------------------------------
+    def _send(self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]] | None = None) -> None:
+        assert self.producer is not None
+        self._pending.append(asyncio.ensure_future(self.producer.send(topic, value=value, key=key, headers=headers)))
+
+    async def _drain_sends(self) -> None:
+        pending, self._pending = self._pending, []
+        for fut in pending:
+            try:
+                await (await fut)
+            except KafkaError as exc:
+                log.error("publish failed", error=str(exc))
+
+    def _dead_letter(self, m, kind: str, reason: str) -> None:
+        """Send the raw message on with why it was refused and where it came from (in headers)."""
+        headers = [("dlq-reason", reason.encode()[:1000]), ("dlq-kind", kind.encode()),
+                   ("source-topic", m.topic.encode()), ("source-partition", str(m.partition).encode()),
+                   ("source-offset", str(m.offset).encode())]
+        self._send(self.s.dlq_topic, m.value, m.key, headers)
+        metrics.DLQ.labels(kind).inc()
+
+    async def write_db(self) -> None:
+        """Upsert the verdicts of owned accounts and the clusters this worker writes (idempotent)."""
+        self.last_db = time.monotonic()
+        own = self.owned
+        verdicts = [v for v in self.detector.verdicts() if v.account_id in own]
+        clusters = [c for c in self.detector.clusters() if self._writes_cluster(c.members)]
+        self.flagged = sum(v.flagged for v in verdicts)
+        metrics.FLAGGED_ACCOUNTS.set(self.flagged)
+        metrics.FLAGGED_CLUSTERS.set(sum(c.flagged for c in clusters))
+        await self._drain_sends()
+        if self.o.write_db:
+            await asyncio.to_thread(_upsert, self.s.database_url, verdicts, clusters)
+
+    def _lag(self) -> int:
+        """Messages between the processed offsets and the partition ends (-1 while an end is unknown)."""
+        if self.consumer is None or not self.assigned:
+            return -1
+        lag = 0
+        for p in self.assigned:
+            hw = self.consumer.highwater(TopicPartition(self.s.events_topic, p))
+            if hw is None:
+                return -1
+            lag += max(hw - self.offsets.get(p, 0), 0)
+        return lag
+
+
+def _ts(e: Event) -> float:
+    return e.ts.timestamp()
+
+
+def _upsert(url: str, verdicts: list[AccountVerdict], clusters: list[ClusterVerdict]) -> None:
+    from api.database import session_scope
+    from api.detections.service import upsert_detections
+
+    with session_scope(url) as session:
+        upsert_detections(session, verdicts, clusters)
+
