@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Review API bind address.")
     api_port: int = Field(8000, description="Review API port.")
     api_rate_limit_per_minute: int = Field(600, ge=1, description="Requests per token per minute before 429.")
+    api_max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body the review API accepts (413 above).")
+    api_outbox_interval: float = Field(5.0, gt=0, description="Seconds between re-sends of pending enforcement events.")
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log JSON lines instead of console format.")
 
