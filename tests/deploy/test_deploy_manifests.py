@@ -9,6 +9,7 @@ outnumber the partitions, one image runs everything, and every command given to 
 
 from __future__ import annotations
 
+import base64
 import functools
 import re
 import shutil
@@ -36,15 +37,15 @@ KINDS = {
     "ConfigMap": "v1",
     "Secret": "v1",
     "Service": "v1",
+    "PersistentVolumeClaim": "v1",
     "Deployment": "apps/v1",
-    "StatefulSet": "apps/v1",
     "Job": "batch/v1",
     "PodDisruptionBudget": "policy/v1",
     "ServiceMonitor": "monitoring.coreos.com/v1",
     "ScaledObject": "keda.sh/v1alpha1",
     "Kustomization": "kustomize.config.k8s.io/v1beta1",
 }
-WORKLOADS = {"Deployment", "StatefulSet", "Job"}
+WORKLOADS = {"Deployment", "Job"}
 SETTING_NAMES = {name.upper() for name in Settings.model_fields}
 
 
@@ -177,7 +178,7 @@ def test_kustomize_builds_each_overlay():
 
     base, production, tools = build("base"), build("production"), build("tools")
     kinds = lambda docs: sorted({d["kind"] for d in docs})  # noqa: E731
-    assert kinds(base) == ["ConfigMap", "Deployment", "Job", "Namespace", "PodDisruptionBudget", "Secret", "Service", "StatefulSet"]
+    assert kinds(base) == ["ConfigMap", "Deployment", "Job", "Namespace", "PersistentVolumeClaim", "PodDisruptionBudget", "Secret", "Service"]
     # production: the operator extras, and no placeholder Secret to overwrite the real one
     assert "Secret" not in kinds(production)
     assert {"ScaledObject", "ServiceMonitor"} <= set(kinds(production))
@@ -227,7 +228,7 @@ def test_api_is_probed_on_healthz_at_the_configured_port():
 
 
 def test_worker_is_probed_and_scraped_on_the_metrics_port():
-    worker = one("StatefulSet", "distillguard-worker")["spec"]["template"]
+    worker = one("Deployment", "distillguard-worker")["spec"]["template"]
     c = worker["spec"]["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert ports["metrics"] == int(config()["METRICS_PORT"])
@@ -238,18 +239,33 @@ def test_worker_is_probed_and_scraped_on_the_metrics_port():
     assert len(services) == 1 and {p["name"] for p in services[0]["spec"]["ports"]} >= {e["port"] for e in monitor["spec"]["endpoints"]}
 
 
+def test_worker_snapshots_go_to_a_volume_every_worker_shares():
+    """Snapshots are keyed by partition set, not by pod: any worker handed a set must find its snapshot."""
+    worker = one("Deployment", "distillguard-worker")
+    spec = worker["spec"]["template"]["spec"]
+    args = spec["containers"][0]["args"]
+    state_dir = args[args.index("--state-dir") + 1]
+    mounts = {m["mountPath"]: m["name"] for m in spec["containers"][0]["volumeMounts"]}
+    assert state_dir in mounts, f"--state-dir {state_dir} is not a mounted volume (read-only root filesystem)"
+    volume = next(v for v in spec["volumes"] if v["name"] == mounts[state_dir])
+    claim = one("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    svc = compose()["services"]["worker"]
+    compose_dir = svc["command"][svc["command"].index("--state-dir") + 1]
+    assert any(m.split(":")[1] == compose_dir and m.split(":")[0] in compose()["volumes"] for m in svc["volumes"]), "compose: shared named volume"
+
+
 def test_selectors_match_their_pods():
     pods = {doc["metadata"]["name"]: doc["spec"]["template"]["metadata"]["labels"] for _, doc in manifests() if doc["kind"] in WORKLOADS}
     for _, doc in manifests():
         kind, name = doc["kind"], doc["metadata"]["name"]
-        if kind in {"Deployment", "StatefulSet"}:
+        if kind == "Deployment":
             assert doc["spec"]["selector"]["matchLabels"].items() <= pods[name].items(), f"{kind} {name}"
         if kind in {"Service", "PodDisruptionBudget"}:
             selector = doc["spec"]["selector"]
             selector = selector.get("matchLabels", selector)
             matched = [w for w, labels in pods.items() if selector.items() <= labels.items()]
             assert matched == [name], f"{kind} {name} selects {matched}"
-    assert one("StatefulSet", "distillguard-worker")["spec"]["serviceName"] == one("Service", "distillguard-worker")["metadata"]["name"]
 
 
 # --- configuration ----------------------------------------------------------------------------------
@@ -291,17 +307,26 @@ def test_compose_app_environment_holds_only_settings_that_parse(monkeypatch):
     Settings()
 
 
+def worker_group(args: list[str]) -> str:
+    """The consumer group a ``distillguard worker ...`` command joins (its --group, else the CLI's default)."""
+    if "--group" in args:
+        return args[args.index("--group") + 1]
+    command = cli().get_command(cli().context_class(cli()), "worker")
+    return next(p.default for p in command.params if p.name == "group")
+
+
 def test_workers_never_outnumber_the_partitions():
     partitions = int(config()["TOPIC_PARTITIONS"])
-    worker = one("StatefulSet", "distillguard-worker")
+    worker = one("Deployment", "distillguard-worker")
     assert 1 <= worker["spec"]["replicas"] <= partitions
     scaled = one("ScaledObject", "distillguard-worker")
-    assert scaled["spec"]["scaleTargetRef"]["name"] == worker["metadata"]["name"]
-    assert scaled["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"
+    target = scaled["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == (worker["kind"], worker["metadata"]["name"])
     assert scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"] <= partitions
     (trigger,) = scaled["spec"]["triggers"]
     assert trigger["metadata"]["topic"] == config().get("EVENTS_TOPIC", Settings.model_fields["events_topic"].default)
     assert trigger["metadata"]["bootstrapServers"] == config()["KAFKA_BOOTSTRAP"]
+    assert trigger["metadata"]["consumerGroup"] == worker_group(worker["spec"]["template"]["spec"]["containers"][0]["args"])
     assert trigger["metadata"]["allowIdleConsumers"] == "false"
     env = compose()["services"]["worker"]["environment"]
     assert compose()["services"]["worker"]["deploy"]["replicas"] <= int(env["TOPIC_PARTITIONS"])
@@ -335,7 +360,7 @@ def test_compose_references_resolve():
             assert (DEPLOY / svc["build"]["context"] / svc["build"]["dockerfile"]).resolve() == DOCKERFILE
             image = compose_default(svc["image"])
             assert image == next(c["image"] for _, c in containers()), f"{name}: compose and Kubernetes run one image"
-    assert services["worker"]["command"] == ["worker"] and "ports" not in services["worker"], "scalable: no fixed host port"
+    assert services["worker"]["command"][0] == "worker" and "ports" not in services["worker"], "scalable: no fixed host port"
     assert {"kafka", "postgres"} <= {d for d in services["worker"]["depends_on"]} | {d for d in services["migrate"]["depends_on"]}
 
 
@@ -355,7 +380,9 @@ def test_compose_kafka_is_single_node_kraft_with_reachable_listeners():
     # the app's bootstrap is an advertised listener on the compose network
     bootstrap = compose()["services"]["worker"]["environment"]["KAFKA_BOOTSTRAP"]
     assert bootstrap in advertised.values()
-    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false", "topics come from the workers, with TOPIC_PARTITIONS"
+    assert len(base64.urlsafe_b64decode(env["CLUSTER_ID"] + "==")) == 16, "CLUSTER_ID is a base64url UUID"
+    # a topic a client touches before the workers create it gets the workers' partition count
+    assert env["KAFKA_NUM_PARTITIONS"] == compose()["services"]["worker"]["environment"]["TOPIC_PARTITIONS"]
 
 
 def test_prometheus_scrapes_the_workers_metrics_port():
