@@ -14,6 +14,7 @@ import functools
 import re
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,7 @@ K8S = DEPLOY / "k8s"
 COMPOSE = DEPLOY / "docker-compose.yml"
 DOCKERFILE = DEPLOY / "Dockerfile"
 IMAGE = "distillguard"  # the image's name, before registry rewrites
+PROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 # The kinds the manifests may use, with the only apiVersion each is served at.
 KINDS = {
@@ -187,7 +189,9 @@ def test_kustomize_builds_each_overlay():
         if doc["kind"] != "Namespace":
             assert doc["metadata"]["namespace"] == "distillguard", doc["metadata"]["name"]
     images = {c["image"] for d in production if d["kind"] in WORKLOADS for c in d["spec"]["template"]["spec"]["containers"]}
-    assert len(images) == 1 and images.pop().startswith("registry."), "production rewrites every image to one registry image"
+    assert len(images) == 1, "production runs one image"
+    image = images.pop()
+    assert image.startswith("registry.") and image.endswith(f":{PROJECT_VERSION}"), f"production image {image}"
 
 
 # --- containers -------------------------------------------------------------------------------------
@@ -198,7 +202,8 @@ def test_every_container_runs_the_one_image_as_non_root_with_resources():
     assert {name.split("/")[0] for name, _ in seen} >= {"distillguard-api", "distillguard-worker", "distillguard-migrate", "distillguard-token"}
     images = {c["image"] for _, c in seen}
     assert len(images) == 1, f"one image for every process, got {images}"
-    assert images.pop().split(":")[0] == IMAGE
+    name, tag = images.pop().split(":")
+    assert name == IMAGE and tag == PROJECT_VERSION, "the image is tagged with the project's version"
     for name, c in seen:
         res = c.get("resources", {})
         assert {"cpu", "memory"} <= set(res.get("requests", {})), f"{name}: cpu and memory requests"
@@ -410,6 +415,8 @@ def test_dockerfile_is_multi_stage_non_root_with_a_healthcheck():
     assert all(a.split()[0].replace("${PYTHON_IMAGE}", args["PYTHON_IMAGE"]) == "python:3.11-slim" for op, a in steps if op == "FROM")
     users = [a for op, a in final if op == "USER"]
     assert users and users[-1].split(":")[0] not in {"root", "0"}, "the final stage runs as a non-root user"
+    uids = {spec["securityContext"]["runAsUser"] for _, spec in pod_specs()}
+    assert uids == {int(users[-1].split(":")[0])}, "Kubernetes runs the image's own user"
     assert any(op == "HEALTHCHECK" for op, _ in final)
     assert ("ENTRYPOINT", '["distillguard"]') in final
     assert not any(op == "ADD" for op, _ in steps), "COPY only: no remote ADD"
@@ -430,8 +437,7 @@ def test_dockerfile_copies_only_what_dockerignore_lets_in():
     assert sources
     for src in sources:
         assert src in allowed or any(src.startswith(f"{a}/") for a in allowed), f"COPY {src}: excluded by .dockerignore"
-        if src != "README.md":  # written by the documentation task; the wheel build needs it
-            assert (ROOT / src).exists(), f"COPY {src}: not in the repository"
+        assert (ROOT / src).exists(), f"COPY {src}: not in the repository"
 
 
 # --- the health check the image runs ----------------------------------------------------------------
