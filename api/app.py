@@ -1,0 +1,99 @@
+"""The review service's FastAPI application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from api import errors
+from api.audit.views import router as audit_router
+from api.auth.views import router as auth_router
+from api.cases.views import router as cases_router
+from api.console.views import SignIn
+from api.console.views import router as console_router
+from api.database import session_factory
+from api.detections.views import router as detections_router
+from api.enforcement.service import Publisher, dispatch
+from api.enforcement.views import router as enforcement_router
+from api.limits import BodyLimit
+from api.ratelimit import RateLimiter
+from api.sharing.views import router as sharing_router
+from detector.logs import get_logger
+from detector.settings import Settings, get_settings
+
+log = get_logger("api")
+
+
+class Health(BaseModel):
+    """Service health."""
+
+    status: str
+    database: str
+
+
+async def _outbox_loop(app: FastAPI) -> None:
+    """Re-send pending enforcement events every ``api_outbox_interval`` seconds (crash recovery)."""
+    while True:
+        await asyncio.sleep(app.state.settings.api_outbox_interval)
+        try:
+            await asyncio.to_thread(_dispatch_once, app)
+        except Exception as exc:  # noqa: BLE001 - keep the loop alive; the next round retries
+            log.warning("outbox round failed", error=str(exc)[:200])
+
+
+def _dispatch_once(app: FastAPI) -> None:
+    with app.state.sessions() as session:
+        dispatch(session, app.state.publisher)
+
+
+def create_app(settings: Settings | None = None, *, publisher: Publisher | None = None,
+               outbox_loop: bool = True) -> FastAPI:
+    """The app on ``settings.database_url`` (already migrated), publishing enforcement to ``settings.kafka_bootstrap``."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_outbox_loop(app)) if outbox_loop else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        app.state.publisher.close()
+
+    app = FastAPI(title="DistillGuard review API", version="1.0.0", lifespan=lifespan,
+                  description="Review distillation-attack detections: queue, evidence, cases, enforcement, "
+                              "indicator sharing. Every endpoint but /health needs 'Authorization: Bearer <token>'.")
+    app.state.settings = settings
+    app.state.sessions = session_factory(settings.database_url)
+    app.state.limiter = RateLimiter(settings.api_rate_limit_per_minute)
+    app.state.publisher = publisher or Publisher(settings.kafka_bootstrap, settings.enforcement_topic)
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    errors.install(app)
+    app.add_exception_handler(SignIn, lambda _req, _exc: RedirectResponse("/console/login", status_code=303))
+    app.mount("/console/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+    for router in (detections_router, cases_router, audit_router, enforcement_router, sharing_router, auth_router,
+                   console_router):
+        app.include_router(router)
+
+    @app.get("/health", response_model=Health, tags=["health"], summary="Liveness and database reachability",
+             responses={503: {"model": Health, "description": "Database unreachable"}})
+    def health(request: Request):
+        """``ok`` when the database answers; 503 otherwise. Needs no token."""
+        try:
+            with request.app.state.sessions() as session:
+                session.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
+            log.warning("health check failed", error=str(exc)[:200])
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return {"status": "ok", "database": "ok"}
+
+    return app

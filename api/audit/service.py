@@ -1,0 +1,35 @@
+"""Writing and reading the audit log."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.audit.models import AuditEvent
+
+
+def record(session: Session, actor: str, action: str, entity_type: str, entity_id: str | int,
+           reason: str | None = None, **details: object) -> AuditEvent:
+    """Append one audit event (committed with the change it describes)."""
+    ev = AuditEvent(actor=actor, action=action, entity_type=entity_type, entity_id=str(entity_id), reason=reason,
+                    details=details)
+    session.add(ev)
+    return ev
+
+
+def events(session: Session, *, entity_type: str | None = None, entity_id: str | None = None,
+           actor: str | None = None, action: str | None = None, after: int | None = None,
+           limit: int = 100) -> list[AuditEvent]:
+    """Audit events oldest first, filtered; ``after`` is the last id already seen (pagination)."""
+    stmt = select(AuditEvent).order_by(AuditEvent.id).limit(limit)
+    if entity_type:
+        stmt = stmt.where(AuditEvent.entity_type == entity_type)
+    if entity_id:
+        stmt = stmt.where(AuditEvent.entity_id == entity_id)
+    if actor:
+        stmt = stmt.where(AuditEvent.actor == actor)
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
+    if after is not None:
+        stmt = stmt.where(AuditEvent.id > after)
+    return list(session.scalars(stmt))

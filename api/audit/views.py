@@ -1,0 +1,45 @@
+"""Reading the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session
+
+from api.audit import service
+from api.auth.service import Principal
+from api.deps import get_session, viewer
+from api.errors import COMMON
+
+
+class AuditOut(BaseModel):
+    """One audit event."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    reason: str | None
+    details: dict
+
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=COMMON)
+
+
+@router.get("", response_model=list[AuditOut], summary="Audit log (oldest first)")
+def list_audit(entity_type: Annotated[str | None, Query(max_length=32)] = None,
+               entity_id: Annotated[str | None, Query(max_length=128)] = None,
+               actor: Annotated[str | None, Query(max_length=128)] = None,
+               action: Annotated[str | None, Query(max_length=64)] = None,
+               after: Annotated[int | None, Query(description="Last id seen; newer events follow.")] = None,
+               limit: Annotated[int, Query(ge=1, le=500)] = 100,
+               session: Session = Depends(get_session), _who: Principal = Depends(viewer)):
+    """Who changed what, when and why; filter by entity, actor or action; page with ``after``."""
+    return service.events(session, entity_type=entity_type, entity_id=entity_id, actor=actor, action=action,
+                          after=after, limit=limit)

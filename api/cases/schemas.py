@@ -1,0 +1,148 @@
+"""Request and response bodies of cases."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SubjectType(str, Enum):
+    """What a case reviews."""
+
+    cluster = "cluster"
+    account = "account"
+
+
+class CaseStatus(str, Enum):
+    """Case workflow states."""
+
+    open = "open"
+    in_review = "in_review"
+    confirmed_attack = "confirmed_attack"
+    dismissed = "dismissed"
+    escalated = "escalated"
+
+
+class Decision(str, Enum):
+    """A decision on one account."""
+
+    confirmed_attack = "confirmed_attack"
+    dismissed = "dismissed"
+
+
+class CaseCreate(BaseModel):
+    """Open a case on a cluster or an account."""
+
+    model_config = ConfigDict(extra="forbid")
+    subject_type: SubjectType
+    subject_id: str = Field(min_length=1, max_length=128)
+    assignee: str | None = Field(None, max_length=128)
+    reason: str | None = Field(None, max_length=2000)
+
+
+class AssignBody(BaseModel):
+    """Assign a case (null assignee unassigns)."""
+
+    model_config = ConfigDict(extra="forbid")
+    assignee: str | None = Field(None, max_length=128)
+    reason: str | None = Field(None, max_length=2000)
+
+
+class CommentBody(BaseModel):
+    """A comment."""
+
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(min_length=1, max_length=10_000)
+
+
+class TransitionBody(BaseModel):
+    """Move a case to a new status; final decisions need a reason. Confirming needs a lead."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: CaseStatus
+    reason: str | None = Field(None, max_length=2000)
+
+
+class DecisionsBody(BaseModel):
+    """A decision over many accounts of a cluster case (``account_ids`` null = every member)."""
+
+    model_config = ConfigDict(extra="forbid")
+    decision: Decision
+    account_ids: list[str] | None = Field(None, max_length=10_000)
+    reason: str | None = Field(None, max_length=2000)
+
+
+class CommentOut(BaseModel):
+    """A comment on a case."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    author: str
+    body: str
+    created_at: datetime
+
+
+class CaseOut(BaseModel):
+    """A case."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    subject_type: SubjectType
+    subject_id: str
+    status: CaseStatus
+    assignee: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+
+
+class AccountDecisionOut(BaseModel):
+    """An analyst's decision on one account."""
+
+    model_config = ConfigDict(from_attributes=True)
+    account_id: str
+    decision: Decision
+    decided_by: str
+    decided_at: datetime
+    reason: str | None
+    model_version: str | None
+
+
+class EnforcementOut(BaseModel):
+    """An enforcement event and whether the broker has acknowledged it."""
+
+    model_config = ConfigDict(from_attributes=True)
+    idempotency_key: str
+    account_id: str
+    payload: dict
+    sent_at: datetime | None
+    attempts: int
+    last_error: str | None
+
+
+class CaseDetail(CaseOut):
+    """A case with comments, per-account decisions and enforcement events."""
+
+    comments: list[CommentOut]
+    decisions: list[AccountDecisionOut]
+    enforcement: list[EnforcementOut]
+
+
+class TransitionOut(BaseModel):
+    """The case after a transition; ``changed`` is false for a repeated final decision."""
+
+    case: CaseOut
+    changed: bool
+    enforcement_sent: int
+    enforcement_pending: int
+
+
+class DecisionsOut(BaseModel):
+    """How many accounts' decisions changed."""
+
+    changed: int

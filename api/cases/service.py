@@ -1,0 +1,225 @@
+"""Case workflow: open -> in_review -> confirmed_attack | dismissed | escalated, with assignment, comments and
+per-account decisions. Every change writes an audit event in the same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from api.audit.service import record
+from api.auth.service import Principal
+from api.cases.models import DECISIONS, AccountDecision, Case, CaseComment
+from api.detections.evidence import get_account, get_cluster
+from api.detections.models import AccountRow, ClusterRow
+from api.enforcement.service import enqueue, idempotency_key
+from api.errors import ServiceError
+from api.types import utcnow
+
+ACTION = "suspend"
+# allowed moves, and the role each needs
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "open": {"in_review": "analyst", "escalated": "analyst"},
+    "in_review": {"confirmed_attack": "lead", "dismissed": "analyst", "escalated": "analyst"},
+    "escalated": {"confirmed_attack": "lead", "dismissed": "lead", "in_review": "lead"},
+    "dismissed": {"in_review": "lead"},
+    "confirmed_attack": {},
+}
+FINAL = ("confirmed_attack", "dismissed")
+
+
+def get_case(session: Session, case_id: int) -> Case:
+    """The case; 404 when unknown."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise ServiceError(404, f"no case {case_id}")
+    return case
+
+
+def list_cases(session: Session, status: str | None = None, assignee: str | None = None,
+               subject_type: str | None = None, after: int | None = None, limit: int = 50) -> list[Case]:
+    """Cases newest first, filtered; ``after`` is the last id seen (ids below it follow)."""
+    stmt = select(Case).order_by(Case.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(Case.status == status)
+    if assignee:
+        stmt = stmt.where(Case.assignee == assignee)
+    if subject_type:
+        stmt = stmt.where(Case.subject_type == subject_type)
+    if after is not None:
+        stmt = stmt.where(Case.id < after)
+    return list(session.scalars(stmt))
+
+
+def _account_ids(session: Session, case: Case) -> list[str]:
+    if case.subject_type == "account":
+        return [case.subject_id]
+    return list(get_cluster(session, case.subject_id).members)
+
+
+def _set_status(session: Session, case: Case, status: str) -> None:
+    """Mirror the case status onto the detections it covers (the queue's status filter)."""
+    if case.subject_type == "cluster":
+        session.execute(update(ClusterRow).where(ClusterRow.cluster_id == case.subject_id).values(status=status))
+        ids = _account_ids(session, case)
+        for i in range(0, len(ids), 900):
+            session.execute(update(AccountRow).where(AccountRow.account_id.in_(ids[i:i + 900])).values(status=status))
+    else:
+        session.execute(update(AccountRow).where(AccountRow.account_id == case.subject_id).values(status=status))
+
+
+def open_case(session: Session, who: Principal, subject_type: str, subject_id: str, reason: str | None,
+              assignee: str | None = None) -> Case:
+    """Open a case on a cluster or an account (409 when one exists)."""
+    if subject_type == "cluster":
+        get_cluster(session, subject_id)
+    elif subject_type == "account":
+        get_account(session, subject_id)
+    else:
+        raise ServiceError(422, f"subject_type must be 'cluster' or 'account', not {subject_type!r}")
+    existing = session.scalar(select(Case).where(Case.subject_type == subject_type, Case.subject_id == subject_id))
+    if existing is not None:
+        raise ServiceError(409, f"{subject_type} {subject_id!r} already has case {existing.id} ({existing.status})")
+    case = Case(subject_type=subject_type, subject_id=subject_id, status="open", created_by=who.name, assignee=assignee)
+    session.add(case)
+    session.flush()
+    _set_status(session, case, "open")
+    record(session, who.name, "case.open", "case", case.id, reason, subject_type=subject_type,
+           subject_id=subject_id, assignee=assignee)
+    session.commit()
+    return case
+
+
+def assign(session: Session, who: Principal, case: Case, assignee: str | None, reason: str | None) -> Case:
+    """Assign (or unassign, with None) a case."""
+    before = case.assignee
+    case.assignee = assignee
+    case.updated_at = utcnow()
+    record(session, who.name, "case.assign", "case", case.id, reason, before=before, after=assignee)
+    session.commit()
+    return case
+
+
+def comment(session: Session, who: Principal, case: Case, body: str) -> CaseComment:
+    """Add a comment to a case."""
+    c = CaseComment(case_id=case.id, author=who.name, body=body)
+    session.add(c)
+    session.flush()
+    case.updated_at = utcnow()
+    record(session, who.name, "case.comment", "case", case.id, None, comment_id=c.id, body=body)
+    session.commit()
+    return c
+
+
+def decide_accounts(session: Session, who: Principal, case: Case, account_ids: Iterable[str] | None,
+                    decision: str, reason: str | None) -> int:
+    """Record ``decision`` for some (or, with None, all) accounts of a cluster case; returns how many changed."""
+    if decision not in DECISIONS:
+        raise ServiceError(422, f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
+    if case.status in FINAL:
+        raise ServiceError(409, f"case {case.id} is already {case.status}; reopen it before changing decisions")
+    members = _account_ids(session, case)
+    ids = members if account_ids is None else list(dict.fromkeys(account_ids))
+    outside = sorted(set(ids) - set(members))
+    if outside:
+        raise ServiceError(422, f"not accounts of case {case.id}: {', '.join(outside[:10])}")
+    changed = _write_decisions(session, who, case, ids, decision, reason, overwrite=True)
+    case.updated_at = utcnow()
+    record(session, who.name, "case.decide_accounts", "case", case.id, reason, decision=decision,
+           accounts=sorted(changed), count=len(changed))
+    session.commit()
+    return len(changed)
+
+
+def _write_decisions(session: Session, who: Principal, case: Case, ids: list[str], decision: str,
+                     reason: str | None, overwrite: bool) -> list[str]:
+    now = utcnow()
+    versions = {}
+    for i in range(0, len(ids), 900):
+        versions.update(session.execute(select(AccountRow.account_id, AccountRow.model_version)
+                                        .where(AccountRow.account_id.in_(ids[i:i + 900]))).all())
+    current = {d.account_id: d for i in range(0, len(ids), 900)
+               for d in session.scalars(select(AccountDecision).where(AccountDecision.account_id.in_(ids[i:i + 900])))}
+    changed = []
+    for acc in ids:
+        d = current.get(acc)
+        if d is not None and d.case_id == case.id and (not overwrite or d.decision == decision):
+            continue
+        if d is None:
+            d = AccountDecision(account_id=acc)
+            session.add(d)
+        d.case_id, d.decision, d.decided_by, d.decided_at, d.reason = case.id, decision, who.name, now, reason
+        d.model_version = versions.get(acc)
+        changed.append(acc)
+    return changed
+
+
+def transition(session: Session, who: Principal, case: Case, to: str, reason: str | None) -> tuple[Case, bool]:
+    """Move a case to status ``to``; returns (case, changed). Repeating the current final status is a no-op,
+    so a retried confirmation queues no second enforcement event. Confirming queues one event per confirmed account."""
+    if to == case.status and to in FINAL:
+        return case, False
+    allowed = TRANSITIONS.get(case.status, {})
+    if to not in allowed:
+        moves = ", ".join(allowed) or "none (final)"
+        raise ServiceError(409, f"case {case.id} is {case.status}; it can move to: {moves}")
+    if not who.can(allowed[to]):
+        raise ServiceError(403, f"moving a case from {case.status} to {to} needs role {allowed[to]!r} or above; "
+                                f"token {who.name!r} is {who.role!r}")
+    if to in FINAL and not reason:
+        raise ServiceError(422, f"a reason is required to mark a case {to}")
+    before = case.status
+    now = utcnow()
+    case.status, case.updated_at = to, now
+    details: dict = {"before": before, "after": to}
+    if before == "dismissed":
+        cleared = session.execute(delete(AccountDecision).where(AccountDecision.case_id == case.id)).rowcount
+        details["decisions_cleared"] = cleared
+        case.decided_by = case.decided_at = case.decision_reason = None
+    if to in FINAL:
+        case.decided_by, case.decided_at, case.decision_reason = who.name, now, reason
+        ids = _account_ids(session, case)
+        details["decided_accounts"] = len(_write_decisions(session, who, case, ids, to, reason, overwrite=False))
+        session.flush()
+    if to == "confirmed_attack":
+        details["enforcement_events"] = enqueue(session, _enforcement_events(session, who, case))
+    _set_status(session, case, to)
+    record(session, who.name, "case.transition", "case", case.id, reason, **details)
+    session.commit()
+    return case, True
+
+
+def _enforcement_events(session: Session, who: Principal, case: Case) -> list[dict]:
+    rows = session.scalars(select(AccountDecision).where(AccountDecision.case_id == case.id,
+                                                         AccountDecision.decision == "confirmed_attack")
+                           .order_by(AccountDecision.account_id))
+    return [{"idempotency_key": idempotency_key(case.id, d.account_id, ACTION), "action": ACTION,
+             "account_id": d.account_id, "case_id": case.id,
+             "cluster_id": case.subject_id if case.subject_type == "cluster" else None,
+             "decided_by": who.name, "decided_at": case.decided_at.isoformat(), "reason": case.decision_reason,
+             "model_version": d.model_version} for d in rows]
+
+
+def decisions(session: Session, case: Case) -> list[AccountDecision]:
+    """The per-account decisions of a case."""
+    return list(session.scalars(select(AccountDecision).where(AccountDecision.case_id == case.id)
+                                .order_by(AccountDecision.account_id)))
+
+
+def decisions_as_labels(session: Session) -> dict[str, bool]:
+    """Analysts' final decisions as training labels: confirmed_attack -> True, dismissed -> False."""
+    stmt = (select(AccountDecision.account_id, AccountDecision.decision)
+            .join(Case, Case.id == AccountDecision.case_id).where(Case.status.in_(FINAL)))
+    return {acc: d == "confirmed_attack" for acc, d in session.execute(stmt)}
+
+
+def decision_labels() -> dict[str, bool]:
+    """The ``distillguard.label_sources`` entry point: labels from the database at ``DATABASE_URL``."""
+    from api.database import migrate, session_scope
+    from detector.settings import get_settings
+
+    url = get_settings().database_url
+    migrate(url)
+    with session_scope(url) as session:
+        return decisions_as_labels(session)

@@ -1,0 +1,85 @@
+"""Case endpoints: open, list, detail, assign, comment, decide accounts, transition (confirm emits enforcement)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from api.auth.service import Principal
+from api.cases import service
+from api.cases.schemas import (AssignBody, CaseCreate, CaseDetail, CaseOut, CaseStatus, CommentBody, CommentOut,
+                               DecisionsBody, DecisionsOut, SubjectType, TransitionBody, TransitionOut)
+from api.deps import analyst, get_session, viewer
+from api.enforcement.service import dispatch, for_case
+from api.errors import COMMON, CONFLICT, NOT_FOUND, TOO_LARGE
+
+router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=COMMON | NOT_FOUND)
+
+
+def _detail(session: Session, case_id: int) -> dict:
+    case = service.get_case(session, case_id)
+    return CaseOut.model_validate(case).model_dump() | {
+        "comments": case.comments, "decisions": service.decisions(session, case),
+        "enforcement": for_case(session, case.id)}
+
+
+@router.post("", response_model=CaseOut, status_code=201, responses=CONFLICT | TOO_LARGE, summary="Open a case")
+def create_case(body: CaseCreate, session: Session = Depends(get_session), who: Principal = Depends(analyst)):
+    """Open a case on a cluster or an account (one case per subject)."""
+    return service.open_case(session, who, body.subject_type.value, body.subject_id, body.reason, body.assignee)
+
+
+@router.get("", response_model=list[CaseOut], summary="List cases (newest first)")
+def list_cases(status: CaseStatus | None = None, assignee: Annotated[str | None, Query(max_length=128)] = None,
+               subject_type: SubjectType | None = None,
+               after: Annotated[int | None, Query(description="Last id seen; older cases follow.")] = None,
+               limit: Annotated[int, Query(ge=1, le=200)] = 50, session: Session = Depends(get_session),
+               _who: Principal = Depends(viewer)):
+    """Cases filtered by status, assignee or subject type."""
+    return service.list_cases(session, status.value if status else None, assignee,
+                              subject_type.value if subject_type else None, after, limit)
+
+
+@router.get("/{case_id}", response_model=CaseDetail, summary="A case with comments, decisions, enforcement")
+def get_case(case_id: int, session: Session = Depends(get_session), _who: Principal = Depends(viewer)):
+    """One case in full."""
+    return _detail(session, case_id)
+
+
+@router.post("/{case_id}/assign", response_model=CaseOut, responses=TOO_LARGE, summary="Assign a case")
+def assign(case_id: int, body: AssignBody, session: Session = Depends(get_session), who: Principal = Depends(analyst)):
+    """Assign or unassign a case."""
+    return service.assign(session, who, service.get_case(session, case_id), body.assignee, body.reason)
+
+
+@router.post("/{case_id}/comments", response_model=CommentOut, status_code=201, responses=TOO_LARGE,
+             summary="Comment on a case")
+def add_comment(case_id: int, body: CommentBody, session: Session = Depends(get_session),
+                who: Principal = Depends(analyst)):
+    """Add a comment."""
+    return service.comment(session, who, service.get_case(session, case_id), body.body)
+
+
+@router.post("/{case_id}/decisions", response_model=DecisionsOut, responses=CONFLICT | TOO_LARGE,
+             summary="Decide many accounts of a case")
+def decide(case_id: int, body: DecisionsBody, session: Session = Depends(get_session),
+           who: Principal = Depends(analyst)):
+    """Bulk decision (confirmed_attack / dismissed) over some or all accounts of a case before it is final."""
+    case = service.get_case(session, case_id)
+    return {"changed": service.decide_accounts(session, who, case, body.account_ids, body.decision.value, body.reason)}
+
+
+@router.post("/{case_id}/transition", response_model=TransitionOut, responses=CONFLICT | TOO_LARGE,
+             summary="Move a case to a new status")
+def transition(case_id: int, body: TransitionBody, request: Request, session: Session = Depends(get_session),
+               who: Principal = Depends(analyst)):
+    """open -> in_review -> confirmed_attack | dismissed | escalated. Confirming (leads only) emits one
+    enforcement event per confirmed account; repeating it is a no-op that re-sends only unacknowledged events."""
+    case, changed = service.transition(session, who, service.get_case(session, case_id), body.status.value, body.reason)
+    sent = {"sent": 0, "pending": 0}
+    if case.status == "confirmed_attack":
+        sent = dispatch(session, request.app.state.publisher)
+    return {"case": CaseOut.model_validate(case), "changed": changed, "enforcement_sent": sent["sent"],
+            "enforcement_pending": sent["pending"]}

@@ -1,0 +1,1 @@
+"""The server-rendered review console (Jinja2, plain HTML forms)."""

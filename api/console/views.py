@@ -1,0 +1,178 @@
+"""Console pages: sign-in, queue, cluster evidence with timeline chart, decision buttons, audit trail.
+
+Pages are rendered on the server; actions are HTML form posts that redirect back (no front-end build).
+The token is entered once and kept in an HttpOnly, SameSite=Strict cookie.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from api.audit.service import events
+from api.auth.service import Principal, authenticate
+from api.cases import service as cases
+from api.deps import COOKIE, get_session, principal
+from api.detections import evidence, queue
+from api.detections.schemas import Kind, QueueFilters, Status
+from api.enforcement.service import dispatch
+from api.errors import ServiceError
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
+router = APIRouter(prefix="/console", include_in_schema=False)
+MAX_BARS = 24 * 14
+
+
+class SignIn(Exception):
+    """The console needs a (valid) token."""
+
+
+def console_user(request: Request, session: Session = Depends(get_session)) -> Principal:
+    """The signed-in principal, or a redirect to the sign-in page."""
+    try:
+        return principal(request, session)
+    except HTTPException as exc:
+        if exc.status_code == 401:
+            raise SignIn from exc
+        raise
+
+
+def _back(url: str, msg: str | None = None) -> RedirectResponse:
+    return RedirectResponse(url + (f"?msg={quote(msg)}" if msg else ""), status_code=303)
+
+
+def chart(timeline: list[dict]) -> dict:
+    """Bars of an hourly timeline (missing hours filled with zero) for the inline SVG chart."""
+    if not timeline:
+        return {"bars": [], "max": 0, "width": 0, "labels": []}
+    start = datetime.strptime(timeline[0]["hour"], "%Y-%m-%dT%H")
+    counts = {t["hour"]: t["requests"] for t in timeline}
+    end = datetime.strptime(timeline[-1]["hour"], "%Y-%m-%dT%H")
+    hours = min(int((end - start).total_seconds() // 3600) + 1, MAX_BARS)
+    series = [((start + timedelta(hours=i)).strftime("%Y-%m-%dT%H"),) for i in range(hours)]
+    top = max(counts.values()) or 1
+    bar = max(2, min(24, 720 // hours))
+    bars = [{"x": i * bar, "h": round(150 * counts.get(h, 0) / top, 1), "hour": h, "n": counts.get(h, 0)}
+            for i, (h,) in enumerate(series)]
+    labels = [{"x": b["x"], "text": b["hour"][5:].replace("T", " ") + "h"} for b in bars[:: max(1, hours // 6)]]
+    return {"bars": bars, "max": top, "width": bar, "labels": labels, "total_width": hours * bar}
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, msg: str | None = None) -> Response:
+    """The sign-in form."""
+    return templates.TemplateResponse(request, "login.html", {"msg": msg})
+
+
+@router.post("/login")
+def login(token: str = Form(..., max_length=200), session: Session = Depends(get_session)) -> Response:
+    """Check the token and keep it in a cookie."""
+    row = authenticate(session, token.strip())
+    if row is None or row.revoked_at is not None:
+        return _back("/console/login", "That token is unknown or revoked.")
+    resp = _back("/console")
+    resp.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", max_age=12 * 3600)
+    return resp
+
+
+@router.post("/logout")
+def logout() -> Response:
+    """Forget the token."""
+    resp = _back("/console/login")
+    resp.delete_cookie(COOKIE)
+    return resp
+
+
+@router.get("", response_class=HTMLResponse)
+def queue_page(request: Request, status: str | None = None, min_score: float | None = None,
+               cursor: str | None = None, msg: str | None = None, session: Session = Depends(get_session),
+               who: Principal = Depends(console_user)) -> Response:
+    """The queue of clusters by risk."""
+    st = Status(status) if status in Status.__members__ else None
+    f = QueueFilters(status=st, min_score=min_score if min_score is not None and 0 <= min_score <= 1 else None)
+    rows, nxt, total = queue.page(session, Kind.cluster, f, cursor, 50)
+    return templates.TemplateResponse(request, "queue.html", {
+        "who": who, "rows": rows, "next": nxt, "total": total, "status": status or "", "min_score": min_score,
+        "counts": queue.counts(session, Kind.cluster, QueueFilters()), "statuses": [s.value for s in Status], "msg": msg})
+
+
+@router.get("/clusters/{cluster_id}", response_class=HTMLResponse)
+def cluster_page(request: Request, cluster_id: str, redact: bool = True, msg: str | None = None,
+                 session: Session = Depends(get_session), who: Principal = Depends(console_user)) -> Response:
+    """A cluster's evidence, case controls and audit trail."""
+    redact = redact or not who.can("analyst")
+    try:
+        d = evidence.cluster_detail(session, cluster_id, redact)
+    except ServiceError as exc:
+        return templates.TemplateResponse(request, "error.html", {"who": who, "msg": exc.detail}, status_code=exc.status)
+    case = cases.get_case(session, d["case"]["id"]) if d["case"] else None
+    trail = events(session, entity_type="case", entity_id=str(case.id), limit=500) if case else []
+    moves = cases.TRANSITIONS.get(case.status, {}) if case else {}
+    return templates.TemplateResponse(request, "cluster.html", {
+        "who": who, "d": d, "case": case, "trail": trail, "chart": chart(d["timeline"]), "redact": redact,
+        "moves": {to: who.can(role) for to, role in moves.items()}, "msg": msg})
+
+
+def _act(url: str, action) -> Response:  # noqa: ANN001 - a callable performing the change
+    try:
+        action()
+    except ServiceError as exc:
+        return _back(url, exc.detail)
+    return _back(url)
+
+
+@router.post("/clusters/{cluster_id}/case")
+def open_case(cluster_id: str, reason: str = Form("", max_length=2000), session: Session = Depends(get_session),
+              who: Principal = Depends(console_user)) -> Response:
+    """Open a case on the cluster."""
+    url = f"/console/clusters/{quote(cluster_id)}"
+    if not who.can("analyst"):
+        return _back(url, f"role {who.role!r} may not open cases")
+    return _act(url, lambda: cases.open_case(session, who, "cluster", cluster_id, reason or None))
+
+
+@router.post("/cases/{case_id}/transition")
+def transition(request: Request, case_id: int, status: str = Form(..., max_length=32),
+               reason: str = Form("", max_length=2000), session: Session = Depends(get_session),
+               who: Principal = Depends(console_user)) -> Response:
+    """Move the case (confirming also sends the enforcement events)."""
+    case = cases.get_case(session, case_id)
+    url = f"/console/clusters/{quote(case.subject_id)}"
+
+    def run() -> None:
+        done, _ = cases.transition(session, who, case, status, reason or None)
+        if done.status == "confirmed_attack":
+            dispatch(session, request.app.state.publisher)
+
+    return _act(url, run)
+
+
+@router.post("/cases/{case_id}/comment")
+def comment(case_id: int, body: str = Form(..., min_length=1, max_length=10_000),
+            session: Session = Depends(get_session), who: Principal = Depends(console_user)) -> Response:
+    """Comment on the case."""
+    case = cases.get_case(session, case_id)
+    url = f"/console/clusters/{quote(case.subject_id)}"
+    if not who.can("analyst"):
+        return _back(url, f"role {who.role!r} may not comment")
+    return _act(url, lambda: cases.comment(session, who, case, body))
+
+
+@router.post("/cases/{case_id}/decisions")
+def decide(case_id: int, decision: str = Form(..., max_length=32), account_ids: list[str] = Form(default=[]),
+           reason: str = Form("", max_length=2000), session: Session = Depends(get_session),
+           who: Principal = Depends(console_user)) -> Response:
+    """Bulk decision over the ticked accounts."""
+    case = cases.get_case(session, case_id)
+    url = f"/console/clusters/{quote(case.subject_id)}"
+    if not who.can("analyst"):
+        return _back(url, f"role {who.role!r} may not decide accounts")
+    if not account_ids:
+        return _back(url, "tick at least one account")
+    return _act(url, lambda: cases.decide_accounts(session, who, case, account_ids, decision, reason or None))

@@ -1,0 +1,68 @@
+"""Request dependencies: a database session, the calling principal (token + role) and rate limiting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session
+
+from api.auth.models import ROLES
+from api.auth.service import Principal, authenticate
+
+COOKIE = "dg_token"
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session for this request (services commit their own changes)."""
+    session = request.app.state.sessions()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def _token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise HTTPException(401, "Authorization header must be 'Bearer <token>'", {"WWW-Authenticate": "Bearer"})
+        return value.strip()
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        return cookie
+    raise HTTPException(401, "missing API token: send 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"})
+
+
+def principal(request: Request, session: Session = Depends(get_session)) -> Principal:
+    """The caller, authenticated by token and rate-limited per token."""
+    row = authenticate(session, _token(request))
+    if row is None:
+        raise HTTPException(401, "unknown API token", {"WWW-Authenticate": "Bearer"})
+    if row.revoked_at is not None:
+        raise HTTPException(401, f"API token {row.name!r} was revoked", {"WWW-Authenticate": "Bearer"})
+    wait = request.app.state.limiter.check(row.id)
+    if wait:
+        raise HTTPException(429, f"rate limit of {request.app.state.settings.api_rate_limit_per_minute} requests "
+                                 f"per minute exceeded for token {row.name!r}; retry in {wait}s",
+                            {"Retry-After": str(wait)})
+    return Principal(name=row.name, role=row.role, token_id=row.id)
+
+
+def require(role: str) -> Callable[..., Principal]:
+    """A dependency admitting tokens whose role is ``role`` or above (403 otherwise)."""
+    assert role in ROLES
+
+    def check(who: Principal = Depends(principal)) -> Principal:
+        if not who.can(role):
+            raise HTTPException(403, f"role {who.role!r} may not do this; it needs {role!r} or above")
+        return who
+
+    return check
+
+
+viewer = require("viewer")
+analyst = require("analyst")
+lead = require("lead")
+admin = require("admin")

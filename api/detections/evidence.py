@@ -1,0 +1,129 @@
+"""Evidence of one cluster or account: members, indicators, hourly timeline, sample prompts, links, case."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.cases.models import AccountDecision, Case
+from api.detections.models import AccountRow, ClusterRow
+from api.errors import ServiceError
+
+MAX_MEMBERS = 500
+MAX_PROMPTS = 20
+
+
+def redact(text: str) -> str:
+    """What a redacted prompt shows instead of its text."""
+    return f"[redacted: {len(text)} characters]"
+
+
+def _prompts(accounts: list[AccountRow], redacted: bool) -> list[dict]:
+    out = []
+    for a in accounts:
+        for p in a.sample_prompts:
+            if len(out) >= MAX_PROMPTS:
+                return out
+            out.append({"account_id": a.account_id, "prompt": redact(p) if redacted else p, "redacted": redacted})
+    return out
+
+
+def _timeline(accounts: list[AccountRow]) -> list[dict]:
+    hours: Counter[str] = Counter()
+    for a in accounts:
+        hours.update(a.hourly_requests)
+    return [{"hour": h, "requests": n} for h, n in sorted(hours.items())]
+
+
+def _case(session: Session, subject_type: str, subject_id: str) -> dict | None:
+    case = session.scalar(select(Case).where(Case.subject_type == subject_type, Case.subject_id == subject_id))
+    return {"id": case.id, "status": case.status, "assignee": case.assignee} if case else None
+
+
+def cluster_item(row: ClusterRow) -> dict:
+    """The queue entry of a cluster."""
+    return {c: getattr(row, c) for c in ("cluster_id", "score", "flagged", "flagged_at", "size", "n_requests",
+                                         "first_seen", "last_seen", "model_version", "status", "reasons")} | \
+        {"indicator_kinds": sorted(row.shared_indicators)}
+
+
+def account_item(row: AccountRow) -> dict:
+    """The queue entry of an account."""
+    return {c: getattr(row, c) for c in ("account_id", "score", "flagged", "flagged_at", "cluster_id", "n_requests",
+                                         "first_seen", "last_seen", "model_version", "verification_path", "org_id",
+                                         "models", "status", "reasons")}
+
+
+def get_cluster(session: Session, cluster_id: str) -> ClusterRow:
+    """The stored cluster; 404 when unknown."""
+    row = session.get(ClusterRow, cluster_id)
+    if row is None:
+        raise ServiceError(404, f"no cluster {cluster_id!r}")
+    return row
+
+
+def get_account(session: Session, account_id: str) -> AccountRow:
+    """The stored account verdict; 404 when unknown."""
+    row = session.get(AccountRow, account_id)
+    if row is None:
+        raise ServiceError(404, f"no account {account_id!r}")
+    return row
+
+
+def members(session: Session, row: ClusterRow) -> list[AccountRow]:
+    """The stored verdicts of a cluster's members, highest score first."""
+    out: list[AccountRow] = []
+    ids = list(row.members)
+    for i in range(0, len(ids), 900):
+        out += session.scalars(select(AccountRow).where(AccountRow.account_id.in_(ids[i:i + 900])))
+    out.sort(key=lambda a: (-a.score, a.account_id))
+    return out
+
+
+def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
+    """A cluster with its evidence (prompts redacted when ``redacted``)."""
+    row = get_cluster(session, cluster_id)
+    accts = members(session, row)
+    known = {a.account_id: a for a in accts}
+    case = _case(session, "cluster", cluster_id)
+    decisions = {}
+    if case:
+        decisions = dict(session.execute(select(AccountDecision.account_id, AccountDecision.decision)
+                                         .where(AccountDecision.case_id == case["id"])).all())
+    listed = [a.account_id for a in accts] + sorted(set(row.members) - set(known))
+    member_rows = []
+    for acc in listed[:MAX_MEMBERS]:
+        a = known.get(acc)
+        base = {"account_id": acc, "known": a is not None, "decision": decisions.get(acc)}
+        if a is not None:
+            base |= {k: getattr(a, k) for k in ("score", "flagged", "verification_path", "org_id", "n_requests", "status")}
+        member_rows.append(base)
+    linked_rows = {c.cluster_id: c for c in session.scalars(
+        select(ClusterRow).where(ClusterRow.cluster_id.in_(list(row.linked_clusters))))} if row.linked_clusters else {}
+    linked = []
+    for cid in row.linked_clusters:
+        c = linked_rows.get(cid)
+        linked.append({"cluster_id": cid, "known": c is not None} |
+                      ({"score": c.score, "size": c.size, "status": c.status} if c else {}))
+    return cluster_item(row) | {
+        "shared_indicators": row.shared_indicators, "members": member_rows, "members_total": len(row.members),
+        "verification_paths": dict(Counter(a.verification_path or "unknown" for a in accts)),
+        "models": dict(Counter(m for a in accts for m in a.models)),
+        "timeline": _timeline(accts), "sample_prompts": _prompts(accts, redacted), "linked_clusters": linked,
+        "case": case,
+    }
+
+
+def account_detail(session: Session, account_id: str, redacted: bool) -> dict:
+    """An account with its evidence (prompts redacted when ``redacted``)."""
+    row = get_account(session, account_id)
+    cluster = session.get(ClusterRow, row.cluster_id) if row.cluster_id else None
+    case = _case(session, "account", account_id) or (_case(session, "cluster", row.cluster_id) if cluster else None)
+    decision = session.get(AccountDecision, account_id)
+    return account_item(row) | {
+        "timeline": _timeline([row]), "sample_prompts": _prompts([row], redacted),
+        "cluster": cluster_item(cluster) if cluster else None, "case": case,
+        "decision": decision.decision if decision else None,
+    }

@@ -1,0 +1,126 @@
+"""The detections queue: clusters or accounts by risk, filtered, with keyset (cursor) pagination and counts."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow
+from api.detections.schemas import Kind, QueueFilters
+from api.errors import ServiceError
+
+
+def encode_cursor(score: float, key: str) -> str:
+    """The opaque cursor after the row (score, key)."""
+    return base64.urlsafe_b64encode(json.dumps([score, key]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    """(score, key) of a cursor; 422 when it is not one this API issued."""
+    try:
+        score, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return float(score), str(key)
+    except (ValueError, TypeError) as exc:
+        raise ServiceError(422, "invalid cursor: pass the next_cursor of a previous page unchanged") from exc
+
+
+def _indicator_match(f: QueueFilters):  # noqa: ANN202 - SQL expression
+    cond = ClusterIndicator.value == f.indicator
+    if f.indicator_kind:
+        cond = and_(cond, ClusterIndicator.kind == f.indicator_kind)
+    return cond
+
+
+def _cluster_filters(stmt: Select, f: QueueFilters, with_status: bool = True) -> Select:
+    c = ClusterRow
+    if with_status and f.status is not None:
+        stmt = stmt.where(c.status == f.status.value)
+    if f.flagged is not None:
+        stmt = stmt.where(c.flagged == f.flagged)
+    if f.min_score is not None:
+        stmt = stmt.where(c.score >= f.min_score)
+    if f.max_score is not None:
+        stmt = stmt.where(c.score <= f.max_score)
+    if f.min_size is not None:
+        stmt = stmt.where(c.size >= f.min_size)
+    if f.max_size is not None:
+        stmt = stmt.where(c.size <= f.max_size)
+    if f.since is not None:
+        stmt = stmt.where(c.last_seen >= f.since)
+    if f.until is not None:
+        stmt = stmt.where(c.first_seen <= f.until)
+    if f.verification_path:
+        stmt = stmt.where(exists().where(AccountRow.cluster_id == c.cluster_id,
+                                         AccountRow.verification_path == f.verification_path))
+    if f.model:
+        stmt = stmt.where(exists().where(AccountRow.cluster_id == c.cluster_id,
+                                         AccountModel.account_id == AccountRow.account_id, AccountModel.model == f.model))
+    if f.indicator:
+        stmt = stmt.where(exists().where(ClusterIndicator.cluster_id == c.cluster_id, _indicator_match(f)))
+    return stmt
+
+
+def _account_filters(stmt: Select, f: QueueFilters, with_status: bool = True) -> Select:
+    a = AccountRow
+    if with_status and f.status is not None:
+        stmt = stmt.where(a.status == f.status.value)
+    if f.flagged is not None:
+        stmt = stmt.where(a.flagged == f.flagged)
+    if f.min_score is not None:
+        stmt = stmt.where(a.score >= f.min_score)
+    if f.max_score is not None:
+        stmt = stmt.where(a.score <= f.max_score)
+    if f.min_size is not None or f.max_size is not None:
+        sized = select(ClusterRow.cluster_id)
+        if f.min_size is not None:
+            sized = sized.where(ClusterRow.size >= f.min_size)
+        if f.max_size is not None:
+            sized = sized.where(ClusterRow.size <= f.max_size)
+        stmt = stmt.where(a.cluster_id.in_(sized))
+    if f.since is not None:
+        stmt = stmt.where(a.last_seen >= f.since)
+    if f.until is not None:
+        stmt = stmt.where(a.first_seen <= f.until)
+    if f.verification_path:
+        stmt = stmt.where(a.verification_path == f.verification_path)
+    if f.model:
+        stmt = stmt.where(exists().where(AccountModel.account_id == a.account_id, AccountModel.model == f.model))
+    if f.indicator:
+        stmt = stmt.where(a.cluster_id.in_(select(ClusterIndicator.cluster_id).where(_indicator_match(f))))
+    return stmt
+
+
+def _table(kind: Kind):  # noqa: ANN202
+    return (ClusterRow, ClusterRow.cluster_id, _cluster_filters) if kind is Kind.cluster else \
+        (AccountRow, AccountRow.account_id, _account_filters)
+
+
+def page(session: Session, kind: Kind, f: QueueFilters, cursor: str | None, limit: int) -> tuple[list, str | None, int]:
+    """(rows, next cursor or None, total matching) of one queue page, score descending then id ascending."""
+    table, key, apply = _table(kind)
+    stmt = apply(select(table), f)
+    total = session.scalar(apply(select(func.count()).select_from(table), f)) or 0
+    if cursor:
+        score, last = decode_cursor(cursor)
+        stmt = stmt.where(or_(table.score < score, and_(table.score == score, key > last)))
+    rows = list(session.scalars(stmt.order_by(table.score.desc(), key.asc()).limit(limit + 1)))
+    nxt = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        nxt = encode_cursor(rows[-1].score, getattr(rows[-1], key.key))
+    return rows, nxt, total
+
+
+def counts(session: Session, kind: Kind, f: QueueFilters) -> dict:
+    """Total, flagged and per-status counts under the filters (ignoring the status filter)."""
+    table, _, apply = _table(kind)
+    stmt = apply(select(table.status, table.flagged, func.count()).select_from(table), f, with_status=False)
+    by_status: dict[str, int] = {}
+    flagged = 0
+    for status, is_flagged, n in session.execute(stmt.group_by(table.status, table.flagged)):
+        by_status[status] = by_status.get(status, 0) + n
+        flagged += n if is_flagged else 0
+    return {"kind": kind, "total": sum(by_status.values()), "flagged": flagged, "by_status": by_status}

@@ -1,0 +1,193 @@
+"""Request filters and response bodies of the detections queue and evidence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from pydantic import BaseModel, Field
+
+
+class Kind(str, Enum):
+    """What the queue lists."""
+
+    cluster = "cluster"
+    account = "account"
+
+
+class Status(str, Enum):
+    """Review status of a detection: ``new`` until a case is opened, then the case's status."""
+
+    new = "new"
+    open = "open"
+    in_review = "in_review"
+    confirmed_attack = "confirmed_attack"
+    dismissed = "dismissed"
+    escalated = "escalated"
+
+
+class QueueFilters(BaseModel):
+    """Queue filters (all optional, combined with AND)."""
+
+    status: Status | None = None
+    flagged: bool | None = None
+    min_score: float | None = Field(None, ge=0, le=1)
+    max_score: float | None = Field(None, ge=0, le=1)
+    min_size: int | None = Field(None, ge=1, description="Cluster size (for accounts: their cluster's size).")
+    max_size: int | None = Field(None, ge=1)
+    since: datetime | None = Field(None, description="Active at or after this time (last_seen >= since).")
+    until: datetime | None = Field(None, description="Active at or before this time (first_seen <= until).")
+    verification_path: str | None = Field(None, max_length=32)
+    model: str | None = Field(None, max_length=128, description="Called this model (a cluster: any member did).")
+    indicator: str | None = Field(None, max_length=1000, description="Shares this indicator value (IP, ASN, card...).")
+    indicator_kind: str | None = Field(None, max_length=32)
+
+
+class ClusterItem(BaseModel):
+    """A cluster in the queue."""
+
+    cluster_id: str
+    score: float
+    flagged: bool
+    flagged_at: datetime | None
+    size: int
+    n_requests: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    model_version: str | None
+    status: Status
+    reasons: list[str]
+    indicator_kinds: list[str]
+
+
+class AccountItem(BaseModel):
+    """An account in the queue."""
+
+    account_id: str
+    score: float
+    flagged: bool
+    flagged_at: datetime | None
+    cluster_id: str | None
+    n_requests: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    model_version: str | None
+    verification_path: str | None
+    org_id: str | None
+    models: list[str]
+    status: Status
+    reasons: list[str]
+
+
+class QueuePage(BaseModel):
+    """One page of the queue, highest risk first; pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    kind: Kind
+    total: int = Field(description="Detections matching the filters (all pages).")
+    items: list[ClusterItem] | list[AccountItem]
+    next_cursor: str | None
+
+
+class Counts(BaseModel):
+    """Detections per review status, under the given filters (status filter ignored)."""
+
+    kind: Kind
+    total: int
+    flagged: int
+    by_status: dict[str, int]
+
+
+class HourCount(BaseModel):
+    """Requests in one UTC hour."""
+
+    hour: str = Field(description="YYYY-MM-DDTHH (UTC)")
+    requests: int
+
+
+class SamplePrompt(BaseModel):
+    """A prompt an account sent (text replaced by a length note when redacted)."""
+
+    account_id: str
+    prompt: str
+    redacted: bool
+
+
+class LinkedCluster(BaseModel):
+    """A cluster sharing weaker indicators with this one."""
+
+    cluster_id: str
+    known: bool
+    score: float | None = None
+    size: int | None = None
+    status: Status | None = None
+
+
+class CaseRef(BaseModel):
+    """The case reviewing a detection."""
+
+    id: int
+    status: str
+    assignee: str | None
+
+
+class MemberAccount(BaseModel):
+    """A member account of a cluster, with the analyst's decision on it if any."""
+
+    account_id: str
+    known: bool
+    score: float | None = None
+    flagged: bool | None = None
+    verification_path: str | None = None
+    org_id: str | None = None
+    n_requests: int | None = None
+    status: Status | None = None
+    decision: str | None = None
+
+
+class ClusterDetail(BaseModel):
+    """A cluster with its evidence."""
+
+    cluster_id: str
+    score: float
+    flagged: bool
+    flagged_at: datetime | None
+    size: int
+    n_requests: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    model_version: str | None
+    status: Status
+    reasons: list[str]
+    shared_indicators: dict[str, list[str]]
+    members: list[MemberAccount]
+    members_total: int
+    verification_paths: dict[str, int]
+    models: dict[str, int]
+    timeline: list[HourCount]
+    sample_prompts: list[SamplePrompt]
+    linked_clusters: list[LinkedCluster]
+    case: CaseRef | None
+
+
+class AccountDetail(BaseModel):
+    """An account with its evidence."""
+
+    account_id: str
+    score: float
+    flagged: bool
+    flagged_at: datetime | None
+    cluster_id: str | None
+    n_requests: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    model_version: str | None
+    verification_path: str | None
+    org_id: str | None
+    models: list[str]
+    status: Status
+    reasons: list[str]
+    timeline: list[HourCount]
+    sample_prompts: list[SamplePrompt]
+    cluster: ClusterItem | None
+    case: CaseRef | None
+    decision: str | None

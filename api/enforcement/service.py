@@ -1,0 +1,115 @@
+"""Enforcement events: queued in the outbox with the decision, sent to Kafka after commit, re-sent until acked.
+
+The idempotency key is derived from (case, account, action), so a re-send after a crash carries the same key and a
+consumer that dedups on it never applies an action twice; a retried decision never queues a second event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from api.enforcement.models import OutboxEvent
+from api.types import utcnow
+from detector.logs import get_logger
+
+log = get_logger("enforcement")
+
+
+def idempotency_key(case_id: int, account_id: str, action: str) -> str:
+    """The deterministic key of one action on one account for one case."""
+    return hashlib.sha256(f"{case_id}:{account_id}:{action}".encode()).hexdigest()[:40]
+
+
+def enqueue(session: Session, events: list[dict]) -> int:
+    """Add events to the outbox (a key already there is left alone); returns how many were new."""
+    if not events:
+        return 0
+    dialect = session.get_bind().dialect.name
+    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    rows = [{"idempotency_key": e["idempotency_key"], "case_id": e["case_id"], "account_id": e["account_id"],
+             "payload": e, "created_at": utcnow(), "attempts": 0} for e in events]
+    stmt = ins(OutboxEvent).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(OutboxEvent.idempotency_key)
+    return len(session.execute(stmt, rows).scalars().all())
+
+
+class Publisher:
+    """Sends outbox rows to the enforcement topic with a kafka-python producer (created on first use)."""
+
+    def __init__(self, bootstrap: str, topic: str, timeout: float = 10.0) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.timeout = timeout
+        self._producer = None
+        self._lock = threading.Lock()
+
+    def _get(self):  # noqa: ANN202 - KafkaProducer
+        if self._producer is None:
+            from kafka import KafkaProducer
+
+            self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", retries=0, linger_ms=5,
+                                           max_block_ms=int(self.timeout * 1000),
+                                           request_timeout_ms=int(self.timeout * 1000))
+        return self._producer
+
+    def send(self, rows: list[OutboxEvent]) -> None:
+        """Send ``rows`` (keyed by account id, idempotency key in a header) and wait for the broker's acks."""
+        with self._lock:
+            producer = self._get()
+            futures = [producer.send(self.topic, key=r.account_id.encode(), value=json.dumps(r.payload).encode(),
+                                     headers=[("idempotency-key", r.idempotency_key.encode())]) for r in rows]
+            for f in futures:
+                f.get(timeout=self.timeout)
+
+    def close(self) -> None:
+        """Close the producer."""
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close(timeout=5)
+                self._producer = None
+
+
+def dispatch(session: Session, publisher: Publisher | Callable[[list[OutboxEvent]], None], limit: int = 500) -> dict:
+    """Send pending outbox events; marks them sent once acked. Returns counts of sent and still pending."""
+    send = publisher.send if isinstance(publisher, Publisher) else publisher
+    stmt = select(OutboxEvent).where(OutboxEvent.sent_at.is_(None)).order_by(OutboxEvent.created_at,
+                                                                           OutboxEvent.idempotency_key).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = list(session.scalars(stmt))
+    if not rows:
+        session.rollback()
+        return {"sent": 0, "pending": 0}
+    try:
+        send(rows)
+    except Exception as exc:  # noqa: BLE001 - any broker failure leaves the events pending for the next try
+        for r in rows:
+            r.attempts += 1
+            r.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        session.commit()
+        log.warning("enforcement send failed; will retry", pending=len(rows), error=str(exc)[:200])
+        return {"sent": 0, "pending": len(rows)}
+    now = utcnow()
+    for r in rows:
+        r.attempts += 1
+        r.sent_at = now
+        r.last_error = None
+    session.commit()
+    log.info("enforcement events sent", sent=len(rows))
+    return {"sent": len(rows), "pending": 0}
+
+
+def pending(session: Session) -> list[OutboxEvent]:
+    """Events not yet acknowledged by the broker."""
+    return list(session.scalars(select(OutboxEvent).where(OutboxEvent.sent_at.is_(None)).order_by(OutboxEvent.created_at)))
+
+
+def for_case(session: Session, case_id: int) -> list[OutboxEvent]:
+    """A case's enforcement events."""
+    return list(session.scalars(select(OutboxEvent).where(OutboxEvent.case_id == case_id).order_by(OutboxEvent.account_id)))

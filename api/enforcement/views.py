@@ -1,0 +1,34 @@
+"""Enforcement outbox: what is pending, and sending it now."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from api.auth.service import Principal
+from api.cases.schemas import EnforcementOut
+from api.deps import get_session, lead, viewer
+from api.enforcement import service
+from api.errors import COMMON
+
+router = APIRouter(prefix="/api/v1/enforcement", tags=["enforcement"], responses=COMMON)
+
+
+class DispatchOut(BaseModel):
+    """Events sent now, and still pending (broker unreachable)."""
+
+    sent: int
+    pending: int
+
+
+@router.get("/pending", response_model=list[EnforcementOut], summary="Enforcement events not yet acknowledged")
+def pending(session: Session = Depends(get_session), _who: Principal = Depends(viewer)):
+    """Outbox events the broker has not acknowledged yet."""
+    return service.pending(session)
+
+
+@router.post("/dispatch", response_model=DispatchOut, summary="Send pending enforcement events now")
+def dispatch(request: Request, session: Session = Depends(get_session), _who: Principal = Depends(lead)):
+    """Send pending events (same idempotency keys as before)."""
+    return service.dispatch(session, request.app.state.publisher)

@@ -1,0 +1,77 @@
+"""Error bodies and handlers: every error is JSON ``{"detail": "..."}`` saying why."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from detector.logs import get_logger
+
+log = get_logger("api")
+
+
+class ErrorBody(BaseModel):
+    """Why a request failed."""
+
+    detail: str
+
+
+def _responses(*codes: int) -> dict[int, dict]:
+    what = {400: "Bad request", 401: "Missing, unknown or revoked token", 403: "The token's role may not do this",
+            404: "Not found", 409: "Conflicts with the current state", 413: "Request body too large",
+            422: "Invalid request", 429: "Rate limit exceeded (see Retry-After)", 503: "Database unavailable"}
+    return {c: {"model": ErrorBody, "description": what[c]} for c in codes}
+
+
+COMMON = _responses(401, 403, 422, 429, 503)
+NOT_FOUND = _responses(404)
+CONFLICT = _responses(409)
+TOO_LARGE = _responses(413)
+
+
+class ServiceError(Exception):
+    """A domain error with the HTTP status it maps to."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)
+
+
+def install(app: FastAPI) -> None:
+    """Register the JSON error handlers on ``app``."""
+
+    @app.exception_handler(ServiceError)
+    async def _service(_req: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: HTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def _database(req: Request, exc: DBAPIError) -> JSONResponse:
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            log.warning("database unavailable", path=req.url.path, error=str(exc.orig)[:200])
+            return JSONResponse({"detail": "database unavailable; retry shortly"}, status_code=503,
+                                headers={"Retry-After": "5"})
+        log.error("database error", path=req.url.path, error=str(exc.orig)[:300])
+        return JSONResponse({"detail": f"database rejected the request: {type(exc.orig).__name__}"}, status_code=500)

@@ -1,0 +1,1 @@
+"""Indicator sharing: confirmed clusters' indicators as STIX 2.1 bundles."""
