@@ -1,0 +1,35 @@
+"""Bring the review database (DATABASE_URL) to the newest schema, once, before the API and workers start.
+
+The image's one-shot migration step (compose service ``migrate``, Kubernetes Job ``distillguard-migrate``).
+The API and the workers also migrate at start; running this first keeps them from racing on a fresh database.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from api.database import migrate
+from detector.logs import configure_logging, get_logger
+from detector.settings import Settings
+
+
+def main() -> int:
+    """Upgrade to head; log which database (password hidden). Exit 1 when the database is unreachable."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    log = get_logger("migrate")
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    try:
+        migrate(settings.database_url)
+    except OperationalError as exc:  # unreachable, refused, bad credentials: the orchestrator retries
+        log.error("database unavailable", database=where, error=str(exc.orig).strip())
+        return 1
+    log.info("database at head", database=where)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
