@@ -1,0 +1,136 @@
+"""Fixtures of the review-service tests: a migrated, seeded database (SQLite, and PostgreSQL when reachable),
+the embedded Kafka-protocol broker, an app client and one token per role."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+from api.auth.models import ROLES
+from api.auth.service import create_token
+from api.database import engine_for, make_engine, migrate, session_scope
+from api.detections.service import upsert_detections
+from detector.settings import Settings
+from streams.admin import ensure_topics
+from streams.broker import EmbeddedBroker
+from tests.api import seed
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@cache
+def pg_reason() -> str | None:
+    """None when PostgreSQL answers on 127.0.0.1:5432, else why not."""
+    try:
+        engine = make_engine(PG_ADMIN)
+        with engine.connect() as c:
+            c.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+        return f"PostgreSQL not reachable on 127.0.0.1:5432 (database 'test'): {type(exc).__name__}"
+
+
+def new_database(kind: str, tmp_path: Path) -> tuple[str, callable]:
+    """A URL of an empty database of ``kind`` and a function dropping it."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'review.db'}", lambda: engine_for.cache_clear()
+    reason = pg_reason()
+    if reason:
+        pytest.skip(reason)
+    name = f"dgapi_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_ADMIN).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+    def drop() -> None:
+        engine_for(url).dispose()
+        engine_for.cache_clear()
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty, migrated database: SQLite, then PostgreSQL (skipped with a reason when unreachable)."""
+    url, drop = new_database(request.param, tmp_path)
+    migrate(url)
+    yield url
+    drop()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """An empty, migrated SQLite database (tests that do not depend on the dialect)."""
+    url = f"sqlite:///{tmp_path / 'review.db'}"
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """The embedded Kafka-protocol broker (Tansu), one for the session."""
+    with EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "tansu.log") as b:
+        yield b
+
+
+@dataclass
+class Api:
+    """A running app on a seeded database, with a token per role."""
+
+    client: TestClient
+    url: str
+    settings: Settings
+    tokens: dict[str, str]
+
+    def h(self, role: str) -> dict[str, str]:
+        """Authorization headers of the ``role`` token."""
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+def seed_world(url: str) -> None:
+    """Write the seed verdicts and clusters."""
+    verdicts, clusters = seed.build()
+    with session_scope(url) as s:
+        upsert_detections(s, verdicts, clusters)
+
+
+def make_api(url: str, bootstrap: str, **overrides: object) -> Iterator[Api]:
+    """An :class:`Api` on ``url`` publishing enforcement to a fresh topic on ``bootstrap``."""
+    topic = f"enforcement-actions-{uuid.uuid4().hex[:8]}"
+    ensure_topics(bootstrap, {topic: (1, {})})
+    settings = Settings(database_url=url, kafka_bootstrap=bootstrap, enforcement_topic=topic,
+                        api_rate_limit_per_minute=100_000, **overrides)
+    tokens = {}
+    with session_scope(url) as s:
+        for role in ROLES:
+            tokens[role] = create_token(s, f"{role}-user", role)[1]
+    app = create_app(settings, outbox_loop=False)
+    with TestClient(app) as client:
+        yield Api(client, url, settings, tokens)
+
+
+@pytest.fixture
+def api(db_url: str, broker: EmbeddedBroker) -> Iterator[Api]:
+    """The app on a seeded database of each dialect."""
+    seed_world(db_url)
+    yield from make_api(db_url, broker.bootstrap)
+
+
+@pytest.fixture
+def sqlite_api(sqlite_url: str, broker: EmbeddedBroker) -> Iterator[Api]:
+    """The app on a seeded SQLite database."""
+    seed_world(sqlite_url)
+    yield from make_api(sqlite_url, broker.bootstrap)
