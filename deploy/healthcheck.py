@@ -1,6 +1,6 @@
 """Container health check shared by both long-running processes of the image.
 
-Healthy when the review API answers ``GET /healthz`` with 200, or, where no API listens (a worker), when
+Healthy when the review API answers ``GET /health`` with 200 (its database answers too), or, where no API listens (a worker), when
 the worker's Prometheus endpoint answers ``GET /metrics`` with 200. Ports come from the same settings the
 processes read (API_PORT, METRICS_PORT). Exit status 0 = healthy, 1 = unhealthy (Docker's HEALTHCHECK).
 """
@@ -33,7 +33,7 @@ def main() -> int:
     """Probe the API, then the worker's metrics endpoint; print what answered."""
     settings = Settings()
     urls = (
-        f"http://127.0.0.1:{settings.api_port}/healthz",
+        f"http://127.0.0.1:{settings.api_port}/health",
         f"http://127.0.0.1:{settings.metrics_port}/metrics",
     )
     for url in urls:

@@ -243,14 +243,36 @@ def test_every_container_command_is_a_real_cli_command_or_image_helper():
     assert migrate_job["command"] == compose()["services"]["migrate"]["entrypoint"]
 
 
-def test_api_is_probed_on_healthz_at_the_configured_port():
+def api_probe_path(probe: str) -> str:
+    api = one("Deployment", "distillguard-api")["spec"]["template"]["spec"]["containers"][0]
+    return api[probe]["httpGet"]["path"]
+
+
+def test_api_is_probed_at_the_configured_port():
     api = one("Deployment", "distillguard-api")["spec"]["template"]["spec"]["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in api["ports"]}
     assert ports["http"] == int(config()["API_PORT"])
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        get = api[probe]["httpGet"]
-        assert get["path"] == "/healthz" and get["port"] in ports, f"api {probe}"
+        assert api[probe]["httpGet"]["port"] in ports, f"api {probe}"
     assert config()["API_HOST"] == "0.0.0.0", "the API must listen beyond the pod's loopback"
+
+
+def test_api_probe_paths_answer_on_the_real_app(tmp_path):
+    """Readiness follows the database; liveness does not (an outage must not restart every pod)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.database import migrate
+
+    up = f"sqlite:///{tmp_path / 'review.db'}"
+    migrate(up)
+    down = f"sqlite:///{tmp_path / 'missing' / 'review.db'}"  # its folder does not exist: cannot open
+    for url, ready in ((up, 200), (down, 503)):
+        app = create_app(Settings(database_url=url, kafka_bootstrap="127.0.0.1:1"), outbox_loop=False)
+        with TestClient(app) as client:  # no token: probes carry none
+            assert client.get(api_probe_path("startupProbe")).status_code == ready
+            assert client.get(api_probe_path("readinessProbe")).status_code == ready
+            assert client.get(api_probe_path("livenessProbe")).status_code == 200
 
 
 def test_worker_is_probed_and_scraped_on_the_metrics_port():
@@ -466,16 +488,16 @@ def test_dockerfile_copies_only_what_dockerignore_lets_in():
 
 @pytest.fixture
 def serve():
-    """Start a real HTTP server answering every GET with a given status; yields its port."""
+    """Start real HTTP servers answering GET of one path with a given status (404 elsewhere); yields a starter."""
     import http.server
     import threading
 
     servers = []
 
-    def start(status: int) -> int:
+    def start(status: int, path: str) -> int:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
-                self.send_response(status)
+                self.send_response(status if self.path == path else 404)
                 self.end_headers()
 
             def log_message(self, *args):
@@ -509,18 +531,19 @@ def healthcheck(api_port: int, metrics_port: int) -> subprocess.CompletedProcess
 
 
 def test_healthcheck_passes_on_a_healthy_api(serve):
-    result = healthcheck(serve(200), free_port())
+    # the same path Kubernetes' readiness probe uses, which the real app serves (test above)
+    result = healthcheck(serve(200, api_probe_path("readinessProbe")), free_port())
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "/healthz answered 200" in result.stdout
+    assert f"{api_probe_path('readinessProbe')} answered 200" in result.stdout
 
 
 def test_healthcheck_fails_on_an_unhealthy_api_even_if_metrics_answer(serve):
-    result = healthcheck(serve(503), serve(200))
+    result = healthcheck(serve(503, api_probe_path("readinessProbe")), serve(200, "/metrics"))
     assert result.returncode == 1 and "answered 503" in result.stdout
 
 
 def test_healthcheck_passes_on_a_worker_metrics_endpoint(serve):
-    result = healthcheck(free_port(), serve(200))
+    result = healthcheck(free_port(), serve(200, "/metrics"))
     assert result.returncode == 0 and "/metrics answered 200" in result.stdout
 
 
