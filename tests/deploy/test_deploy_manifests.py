@@ -44,6 +44,7 @@ KINDS = {
     "Job": "batch/v1",
     "PodDisruptionBudget": "policy/v1",
     "ServiceMonitor": "monitoring.coreos.com/v1",
+    "PrometheusRule": "monitoring.coreos.com/v1",
     "ScaledObject": "keda.sh/v1alpha1",
     "Kustomization": "kustomize.config.k8s.io/v1beta1",
 }
@@ -183,7 +184,7 @@ def test_kustomize_builds_each_overlay():
     assert kinds(base) == ["ConfigMap", "Deployment", "Job", "Namespace", "PersistentVolumeClaim", "PodDisruptionBudget", "Secret", "Service"]
     # production: the operator extras, and no placeholder Secret to overwrite the real one
     assert "Secret" not in kinds(production)
-    assert {"ScaledObject", "ServiceMonitor"} <= set(kinds(production))
+    assert {"ScaledObject", "ServiceMonitor", "PrometheusRule"} <= set(kinds(production))
     assert kinds(tools) == ["Job"]
     for doc in base + production + tools:
         if doc["kind"] != "Namespace":
@@ -301,6 +302,24 @@ def test_worker_snapshots_go_to_a_volume_every_worker_shares():
     svc = compose()["services"]["worker"]
     compose_dir = svc["command"][svc["command"].index("--state-dir") + 1]
     assert any(m.split(":")[1] == compose_dir and m.split(":")[0] in compose()["volumes"] for m in svc["volumes"]), "compose: shared named volume"
+
+
+def test_alerts_use_metrics_the_worker_exports():
+    from prometheus_client import generate_latest
+
+    from streams.metrics import REGISTRY
+
+    exported = set()
+    for line in generate_latest(REGISTRY).decode().splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            exported |= {name} | ({f"{name}_bucket", f"{name}_sum", f"{name}_count"} if kind == "histogram" else set())
+    rules = [r for g in one("PrometheusRule", "distillguard-worker")["spec"]["groups"] for r in g["rules"]]
+    assert rules
+    for rule in rules:
+        used = set(re.findall(r"\bdistillguard_\w+", rule["expr"]))
+        assert used, f"{rule['alert']}: no worker metric"
+        assert used <= exported, f"{rule['alert']}: {sorted(used - exported)} not exported by streams/metrics.py"
 
 
 def test_selectors_match_their_pods():
