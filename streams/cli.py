@@ -118,7 +118,7 @@ def export_verdicts(
 
     url = database_url or get_settings().database_url
     with session_scope(url) as session:
-        verdicts = fetch(session)
+        verdicts = list(fetch(session))
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as fh:
         for v in verdicts:

@@ -315,8 +315,7 @@ class StreamWorker:
                     latest[s.account_id] = s
         if latest:
             self.detector.ingest_summaries(latest.values())
-            self.dirty = True
-            self.last_input = min(self.last_input, time.monotonic() - self.o.idle_after)  # flush soon
+            self.dirty = True  # reflected at the next window re-scoring, or at the next idle flush
 
     # ---- outputs ----------------------------------------------------------------------------------
     def _send(self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]] | None = None) -> None:

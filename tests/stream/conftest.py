@@ -1,0 +1,167 @@
+"""Fixtures of the stream tests: the real embedded broker, a simulated day, `distillguard worker` subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from detector.detector import Detector
+from detector.events import Event, read_events
+from detector.model import DEFAULT_PATH, load_model
+from detector.records import AccountVerdict
+from streams.broker import EmbeddedBroker, free_port
+from tests.stream.synth import simulated, templated
+
+EXE = str(Path(sys.executable).with_name("distillguard"))
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The packaged model, or (until one ships) a model trained by the real trainer on two templated days."""
+    if DEFAULT_PATH.exists():
+        return DEFAULT_PATH
+    from detector.training import Dataset, train
+
+    root = tmp_path_factory.mktemp("model")
+    days = [templated(root / f"d{s}.jsonl.gz", seed=s, n_events=12_000) for s in (11, 12, 13)]
+    labels = [{f"{k}-{s}-{i}": k == "hyd" for k in ("hyd", "uni", "cus") for i in range(300)} for s in (11, 12, 13)]
+    sets = [Dataset(d, lab, d.name) for d, lab in zip(days, labels, strict=True)]
+    model = train(sets[:2], sets[2:], target_fpr=0.01)
+    return model.save(root / "model.joblib")
+
+
+@dataclass
+class Day:
+    events: Path
+    n: int
+    verdicts: dict[str, AccountVerdict]
+
+
+@pytest.fixture(scope="session")
+def day(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Day:
+    """A simulated day and the batch detector's verdicts on it (the reference of every stream test)."""
+    path = simulated(tmp_path_factory.mktemp("day"), seed=3, scale=0.05)
+    det = Detector(load_model(model_path))
+    events = [e for e in read_events(path) if isinstance(e, Event)]
+    det.process(events)
+    det.flush()
+    return Day(path, len(events), {v.account_id: v for v in det.verdicts()})
+
+
+@pytest.fixture(scope="session")
+def broker():
+    with EmbeddedBroker() as b:
+        yield b
+
+
+@dataclass
+class Stream:
+    """Topic names, database and state directory of one test's pipeline."""
+
+    bootstrap: str
+    root: Path
+    model: Path
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    workers: list[WorkerProc] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        t = self.tag
+        return {"KAFKA_BOOTSTRAP": self.bootstrap, "EVENTS_TOPIC": f"events-{t}", "DLQ_TOPIC": f"dlq-{t}",
+                "DETECTIONS_TOPIC": f"detections-{t}", "SUMMARIES_TOPIC": f"summaries-{t}",
+                "ENFORCEMENT_TOPIC": f"enforcement-{t}", "DATABASE_URL": f"sqlite:///{self.root / 'review.db'}",
+                "MODEL_PATH": str(self.model), "LOG_JSON": "true"}
+
+    def worker(self, *args: str, partitions: int = 4, exit_when_idle: float = 0) -> WorkerProc:
+        port = free_port()
+        env = os.environ | self.env | {"METRICS_PORT": str(port)}
+        log = open(self.root / f"worker-{len(self.workers)}.log", "ab")  # noqa: SIM115 - closed by WorkerProc
+        cmd = [EXE, "worker", "--partitions", str(partitions), "--state-dir", str(self.root / "state"),
+               "--group", f"g-{self.tag}", "--snapshot-every", "1", "--exit-when-idle", str(exit_when_idle), *args]
+        w = WorkerProc(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), port, log)
+        self.workers.append(w)
+        return w
+
+    def verdicts(self) -> dict[str, AccountVerdict]:
+        from api.database import session_scope
+        from api.detections.service import export_verdicts
+
+        with session_scope(self.env["DATABASE_URL"]) as s:
+            return {v.account_id: v for v in export_verdicts(s)}
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-4000:] for p in sorted(self.root.glob("worker-*.log")))
+
+
+@dataclass
+class WorkerProc:
+    proc: subprocess.Popen
+    port: int
+    log: object
+
+    def metrics(self) -> dict[str, float]:
+        """The worker's Prometheus metrics (name{labels} -> value), or {} while it is not serving."""
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2).read().decode()
+        except OSError:
+            return {}
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                k, _, v = line.rpartition(" ")
+                out[k] = float(v)
+        return out
+
+    def wait(self, cond, timeout: float = 60.0, what: str = "") -> dict[str, float]:
+        """Poll the metrics until ``cond(metrics)`` holds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"worker exited with {self.proc.returncode} while waiting for {what}"
+            m = self.metrics()
+            if m and cond(m):
+                return m
+            time.sleep(0.3)
+        raise AssertionError(f"timed out waiting for {what}; last metrics: {json.dumps(self.metrics())[:2000]}")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def stream(broker: EmbeddedBroker, tmp_path: Path, model_path: Path):
+    s = Stream(broker.bootstrap, tmp_path, model_path)
+    yield s
+    for w in s.workers:
+        w.stop()
+
+
+def assert_same_verdicts(got: dict[str, AccountVerdict], want: dict[str, AccountVerdict], tol: float = 1e-4) -> None:
+    """Same accounts, same flagged set, scores within ``tol``."""
+    assert got.keys() == want.keys(), f"{len(got.keys() ^ want.keys())} accounts differ"
+    flagged_got = {a for a, v in got.items() if v.flagged}
+    flagged_want = {a for a, v in want.items() if v.flagged}
+    assert flagged_got == flagged_want
+    worst = max((abs(got[a].score - want[a].score), a) for a in want)
+    assert worst[0] <= tol, f"score of {worst[1]} differs by {worst[0]:.6f}"

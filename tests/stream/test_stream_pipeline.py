@@ -1,0 +1,162 @@
+"""The stream worker against the real embedded broker: parity with `detect`, crash recovery, duplicates,
+dead letters, a broker that is briefly unreachable, two workers sharing the partitions."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import pytest
+from kafka import KafkaConsumer
+
+from detector.records import verdict_from_json
+from streams.broker import EmbeddedBroker
+from streams.replay import replay
+from tests.stream.conftest import EXE, Stream, assert_same_verdicts
+
+pytestmark = [pytest.mark.broker]
+
+
+def _idle_after(n: int):
+    return lambda m: m.get("distillguard_idle") == 1 and m.get("distillguard_events_total", 0) >= n
+
+
+def _lines(path) -> list[bytes]:
+    with gzip.open(path, "rb") as fh:
+        return [line for line in fh.read().splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_stream_verdicts_equal_detect(stream: Stream, day, tmp_path):
+    """Replay a simulated day, run the worker to the end: export-verdicts equals detect on the same file."""
+    env = stream.env
+    replay(day.events, stream.bootstrap, env["EVENTS_TOPIC"])
+    w = stream.worker(exit_when_idle=2)
+    assert w.proc.wait(120) == 0, stream.logs()
+    out = tmp_path / "stream.jsonl"
+    subprocess.run([EXE, "export-verdicts", "--out", str(out)], env=__import__("os").environ | env, check=True, capture_output=True)
+    got = {v.account_id: v for v in map(verdict_from_json, out.read_bytes().splitlines())}
+    batch = tmp_path / "batch.jsonl"
+    subprocess.run([EXE, "detect", str(day.events), "--out", str(batch), "--model", env["MODEL_PATH"]], check=True, capture_output=True)
+    want = {v.account_id: v for v in map(verdict_from_json, batch.read_bytes().splitlines())}
+    assert any(v.flagged for v in want.values()), "the day should contain detected attackers"
+    assert_same_verdicts(got, want)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_stream_then_restart_gives_the_same_verdicts_and_duplicates_are_ignored(stream: Stream, day):
+    """Kill -9 the worker while events are arriving, restart it, replay the whole file again: every event
+    counted once, verdicts as if nothing happened."""
+    topic = stream.env["EVENTS_TOPIC"]
+    lines = _lines(day.events)
+    half = len(lines) // 2
+    src = stream.root / "first.jsonl"
+    src.write_bytes(b"\n".join(lines[:half]) + b"\n")
+    w = stream.worker()
+    replay(src, stream.bootstrap, topic)
+    w.wait(lambda m: m.get("distillguard_events_total", 0) > 0 and (stream.root / "state").exists()
+           and any((stream.root / "state").glob("*.snap")), 60, "a first snapshot")
+    rest = stream.root / "rest.jsonl"
+    rest.write_bytes(b"\n".join(lines[half:]) + b"\n")
+    replay(rest, stream.bootstrap, topic, rate=4000, limit=2000)  # the worker is busy with live input ...
+    w.kill()  # ... when it dies without a chance to save anything
+    replay(rest, stream.bootstrap, topic)  # the rest (its first 2000 lines a second time)
+    replay(day.events, stream.bootstrap, topic)  # and the whole day again: all duplicates
+    w2 = stream.worker()
+    m = w2.wait(_idle_after(1), 90, "the restarted worker to drain")
+    got = stream.verdicts()
+    assert_same_verdicts(got, day.verdicts)
+    assert sum(v.n_requests for v in got.values()) == day.n
+    assert m["distillguard_duplicate_events_total"] >= day.n  # at least the full second copy
+    assert m.get('distillguard_dlq_messages_total{reason="invalid"}', 0) == 0
+
+
+@pytest.mark.slow
+def test_malformed_and_out_of_range_messages_go_to_the_dlq_and_the_worker_keeps_going(stream: Stream, day):
+    """Broken JSON, schema violations, non-UTF-8 bytes and an event from next year end in the dead-letter
+    topic with the reason, source partition and offset; the valid events are all scored."""
+    from kafka import KafkaProducer
+
+    env = stream.env
+    future = {"schema_version": 1, "event_id": "from-the-future", "ts": (datetime.now(UTC) + timedelta(days=365)).isoformat(),
+              "account_id": "acct-future", "api_key_id": "k", "ip": "192.0.2.1", "model": "frontier-4",
+              "input_tokens": 1, "output_tokens": 1, "status": 200}
+    bad = [b"{not json", b'{"schema_version": 1, "event_id": "x"}', b"\xff\xfe\x00garbage",
+           b'{"schema_version": 1, "event_id": "neg", "ts": "2026-03-02T00:00:00Z", "account_id": "a", "api_key_id": "k",'
+           b' "ip": "192.0.2.1", "model": "m", "input_tokens": -5, "output_tokens": 1, "status": 200}',
+           msgspec.json.encode(future)]
+    w = stream.worker()
+    p = KafkaProducer(bootstrap_servers=stream.bootstrap)
+    for raw in bad[:3]:
+        p.send(env["EVENTS_TOPIC"], raw)
+    p.flush()
+    replay(day.events, stream.bootstrap, env["EVENTS_TOPIC"])
+    for raw in bad[3:]:
+        p.send(env["EVENTS_TOPIC"], raw, key=b"a")
+    p.flush()
+    p.close()
+    m = w.wait(_idle_after(day.n), 90, "the worker to drain")
+    assert w.proc.poll() is None
+    assert m['distillguard_dlq_messages_total{reason="invalid"}'] == 4
+    assert m['distillguard_dlq_messages_total{reason="time-rule"}'] == 1
+    c = KafkaConsumer(env["DLQ_TOPIC"], bootstrap_servers=stream.bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    dead = [(r.value, dict(r.headers)) for r in c]
+    c.close()
+    assert sorted(v for v, _ in dead) == sorted(bad)
+    for value, h in dead:
+        assert h["source-topic"] == env["EVENTS_TOPIC"].encode() and int(h["source-partition"]) >= 0 and int(h["source-offset"]) >= 0
+        assert h["dlq-reason"]
+    reasons = {v: h["dlq-reason"].decode() for v, h in dead}
+    assert "future" in reasons[bad[4]]
+    assert reasons[bad[3]].startswith("input_tokens")
+    assert_same_verdicts(stream.verdicts(), day.verdicts)
+
+
+@pytest.mark.slow
+def test_broker_briefly_unreachable(tmp_path, day, model_path):
+    """The broker freezes for 8 s mid-stream; the worker waits it out and ends with detect's verdicts."""
+    with EmbeddedBroker() as b:
+        stream = Stream(b.bootstrap, tmp_path, model_path)
+        try:
+            lines = _lines(day.events)
+            half = len(lines) // 2
+            (tmp_path / "a.jsonl").write_bytes(b"\n".join(lines[:half]) + b"\n")
+            (tmp_path / "b.jsonl").write_bytes(b"\n".join(lines[half:]) + b"\n")
+            w = stream.worker()
+            replay(tmp_path / "a.jsonl", b.bootstrap, stream.env["EVENTS_TOPIC"])
+            w.wait(lambda m: m.get("distillguard_events_total", 0) >= half, 60, "the first half")
+            b.pause()
+            time.sleep(8)
+            b.resume()
+            assert w.proc.poll() is None
+            replay(tmp_path / "b.jsonl", b.bootstrap, stream.env["EVENTS_TOPIC"])
+            w.wait(_idle_after(day.n), 90, "the second half")
+            assert_same_verdicts(stream.verdicts(), day.verdicts)
+        finally:
+            for w in stream.workers:
+                w.stop()
+
+
+@pytest.mark.slow
+def test_two_workers_link_accounts_across_partitions(stream: Stream, day):
+    """Two workers share four partitions; the exchanged account summaries let each see every account,
+    so the verdicts they write together equal detect's."""
+    w1 = stream.worker()
+    w1.wait(lambda m: m.get("distillguard_assigned_partitions") == 4, 60, "the first worker's assignment")
+    w2 = stream.worker()
+    for w in (w1, w2):
+        w.wait(lambda m: m.get("distillguard_assigned_partitions") == 2, 60, "a two-way split")
+    replay(day.events, stream.bootstrap, stream.env["EVENTS_TOPIC"])
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        ms = [w.metrics() for w in (w1, w2)]
+        if sum(m.get("distillguard_events_total", 0) for m in ms) >= day.n and all(m.get("distillguard_idle") == 1 for m in ms):
+            break
+        time.sleep(0.5)
+    time.sleep(3)  # let the last exchanged summaries be absorbed and flushed
+    for w in (w1, w2):
+        w.wait(lambda m: m.get("distillguard_idle") == 1, 30, "idle")
+    assert_same_verdicts(stream.verdicts(), day.verdicts)
