@@ -2,6 +2,7 @@
 
     python deploy/sizing.py                              # the measured figures
     python deploy/sizing.py --events-per-second 20000   # plus workers and partitions for that rate
+    python deploy/sizing.py --update-readme             # write them into deploy/README.md's sizing block
 
 Nothing here is a constant: every figure comes from a result file written by ``make bench`` on some
 machine (named in the table). A worker's rate is the slowest non-baseline ``*events_per_s`` figure
@@ -13,10 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
+README = Path(__file__).resolve().parent / "README.md"
+BLOCK = re.compile(r"(<!-- BEGIN SIZING TABLE[^>]*-->\n).*?(\n<!-- END SIZING TABLE -->)", re.S)
 HEADROOM = 0.5  # plan a worker at half its measured rate: bursts, rebalances, catch-up after an outage
 
 
@@ -90,19 +94,31 @@ def plan(runs: dict[str, dict], events_per_second: float) -> str:
     return "\n".join(lines)
 
 
+def update_readme(readme: Path, text: str) -> None:
+    """Replace what stands between the README's sizing-table markers with ``text``."""
+    doc = readme.read_text()
+    if not BLOCK.search(doc):
+        raise SystemExit(f"{readme}: no <!-- BEGIN SIZING TABLE --> ... <!-- END SIZING TABLE --> block")
+    readme.write_text(BLOCK.sub(lambda m: m.group(1) + text + m.group(2), doc, count=1))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder of benchmark result files")
     parser.add_argument("--events-per-second", type=float, help="size a deployment for this sustained input rate")
+    parser.add_argument("--update-readme", nargs="?", const=README, type=Path, metavar="README",
+                        help=f"write the output into the README's sizing block (default {README.name} beside this script)")
     args = parser.parse_args(argv)
     runs = load(args.results)
     if not runs:
         print(f"no benchmark results in {args.results}: run `make bench` first", file=sys.stderr)
         return 1
-    print(table(runs))
+    text = table(runs)
     if args.events_per_second:
-        print()
-        print(plan(runs, args.events_per_second))
+        text += "\n\n" + plan(runs, args.events_per_second)
+    print(text)
+    if args.update_readme:
+        update_readme(args.update_readme, text)
     return 0
 
 

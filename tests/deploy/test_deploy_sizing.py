@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,17 @@ def test_plan_sizes_from_the_slowest_stage_at_half_its_rate(tmp_path):
 def test_no_results_is_a_clear_error(tmp_path):
     out = sizing("--results", str(tmp_path))
     assert out.returncode == 1 and "run `make bench` first" in out.stderr
+
+
+def test_update_readme_replaces_only_the_marked_block(tmp_path):
+    write_results(tmp_path)
+    readme = tmp_path / "README.md"
+    before, after = "# Deploying\n\nintro\n\n", "\n\nafter the table\n"
+    readme.write_text(before + "<!-- BEGIN SIZING TABLE: generated -->\nold placeholder\n<!-- END SIZING TABLE -->" + after)
+    out = sizing("--results", str(tmp_path), "--events-per-second", "20000", "--update-readme", str(readme))
+    assert out.returncode == 0, out.stderr
+    doc = readme.read_text()
+    assert doc.startswith(before + "<!-- BEGIN SIZING TABLE: generated -->\n| benchmark | figure |") and doc.endswith("<!-- END SIZING TABLE -->" + after)
+    assert "old placeholder" not in doc and "- workers: 5;" in doc
+    # deploy/README.md carries a block the script can fill
+    assert runpy.run_path(str(SIZING))["BLOCK"].search((SIZING.parent / "README.md").read_text())
