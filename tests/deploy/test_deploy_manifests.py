@@ -22,6 +22,7 @@ import pytest
 import typer
 import yaml
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from detector.settings import Settings
 
@@ -370,8 +371,11 @@ def test_compose_app_environment_holds_only_settings_that_parse(monkeypatch):
     unknown = set(envs[0]) - SETTING_NAMES
     assert not unknown, f"compose sets non-Settings variables: {sorted(unknown)}"
     for key, value in envs[0].items():
-        monkeypatch.setenv(key, str(value))
-    Settings()
+        monkeypatch.setenv(key, compose_default(str(value)))
+    url = make_url(Settings().database_url)
+    pg = compose()["services"]["postgres"]["environment"]
+    assert (url.username, url.password, url.database) == (pg["POSTGRES_USER"], compose_default(pg["POSTGRES_PASSWORD"]), pg["POSTGRES_DB"])
+    assert url.host in compose()["services"] and url.drivername == "postgresql+psycopg"
 
 
 def worker_group(args: list[str]) -> str:
@@ -406,7 +410,10 @@ def test_compose_references_resolve():
     spec = compose()
     services, volumes = spec["services"], set(spec.get("volumes") or {})
     for name, svc in services.items():
-        for dep, cond in (svc.get("depends_on") or {}).items() if isinstance(svc.get("depends_on"), dict) else ():
+        deps = svc.get("depends_on") or {}
+        if isinstance(deps, list):  # the short form
+            deps = {dep: {"condition": "service_started"} for dep in deps}
+        for dep, cond in deps.items():
             assert dep in services, f"{name} depends on unknown {dep}"
             condition = cond["condition"]
             if condition == "service_healthy":
@@ -415,8 +422,6 @@ def test_compose_references_resolve():
                 assert not target.get("healthcheck", {}).get("disable"), f"{dep}: healthcheck disabled"
             if condition == "service_completed_successfully":
                 assert services[dep].get("restart") == "no", f"{dep} is one-shot: restart must be 'no'"
-        for dep in svc.get("depends_on") or [] if isinstance(svc.get("depends_on"), list) else ():
-            assert dep in services, f"{name} depends on unknown {dep}"
         for mount in svc.get("volumes", []):
             source = mount.split(":")[0]
             if source.startswith("."):
@@ -481,6 +486,9 @@ def test_dockerfile_is_multi_stage_non_root_with_a_healthcheck():
     assert uids == {int(users[-1].split(":")[0])}, "Kubernetes runs the image's own user"
     assert any(op == "HEALTHCHECK" for op, _ in final)
     assert ("ENTRYPOINT", '["distillguard"]') in final
+    env = {k for op, a in final if op == "ENV" for k in re.findall(r"(\w+)=", a)}
+    runtime = {"PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"}
+    assert env - runtime and env - runtime <= SETTING_NAMES, f"image ENV that Settings does not read: {sorted(env - runtime - SETTING_NAMES)}"
     assert not any(op == "ADD" for op, _ in steps), "COPY only: no remote ADD"
     assert not any(re.search(r"\b(curl|wget)\b", a) for op, a in steps if op == "RUN"), "no downloads but PyPI"
 
