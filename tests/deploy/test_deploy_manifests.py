@@ -241,6 +241,11 @@ def test_every_container_command_is_a_real_cli_command_or_image_helper():
         assert_runs_in_image(c.get("command"), c.get("args", []), name)
     for name, svc in compose_app_services().items():
         assert_runs_in_image(svc.get("entrypoint"), svc.get("command", []), f"compose {name}")
+    from api.auth.models import ROLES  # `token create` checks its role in the command body, not the parser
+
+    token_job = one("Job", "distillguard-token")["spec"]["template"]["spec"]["containers"][0]["args"]
+    for args in (token_job, compose()["services"]["token"]["command"]):
+        assert args[:2] == ["token", "create"] and args[args.index("--role") + 1] in ROLES
     migrate_job = one("Job", "distillguard-migrate")["spec"]["template"]["spec"]["containers"][0]
     assert migrate_job["command"] == compose()["services"]["migrate"]["entrypoint"]
 
