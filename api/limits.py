@@ -7,10 +7,6 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    """The streamed body passed the limit."""
-
-
 class BodyLimit:
     """ASGI middleware rejecting bodies over ``max_bytes`` with 413 (by Content-Length, or while streaming)."""
 
@@ -33,24 +29,23 @@ class BodyLimit:
             await self._reject(send)
             return
         seen = 0
-        started = False
+        rejected = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    rejected = True
+                    await self._reject(send)
+                    return {"type": "http.disconnect"}  # the app stops reading; its reply is dropped below
             return message
 
-        async def tracking(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def guarded(message: Message) -> None:
+            if not rejected:
+                await send(message)
 
-        try:
-            await self.app(scope, limited, tracking)
-        except BodyTooLarge:
-            if not started:
-                await self._reject(send)
+        await self.app(scope, limited, guarded)

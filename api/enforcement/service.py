@@ -53,8 +53,8 @@ class Publisher:
         if self._producer is None:
             from kafka import KafkaProducer
 
-            self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", retries=0, linger_ms=5,
-                                           max_block_ms=int(self.timeout * 1000),
+            self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", retries=0, enable_idempotence=False, linger_ms=5,
+                                           max_block_ms=int(self.timeout * 1000), bootstrap_timeout_ms=int(self.timeout * 1000),
                                            request_timeout_ms=int(self.timeout * 1000))
         return self._producer
 

@@ -77,4 +77,4 @@ def cluster_bundle(session: Session, cluster_id: str) -> stix2.Bundle:
                                      source_ref=ind.id, target_ref=campaign.id, created=stamp, modified=stamp,
                                      created_by_ref=IDENTITY.id)
             objects += [ind, rel]
-    return stix2.Bundle(objects=objects, allow_custom=True)
+    return stix2.Bundle(id=ident("bundle", f"bundle/{stamp.isoformat()}"), objects=objects, allow_custom=True)
