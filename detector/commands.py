@@ -43,6 +43,37 @@ def _load_model(path: Path | None):
 
 
 @app.command()
+def simulate(
+    out_dir: Annotated[Path, typer.Argument(help="Directory to write events.jsonl.gz, labels.json and manifest.json into.", file_okay=False)],
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed and options give byte-identical files.")] = 1,
+    scale: Annotated[float, typer.Option(help="Population size: 1.0 is ~4,000 accounts and ~250k events per day.")] = 1.0,
+    scenario: Annotated[str, typer.Option(help="standard, or hard: no card reuse, large proxy pools, timing jitter, camouflage chats.")] = "standard",
+    redact: Annotated[float, typer.Option(help="Share of events whose prompt and system prompt are null (1.0: no text at all).")] = 0.0,
+    days: Annotated[float, typer.Option(help="Length of the simulated window in days (starts 2026-03-02T00:00Z).")] = 1.0,
+) -> None:
+    """Simulate a day of API traffic with distillation campaigns and hard negatives, plus ground-truth labels."""
+    from detector.simulate import SCENARIOS, generate, write
+
+    if not scale > 0:
+        _fail(f"--scale must be > 0 (got {scale})")
+    if not 0.0 <= redact <= 1.0:
+        _fail(f"--redact must be between 0 and 1 (got {redact})")
+    if scenario not in SCENARIOS:
+        _fail(f"--scenario must be one of: {', '.join(SCENARIOS)} (got {scenario!r})")
+    if not days > 0:
+        _fail(f"--days must be > 0 (got {days})")
+    t0 = time.perf_counter()
+    sim = generate(seed=seed, scale=scale, scenario=scenario, redact=redact, days=days)
+    with Progress(TextColumn("[bold]simulate"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} events"), TimeElapsedColumn(),
+                  console=err, disable=not err.is_terminal) as bar:
+        task = bar.add_task("simulate", total=sim.manifest["events"])
+        m = write(sim, out_dir, progress=lambda n: bar.update(task, completed=n))
+    attack = sum(c["n_accounts"] for c in m["campaigns"])
+    err.print(f"{m['events']:,} events ({m['duplicates']:,} replays), {m['accounts']:,} accounts ({attack:,} in {len(m['campaigns'])} campaigns), "
+              f"{m['scenario']}, seed {seed}, {time.perf_counter() - t0:.1f}s -> {out_dir}")
+
+
+@app.command()
 def detect(
     events: Annotated[Path, typer.Argument(help="api-event/v1 JSON Lines, plain or gzip, in time order.", exists=True, dir_okay=False)],
     out: Annotated[Path, typer.Option("--out", help="Write one verdict per account seen (JSON Lines).")],

@@ -1,0 +1,313 @@
+"""A simulated day of API traffic: plan every account's schedule as compact arrays, sort once, then
+materialise events in time order (streaming: only the arrays are held, never the event dicts)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+from detector.simulate import text
+from detector.simulate.population import MODEL_MINI, MODEL_NEW, MODEL_OLD, Actor, Builder
+from detector.simulate.timing import DAY, HOUR
+
+SCENARIOS = ("standard", "hard")
+DEFAULT_START = datetime(2026, 3, 2, tzinfo=UTC)
+RELEASE_AFTER = 9 * HOUR
+MODELS = {MODEL_OLD: "frontier-4", MODEL_MINI: "frontier-4-mini", MODEL_NEW: "frontier-5"}
+MODEL_SPEED = {MODEL_OLD: 70.0, MODEL_MINI: 160.0, MODEL_NEW: 55.0}  # output tokens per second
+DUPLICATE_RATE = 0.001
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + "Z"
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int
+    scale: float = 1.0
+    scenario: str = "standard"
+    redact: float = 0.0
+    days: float = 1.0
+
+    def check(self) -> None:
+        if not self.scale > 0:
+            raise ValueError(f"scale must be > 0, got {self.scale}")
+        if not 0.0 <= self.redact <= 1.0:
+            raise ValueError(f"redact must be within [0, 1], got {self.redact}")
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}, got {self.scenario!r}")
+        if not self.days > 0:
+            raise ValueError(f"days must be > 0, got {self.days}")
+
+
+class Simulation:
+    """One simulated window. ``events()`` yields api-event/v1 dicts in strict time order; ``labels`` maps every
+    account to its ground truth; ``manifest`` describes the run (its event counts are final after ``events()``)."""
+
+    def __init__(self, *, seed: int, scale: float = 1.0, scenario: str = "standard", redact: float = 0.0, days: float = 1.0,
+                 start: datetime = DEFAULT_START):
+        self.params = Params(seed, scale, scenario, redact, days)
+        self.params.check()
+        self.start = start
+        self.release = RELEASE_AFTER
+        b = Builder(seed, scale, scenario, days, start, self.release)
+        b.build()
+        self.actors: list[Actor] = [a for a in b.actors if len(a.t)]
+        for a in self.actors:
+            a.extra["created"] = _iso(a.created_at)
+        self.campaigns = b.campaigns
+        self._plan(np.random.default_rng([seed, 0xD0B]))
+        self.labels = {a.account_id: {"attack": a.attack, "campaign": a.campaign, "kind": a.kind} for a in self.actors}
+        self.manifest = self._manifest(b)
+
+    # --------------------------------------------------------------------------------------- planning
+    def _plan(self, rng: np.random.Generator) -> None:
+        sizes = np.array([len(a.t) for a in self.actors])
+        actor = np.repeat(np.arange(len(self.actors), dtype=np.int32), sizes)
+        pos = np.arange(len(actor)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        t = np.concatenate([a.t for a in self.actors])
+        n = len(t)
+        dup_src = np.flatnonzero(rng.random(n) < DUPLICATE_RATE)
+        dup_t = t[dup_src] + rng.uniform(1.0, 25.0, size=len(dup_src))
+        ms = np.round(np.concatenate([t, dup_t]) * 1000).astype(np.int64)
+        slot = np.concatenate([np.arange(n), dup_src])  # which planned request each row materialises
+        is_dup = np.concatenate([np.zeros(n, dtype=bool), np.ones(len(dup_src), dtype=bool)])
+        order = np.lexsort((is_dup, slot, ms))
+        ms = ms[order]
+        ms = np.maximum.accumulate(ms - np.arange(len(ms))) + np.arange(len(ms))  # strictly increasing
+        self._ms, self._slot, self._dup = ms, slot[order], is_dup[order]
+        self._actor, self._pos = actor, pos
+        self._needs_copy = set(dup_src.tolist())
+        self.n_requests = n
+        self.n_duplicates = int(len(dup_src))
+
+    # ----------------------------------------------------------------------------------- materialising
+    def events(self, progress: Callable[[int], None] | None = None) -> Iterator[dict]:
+        """Yield every event (duplicates included) in strictly increasing ``ts`` order."""
+        seed = self.params.seed
+        r = random.Random(seed * 1_000_003 + 11)          # content
+        rr = random.Random(seed * 1_000_033 + 29)         # redaction (independent: same events at any --redact)
+        redact = self.params.redact
+        epoch = self.start.timestamp()
+        copies: dict[int, dict] = {}
+        last_sec, prefix = -1, ""
+        actors, aidx, apos = self.actors, self._actor, self._pos
+        conv_salt = r.getrandbits(32)
+        for i, (ms, slot, dup) in enumerate(zip(self._ms.tolist(), self._slot.tolist(), self._dup.tolist())):
+            sec = ms // 1000
+            if sec != last_sec:
+                last_sec, prefix = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch + sec))
+            ts = f"{prefix}.{ms % 1000:03d}Z"
+            if dup:
+                ev = dict(copies.pop(slot))
+                ev["ts"] = ts
+            else:
+                a = actors[aidx[slot]]
+                ev = self._event(r, a, int(apos[slot]), ts, conv_salt)
+                if redact and (redact >= 1.0 or rr.random() < redact):
+                    ev["prompt"] = None
+                    ev["system_prompt"] = None
+                if slot in self._needs_copy:
+                    copies[slot] = ev
+            yield ev
+            if progress is not None and not (i + 1) & 8191:
+                progress(i + 1)
+        if progress is not None:
+            progress(len(self._ms))
+
+    def _event(self, r: random.Random, a: Actor, k: int, ts: str, salt: int) -> dict:
+        prof = a.profile
+        turn = int(a.turn[k])
+        model_code = int(a.model[k])
+        ip, asn, ip_country = a.ips[int(a.ip[k])]
+        camo = bool(a.camo[k])
+        system, tools, reasoning = None, [], r.random() < prof.reasoning_p
+        content = "chat" if camo else a.content
+        max_tokens = prof.max_tokens[int(r.random() * len(prof.max_tokens))]
+        out_median = prof.out_median
+        stop, kind = None, content
+        if content == "chat":
+            topics = a.extra.get("topics") or [int(r.random() * 9)]
+            topic = topics[(int(a.conv[k]) * 7 + 3) % len(topics)]
+            prompt = text.legit_prompt(r, topic, turn, a.lang, r.random() < a.extra.get("step", 0.0))
+            if camo:
+                out_median, max_tokens, reasoning = 400.0, 4096, False
+        elif content == "dev":
+            prompt = text.q_code(r) if r.random() < 0.3 else text.legit_prompt(r, 0, 0)
+            if prof.tools and r.random() < prof.tools_p:
+                tools = list(prof.tools)
+                system = text.AGENT_SYSTEM[int(r.random() * len(text.AGENT_SYSTEM))] if r.random() < 0.3 else "You are a helpful coding assistant."
+        elif content == "app":
+            system, tools = a.extra["system"], list(prof.tools)
+            prompt = text.app_prompt(r, a.extra["app"]) if turn == 0 else text._p(r, ("ok thanks", "that doesn't answer my question", "can I talk to a human?", "and the other one?", "yes please"))
+        elif content == "homework":
+            prompt = text.homework_prompt(r, a.extra["problems"], turn)
+            reasoning = reasoning or turn == 0 and r.random() < 0.2
+        elif content == "work":
+            prompt = text.work_prompt(r, turn)
+        elif content == "bench":
+            prompt = text.bench_prompt(r, a.extra["header"], a.extra["focus"][int(r.random() * 2)], a.extra["options"])
+        else:  # attack
+            kind, tmpl = a.extra["templates"][int(r.random() * len(a.extra["templates"]))]
+            focus = a.extra["focus"]
+            if kind == "elicit":
+                prompt = text.elicit_prompt(r, tmpl, focus)
+            elif kind == "rubric":
+                prompt = text.rubric_prompt(r, tmpl, focus)
+                out_median *= 0.5
+            elif kind == "agent":
+                system, tools = text.AGENT_SYSTEM[tmpl[0]], list(tmpl[1])
+                prompt = text.agent_prompt(r, tmpl[1])
+            elif kind == "bench":
+                prompt = text.bench_prompt(r, tmpl[0], focus, tmpl[1])
+            else:
+                prompt = text.rewrite_prompt(r, tmpl, focus)
+            reasoning = r.random() < prof.reasoning_p
+        # tokens
+        in_tok = (len(prompt.encode()) + 3) // 4 + (len(system.encode()) // 4 if system else 0) + turn * prof.history_tokens + 8 * len(tools)
+        in_tok = max(1, int(in_tok * (0.9 + 0.2 * r.random())))
+        want = int(r.lognormvariate(0.0, prof.out_sigma) * out_median * (1.6 if reasoning else 1.0)) + 1
+        status = 200
+        u = r.random()
+        if u < prof.rate_limit_p:
+            status = 429
+        elif u < prof.rate_limit_p + 0.003:
+            status = 400
+        elif u < prof.rate_limit_p + 0.005:
+            status = 500 if r.random() < 0.7 else 529
+        if status != 200:
+            out_tok, stop = 0, "error" if status >= 500 else None
+            latency = int(r.uniform(15, 250) if status in (429, 400) else r.uniform(500, 30000))
+            in_tok = in_tok if status != 429 else 0
+        else:
+            stop = "end_turn"
+            if tools and r.random() < (0.75 if content == "attack" else 0.35):
+                stop, want = "tool_use", max(20, want // 4)
+            elif kind == "rewrite" and r.random() < 0.35:
+                stop, want = "refusal", int(r.uniform(20, 120))
+            out_tok = min(want, max_tokens)
+            if want >= max_tokens:
+                stop = "max_tokens"
+            latency = int(300 + 1000 * out_tok / MODEL_SPEED[model_code] * (0.8 + 0.4 * r.random()) + in_tok * 0.05)
+        conv_id = turn_idx = None
+        if a.sends_conv:
+            conv_id = f"conv_{zlib.crc32(a.account_id.encode()) ^ salt:08x}{int(a.conv[k]):05x}"
+            turn_idx = turn
+        temp = prof.temperature[int(r.random() * len(prof.temperature))]
+        eid = f"{r.getrandbits(128):032x}"
+        return {
+            "schema_version": 1,
+            "event_id": f"{eid[:8]}-{eid[8:12]}-4{eid[13:16]}-{eid[16:20]}-{eid[20:]}",
+            "ts": ts,
+            "account_id": a.account_id,
+            "org_id": a.org_id,
+            "api_key_id": a.api_keys[0] if len(a.api_keys) == 1 or r.random() < 0.7 else a.api_keys[1],
+            "account_created_at": a.extra["created"],
+            "verification_path": a.verification,
+            "billing_country": a.billing_country,
+            "payment_fingerprint": a.payment,
+            "ip": ip,
+            "asn": asn,
+            "ip_country": ip_country,
+            "user_agent": a.client.user_agent,
+            "tls_fingerprint": a.client.tls,
+            "model": MODELS[model_code],
+            "endpoint": a.endpoint,
+            "conversation_id": conv_id,
+            "turn_index": turn_idx,
+            "system_prompt": system,
+            "prompt": prompt,
+            "input_tokens": in_tok,
+            "output_tokens": out_tok,
+            "max_tokens": max_tokens,
+            "temperature": temp,
+            "tools": tools,
+            "reasoning_requested": reasoning,
+            "stop_reason": stop,
+            "latency_ms": latency,
+            "status": status,
+        }
+
+    # -------------------------------------------------------------------------------------- manifest
+    def _manifest(self, b: Builder) -> dict:
+        p = self.params
+        per_actor = {a.account_id: len(a.t) for a in self.actors}
+        camps = []
+        for c in self.campaigns:
+            members = [m for m in c.members if m.account_id in per_actor]
+            info = {k: v for k, v in c.info.items() if not k.startswith("_")}
+            camps.append({"id": c.id, "kind": c.kind, "focus": c.focus, "n_accounts": len(members),
+                          "n_requests": sum(per_actor[m.account_id] for m in members),
+                          "resold_customers": sum(1 for a in self.actors if a.extra.get("via") == c.id), **info})
+        legit: dict[str, int] = {}
+        for a in self.actors:
+            if not a.attack:
+                legit[a.kind] = legit.get(a.kind, 0) + 1
+        return {
+            "generator": "distillguard.simulate/1",
+            "seed": p.seed, "scale": p.scale, "scenario": p.scenario, "redact": p.redact, "days": p.days,
+            "start": _iso(self.start), "end": _iso(self.start + timedelta(seconds=p.days * DAY)),
+            "models": [
+                {"name": "frontier-4", "released": "2025-06-10T00:00:00Z", "new": False},
+                {"name": "frontier-4-mini", "released": "2025-08-21T00:00:00Z", "new": False},
+                {"name": "frontier-5", "released": _iso(self.start + timedelta(seconds=self.release)), "new": True},
+            ],
+            "new_model": "frontier-5",
+            "new_model_release": _iso(self.start + timedelta(seconds=self.release)),
+            "campaigns": camps,
+            "legit_accounts": legit,
+            "accounts": len(self.actors),
+            "attack_accounts": sum(a.attack for a in self.actors),
+            "requests": self.n_requests,
+            "duplicates": self.n_duplicates,
+            "events": self.n_requests + self.n_duplicates,
+            "duplicate_policy": "a replay repeats the event (same event_id and content) 1-25 s later; its ts is the replay time",
+        }
+
+
+def generate(*, seed: int, scale: float = 1.0, scenario: str = "standard", redact: float = 0.0, days: float = 1.0) -> Simulation:
+    """Plan a simulated window; iterate ``.events()`` for the events, read ``.labels`` and ``.manifest``."""
+    return Simulation(seed=seed, scale=scale, scenario=scenario, redact=redact, days=days)
+
+
+def simulate(out_dir: str | Path, *, seed: int, scale: float = 1.0, scenario: str = "standard", redact: float = 0.0,
+             days: float = 1.0, progress: Callable[[int], None] | None = None) -> dict:
+    """Write ``events.jsonl.gz`` (time-ordered), ``labels.json`` and ``manifest.json`` into ``out_dir``;
+    return the manifest. Byte-identical output for identical parameters."""
+    return write(generate(seed=seed, scale=scale, scenario=scenario, redact=redact, days=days), out_dir, progress)
+
+
+def write(sim: Simulation, out_dir: str | Path, progress: Callable[[int], None] | None = None) -> dict:
+    """Write a planned simulation's files into ``out_dir`` (see :func:`simulate`); return its manifest."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    enc = msgspec.json.Encoder()
+    tmp = out / "events.jsonl.gz.tmp"
+    n = 0
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=4, mtime=0) as gz:
+        buf: list[bytes] = []
+        for ev in sim.events(progress):
+            buf.append(enc.encode(ev))
+            n += 1
+            if len(buf) >= 4096:
+                gz.write(b"\n".join(buf) + b"\n")
+                buf.clear()
+        if buf:
+            gz.write(b"\n".join(buf) + b"\n")
+    tmp.replace(out / "events.jsonl.gz")
+    (out / "labels.json").write_text(json.dumps(sim.labels, indent=1, sort_keys=True) + "\n")
+    manifest = sim.manifest
+    assert manifest["events"] == n
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest

@@ -1,0 +1,90 @@
+"""When simulated requests happen: diurnal human activity in local time, business hours, steady machine traffic,
+bursts, multi-turn conversations, and a campaign's job stream load-balanced across its accounts.
+
+Everything works on compact numpy arrays of seconds since the window start."""
+
+from __future__ import annotations
+
+import numpy as np
+
+HOUR = 3600.0
+DAY = 86400.0
+
+# Relative activity of a person by local hour of day.
+HUMAN = np.array([0.16, 0.09, 0.05, 0.04, 0.04, 0.07, 0.18, 0.42, 0.68, 0.88, 1.0, 1.0,
+                  0.92, 0.95, 1.0, 0.98, 0.95, 0.9, 0.88, 0.98, 1.0, 0.92, 0.62, 0.32])
+WORK = np.array([0.01, 0.01, 0.0, 0.0, 0.0, 0.01, 0.04, 0.2, 0.75, 1.0, 1.0, 0.95,
+                 0.6, 0.9, 1.0, 1.0, 0.9, 0.6, 0.25, 0.1, 0.06, 0.04, 0.02, 0.01])
+CLASS = np.array([0.02, 0.01, 0.0, 0.0, 0.0, 0.0, 0.02, 0.1, 0.6, 1.0, 1.0, 0.8,
+                  0.5, 0.9, 1.0, 0.9, 0.6, 0.4, 0.35, 0.5, 0.7, 0.6, 0.35, 0.1])
+APP = 0.55 + 0.45 * HUMAN  # end users behind an app, smeared over its market
+
+
+def hourly_rate(profile: np.ndarray, utc_offset: float, days: float, start_weekday: int, weekend: float = 1.0) -> np.ndarray:
+    """Rate per UTC hour of the window for a profile given in local time (``weekend`` scales Sat/Sun)."""
+    n = int(np.ceil(days * 24))
+    utc_h = np.arange(n)
+    local = utc_h + utc_offset
+    local_h = np.floor(local).astype(int)
+    rate = profile[local_h % 24].astype(float)
+    frac = local - local_h  # half-hour zones: blend neighbours
+    if np.any(frac):
+        rate = (1 - frac) * rate + frac * profile[(local_h + 1) % 24]
+    wd = (start_weekday + np.floor(local / 24).astype(int)) % 7
+    rate = np.where(wd >= 5, rate * weekend, rate)
+    return rate
+
+
+def sample_times(rng: np.random.Generator, rate: np.ndarray, n: int, days: float) -> np.ndarray:
+    """``n`` times (seconds) drawn from a piecewise-constant hourly rate, clipped to the window."""
+    if n <= 0 or rate.sum() <= 0:
+        return np.empty(0)
+    h = rng.choice(len(rate), size=n, p=rate / rate.sum())
+    t = (h + rng.random(n)) * HOUR
+    return np.sort(t[t < days * DAY])
+
+
+def conversations(rng: np.random.Generator, starts: np.ndarray, mean_turns: float, gap_s: float, max_turns: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Expand conversation start times into turns: (times, conversation index, turn index)."""
+    k = len(starts)
+    if mean_turns <= 1:
+        turns = np.ones(k, dtype=np.int64)
+    else:
+        turns = np.minimum(rng.geometric(1.0 / mean_turns, size=k), max_turns)
+    conv = np.repeat(np.arange(k), turns)
+    first = np.repeat(np.cumsum(turns) - turns, turns)
+    turn = np.arange(len(conv)) - first
+    gaps = rng.lognormal(np.log(gap_s), 0.8, size=len(conv)) * (turn > 0)
+    # cumulative gap within each conversation
+    csum = np.cumsum(gaps)
+    base = csum[first]
+    t = starts[conv] + (csum - base)
+    return t, conv, turn.astype(np.int64)
+
+
+def bursts(rng: np.random.Generator, starts: np.ndarray, mean_size: float, gap_s: float) -> np.ndarray:
+    """Expand burst start times into request times (a script firing ``~mean_size`` requests ``~gap_s`` apart)."""
+    sizes = np.maximum(1, rng.poisson(mean_size, size=len(starts)))
+    idx = np.repeat(np.arange(len(starts)), sizes)
+    first = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    pos = np.arange(len(idx)) - first
+    gaps = rng.exponential(gap_s, size=len(idx)) * (pos > 0)
+    csum = np.cumsum(gaps)
+    return starts[idx] + csum - csum[first]
+
+
+def job_stream(rng: np.random.Generator, n_jobs: int, days: float) -> np.ndarray:
+    """A flat 24h stream of harvesting jobs (Poisson arrivals, mild load wobble)."""
+    if n_jobs <= 0:
+        return np.empty(0)
+    rate = 1.0 + 0.12 * np.sin(np.linspace(0, 2 * np.pi * days, int(np.ceil(days * 24))) + rng.random() * 6.28)
+    return sample_times(rng, rate, n_jobs, days)
+
+
+def round_robin(rng: np.random.Generator, n_jobs: int, n_accounts: int, jitter: bool) -> np.ndarray:
+    """Which account serves each job: strict rotation over a shuffled order, or (hard) a weighted random pick."""
+    if not jitter:
+        order = rng.permutation(n_accounts)
+        return order[np.arange(n_jobs) % n_accounts]
+    w = rng.gamma(2.0, 1.0, size=n_accounts)
+    return rng.choice(n_accounts, size=n_jobs, p=w / w.sum())
