@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, HTTPException, Request
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -12,6 +14,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from detector.logs import get_logger
 
 log = get_logger("api")
+
+
+MAX_ID = 2_147_483_647
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="Numeric id.")]
+AfterId = Annotated[int | None, Query(ge=0, le=2**62, description="Last id seen; the page continues after it.")]
 
 
 class ErrorBody(BaseModel):
@@ -30,7 +37,7 @@ def _responses(*codes: int) -> dict[int, dict]:
 COMMON = _responses(401, 403, 422, 429, 503)
 NOT_FOUND = _responses(404)
 CONFLICT = _responses(409)
-TOO_LARGE = _responses(413)
+BODY = _responses(400, 413)  # operations reading a JSON body
 
 
 class ServiceError(Exception):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from api.audit import service
 from api.auth.service import Principal
 from api.deps import get_session, viewer
-from api.errors import COMMON
+from api.errors import COMMON, AfterId
 
 
 class AuditOut(BaseModel):
@@ -37,7 +37,7 @@ def list_audit(entity_type: Annotated[str | None, Query(max_length=32)] = None,
                entity_id: Annotated[str | None, Query(max_length=128)] = None,
                actor: Annotated[str | None, Query(max_length=128)] = None,
                action: Annotated[str | None, Query(max_length=64)] = None,
-               after: Annotated[int | None, Query(description="Last id seen; newer events follow.")] = None,
+               after: AfterId = None,
                limit: Annotated[int, Query(ge=1, le=500)] = 100,
                session: Session = Depends(get_session), _who: Principal = Depends(viewer)):
     """Who changed what, when and why; filter by entity, actor or action; page with ``after``."""

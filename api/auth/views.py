@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from api.auth import service
 from api.auth.service import Principal
 from api.deps import admin, get_session, viewer
-from api.errors import COMMON, NOT_FOUND, TOO_LARGE, ServiceError
+from api.errors import COMMON, NOT_FOUND, BODY, RowId, ServiceError
 
 router = APIRouter(prefix="/api/v1", tags=["auth"], responses=COMMON)
 
@@ -61,7 +61,7 @@ def list_tokens(session: Session = Depends(get_session), _who: Principal = Depen
     return service.list_tokens(session)
 
 
-@router.post("/tokens", response_model=TokenCreated, status_code=201, responses=TOO_LARGE, summary="Create a token (admin)")
+@router.post("/tokens", response_model=TokenCreated, status_code=201, responses=BODY, summary="Create a token (admin)")
 def create_token(body: TokenCreate, session: Session = Depends(get_session), who: Principal = Depends(admin)):
     """A new token; the secret is in the response only."""
     row, secret = service.create_token(session, body.name, body.role, actor=who.name)
@@ -69,7 +69,7 @@ def create_token(body: TokenCreate, session: Session = Depends(get_session), who
 
 
 @router.post("/tokens/{token_id}/revoke", response_model=TokenOut, responses=NOT_FOUND, summary="Revoke a token (admin)")
-def revoke_token(token_id: int, session: Session = Depends(get_session), who: Principal = Depends(admin)):
+def revoke_token(token_id: RowId, session: Session = Depends(get_session), who: Principal = Depends(admin)):
     """Revoke a token; requests with it get 401 from now on."""
     row = service.revoke_token(session, token_id, actor=who.name)
     if row is None:

@@ -13,7 +13,7 @@ from api.cases.schemas import (AssignBody, CaseCreate, CaseDetail, CaseOut, Case
                                DecisionsBody, DecisionsOut, SubjectType, TransitionBody, TransitionOut)
 from api.deps import analyst, get_session, viewer
 from api.enforcement.service import dispatch, for_case
-from api.errors import COMMON, CONFLICT, NOT_FOUND, TOO_LARGE
+from api.errors import COMMON, CONFLICT, NOT_FOUND, BODY, AfterId, RowId
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=COMMON | NOT_FOUND)
 
@@ -25,7 +25,7 @@ def _detail(session: Session, case_id: int) -> dict:
         "enforcement": for_case(session, case.id)}
 
 
-@router.post("", response_model=CaseOut, status_code=201, responses=CONFLICT | TOO_LARGE, summary="Open a case")
+@router.post("", response_model=CaseOut, status_code=201, responses=CONFLICT | BODY, summary="Open a case")
 def create_case(body: CaseCreate, session: Session = Depends(get_session), who: Principal = Depends(analyst)):
     """Open a case on a cluster or an account (one case per subject)."""
     return service.open_case(session, who, body.subject_type.value, body.subject_id, body.reason, body.assignee)
@@ -34,7 +34,7 @@ def create_case(body: CaseCreate, session: Session = Depends(get_session), who: 
 @router.get("", response_model=list[CaseOut], summary="List cases (newest first)")
 def list_cases(status: CaseStatus | None = None, assignee: Annotated[str | None, Query(max_length=128)] = None,
                subject_type: SubjectType | None = None,
-               after: Annotated[int | None, Query(description="Last id seen; older cases follow.")] = None,
+               after: AfterId = None,
                limit: Annotated[int, Query(ge=1, le=200)] = 50, session: Session = Depends(get_session),
                _who: Principal = Depends(viewer)):
     """Cases filtered by status, assignee or subject type."""
@@ -43,37 +43,37 @@ def list_cases(status: CaseStatus | None = None, assignee: Annotated[str | None,
 
 
 @router.get("/{case_id}", response_model=CaseDetail, summary="A case with comments, decisions, enforcement")
-def get_case(case_id: int, session: Session = Depends(get_session), _who: Principal = Depends(viewer)):
+def get_case(case_id: RowId, session: Session = Depends(get_session), _who: Principal = Depends(viewer)):
     """One case in full."""
     return _detail(session, case_id)
 
 
-@router.post("/{case_id}/assign", response_model=CaseOut, responses=TOO_LARGE, summary="Assign a case")
-def assign(case_id: int, body: AssignBody, session: Session = Depends(get_session), who: Principal = Depends(analyst)):
+@router.post("/{case_id}/assign", response_model=CaseOut, responses=BODY, summary="Assign a case")
+def assign(case_id: RowId, body: AssignBody, session: Session = Depends(get_session), who: Principal = Depends(analyst)):
     """Assign or unassign a case."""
     return service.assign(session, who, service.get_case(session, case_id), body.assignee, body.reason)
 
 
-@router.post("/{case_id}/comments", response_model=CommentOut, status_code=201, responses=TOO_LARGE,
+@router.post("/{case_id}/comments", response_model=CommentOut, status_code=201, responses=BODY,
              summary="Comment on a case")
-def add_comment(case_id: int, body: CommentBody, session: Session = Depends(get_session),
+def add_comment(case_id: RowId, body: CommentBody, session: Session = Depends(get_session),
                 who: Principal = Depends(analyst)):
     """Add a comment."""
     return service.comment(session, who, service.get_case(session, case_id), body.body)
 
 
-@router.post("/{case_id}/decisions", response_model=DecisionsOut, responses=CONFLICT | TOO_LARGE,
+@router.post("/{case_id}/decisions", response_model=DecisionsOut, responses=CONFLICT | BODY,
              summary="Decide many accounts of a case")
-def decide(case_id: int, body: DecisionsBody, session: Session = Depends(get_session),
+def decide(case_id: RowId, body: DecisionsBody, session: Session = Depends(get_session),
            who: Principal = Depends(analyst)):
     """Bulk decision (confirmed_attack / dismissed) over some or all accounts of a case before it is final."""
     case = service.get_case(session, case_id)
     return {"changed": service.decide_accounts(session, who, case, body.account_ids, body.decision.value, body.reason)}
 
 
-@router.post("/{case_id}/transition", response_model=TransitionOut, responses=CONFLICT | TOO_LARGE,
+@router.post("/{case_id}/transition", response_model=TransitionOut, responses=CONFLICT | BODY,
              summary="Move a case to a new status")
-def transition(case_id: int, body: TransitionBody, request: Request, session: Session = Depends(get_session),
+def transition(case_id: RowId, body: TransitionBody, request: Request, session: Session = Depends(get_session),
                who: Principal = Depends(analyst)):
     """open -> in_review -> confirmed_attack | dismissed | escalated. Confirming (leads only) emits one
     enforcement event per confirmed account; repeating it is a no-op that re-sends only unacknowledged events."""
