@@ -176,7 +176,7 @@ class Builder:
             a = self.add(Actor(self.hexid("acct_"), "individual", False, None, self.keys(""), self.aged(40, 1100), "standard", c,
                                None if self.rng.random() < 0.3 else self.card(), ips, client, "chat", prof, lang=lang,
                                sends_conv=browser or self.rng.random() < 0.5, extra={"step": step, "topics": self.rng.choice(9, size=3).tolist()}))
-            self.human_convs(a, float(self.rng.lognormal(np.log(3.0), 0.8)), 3.2, 70.0)
+            self.human_convs(a, float(self.rng.lognormal(np.log(3.4), 0.8)), 3.2, 70.0)
             self.set_models(a, 0.1, *self.adoption(0.06, 0.08))
         self.legit_counts["individual"] = count
 
@@ -219,7 +219,7 @@ class Builder:
                                extra={"app": app, "system": text.app_system_prompt(self.r, app, brand)}))
             tz = float(self.rng.choice([-6.0, 0.0, 1.0, 5.5, 8.0]))
             rate = hourly_rate(APP, tz, self.days, self.weekday)
-            k = max(5, self.poisson_days(float(self.rng.lognormal(np.log(380), 0.7))))
+            k = max(5, self.poisson_days(float(self.rng.lognormal(np.log(470), 0.7))))
             starts = sample_times(self.rng, rate, k, self.days)
             t, conv, turn = conversations(self.rng, starts, 1.6 if app in (0, 3) else 1.0, 40.0)
             self.set_plan(a, t, conv, turn, ip=self.rng.integers(0, len(ips), size=len(t)))

@@ -201,7 +201,7 @@ class Simulation:
                 stop = "max_tokens"
             latency = int(300 + 1000 * out_tok / MODEL_SPEED[model_code] * (0.8 + 0.4 * r.random()) + in_tok * 0.05)
         conv_id = turn_idx = None
-        if a.sends_conv:
+        if a.sends_conv or camo:
             conv_id = f"conv_{zlib.crc32(a.account_id.encode()) ^ salt:08x}{int(a.conv[k]):05x}"
             turn_idx = turn
         temp = prof.temperature[int(r.random() * len(prof.temperature))]

@@ -135,15 +135,35 @@ FOLLOW_UPS = (
 )
 
 
+CONTEXTS = ("I'm a {job} and ", "quick question - ", "My {rel} asked me this and I didn't know: ", "so ", "Hi! ", "I've been wondering: ", "ok weird one but ",
+            "For context I live in {city}. ", "as a beginner, ", "Not urgent but ", "hey claude, ", "")
+TAILS = (" thanks", " :)", " Keep it short.", " I'm on a {dev}.", " (for {rel})", " asap pls", "?", " - I tried googling but got confused", " Be honest.", "")
+JOBS = ("nurse", "teacher", "student", "retired engineer", "small business owner", "graphic designer", "truck driver", "new dad", "accountant", "barista")
+RELS = ("mom", "son", "roommate", "boss", "friend", "wife", "husband", "kid")
+DEVICES = ("Mac", "Windows laptop", "phone", "Chromebook", "Linux box")
+
+
+def personalise(r: Rnd, text: str) -> str:
+    """Everyday variation: a bit of context, a trailing remark, lowercase, dropped punctuation."""
+    if r.random() < 0.45:
+        ctx = _p(r, CONTEXTS).format(job=_p(r, JOBS), rel=_p(r, RELS), city=_p(r, CITIES))
+        text = ctx + (text[0].lower() + text[1:] if ctx and not ctx.endswith(". ") and not ctx.endswith(": ") else text)
+    if r.random() < 0.35:
+        text = text.rstrip("?.") + _p(r, TAILS).format(dev=_p(r, DEVICES), rel=_p(r, RELS))
+    if r.random() < 0.2:
+        text = text.lower()
+    return text
+
+
 def legit_prompt(r: Rnd, topic: int, turn: int, lang: str = "en", step_by_step: bool = False) -> str:
     """An ordinary user's message: a fresh question at turn 0, a follow-up after that."""
     if turn > 0:
         f = _p(r, FOLLOW_UPS)
         return f.format(x=_p(r, ("it's raining", "I only have an hour", "I use Windows", "it's for a kid", "there's no oven")), err=_p(r, ERRORS),
                         y=_p(r, CITIES + DISHES), lang=_p(r, LANGS), n=r.randint(2, 50) * 100, q=TOPICS[(topic + 3) % len(TOPICS)](r))
-    if lang != "en" and lang in LOCAL_CHAT and r.random() < 0.7:
-        return _p(r, LOCAL_CHAT[lang])
-    text = TOPICS[topic % len(TOPICS)](r)
+    if lang != "en" and lang in LOCAL_CHAT and r.random() < 0.6:
+        return _p(r, LOCAL_CHAT[lang]) if r.random() < 0.3 else _p(r, LOCAL_PARAM[lang])(r)
+    text = personalise(r, TOPICS[topic % len(TOPICS)](r))
     if step_by_step:
         text += _p(r, (" Explain step by step.", " can you walk me through it step by step", " Please show your reasoning.", " explain your thinking"))
     return text
@@ -160,6 +180,22 @@ LOCAL_CHAT = {
     "zh": ("怎么做红烧肉？", "帮我写一封请假邮件", "Python里列表和元组有什么区别？", "推荐几本适合初学者的经济学书", "去成都旅游三天怎么安排？"),
     "ru": ("Как приготовить борщ?", "Помоги написать резюме для программиста", "Чем отличается ИП от ООО?", "Что посмотреть в Санкт-Петербурге за выходные?", "Объясни, что такое инфляция"),
     "pt": ("Como fazer pão de queijo?", "Me ajuda a escrever um e-mail de reclamação", "Qual a diferença entre CLT e PJ?", "roteiro de 3 dias no Rio de Janeiro"),
+}
+LOCAL_PARAM: dict[str, tuple[Callable[[Rnd], str], ...]] = {
+    "de": (lambda r: f"Rezept für {_p(r, DISHES)} für {r.randint(2, 10)} Personen?", lambda r: f"Was kann ich in {_p(r, CITIES)} an {r.randint(2, 6)} Tagen machen?",
+           lambda r: f"Wie schreibe ich in {_p(r, LANGS)} eine Funktion, die Duplikate entfernt?", lambda r: f"Ist {r.randint(2, 9) * 100} Euro Miete für {r.randint(20, 60)} m² in Leipzig viel?"),
+    "es": (lambda r: f"Receta de {_p(r, DISHES)} para {r.randint(2, 10)} personas", lambda r: f"¿Qué ver en {_p(r, CITIES)} en {r.randint(2, 6)} días?",
+           lambda r: f"¿Cómo empiezo a aprender {_p(r, LANGS)} desde cero?", lambda r: f"¿Es normal pagar {r.randint(3, 15) * 100} euros de alquiler en Madrid por {r.randint(30, 90)} m²?"),
+    "fr": (lambda r: f"Recette de {_p(r, DISHES)} pour {r.randint(2, 10)} personnes ?", lambda r: f"Que faire à {_p(r, CITIES)} en {r.randint(2, 6)} jours ?",
+           lambda r: f"Comment apprendre le {_p(r, LANGS)} rapidement ?", lambda r: f"Mon train a {r.randint(30, 240)} minutes de retard, ai-je droit à un remboursement ?"),
+    "ja": (lambda r: f"{_p(r, CITIES)}で{r.randint(2, 6)}日間の旅行プランを作って", lambda r: f"{_p(r, LANGS)}を初心者が学ぶおすすめの方法は？",
+           lambda r: f"{r.randint(2, 8)}人分の{_p(r, ('肉じゃが', '餃子', 'カレー', '親子丼'))}の作り方を教えて"),
+    "zh": (lambda r: f"去{_p(r, CITIES)}玩{r.randint(2, 7)}天怎么安排？", lambda r: f"{_p(r, LANGS)}初学者应该怎么入门？",
+           lambda r: f"{r.randint(2, 8)}个人的{_p(r, ('火锅', '饺子', '红烧肉', '蛋炒饭'))}怎么做？"),
+    "ru": (lambda r: f"Что посмотреть в {_p(r, CITIES)} за {r.randint(2, 6)} дня?", lambda r: f"Как выучить {_p(r, LANGS)} с нуля за {r.randint(2, 12)} месяцев?",
+           lambda r: f"Рецепт {_p(r, ('пельменей', 'блинов', 'плова', 'сырников'))} на {r.randint(2, 8)} человек"),
+    "pt": (lambda r: f"Receita de {_p(r, DISHES)} para {r.randint(2, 10)} pessoas", lambda r: f"O que fazer em {_p(r, CITIES)} em {r.randint(2, 6)} dias?",
+           lambda r: f"Como aprender {_p(r, LANGS)} sozinho?"),
 }
 COUNTRY_LANG = {"DE": "de", "ES": "es", "MX": "es", "AR": "es", "FR": "fr", "JP": "ja", "CN": "zh", "RU": "ru", "UA": "ru", "BR": "pt"}
 
@@ -194,6 +230,11 @@ def q_arith(r: Rnd) -> str:
         lambda: f"A tank is filled by one pipe in {c} hours and emptied by another in {c + r.randint(1, 9)} hours. If both are open, how long does it take to fill the tank?",
         lambda: f"The average of {c} numbers is {a}. When one number is removed the average becomes {a - 1}. What number was removed?",
         lambda: f"A rectangle has perimeter {2 * (a + b)} and area {a * b}. Find its side lengths.",
+        lambda: f"{_p(r, NAMES)} is {c} years older than {_p(r, NAMES)}. In {b % 10 + 2} years the sum of their ages will be {2 * a + c + 2 * (b % 10 + 2)}. How old is each now?",
+        lambda: f"How many liters of a {c * 5}% salt solution must be mixed with {a} liters of a {c * 5 + b % 30 + 5}% solution to get a {c * 5 + (b % 30 + 5) // 2}% solution?",
+        lambda: f"{_p(r, NAMES)} can paint a fence in {c} hours and {_p(r, NAMES)} in {c + b % 7 + 1} hours. They work together for {c // 2 + 1} hours, then one leaves. How long does the other need to finish?",
+        lambda: f"A price rises by {a % 40 + 5}% and then falls by {b % 40 + 5}%. By what percent has it changed overall? Start price: {a * b} {_p(r, ('dollars', 'euros', 'yen', 'rupees'))}.",
+        lambda: f"A cyclist rides {a} km at {b % 20 + 10} km/h and returns at {b % 20 + 10 + c} km/h. What is the average speed for the whole trip?",
     ))()
 
 
@@ -209,6 +250,14 @@ def q_math(r: Rnd) -> str:
         lambda: f"A fair die is rolled {a % 6 + 3} times. What is the probability that at least one six appears?",
         lambda: f"Find the minimum value of f(x) = x + {b}/x for x > 0.",
         lambda: f"Let p be a prime greater than {a % 5 + 3}. Show that p^2 - 1 is divisible by 24.",
+        lambda: f"Let f(x) = {a}x^3 {_sgn(r)} {b}x^2 {_sgn(r)} {r.randint(1, 99)}x {_sgn(r)} {r.randint(1, 50)}. Find all critical points of f and classify them.",
+        lambda: f"Solve the system {a}x + {r.randint(1, 19)}y = {b}, {r.randint(1, 19)}x - {r.randint(1, 19)}y = {r.randint(-50, 90)}.",
+        lambda: f"Compute gcd({n * a + b}, {n + a * b}) and write it as an integer combination of the two numbers.",
+        lambda: f"A sequence has a_1 = {a} and a_(n+1) = {r.randint(2, 5)}a_n {_sgn(r)} {r.randint(1, 20)}. Find a closed form and compute a_{r.randint(6, 15)}.",
+        lambda: f"Find the sum of all positive divisors of {n * (a % 6 + 1)}.",
+        lambda: f"Show that n^{_p(r, (3, 5, 7))} - n is divisible by {_p(r, (3, 5, 7))} for every integer n, or find a counterexample.",
+        lambda: f"A {a % 10 + 3}x{b % 10 + 3} grid is walked from the bottom-left to the top-right corner moving only up or right. How many paths avoid the cell ({a % 3 + 1}, {b % 3 + 1})?",
+        lambda: f"Find the limit as x -> {_p(r, ('0', 'infinity', '1'))} of ({_p(r, ('sin', 'tan', 'ln(1+', 'e^'))}({a}x) - {a}x) / x^{r.randint(2, 3)}.",
     ))()
 
 
@@ -218,7 +267,10 @@ def q_logic(r: Rnd) -> str:
         lambda: f"On an island, knights always tell the truth and knaves always lie. {x} says: '{y} is a knave.' {y} says: '{x} and {z} are the same type.' What is {z}?",
         lambda: f"{x}, {y} and {z} each own a different pet (cat, dog, parrot). {x} is allergic to fur. {y} does not own the dog. Who owns which pet?",
         lambda: f"You have {r.randint(8, 12)} coins, one of which is counterfeit and lighter. What is the minimum number of weighings on a balance scale to find it?",
-        lambda: f"If all bloops are razzies and some razzies are lazzies, must some bloops be lazzies? Justify.",
+        lambda: f"If all {_nonce(r)}s are {_nonce(r)}s and some {_nonce(r)}s are {_nonce(r)}s, which conclusions follow necessarily? Justify.",
+        lambda: f"{x} is taller than {y}, {z} is shorter than {x} but taller than {_p(r, NAMES)}, and {y} is taller than {z}. Order everyone by height.",
+        lambda: f"Five houses in a row are painted different colours. The {_p(r, ('red', 'green', 'blue'))} house is left of the {_p(r, ('white', 'yellow'))} one, {x} lives in the middle house and {y} lives next to {z}. Who can live in house {r.randint(1, 5)}?",
+        lambda: f"A clock shows {r.randint(1, 12)}:{r.randint(0, 59):02d}. What is the angle between the hour and minute hands?",
     ))()
 
 
@@ -239,9 +291,19 @@ def q_code(r: Rnd) -> str:
         lambda: f"Write a {_p(r, LANGS)} function that {_p(r, CODE_TASKS)}. Analyse its time complexity.",
         lambda: f"Given an array of {r.randint(10, 10**5)} integers, find the length of the longest strictly increasing subsequence in O(n log n).",
         lambda: f"Implement Dijkstra's algorithm in {_p(r, LANGS)} and explain why it fails with negative edges.",
-        lambda: f"Design a data structure supporting insert, delete and getRandom in O(1).",
-        lambda: f"Find the bug: def mean(xs): return sum(xs) / len(xs) - 1",
+        lambda: f"Design a data structure in {_p(r, LANGS)} supporting {_p(r, ('insert, delete and getRandom in O(1)', 'range sum queries with point updates', 'median of a stream', 'top-k frequent items in a sliding window'))}.",
+        lambda: f"Given a grid of size {r.randint(3, 1000)}x{r.randint(3, 1000)} with obstacles, count the shortest paths from one corner to the other modulo 10^9+7. Write the solution in {_p(r, LANGS)}.",
+        lambda: f"Write {_p(r, LANGS)} code that {_p(r, CODE_TASKS)}, then write unit tests for {r.randint(3, 8)} edge cases.",
+        lambda: f"Given n = {r.randint(2, 10**6)} intervals, merge all overlapping ones and return the total covered length. Prove your algorithm is correct.",
     ))()
+
+
+def _sgn(r: Rnd) -> str:
+    return "+" if r.random() < 0.5 else "-"
+
+
+def _nonce(r: Rnd) -> str:
+    return _p(r, ("bl", "r", "gl", "z", "pl", "qu", "v", "sn")) + _p(r, ("oo", "a", "i", "e", "u")) + _p(r, ("p", "zz", "rk", "mp", "nd", "x"))
 
 
 QUESTIONS = {"arith": q_arith, "math": q_math, "logic": q_logic, "science": q_science, "code": q_code}
