@@ -176,7 +176,7 @@ class Builder:
             a = self.add(Actor(self.hexid("acct_"), "individual", False, None, self.keys(""), self.aged(40, 1100), "standard", c,
                                None if self.rng.random() < 0.3 else self.card(), ips, client, "chat", prof, lang=lang,
                                sends_conv=browser or self.rng.random() < 0.5, extra={"step": step, "topics": self.rng.choice(9, size=3).tolist()}))
-            self.human_convs(a, float(self.rng.lognormal(np.log(3.4), 0.8)), 3.2, 70.0)
+            self.human_convs(a, float(self.rng.lognormal(np.log(7.0), 0.8)), 3.2, 70.0)
             self.set_models(a, 0.1, *self.adoption(0.06, 0.08))
         self.legit_counts["individual"] = count
 
@@ -197,7 +197,7 @@ class Builder:
             tz = net.utc_offset(c)
             rate = hourly_rate(HUMAN, tz, self.days, self.weekday) + 0.1
             starts = sample_times(self.rng, rate, max(1, self.poisson_days(float(self.rng.lognormal(np.log(2.5), 0.6)))), self.days)
-            t = np.sort(bursts(self.rng, starts, float(self.rng.uniform(4, 20)), float(self.rng.uniform(5, 60))))
+            t = np.sort(bursts(self.rng, starts, float(self.rng.uniform(5, 25)), float(self.rng.uniform(5, 60))))
             self.set_plan(a, t, np.arange(len(t)), np.zeros(len(t), dtype=np.int64))
             self.set_models(a, 0.25, *self.adoption(0.15, 0.15))
         self.legit_counts["developer"] = count
@@ -219,7 +219,7 @@ class Builder:
                                extra={"app": app, "system": text.app_system_prompt(self.r, app, brand)}))
             tz = float(self.rng.choice([-6.0, 0.0, 1.0, 5.5, 8.0]))
             rate = hourly_rate(APP, tz, self.days, self.weekday)
-            k = max(5, self.poisson_days(float(self.rng.lognormal(np.log(470), 0.7))))
+            k = max(5, self.poisson_days(float(self.rng.lognormal(np.log(400), 0.6))))
             starts = sample_times(self.rng, rate, k, self.days)
             t, conv, turn = conversations(self.rng, starts, 1.6 if app in (0, 3) else 1.0, 40.0)
             self.set_plan(a, t, conv, turn, ip=self.rng.integers(0, len(ips), size=len(t)))
@@ -267,7 +267,7 @@ class Builder:
                 prof = Profile(out_median=float(self.rng.uniform(300, 800)), max_tokens=(4096, 8192), temperature=(None,), reasoning_p=0.03)
                 a = self.add(Actor(self.hexid("acct_"), "enterprise_seat", False, None, self.keys("", 0.0), contract + timedelta(days=float(self.rng.uniform(0, 60))),
                                    "enterprise", country, card, nats, client, "work", prof, org_id=org))
-                self.human_convs(a, float(self.rng.uniform(1.5, 6)), 2.0, 120.0, profile=WORK, weekend=0.08)
+                self.human_convs(a, float(self.rng.uniform(2.5, 9)), 2.0, 120.0, profile=WORK, weekend=0.08)
                 a.ip = self.rng.integers(0, len(nats), size=len(a.t))
                 self.set_models(a, 0.05, *self.adoption(0.02, 0.05))
             total += size
@@ -357,12 +357,16 @@ class Builder:
                 country = net.HOSTING_ASNS.get(asn) or next(c for c in net.COUNTRY_CODES if asn in net.COUNTRIES[c][1])
                 pool.append((net.ip_in(asn, rng), asn, country))
         else:
-            pool = []
-            for _ in range(int(rng.integers(2, 5))):
+            pool, size_pool, n_subnets = [], int(rng.integers(20, 61)), int(rng.integers(2, 5))
+            subnets = []
+            for _ in range(n_subnets):
                 asn = int(rng.choice(list(net.HOSTING_ASNS)))
-                sub = net.subnet24(asn, rng)
-                pool += [(net.ip_in(asn, rng, sub), asn, net.HOSTING_ASNS[asn]) for _ in range(int(rng.integers(8, 16)))]
-            pool = list(dict.fromkeys(pool))
+                subnets.append((asn, net.subnet24(asn, rng)))
+            while len(pool) < size_pool:
+                asn, sub = subnets[len(pool) % n_subnets]
+                ip = (net.ip_in(asn, rng, sub), asn, net.HOSTING_ASNS[asn])
+                if ip not in pool:
+                    pool.append(ip)
         cards = [self.card() for _ in range(int(rng.integers(4, 9)))]
         card_countries = [str(rng.choice(["US", "BR", "IN", "NG", "ID", "VN", "PH", "TR"])) for _ in cards]
         n_clients = int(rng.integers(2, 4)) if hard else 1
@@ -374,6 +378,7 @@ class Builder:
         prof = self.attack_profile()
         tmpl = self.templates(kinds, langs, int(rng.integers(3, 7)))
         endpoint = "chat/completions" if rng.random() < 0.3 else "messages"
+        conv_ids = bool(rng.random() < 0.5)  # some proxies stamp a fresh conversation on every request
         members = []
         for j in range(size):
             card_i = int(rng.integers(len(cards)))
@@ -381,7 +386,7 @@ class Builder:
             a = self.add(Actor(self.hexid("acct_"), "hydra", True, cid, self.keys("", 0.0), created0 + timedelta(hours=float(rng.uniform(0, spread_h))),
                                verification, card_countries[card_i] if not hard else str(rng.choice(["US", "BR", "IN", "NG", "ID", "GB", "DE"])),
                                self.card() if hard else cards[card_i], pool, clients[j % n_clients], "attack", prof,
-                               sends_conv=False, endpoint=endpoint, extra={"templates": tmpl, "focus": focus}))
+                               sends_conv=conv_ids, endpoint=endpoint, extra={"templates": tmpl, "focus": focus}))
             members.append(a)
         # one job stream, load-balanced across the accounts
         n_jobs = self.poisson_days(size * per_account_day)
@@ -412,8 +417,8 @@ class Builder:
                 self.set_plan(a, t, np.arange(len(t)), np.zeros(len(t), dtype=np.int64), ipj)
             self.set_models(a, 0.0, pivot, 0.88)
         info = {"proxy_pool_size": len(pool), "proxy_asns": sorted({p[1] for p in pool}), "payment_fingerprints": len({m.payment for m in members}),
-                "clients": [c.user_agent for c in clients], "created_from": created0.isoformat().replace("+00:00", "Z"),
-                "created_spread_hours": round(spread_h, 1), "pivot_at": (self.start + timedelta(seconds=pivot)).isoformat().replace("+00:00", "Z"),
+                "clients": [c.user_agent for c in clients], "created_from": created0.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "created_spread_hours": round(spread_h, 1), "pivot_at": (self.start + timedelta(seconds=pivot)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "templates": len(tmpl), "template_kinds": sorted({t[0] for t in tmpl}), "languages": list(langs), "_pool": pool}
         camp = Campaign(cid, "hydra", focus, members, info)
         self.campaigns.append(camp)
@@ -477,4 +482,5 @@ class Builder:
             self.reseller_customers(h, max(3, int(round(len(h.members) * share))))
         self.low_and_slow(0, self.n(30, 6), {"elicit": 0.8, "bench": 0.2}, ("en",), "logic")
         self.low_and_slow(1, self.n(25, 5), {"rubric": 0.6, "elicit": 0.4}, ("en", "zh"), "arith")
-        self.lone_harvester(0, max(400.0, 2500.0 * self.scale))
+        for i in range(self.n(1, 1)):
+            self.lone_harvester(i, float(self.rng.uniform(1500, 3000)) * min(1.0, max(self.scale, 0.3)))

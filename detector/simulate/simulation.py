@@ -102,36 +102,41 @@ class Simulation:
         epoch = self.start.timestamp()
         copies: dict[int, dict] = {}
         last_sec, prefix = -1, ""
-        actors, aidx, apos = self.actors, self._actor, self._pos
+        actors = self.actors
         conv_salt = r.getrandbits(32)
-        for i, (ms, slot, dup) in enumerate(zip(self._ms.tolist(), self._slot.tolist(), self._dup.tolist())):
-            sec = ms // 1000
-            if sec != last_sec:
-                last_sec, prefix = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch + sec))
-            ts = f"{prefix}.{ms % 1000:03d}Z"
-            if dup:
-                ev = dict(copies.pop(slot))
-                ev["ts"] = ts
-            else:
-                a = actors[aidx[slot]]
-                ev = self._event(r, a, int(apos[slot]), ts, conv_salt)
-                if redact and (redact >= 1.0 or rr.random() < redact):
-                    ev["prompt"] = None
-                    ev["system_prompt"] = None
-                if slot in self._needs_copy:
-                    copies[slot] = ev
-            yield ev
-            if progress is not None and not (i + 1) & 8191:
-                progress(i + 1)
+        cat = {f: np.concatenate([getattr(a, f) for a in actors]) for f in ("conv", "turn", "model", "ip", "camo")}
+        i = 0
+        for lo in range(0, len(self._ms), 1 << 16):
+            rows = slice(lo, lo + (1 << 16))
+            slots = self._slot[rows]
+            cols = [self._ms[rows].tolist(), slots.tolist(), self._dup[rows].tolist(), self._actor[slots].tolist(),
+                    *(cat[f][slots].tolist() for f in ("conv", "turn", "model", "ip", "camo"))]
+            for ms, slot, dup, ai, conv, turn, model, ip, camo in zip(*cols):
+                sec = ms // 1000
+                if sec != last_sec:
+                    last_sec, prefix = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch + sec))
+                ts = f"{prefix}.{ms % 1000:03d}Z"
+                if dup:
+                    ev = dict(copies.pop(slot))
+                    ev["ts"] = ts
+                else:
+                    ev = self._event(r, actors[ai], conv, turn, model, ip, camo, ts, conv_salt)
+                    if redact and (redact >= 1.0 or rr.random() < redact):
+                        ev["prompt"] = None
+                        ev["system_prompt"] = None
+                    if slot in self._needs_copy:
+                        copies[slot] = ev
+                yield ev
+                i += 1
+                if progress is not None and not i & 8191:
+                    progress(i)
         if progress is not None:
             progress(len(self._ms))
 
-    def _event(self, r: random.Random, a: Actor, k: int, ts: str, salt: int) -> dict:
+    def _event(self, r: random.Random, a: Actor, conv: int, turn: int, model_code: int, ip_i: int, camo: bool, ts: str, salt: int) -> dict:
+        """Materialise one planned request of account ``a`` (conversation, turn, model, egress and camouflage are planned)."""
         prof = a.profile
-        turn = int(a.turn[k])
-        model_code = int(a.model[k])
-        ip, asn, ip_country = a.ips[int(a.ip[k])]
-        camo = bool(a.camo[k])
+        ip, asn, ip_country = a.ips[ip_i]
         system, tools, reasoning = None, [], r.random() < prof.reasoning_p
         content = "chat" if camo else a.content
         max_tokens = prof.max_tokens[int(r.random() * len(prof.max_tokens))]
@@ -139,7 +144,7 @@ class Simulation:
         stop, kind = None, content
         if content == "chat":
             topics = a.extra.get("topics") or [int(r.random() * 9)]
-            topic = topics[(int(a.conv[k]) * 7 + 3) % len(topics)]
+            topic = topics[(conv * 7 + 3) % len(topics)]
             prompt = text.legit_prompt(r, topic, turn, a.lang, r.random() < a.extra.get("step", 0.0))
             if camo:
                 out_median, max_tokens, reasoning = 400.0, 4096, False
@@ -202,7 +207,7 @@ class Simulation:
             latency = int(300 + 1000 * out_tok / MODEL_SPEED[model_code] * (0.8 + 0.4 * r.random()) + in_tok * 0.05)
         conv_id = turn_idx = None
         if a.sends_conv or camo:
-            conv_id = f"conv_{zlib.crc32(a.account_id.encode()) ^ salt:08x}{int(a.conv[k]):05x}"
+            conv_id = f"conv_{zlib.crc32(a.account_id.encode()) ^ salt:08x}{conv:05x}"
             turn_idx = turn
         temp = prof.temperature[int(r.random() * len(prof.temperature))]
         eid = f"{r.getrandbits(128):032x}"

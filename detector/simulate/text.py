@@ -5,6 +5,7 @@ rubric grading, paraphrase farming), composed from parts so the text is never a 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 
 Rnd = random.Random
@@ -200,15 +201,17 @@ LOCAL_PARAM: dict[str, tuple[Callable[[Rnd], str], ...]] = {
 COUNTRY_LANG = {"DE": "de", "ES": "es", "MX": "es", "AR": "es", "FR": "fr", "JP": "ja", "CN": "zh", "RU": "ru", "UA": "ru", "BR": "pt"}
 
 # ------------------------------------------------------------------------------------------- work prompts
+MEETING = ("Sam to update roadmap", "pricing review pushed to Friday", "need owner for SOC2 evidence", "customer X churn risk", "hiring freeze lifted for eng",
+           "migrate CI to new runners", "offsite budget still open", "Priya presenting Q3 numbers next week", "vendor contract expires end of month", "design review for checkout flow")
 WORK = (
     lambda r: f"Draft an email to {_p(r, ('the vendor', 'our client', 'the team', 'legal', 'finance'))} about {_p(r, ('the delayed shipment', 'Q2 budget approval', 'the new onboarding process', 'the outage yesterday', 'renewing the contract'))}. Keep it under 150 words.",
-    lambda r: "Summarize these meeting notes into action items:\n- " + "\n- ".join(_p(r, ("Sam to update roadmap", "pricing review pushed to Friday", "need owner for SOC2 evidence", "customer X churn risk", "hiring freeze lifted for eng", "migrate CI to new runners")) for _ in range(r.randint(3, 6))),
+    lambda r: "Summarize these meeting notes into action items:\n- " + "\n- ".join(r.sample(MEETING, r.randint(3, 6))),
     lambda r: f"Write a SQL query that returns monthly {_p(r, ('revenue', 'active users', 'churned accounts', 'ticket volume'))} by {_p(r, ('region', 'plan', 'product line'))} for the last {r.randint(3, 24)} months.",
     lambda r: f"Turn this into a polite Slack message: {_p(r, ('the deploy broke prod again, who merged without review', 'I need the numbers by EOD', 'stop scheduling meetings over lunch'))}",
     lambda r: f"Create a {_p(r, ('project plan', 'RACI matrix', 'risk register', 'one-page brief'))} for {_p(r, ('migrating our CRM', 'launching in Brazil', 'the office move', 'an internal hackathon'))}.",
     lambda r: f"Explain {_p(r, ('EBITDA', 'IFRS 16 leases', 'a cohort analysis', 'OKRs vs KPIs', 'zero-based budgeting', 'net revenue retention'))} to a new hire.",
     lambda r: f"Review this paragraph for our {_p(r, ('annual report', 'press release', 'policy doc', 'customer FAQ'))} and tighten it: \"We are pleased to announce that going forward our company will be making changes to how we process refunds in order to better serve customers.\"",
-    lambda r: f"Write a {_p(r, LANGS)} script to {_p(r, CODE_TASKS)} for our internal tooling.",
+    lambda r: f"Write a {_p(r, LANGS)} script for our internal tooling that {_p(r, CODE_TASKS)}.",
     lambda r: f"What are the key points of {_p(r, ('GDPR data subject requests', 'the EU AI Act for a SaaS company', 'SOX controls for access reviews', 'PCI DSS scope reduction'))}?",
 )
 
@@ -521,8 +524,10 @@ APPS = (
     ("travel", "You are {brand}'s trip planner. Build day-by-day itineraries with realistic travel times, opening hours and a budget estimate. Use search_flights and search_hotels for live prices. Ask no more than one clarifying question.",
      ("search_flights", "search_hotels", "get_weather"), ("Trip request: {days} days in {city}, budget {tier}, travelling with {who}", "User wants ideas for {city} in {month}")),
     ("codereview", "You are {brand} Review Bot. Review the diff for bugs, security issues and style problems. Reply with a list of findings, each with file, line and severity. Be concise; do not restate the diff.",
-     ("post_comment", "get_file"), ("Review PR #{n} in {repo}:\n```diff\n@@ -{n},6 +{n},8 @@\n-    return x\n+    if x is None:\n+        return default\n+    return x\n```", "PR #{n}: {msg}")),
+     ("post_comment", "get_file"), ("Review PR #{n} in {repo}:\n```diff\n@@ -{k},6 +{k},8 @@\n-    return x\n+    if x is None:\n+        return default\n+    return x\n```", "PR #{n} ({repo}): {change}")),
 )
+PR_CHANGES = ("bump dependency versions and fix deprecation warnings", "add retry to the S3 uploader", "refactor auth middleware, no behaviour change",
+              "fix off-by-one in pagination", "new endpoint for CSV export", "remove dead feature flags")
 BRANDS = ("ShopNest", "Cookwise", "StudyPal", "Brightlaw", "Wanderly", "Lintr", "Mapleleaf Goods", "Tutorly", "Hearth&Co", "Nomadix", "Quillcheck", "Learnloop")
 SUPPORT_MSGS = ("where is my package?? it's been 9 days", "I want to return the shoes, they're too small", "you charged me twice", "can I change my delivery address",
                 "the blender arrived broken", "do you ship to Canada?", "how do I use my gift card", "cancel my order please")
@@ -532,10 +537,18 @@ def app_system_prompt(r: Rnd, app: int, brand: str) -> str:
     return APPS[app][1].format(brand=brand, goods=_p(r, ("kitchenware", "sneakers", "home electronics", "pet supplies", "outdoor gear")))
 
 
+_APP_FIELDS: dict[str, Callable[[Rnd], object]] = {
+    "msg": lambda r: _p(r, SUPPORT_MSGS), "n": lambda r: r.randint(10000, 999999), "tier": lambda r: _p(r, ("gold", "standard", "new", "premium")),
+    "diet": lambda r: _p(r, ("vegetarian", "no restrictions", "gluten-free", "vegan", "low-carb")), "mins": lambda r: r.randint(10, 90),
+    "dish": lambda r: _p(r, DISHES), "grade": lambda r: r.randint(7, 13), "q": lambda r: question(r, _p(r, ("arith", "math", "science"))),
+    "subject": lambda r: _p(r, ("algebra", "physics", "chemistry", "statistics")), "days": lambda r: r.randint(2, 14), "city": lambda r: _p(r, CITIES),
+    "who": lambda r: _p(r, ("kids", "partner", "friends", "alone")), "month": lambda r: _p(r, ("May", "October", "December", "July")),
+    "repo": lambda r: _p(r, REPOS), "k": lambda r: r.randint(1, 900), "change": lambda r: _p(r, PR_CHANGES),
+}
+_APP_TEMPLATES = [[(t, tuple(dict.fromkeys(re.findall(r"{(\w+)}", t)))) for t in app[3]] for app in APPS]
+
+
 def app_prompt(r: Rnd, app: int) -> str:
-    tmpl = _p(r, APPS[app][3])
-    return tmpl.format(msg=_p(r, SUPPORT_MSGS), n=r.randint(10000, 999999), tier=_p(r, ("gold", "standard", "new", "premium")),
-                       diet=_p(r, ("vegetarian", "no restrictions", "gluten-free", "vegan", "low-carb")), mins=r.randint(10, 90), dish=_p(r, DISHES),
-                       grade=r.randint(7, 13), q=question(r, _p(r, ("arith", "math", "science"))), subject=_p(r, ("algebra", "physics", "chemistry", "statistics")),
-                       days=r.randint(2, 14), city=_p(r, CITIES), who=_p(r, ("kids", "partner", "friends", "alone")), month=_p(r, ("May", "October", "December", "July")),
-                       repo=_p(r, REPOS))
+    """A user message an app fills into its template."""
+    tmpl, fields = _p(r, _APP_TEMPLATES[app])
+    return tmpl.format(**{f: _APP_FIELDS[f](r) for f in fields})
