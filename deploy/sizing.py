@@ -5,8 +5,8 @@
     python deploy/sizing.py --update-readme             # write them into deploy/README.md's sizing block
 
 Nothing here is a constant: every figure comes from a result file written by ``make bench`` on some
-machine (named in the table). A worker's rate is the slowest non-baseline ``*events_per_s`` figure
-measured (the slowest stage bounds one worker on one core); memory is the largest ``*peak_rss_mb``.
+machine (named in the table). A worker's rate is the stream worker's measured rate (else detection's
+alone, see ``WORKER_RATES``); memory is the largest ``*peak_rss_mb`` measured.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
 README = Path(__file__).resolve().parent / "README.md"
 BLOCK = re.compile(r"(<!-- BEGIN SIZING TABLE[^>]*-->\n).*?(\n<!-- END SIZING TABLE -->)", re.S)
+# One worker's sustained rate: the stream worker end to end (Kafka in, detections and DB out) when
+# bench_stream ran, else the detection core alone (`detect`, an upper bound for a worker).
+WORKER_RATES = ("stream.worker.events_per_s", "detect.detect.events_per_s")
 HEADROOM = 0.5  # plan a worker at half its measured rate: bursts, rebalances, catch-up after an outage
 
 
@@ -54,14 +57,13 @@ def table(runs: dict[str, dict]) -> str:
 
 
 def worker_rate(runs: dict[str, dict]) -> tuple[str, float] | None:
-    """(figure, events/s) of the slowest non-baseline throughput measured, or None."""
-    rates = {
-        f"{name}.{path}": value
-        for name, result in runs.items()
-        for path, value in figures(result).items()
-        if path.endswith("events_per_s") and "baseline" not in path and value > 0
-    }
-    return min(rates.items(), key=lambda kv: kv[1]) if rates else None
+    """(figure, events/s) of one worker on one core: the first of ``WORKER_RATES`` measured, or None."""
+    for figure in WORKER_RATES:
+        name, path = figure.split(".", 1)
+        value = figures(runs.get(name, {})).get(path)
+        if value:
+            return figure, value
+    return None
 
 
 def peak_memory(runs: dict[str, dict]) -> tuple[str, float] | None:
@@ -79,7 +81,7 @@ def plan(runs: dict[str, dict], events_per_second: float) -> str:
     """Workers, partitions and memory for a sustained input rate, from the measured figures."""
     rate = worker_rate(runs)
     if rate is None:
-        return "no `*events_per_s` figure in the results: run `make bench` first"
+        return f"none of {', '.join(WORKER_RATES)} in the results: run `make bench` first"
     figure, per_worker = rate
     workers = max(1, math.ceil(events_per_second / (per_worker * HEADROOM)))
     lines = [
