@@ -246,8 +246,8 @@ def q_math(r: Rnd) -> str:
     return _p(r, (
         lambda: f"How many positive integers less than {n} are divisible by {a % 9 + 2} or {a % 7 + 3} but not both?",
         lambda: f"Find all real solutions of x^2 - {a}x + {b} = 0 and verify them.",
-        lambda: f"Prove that for every integer n >= 1, the sum 1 + 3 + ... + (2n-1) equals n^2.",
-        lambda: f"Evaluate the integral of x^{a % 5 + 1} * e^(-x) from 0 to infinity.",
+        lambda: f"Prove by induction that for every integer n >= {r.randint(1, 4)}, {_p(r, IDENTITIES)}.",
+        lambda: f"Evaluate the integral of x^{a % 9 + 1} * e^(-{b % 9 + 1}x) from 0 to infinity.",
         lambda: f"What is the remainder when {a}^{n} is divided by {b % 11 + 7}?",
         lambda: f"In how many ways can {a % 8 + 4} people sit around a round table if two particular people refuse to sit next to each other?",
         lambda: f"A fair die is rolled {a % 6 + 3} times. What is the probability that at least one six appears?",
@@ -301,6 +301,11 @@ def q_code(r: Rnd) -> str:
     ))()
 
 
+IDENTITIES = ("1 + 3 + ... + (2n-1) = n^2", "1^2 + 2^2 + ... + n^2 = n(n+1)(2n+1)/6", "1^3 + ... + n^3 = (n(n+1)/2)^2", "2^n > n^2 for n >= 5",
+              "1*1! + 2*2! + ... + n*n! = (n+1)! - 1", "7^n - 1 is divisible by 6", "the n-th Fibonacci number is less than 2^n", "n! > 3^n for n >= 7",
+              "1/(1*2) + 1/(2*3) + ... + 1/(n(n+1)) = n/(n+1)", "11^n - 4^n is divisible by 7", "the sum of the first n even numbers is n(n+1)")
+
+
 def _sgn(r: Rnd) -> str:
     return "+" if r.random() < 0.5 else "-"
 
@@ -314,23 +319,30 @@ QUESTIONS = {"arith": q_arith, "math": q_math, "logic": q_logic, "science": q_sc
 LOCAL_QUESTIONS = {
     "zh": (lambda r: f"一个水池用甲管{r.randint(2, 9)}小时注满，用乙管{r.randint(10, 15)}小时注满，两管同时开需要多少小时？",
            lambda r: f"求方程 x^2 - {r.randint(2, 20)}x + {r.randint(1, 50)} = 0 的所有实数解。",
-           lambda r: f"证明：对任意正整数 n，n^3 - n 能被 6 整除。",
+           lambda r: f"证明：对任意正整数 n，n^{_p(r, (3, 5, 7))} - n 能被 {_p(r, (3, 5, 7))} 整除，或给出反例。",
+           lambda r: f"甲、乙两人从相距{r.randint(10, 300)}千米的两地相向而行，甲每小时走{r.randint(3, 60)}千米，乙每小时走{r.randint(3, 60)}千米，几小时后相遇？",
+           lambda r: f"从{r.randint(5, 12)}名学生中选出{r.randint(2, 4)}人组成小组，其中甲乙两人不能同时入选，有多少种选法？",
            lambda r: f"用{_p(r, LANGS)}实现一个函数，{_p(r, ('判断链表是否有环', '合并两个有序数组', '实现LRU缓存', '计算最长公共子序列'))}。"),
     "es": (lambda r: f"Un tren sale a {r.randint(40, 120)} km/h y otro sale {r.randint(1, 4)} horas después a {r.randint(121, 200)} km/h. ¿Cuándo lo alcanza?",
            lambda r: f"¿Cuántos números enteros positivos menores que {r.randint(100, 3000)} son múltiplos de 3 o de 7?",
-           lambda r: "Demuestra que la raíz cuadrada de 2 es irracional."),
+           lambda r: f"Demuestra que la raíz cuadrada de {_p(r, (2, 3, 5, 7, 11, 13))} es irracional.",
+           lambda r: f"Un grifo llena un depósito en {r.randint(2, 9)} horas y otro en {r.randint(10, 15)} horas. ¿Cuánto tardan juntos?"),
     "de": (lambda r: f"Ein Rechteck hat den Umfang {r.randint(20, 90)} cm und die Fläche {r.randint(20, 200)} cm². Bestimme die Seitenlängen.",
            lambda r: f"Wie groß ist die Wahrscheinlichkeit, mit {r.randint(2, 5)} Würfeln mindestens eine Sechs zu werfen?",
-           lambda r: "Beweise, dass es unendlich viele Primzahlen gibt."),
+           lambda r: f"Beweise, dass es unendlich viele Primzahlen der Form {_p(r, ('4k+3', '6k+5', '4k+1'))} gibt.",
+           lambda r: f"Ein Kapital von {r.randint(1, 90) * 1000} Euro wird {r.randint(2, 20)} Jahre zu {r.randint(1, 9)}% verzinst. Wie hoch ist das Endkapital?"),
     "fr": (lambda r: f"Résoudre dans R : x^2 - {r.randint(2, 20)}x + {r.randint(1, 40)} = 0.",
            lambda r: f"Une urne contient {r.randint(3, 9)} boules rouges et {r.randint(3, 9)} bleues. Quelle est la probabilité de tirer deux rouges sans remise ?",
-           lambda r: "Montrer que la suite u(n) = (1 + 1/n)^n est croissante."),
+           lambda r: f"Montrer que la suite u(n) = (1 + {r.randint(1, 5)}/n)^n est croissante et calculer sa limite.",
+           lambda r: f"Un cycliste parcourt {r.randint(10, 120)} km à {r.randint(12, 35)} km/h puis revient à {r.randint(12, 35)} km/h. Quelle est sa vitesse moyenne ?"),
     "ru": (lambda r: f"Найдите все действительные корни уравнения x^2 - {r.randint(2, 20)}x + {r.randint(1, 40)} = 0.",
            lambda r: f"Сколько существует способов рассадить {r.randint(4, 9)} человек за круглым столом?",
-           lambda r: "Докажите, что сумма углов треугольника равна 180 градусам."),
+           lambda r: f"Докажите, что сумма {_p(r, (3, 5, 7, 9))} последовательных целых чисел делится на это число.",
+           lambda r: f"Поезд прошёл {r.randint(100, 900)} км за {r.randint(2, 12)} часов. С какой скоростью ему нужно ехать обратно, чтобы средняя скорость была {r.randint(60, 120)} км/ч?"),
     "ja": (lambda r: f"{r.randint(2, 9)}個のサイコロを投げて、少なくとも1つ6が出る確率を求めよ。",
            lambda r: f"x^2 - {r.randint(2, 20)}x + {r.randint(1, 40)} = 0 の実数解をすべて求めよ。",
-           lambda r: "素数が無限に存在することを証明せよ。"),
+           lambda r: f"{r.randint(4, 12)}人を円形に並べる方法は何通りあるか。ただし特定の2人は隣り合わないものとする。",
+           lambda r: f"ある商品を{r.randint(10, 40)}%値上げした後、{r.randint(10, 40)}%値下げした。元の価格{r.randint(1, 90) * 100}円と比べていくら変わったか。"),
 }
 
 
