@@ -14,8 +14,8 @@ ip+client               same address *and* same client build (TLS fingerprint + 
 ip+burst                same address, accounts created in the same 6 h through the same path
 subnet+client+burst     a proxy pool's /24, one client build, one creation burst
 client+burst            one client build, one creation burst through the same path
-template+client         a shared prompt skeleton sent from the same client build
-template+ip             a shared prompt skeleton sent from the same address
+template+client         a prompt skeleton both repeat, sent from the same client build
+template+ip             a prompt skeleton both repeat, sent from the same address
 repertoire              the same two most-used prompt skeletons (each used at least twice)
 ======================  =======================================================================
 
@@ -127,7 +127,8 @@ def link_accounts(state: AccountState, max_df_share: float = 0.25) -> Linkage:
     rel = {kind: state.pairs(state.links[kind], 32)[:2] for kind in ("card", "api_key", "ip", "subnet", "client")}
     rel["burst"] = _bursts(state)
     ta, tk, tc = state.pairs(state.templates, 32)
-    rel["template"] = (ta, tk)
+    habit = tc >= 2  # a skeleton the account itself repeats
+    rel["template"] = (ta[habit], tk[habit])
 
     keys: dict[str, tuple[np.ndarray, np.ndarray]] = {
         "card": (rel["card"][0], _mix(np.full(len(rel["card"][0]), 1), rel["card"][1])),

@@ -31,6 +31,9 @@ REFUSAL = 1 << 12
 INDICATORS = ("card", "ip", "subnet", "asn", "client", "api_key")
 VERIFICATION = ("standard", "education", "research", "startup", "enterprise")
 SAMPLES_PER_ACCOUNT = 3
+# Template skeletons come from first-turn prompts long enough to hold a fixed part and a variable
+# part; short chat follow-ups ("thanks!", "why?") are shared by everyone and are no template.
+MIN_TEMPLATE_CHARS = 60
 _HOUR = 3600.0
 
 # Accumulated per account: name -> dtype. Sums over requests unless noted.
@@ -194,7 +197,7 @@ class AccountState:
                 intern("api_key", ev.api_key_id),
             )
         )
-        if prompt:
+        if prompt and not ev.turn_index and len(prompt) >= MIN_TEMPLATE_CHARS:
             kh, kt = template_keys(prompt)
             b[10].append(a)
             b[11].append(kh)
@@ -203,6 +206,7 @@ class AccountState:
             if kh not in tt and len(tt) < 200_000:
                 tt[kh] = prompt[:80]
                 tt[kt] = prompt[-80:]
+        if prompt:
             s = self.samples.get(a)
             if s is None:
                 self.samples[a] = [prompt[:2000]]
