@@ -112,20 +112,19 @@ class StreamWorker:
             parts = self.summaries.partitions_for_topic(self.s.summaries_topic) or set()
         self.summaries.assign([TopicPartition(self.s.summaries_topic, p) for p in sorted(parts)])
         if self.o.write_db:
-            from api.database import migrate
-
-            await asyncio.to_thread(migrate, self.s.database_url)
+            await asyncio.to_thread(_migrate, self.s.database_url)
         log.info("worker started", bootstrap=boot, topic=self.s.events_topic, group=self.o.group, state_dir=str(self.o.state_dir))
 
     async def stop(self) -> None:
         """Checkpoint and disconnect (a graceful stop; a SIGKILL is recovered from the last snapshot)."""
-        if self.assigned:
-            await self.checkpoint("stop")
-        for c in (self.consumer, self.summaries):
-            if c is not None:
-                await c.stop()
-        if self.producer is not None:
-            await self.producer.stop()
+        try:
+            if self.assigned:
+                await asyncio.wait_for(self.checkpoint("stop"), 15)
+            for c in (self.summaries, self.consumer, self.producer):
+                if c is not None:
+                    await asyncio.wait_for(c.stop(), 10)
+        except TimeoutError:
+            log.warning("broker unreachable while stopping; the last snapshot stands")
 
     async def run(self) -> None:
         """Consume until cancelled, or until idle for ``exit_when_idle`` seconds."""
@@ -192,8 +191,8 @@ class StreamWorker:
         offsets = {TopicPartition(self.s.events_topic, p): o for p, o in snap.offsets.items()}
         try:
             if offsets:
-                await self.consumer.commit(offsets)
-        except KafkaError as exc:  # the snapshot is the source of truth; the commit only informs lag monitoring
+                await asyncio.wait_for(self.consumer.commit(offsets), 10)
+        except (KafkaError, TimeoutError) as exc:  # the snapshot is the source of truth; the commit only informs lag monitoring
             log.warning("offset commit failed", error=str(exc), why=why)
         log.info("snapshot", why=why, offsets=snap.offsets, bytes=len(snap.detector), seconds=round(time.perf_counter() - t0, 3))
 
@@ -366,6 +365,23 @@ class StreamWorker:
 
 def _ts(e: Event) -> float:
     return e.ts.timestamp()
+
+
+def _migrate(url: str, attempts: int = 5) -> None:
+    """Bring the review database to the newest schema; workers starting together may race, so retry."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from api.database import migrate
+
+    for i in range(attempts):
+        try:
+            migrate(url)
+            return
+        except SQLAlchemyError as exc:
+            if i == attempts - 1:
+                raise
+            log.warning("database migration raced or failed, retrying", error=str(exc)[:200])
+            time.sleep(1.0 + i)
 
 
 def _upsert(url: str, verdicts: list[AccountVerdict], clusters: list[ClusterVerdict]) -> None:

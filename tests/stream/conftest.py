@@ -17,27 +17,17 @@ import pytest
 
 from detector.detector import Detector
 from detector.events import Event, read_events
-from detector.model import DEFAULT_PATH, load_model
+from detector.model import load_model
 from detector.records import AccountVerdict
 from streams.broker import EmbeddedBroker, free_port
-from tests.stream.synth import simulated, templated
+from tests.stream.synth import model_for, simulated
 
 EXE = str(Path(sys.executable).with_name("distillguard"))
 
 
 @pytest.fixture(scope="session")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The packaged model, or (until one ships) a model trained by the real trainer on two templated days."""
-    if DEFAULT_PATH.exists():
-        return DEFAULT_PATH
-    from detector.training import Dataset, train
-
-    root = tmp_path_factory.mktemp("model")
-    days = [templated(root / f"d{s}.jsonl.gz", seed=s, n_events=12_000) for s in (11, 12, 13)]
-    labels = [{f"{k}-{s}-{i}": k == "hyd" for k in ("hyd", "uni", "cus") for i in range(300)} for s in (11, 12, 13)]
-    sets = [Dataset(d, lab, d.name) for d, lab in zip(days, labels, strict=True)]
-    model = train(sets[:2], sets[2:], target_fpr=0.01)
-    return model.save(root / "model.joblib")
+    return model_for(tmp_path_factory.mktemp("model"))
 
 
 @dataclass

@@ -65,3 +65,18 @@ def templated(path: Path, seed: int = 3, n_events: int = 20_000, hours: float = 
                   "account_created_at": a["created"].isoformat(), "prompt": prompt, "endpoint": "messages", **extra}
             fh.write(msgspec.json.encode(ev) + b"\n")
     return path
+
+
+def model_for(root: Path) -> Path:
+    """The packaged model, or (until one ships) a model trained by the real trainer on templated days."""
+    from detector.model import DEFAULT_PATH
+
+    if DEFAULT_PATH.exists():
+        return DEFAULT_PATH
+    from detector.training import Dataset, train
+
+    days = [templated(root / f"d{s}.jsonl.gz", seed=s, n_events=12_000) for s in (11, 12, 13)]
+    labels = [{f"{k}-{s}-{i}": k == "hyd" for k in ("hyd", "uni", "cus") for i in range(300)} for s in (11, 12, 13)]
+    sets = [Dataset(d, lab, d.name) for d, lab in zip(days, labels, strict=True)]
+    return train(sets[:2], sets[2:], target_fpr=0.01).save(root / "model.joblib")
+

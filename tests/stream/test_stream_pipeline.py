@@ -67,6 +67,7 @@ def test_sigkill_mid_stream_then_restart_gives_the_same_verdicts_and_duplicates_
     replay(day.events, stream.bootstrap, topic)  # and the whole day again: all duplicates
     w2 = stream.worker()
     m = w2.wait(_idle_after(1), 90, "the restarted worker to drain")
+    assert '"restored": true' in (stream.root / "worker-1.log").read_text(), "the restart should resume from a snapshot"
     got = stream.verdicts()
     assert_same_verdicts(got, day.verdicts)
     assert sum(v.n_requests for v in got.values()) == day.n
