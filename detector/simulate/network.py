@@ -185,6 +185,16 @@ def residential_ip(country: str, rng: np.random.Generator) -> tuple[str, int]:
     return ip, asn
 
 
+_WIDE = {"US": (-2.0, -1.0, 0.0, 1.0), "CA": (-3.0, -2.0, 0.0, 1.5), "BR": (0.0, -1.0), "AU": (-2.0, 0.0, 1.0), "RU": (-1.0, 0.0, 2.0, 4.0), "MX": (0.0, -1.0, 1.0), "ID": (0.0, 1.0, 2.0)}
+VPN_ASNS = {9009: "GB", 60068: "NL", 212238: "US", 20473: "US", 136787: "SG"}
+
+
+def local_offset(country: str, rng: np.random.Generator) -> float:
+    """A person's UTC offset: the country's, spread over its time zones for wide countries."""
+    shifts = _WIDE.get(country)
+    return COUNTRIES[country][0] + (float(rng.choice(shifts)) if shifts else 0.0)
+
+
 def utc_offset(country: str) -> float:
     """The country's (representative) UTC offset in hours."""
     return COUNTRIES[country][0]

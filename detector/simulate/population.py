@@ -112,12 +112,25 @@ class Builder:
         return int(self.rng.poisson(per_day * self.days))
 
     def human_convs(self, a: Actor, per_day: float, mean_turns: float, gap_s: float, profile=HUMAN, weekend=1.0, min_one=True) -> None:
-        tz = net.utc_offset(a.billing_country or "US")
+        tz = net.local_offset(a.billing_country or "US", self.rng)
         rate = hourly_rate(profile, tz, self.days, self.weekday, weekend)
         k = max(int(min_one), self.poisson_days(per_day))
         starts = sample_times(self.rng, rate, k, self.days)
         t, conv, turn = conversations(self.rng, starts, mean_turns, gap_s)
         self.set_plan(a, t, conv, turn)
+
+    def camouflage(self, a: Actor, n_convs: int) -> None:
+        """Mix ordinary multi-turn chats (flagged ``camo``) into an account's schedule, at human hours."""
+        rate = hourly_rate(HUMAN, net.local_offset(a.billing_country or "US", self.rng), self.days, self.weekday)
+        ct, cconv, cturn = conversations(self.rng, sample_times(self.rng, rate, n_convs, self.days), 3.0, 60.0)
+        keep = ct < self.days * DAY
+        ct, cconv, cturn = ct[keep], cconv[keep], cturn[keep]
+        base = int(a.conv.max()) + 1 if len(a.conv) else 0
+        t = np.concatenate([a.t, ct])
+        o = np.argsort(t, kind="stable")
+        a.t, a.conv, a.turn = t[o], np.concatenate([a.conv, base + cconv])[o], np.concatenate([a.turn, cturn])[o]
+        a.ip = np.concatenate([a.ip, self.rng.integers(0, len(a.ips), size=len(ct))])[o]
+        a.camo = np.concatenate([a.camo, np.ones(len(ct), dtype=bool)])[o]
 
     def set_plan(self, a: Actor, t: np.ndarray, conv: np.ndarray, turn: np.ndarray, ip: np.ndarray | None = None, camo: np.ndarray | None = None) -> None:
         keep = t < self.days * DAY
@@ -167,6 +180,9 @@ class Builder:
             if self.rng.random() < 0.35:
                 mob = net.residential_ip(c, self.rng)
                 ips.append((mob[0], mob[1], c))
+            if self.rng.random() < 0.04:  # a consumer VPN: hosting ASN, another country
+                vpn = int(self.rng.choice(list(net.VPN_ASNS)))
+                ips.append((net.ip_in(vpn, self.rng), vpn, net.VPN_ASNS[vpn]))
             browser = self.rng.random() < 0.8
             client = net.pick_browser(self.rng) if browser else net.pick_sdk(self.rng)
             lang = text.COUNTRY_LANG.get(c, "en") if self.rng.random() < 0.5 else "en"
@@ -319,26 +335,26 @@ class Builder:
 
     # ----------------------------------------------------------------------------------- campaigns
     def templates(self, kinds: dict[str, float], langs: tuple[str, ...], k: int) -> list[tuple[str, tuple]]:
-        """A campaign's own small set of prompt templates, drawn from the combinatorial space."""
-        out = []
+        """A campaign's own small set of prompt templates, drawn from the combinatorial space; every requested
+        kind and every language (for the kinds that have languages) gets at least one."""
+        out: list[tuple[str, tuple]] = []
         names, w = list(kinds), np.array(list(kinds.values()))
-        for _ in range(k):
-            kind = names[int(self.rng.choice(len(names), p=w / w.sum()))]
-            lang = langs[int(self.rng.integers(len(langs)))]
-            if kind == "elicit":
-                out.append((kind, text.elicit_template(self.r, lang)))
-            elif kind == "rubric":
-                out.append((kind, text.rubric_template(self.r, lang)))
+        lang_i = int(self.rng.integers(len(langs)))
+        picks = [names[int(self.rng.choice(len(names), p=w / w.sum()))] for _ in range(k)]
+        picks += [n for n in names if n not in picks]
+        while sum(p in ("elicit", "rubric") for p in picks) < len(langs) and any(n in ("elicit", "rubric") for n in names):
+            picks.append("elicit" if "elicit" in names else "rubric")
+        for kind in picks:
+            if kind in ("elicit", "rubric"):
+                lang = langs[lang_i % len(langs)]
+                lang_i += 1
+                out.append((kind, text.elicit_template(self.r, lang) if kind == "elicit" else text.rubric_template(self.r, lang)))
             elif kind == "agent":
                 out.append((kind, (int(self.rng.integers(len(text.AGENT_SYSTEM))), text.AGENT_TOOLS[int(self.rng.integers(len(text.AGENT_TOOLS)))])))
             elif kind == "bench":
                 out.append((kind, (text.BENCH_HEADERS[int(self.rng.integers(len(text.BENCH_HEADERS)))], bool(self.rng.random() < 0.5))))
             else:
                 out.append((kind, ()))
-        # make sure every requested kind has at least one template
-        for kind in names:
-            if not any(t[0] == kind for t in out):
-                out.append(self.templates({kind: 1.0}, langs, 1)[0])
         return out
 
     def attack_profile(self, heavy: bool = True) -> Profile:
@@ -367,7 +383,7 @@ class Builder:
                 ip = (net.ip_in(asn, rng, sub), asn, net.HOSTING_ASNS[asn])
                 if ip not in pool:
                     pool.append(ip)
-        cards = [self.card() for _ in range(int(rng.integers(4, 9)))]
+        cards = [self.card() for _ in range(max(2, min(int(rng.integers(4, 9)), size // 4)))]
         card_countries = [str(rng.choice(["US", "BR", "IN", "NG", "ID", "VN", "PH", "TR"])) for _ in cards]
         n_clients = int(rng.integers(2, 4)) if hard else 1
         clients = [net.PROXY_CLIENTS[int(i)] for i in rng.choice(len(net.PROXY_CLIENTS), size=n_clients, replace=False)]
@@ -397,7 +413,7 @@ class Builder:
             jobs = np.clip(jobs, 0, self.days * DAY - 1)
         ip_idx = rng.integers(0, len(pool), size=len(jobs)) if hard else np.arange(len(jobs)) % len(pool)
         pivot = self.release + float(rng.uniform(1 * HOUR, 3 * HOUR))
-        camo_p = 0.15 if hard else 0.0
+        camo_p = 0.06 if hard else 0.0  # jobs replaced by ~3-turn chats: ~15% of the events
         for j, a in enumerate(members):
             sel = who == j
             t, ipj = jobs[sel], ip_idx[sel]
@@ -438,6 +454,8 @@ class Builder:
                                [(home[0], home[1], c)], client, "attack", prof, sends_conv=rng.random() < 0.5,
                                extra={"templates": tmpl, "focus": focus}))
             self.human_convs(a, float(rng.uniform(12, 30)), 1.0, 60.0)
+            if self.hard:
+                self.camouflage(a, max(1, int(round(len(a.t) * 0.06))))
             self.set_models(a, 0.0, self.release + float(rng.uniform(2 * HOUR, 8 * HOUR)), 0.6)
             members.append(a)
         camp = Campaign(cid, "low_and_slow", focus, members, {"proxy_pool_size": 0, "payment_fingerprints": size, "templates": len(tmpl),
@@ -457,6 +475,8 @@ class Builder:
                            extra={"templates": tmpl, "focus": "math"}))
         t = job_stream(rng, max(50, self.poisson_days(per_day)), self.days)
         self.set_plan(a, t, np.arange(len(t)), np.zeros(len(t), dtype=np.int64))
+        if self.hard:
+            self.camouflage(a, max(1, int(round(len(a.t) * 0.06))))
         self.set_models(a, 0.0, self.release + float(rng.uniform(0.5 * HOUR, 4 * HOUR)), 0.9)
         camp = Campaign(cid, "lone_harvester", "math", [a], {"proxy_pool_size": 0, "payment_fingerprints": 1, "templates": len(tmpl),
                                                              "template_kinds": ["elicit"], "languages": ["en"]})

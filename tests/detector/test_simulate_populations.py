@@ -44,7 +44,7 @@ def test_standard_hydras_share_few_cards_one_client_and_a_small_proxy_pool(stand
     for cid, members in _members(labels, acc, "hydra").items():
         evs = [e for a in members for e in acc[a]]
         cards = {e["payment_fingerprint"] for e in evs}
-        assert 2 <= len(cards) <= 8 < len(members) or len(cards) <= len(members) // 2
+        assert 2 <= len(cards) <= min(8, len(members) // 3)
         assert len({(e["user_agent"], e["tls_fingerprint"]) for e in evs}) == 1
         assert 20 <= len({e["ip"] for e in evs}) <= 64
         created = sorted({e["account_created_at"] for e in evs})
@@ -75,10 +75,12 @@ def test_hard_hydras_reuse_no_card_and_use_large_mixed_pools(hard):
             assert c["proxy_pool_size"] >= 300 and len(c["proxy_asns"]) >= 10
 
 
-def test_hard_hydras_send_camouflage_chats(hard):
-    labels, acc, _ = hard
-    multi = [e for a, v in labels.items() if v["kind"] == "hydra" for e in acc[a] if (e["turn_index"] or 0) > 0]
-    assert multi
+def test_hard_attack_accounts_send_some_camouflage_chats(hard, standard):
+    for labels, acc, expect in (hard[:2] + (True,), standard[:2] + (False,)):
+        for kind in ("hydra", "low_and_slow"):
+            evs = [e for a, v in labels.items() if v["kind"] == kind for e in acc[a]]
+            follow_ups = sum((e["turn_index"] or 0) > 0 for e in evs) / len(evs)
+            assert (0.03 < follow_ups < 0.2) if expect else follow_ups == 0, (kind, follow_ups)
 
 
 def test_reseller_customers_share_proxy_ips_but_not_identity(standard):
