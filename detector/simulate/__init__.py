@@ -1,5 +1,15 @@
-"""Traffic simulator: realistic days of ``api-event/v1`` traffic with ground-truth labels, for tests, the demo
-and benchmarks. ``simulate(out_dir, seed=...)`` writes the files; ``generate(seed=...)`` streams events."""
+"""Traffic simulator: realistic windows of ``api-event/v1`` traffic with ground-truth labels, for tests, the demo
+and benchmarks.
+
+``simulate(out_dir, seed=...)`` writes ``events.jsonl.gz`` (strictly time-ordered), ``labels.json``
+(account_id -> attack, campaign, kind) and ``manifest.json``; ``generate(seed=...)`` returns a
+:class:`Simulation` whose ``events()`` streams the same events as dicts, with ``labels`` and ``manifest``.
+
+Populations (``kind``): legitimate ``individual``, ``developer``, ``app_backend``, ``university_student``,
+``enterprise_seat``, ``benchmark``, ``reseller_customer``; attacks ``hydra``, ``low_and_slow``,
+``lone_harvester``. A new model (``frontier-5``) ships at start + 9 h. Scale 1.0 is ~4,300 accounts and
+~240k events a day; output is byte-identical for identical parameters.
+"""
 
 from detector.simulate.simulation import SCENARIOS, Simulation, generate, simulate, write
 

@@ -126,7 +126,6 @@ def _life(r: Rnd) -> str:
 
 
 TOPICS: tuple[Callable[[Rnd], str], ...] = (_coding, _writing, _cooking, _travel, _health, _math, _law, _school, _life)
-TOPIC_NAMES = ("coding", "writing", "cooking", "travel", "health", "math", "law", "school", "life")
 
 FOLLOW_UPS = (
     "thanks! can you make it shorter?", "ok and what if {x}?", "Can you explain the second part again?", "that didn't work, I get {err}",
