@@ -195,6 +195,14 @@ def local_offset(country: str, rng: np.random.Generator) -> float:
     return COUNTRIES[country][0] + (float(rng.choice(shifts)) if shifts else 0.0)
 
 
+def cgnat_ip(country: str, rng: np.random.Generator) -> tuple[str, int]:
+    """A mobile carrier's shared (CGNAT) egress address in ``country``: one /24 per carrier, so unrelated
+    subscribers share addresses."""
+    asn = COUNTRIES[country][1][-1]
+    a, b = _prefixes(asn)[0]
+    return f"{a}.{b}.{100 + asn % 50}.{int(rng.integers(1, 255))}", asn
+
+
 def utc_offset(country: str) -> float:
     """The country's (representative) UTC offset in hours."""
     return COUNTRIES[country][0]

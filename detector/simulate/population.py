@@ -173,13 +173,14 @@ class Builder:
 
     # ----------------------------------------------------------------------------------- legit kinds
     def individuals(self, count: int) -> None:
+        prev: Actor | None = None
         for _ in range(count):
-            c = net.pick_country(self.rng)
-            home = net.residential_ip(c, self.rng)
+            household = prev is not None and self.rng.random() < 0.04  # a second account in the same home
+            c = prev.billing_country if household else net.pick_country(self.rng)
+            home = prev.ips[0][:2] if household else net.residential_ip(c, self.rng)
             ips = [(home[0], home[1], c)]
-            if self.rng.random() < 0.35:
-                mob = net.residential_ip(c, self.rng)
-                ips.append((mob[0], mob[1], c))
+            if self.rng.random() < 0.35:  # phone on a carrier's CGNAT: strangers share these addresses
+                ips.append((*net.cgnat_ip(c, self.rng), c))
             if self.rng.random() < 0.04:  # a consumer VPN: hosting ASN, another country
                 vpn = int(self.rng.choice(list(net.VPN_ASNS)))
                 ips.append((net.ip_in(vpn, self.rng), vpn, net.VPN_ASNS[vpn]))
@@ -189,11 +190,13 @@ class Builder:
             step = float(self.rng.random() < 0.15) * float(self.rng.uniform(0.1, 0.4))
             prof = Profile(out_median=float(self.rng.uniform(250, 600)), max_tokens=(4096, 8192) if browser else (1024, 2048, 4096),
                            reasoning_p=0.12 if step else 0.02, temperature=(None,) if browser else (None, 0.7, 1.0, 0.2))
+            card = prev.payment if household and self.rng.random() < 0.5 else None if self.rng.random() < 0.3 else self.card()
             a = self.add(Actor(self.hexid("acct_"), "individual", False, None, self.keys(""), self.aged(40, 1100), "standard", c,
-                               None if self.rng.random() < 0.3 else self.card(), ips, client, "chat", prof, lang=lang,
+                               card, ips, client, "chat", prof, lang=lang,
                                sends_conv=browser or self.rng.random() < 0.5, extra={"step": step, "topics": self.rng.choice(9, size=3).tolist()}))
             self.human_convs(a, float(self.rng.lognormal(np.log(7.0), 0.8)), 3.2, 70.0)
             self.set_models(a, 0.1, *self.adoption(0.06, 0.08))
+            prev = a
         self.legit_counts["individual"] = count
 
     def developers(self, count: int) -> None:

@@ -166,3 +166,19 @@ def test_low_and_slow_accounts_have_their_own_cards_and_ips(standard):
         assert len(set(cards)) == len(cards) and len(set(ips)) == len(ips)
         hours = [int(e["ts"][11:13]) for a in members for e in acc[a]]
         assert pstdev(hours) > 3
+
+
+def test_unrelated_individuals_share_carrier_and_household_addresses(standard):
+    labels, acc, _ = standard
+    users_by_ip = defaultdict(set)
+    for a, v in labels.items():
+        if v["kind"] == "individual":
+            for e in acc[a]:
+                users_by_ip[e["ip"]].add(a)
+    shared = [u for u in users_by_ip.values() if len(u) > 1]
+    assert shared  # CGNAT and households: a shared address alone does not make a ring
+    cards = defaultdict(set)
+    for a, v in labels.items():
+        if v["kind"] == "individual" and acc[a][0]["payment_fingerprint"]:
+            cards[acc[a][0]["payment_fingerprint"]].add(a)
+    assert max(len(u) for u in cards.values()) <= 3
