@@ -104,7 +104,7 @@ class Builder:
     def aged(self, lo_days: float, hi_days: float) -> datetime:
         return self.start - timedelta(days=float(self.rng.uniform(lo_days, hi_days)), seconds=float(self.rng.integers(0, 86400)))
 
-    def keys(self, acct: str, extra_p: float = 0.15) -> tuple[str, ...]:
+    def keys(self, extra_p: float = 0.15) -> tuple[str, ...]:
         k = 1 + int(self.rng.random() < extra_p)
         return tuple(self.hexid("key_", 8) for _ in range(k))
 
@@ -147,11 +147,9 @@ class Builder:
         if n == 0:
             a.model = np.zeros(0, dtype=np.int8)
             return
-        first = np.zeros(n, dtype=bool)
-        first[0] = True
-        first[1:] = (a.conv[1:] != a.conv[:-1]) | (a.turn[1:] == 0)
-        grp = np.cumsum(first) - 1
-        starts = a.t[first]
+        ids, grp = np.unique(a.conv, return_inverse=True)
+        starts = np.full(len(ids), np.inf)
+        np.minimum.at(starts, grp, a.t)
         u = self.rng.random(len(starts))
         m = np.where(u < mini_p, MODEL_MINI, MODEL_OLD)
         new = (starts >= max(adopt_at, self.release)) & (self.rng.random(len(starts)) < adopt_share)
@@ -191,7 +189,7 @@ class Builder:
             prof = Profile(out_median=float(self.rng.uniform(250, 600)), max_tokens=(4096, 8192) if browser else (1024, 2048, 4096),
                            reasoning_p=0.12 if step else 0.02, temperature=(None,) if browser else (None, 0.7, 1.0, 0.2))
             card = prev.payment if household and self.rng.random() < 0.5 else None if self.rng.random() < 0.3 else self.card()
-            a = self.add(Actor(self.hexid("acct_"), "individual", False, None, self.keys(""), self.aged(40, 1100), "standard", c,
+            a = self.add(Actor(self.hexid("acct_"), "individual", False, None, self.keys(), self.aged(40, 1100), "standard", c,
                                card, ips, client, "chat", prof, lang=lang,
                                sends_conv=browser or self.rng.random() < 0.5, extra={"step": step, "topics": self.rng.choice(9, size=3).tolist()}))
             self.human_convs(a, float(self.rng.lognormal(np.log(7.0), 0.8)), 3.2, 70.0)
@@ -210,7 +208,7 @@ class Builder:
             tools = text.AGENT_TOOLS[int(self.rng.integers(len(text.AGENT_TOOLS)))] if self.rng.random() < 0.3 else ()
             prof = Profile(out_median=float(self.rng.uniform(300, 900)), max_tokens=(1024, 2048, 4096, 8192), temperature=(0.0, 0.2, None, 1.0),
                            reasoning_p=0.08, tools=tools, tools_p=0.6 if tools else 0.0, rate_limit_p=0.01)
-            a = self.add(Actor(self.hexid("acct_"), "developer", False, None, self.keys("", 0.4), self.aged(20, 900), "standard", c, self.card(), ips,
+            a = self.add(Actor(self.hexid("acct_"), "developer", False, None, self.keys(0.4), self.aged(20, 900), "standard", c, self.card(), ips,
                                net.pick_sdk(self.rng), "dev", prof, org_id=self.hexid("org_", 8) if self.rng.random() < 0.3 else None,
                                sends_conv=self.rng.random() < 0.3, endpoint="chat/completions" if self.rng.random() < 0.1 else "messages"))
             tz = net.utc_offset(c)
@@ -232,7 +230,7 @@ class Builder:
             prof = Profile(out_median=float(self.rng.uniform(150, 700)), out_sigma=0.5, max_tokens=(int(self.rng.choice([1024, 2048, 4096])),),
                            temperature=(float(self.rng.choice([0.0, 0.3, 0.5, 0.7])),), reasoning_p=0.0, tools=text.APPS[app][2], tools_p=1.0,
                            rate_limit_p=0.01, history_tokens=250)
-            a = self.add(Actor(self.hexid("acct_"), "app_backend", False, None, self.keys("", 0.3), self.aged(60, 700),
+            a = self.add(Actor(self.hexid("acct_"), "app_backend", False, None, self.keys(0.3), self.aged(60, 700),
                                "startup" if self.rng.random() < 0.3 else "standard", net.CLOUD_ASNS[asn] if self.rng.random() < 0.7 else net.pick_country(self.rng),
                                self.card(), ips, net.pick_sdk(self.rng), "app", prof, org_id=org, sends_conv=self.rng.random() < 0.6,
                                extra={"app": app, "system": text.app_system_prompt(self.r, app, brand)}))
@@ -258,7 +256,7 @@ class Builder:
             for _ in range(size):
                 home = net.residential_ip(country, self.rng)
                 prof = Profile(out_median=float(self.rng.uniform(400, 900)), max_tokens=(4096, 8192), temperature=(None,), reasoning_p=0.15)
-                a = self.add(Actor(self.hexid("acct_"), "university_student", False, None, self.keys("", 0.0),
+                a = self.add(Actor(self.hexid("acct_"), "university_student", False, None, self.keys(0.0),
                                    semester + timedelta(hours=float(self.rng.exponential(30))), "education", country,
                                    None if self.rng.random() < 0.5 else self.card(), [nat, (home[0], home[1], country)],
                                    net.pick_browser(self.rng), "homework", prof, extra={"problems": problems, "course": course}))
@@ -284,7 +282,7 @@ class Builder:
             for _ in range(size):
                 client = tool if self.rng.random() < 0.4 else net.pick_browser(self.rng)
                 prof = Profile(out_median=float(self.rng.uniform(300, 800)), max_tokens=(4096, 8192), temperature=(None,), reasoning_p=0.03)
-                a = self.add(Actor(self.hexid("acct_"), "enterprise_seat", False, None, self.keys("", 0.0), contract + timedelta(days=float(self.rng.uniform(0, 60))),
+                a = self.add(Actor(self.hexid("acct_"), "enterprise_seat", False, None, self.keys(0.0), contract + timedelta(days=float(self.rng.uniform(0, 60))),
                                    "enterprise", country, card, nats, client, "work", prof, org_id=org))
                 self.human_convs(a, float(self.rng.uniform(2.5, 9)), 2.0, 120.0, profile=WORK, weekend=0.08)
                 a.ip = self.rng.integers(0, len(nats), size=len(a.t))
@@ -300,7 +298,7 @@ class Builder:
             header = text.BENCH_HEADERS[int(self.rng.integers(len(text.BENCH_HEADERS)))]
             prof = Profile(out_median=float(self.rng.uniform(500, 1500)), out_sigma=0.6, max_tokens=(int(self.rng.choice([8192, 16384, 32000])),),
                            temperature=(0.0,), reasoning_p=0.5 if self.rng.random() < 0.5 else 0.0, rate_limit_p=0.03)
-            a = self.add(Actor(self.hexid("acct_"), "benchmark", False, None, self.keys("", 0.5), self.aged(30, 500),
+            a = self.add(Actor(self.hexid("acct_"), "benchmark", False, None, self.keys(0.5), self.aged(30, 500),
                                "research" if self.rng.random() < 0.6 else "standard", ip[2], self.card(), [ip], net.pick_sdk(self.rng), "bench", prof,
                                org_id=self.hexid("org_", 8), sends_conv=False, extra={"focus": focus, "header": header, "options": bool(self.rng.random() < 0.4)}))
             starts = np.sort(self.rng.uniform(0, self.days * DAY, size=max(1, self.poisson_days(1.5))))
@@ -328,7 +326,7 @@ class Builder:
             c = net.pick_country(self.rng)
             browser = self.rng.random() < 0.6
             prof = Profile(out_median=float(self.rng.uniform(250, 700)), max_tokens=(2048, 4096, 8192), reasoning_p=0.04)
-            a = self.add(Actor(self.hexid("acct_"), "reseller_customer", False, None, self.keys(""), self.aged(10, 400), "standard", c, self.card(), pool,
+            a = self.add(Actor(self.hexid("acct_"), "reseller_customer", False, None, self.keys(), self.aged(10, 400), "standard", c, self.card(), pool,
                                net.pick_browser(self.rng) if browser else net.pick_sdk(self.rng), "chat", prof, lang=text.COUNTRY_LANG.get(c, "en"),
                                extra={"step": 0.0, "topics": self.rng.choice(9, size=3).tolist(), "via": camp.id}))
             self.human_convs(a, float(self.rng.lognormal(np.log(2.5), 0.7)), 3.0, 80.0)
@@ -402,7 +400,7 @@ class Builder:
         for j in range(size):
             card_i = int(rng.integers(len(cards)))
             verification = main_path if (not hard and rng.random() < 0.8) else paths[int(rng.integers(3))]
-            a = self.add(Actor(self.hexid("acct_"), "hydra", True, cid, self.keys("", 0.0), created0 + timedelta(hours=float(rng.uniform(0, spread_h))),
+            a = self.add(Actor(self.hexid("acct_"), "hydra", True, cid, self.keys(0.0), created0 + timedelta(hours=float(rng.uniform(0, spread_h))),
                                verification, card_countries[card_i] if not hard else str(rng.choice(["US", "BR", "IN", "NG", "ID", "GB", "DE"])),
                                self.card() if hard else cards[card_i], pool, clients[j % n_clients], "attack", prof,
                                sends_conv=conv_ids, endpoint=endpoint, extra={"templates": tmpl, "focus": focus}))
@@ -453,7 +451,7 @@ class Builder:
             c = str(rng.choice(["US", "GB", "DE", "IN", "BR", "CA", "FR"]))
             home = net.residential_ip(c, rng)
             client = net.pick_browser(rng) if rng.random() < 0.5 else net.pick_sdk(rng)
-            a = self.add(Actor(self.hexid("acct_"), "low_and_slow", True, cid, self.keys(""), self.aged(30, 400), "standard", c, self.card(),
+            a = self.add(Actor(self.hexid("acct_"), "low_and_slow", True, cid, self.keys(), self.aged(30, 400), "standard", c, self.card(),
                                [(home[0], home[1], c)], client, "attack", prof, sends_conv=rng.random() < 0.5,
                                extra={"templates": tmpl, "focus": focus}))
             self.human_convs(a, float(rng.uniform(12, 30)), 1.0, 60.0)
@@ -473,7 +471,7 @@ class Builder:
         asn = int(rng.choice(net.CLOUD_MAIN))
         prof = self.attack_profile()
         tmpl = self.templates({"elicit": 1.0}, ("en",), 3)
-        a = self.add(Actor(self.hexid("acct_"), "lone_harvester", True, cid, self.keys(""), self.aged(5, 120), "standard", c, self.card(),
+        a = self.add(Actor(self.hexid("acct_"), "lone_harvester", True, cid, self.keys(), self.aged(5, 120), "standard", c, self.card(),
                            [(net.ip_in(asn, rng), asn, net.CLOUD_ASNS[asn])], net.pick_sdk(rng), "attack", prof, sends_conv=False,
                            extra={"templates": tmpl, "focus": "math"}))
         t = job_stream(rng, max(50, self.poisson_days(per_day)), self.days)

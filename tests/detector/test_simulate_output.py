@@ -150,3 +150,14 @@ def test_hard_scenario_and_several_days_are_valid_and_ordered():
     assert set(days) == {2, 3} and min(days.values()) > 0.3 * len(events)
     assert {e.account_id for e in events} == set(sim.labels)
     assert sim.manifest["end"] == "2026-03-04T00:00:00Z"
+
+
+def test_a_conversation_keeps_its_model_and_counts_turns_up(std_events):
+    convs: dict[str, list] = {}
+    for e in std_events:
+        if e.conversation_id is not None:
+            convs.setdefault(e.conversation_id, []).append(e)
+    assert any(len(v) > 2 for v in convs.values())
+    for v in convs.values():
+        assert len({e.model for e in v}) == 1 and len({e.account_id for e in v}) == 1
+        assert {e.turn_index for e in v} == set(range(len({e.turn_index for e in v})))
