@@ -192,7 +192,10 @@ class Builder:
             a = self.add(Actor(self.hexid("acct_"), "individual", False, None, self.keys(), self.aged(40, 1100), "standard", c,
                                card, ips, client, "chat", prof, lang=lang,
                                sends_conv=browser or self.rng.random() < 0.5, extra={"step": step, "topics": self.rng.choice(9, size=3).tolist()}))
-            self.human_convs(a, float(self.rng.lognormal(np.log(7.0), 0.8)), 3.2, 70.0)
+            power = self.rng.random() < 0.02  # heavy users: all day in the app, long answers, often step by step
+            if power:
+                a.profile.out_median, a.profile.reasoning_p, a.extra["step"] = float(self.rng.uniform(900, 2000)), 0.3, 0.3
+            self.human_convs(a, float(self.rng.uniform(40, 120)) if power else float(self.rng.lognormal(np.log(7.0), 0.8)), 3.2, 70.0)
             self.set_models(a, 0.1, *self.adoption(0.06, 0.08))
             prev = a
         self.legit_counts["individual"] = count
