@@ -526,17 +526,20 @@ APPS = (
      ("Customer message: {msg}\nOrder ID: #{n}\nCustomer tier: {tier}", "[{tier} customer] {msg} (order {n})")),
     ("recipes", "You are {brand}'s cooking assistant inside a meal-planning app. Suggest recipes that match the user's pantry, diet and time limits. Always list ingredients with quantities, then numbered steps. Respect allergies strictly. Use the get_pantry tool to read the user's pantry and add_to_list to add missing items to their shopping list.",
      ("get_pantry", "add_to_list"),
-     ("User diet: {diet}. Time available: {mins} minutes. Request: {dish}", "Pantry sync done. User asks: something with {dish} for {n} people, {diet}")),
+     ("User diet: {diet}. Time available: {mins} minutes. Request: {dish}", "Pantry sync done. User asks: something with {dish} for {people} people, {diet}")),
     ("study", "You are {brand}, a patient study helper for high-school and university students. Always explain step by step, show every intermediate step of a calculation, and check understanding with a short question at the end. Never just give the final answer to homework; guide the student to it. Use the lookup_curriculum tool to align with the student's syllabus.",
      ("lookup_curriculum", "render_latex"),
      ("Student (grade {grade}) asks: {q}", "Subject: {subject}\nStudent question: {q}\nExplain step by step.")),
     ("legal", "You are an intake assistant for {brand}, a law firm. Collect the facts of the user's situation, classify it (employment, tenancy, family, consumer, other), and summarise it for a lawyer. You do not give legal advice. Use the create_case tool with the structured summary.",
-     ("create_case",), ("New intake. Client says: {msg}", "Client ({tier}) writes: {msg}")),
+     ("create_case",), ("New intake. Client says: {case}", "Intake form ({tier} plan), free text: {case}")),
     ("travel", "You are {brand}'s trip planner. Build day-by-day itineraries with realistic travel times, opening hours and a budget estimate. Use search_flights and search_hotels for live prices. Ask no more than one clarifying question.",
      ("search_flights", "search_hotels", "get_weather"), ("Trip request: {days} days in {city}, budget {tier}, travelling with {who}", "User wants ideas for {city} in {month}")),
     ("codereview", "You are {brand} Review Bot. Review the diff for bugs, security issues and style problems. Reply with a list of findings, each with file, line and severity. Be concise; do not restate the diff.",
      ("post_comment", "get_file"), ("Review PR #{n} in {repo}:\n```diff\n@@ -{k},6 +{k},8 @@\n-    return x\n+    if x is None:\n+        return default\n+    return x\n```", "PR #{n} ({repo}): {change}")),
 )
+LEGAL_CASES = ("my employer hasn't paid me for {n} weeks", "the landlord wants us out in {n} days, no written notice", "I was in a car accident in {city} and the other driver has no insurance",
+               "my ex won't let me see the kids on weekends anymore", "a contractor took a deposit {n} months ago and never started the work", "I got fired the day after I asked for parental leave",
+               "the airline lost my bag and refuses to pay", "my neighbour's tree fell on my garage")
 PR_CHANGES = ("bump dependency versions and fix deprecation warnings", "add retry to the S3 uploader", "refactor auth middleware, no behaviour change",
               "fix off-by-one in pagination", "new endpoint for CSV export", "remove dead feature flags")
 BRANDS = ("ShopNest", "Cookwise", "StudyPal", "Brightlaw", "Wanderly", "Lintr", "Mapleleaf Goods", "Tutorly", "Hearth&Co", "Nomadix", "Quillcheck", "Learnloop")
@@ -554,6 +557,7 @@ _APP_FIELDS: dict[str, Callable[[Rnd], object]] = {
     "dish": lambda r: _p(r, DISHES), "grade": lambda r: r.randint(7, 13), "q": lambda r: question(r, _p(r, ("arith", "math", "science"))),
     "subject": lambda r: _p(r, ("algebra", "physics", "chemistry", "statistics")), "days": lambda r: r.randint(2, 14), "city": lambda r: _p(r, CITIES),
     "who": lambda r: _p(r, ("kids", "partner", "friends", "alone")), "month": lambda r: _p(r, ("May", "October", "December", "July")),
+    "people": lambda r: r.randint(1, 8), "case": lambda r: _p(r, LEGAL_CASES).format(n=r.randint(2, 24), city=_p(r, CITIES)),
     "repo": lambda r: _p(r, REPOS), "k": lambda r: r.randint(1, 900), "change": lambda r: _p(r, PR_CHANGES),
 }
 _APP_TEMPLATES = [[(t, tuple(dict.fromkeys(re.findall(r"{(\w+)}", t)))) for t in app[3]] for app in APPS]
