@@ -133,6 +133,17 @@ BROWSERS: tuple[Client, ...] = (
 BROWSER_WEIGHTS = np.array([3.0 if "Windows" in c.user_agent and "Chrome" in c.user_agent else 1.5 if c.tls == TLS_CHROME else 1.0 for c in BROWSERS])
 BROWSER_WEIGHTS /= BROWSER_WEIGHTS.sum()
 
+# What hydra proxies present: one scripted client, sometimes dressed up as a browser (the TLS stack gives it away).
+PROXY_CLIENTS: tuple[Client, ...] = (
+    Client("python-httpx/0.26.0", TLS_PYTHON, False),
+    Client(f"Mozilla/5.0 ({_WIN}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36", TLS_GO, False),
+    Client("anthropic-python/0.42.0", TLS_PYTHON_OLD, False),
+    Client("node-fetch/1.0 (+https://github.com/bitinn/node-fetch)", TLS_NODE, False),
+    Client(f"Mozilla/5.0 ({_MAC}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/118.0.0.0 Safari/537.36", TLS_PYTHON, False),
+    Client("axios/1.6.7", TLS_NODE, False),
+    Client("anthropic-typescript/0.32.1", TLS_NODE, False),
+)
+
 SDKS: tuple[Client, ...] = (
     *(Client(f"anthropic-python/{v}", TLS_PYTHON, False) for v in ("0.45.2", "0.47.0", "0.49.0", "0.50.1")),
     *(Client(f"anthropic-typescript/{v}", TLS_NODE, False) for v in ("0.36.3", "0.37.0", "0.39.0")),
@@ -147,20 +158,11 @@ SDKS: tuple[Client, ...] = (
     Client("Java-http-client/17.0.10", TLS_JAVA, False),
     Client("anthropic-sdk-go/0.2.0-alpha.4", TLS_GO, False),
     Client("Anthropic.SDK/3.4.0 (.NET 8.0)", TLS_DOTNET, False),
+    # the plain library clients proxies also use: ordinary scripts send them too
+    *(c for c in PROXY_CLIENTS if not c.user_agent.startswith("Mozilla")),
 )
-SDK_WEIGHTS = np.array([4, 4, 5, 5, 3, 2, 3, 2, 1, 1, 2, 2, 1, 1, 1, 1, 1, 1], dtype=float)[: len(SDKS)]
+SDK_WEIGHTS = np.array([4, 4, 5, 5, 3, 2, 3, 2, 1, 1, 2, 2, 1, 1, 1, 1, 1, 1] + [1] * 5, dtype=float)[: len(SDKS)]
 SDK_WEIGHTS /= SDK_WEIGHTS.sum()
-
-# What hydra proxies present: one scripted client, sometimes dressed up as a browser (the TLS stack gives it away).
-PROXY_CLIENTS: tuple[Client, ...] = (
-    Client("python-httpx/0.26.0", TLS_PYTHON, False),
-    Client(f"Mozilla/5.0 ({_WIN}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36", TLS_GO, False),
-    Client("anthropic-python/0.42.0", TLS_PYTHON_OLD, False),
-    Client("node-fetch/1.0 (+https://github.com/bitinn/node-fetch)", TLS_NODE, False),
-    Client(f"Mozilla/5.0 ({_MAC}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/118.0.0.0 Safari/537.36", TLS_PYTHON, False),
-    Client("axios/1.6.7", TLS_NODE, False),
-    Client("anthropic-typescript/0.32.1", TLS_NODE, False),
-)
 
 
 def pick_browser(rng: np.random.Generator) -> Client:
