@@ -155,7 +155,7 @@ class Simulation:
                 system = text.AGENT_SYSTEM[int(r.random() * len(text.AGENT_SYSTEM))] if r.random() < 0.3 else "You are a helpful coding assistant."
         elif content == "app":
             system, tools = a.extra["system"], list(prof.tools)
-            prompt = text.app_prompt(r, a.extra["app"]) if turn == 0 else text._p(r, ("ok thanks", "that doesn't answer my question", "can I talk to a human?", "and the other one?", "yes please"))
+            prompt = text.app_prompt(r, a.extra["app"]) if turn == 0 else text.app_follow_up(r)
         elif content == "homework":
             prompt = text.homework_prompt(r, a.extra["problems"], turn)
             reasoning = reasoning or turn == 0 and r.random() < 0.2

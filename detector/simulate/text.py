@@ -547,6 +547,14 @@ SUPPORT_MSGS = ("where is my package?? it's been 9 days", "I want to return the 
                 "the blender arrived broken", "do you ship to Canada?", "how do I use my gift card", "cancel my order please")
 
 
+APP_FOLLOW_UPS = ("ok thanks", "that doesn't answer my question", "can I talk to a human?", "and the other one?", "yes please", "how long will that take?", "no, the other order")
+
+
+def app_follow_up(r: Rnd) -> str:
+    """An app user's reply within a session."""
+    return _p(r, APP_FOLLOW_UPS)
+
+
 def app_system_prompt(r: Rnd, app: int, brand: str) -> str:
     return APPS[app][1].format(brand=brand, goods=_p(r, ("kitchenware", "sneakers", "home electronics", "pet supplies", "outdoor gear")))
 
