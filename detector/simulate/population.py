@@ -411,7 +411,15 @@ class Builder:
         # one job stream, load-balanced across the accounts
         n_jobs = self.poisson_days(size * per_account_day)
         jobs = job_stream(rng, n_jobs, self.days)
-        who = round_robin(rng, len(jobs), size, jitter=hard)
+        window = self.days * DAY
+        active_from, active_to = np.zeros(size), np.full(size, np.inf)
+        late = rng.random(size) < 0.1  # replacements rotated in during the day, created shortly before
+        active_from[late] = rng.uniform(2 * HOUR, 0.85 * window, size=int(late.sum()))
+        burnt = ~late & (rng.random(size) < 0.05)  # accounts the proxy stops using (banned, exhausted)
+        active_to[burnt] = rng.uniform(4 * HOUR, window, size=int(burnt.sum()))
+        for j in np.flatnonzero(late):
+            members[j].created_at = self.start + timedelta(seconds=float(active_from[j] - rng.uniform(0.5 * HOUR, 30 * HOUR)))
+        who = round_robin(rng, jobs, active_from, active_to, jitter=hard)
         if hard:
             jobs = jobs + rng.normal(0, 900, size=len(jobs))
             jobs = np.clip(jobs, 0, self.days * DAY - 1)
@@ -436,7 +444,7 @@ class Builder:
             else:
                 self.set_plan(a, t, np.arange(len(t)), np.zeros(len(t), dtype=np.int64), ipj)
             self.set_models(a, 0.0, pivot, 0.88)
-        info = {"proxy_pool_size": len(pool), "proxy_asns": sorted({p[1] for p in pool}), "payment_fingerprints": len({m.payment for m in members}),
+        info = {"late_joins": int(late.sum()), "retired": int(burnt.sum()), "proxy_pool_size": len(pool), "proxy_asns": sorted({p[1] for p in pool}), "payment_fingerprints": len({m.payment for m in members}),
                 "clients": [c.user_agent for c in clients], "created_from": created0.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "created_spread_hours": round(spread_h, 1), "pivot_at": (self.start + timedelta(seconds=pivot)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "templates": len(tmpl), "template_kinds": sorted({t[0] for t in tmpl}), "languages": list(langs), "_pool": pool}

@@ -81,10 +81,25 @@ def job_stream(rng: np.random.Generator, n_jobs: int, days: float) -> np.ndarray
     return sample_times(rng, rate, n_jobs, days)
 
 
-def round_robin(rng: np.random.Generator, n_jobs: int, n_accounts: int, jitter: bool) -> np.ndarray:
-    """Which account serves each job: strict rotation over a shuffled order, or (hard) a weighted random pick."""
-    if not jitter:
-        order = rng.permutation(n_accounts)
-        return order[np.arange(n_jobs) % n_accounts]
-    w = rng.gamma(2.0, 1.0, size=n_accounts)
-    return rng.choice(n_accounts, size=n_jobs, p=w / w.sum())
+def round_robin(rng: np.random.Generator, times: np.ndarray, active_from: np.ndarray, active_to: np.ndarray, jitter: bool) -> np.ndarray:
+    """Which account serves each job (``times`` sorted): strict rotation over the accounts active at that
+    moment (replacements join, burnt accounts leave), or (hard) a weighted random pick among them."""
+    n = len(active_from)
+    who = np.empty(len(times), dtype=np.int64)
+    order = rng.permutation(n)
+    w = rng.gamma(2.0, 1.0, size=n)
+    bounds = np.unique(np.concatenate([[0.0], active_from, active_to[np.isfinite(active_to)], [np.inf]]))
+    counter = 0
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        a, b = np.searchsorted(times, lo), np.searchsorted(times, hi)
+        if a == b:
+            continue
+        act = order[(active_from[order] <= lo) & (active_to[order] > lo)]
+        if not len(act):
+            act = order
+        if jitter:
+            who[a:b] = rng.choice(act, size=b - a, p=w[act] / w[act].sum())
+        else:
+            who[a:b] = act[(counter + np.arange(b - a)) % len(act)]
+            counter += b - a
+    return who

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from datetime import datetime, timedelta
 from statistics import mean, pstdev
 
 import numpy as np
@@ -182,3 +183,15 @@ def test_unrelated_individuals_share_carrier_and_household_addresses(standard):
         if v["kind"] == "individual" and acc[a][0]["payment_fingerprint"]:
             cards[acc[a][0]["payment_fingerprint"]].add(a)
     assert max(len(u) for u in cards.values()) <= 3
+
+
+def test_hydra_rotates_fresh_accounts_in_during_the_day(standard):
+    labels, acc, manifest = standard
+    members = [a for a, v in labels.items() if v["kind"] == "hydra"]
+    late = [a for a in members if acc[a][0]["ts"] > "2026-03-02T02:00"]
+    assert late and len(late) < len(members) / 4
+    for a in late:
+        created = datetime.fromisoformat(acc[a][0]["account_created_at"])
+        first = datetime.fromisoformat(acc[a][0]["ts"])
+        assert timedelta(0) < first - created < timedelta(hours=32)
+    assert sum(c.get("late_joins", 0) for c in manifest["campaigns"]) >= len(late)
