@@ -161,3 +161,13 @@ def test_a_conversation_keeps_its_model_and_counts_turns_up(std_events):
     for v in convs.values():
         assert len({e.model for e in v}) == 1 and len({e.account_id for e in v}) == 1
         assert {e.turn_index for e in v} == set(range(len({e.turn_index for e in v})))
+
+
+@pytest.mark.parametrize("scenario", ["standard", "hard"])
+def test_every_population_and_campaign_kind_exists_at_the_smallest_scale(scenario):
+    m = generate(seed=13, scale=0.05, scenario=scenario).manifest  # planning only: no events materialised
+    assert set(m["legit_accounts"]) == {"individual", "developer", "app_backend", "university_student", "enterprise_seat", "benchmark", "reseller_customer"}
+    assert all(n > 0 for n in m["legit_accounts"].values())
+    kinds = Counter(c["kind"] for c in m["campaigns"])
+    assert kinds["hydra"] == 3 and kinds["low_and_slow"] == 2 and kinds["lone_harvester"] >= 1
+    assert max(c["n_accounts"] for c in m["campaigns"]) >= 20
