@@ -26,10 +26,16 @@ RELEASE_AFTER = 9 * HOUR
 MODELS = {MODEL_OLD: "frontier-4", MODEL_MINI: "frontier-4-mini", MODEL_NEW: "frontier-5"}
 MODEL_SPEED = {MODEL_OLD: 70.0, MODEL_MINI: 160.0, MODEL_NEW: 55.0}  # output tokens per second
 DUPLICATE_RATE = 0.001
+ROW_REQUEST, ROW_RETRY, ROW_REPLAY = 0, 1, 2
 
 
 def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + "Z"
+
+
+def _uuid(r: random.Random) -> str:
+    h = f"{r.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True)
@@ -73,34 +79,41 @@ class Simulation:
 
     # --------------------------------------------------------------------------------------- planning
     def _plan(self, rng: np.random.Generator) -> None:
+        """Rows to materialise, in time order: every planned request, a retry after each rate-limited one
+        (SDKs back off for seconds, people press retry later) and the gateway's replays."""
         sizes = np.array([len(a.t) for a in self.actors])
         actor = np.repeat(np.arange(len(self.actors), dtype=np.int32), sizes)
-        pos = np.arange(len(actor)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         t = np.concatenate([a.t for a in self.actors])
         n = len(t)
+        limited = np.flatnonzero(rng.random(n) < np.array([a.profile.rate_limit_p for a in self.actors])[actor])
+        scripted = np.array([not a.client.browser for a in self.actors])[actor[limited]]
+        retry_t = t[limited] + np.where(scripted, rng.uniform(0.5, 8.0, len(limited)), rng.uniform(5.0, 60.0, len(limited)))
         dup_src = np.flatnonzero(rng.random(n) < DUPLICATE_RATE)
         dup_t = t[dup_src] + rng.uniform(1.0, 25.0, size=len(dup_src))
-        ms = np.round(np.concatenate([t, dup_t]) * 1000).astype(np.int64)
-        slot = np.concatenate([np.arange(n), dup_src])  # which planned request each row materialises
-        is_dup = np.concatenate([np.zeros(n, dtype=bool), np.ones(len(dup_src), dtype=bool)])
-        order = np.lexsort((is_dup, slot, ms))
+        ms = np.round(np.concatenate([t, retry_t, dup_t]) * 1000).astype(np.int64)
+        slot = np.concatenate([np.arange(n), limited, dup_src])  # which planned request each row materialises
+        kind = np.concatenate([np.full(n, ROW_REQUEST), np.full(len(limited), ROW_RETRY), np.full(len(dup_src), ROW_REPLAY)]).astype(np.int8)
+        order = np.lexsort((kind, slot, ms))
         ms = ms[order]
         ms = np.maximum.accumulate(ms - np.arange(len(ms))) + np.arange(len(ms))  # strictly increasing
-        self._ms, self._slot, self._dup = ms, slot[order], is_dup[order]
-        self._actor, self._pos = actor, pos
+        self._ms, self._slot, self._kind = ms, slot[order], kind[order]
+        self._actor = actor
+        self._limited = set(limited.tolist())
         self._needs_copy = set(dup_src.tolist())
         self.n_requests = n
+        self.n_retries = int(len(limited))
         self.n_duplicates = int(len(dup_src))
 
     # ----------------------------------------------------------------------------------- materialising
     def events(self, progress: Callable[[int], None] | None = None) -> Iterator[dict]:
-        """Yield every event (duplicates included) in strictly increasing ``ts`` order."""
+        """Yield every event (retries and replays included) in strictly increasing ``ts`` order."""
         seed = self.params.seed
         r = random.Random(seed * 1_000_003 + 11)          # content
         rr = random.Random(seed * 1_000_033 + 29)         # redaction (independent: same events at any --redact)
         redact = self.params.redact
         epoch = self.start.timestamp()
         copies: dict[int, dict] = {}
+        retries: dict[int, dict] = {}
         last_sec, prefix = -1, ""
         actors = self.actors
         conv_salt = r.getrandbits(32)
@@ -109,21 +122,27 @@ class Simulation:
         for lo in range(0, len(self._ms), 1 << 16):
             rows = slice(lo, lo + (1 << 16))
             slots = self._slot[rows]
-            cols = [self._ms[rows].tolist(), slots.tolist(), self._dup[rows].tolist(), self._actor[slots].tolist(),
+            cols = [self._ms[rows].tolist(), slots.tolist(), self._kind[rows].tolist(), self._actor[slots].tolist(),
                     *(cat[f][slots].tolist() for f in ("conv", "turn", "model", "ip", "camo"))]
-            for ms, slot, dup, ai, conv, turn, model, ip, camo in zip(*cols):
+            for ms, slot, kind, ai, conv, turn, model, ip, camo in zip(*cols):
                 sec = ms // 1000
                 if sec != last_sec:
                     last_sec, prefix = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch + sec))
                 ts = f"{prefix}.{ms % 1000:03d}Z"
-                if dup:
+                if kind == ROW_REPLAY:
                     ev = dict(copies.pop(slot))
                     ev["ts"] = ts
+                elif kind == ROW_RETRY:
+                    ev = retries.pop(slot)
+                    ev["ts"], ev["event_id"] = ts, _uuid(r)
                 else:
                     ev = self._event(r, actors[ai], conv, turn, model, ip, camo, ts, conv_salt)
                     if redact and (redact >= 1.0 or rr.random() < redact):
                         ev["prompt"] = None
                         ev["system_prompt"] = None
+                    if slot in self._limited:
+                        retries[slot] = dict(ev)
+                        ev.update(status=429, input_tokens=0, output_tokens=0, stop_reason=None, latency_ms=int(r.uniform(15, 250)))
                     if slot in self._needs_copy:
                         copies[slot] = ev
                 yield ev
@@ -183,18 +202,11 @@ class Simulation:
         in_tok = (len(prompt.encode()) + 3) // 4 + (len(system.encode()) // 4 if system else 0) + turn * prof.history_tokens + 8 * len(tools)
         in_tok = max(1, int(in_tok * (0.9 + 0.2 * r.random())))
         want = int(r.lognormvariate(0.0, prof.out_sigma) * out_median * (1.6 if reasoning else 1.0)) + 1
-        status = 200
         u = r.random()
-        if u < prof.rate_limit_p:
-            status = 429
-        elif u < prof.rate_limit_p + 0.003:
-            status = 400
-        elif u < prof.rate_limit_p + 0.005:
-            status = 500 if r.random() < 0.7 else 529
+        status = 200 if u >= 0.005 else 400 if u < 0.003 else 500 if r.random() < 0.7 else 529
         if status != 200:
             out_tok, stop = 0, "error" if status >= 500 else None
-            latency = int(r.uniform(15, 250) if status in (429, 400) else r.uniform(500, 30000))
-            in_tok = in_tok if status != 429 else 0
+            latency = int(r.uniform(15, 250) if status == 400 else r.uniform(500, 30000))
         else:
             stop = "end_turn"
             if tools and r.random() < (0.75 if content == "attack" else 0.35):
@@ -210,10 +222,9 @@ class Simulation:
             conv_id = f"conv_{zlib.crc32(a.account_id.encode()) ^ salt:08x}{conv:05x}"
             turn_idx = turn
         temp = prof.temperature[int(r.random() * len(prof.temperature))]
-        eid = f"{r.getrandbits(128):032x}"
         return {
             "schema_version": 1,
-            "event_id": f"{eid[:8]}-{eid[8:12]}-4{eid[13:16]}-{eid[16:20]}-{eid[20:]}",
+            "event_id": _uuid(r),
             "ts": ts,
             "account_id": a.account_id,
             "org_id": a.org_id,
@@ -275,8 +286,9 @@ class Simulation:
             "accounts": len(self.actors),
             "attack_accounts": sum(a.attack for a in self.actors),
             "requests": self.n_requests,
+            "rate_limited_retries": self.n_retries,
             "duplicates": self.n_duplicates,
-            "events": self.n_requests + self.n_duplicates,
+            "events": self.n_requests + self.n_retries + self.n_duplicates,
             "duplicate_policy": "a replay repeats the event (same event_id and content) 1-25 s later; its ts is the replay time",
         }
 

@@ -171,3 +171,16 @@ def test_every_population_and_campaign_kind_exists_at_the_smallest_scale(scenari
     kinds = Counter(c["kind"] for c in m["campaigns"])
     assert kinds["hydra"] == 3 and kinds["low_and_slow"] == 2 and kinds["lone_harvester"] >= 1
     assert max(c["n_accounts"] for c in m["campaigns"]) >= 20
+
+
+def test_rate_limited_requests_are_retried_with_the_same_request(std, std_events):
+    limited = {e.event_id: e for e in std_events if e.status == 429}
+    assert len(limited) == json.loads((std / "manifest.json").read_text())["rate_limited_retries"] > 0
+    later: dict[tuple, list] = {}
+    for e in std_events:
+        if e.status != 429:
+            later.setdefault((e.account_id, e.prompt, e.conversation_id, e.turn_index), []).append(e)
+    for e in limited.values():
+        assert e.output_tokens == 0 and e.stop_reason is None
+        retry = [x for x in later.get((e.account_id, e.prompt, e.conversation_id, e.turn_index), []) if 0 < (x.ts - e.ts).total_seconds() <= 61]
+        assert retry and retry[0].event_id != e.event_id
