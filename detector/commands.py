@@ -179,8 +179,13 @@ def _print_report(report: dict) -> None:
     out.print(ct)
 
 
-TRAIN_SETS = ((101, "standard", 0.0), (102, "standard", 0.0), (103, "hard", 0.0), (104, "hard", 0.0), (105, "standard", 1.0), (106, "hard", 0.5))
-CALIBRATION_SETS = ((201, "standard", 0.0), (202, "hard", 0.0), (203, "standard", 1.0))
+# (seed, scenario, redact, relative scale): mixed population sizes, so that cluster-size features
+# generalise; evaluation uses seed 1, which is never trained or calibrated on.
+TRAIN_SETS = (
+    (101, "standard", 0.0, 1.0), (102, "standard", 0.0, 0.5), (103, "hard", 0.0, 1.0), (104, "hard", 0.0, 0.5),
+    (105, "standard", 1.0, 0.5), (106, "hard", 0.5, 0.25), (107, "standard", 0.0, 0.25),
+)
+CALIBRATION_SETS = ((201, "standard", 0.0, 1.0), (202, "hard", 0.0, 0.5), (203, "standard", 1.0, 0.5))
 
 
 def _decisions() -> dict[str, bool]:
@@ -197,21 +202,22 @@ def _decisions() -> dict[str, bool]:
 def train(
     out: Annotated[Path, typer.Option("--out", help="Where to write the model artifact (.joblib; a .json card is written beside it).")],
     data_dir: Annotated[Path, typer.Option(help="Cache of simulated training days.")] = Path(".cache/distillguard/train"),
-    scale: Annotated[float, typer.Option(help="Scale of each simulated training day.", min=0.05)] = 1.0,
+    scale: Annotated[float, typer.Option(help="Multiplies the scale of every simulated training day.", min=0.05)] = 1.0,
     target_fpr: Annotated[float, typer.Option(help="False-positive rate the flag threshold is calibrated to.", min=0.0, max=0.5)] = 0.0005,
     with_decisions: Annotated[bool, typer.Option("--with-decisions", help="Add analysts' confirmed/dismissed decisions from the review database as labels.")] = False,
     events: Annotated[Path | None, typer.Option("--events", help="Events of the decided accounts (required with --with-decisions).", exists=True, dir_okay=False)] = None,
 ) -> None:
-    """Train the model on simulated days (seeds 101-106; never the evaluation seeds), calibrated on seeds 201-203."""
+    """Train the model on simulated days (seeds 101-107; never the evaluation seed 1), calibrated on seeds 201-203."""
     from detector.simulate import simulate
     from detector.training import Dataset, rows_for
     from detector.training import train as fit
 
-    def day(seed: int, scenario: str, redact: float) -> Dataset:
-        d = data_dir / f"s{seed}-{scenario}-r{redact:g}-x{scale:g}"
+    def day(seed: int, scenario: str, redact: float, rel: float) -> Dataset:
+        x = rel * scale
+        d = data_dir / f"s{seed}-{scenario}-r{redact:g}-x{x:g}"
         if not (d / "labels.json").exists():
-            err.print(f"simulating seed {seed} ({scenario}, redact {redact:g}, scale {scale:g}) -> {d}")
-            simulate(d, seed=seed, scale=scale, scenario=scenario, redact=redact)
+            err.print(f"simulating seed {seed} ({scenario}, redact {redact:g}, scale {x:g}) -> {d}")
+            simulate(d, seed=seed, scale=x, scenario=scenario, redact=redact)
         labels = {a: bool(v["attack"]) for a, v in json.loads((d / "labels.json").read_text()).items()}
         return Dataset(d / "events.jsonl.gz", labels, d.name)
 

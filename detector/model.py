@@ -108,12 +108,16 @@ class DetectionModel:
         return self.final(rows.X, anomaly, rows.context, behaviour_context(rows.groups, p2)), p2, anomaly
 
     def calibrate(self, scores: np.ndarray, y: np.ndarray) -> float:
-        """Set ``threshold`` to the lowest score keeping held-out FPR <= ``target_fpr``; return it."""
+        """Set ``threshold`` for held-out FPR <= ``target_fpr`` at the best recall, in the middle of
+        the gap between the highest legit score allowed above it and the lowest attack score kept,
+        so that unseen traffic has room on both sides; return it."""
         legit = np.sort(scores[y == 0])[::-1]
         allowed = int(np.floor(self.target_fpr * len(legit)))
-        # flag when score >= threshold; allow `allowed` legit accounts above it.
-        ceiling = legit[allowed] if allowed < len(legit) else 0.0
-        self.threshold = float(min(max(np.nextafter(ceiling, 1.0), 0.05), 0.99))
+        ceiling = float(legit[allowed]) if allowed < len(legit) else 0.0
+        above = scores[(y == 1) & (scores > ceiling)]
+        top = float(above.min()) if len(above) else float(np.nextafter(ceiling, 1.0))
+        self.threshold = float(min(max((ceiling + top) / 2, 0.05), 0.95))
+        self.training["calibration_gap"] = [round(ceiling, 6), round(top, 6)]
         return self.threshold
 
     # ---- artifact --------------------------------------------------------------------------------
@@ -135,8 +139,8 @@ class DetectionModel:
     def stamp(self, training: dict) -> None:
         """Record what the model was trained on and derive its version string from that."""
         self.training = training
-        digest = hashlib.sha256(json.dumps(training, sort_keys=True, default=str).encode()).hexdigest()[:8]
-        self.version = f"{datetime.now(UTC):%Y%m%d}-{digest}"
+        digest = hashlib.sha256(json.dumps([training, FEATURES, STATIC, sklearn.__version__], sort_keys=True, default=str).encode())
+        self.version = f"{datetime.now(UTC):%Y%m%d%H%M}-{digest.hexdigest()[:8]}"
 
 
 class ModelError(RuntimeError):

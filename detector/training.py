@@ -106,6 +106,17 @@ def train(train_sets: list[Dataset], calibration_sets: list[Dataset], target_fpr
             split=np.concatenate([rows.split, np.full(len(extra.X), -1)]),  # type: ignore[list-item]
         )
     model = DetectionModel(target_fpr=target_fpr).fit(rows)
+    calibrate(model, calibration_sets, progress)
+    model.stamp(model.training | {
+        "train": [d.name for d in train_sets], "calibration": [d.name for d in calibration_sets],
+        "rows": int(len(rows.X)), "attack_rows": int(rows.y.sum()),  # type: ignore[union-attr]
+        "extra_rows": 0 if extra is None else int(len(extra.X)), "target_fpr": target_fpr, "snapshot_hours": list(SNAPSHOT_HOURS),
+    })
+    return model
+
+
+def calibrate(model: DetectionModel, calibration_sets: list[Dataset], progress: Callable[[str], None] | None = None) -> float:
+    """Set the model's threshold from the final snapshot of each held-out day; return it."""
     scores, ys = [], []
     for ds in calibration_sets:
         if progress:
@@ -116,11 +127,4 @@ def train(train_sets: list[Dataset], calibration_sets: list[Dataset], target_fpr
         s, _, _ = model.score_samples(final.rows)
         scores.append(s[known])
         ys.append(np.array([bool(ds.labels[n]) for n in np.array(final.names)[known]], dtype=np.int64))
-    if scores:
-        model.calibrate(np.concatenate(scores), np.concatenate(ys))
-    model.stamp({
-        "train": [d.name for d in train_sets], "calibration": [d.name for d in calibration_sets],
-        "rows": int(len(rows.X)), "attack_rows": int(rows.y.sum()),  # type: ignore[union-attr]
-        "extra_rows": 0 if extra is None else int(len(extra.X)), "target_fpr": target_fpr, "snapshot_hours": list(SNAPSHOT_HOURS),
-    })
-    return model
+    return model.calibrate(np.concatenate(scores), np.concatenate(ys)) if scores else model.threshold
