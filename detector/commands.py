@@ -18,7 +18,7 @@ from detector.cli import app
 from detector.events import BadLine, Event, read_events
 from detector.records import cluster_line, verdict_line
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message per line, greppable when redirected
 
 
 def _progress(label: str) -> Progress:
