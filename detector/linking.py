@@ -37,6 +37,11 @@ from detector.state import AccountState
 
 HOUR = 3600.0
 BURST_BUCKET_HOURS = 6.0
+# A prompt skeleton used by more than 1% of all accounts (at least 20) is a popular one: a framework's
+# default, a viral prompt. It says nothing about who operates an account, so template rules skip it;
+# a campaign that large is caught by the infrastructure rules instead.
+POPULAR_TEMPLATE_SHARE = 0.01
+POPULAR_TEMPLATE_MIN = 20
 RULES = ("card", "api_key", "ip+client", "ip+burst", "subnet+client+burst", "client+burst", "template+client", "template+ip", "repertoire")
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
@@ -99,9 +104,8 @@ def _bursts(state: AccountState) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([idx, idx]), np.concatenate([k0, k1])
 
 
-def _repertoire(state: AccountState) -> tuple[np.ndarray, np.ndarray]:
+def _repertoire(a: np.ndarray, k: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(account, key of its two most-used prompt skeletons), for accounts repeating two skeletons."""
-    a, k, c = state.pairs(state.templates, 32)
     rep = c >= 2
     a, k, c = a[rep], k[rep], c[rep]
     if len(a) == 0:
@@ -127,7 +131,12 @@ def link_accounts(state: AccountState, max_df_share: float = 0.25) -> Linkage:
     rel = {kind: state.pairs(state.links[kind], 32)[:2] for kind in ("card", "api_key", "ip", "subnet", "client")}
     rel["burst"] = _bursts(state)
     ta, tk, tc = state.pairs(state.templates, 32)
-    habit = tc >= 2  # a skeleton the account itself repeats
+    if len(tk):
+        _, tinv, tdf = np.unique(tk, return_inverse=True, return_counts=True)
+        rare = tdf[tinv] <= max(POPULAR_TEMPLATE_MIN, POPULAR_TEMPLATE_SHARE * n_acc)
+    else:
+        rare = np.zeros(0, dtype=bool)
+    habit = rare & (tc >= 2)  # a campaign's skeleton that the account itself repeats
     rel["template"] = (ta[habit], tk[habit])
 
     keys: dict[str, tuple[np.ndarray, np.ndarray]] = {
@@ -143,7 +152,7 @@ def link_accounts(state: AccountState, max_df_share: float = 0.25) -> Linkage:
     acct, vs, vc = _cross(rel["subnet"], rel["client"])
     acct2, vsc, vb = _cross((acct, _mix(vs, vc)), rel["burst"])
     keys["subnet+client+burst"] = (acct2, _mix(np.full(len(acct2), 9), vsc, vb))
-    ra, rk = _repertoire(state)
+    ra, rk = _repertoire(ta[rare], tk[rare], tc[rare])
     keys["repertoire"] = (ra, _mix(np.full(len(ra), 10), rk))
 
     all_a = np.concatenate([k[0] for k in keys.values()])
