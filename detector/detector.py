@@ -42,6 +42,7 @@ class Scoring:
     cluster_ids: list[str]  # by cluster label
     cluster_score: np.ndarray
     final_in: np.ndarray  # cluster context + behaviour context, to detect rows needing a new final score
+    newest_model: str | None = None  # name of the newest released model ("" if none), computed once
 
 
 class Detector:
@@ -250,11 +251,12 @@ class Detector:
 
     # ---- evidence --------------------------------------------------------------------------------
     def _newest_model_name(self) -> str | None:
-        released = new_models(self.state)
-        if not released:
-            return None
-        m = max(released, key=released.get)  # type: ignore[arg-type]
-        return list(self.state.interned["model"])[m]
+        s = self.last
+        assert s is not None
+        if s.newest_model is None:
+            released = new_models(self.state)
+            s.newest_model = list(self.state.interned["model"])[max(released, key=released.get)] if released else ""  # type: ignore[arg-type]
+        return s.newest_model or None
 
     def _account_reasons(self, a: int) -> list[str]:
         s = self.last
