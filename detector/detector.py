@@ -25,6 +25,8 @@ from detector.records import AccountVerdict, Change, ClusterVerdict
 from detector.state import INDICATORS, VERIFICATION, AccountState, AccountSummary, absorb_summaries, export_summaries
 
 HOUR = 3600.0
+RELINK_GROWTH = 0.02  # re-link when the accounts seen grew by 2% since the last linking...
+RELINK_EVERY = HOUR  # ...or an hour of event time passed (and always on flush)
 SHARED_KINDS = {"card": "payment_fingerprint", "api_key": "api_key", "ip": "ip", "subnet": "subnet", "asn": "asn", "client": "client"}
 
 
@@ -66,6 +68,9 @@ class Detector:
         self._cluster_of: dict[int, str] = {}
         self._prev_members: dict[str, frozenset[int]] = {}
         self._absorbed: dict[int, list[tuple[str, int]]] = {}
+        self._link: Linkage | None = None
+        self._link_accounts = 0
+        self._link_at = -np.inf
         self.rescores = 0
 
     # ---- feeding ---------------------------------------------------------------------------------
@@ -96,7 +101,7 @@ class Detector:
         """Re-score now, at the latest event time seen (end of a file or a drained stream)."""
         if self.state.size == 0:
             return []
-        return self.rescore(self.state.watermark)
+        return self.rescore(self.state.watermark, relink=True)
 
     def summaries(self, changed_only: bool = True) -> list[AccountSummary]:
         """Summaries of this detector's accounts (changed since the last call, or all) for the linking stage."""
@@ -118,6 +123,8 @@ class Detector:
             "cluster_of": {names[a]: c for a, c in self._cluster_of.items()},
             "prev_members": {c: [names[a] for a in m] for c, m in self._prev_members.items()},
             "absorbed": {names[a]: keys for a, keys in self._absorbed.items()},
+            "link": None if self._link is None else self._link.to_doc(), "link_accounts": self._link_accounts,
+            "link_at": self._link_at if np.isfinite(self._link_at) else None,
         }
         return msgspec.msgpack.encode(doc)
 
@@ -137,15 +144,22 @@ class Detector:
         det._cluster_of = {ids[n]: c for n, c in doc["cluster_of"].items()}
         det._prev_members = {c: frozenset(ids[n] for n in m) for c, m in doc["prev_members"].items()}
         det._absorbed = {ids[n]: [tuple(k) for k in keys] for n, keys in doc["absorbed"].items()}
+        det._link = None if doc["link"] is None else Linkage.from_doc(doc["link"])
+        det._link_accounts = doc["link_accounts"]
+        det._link_at = -np.inf if doc["link_at"] is None else doc["link_at"]
         return det
 
     # ---- scoring ---------------------------------------------------------------------------------
-    def rescore(self, at: float) -> list[Change]:
-        """Score every account as of event time ``at`` and return what changed."""
+    def rescore(self, at: float, relink: bool = False) -> list[Change]:
+        """Score every account as of event time ``at`` and return what changed. Accounts are re-linked
+        when forced, when the accounts seen grew by ``RELINK_GROWTH`` or after ``RELINK_EVERY`` of event
+        time; in between, the last linking is reused (linking is the costly part at scale)."""
         st = self.state
         st.fold()
         X = account_features(st)
-        link = link_accounts(st)
+        if relink or self._link is None or st.size >= self._link_accounts * (1 + RELINK_GROWTH) or at - self._link_at >= RELINK_EVERY:
+            self._link, self._link_accounts, self._link_at = link_accounts(st), st.size, at
+        link = self._link.extended(st.size)
         ctx = static_context(st, link, X)
         score, behaviour, anomaly = self._score(X, groups_of(link), ctx)
         members = link.members()

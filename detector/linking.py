@@ -57,6 +57,28 @@ class Linkage:
     burst_size: np.ndarray  # per account: accounts in its largest creation burst
     shares_template: np.ndarray  # per account: shares a prompt skeleton with another account
 
+    def extended(self, n: int) -> Linkage:
+        """The same clusters over ``n`` accounts (accounts seen since are not linked yet)."""
+        k = n - len(self.labels)
+        if k <= 0:
+            return self
+        pad = lambda a, v: np.concatenate([a, np.full(k, v, dtype=a.dtype)])  # noqa: E731
+        return Linkage(pad(self.labels, -1), self.n_clusters, pad(self.shared_keys, 0), self.rule_members,
+                       pad(self.burst_size, 0), pad(self.shares_template, False))
+
+    def to_doc(self) -> dict:
+        """Plain-data form for snapshots."""
+        return {"labels": self.labels.tolist(), "n_clusters": self.n_clusters, "shared_keys": self.shared_keys.tolist(),
+                "rule_members": {r: m.tolist() for r, m in self.rule_members.items()}, "burst_size": self.burst_size.tolist(),
+                "shares_template": self.shares_template.tolist()}
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> Linkage:
+        """Inverse of :meth:`to_doc`."""
+        return cls(np.asarray(doc["labels"], dtype=np.int64), doc["n_clusters"], np.asarray(doc["shared_keys"], dtype=float),
+                   {r: np.asarray(m, dtype=np.int64) for r, m in doc["rule_members"].items()},
+                   np.asarray(doc["burst_size"], dtype=float), np.asarray(doc["shares_template"], dtype=bool))
+
     def members(self) -> list[np.ndarray]:
         """Member account indices of each cluster."""
         order = np.argsort(self.labels, kind="stable")
