@@ -92,7 +92,7 @@ class Detector:
             elif ts >= self.window_end and self.state.reject_reason(ev, ts) is None:
                 changes.extend(self.rescore(self.window_end))
                 self.window_end = (ts // w + 1) * w
-            rejected = add(ev)
+            rejected = add(ev, ts)
             if rejected is not None and on_reject is not None:
                 on_reject(rejected.event, rejected.reason)
         return changes

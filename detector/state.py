@@ -95,6 +95,8 @@ class AccountState:
     _buf: list[list] = field(default_factory=lambda: [[] for _ in range(13)])
     dirty: set[int] = field(default_factory=set)
     _pairs_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _clock_calls: int = 0
+    _now: float = 0.0
 
     # ---- per event -------------------------------------------------------------------------------
     def _intern(self, kind: str, value: str) -> int:
@@ -122,23 +124,32 @@ class AccountState:
         acc["org"][a] = self._intern("org", ev.org_id) if ev.org_id else -1
         return a
 
+    def _wall_clock(self) -> float:
+        """Wall-clock time, read once per 4096 calls (a second of staleness does not matter here)."""
+        self._clock_calls += 1
+        if self._clock_calls & 4095 == 1:
+            self._now = datetime.now(UTC).timestamp()
+        return self._now
+
     def reject_reason(self, ev: Event, ts: float) -> str | None:
         """Why the time rules refuse an event, or None. Events more than ``max_future_minutes`` ahead of
         the wall clock are refused; so are events older than the de-duplication horizon behind the
         stream's event time, since a replay of them could no longer be recognised."""
-        if ts > datetime.now(UTC).timestamp() + self.max_future_minutes * 60:
+        if ts > self._wall_clock() + self.max_future_minutes * 60:
             return f"ts is more than {self.max_future_minutes:g} min in the future"
         if ts < self.watermark - self.dedup_horizon_hours * _HOUR:
             return f"ts is more than {self.dedup_horizon_hours:g} h behind the stream (past the de-duplication horizon)"
         return None
 
-    def add(self, ev: Event) -> Rejected | None:
-        """Buffer one event; return a :class:`Rejected` if it is refused by the time rules."""
+    def add(self, ev: Event, ts: float | None = None) -> Rejected | None:
+        """Buffer one event (``ts``: its epoch seconds, if already known); return a :class:`Rejected`
+        if it is refused by the time rules."""
         eid = ev.event_id
         if eid in self._seen:
             self.stats["duplicates"] += 1
             return None
-        ts = ev.ts.timestamp()
+        if ts is None:
+            ts = ev.ts.timestamp()
         reason = self.reject_reason(ev, ts)
         if reason is not None:
             self.stats["rejected"] += 1
