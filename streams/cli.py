@@ -132,3 +132,6 @@ def register(app: typer.Typer) -> None:
     app.command("replay")(replay)
     app.command("worker")(worker)
     app.command("export-verdicts")(export_verdicts)
+    from streams.demo import demo
+
+    app.command("demo")(demo)

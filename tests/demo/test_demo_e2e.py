@@ -1,0 +1,24 @@
+"""`distillguard demo` end to end: real broker, worker and API; a summary; nothing left running."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+EXE = str(Path(sys.executable).with_name("distillguard"))
+
+
+@pytest.mark.slow
+def test_demo_runs_summarises_and_stops_everything(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    r = subprocess.run([EXE, "demo", "--out", str(out), "--scale", "0.05", "--exit-when-done"], capture_output=True, text=True, timeout=400)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "hydra-1" in r.stdout and "harvested before flag" in r.stdout
+    assert "/console" in r.stdout and "token (role lead): dg_" in r.stdout
+    leftovers = [p.info for p in psutil.process_iter(["pid", "cmdline"]) if any(str(out) in a for a in (p.info["cmdline"] or []))]
+    assert leftovers == []
+    assert (out / "demo.db").exists() and (out / "worker.log").exists()
