@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,8 @@ EXE = str(Path(sys.executable).with_name("distillguard"))
 @pytest.mark.slow
 def test_demo_runs_summarises_and_stops_everything(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    r = subprocess.run([EXE, "demo", "--out", str(out), "--scale", "0.05", "--exit-when-done"], capture_output=True, text=True, timeout=400)
+    env = os.environ | {"COLUMNS": "200"}
+    r = subprocess.run([EXE, "demo", "--out", str(out), "--scale", "0.05", "--exit-when-done"], capture_output=True, text=True, timeout=400, env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "hydra-1" in r.stdout and "harvested before flag" in r.stdout
     assert "/console" in r.stdout and "token (role lead): dg_" in r.stdout
