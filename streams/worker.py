@@ -355,8 +355,12 @@ class StreamWorker:
         if self.consumer is None or not self.assigned:
             return -1
         lag = 0
+        current = self.consumer.assignment()  # a rebalance may have revoked partitions since `assigned` was set
         for p in self.assigned:
-            hw = self.consumer.highwater(TopicPartition(self.s.events_topic, p))
+            tp = TopicPartition(self.s.events_topic, p)
+            if tp not in current:
+                return -1
+            hw = self.consumer.highwater(tp)
             if hw is None:
                 return -1
             lag += max(hw - self.offsets.get(p, 0), 0)
