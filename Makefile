@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test bench demo browser clean model
+.PHONY: install test bench demo browser clean model report
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(STAMP) browser
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# Re-render the README's generated tables (evaluation, benchmarks, configuration) from bench/results and Settings.
+report: $(STAMP)
+	$(BIN)/python -m bench.report --write README.md
 
 demo: $(STAMP)
 	$(BIN)/distillguard demo

@@ -1,0 +1,150 @@
+"""Render the README's generated tables (``python -m bench.report``, ``make report``): evaluation and
+benchmarks from ``bench/results/*.json``, configuration from ``detector.settings.Settings``.
+
+``--write README.md`` replaces the text between ``<!-- report:NAME -->`` and ``<!-- /report:NAME -->``
+(NAME = ``evaluation``, ``benchmarks`` or ``settings``) with the freshly rendered table; without it the
+tables are printed.
+The evaluation file holds one ``distillguard evaluate --json`` report per day (``bench/bench_evaluation.py``),
+or a single report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _pct(x: float, digits: int = 3) -> str:
+    return f"{100 * x:.{digits}f}%"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def _campaigns(report: dict, kind: str, key: str, fmt: Callable[[float], str]) -> str:
+    vals = [row.get(key) for _, row in sorted(report["campaigns"].items()) if row["kind"] == kind]
+    return " / ".join("-" if v is None else fmt(v) for v in vals) or "-"
+
+
+def render_evaluation(doc: dict) -> str:
+    """One row per evaluated day: detector vs naive peer, hydra and low-and-slow clustering, requests before flag."""
+    days = {"day": doc} if "detector" in doc else {k: v for k, v in doc.items() if isinstance(v, dict) and "detector" in v}
+    rows = []
+    for name, r in days.items():
+        d, p = r["detector"], r.get("naive_peer", {})
+        legit = d["accounts"] - d["attack_accounts"]
+        rows.append((
+            name, f"{d['precision']:.4f}", f"{d['recall']:.3f}", f"{_pct(d['fpr'])} ({d['false_positives']:,} of {legit:,})",
+            f"{p['recall']:.3f}" if p else "-", _pct(p["fpr"], 2) if p else "-",
+            _campaigns(r, "hydra", "cluster_purity", lambda v: f"{v:.3g}"),
+            _campaigns(r, "low_and_slow", "cluster_coverage", lambda v: f"{v:.2f}"),
+            _campaigns(r, "hydra", "share_before_flag", lambda v: _pct(v, 1)),
+        ))
+    return _table(("day", "detector precision", "detector recall", "detector FPR", "naive peer recall", "naive peer FPR",
+                   "hydra cluster purity", "low-and-slow cluster coverage", "hydra requests before flag"), rows)
+
+
+def _detect(r: dict) -> list[tuple[str, ...]]:
+    d, t = r["detect"], r["targets"]
+    return [(f"`detect`, {r['events'] / 1e6:.2f}M events, one pinned core",
+             f"{d['events_per_s'] / 1e3:.1f}k events/s, {d['peak_rss_mb']:,} MB peak RSS (plain `json.loads` of the file: "
+             f"{r['baseline_json_parse']['events_per_s'] / 1e3:.0f}k/s, ratio {r['detect_vs_json_parse']})",
+             f"{t['events_per_s'] / 1e3:.0f}k events/s, {t['peak_rss_mb'] / 1024:.0f} GB")]
+
+
+def _stream(r: dict) -> list[tuple[str, ...]]:
+    rows = []
+    if t := r.get("throughput"):
+        rows.append(("stream worker, one process", f"{t['worker']['events_per_s'] / 1e3:.1f}k events/s through consume, validate, features, "
+                     f"scoring (raw aiokafka consume of the same topic: {t['raw_aiokafka_consume']['events_per_s'] / 1e3:.1f}k/s, "
+                     f"ratio {t['worker_vs_raw_consume']})", f"{t['target_events_per_s'] / 1e3:.0f}k events/s"))
+    if lat := r.get("latency"):
+        rows.append((f"produce-to-`detections` latency at {lat['produce_rate_events_per_s'] / 1e3:.0f}k events/s",
+                     f"p50 {lat['p50_seconds']:.2f} s, p95 {lat['p95_seconds']:.2f} s ({lat['detections_measured']} detections)",
+                     f"p95 <= {lat['target_p95_seconds']:g} s"))
+    if sc := r.get("scaling"):
+        keys = sorted(sc, key=int)
+        rows.append((f"{' / '.join(keys)} partitions and workers, end to end on {r.get('machine_cores', '?')} cores",
+                     " / ".join(f"{sc[k]['events_per_s'] / 1e3:.1f}k" for k in keys) + " events/s", "curve explained (see `scaling_note`)"))
+    return rows
+
+
+def _api(r: dict) -> list[tuple[str, ...]]:
+    dbs = [(name, r[key]) for name, key in (("PostgreSQL", "postgresql"), ("SQLite", "sqlite")) if key in r]
+    return [(f"review API queue, {r['detections'] / 1e3:.0f}k detections, {r['clients']} clients",
+             ", ".join(f"p99 {d['p99_ms'] / 1e3:.1f} s {n}" if d["p99_ms"] >= 1000 else f"p99 {d['p99_ms']:.0f} ms {n}" for n, d in dbs),
+             f"p99 < {r['target_p99_ms']} ms")]
+
+
+BENCHMARKS: dict[str, Callable[[dict], list[tuple[str, ...]]]] = {"detect": _detect, "stream": _stream, "api": _api}
+
+
+def render_benchmarks(results: dict[str, dict]) -> str:
+    """Rows per benchmark result (figure, measured with its same-run baseline, target), then when and where."""
+    rows: list[tuple[str, ...]] = []
+    runs, machines = [], set()
+    for name in sorted(results, key=lambda n: (list(BENCHMARKS).index(n) if n in BENCHMARKS else len(BENCHMARKS), n)):
+        r = results[name]
+        render = BENCHMARKS.get(name)
+        rows += render(r) if render else [(f"`{name}`", f"see `bench/results/{name}.json`", "-")]
+        if meta := r.get("_meta"):
+            runs.append(f"{name} {meta['finished_at'][:16].replace('T', ' ')} UTC")
+            machines.add(meta["machine"])
+    where = f" ({'; '.join(sorted(machines))})" if machines else ""
+    return _table(("figure", "measured", "target"), rows) + (f"\n\nRuns: {', '.join(runs)}{where}." if runs else "")
+
+
+def render_settings() -> str:
+    """Every ``Settings`` field: its environment variable, default and description."""
+    from detector.settings import Settings
+
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = "(packaged)" if field.default is None else f"`{field.default}`"
+        rows.append((f"`{name.upper()}`", default, field.description or ""))
+    return _table(("environment variable", "default", "meaning"), rows)
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    """``text`` with the block between the ``name`` markers replaced by ``body``."""
+    pattern = re.compile(rf"(<!-- report:{name} -->\n)(?:.*?\n)?(<!-- /report:{name} -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"no <!-- report:{name} --> ... <!-- /report:{name} --> markers in the file")
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", type=Path, default=RESULTS, help="directory of <benchmark>.json files")
+    ap.add_argument("--evaluation", type=Path, help="evaluation JSON (default: RESULTS/evaluation.json)")
+    ap.add_argument("--write", type=Path, help="a Markdown file with report markers to update in place")
+    args = ap.parse_args(argv)
+    eval_path = args.evaluation or args.results / "evaluation.json"
+    benches = {p.stem: json.loads(p.read_text()) for p in sorted(args.results.glob("*.json")) if p.resolve() != eval_path.resolve()}
+    tables = {"benchmarks": render_benchmarks(benches), "settings": render_settings()}
+    if eval_path.exists():
+        tables["evaluation"] = render_evaluation(json.loads(eval_path.read_text()))
+    else:
+        print(f"{eval_path} not found: evaluation table not rendered (python -m bench.run evaluation)", file=sys.stderr)
+    if args.write:
+        text = args.write.read_text()
+        for name, body in tables.items():
+            text = replace_block(text, name, body)
+        args.write.write_text(text)
+        print(f"updated {', '.join(tables)} in {args.write}")
+    else:
+        for name, body in tables.items():
+            print(f"## {name}\n\n{body}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
