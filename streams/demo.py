@@ -102,6 +102,7 @@ def demo(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)  # also when started in the background, where SIGINT is inherited as ignored
     try:
         broker.start()
         metrics_port, api_port = free_port(), free_port()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,3 +25,28 @@ def test_demo_runs_summarises_and_stops_everything(tmp_path: Path) -> None:
     leftovers = [p.info for p in psutil.process_iter(["pid", "cmdline"]) if any(str(out) in a for a in (p.info["cmdline"] or []))]
     assert leftovers == []
     assert (out / "demo.db").exists() and (out / "worker.log").exists()
+
+
+@pytest.mark.slow
+def test_demo_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    """While serving the console, Ctrl-C (SIGINT) stops the broker, the worker and the API, and the demo exits."""
+    out = tmp_path / "demo"
+    p = subprocess.Popen([EXE, "demo", "--out", str(out), "--scale", "0.03"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, env=os.environ | {"COLUMNS": "200"}, start_new_session=True)
+    try:
+        lines = []
+        for line in p.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+            if "Ctrl-C stops" in line:
+                break
+        assert any("/console" in line for line in lines), "".join(lines[-40:])
+        children = psutil.Process(p.pid).children(recursive=True)
+        assert len(children) >= 3  # broker, worker, API
+        p.send_signal(signal.SIGINT)
+        rest, _ = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert "stopped broker, worker and API." in rest
+    gone, alive = psutil.wait_procs(children, timeout=5)
+    assert alive == []
