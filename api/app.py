@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from api import errors
+from api import errors, links
 from api.audit.views import router as audit_router
 from api.auth.views import router as auth_router
 from api.cases.views import router as cases_router
@@ -23,6 +23,7 @@ from api.database import session_factory
 from api.detections.views import router as detections_router
 from api.enforcement.service import Publisher, dispatch
 from api.enforcement.views import router as enforcement_router
+from api.inputs import NulGuard
 from api.limits import BodyLimit
 from api.ratelimit import RateLimiter
 from api.sharing.views import router as sharing_router
@@ -77,7 +78,9 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.state.limiter = RateLimiter(settings.api_rate_limit_per_minute)
     app.state.publisher = publisher or Publisher(settings.kafka_bootstrap, settings.enforcement_topic)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(NulGuard)
     errors.install(app)
+    links.install(app)
     app.add_exception_handler(SignIn, lambda _req, _exc: RedirectResponse("/console/login", status_code=303))
     app.mount("/console/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     for router in (detections_router, cases_router, audit_router, enforcement_router, sharing_router, auth_router,

@@ -8,7 +8,7 @@ from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from detector.logs import get_logger
@@ -72,6 +72,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
+    @app.exception_handler(DataError)
+    async def _data(req: Request, exc: DataError) -> JSONResponse:
+        reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0][:200]
+        log.warning("database rejected a value", path=req.url.path, error=reason)
+        return JSONResponse({"detail": f"invalid request: the database rejected a value: {reason}"}, status_code=422)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)

@@ -12,6 +12,7 @@ from api.auth import service
 from api.auth.service import Principal
 from api.deps import admin, get_session, viewer
 from api.errors import COMMON, NOT_FOUND, BODY, RowId, ServiceError
+from api.inputs import Text
 
 router = APIRouter(prefix="/api/v1", tags=["auth"], responses=COMMON)
 
@@ -32,7 +33,7 @@ class TokenCreate(BaseModel):
     """A new token."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=128)
+    name: Text = Field(min_length=1, max_length=128)
     role: str = Field(pattern="^(viewer|analyst|lead|admin)$")
 
 

@@ -7,6 +7,8 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.inputs import Text
+
 
 class SubjectType(str, Enum):
     """What a case reviews."""
@@ -37,24 +39,24 @@ class CaseCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     subject_type: SubjectType
-    subject_id: str = Field(min_length=1, max_length=128)
-    assignee: str | None = Field(None, max_length=128)
-    reason: str | None = Field(None, max_length=2000)
+    subject_id: Text = Field(min_length=1, max_length=128)
+    assignee: Text | None = Field(None, max_length=128)
+    reason: Text | None = Field(None, max_length=2000)
 
 
 class AssignBody(BaseModel):
     """Assign a case (null assignee unassigns)."""
 
     model_config = ConfigDict(extra="forbid")
-    assignee: str | None = Field(None, max_length=128)
-    reason: str | None = Field(None, max_length=2000)
+    assignee: Text | None = Field(None, max_length=128)
+    reason: Text | None = Field(None, max_length=2000)
 
 
 class CommentBody(BaseModel):
     """A comment."""
 
     model_config = ConfigDict(extra="forbid")
-    body: str = Field(min_length=1, max_length=10_000)
+    body: Text = Field(min_length=1, max_length=10_000)
 
 
 class TransitionBody(BaseModel):
@@ -62,7 +64,7 @@ class TransitionBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     status: CaseStatus
-    reason: str | None = Field(None, max_length=2000)
+    reason: Text | None = Field(None, max_length=2000)
 
 
 class DecisionsBody(BaseModel):
@@ -70,8 +72,8 @@ class DecisionsBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     decision: Decision
-    account_ids: list[str] | None = Field(None, max_length=10_000)
-    reason: str | None = Field(None, max_length=2000)
+    account_ids: list[Text] | None = Field(None, max_length=10_000)
+    reason: Text | None = Field(None, max_length=2000)
 
 
 class CommentOut(BaseModel):

@@ -13,6 +13,7 @@ from api.auth.service import Principal
 from api.cases.models import DECISIONS, AccountDecision, Case, CaseComment
 from api.detections.evidence import get_account, get_cluster
 from api.detections.models import AccountRow, ClusterRow
+from api.detections.service import bump_epoch
 from api.enforcement.service import enqueue, idempotency_key
 from api.errors import ServiceError
 from api.types import utcnow
@@ -60,6 +61,7 @@ def _account_ids(session: Session, case: Case) -> list[str]:
 
 def _set_status(session: Session, case: Case, status: str) -> None:
     """Mirror the case status onto the detections it covers (the queue's status filter)."""
+    bump_epoch(session)
     if case.subject_type == "cluster":
         session.execute(update(ClusterRow).where(ClusterRow.cluster_id == case.subject_id).values(status=status))
         ids = _account_ids(session, case)

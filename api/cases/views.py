@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from api.auth.service import Principal
 from api.cases import service
+from api.cases.policy import check_may_change
 from api.cases.schemas import (AssignBody, CaseCreate, CaseDetail, CaseOut, CaseStatus, CommentBody, CommentOut,
                                DecisionsBody, DecisionsOut, SubjectType, TransitionBody, TransitionOut)
 from api.deps import analyst, get_session, viewer
@@ -50,8 +51,10 @@ def get_case(case_id: RowId, session: Session = Depends(get_session), _who: Prin
 
 @router.post("/{case_id}/assign", response_model=CaseOut, responses=BODY, summary="Assign a case")
 def assign(case_id: RowId, body: AssignBody, session: Session = Depends(get_session), who: Principal = Depends(analyst)):
-    """Assign or unassign a case."""
-    return service.assign(session, who, service.get_case(session, case_id), body.assignee, body.reason)
+    """Assign or unassign a case. Analysts may (re)assign only unassigned cases and their own."""
+    case = service.get_case(session, case_id)
+    check_may_change(who, case, "reassign it")
+    return service.assign(session, who, case, body.assignee, body.reason)
 
 
 @router.post("/{case_id}/comments", response_model=CommentOut, status_code=201, responses=BODY,
@@ -66,8 +69,10 @@ def add_comment(case_id: RowId, body: CommentBody, session: Session = Depends(ge
              summary="Decide many accounts of a case")
 def decide(case_id: RowId, body: DecisionsBody, session: Session = Depends(get_session),
            who: Principal = Depends(analyst)):
-    """Bulk decision (confirmed_attack / dismissed) over some or all accounts of a case before it is final."""
+    """Bulk decision (confirmed_attack / dismissed) over some or all accounts of a case before it is final.
+    Analysts decide only on unassigned cases and their own."""
     case = service.get_case(session, case_id)
+    check_may_change(who, case, "decide its accounts")
     return {"changed": service.decide_accounts(session, who, case, body.account_ids, body.decision.value, body.reason)}
 
 
@@ -76,8 +81,11 @@ def decide(case_id: RowId, body: DecisionsBody, session: Session = Depends(get_s
 def transition(case_id: RowId, body: TransitionBody, request: Request, session: Session = Depends(get_session),
                who: Principal = Depends(analyst)):
     """open -> in_review -> confirmed_attack | dismissed | escalated. Confirming (leads only) emits one
-    enforcement event per confirmed account; repeating it is a no-op that re-sends only unacknowledged events."""
-    case, changed = service.transition(session, who, service.get_case(session, case_id), body.status.value, body.reason)
+    enforcement event per confirmed account; repeating it is a no-op that re-sends only unacknowledged events.
+    Analysts move only unassigned cases and their own."""
+    case = service.get_case(session, case_id)
+    check_may_change(who, case, "change its status")
+    case, changed = service.transition(session, who, case, body.status.value, body.reason)
     sent = {"sent": 0, "pending": 0}
     if case.status == "confirmed_attack":
         sent = dispatch(session, request.app.state.publisher)

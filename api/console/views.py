@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -18,11 +19,13 @@ from sqlalchemy.orm import Session
 from api.audit.service import events
 from api.auth.service import Principal, authenticate
 from api.cases import service as cases
+from api.cases.policy import check_may_change, may_change
 from api.deps import COOKIE, get_session, principal
 from api.detections import evidence, queue
 from api.detections.schemas import Kind, QueueFilters, Status
 from api.enforcement.service import dispatch
-from api.errors import ServiceError
+from api.errors import RowId, ServiceError
+from api.inputs import Text
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -116,7 +119,8 @@ def cluster_page(request: Request, cluster_id: str, redact: bool = True, msg: st
     moves = cases.TRANSITIONS.get(case.status, {}) if case else {}
     return templates.TemplateResponse(request, "cluster.html", {
         "who": who, "d": d, "case": case, "trail": trail, "chart": chart(d["timeline"]), "redact": redact,
-        "moves": {to: who.can(role) for to, role in moves.items()}, "msg": msg})
+        "moves": {to: who.can(role) for to, role in moves.items()}, "mine": case is None or may_change(who, case),
+        "msg": msg})
 
 
 def _act(url: str, action) -> Response:  # noqa: ANN001 - a callable performing the change
@@ -128,7 +132,8 @@ def _act(url: str, action) -> Response:  # noqa: ANN001 - a callable performing 
 
 
 @router.post("/clusters/{cluster_id}/case")
-def open_case(cluster_id: str, reason: str = Form("", max_length=2000), session: Session = Depends(get_session),
+def open_case(cluster_id: str, reason: Annotated[Text, Form(max_length=2000)] = "",
+              session: Session = Depends(get_session),
               who: Principal = Depends(console_user)) -> Response:
     """Open a case on the cluster."""
     url = f"/console/clusters/{quote(cluster_id)}"
@@ -138,14 +143,15 @@ def open_case(cluster_id: str, reason: str = Form("", max_length=2000), session:
 
 
 @router.post("/cases/{case_id}/transition")
-def transition(request: Request, case_id: int, status: str = Form(..., max_length=32),
-               reason: str = Form("", max_length=2000), session: Session = Depends(get_session),
+def transition(request: Request, case_id: RowId, status: Annotated[Text, Form(max_length=32)],
+               reason: Annotated[Text, Form(max_length=2000)] = "", session: Session = Depends(get_session),
                who: Principal = Depends(console_user)) -> Response:
     """Move the case (confirming also sends the enforcement events)."""
     case = cases.get_case(session, case_id)
     url = f"/console/clusters/{quote(case.subject_id)}"
 
     def run() -> None:
+        check_may_change(who, case, "change its status")
         done, _ = cases.transition(session, who, case, status, reason or None)
         if done.status == "confirmed_attack":
             dispatch(session, request.app.state.publisher)
@@ -154,7 +160,7 @@ def transition(request: Request, case_id: int, status: str = Form(..., max_lengt
 
 
 @router.post("/cases/{case_id}/comment")
-def comment(case_id: int, body: str = Form(..., min_length=1, max_length=10_000),
+def comment(case_id: RowId, body: Annotated[Text, Form(min_length=1, max_length=10_000)],
             session: Session = Depends(get_session), who: Principal = Depends(console_user)) -> Response:
     """Comment on the case."""
     case = cases.get_case(session, case_id)
@@ -165,8 +171,9 @@ def comment(case_id: int, body: str = Form(..., min_length=1, max_length=10_000)
 
 
 @router.post("/cases/{case_id}/decisions")
-def decide(case_id: int, decision: str = Form(..., max_length=32), account_ids: list[str] = Form(default=[]),
-           reason: str = Form("", max_length=2000), session: Session = Depends(get_session),
+def decide(case_id: RowId, decision: Annotated[Text, Form(max_length=32)],
+           account_ids: Annotated[list[Text], Form()] = [],
+           reason: Annotated[Text, Form(max_length=2000)] = "", session: Session = Depends(get_session),
            who: Principal = Depends(console_user)) -> Response:
     """Bulk decision over the ticked accounts."""
     case = cases.get_case(session, case_id)
@@ -175,4 +182,9 @@ def decide(case_id: int, decision: str = Form(..., max_length=32), account_ids: 
         return _back(url, f"role {who.role!r} may not decide accounts")
     if not account_ids:
         return _back(url, "tick at least one account")
-    return _act(url, lambda: cases.decide_accounts(session, who, case, account_ids, decision, reason or None))
+
+    def run() -> None:
+        check_may_change(who, case, "decide its accounts")
+        cases.decide_accounts(session, who, case, account_ids, decision, reason or None)
+
+    return _act(url, run)

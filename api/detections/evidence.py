@@ -20,6 +20,13 @@ def redact(text: str) -> str:
     return f"[redacted: {len(text)} characters]"
 
 
+def _indicators(shared: dict[str, list[str]], redacted: bool) -> dict[str, list[str]]:
+    """Shared indicators; prompt templates are prompt text, so redacted like prompts when ``redacted``."""
+    if not redacted:
+        return shared
+    return {kind: [redact(v) for v in values] if kind == "template" else values for kind, values in shared.items()}
+
+
 def _prompts(accounts: list[AccountRow], redacted: bool) -> list[dict]:
     out = []
     for a in accounts:
@@ -108,7 +115,8 @@ def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
         linked.append({"cluster_id": cid, "known": c is not None} |
                       ({"score": c.score, "size": c.size, "status": c.status} if c else {}))
     return cluster_item(row) | {
-        "shared_indicators": row.shared_indicators, "members": member_rows, "members_total": len(row.members),
+        "shared_indicators": _indicators(row.shared_indicators, redacted), "members": member_rows,
+        "members_total": len(row.members),
         "verification_paths": dict(Counter(a.verification_path or "unknown" for a in accts)),
         "models": dict(Counter(m for a in accts for m in a.models)),
         "timeline": _timeline(accts), "sample_prompts": _prompts(accts, redacted), "linked_clusters": linked,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text, desc
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.database import Base
@@ -36,8 +36,9 @@ class ClusterRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     __table_args__ = (
-        Index("ix_cluster_queue", "score", "cluster_id"),
-        Index("ix_cluster_status_queue", "status", "score", "cluster_id"),
+        Index("ix_cluster_queue", desc("score"), "cluster_id"),
+        Index("ix_cluster_status_queue", "status", desc("score"), "cluster_id"),
+        Index("ix_cluster_flagged_queue", "flagged", desc("score"), "cluster_id"),
         Index("ix_cluster_last_seen", "last_seen"),
     )
 
@@ -67,8 +68,9 @@ class AccountRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     __table_args__ = (
-        Index("ix_account_queue", "score", "account_id"),
-        Index("ix_account_status_queue", "status", "score", "account_id"),
+        Index("ix_account_queue", desc("score"), "account_id"),
+        Index("ix_account_status_queue", "status", desc("score"), "account_id"),
+        Index("ix_account_flagged_queue", "flagged", desc("score"), "account_id"),
         Index("ix_account_cluster", "cluster_id", "verification_path"),
         Index("ix_account_verification", "verification_path", "score"),
         Index("ix_account_last_seen", "last_seen"),
@@ -96,3 +98,13 @@ class AccountModel(Base):
     model: Mapped[str] = mapped_column(String(128), primary_key=True)
 
     __table_args__ = (Index("ix_account_models_model", "model", "account_id"),)
+
+
+class DetectionsEpoch(Base):
+    """A counter bumped by every transaction that changes detections or their review status: the queue's
+    counts are cached per (filters, epoch), so they stay exact without a COUNT over every row per page."""
+
+    __tablename__ = "detections_epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)

@@ -4,13 +4,55 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import threading
+from collections import OrderedDict
 
 from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow
 from api.detections.schemas import Kind, QueueFilters
+from api.detections.service import current_epoch
 from api.errors import ServiceError
+from api.inputs import storable
+
+_COUNTS_KEPT = 1024
+
+
+class _CountCache:
+    """Counts per (query, detections epoch), least recently used out. Every write to detections bumps the
+    epoch in its transaction, so a cached count is exactly what a COUNT would return at that epoch."""
+
+    def __init__(self) -> None:
+        self._data: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> object | None:
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is not None:
+                self._data.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple, value: object) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > _COUNTS_KEPT:
+                self._data.popitem(last=False)
+
+
+_counts = _CountCache()
+
+
+def _cached(session: Session, what: str, kind: Kind, f: QueueFilters, compute):  # noqa: ANN001, ANN202
+    key = (what, session.get_bind().url.render_as_string(), kind, f.model_dump_json(), current_epoch(session))
+    hit = _counts.get(key)
+    if hit is None:
+        hit = compute()
+        _counts.put(key, hit)
+    return hit
 
 
 def encode_cursor(score: float, key: str) -> str:
@@ -22,8 +64,11 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
     """(score, key) of a cursor; 422 when it is not one this API issued."""
     try:
         score, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return float(score), str(key)
-    except (ValueError, TypeError) as exc:
+        score, key = float(score), storable(str(key))
+        if not math.isfinite(score):
+            raise ValueError("score is not finite")
+        return score, key
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ServiceError(422, "invalid cursor: pass the next_cursor of a previous page unchanged") from exc
 
 
@@ -98,14 +143,22 @@ def _table(kind: Kind):  # noqa: ANN202
         (AccountRow, AccountRow.account_id, _account_filters)
 
 
+# Columns only the detail views read: a queue page does not load them.
+_DETAIL_ONLY = {
+    Kind.cluster: (ClusterRow.members, ClusterRow.linked_clusters, ClusterRow.content_hash),
+    Kind.account: (AccountRow.hourly_requests, AccountRow.sample_prompts, AccountRow.content_hash),
+}
+
+
 def page(session: Session, kind: Kind, f: QueueFilters, cursor: str | None, limit: int) -> tuple[list, str | None, int]:
     """(rows, next cursor or None, total matching) of one queue page, score descending then id ascending."""
     table, key, apply = _table(kind)
     stmt = apply(select(table), f)
-    total = session.scalar(apply(select(func.count()).select_from(table), f)) or 0
+    total = _cached(session, "total", kind, f, lambda: session.scalar(apply(select(func.count()).select_from(table), f)) or 0)
     if cursor:
         score, last = decode_cursor(cursor)
         stmt = stmt.where(or_(table.score < score, and_(table.score == score, key > last)))
+    stmt = stmt.options(*(defer(c) for c in _DETAIL_ONLY[kind]))
     rows = list(session.scalars(stmt.order_by(table.score.desc(), key.asc()).limit(limit + 1)))
     nxt = None
     if len(rows) > limit:
@@ -118,9 +171,14 @@ def counts(session: Session, kind: Kind, f: QueueFilters) -> dict:
     """Total, flagged and per-status counts under the filters (ignoring the status filter)."""
     table, _, apply = _table(kind)
     stmt = apply(select(table.status, table.flagged, func.count()).select_from(table), f, with_status=False)
-    by_status: dict[str, int] = {}
-    flagged = 0
-    for status, is_flagged, n in session.execute(stmt.group_by(table.status, table.flagged)):
-        by_status[status] = by_status.get(status, 0) + n
-        flagged += n if is_flagged else 0
-    return {"kind": kind, "total": sum(by_status.values()), "flagged": flagged, "by_status": by_status}
+
+    def compute() -> tuple[dict[str, int], int]:
+        by_status: dict[str, int] = {}
+        flagged = 0
+        for status, is_flagged, n in session.execute(stmt.group_by(table.status, table.flagged)):
+            by_status[status] = by_status.get(status, 0) + n
+            flagged += n if is_flagged else 0
+        return by_status, flagged
+
+    by_status, flagged = _cached(session, "counts", kind, f, compute)
+    return {"kind": kind, "total": sum(by_status.values()), "flagged": flagged, "by_status": dict(by_status)}

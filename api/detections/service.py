@@ -6,11 +6,11 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 
 import msgspec
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow
+from api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow, DetectionsEpoch
 from api.types import utcnow
 from detector.records import AccountVerdict, ClusterVerdict
 
@@ -72,17 +72,29 @@ def _cluster_row(c: ClusterVerdict, now) -> dict:  # noqa: ANN001
     }
 
 
+def bump_epoch(session: Session) -> None:
+    """Mark the detections as changed in this transaction (invalidates the queue's cached counts)."""
+    session.execute(update(DetectionsEpoch).where(DetectionsEpoch.id == 1).values(epoch=DetectionsEpoch.epoch + 1))
+
+
+def current_epoch(session: Session) -> int:
+    """The detections epoch as this transaction sees it."""
+    return session.scalar(select(DetectionsEpoch.epoch).where(DetectionsEpoch.id == 1)) or 0
+
+
 def upsert_detections(session: Session, verdicts: list[AccountVerdict], clusters: list[ClusterVerdict]) -> None:
     """Write verdicts and clusters in batches (insert, or update when the record changed).
 
     Idempotent: re-applying the same records changes no row. Review status is never touched. The caller commits.
     """
     now = utcnow()
+    any_changed = False
     if verdicts:
         latest = {v.account_id: v for v in verdicts}  # the last record of an account in the batch wins
         changed = _upsert(session, AccountRow.__table__, "account_id", [_account_row(v, now) for v in latest.values()])
         _replace(session, AccountModel.__table__, "account_id", changed,
                  [{"account_id": a, "model": m} for a in sorted(changed) for m in sorted(set(latest[a].models))])
+        any_changed = bool(changed)
     if clusters:
         latest_c = {c.cluster_id: c for c in clusters}
         changed = _upsert(session, ClusterRow.__table__, "cluster_id", [_cluster_row(c, now) for c in latest_c.values()])
@@ -90,6 +102,9 @@ def upsert_detections(session: Session, verdicts: list[AccountVerdict], clusters
                 for cid in changed for kind, values in latest_c[cid].shared_indicators.items() for value in values}
         _replace(session, ClusterIndicator.__table__, "cluster_id", changed,
                  [{"cluster_id": c, "kind": k, "value": v} for c, k, v in sorted(rows)])
+        any_changed = any_changed or bool(changed)
+    if any_changed:
+        bump_epoch(session)
 
 
 def account_verdict(row: AccountRow) -> AccountVerdict:
