@@ -27,6 +27,8 @@ from detector.state import INDICATORS, VERIFICATION, AccountState, AccountSummar
 HOUR = 3600.0
 RELINK_GROWTH = 0.02  # re-link when the accounts seen grew by 2% since the last linking...
 RELINK_EVERY = HOUR  # ...or an hour of event time passed (and always on flush)
+# The state packs hours since 1970 into unsigned key bits, so earlier times cannot be counted.
+BEFORE_EPOCH = "ts is before 1970-01-01T00:00:00Z"
 SHARED_KINDS = {"card": "payment_fingerprint", "api_key": "api_key", "ip": "ip", "subnet": "subnet", "asn": "asn", "client": "client"}
 
 
@@ -81,20 +83,26 @@ class Detector:
 
     def process(self, events: Iterable[Event], on_reject: Callable[[Event, str], None] | None = None) -> list[Change]:
         """Consume events; re-score whenever event time crosses a window boundary. Rejected events
-        (too far in the future, or older than the de-duplication horizon) go to ``on_reject``."""
+        (too far in the future, older than the de-duplication horizon, or before 1970) go to ``on_reject``."""
         changes: list[Change] = []
         w = self.window
         add = self.state.add
         for ev in events:
             ts = ev.ts.timestamp()
-            if self.window_end is None:
-                self.window_end = (ts // w + 1) * w
-            elif ts >= self.window_end and self.state.reject_reason(ev, ts) is None:
+            if ts < 0:
+                self.state.stats["rejected"] += 1
+                if on_reject is not None:
+                    on_reject(ev, BEFORE_EPOCH)
+                continue
+            if self.window_end is not None and ts >= self.window_end and self.state.reject_reason(ev, ts) is None:
                 changes.extend(self.rescore(self.window_end))
                 self.window_end = (ts // w + 1) * w
             rejected = add(ev, ts)
-            if rejected is not None and on_reject is not None:
-                on_reject(rejected.event, rejected.reason)
+            if rejected is not None:
+                if on_reject is not None:
+                    on_reject(rejected.event, rejected.reason)
+            elif self.window_end is None:  # the first accepted event starts the windows
+                self.window_end = (ts // w + 1) * w
         return changes
 
     def flush(self) -> list[Change]:

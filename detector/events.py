@@ -3,12 +3,15 @@
 The vendored JSON Schema (``detector/schema/api-event.schema.json``) is the contract; :class:`Event`
 mirrors it field for field so msgspec validates types, ranges, enums and patterns while decoding,
 in C. Unknown fields are ignored. Every rejection is an :class:`EventError` naming the field.
+Integers are bounded to int64 (the schema sets no maximum; no gateway counter exceeds it, and larger
+ones cannot be aggregated as float64).
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,8 +28,8 @@ SCHEMA_RESOURCE = "schema/api-event.schema.json"
 Str64 = Annotated[str, Meta(min_length=1, max_length=64)]
 Str128 = Annotated[str, Meta(min_length=1, max_length=128)]
 OptStr128 = Annotated[str, Meta(max_length=128)] | None
-Country = Annotated[str, Meta(pattern="^[A-Z]{2}$")] | None
-NonNeg = Annotated[int, Meta(ge=0)]
+Country = Annotated[str, Meta(pattern=r"^[A-Z]{2}\Z")] | None  # msgspec searches: "$" would let "GB\n" through
+NonNeg = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 AwareTime = Annotated[datetime, Meta(tz=True)]
 
 VerificationPath = Literal["standard", "education", "research", "startup", "enterprise"]
@@ -82,12 +85,62 @@ class EventError(Exception):
 _DECODER = msgspec.json.Decoder(Event)
 _PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _FLOAT_CONSTANTS = re.compile(rb"(?<![\"\w])(NaN|-?Infinity)(?![\"\w])")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_REASON = 200  # characters: msgspec echoes rejected enum values, which may be megabytes
 
 
 def _field_of(path: str | None) -> str:
     if not path:
         return "$"
     return path.lstrip(".") or "$"
+
+
+def _error(field: str, reason: str) -> EventError:
+    return EventError(field, reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 1] + "\u2026")
+
+
+class _Constant:
+    """Stands for a NaN or Infinity literal while locating it."""
+
+
+def _find(items: list[tuple[str, object]], bad: Callable[[object], bool]) -> str | None:
+    """The path of the first value (depth first, in order) for which ``bad`` holds."""
+    stack = items[::-1]
+    while stack:
+        path, value = stack.pop()
+        if bad(value):
+            return path
+        if isinstance(value, list):
+            stack.extend((f"{path}[{i}]", value[i]) for i in range(len(value) - 1, -1, -1))
+        elif isinstance(value, dict):
+            stack.extend((f"{path}.{k}", value[k]) for k in reversed(list(value)))
+    return None
+
+
+def _locate(raw: bytes, bad: Callable[[object], bool]) -> str | None:
+    """Where a message the strict decoder refused holds a value for which ``bad`` holds: its path inside a
+    known field (``prompt``, ``tools[2]``), ``$`` when elsewhere, None when nowhere or undecodable even
+    leniently (invalid UTF-8 decoded as lone surrogates, NaN and Infinity as :class:`_Constant`)."""
+    try:
+        doc = json.loads(bytes(raw).decode("utf-8", "surrogateescape"), parse_constant=lambda _: _Constant())
+    except (ValueError, RecursionError):
+        return None
+    known = [(k, doc[k]) for k in Event.__struct_fields__ if k in doc] if isinstance(doc, dict) else []
+    path = _find(known, bad)
+    if path is None and _find([("$", doc)], bad) is not None:
+        path = "$"
+    return path
+
+
+def _has_surrogate(value: object) -> bool:
+    """A string holding a lone surrogate: a ``\\ud800`` escape, or an invalid UTF-8 byte decoded by ``_locate``."""
+    return isinstance(value, str) and not value.isascii() and _SURROGATE.search(value) is not None
+
+
+# Why strict JSON decoding failed where lenient decoding finds the value: (gate on the raw bytes, test of a value, reason).
+_LENIENT = ((_SURROGATE_ESCAPE, _has_surrogate, "string holds a lone UTF-16 surrogate"),
+            (_FLOAT_CONSTANTS, lambda v: isinstance(v, _Constant), "NaN and Infinity are not JSON numbers"))
 
 
 def parse_event(raw: bytes | str) -> Event:
@@ -103,14 +156,17 @@ def parse_event(raw: bytes | str) -> Event:
         if "Object missing required field" in reason:
             missing = reason.split("`")[1] if "`" in reason else "$"
             raise EventError(missing, "required field is missing") from None
-        raise EventError(_field_of(m.group("path")), reason) from None
+        raise _error(_field_of(m.group("path")), reason) from None
     except msgspec.DecodeError as exc:
-        text = str(exc)
-        if _FLOAT_CONSTANTS.search(raw[:1_000_000]):
-            text = "NaN and Infinity are not JSON numbers"
-        raise EventError("$", f"not valid JSON: {text}") from None
-    except (UnicodeDecodeError, RecursionError, ValueError, TypeError, OverflowError) as exc:
-        raise EventError("$", f"undecodable message: {exc.__class__.__name__}: {exc}") from None
+        for gate, bad, why in _LENIENT:
+            where = _locate(raw, bad) if gate.search(raw) else None
+            if where is not None:
+                raise EventError(where, why) from None
+        raise _error("$", f"not valid JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise EventError(_locate(raw, _has_surrogate) or "$", "string is not valid UTF-8") from None
+    except (RecursionError, ValueError, TypeError, OverflowError) as exc:
+        raise _error("$", f"undecodable message: {exc.__class__.__name__}: {exc}") from None
 
 
 def encode_event(event: Event) -> bytes:

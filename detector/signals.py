@@ -79,16 +79,28 @@ _AUTO = _automaton()
 HEAD, TAIL = 1200, 400
 
 
+def _cues(text: str) -> int:
+    """Signal bits of one text: its opening ``HEAD`` and closing ``TAIL`` characters are scanned."""
+    window = text if len(text) <= HEAD + TAIL else text[:HEAD] + "\n" + text[-TAIL:]
+    flags = 0
+    for _, flag in _AUTO.iter(window.lower()):
+        flags |= flag
+    return flags
+
+
+# An app backend sends the same system prompt with every request: scan each distinct one once.
+_system_cues = lru_cache(maxsize=4096)(_cues)
+
+
 def text_flags(prompt: str | None, system_prompt: str | None = None) -> int:
     """Signal bits found in the prompt (and system prompt); ``TEXT`` is set when any text is present."""
     if not prompt and not system_prompt:
         return 0
     flags = TEXT
-    for text in (prompt, system_prompt):
-        if text:
-            window = text if len(text) <= HEAD + TAIL else text[:HEAD] + "\n" + text[-TAIL:]
-            for _, flag in _AUTO.iter(window.lower()):
-                flags |= flag
+    if prompt:
+        flags |= _cues(prompt)
+    if system_prompt:
+        flags |= _system_cues(system_prompt)
     return flags
 
 
@@ -106,8 +118,8 @@ def template_keys(prompt: str | None) -> tuple[int, int]:
     """
     if not prompt:
         return 0, 0
-    head = " ".join(prompt[:160].lower().split()).translate(_DIGITS)[:SKELETON_CHARS]
-    tail = " ".join(prompt[-160:].lower().split()).translate(_DIGITS)[-SKELETON_CHARS:]
+    head = " ".join(prompt[:160].lower().split())[:SKELETON_CHARS].translate(_DIGITS)
+    tail = " ".join(prompt[-160:].lower().split())[-SKELETON_CHARS:].translate(_DIGITS)
     return zlib.crc32(("^" + head).encode()) | 1, zlib.crc32(("$" + tail).encode()) | 1
 
 

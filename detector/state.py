@@ -95,6 +95,7 @@ class AccountState:
     _buf: list[list] = field(default_factory=lambda: [[] for _ in range(13)])
     dirty: set[int] = field(default_factory=set)
     _pairs_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _infra: dict[tuple, tuple[int, ...]] = field(default_factory=dict)
     _clock_calls: int = 0
     _now: float = 0.0
 
@@ -105,6 +106,25 @@ class AccountState:
         if v is None:
             v = table[value] = len(table)
         return v
+
+    def _intern_infra(self, raw: tuple) -> tuple[int, ...]:
+        """Ids of an event's (card, ip, subnet, asn, client, api key), -1 where absent; remembered per
+        raw combination, since an account (or a proxy's accounts) repeats the same few."""
+        card, ip, asn, tls, ua, api_key = raw
+        intern = self._intern
+        ua = ua or ""
+        ids = (
+            intern("card", card) if card else -1,
+            intern("ip", ip),
+            intern("subnet", subnet_of(ip)),
+            intern("asn", str(asn)) if asn is not None else -1,
+            intern("client", f"{tls or '-'}|{ua}") if (tls or ua) else -1,
+            intern("api_key", api_key),
+        )
+        if len(self._infra) >= 500_000:
+            self._infra.clear()
+        self._infra[raw] = ids
+        return ids
 
     def _account(self, ev: Event) -> int:
         a = self.ids.get(ev.account_id)
@@ -186,8 +206,6 @@ class AccountState:
             flags |= HIGH_MAX
         if ev.turn_index:
             flags |= MULTI_TURN
-        intern = self._intern
-        ua = ev.user_agent or ""
         b = self._buf
         b[0].append(a)
         b[1].append(ts)
@@ -196,18 +214,13 @@ class AccountState:
         b[4].append(-1 if mt is None else mt)
         b[5].append(ev.status)
         b[6].append(flags)
-        b[7].append(intern("model", ev.model))
+        b[7].append(self._intern("model", ev.model))
         b[8].append(-1.0 if ev.temperature is None else ev.temperature)
-        b[9].append(
-            (
-                intern("card", ev.payment_fingerprint) if ev.payment_fingerprint else -1,
-                intern("ip", ev.ip),
-                intern("subnet", subnet_of(ev.ip)),
-                intern("asn", str(ev.asn)) if ev.asn is not None else -1,
-                intern("client", f"{ev.tls_fingerprint or '-'}|{ua}") if (ev.tls_fingerprint or ua) else -1,
-                intern("api_key", ev.api_key_id),
-            )
-        )
+        raw = (ev.payment_fingerprint, ev.ip, ev.asn, ev.tls_fingerprint, ev.user_agent, ev.api_key_id)
+        infra = self._infra.get(raw)
+        if infra is None:
+            infra = self._intern_infra(raw)
+        b[9].append(infra)
         if prompt and not ev.turn_index and len(prompt) >= MIN_TEMPLATE_CHARS:
             kh, kt = template_keys(prompt)
             b[10].append(a)
