@@ -54,6 +54,7 @@ def replay(
     from kafka.errors import KafkaError
 
     from detector.settings import get_settings
+    from streams.replay import ReplayError
     from streams.replay import replay as run
 
     s = get_settings()
@@ -75,7 +76,10 @@ def replay(
                       progress=lambda n, b: bar.update(task, completed=b, sent=n))
         except KafkaError as exc:
             _fail(f"cannot produce to {bootstrap or s.kafka_bootstrap}: {exc}", 1)
-    err.print(f"{rep.events:,} events in {rep.seconds:.1f}s ({rep.rate:,.0f} events/s) -> {topic or s.events_topic}")
+        except ReplayError as exc:
+            _fail(str(exc), 1)
+    resent = f", {rep.resent:,} re-sent after a failed send" if rep.resent else ""
+    err.print(f"{rep.events:,} events in {rep.seconds:.1f}s ({rep.rate:,.0f} events/s{resent}) -> {topic or s.events_topic}")
 
 
 def worker(

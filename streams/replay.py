@@ -1,6 +1,10 @@
 """Replay an event file into the input topic with kafka-python, keyed by ``account_id`` so that every
 event of an account lands on the same partition (in file order). Lines are sent as they are: validating
-them is the worker's job (malformed ones end in the dead-letter topic)."""
+them is the worker's job (malformed ones end in the dead-letter topic).
+
+Every send is checked: a message the broker did not acknowledge (a stalled broker, a timed-out request)
+is sent again after the file, up to :data:`RESEND_ROUNDS` times, and :class:`ReplayError` says how many
+never made it. A re-sent message may land twice; the worker ignores repeated ``event_id``\s."""
 
 from __future__ import annotations
 
@@ -11,8 +15,12 @@ from pathlib import Path
 
 import msgspec
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
 from detector.events import iter_lines
+from detector.logs import get_logger
+
+log = get_logger("replay")
 
 
 class _Key(msgspec.Struct):
@@ -26,16 +34,24 @@ def account_key(line: bytes) -> bytes | None:
     """The partitioning key of a raw line: its ``account_id``, or None when it has none."""
     try:
         return _key_decoder.decode(line).account_id.encode()
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):  # invalid UTF-8 in the id
         return None
+
+
+RESEND_ROUNDS = 5
+
+
+class ReplayError(RuntimeError):
+    """Some messages were never acknowledged by the broker."""
 
 
 @dataclass
 class ReplayReport:
-    """What a replay sent."""
+    """What a replay sent (``resent``: messages that needed another try)."""
 
     events: int
     seconds: float
+    resent: int = 0
 
     @property
     def rate(self) -> float:
@@ -54,17 +70,21 @@ def replay(path: str | Path, bootstrap: str, topic: str, rate: float | None = No
     """Send every line of ``path`` (plain or gzip JSONL) to ``topic``; ``rate`` events/s or as fast as possible.
     ``progress(lines_sent, file_bytes_read)`` is called every few thousand lines."""
     producer = make_producer(bootstrap)
-    sent = 0
+    sent = resent = 0
     pos = 0
+    failed: list[tuple[bytes, bytes | None, str]] = []
     t0 = time.perf_counter()
 
     def seen(b: int) -> None:
         nonlocal pos
         pos = b
 
+    def send(line: bytes, key: bytes | None) -> None:
+        producer.send(topic, value=line, key=key).add_errback(lambda exc: failed.append((line, key, str(exc))))
+
     try:
         for _, line in iter_lines(path, progress=seen):
-            producer.send(topic, value=line, key=account_key(line))
+            send(line, account_key(line))
             sent += 1
             if rate is not None and sent % 100 == 0:
                 ahead = sent / rate - (time.perf_counter() - t0)
@@ -75,9 +95,22 @@ def replay(path: str | Path, bootstrap: str, topic: str, rate: float | None = No
             if limit is not None and sent >= limit:
                 break
         producer.flush()
+        for _ in range(RESEND_ROUNDS):
+            if not failed:
+                break
+            retry, failed[:] = list(failed), []
+            resent += len(retry)
+            log.warning("re-sending unacknowledged messages", count=len(retry), error=retry[0][2])
+            for line, key, _why in retry:
+                send(line, key)
+            producer.flush()
+    except KafkaError as exc:
+        raise ReplayError(f"replay to {topic} at {bootstrap} failed after {sent} messages: {exc}") from exc
     finally:
         producer.close()
+    if failed:
+        raise ReplayError(f"{len(failed)} of {sent} messages were never acknowledged by {bootstrap}: {failed[0][2]}")
     elapsed = time.perf_counter() - t0
     if progress is not None:
         progress(sent, pos)
-    return ReplayReport(sent, elapsed)
+    return ReplayReport(sent, elapsed, resent)

@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
+from sqlalchemy.exc import SQLAlchemyError
 
 from detector.detector import Detector
 from detector.events import Event, EventError, parse_event
@@ -29,6 +30,7 @@ from streams import metrics
 from streams.snapshots import Snapshot, SnapshotStore
 
 log = get_logger("worker")
+DLQ_MAX_VALUE = 1_000_000  # a dead letter keeps this many bytes of its message (header dlq-truncated-from says more)
 _summary_decoder = msgspec.msgpack.Decoder(AccountSummary)
 
 
@@ -85,6 +87,8 @@ class StreamWorker:
         self.last_input = time.monotonic()
         self.last_snapshot = time.monotonic()
         self.last_db = time.monotonic()
+        self.db_failures = 0  # consecutive failed database writes
+        self.db_retry_at = 0.0  # monotonic time of the next attempt after a failure
         self.consumer: AIOKafkaConsumer | None = None
         self.summaries: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -217,11 +221,11 @@ class StreamWorker:
         idle = now - self.last_input >= self.o.idle_after
         if self.dirty and idle:
             await self.flush()
-        elif records and now - self.last_db >= self.o.db_every:
+        elif (records and now - self.last_db >= self.o.db_every) or (self.db_failures and now >= self.db_retry_at):
             await self.write_db()
         if self.assigned and now - self.last_snapshot >= self.o.snapshot_every and records:
             await self.checkpoint("interval")
-        metrics.IDLE.set(1 if idle and not self.dirty and lag == 0 else 0)
+        metrics.IDLE.set(1 if idle and not self.dirty and not self.db_failures and lag == 0 else 0)
 
     async def process(self, records: dict[TopicPartition, list]) -> None:
         """Validate, order and detect one micro-batch."""
@@ -239,7 +243,7 @@ class StreamWorker:
                     raws.append(m)
                 except EventError as err:
                     dlq.append((m, f"{err.field}: {err.reason}"))
-            self.offsets[tp.partition] = msgs[-1].offset + 1
+            self.offsets[tp.partition] = max(start, msgs[-1].offset + 1)  # a re-delivered range never moves it back
         order = sorted(range(len(events)), key=[e.ts.timestamp() for e in events].__getitem__)
         events = [events[i] for i in order]
         self.owned.update({e.account_id for e in events})
@@ -252,9 +256,9 @@ class StreamWorker:
         for m, reason in dlq:
             self._dead_letter(m, "invalid", reason)
         if rejected:
-            by_id = {e.event_id: raws[i] for i, e in zip(order, events, strict=True)}
+            by_obj = {id(e): raws[i] for i, e in zip(order, events, strict=True)}  # event_ids may repeat
             for ev, why in rejected:
-                self._dead_letter(by_id[ev.event_id], "time-rule", why)
+                self._dead_letter(by_obj[id(ev)], "time-rule", why)
             log.info("events rejected by time rules", count=len(rejected))
         self.dirty = True
         metrics.BATCH_SECONDS.observe(time.perf_counter() - t0)
@@ -334,7 +338,11 @@ class StreamWorker:
         headers = [("dlq-reason", reason.encode()[:1000]), ("dlq-kind", kind.encode()),
                    ("source-topic", m.topic.encode()), ("source-partition", str(m.partition).encode()),
                    ("source-offset", str(m.offset).encode())]
-        self._send(self.s.dlq_topic, m.value, m.key, headers)
+        value = m.value
+        if value is not None and len(value) > DLQ_MAX_VALUE:  # above a broker's default message size limit
+            headers.append(("dlq-truncated-from", str(len(value)).encode()))
+            value = value[:DLQ_MAX_VALUE]
+        self._send(self.s.dlq_topic, value, m.key, headers)
         metrics.DLQ.labels(kind).inc()
 
     async def write_db(self) -> None:
@@ -347,8 +355,25 @@ class StreamWorker:
         metrics.FLAGGED_ACCOUNTS.set(self.flagged)
         metrics.FLAGGED_CLUSTERS.set(sum(c.flagged for c in clusters))
         await self._drain_sends()
-        if self.o.write_db:
+        if not self.o.write_db:
+            return
+        try:
             await asyncio.to_thread(_upsert, self.s.database_url, verdicts, clusters)
+        except SQLAlchemyError as exc:
+            # The verdicts live on in the detector (and its snapshots): every write is the whole owned set,
+            # so the next successful one catches the database up. Nothing is lost; the worker keeps consuming.
+            self.db_failures += 1
+            wait = min(DB_BACKOFF_MAX, DB_BACKOFF_FIRST * 2 ** (self.db_failures - 1))
+            self.db_retry_at = time.monotonic() + wait
+            metrics.DB_ERRORS.inc()
+            metrics.DB_PENDING.set(1)
+            log.error("review database write failed; verdicts kept, retrying", reason=db_error_reason(exc),
+                      attempt=self.db_failures, retry_in_s=wait)
+            return
+        if self.db_failures:
+            log.info("review database writable again", after_failures=self.db_failures)
+        self.db_failures = 0
+        metrics.DB_PENDING.set(0)
 
     def _lag(self) -> int:
         """Messages between the processed offsets and the partition ends (-1 while an end is unknown)."""
@@ -367,14 +392,30 @@ class StreamWorker:
         return lag
 
 
+DB_BACKOFF_FIRST = 1.0  # seconds before retrying a failed database write, doubling up to DB_BACKOFF_MAX
+DB_BACKOFF_MAX = 30.0
+
+
+def db_error_reason(exc: SQLAlchemyError) -> str:
+    """What an operator should know about a failed database write, in words."""
+    raw = str(getattr(exc, "orig", None) or exc).strip()
+    text = raw.splitlines()[0][:300] if raw else type(exc).__name__
+    low = text.lower()
+    for needle, why in (("readonly", "the database is read-only"), ("read-only", "the database is read-only"),
+                        ("disk is full", "the disk is full"), ("no space left", "the disk is full"),
+                        ("could not extend", "the disk is full"), ("unable to open", "the database file cannot be opened"),
+                        ("connection", "the database connection failed"), ("terminating", "the database server ended the connection")):
+        if needle in low:
+            return f"{why} ({text})"
+    return text
+
+
 def _ts(e: Event) -> float:
     return e.ts.timestamp()
 
 
 def _migrate(url: str, attempts: int = 5) -> None:
     """Bring the review database to the newest schema; workers starting together may race, so retry."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from api.database import migrate
 
     for i in range(attempts):
@@ -388,10 +429,17 @@ def _migrate(url: str, attempts: int = 5) -> None:
             time.sleep(1.0 + i)
 
 
+DB_WRITE_TIMEOUT_MS = 20_000  # a write stuck longer (a lock, a hung server) fails and is retried
+
+
 def _upsert(url: str, verdicts: list[AccountVerdict], clusters: list[ClusterVerdict]) -> None:
+    from sqlalchemy import text
+
     from api.database import session_scope
     from api.detections.service import upsert_detections
 
     with session_scope(url) as session:
+        if session.get_bind().dialect.name == "postgresql":  # the consumer must poll again well within max.poll.interval
+            session.execute(text(f"SET LOCAL statement_timeout = {DB_WRITE_TIMEOUT_MS}"))
         upsert_detections(session, verdicts, clusters)
 

@@ -63,13 +63,14 @@ class Stream:
     model: Path
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     workers: list[WorkerProc] = field(default_factory=list)
+    database_url: str | None = None  # default: a SQLite file under ``root``
 
     @property
     def env(self) -> dict[str, str]:
         t = self.tag
         return {"KAFKA_BOOTSTRAP": self.bootstrap, "EVENTS_TOPIC": f"events-{t}", "DLQ_TOPIC": f"dlq-{t}",
                 "DETECTIONS_TOPIC": f"detections-{t}", "SUMMARIES_TOPIC": f"summaries-{t}",
-                "ENFORCEMENT_TOPIC": f"enforcement-{t}", "DATABASE_URL": f"sqlite:///{self.root / 'review.db'}",
+                "ENFORCEMENT_TOPIC": f"enforcement-{t}", "DATABASE_URL": self.database_url or f"sqlite:///{self.root / 'review.db'}",
                 "MODEL_PATH": str(self.model), "LOG_JSON": "true"}
 
     def worker(self, *args: str, partitions: int = 4, exit_when_idle: float = 0) -> WorkerProc:
@@ -148,8 +149,11 @@ def stream(broker: EmbeddedBroker, tmp_path: Path, model_path: Path):
 
 
 def assert_same_verdicts(got: dict[str, AccountVerdict], want: dict[str, AccountVerdict], tol: float = 1e-4) -> None:
-    """Same accounts, same flagged set, scores within ``tol``."""
+    """Same accounts, each with the same number of requests (none lost, none counted twice), the same flagged
+    set, scores within ``tol``."""
     assert got.keys() == want.keys(), f"{len(got.keys() ^ want.keys())} accounts differ"
+    miscounted = {a: (got[a].n_requests, want[a].n_requests) for a in want if got[a].n_requests != want[a].n_requests}
+    assert not miscounted, f"request counts differ (got, want): {dict(list(miscounted.items())[:5])}"
     flagged_got = {a for a, v in got.items() if v.flagged}
     flagged_want = {a for a, v in want.items() if v.flagged}
     assert flagged_got == flagged_want
