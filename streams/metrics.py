@@ -19,6 +19,8 @@ SNAPSHOT_SECONDS = Histogram("distillguard_snapshot_seconds", "Time to write a s
 DB_ERRORS = Counter("distillguard_db_write_errors", "Failed writes to the review database (retried with backoff).", registry=REGISTRY)
 DB_PENDING = Gauge("distillguard_db_pending", "1 while the review database lags the worker's verdicts after a failed write.", registry=REGISTRY)
 IDLE = Gauge("distillguard_idle", "1 when the worker has drained its partitions and flushed its verdicts.", registry=REGISTRY)
+PAUSED = Gauge("distillguard_paused_partitions", "Partitions not fetched while they hold too many messages for event-time alignment.", registry=REGISTRY)
+HELD = Gauge("distillguard_held_messages", "Fetched messages held back for event-time alignment of the partitions.", registry=REGISTRY)
 PARTITIONS = Gauge("distillguard_assigned_partitions", "Input partitions assigned to this worker.", registry=REGISTRY)
 
 

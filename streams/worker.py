@@ -27,9 +27,13 @@ from detector.records import AccountVerdict, Change, ClusterVerdict
 from detector.settings import Settings
 from detector.state import AccountSummary
 from streams import metrics
+from streams.align import PartitionAligner
 from streams.snapshots import Snapshot, SnapshotStore
 
 log = get_logger("worker")
+ALIGN_SLACK_S = 600.0  # a partition may run this far (event time) ahead of the slowest one with a backlog
+ALIGN_MAX_WAIT_S = 5.0  # ... unless that one delivers nothing for this long (wall time)
+ALIGN_MAX_HELD = 50_000  # messages held per partition before it is paused
 DLQ_MAX_VALUE = 1_000_000  # a dead letter keeps this many bytes of its message (header dlq-truncated-from says more)
 _summary_decoder = msgspec.msgpack.Decoder(AccountSummary)
 
@@ -80,6 +84,8 @@ class StreamWorker:
         self.detector = Detector(model, window_minutes=settings.window_minutes)
         self.assigned: list[int] = []
         self.offsets: dict[int, int] = {}  # partition -> next offset to process
+        self.fetched: dict[int, int] = {}  # partition -> next offset expected from the consumer (held included)
+        self.aligner: PartitionAligner[tuple] = PartitionAligner(ALIGN_SLACK_S, ALIGN_MAX_WAIT_S)
         self.owned: set[str] = set()  # accounts whose events this worker consumed
         self.n_partitions = 0
         self.flagged = 0
@@ -153,6 +159,7 @@ class StreamWorker:
         if partitions == self.assigned:
             for p in partitions:
                 self.consumer.seek(TopicPartition(topic, p), self.offsets.get(p, 0))
+            self._resume_from_offsets()
             return
         snap = self.store.load(topic, partitions)
         if snap is not None:
@@ -169,6 +176,7 @@ class StreamWorker:
             else:
                 await self.consumer.seek_to_beginning(tp)
         self.assigned = partitions
+        self._resume_from_offsets()
         self.dirty = True
         if self.summaries is not None:  # re-absorb every other worker's accounts into the new detector
             await self.summaries.seek_to_beginning()
@@ -218,7 +226,7 @@ class StreamWorker:
         now = time.monotonic()
         lag = self._lag()
         metrics.LAG.set(max(lag, 0))
-        idle = now - self.last_input >= self.o.idle_after
+        idle = now - self.last_input >= self.o.idle_after and not self.aligner
         if self.dirty and idle:
             await self.flush()
         elif (records and now - self.last_db >= self.o.db_every) or (self.db_failures and now >= self.db_retry_at):
@@ -228,22 +236,76 @@ class StreamWorker:
         metrics.IDLE.set(1 if idle and not self.dirty and not self.db_failures and lag == 0 else 0)
 
     async def process(self, records: dict[TopicPartition, list]) -> None:
-        """Validate, order and detect one micro-batch."""
+        """Hold a fetched batch for alignment, then validate, order and detect whatever the aligner releases."""
+        for tp, msgs in records.items():
+            p = tp.partition
+            start = self.fetched.get(p, self.offsets.get(p, 0))
+            fresh = [m for m in msgs if m.offset >= start]  # below: processed or held already (a re-delivery)
+            if not fresh:
+                continue
+            self.fetched[p] = fresh[-1].offset + 1
+            parsed = []
+            for m in fresh:
+                try:
+                    ev = parse_event(m.value)
+                    parsed.append((ev.ts.timestamp(), (m, ev)))
+                except EventError as err:
+                    parsed.append((None, (m, f"{err.field}: {err.reason}")))
+            self.aligner.add(p, parsed)
+        ready = self.aligner.release(self._unread())
+        self._pause_full()
+        if ready:
+            await self._detect(ready)
+
+    def _unread(self) -> list[int]:
+        """Assigned partitions with messages the consumer has not delivered yet (an unknown end counts as such)."""
+        if self.consumer is None:
+            return []
+        current = self.consumer.assignment()
+        out = []
+        for p in self.assigned:
+            tp = TopicPartition(self.s.events_topic, p)
+            if tp in current:
+                hw = self.consumer.highwater(tp)
+                if hw is None or hw > self.fetched.get(p, self.offsets.get(p, 0)):
+                    out.append(p)
+        return out
+
+    def _pause_full(self) -> None:
+        """Stop fetching partitions with :data:`ALIGN_MAX_HELD` messages held (memory stays bounded while
+        another partition catches up); fetch them again once they are below it."""
+        if self.consumer is None:
+            return
+        current = self.consumer.assignment()
+        full = {tp for tp in current if self.aligner.held(tp.partition) >= ALIGN_MAX_HELD}
+        paused = self.consumer.paused() & current
+        if full - paused:
+            self.consumer.pause(*(full - paused))
+        if paused - full:
+            self.consumer.resume(*(paused - full))
+        metrics.PAUSED.set(len(full))
+        metrics.HELD.set(len(self.aligner))
+
+    def _resume_from_offsets(self) -> None:
+        """After a seek to the processed offsets: nothing held, nothing paused."""
+        self.aligner.reset()
+        self.fetched = {}
+        if self.consumer is not None and (paused := self.consumer.paused()):
+            self.consumer.resume(*paused)
+
+    async def _detect(self, ready: list[tuple[int, tuple]]) -> None:
+        """Validate, order and detect released messages (each partition's in offset order)."""
         t0 = time.perf_counter()
         events: list[Event] = []
         raws: list = []
         dlq: list[tuple] = []
-        for tp, msgs in records.items():
-            start = self.offsets.get(tp.partition, 0)
-            for m in msgs:
-                if m.offset < start:  # already inside the restored snapshot
-                    continue
-                try:
-                    events.append(parse_event(m.value))
-                    raws.append(m)
-                except EventError as err:
-                    dlq.append((m, f"{err.field}: {err.reason}"))
-            self.offsets[tp.partition] = max(start, msgs[-1].offset + 1)  # a re-delivered range never moves it back
+        for p, (m, parsed) in ready:
+            if isinstance(parsed, str):
+                dlq.append((m, parsed))
+            else:
+                events.append(parsed)
+                raws.append(m)
+            self.offsets[p] = m.offset + 1
         order = sorted(range(len(events)), key=[e.ts.timestamp() for e in events].__getitem__)
         events = [events[i] for i in order]
         self.owned.update({e.account_id for e in events})

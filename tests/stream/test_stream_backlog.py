@@ -1,0 +1,50 @@
+"""A backlog of several days waiting in the input topic (a worker started late, or after an outage) is
+consumed in event-time order across partitions: a fetch returns megabytes of one partition at a time, and
+without alignment one partition runs days ahead of another, whose events then fall behind the
+de-duplication horizon and are refused. Nothing may be refused, and the verdicts equal `detect` on the file."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from detector.detector import Detector
+from detector.events import Event, read_events
+from detector.model import load_model
+from streams.replay import replay
+from tests.stream.conftest import Stream, assert_same_verdicts
+
+pytestmark = [pytest.mark.broker]
+
+DAYS = 3
+
+
+def _days(src: Path, out: Path, days: int) -> Path:
+    """``src`` followed by copies shifted by 1 .. days-1 days, with event ids made unique per copy."""
+    with gzip.open(src, "rb") as fh:
+        docs = [msgspec.json.decode(line) for line in fh.read().splitlines() if line.strip()]
+    with gzip.open(out, "wb") as fh:
+        for k in range(days):
+            for d in docs:
+                ts = (datetime.fromisoformat(d["ts"]) + timedelta(days=k)).isoformat()
+                fh.write(msgspec.json.encode(d | {"ts": ts, "event_id": f"d{k}-{d['event_id']}"}) + b"\n")
+    return out
+
+
+@pytest.mark.slow
+def test_a_backlog_of_days_is_consumed_in_event_time_order_and_nothing_is_refused(stream: Stream, day, tmp_path: Path) -> None:
+    events = _days(day.events, tmp_path / "days.jsonl.gz", DAYS)
+    replay(events, stream.bootstrap, stream.env["EVENTS_TOPIC"])  # all of it waits before the worker starts
+    w = stream.worker(exit_when_idle=2)
+    assert w.proc.wait(300) == 0, stream.logs()
+
+    det = Detector(load_model(stream.model))
+    det.process([e for e in read_events(events) if isinstance(e, Event)])
+    det.flush()
+    want = {v.account_id: v for v in det.verdicts()}
+    assert sum(v.n_requests for v in want.values()) == DAYS * day.n
+    assert_same_verdicts(stream.verdicts(), want)
