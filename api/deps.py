@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import Depends, HTTPException, Request
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from api.auth.models import ROLES
 from api.auth.service import Principal, authenticate
+from detector.logs import get_logger
+
+log = get_logger("api")
 
 COOKIE = "dg_token"
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session for this request (services commit their own changes)."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session for this request (services commit their own changes). An async dependency on purpose:
+    its clean-up then runs on the event loop, so returning the connection never waits for a free worker
+    thread (under load, sync clean-ups queued behind new requests held every pooled connection). A
+    connection the database dropped is discarded by the pool; the response has been sent by then."""
     session = request.app.state.sessions()
     try:
         yield session
     finally:
-        session.close()
+        try:
+            session.close()
+        except DBAPIError as exc:
+            log.warning("closing a database session failed", error=str(exc.orig)[:200])
 
 
 def _token(request: Request) -> str:
@@ -47,7 +57,9 @@ def principal(request: Request, session: Session = Depends(get_session)) -> Prin
         raise HTTPException(429, f"rate limit of {request.app.state.settings.api_rate_limit_per_minute} requests "
                                  f"per minute exceeded for token {row.name!r}; retry in {wait}s",
                             {"Retry-After": str(wait)})
-    return Principal(name=row.name, role=row.role, token_id=row.id)
+    who = Principal(name=row.name, role=row.role, token_id=row.id)
+    session.rollback()  # end the read: the connection goes back to the pool while the request waits for a worker thread
+    return who
 
 
 def require(role: str) -> Callable[..., Principal]:

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from detector.logs import get_logger
@@ -78,6 +79,12 @@ def install(app: FastAPI) -> None:
         reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0][:200]
         log.warning("database rejected a value", path=req.url.path, error=reason)
         return JSONResponse({"detail": f"invalid request: the database rejected a value: {reason}"}, status_code=422)
+
+    @app.exception_handler(PoolTimeout)
+    async def _busy(req: Request, exc: PoolTimeout) -> JSONResponse:
+        log.warning("database busy", path=req.url.path, error=str(exc)[:200])
+        return JSONResponse({"detail": "database busy: every pooled connection is in use; retry shortly"},
+                            status_code=503, headers={"Retry-After": "2"})
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)

@@ -2,7 +2,7 @@
 benchmarks from ``bench/results/*.json``, configuration from ``detector.settings.Settings``.
 
 ``--write README.md`` replaces the text between ``<!-- report:NAME -->`` and ``<!-- /report:NAME -->``
-(NAME = ``evaluation``, ``benchmarks`` or ``settings``) with the freshly rendered table; without it the
+(NAME = ``evaluation``, ``benchmarks``, ``reliability`` or ``settings``) with the freshly rendered table; without it the
 tables are printed.
 The evaluation file holds one ``distillguard evaluate --json`` report per day (``bench/bench_evaluation.py``),
 or a single report.
@@ -85,13 +85,47 @@ def _api(r: dict) -> list[tuple[str, ...]]:
 
 
 BENCHMARKS: dict[str, Callable[[dict], list[tuple[str, ...]]]] = {"detect": _detect, "stream": _stream, "api": _api}
+SEPARATE = {"reliability"}  # results with a table of their own
+
+
+def render_reliability(r: dict) -> str:
+    """The load-and-fault run: what was done, what was measured, what it must be."""
+    st, api = r["stream"], r["api"]
+    inp, dl, rss = st["input"], st["dead_letters"], st["worker_rss_mb"]
+    statuses = ", ".join(f"{code}: {n:,}" for code, n in api["statuses"].items())
+    rows = [
+        (f"stream worker fed at 2x its benchmarked rate ({inp['achieved_rate'] / 1e3:.1f}k messages/s for "
+         f"{inp['seconds']:.0f} s: {st['days_replayed']:.1f} simulated days, 1 message in {r['malformed_every']:,} "
+         f"malformed), SIGKILLed and restarted {st['worker_sigkills']} times mid-input",
+         f"{st['events_lost']:,} lost, {st['events_double_counted']:,} double-counted of {st['distinct_events_sent']:,} "
+         f"events ({st['accounts']:,} accounts); {dl['distinct_by_kind'].get('invalid', 0):,} of {inp['malformed']:,} "
+         f"malformed messages dead-lettered with a reason, {dl['distinct_by_kind'].get('time-rule', 0):,} refused by time rules",
+         "0 lost, 0 double-counted, every malformed message dead-lettered"),
+        ("the same run: lag and memory",
+         f"lag peaked at {st['peak_lag']:,.0f} messages and drained {st['drained_seconds_after_input_stopped']:.0f} s after "
+         f"input stopped; worker RSS {rss['first_quarter_max']:.0f} MB (first quarter) -> {rss['peak']:.0f} MB peak -> "
+         f"{rss['last']:.0f} MB at the end",
+         "lag grows then drains, memory bounded"),
+        (f"review API: {api['clients']} concurrent clients over queue, counts, evidence, cases, audit and comments "
+         f"({api['database']}, 100k detections), every database session terminated {len(api['sessions_terminated'])} times",
+         f"{api['requests']:,} requests ({statuses}); {api['5xx']} 5xx other than 503, {api.get('transport_errors', 0)} "
+         f"dropped connections; {api['audit_records_added']:,} audit records for {api['comments_created']:,} comments "
+         f"created; p99 {api['p99_ms']:,.0f} ms",
+         "0 5xx (503 with Retry-After is the answer for a killed session), audit log intact"),
+    ]
+    meta = r.get("_meta", {})
+    when = f"\n\nRun {meta['finished_at'][:16].replace('T', ' ')} UTC ({meta['machine']})" if meta else ""
+    if rerun := meta.get("api_rerun"):
+        when += f"; the API part {rerun['finished_at'][:16].replace('T', ' ')} UTC, {rerun['why']}"
+    when += "." if meta else ""
+    return _table(("check", "measured", "must be"), rows) + when
 
 
 def render_benchmarks(results: dict[str, dict]) -> str:
     """Rows per benchmark result (figure, measured with its same-run baseline, target), then when and where."""
     rows: list[tuple[str, ...]] = []
     runs, machines = [], set()
-    for name in sorted(results, key=lambda n: (list(BENCHMARKS).index(n) if n in BENCHMARKS else len(BENCHMARKS), n)):
+    for name in sorted(set(results) - SEPARATE, key=lambda n: (list(BENCHMARKS).index(n) if n in BENCHMARKS else len(BENCHMARKS), n)):
         r = results[name]
         render = BENCHMARKS.get(name)
         rows += render(r) if render else [(f"`{name}`", f"see `bench/results/{name}.json`", "-")]
@@ -130,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     eval_path = args.evaluation or args.results / "evaluation.json"
     benches = {p.stem: json.loads(p.read_text()) for p in sorted(args.results.glob("*.json")) if p.resolve() != eval_path.resolve()}
     tables = {"benchmarks": render_benchmarks(benches), "settings": render_settings()}
+    if "reliability" in benches:
+        tables["reliability"] = render_reliability(benches["reliability"])
     if eval_path.exists():
         tables["evaluation"] = render_evaluation(json.loads(eval_path.read_text()))
     else:
