@@ -59,6 +59,16 @@ def _consumed(m: dict) -> float:
     return m.get("distillguard_events_total", 0) + m.get("distillguard_duplicate_events_total", 0)
 
 
+def _first_half_written(stream: Stream, day, tmp_path):  # noqa: ANN001, ANN202
+    """A worker that has consumed and written the first half of the day; returns (worker, second half file)."""
+    first, second = _halves(stream, day, tmp_path)
+    w = stream.worker()
+    w.wait(lambda m: m.get("distillguard_assigned_partitions") == 4, 60, "assignment")
+    replay(first, stream.bootstrap, stream.env["EVENTS_TOPIC"])
+    w.wait(lambda m: m.get("distillguard_idle") == 1 and _consumed(m) > 0, 90, "the first half written")
+    return w, second
+
+
 def test_sigkill_while_a_verdict_write_waits_on_a_lock(stream: Stream, day, tmp_path, pg_db: str):
     """The test holds a lock on the verdicts table so the worker's write blocks mid-transaction, kills the
     worker there, and restarts it: the write is rolled back, redone from the snapshot, nothing is lost."""
@@ -102,13 +112,8 @@ def test_database_away_for_a_while_then_caught_up_and_the_api_says_503(stream: S
     auth = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/detections", headers=auth).status_code == 200
 
-    first, second = _halves(stream, day, tmp_path)
+    w, second = _first_half_written(stream, day, tmp_path)
     topic = stream.env["EVENTS_TOPIC"]
-    w = stream.worker()
-    w.wait(lambda m: m.get("distillguard_assigned_partitions") == 4, 60, "assignment")
-    replay(first, stream.bootstrap, topic)
-    w.wait(lambda m: m.get("distillguard_idle") == 1 and _consumed(m) > 0, 90, "the first half written")
-
     _admin(f'ALTER DATABASE "{pg_db}" ALLOW_CONNECTIONS false')
     try:
         _kick(pg_db)
@@ -129,12 +134,8 @@ def test_database_away_for_a_while_then_caught_up_and_the_api_says_503(stream: S
 
 def test_a_read_only_database_is_reported_in_words_and_caught_up(stream: Stream, day, tmp_path, pg_db: str):
     stream.database_url = f"postgresql://postgres@127.0.0.1:5432/{pg_db}"
-    first, second = _halves(stream, day, tmp_path)
+    w, second = _first_half_written(stream, day, tmp_path)
     topic = stream.env["EVENTS_TOPIC"]
-    w = stream.worker()
-    w.wait(lambda m: m.get("distillguard_assigned_partitions") == 4, 60, "assignment")
-    replay(first, stream.bootstrap, topic)
-    w.wait(lambda m: m.get("distillguard_idle") == 1 and _consumed(m) > 0, 90, "the first half written")
     _admin(f'ALTER DATABASE "{pg_db}" SET default_transaction_read_only = on')
     try:
         _kick(pg_db)  # sessions pick the setting up when they reconnect
