@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test bench demo browser clean model report
+.PHONY: install test bench demo browser wrk clean model report
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,10 +22,16 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || echo "chromium: install failed; browser tests will skip"; \
 	  else echo "chromium not installed and not root: browser tests will skip"; fi; }
 
+# Debian's wrk, the load generator of the review API benchmark.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 || echo "wrk: install failed; the api benchmark will stop"; \
+	  else echo "wrk not installed and not root: the api benchmark will stop"; fi; }
+
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) wrk
 	$(BIN)/python -m bench.run
 
 # Re-render the README's generated tables (evaluation, benchmarks, configuration) from bench/results and Settings.

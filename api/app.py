@@ -15,11 +15,13 @@ from sqlalchemy import text
 
 from api import errors, links
 from api.audit.views import router as audit_router
+from api.auth.service import PrincipalCache
 from api.auth.views import router as auth_router
 from api.cases.views import router as cases_router
 from api.console.views import SignIn
 from api.console.views import router as console_router
 from api.database import session_factory
+from api.detections.pages import PageCache
 from api.detections.views import router as detections_router
 from api.enforcement.service import Publisher, dispatch
 from api.enforcement.views import router as enforcement_router
@@ -76,6 +78,8 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.state.settings = settings
     app.state.sessions = session_factory(settings.database_url)
     app.state.limiter = RateLimiter(settings.api_rate_limit_per_minute)
+    app.state.principals = PrincipalCache(settings.api_token_cache_seconds)
+    app.state.queue_pages = PageCache(app.state.sessions, settings.api_queue_cache_seconds)
     app.state.publisher = publisher or Publisher(settings.kafka_bootstrap, settings.enforcement_topic)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(NulGuard)

@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator, Callable
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from api.auth.models import ROLES
-from api.auth.service import Principal, authenticate
+from api.auth.service import Principal, authenticate, hash_token
 from detector.logs import get_logger
 
 log = get_logger("api")
@@ -45,20 +46,30 @@ def _token(request: Request) -> str:
     raise HTTPException(401, "missing API token: send 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"})
 
 
-def principal(request: Request, session: Session = Depends(get_session)) -> Principal:
-    """The caller, authenticated by token and rate-limited per token."""
-    row = authenticate(session, _token(request))
-    if row is None:
-        raise HTTPException(401, "unknown API token", {"WWW-Authenticate": "Bearer"})
-    if row.revoked_at is not None:
-        raise HTTPException(401, f"API token {row.name!r} was revoked", {"WWW-Authenticate": "Bearer"})
-    wait = request.app.state.limiter.check(row.id)
+def _look_up(sessions: sessionmaker[Session], token_hash: str) -> Principal:
+    with sessions() as session:
+        row = authenticate(session, token_hash)
+        if row is None:
+            raise HTTPException(401, "unknown API token", {"WWW-Authenticate": "Bearer"})
+        if row.revoked_at is not None:
+            raise HTTPException(401, f"API token {row.name!r} was revoked", {"WWW-Authenticate": "Bearer"})
+        return Principal(name=row.name, role=row.role, token_id=row.id)
+
+
+async def principal(request: Request) -> Principal:
+    """The caller, authenticated by token and rate-limited per token. A token seen in the last
+    ``API_TOKEN_CACHE_SECONDS`` is not looked up again (the look-up runs in a worker thread with its own session)."""
+    state = request.app.state
+    token_hash = hash_token(_token(request))
+    who = state.principals.get(token_hash)
+    if who is None:
+        who = await run_in_threadpool(_look_up, state.sessions, token_hash)
+        state.principals.put(token_hash, who)
+    wait = state.limiter.check(who.token_id)
     if wait:
-        raise HTTPException(429, f"rate limit of {request.app.state.settings.api_rate_limit_per_minute} requests "
-                                 f"per minute exceeded for token {row.name!r}; retry in {wait}s",
+        raise HTTPException(429, f"rate limit of {state.settings.api_rate_limit_per_minute} requests "
+                                 f"per minute exceeded for token {who.name!r}; retry in {wait}s",
                             {"Retry-After": str(wait)})
-    who = Principal(name=row.name, role=row.role, token_id=row.id)
-    session.rollback()  # end the read: the connection goes back to the pool while the request waits for a worker thread
     return who
 
 
@@ -66,7 +77,7 @@ def require(role: str) -> Callable[..., Principal]:
     """A dependency admitting tokens whose role is ``role`` or above (403 otherwise)."""
     assert role in ROLES
 
-    def check(who: Principal = Depends(principal)) -> Principal:
+    async def check(who: Principal = Depends(principal)) -> Principal:
         if not who.can(role):
             raise HTTPException(403, f"role {who.role!r} may not do this; it needs {role!r} or above")
         return who

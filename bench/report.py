@@ -78,10 +78,18 @@ def _stream(r: dict) -> list[tuple[str, ...]]:
 
 
 def _api(r: dict) -> list[tuple[str, ...]]:
-    dbs = [(name, r[key]) for name, key in (("PostgreSQL", "postgresql"), ("SQLite", "sqlite")) if key in r]
-    return [(f"review API queue, {r['detections'] / 1e3:.0f}k detections, {r['clients']} clients",
-             ", ".join(f"p99 {d['p99_ms'] / 1e3:.1f} s {n}" if d["p99_ms"] >= 1000 else f"p99 {d['p99_ms']:.0f} ms {n}" for n, d in dbs),
-             f"p99 < {r['target_p99_ms']} ms")]
+    dbs = [(name, r[key]) for name, key in (("PostgreSQL", "postgresql"), ("SQLite", "sqlite")) if "p99_ms" in r.get(key, {})]
+    names = " / ".join(n for n, _ in dbs)
+
+    def each(fmt: str, get: Callable[[dict], float]) -> str:
+        return " / ".join(fmt.format(get(d)) for _, d in dbs)
+
+    measured = (f"p99 {each('{:.0f}', lambda d: d['p99_ms'])} ms {names}: p50 {each('{:.1f}', lambda d: d['p50_ms'])} ms, "
+                f"{each('{:,.0f}', lambda d: d['requests_per_s'])} requests/s, {each('{}', lambda d: d['non_2xx'] + d['timeouts'])} "
+                f"errors, with {r['writes']} (a static file of the same app under the same load: p99 "
+                f"{each('{:.0f}', lambda d: d['static_file_same_load']['p99_ms'])} ms)")
+    return [(f"review API queue, {r['detections'] / 1e3:.0f}k detections, {r['clients']} clients ({r['load']})",
+             measured, f"p99 < {r['target_p99_ms']} ms (PostgreSQL)")]
 
 
 BENCHMARKS: dict[str, Callable[[dict], list[tuple[str, ...]]]] = {"detect": _detect, "stream": _stream, "api": _api}

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from dataclasses import dataclass
+
+from cachetools import TTLCache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,6 +32,35 @@ class Principal:
         return ROLES.index(self.role) >= ROLES.index(role)
 
 
+class PrincipalCache:
+    """Authenticated principals by token hash, trusted for ``ttl`` seconds without a database look-up
+    (``ttl`` 0: none kept). :meth:`forget` drops a token at once, e.g. when this process revokes it."""
+
+    def __init__(self, ttl: float, maxsize: int = 4096) -> None:
+        self._cache: TTLCache | None = TTLCache(maxsize, ttl) if ttl > 0 else None
+        self._lock = threading.Lock()
+
+    def get(self, token_hash: str) -> Principal | None:
+        """The cached principal of a token, or None."""
+        if self._cache is None:
+            return None
+        with self._lock:
+            return self._cache.get(token_hash)
+
+    def put(self, token_hash: str, who: Principal) -> None:
+        """Remember an authenticated principal."""
+        if self._cache is not None:
+            with self._lock:
+                self._cache[token_hash] = who
+
+    def forget(self, token_id: int) -> None:
+        """Drop every cached entry of the token ``token_id``."""
+        if self._cache is not None:
+            with self._lock:
+                for key in [k for k, who in self._cache.items() if who.token_id == token_id]:
+                    del self._cache[key]
+
+
 def hash_token(secret: str) -> str:
     """The stored form of a token."""
     return hashlib.sha256(secret.encode()).hexdigest()
@@ -47,9 +79,9 @@ def create_token(session: Session, name: str, role: str, actor: str = "cli") -> 
     return row, secret
 
 
-def authenticate(session: Session, secret: str) -> ApiToken | None:
-    """The live token matching ``secret``, or None when unknown; revoked tokens are returned (caller rejects)."""
-    return session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
+def authenticate(session: Session, token_hash: str) -> ApiToken | None:
+    """The token stored as ``token_hash``, or None when unknown; revoked tokens are returned (caller rejects)."""
+    return session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
 
 
 def list_tokens(session: Session) -> list[ApiToken]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -70,9 +70,11 @@ def create_token(body: TokenCreate, session: Session = Depends(get_session), who
 
 
 @router.post("/tokens/{token_id}/revoke", response_model=TokenOut, responses=NOT_FOUND, summary="Revoke a token (admin)")
-def revoke_token(token_id: RowId, session: Session = Depends(get_session), who: Principal = Depends(admin)):
-    """Revoke a token; requests with it get 401 from now on."""
+def revoke_token(token_id: RowId, request: Request, session: Session = Depends(get_session),
+                 who: Principal = Depends(admin)):
+    """Revoke a token; requests with it get 401 from now on (other API processes: within API_TOKEN_CACHE_SECONDS)."""
     row = service.revoke_token(session, token_id, actor=who.name)
+    request.app.state.principals.forget(token_id)
     if row is None:
         raise ServiceError(404, f"no token {token_id}")
     return row

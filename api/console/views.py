@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from api.audit.service import events
-from api.auth.service import Principal, authenticate
+from api.auth.service import Principal, authenticate, hash_token
 from api.cases import service as cases
 from api.cases.policy import check_may_change, may_change
 from api.deps import COOKIE, get_session, principal
@@ -36,10 +36,10 @@ class SignIn(Exception):
     """The console needs a (valid) token."""
 
 
-def console_user(request: Request, session: Session = Depends(get_session)) -> Principal:
+async def console_user(request: Request) -> Principal:
     """The signed-in principal, or a redirect to the sign-in page."""
     try:
-        return principal(request, session)
+        return await principal(request)
     except HTTPException as exc:
         if exc.status_code == 401:
             raise SignIn from exc
@@ -76,7 +76,7 @@ def login_page(request: Request, msg: str | None = None) -> Response:
 @router.post("/login")
 def login(token: str = Form(..., max_length=200), session: Session = Depends(get_session)) -> Response:
     """Check the token and keep it in a cookie."""
-    row = authenticate(session, token.strip())
+    row = authenticate(session, hash_token(token.strip()))
     if row is None or row.revoked_at is not None:
         return _back("/console/login", "That token is unknown or revoked.")
     resp = _back("/console")

@@ -6,52 +6,30 @@ import base64
 import json
 import math
 import threading
-from collections import OrderedDict
 
+from cachetools import LRUCache
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, defer
 
+from api.detections import evidence
 from api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow
-from api.detections.schemas import Kind, QueueFilters
+from api.detections.schemas import Counts, Kind, QueueFilters, QueuePage
 from api.detections.service import current_epoch
 from api.errors import ServiceError
 from api.inputs import storable
 
-_COUNTS_KEPT = 1024
-
-
-class _CountCache:
-    """Counts per (query, detections epoch), least recently used out. Every write to detections bumps the
-    epoch in its transaction, so a cached count is exactly what a COUNT would return at that epoch."""
-
-    def __init__(self) -> None:
-        self._data: OrderedDict[tuple, object] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> object | None:
-        with self._lock:
-            hit = self._data.get(key)
-            if hit is not None:
-                self._data.move_to_end(key)
-            return hit
-
-    def put(self, key: tuple, value: object) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > _COUNTS_KEPT:
-                self._data.popitem(last=False)
-
-
-_counts = _CountCache()
+_counts: LRUCache = LRUCache(1024)  # (query, database, epoch) -> count; exact, as every write bumps the epoch
+_counts_lock = threading.Lock()
 
 
 def _cached(session: Session, what: str, kind: Kind, f: QueueFilters, compute):  # noqa: ANN001, ANN202
     key = (what, session.get_bind().url.render_as_string(), kind, f.model_dump_json(), current_epoch(session))
-    hit = _counts.get(key)
+    with _counts_lock:
+        hit = _counts.get(key)
     if hit is None:
         hit = compute()
-        _counts.put(key, hit)
+        with _counts_lock:
+            _counts[key] = hit
     return hit
 
 
@@ -182,3 +160,15 @@ def counts(session: Session, kind: Kind, f: QueueFilters) -> dict:
 
     by_status, flagged = _cached(session, "counts", kind, f, compute)
     return {"kind": kind, "total": sum(by_status.values()), "flagged": flagged, "by_status": dict(by_status)}
+
+
+def page_json(session: Session, kind: Kind, f: QueueFilters, cursor: str | None, limit: int) -> bytes:
+    """One queue page as the API's JSON body (:class:`QueuePage`)."""
+    rows, nxt, total = page(session, kind, f, cursor, limit)
+    item = evidence.cluster_item if kind is Kind.cluster else evidence.account_item
+    return QueuePage(kind=kind, total=total, items=[item(r) for r in rows], next_cursor=nxt).model_dump_json().encode()
+
+
+def counts_json(session: Session, kind: Kind, f: QueueFilters) -> bytes:
+    """The counts under the filters as the API's JSON body (:class:`Counts`)."""
+    return Counts(**counts(session, kind, f)).model_dump_json().encode()

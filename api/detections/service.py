@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 
 import msgspec
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -72,9 +72,31 @@ def _cluster_row(c: ClusterVerdict, now) -> dict:  # noqa: ANN001
     }
 
 
+_BUMPED = "distillguard.epoch_bumped"
+_local_commits = 0
+
+
+@event.listens_for(Session, "after_commit")
+def _count_commit(session: Session) -> None:
+    global _local_commits
+    if session.info.pop(_BUMPED, False):
+        _local_commits += 1
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_bump(session: Session) -> None:
+    session.info.pop(_BUMPED, None)
+
+
+def local_commits() -> int:
+    """How many transactions of this process that bumped the epoch have committed (cheap; no database)."""
+    return _local_commits
+
+
 def bump_epoch(session: Session) -> None:
-    """Mark the detections as changed in this transaction (invalidates the queue's cached counts)."""
+    """Mark the detections as changed in this transaction (invalidates the queue's cached pages and counts)."""
     session.execute(update(DetectionsEpoch).where(DetectionsEpoch.id == 1).values(epoch=DetectionsEpoch.epoch + 1))
+    session.info[_BUMPED] = True
 
 
 def current_epoch(session: Session) -> int:

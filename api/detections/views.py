@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from api.auth.service import Principal
@@ -17,7 +18,7 @@ from api.errors import COMMON, NOT_FOUND, ServiceError
 router = APIRouter(prefix="/api/v1", tags=["detections"], responses=COMMON)
 
 
-def filters(
+async def filters(
     status: Status | None = None,
     flagged: bool | None = None,
     min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
@@ -44,25 +45,29 @@ def _redacted(redact: bool, who: Principal) -> bool:
 
 
 @router.get("/detections", response_model=QueuePage, summary="Detections queue (highest risk first)")
-def get_queue(
+async def get_queue(
+    request: Request,
     kind: Kind = Kind.cluster,
     f: QueueFilters = Depends(filters),
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    session: Session = Depends(get_session),
     _who: Principal = Depends(viewer),
-) -> dict:
-    """Clusters or accounts ordered by score (then id), filtered, with cursor pagination and the total count."""
-    rows, nxt, total = queue.page(session, kind, f, cursor, limit)
-    item = evidence.cluster_item if kind is Kind.cluster else evidence.account_item
-    return {"kind": kind, "total": total, "items": [item(r) for r in rows], "next_cursor": nxt}
+) -> Response:
+    """Clusters or accounts ordered by score (then id), filtered, with cursor pagination and the total count.
+    Pages of the same detections epoch are rendered once (other processes' writes show within
+    API_QUEUE_CACHE_SECONDS)."""
+    key = ("page", kind, f.model_dump_json(), cursor, limit)
+    body = await request.app.state.queue_pages.get(key, partial(queue.page_json, kind=kind, f=f, cursor=cursor, limit=limit))
+    return Response(body, media_type="application/json")
 
 
 @router.get("/detections/counts", response_model=Counts, summary="Detections per review status")
-def get_counts(kind: Kind = Kind.cluster, f: QueueFilters = Depends(filters), session: Session = Depends(get_session),
-               _who: Principal = Depends(viewer)) -> dict:
+async def get_counts(request: Request, kind: Kind = Kind.cluster, f: QueueFilters = Depends(filters),
+                     _who: Principal = Depends(viewer)) -> Response:
     """Total, flagged and per-status counts under the filters (the status filter is ignored)."""
-    return queue.counts(session, kind, f)
+    body = await request.app.state.queue_pages.get(("counts", kind, f.model_dump_json()),
+                                                   partial(queue.counts_json, kind=kind, f=f))
+    return Response(body, media_type="application/json")
 
 
 @router.get("/clusters/{cluster_id}", response_model=ClusterDetail, responses=NOT_FOUND, summary="Cluster evidence")
