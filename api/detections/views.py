@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import partial
 from typing import Annotated
 
@@ -12,30 +11,10 @@ from sqlalchemy.orm import Session
 from api.auth.service import Principal
 from api.deps import get_session, viewer
 from api.detections import evidence, queue
-from api.detections.schemas import AccountDetail, ClusterDetail, Counts, Kind, QueueFilters, QueuePage, Status
+from api.detections.schemas import AccountDetail, ClusterDetail, Counts, Kind, QueueFilters, QueuePage
 from api.errors import COMMON, NOT_FOUND, ServiceError
 
 router = APIRouter(prefix="/api/v1", tags=["detections"], responses=COMMON)
-
-
-async def filters(
-    status: Status | None = None,
-    flagged: bool | None = None,
-    min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
-    max_score: Annotated[float | None, Query(ge=0, le=1)] = None,
-    min_size: Annotated[int | None, Query(ge=1, le=1_000_000, description="Cluster size (accounts: their cluster's).")] = None,
-    max_size: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
-    since: Annotated[datetime | None, Query(description="Active at or after (ISO 8601).")] = None,
-    until: Annotated[datetime | None, Query(description="Active at or before (ISO 8601).")] = None,
-    verification_path: Annotated[str | None, Query(max_length=32)] = None,
-    model: Annotated[str | None, Query(max_length=128)] = None,
-    indicator: Annotated[str | None, Query(max_length=1000, description="A shared indicator value.")] = None,
-    indicator_kind: Annotated[str | None, Query(max_length=32)] = None,
-) -> QueueFilters:
-    """The queue filters from query parameters."""
-    return QueueFilters(status=status, flagged=flagged, min_score=min_score, max_score=max_score, min_size=min_size,
-                        max_size=max_size, since=since, until=until, verification_path=verification_path, model=model,
-                        indicator=indicator, indicator_kind=indicator_kind)
 
 
 def _redacted(redact: bool, who: Principal) -> bool:
@@ -47,8 +26,8 @@ def _redacted(redact: bool, who: Principal) -> bool:
 @router.get("/detections", response_model=QueuePage, summary="Detections queue (highest risk first)")
 async def get_queue(
     request: Request,
+    f: Annotated[QueueFilters, Query()],
     kind: Kind = Kind.cluster,
-    f: QueueFilters = Depends(filters),
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     _who: Principal = Depends(viewer),
@@ -62,7 +41,7 @@ async def get_queue(
 
 
 @router.get("/detections/counts", response_model=Counts, summary="Detections per review status")
-async def get_counts(request: Request, kind: Kind = Kind.cluster, f: QueueFilters = Depends(filters),
+async def get_counts(request: Request, f: Annotated[QueueFilters, Query()], kind: Kind = Kind.cluster,
                      _who: Principal = Depends(viewer)) -> Response:
     """Total, flagged and per-status counts under the filters (the status filter is ignored)."""
     body = await request.app.state.queue_pages.get(("counts", kind, f.model_dump_json()),
