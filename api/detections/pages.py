@@ -73,6 +73,8 @@ class PageCache:
     async def _refresh(self) -> None:
         try:
             await run_in_threadpool(self._refresh_now)
+        except Exception as exc:  # noqa: BLE001 - the database is away: keep serving, the next request retries
+            log.warning("reading the detections epoch failed; serving the last one read", error=str(exc)[:200])
         finally:
             self._refreshing = None
 

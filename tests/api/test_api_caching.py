@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
+from structlog.testing import capture_logs
 
 from api.auth.service import hash_token
 from api.database import engine_for, session_factory
@@ -152,3 +153,37 @@ def test_another_process_s_write_is_rendered_ahead_while_requests_are_answered(s
     first, waited, during, after = asyncio.run(scenario())
     assert during == first and waited < 0.2
     assert int(after) == int(first) + 1 and len(renders) == 2
+
+
+def test_a_failed_background_read_keeps_serving_and_is_retried(sqlite_url: str) -> None:
+    seed_world(sqlite_url)
+    cache = PageCache(session_factory(sqlite_url), ttl=0.1)
+    healthy = cache.sessions
+    calls: list[int] = []
+
+    def render(_session) -> bytes:  # noqa: ANN001
+        calls.append(1)
+        return b"page"
+
+    def broken() -> None:
+        raise OSError("connection refused")
+
+    async def scenario() -> list[bytes]:
+        out = [await cache.get("k", render)]
+        cache.sessions = broken  # the database goes away
+        await asyncio.sleep(0.15)
+        out.append(await cache.get("k", render))  # starts a refresh that fails
+        await asyncio.sleep(0.1)
+        out.append(await cache.get("k", render))  # served still, and a new refresh is started (fails too)
+        await asyncio.sleep(0.1)
+        cache.sessions = healthy
+        out.append(await cache.get("k", render))  # and once the database is back, one succeeds
+        await asyncio.sleep(0.1)
+        return out
+
+    with capture_logs() as logs:
+        t0 = time.monotonic()
+        assert asyncio.run(scenario()) == [b"page"] * 4
+    assert cache._epoch[1] > t0 + 0.3 and calls == [1]  # the epoch was read again; the page never re-rendered
+    failed = [e for e in logs if e["event"].startswith("reading the detections epoch failed")]
+    assert len(failed) == 2 and "connection refused" in failed[0]["error"]
