@@ -9,7 +9,6 @@ import base64
 from urllib.parse import quote
 
 import msgspec
-import pytest
 from fastapi.routing import iter_route_contexts
 from httpx import Response
 
