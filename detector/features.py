@@ -88,11 +88,9 @@ def account_features(state: AccountState) -> np.ndarray:
     X[:, IDX["share_refusal"]] = f(REFUSAL) / nz
 
     # Template repetition: the most repeated opening/closing skeleton, and how many distinct ones.
-    a, _, cnt = state.pairs(state.templates, 32)
-    top = np.zeros(n_acc)
-    np.maximum.at(top, a, cnt)
+    a, _, _ = state.pairs(state.templates, 32)
     distinct = np.bincount(a, minlength=n_acc).astype(np.float64)
-    X[:, IDX["top_template_share"]] = _share(top, text, -1.0)
+    X[:, IDX["top_template_share"]] = _share(state.top_template[:n_acc].astype(np.float64), text, -1.0)
     X[:, IDX["template_diversity"]] = _share(distinct, 2 * text, -1.0)
 
     # Timing: regular gaps (load balancing) and round-the-clock activity.

@@ -191,16 +191,16 @@ class Evidence:
 
 
 def evidence(state: AccountState) -> tuple[Evidence, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Every rule key of every account (keys of different rules never collide), and the base relations."""
+    """Every rule key of every account (keys of different rules never collide), and the base relations
+    (account, value), with ``template_holders``: (account, how many accounts use each of its skeletons)."""
     n_acc = state.size
     rel = {kind: state.pairs(state.links[kind], 32)[:2] for kind in ("card", "api_key", "ip", "subnet", "client")}
     rel["burst"] = _bursts(state)
     ta, tk, tc = state.pairs(state.templates, 32)
-    if len(tk):
-        _, tinv, tdf = np.unique(tk, return_inverse=True, return_counts=True)
-        rare = tdf[tinv] <= max(POPULAR_TEMPLATE_MIN, POPULAR_TEMPLATE_SHARE * n_acc)
-    else:
-        rare = np.zeros(0, dtype=bool)
+    _, tinv, tdf = np.unique(tk, return_inverse=True, return_counts=True)
+    holders = tdf[tinv]  # per (account, skeleton): accounts using that skeleton
+    rel["template_holders"] = (ta, holders)
+    rare = holders <= max(POPULAR_TEMPLATE_MIN, POPULAR_TEMPLATE_SHARE * n_acc)
     habit = np.nonzero(rare & (tc >= 2))[0]  # a campaign's skeleton that the account itself repeats
     # how much of the account's traffic the skeleton is: full weight from TEMPLATE_SHARE of its requests
     n_req = np.maximum(state.col("n").astype(float), 1.0)
@@ -281,10 +281,8 @@ def link_accounts(state: AccountState, max_df_share: float = 0.25) -> Linkage:
         _, binv, bdf = np.unique(bv, return_inverse=True, return_counts=True)
         np.maximum.at(burst_size, ba, bdf[binv])
     shares_template = np.zeros(n_acc, dtype=bool)
-    ta, tk, _ = state.pairs(state.templates, 32)
-    if len(ta):
-        _, tinv, tdf = np.unique(tk, return_inverse=True, return_counts=True)
-        shares_template[ta[tdf[tinv] >= 2]] = True
+    ta, holders = rel["template_holders"]
+    shares_template[ta[holders >= 2]] = True
     return Linkage(
         labels=labels, n_clusters=len(uniq), shared_keys=np.bincount(acct, minlength=n_acc).astype(float),
         rule_members=rule_members, burst_size=burst_size, shares_template=shares_template,

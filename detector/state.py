@@ -17,6 +17,7 @@ import numpy as np
 
 from detector.events import Event
 from detector.signals import REASONING, TEXT, subnet_of, template_keys, text_flags
+from detector.store import Store
 
 # Metadata bits beyond the text signal bits of detector.signals.
 REASONING_REQ = 1 << 5
@@ -54,13 +55,6 @@ def _grow(arr: np.ndarray, size: int, fill: float = 0) -> np.ndarray:
     return new
 
 
-def _merge_counts(store: dict[int, int], keys: np.ndarray) -> None:
-    uniq, counts = np.unique(keys, return_counts=True)
-    get = store.get
-    for k, c in zip(uniq.tolist(), counts.tolist(), strict=True):
-        store[k] = get(k, 0) + c
-
-
 @dataclass
 class Rejected:
     """An event the state refused, with the reason (the stream dead-letters it)."""
@@ -81,12 +75,13 @@ class AccountState:
     flags: np.ndarray = field(default_factory=lambda: np.zeros((0, len(_FLAG_BITS)), dtype=np.int64))
     hours: np.ndarray = field(default_factory=lambda: np.zeros((0, 24), dtype=np.int64))
     interned: dict[str, dict[str, int]] = field(default_factory=lambda: {k: {} for k in (*INDICATORS, "model", "org")})
-    links: dict[str, dict[int, int]] = field(default_factory=lambda: {k: {} for k in INDICATORS})
-    templates: dict[int, int] = field(default_factory=dict)  # acct << 32 | key -> count
+    links: dict[str, Store] = field(default_factory=lambda: {k: Store() for k in INDICATORS})  # acct << 32 | value -> requests
+    templates: Store = field(default_factory=Store)  # acct << 32 | key -> count
+    top_template: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per account: its largest template count
     template_text: dict[int, str] = field(default_factory=dict)  # key -> a sample opening/closing
-    model_first: dict[int, float] = field(default_factory=dict)  # acct << 20 | model -> first ts
-    model_count: dict[int, int] = field(default_factory=dict)  # acct << 20 | model -> requests
-    timeline: dict[int, int] = field(default_factory=dict)  # acct << 24 | epoch hour -> requests
+    model_first: Store = field(default_factory=lambda: Store(np.float64))  # acct << 20 | model -> first ts
+    model_count: Store = field(default_factory=Store)  # acct << 20 | model -> requests
+    timeline: Store = field(default_factory=Store)  # acct << 24 | epoch hour -> requests
     samples: dict[int, list[str]] = field(default_factory=dict)
     watermark: float = -math.inf
     stats: dict[str, int] = field(default_factory=lambda: dict(events=0, duplicates=0, late=0, rejected=0))
@@ -95,6 +90,7 @@ class AccountState:
     _buf: list[list] = field(default_factory=lambda: [[] for _ in range(13)])
     dirty: set[int] = field(default_factory=set)
     _pairs_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    generation: int = 0  # bumped whenever folded or absorbed data changes the stores
     _infra: dict[tuple, tuple[int, ...]] = field(default_factory=dict)
     _clock_calls: int = 0
     _now: float = 0.0
@@ -138,6 +134,7 @@ class AccountState:
             self.acc[k] = _grow(arr, n, fill)
         self.flags = _grow(self.flags, n)
         self.hours = _grow(self.hours, n)
+        self.top_template = _grow(self.top_template, n)
         acc = self.acc
         acc["created"][a] = ev.account_created_at.timestamp() if ev.account_created_at else np.nan
         acc["verification"][a] = VERIFICATION.index(ev.verification_path) if ev.verification_path else -1
@@ -245,7 +242,7 @@ class AccountState:
         b = self._buf
         if not b[0]:
             return
-        self._pairs_cache.clear()
+        self._changed()
         n_acc = len(self.names)
         acct = np.asarray(b[0], dtype=np.int64)
         ts = np.asarray(b[1], dtype=np.float64)
@@ -277,11 +274,10 @@ class AccountState:
         has_t = temp >= 0
         add("temp_n", has_t.astype(np.float64))
         add("temp", np.where(has_t, temp, 0.0))
-        bits = np.array(_FLAG_BITS, dtype=np.int64)
-        onehot = ((flags[:, None] & bits[None, :]) > 0).astype(np.int64)
-        np.add.at(self.flags, acct, onehot)
+        for j, bit in enumerate(_FLAG_BITS):
+            self.flags[:n_acc, j] += np.bincount(acct, weights=(flags & bit) > 0, minlength=n_acc).astype(np.int64)
         hod = ((ts // _HOUR) % 24).astype(np.int64)
-        np.add.at(self.hours, (acct, hod), 1)
+        self.hours[:n_acc] += np.bincount(acct * 24 + hod, minlength=n_acc * 24).reshape(n_acc, 24)
 
         # Inter-arrival gaps within each account, including the gap from its previous batch.
         order = np.lexsort((ts, acct))
@@ -309,24 +305,26 @@ class AccountState:
         for j, kind in enumerate(INDICATORS):
             col = ind[:, j]
             ok = col >= 0
-            _merge_counts(self.links[kind], (acct[ok] << 32) | col[ok])
+            self.links[kind].add((acct[ok] << 32) | col[ok])
         mkey = (acct << 20) | model
-        _merge_counts(self.model_count, mkey)
+        self.model_count.add(mkey)
         o = np.lexsort((ts, mkey))
         mk, mts = mkey[o], ts[o]
         head = np.ones(len(mk), dtype=bool)
         head[1:] = mk[1:] != mk[:-1]
-        mf = self.model_first
-        for k, t in zip(mk[head].tolist(), mts[head].tolist(), strict=True):
-            if t < mf.get(k, math.inf):
-                mf[k] = t
-        _merge_counts(self.timeline, (acct << 24) | (ts // _HOUR).astype(np.int64))
+        self.model_first.minimum(mk[head], mts[head])
+        self.timeline.add((acct << 24) | (ts // _HOUR).astype(np.int64))
         if b[10]:
             ta = np.asarray(b[10], dtype=np.int64)
             keys = np.concatenate([(ta << 32) | np.asarray(b[11], np.int64), (ta << 32) | np.asarray(b[12], np.int64)])
-            _merge_counts(self.templates, keys)
+            uniq, totals = self.templates.add(keys)
+            np.maximum.at(self.top_template, uniq >> 32, totals)
         self._buf = [[] for _ in range(13)]
         self._evict_seen()
+
+    def _changed(self) -> None:
+        self._pairs_cache.clear()
+        self.generation += 1
 
     def _evict_seen(self) -> None:
         horizon = int((self.watermark - self.dedup_horizon_hours * _HOUR) // _HOUR)
@@ -352,18 +350,13 @@ class AccountState:
         """Requests per account by hour of day (UTC), shape (accounts, 24)."""
         return self.hours[: self.size]
 
-    def pairs(self, store: dict, shift: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def pairs(self, store: Store, shift: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A ``acct << shift | value -> count`` store as parallel arrays (account, value, count);
         cached until the next :meth:`fold` (``model_first`` values are times, as floats)."""
         hit = self._pairs_cache.get(id(store))
         if hit is not None:
             return hit
-        if not store:
-            z = np.zeros(0, dtype=np.int64)
-            return z, z, z
-        keys = np.fromiter(store.keys(), dtype=np.int64, count=len(store))
-        vtype = np.float64 if store is self.model_first else np.int64
-        counts = np.fromiter(store.values(), dtype=vtype, count=len(store))
+        keys, counts = store.arrays()
         out = (keys >> shift, keys & ((1 << shift) - 1), counts)
         self._pairs_cache[id(store)] = out
         return out
@@ -409,10 +402,15 @@ class AccountState:
         st.flags = np.frombuffer(doc["flags"], dtype=np.int64).reshape(n, len(_FLAG_BITS)).copy()
         st.hours = np.frombuffer(doc["hours"], dtype=np.int64).reshape(n, 24).copy()
         st.interned = {k: {v: i for i, v in enumerate(vals)} for k, vals in doc["interned"].items()}
-        st.links = {k: dict(zip(ks, vs, strict=True)) for k, (ks, vs) in doc["links"].items()}
-        for name in ("templates", "template_text", "model_first", "model_count", "timeline", "samples"):
+        st.links = {k: Store(np.int64, ks, vs) for k, (ks, vs) in doc["links"].items()}
+        for name, dtype in (("templates", np.int64), ("model_first", np.float64), ("model_count", np.int64), ("timeline", np.int64)):
+            setattr(st, name, Store(dtype, *doc[name]))
+        for name in ("template_text", "samples"):
             ks, vs = doc[name]
             setattr(st, name, dict(zip(ks, vs, strict=True)))
+        st.top_template = np.zeros(n, dtype=np.int64)
+        ta, _, tc = st.pairs(st.templates, 32)
+        np.maximum.at(st.top_template, ta, tc)
         st.watermark = -math.inf if doc["watermark"] is None else doc["watermark"]
         st.stats = doc["stats"]
         st._seen_buckets = deque((h, ids) for h, ids in doc["seen"])
@@ -444,12 +442,12 @@ class AccountSummary(msgspec.Struct, kw_only=True, array_like=True):
 _STORES = {"templates": 32, "model_first": 20, "model_count": 20, "timeline": 24}
 
 
-def _by_account(store: dict[int, int | float], shift: int, wanted: set[int]) -> dict[int, list[int]]:
+def _by_account(store: Store, shift: int, wanted: set[int]) -> dict[int, list[int]]:
+    keys, _ = store.arrays()
+    keys = keys[np.isin(keys >> shift, np.fromiter(wanted, dtype=np.int64, count=len(wanted)))]
     out: dict[int, list[int]] = {}
-    for k in store:
-        a = k >> shift
-        if a in wanted:
-            out.setdefault(a, []).append(k)
+    for k in keys.tolist():
+        out.setdefault(k >> shift, []).append(k)
     return out
 
 
@@ -489,7 +487,7 @@ def absorb_summaries(state: AccountState, summaries: list[AccountSummary], owned
     """Replace the state of each summarised account with its summary. ``owned`` remembers the store
     keys each absorbed account contributed, so a newer summary can replace them exactly."""
     state.fold()
-    state._pairs_cache.clear()
+    state._changed()
     for s in summaries:
         a = state.ids.get(s.account_id)
         if a is None:
@@ -499,6 +497,7 @@ def absorb_summaries(state: AccountState, summaries: list[AccountSummary], owned
                 state.acc[k] = _grow(arr, a + 1)
             state.flags = _grow(state.flags, a + 1)
             state.hours = _grow(state.hours, a + 1)
+            state.top_template = _grow(state.top_template, a + 1)
         for store_name, key in owned.pop(a, []):
             store = state.links[store_name[6:]] if store_name.startswith("links:") else getattr(state, store_name)
             store.pop(key, None)
@@ -531,3 +530,15 @@ def absorb_summaries(state: AccountState, summaries: list[AccountSummary], owned
         if w == w and w > state.watermark:  # not NaN
             state.watermark = w
         owned[a] = keys
+    _recount_top_templates(state, {state.ids[s.account_id] for s in summaries})
+
+
+def _recount_top_templates(state: AccountState, accounts: set[int]) -> None:
+    """Recompute the largest template count of the given accounts from the store."""
+    if not accounts:
+        return
+    which = np.fromiter(accounts, dtype=np.int64, count=len(accounts))
+    state.top_template[which] = 0
+    ta, _, tc = state.pairs(state.templates, 32)
+    sel = np.isin(ta, which)
+    np.maximum.at(state.top_template, ta[sel], tc[sel])
