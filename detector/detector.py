@@ -17,7 +17,7 @@ import numpy as np
 
 from detector.context import behaviour_context, groups_of, static_context
 from detector.events import Event
-from detector.features import IDX, account_features, new_models
+from detector.features import IDX, account_features, new_models, release_hour
 from detector.linking import Linkage, link_accounts
 from detector.model import DetectionModel, load_model
 from detector.reasons import account_reasons, cluster_reasons, iso
@@ -198,6 +198,9 @@ class Detector:
         time; in between, the last linking is reused (linking is the costly part at scale)."""
         st = self.state
         st.fold()
+        cutoff = st.timeline_cutoff()
+        if cutoff is not None:
+            st.retire_timeline(cutoff, release_hour(st))
         X = account_features(st)
         if relink or self._link is None or st.size >= self._link_accounts * (1 + RELINK_GROWTH) or at - self._link_at >= RELINK_EVERY:
             self._link, self._link_accounts, self._link_at = link_accounts(st), st.size, at

@@ -35,6 +35,10 @@ SAMPLES_PER_ACCOUNT = 3
 # Template skeletons come from first-turn prompts long enough to hold a fixed part and a variable
 # part; short chat follow-ups ("thanks!", "why?") are shared by everyone and are no template.
 MIN_TEMPLATE_CHARS = 60
+# The hourly timeline keeps this many hours behind the watermark (more than the de-duplication horizon,
+# so late events land in kept hours); older hours are folded into per-account counts, so the state and
+# the cost of re-scoring stop growing with history. Verdicts' ``hourly_requests`` cover the kept hours.
+TIMELINE_HOURS = 72.0
 _HOUR = 3600.0
 
 # Accumulated per account: name -> dtype. Sums over requests unless noted.
@@ -69,6 +73,7 @@ class AccountState:
 
     dedup_horizon_hours: float = 24.0
     max_future_minutes: float = 60.0
+    timeline_hours: float = TIMELINE_HOURS
     ids: dict[str, int] = field(default_factory=dict)
     names: list[str] = field(default_factory=list)
     acc: dict[str, np.ndarray] = field(default_factory=lambda: {k: np.zeros(0, dtype=t) for k, t in _ACC.items()})
@@ -81,7 +86,12 @@ class AccountState:
     template_text: dict[int, str] = field(default_factory=dict)  # key -> a sample opening/closing
     model_first: Store = field(default_factory=lambda: Store(np.float64))  # acct << 20 | model -> first ts
     model_count: Store = field(default_factory=Store)  # acct << 20 | model -> requests
-    timeline: Store = field(default_factory=Store)  # acct << 24 | epoch hour -> requests
+    timeline: Store = field(default_factory=Store)  # acct << 24 | epoch hour -> requests, the last timeline_hours
+    # per account, from hours folded out of the timeline: active hours, and requests at or after the
+    # release hour known when they were folded (see retire_timeline)
+    retired_hours: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    retired_after_release: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    retired_below: int = -(2**62)  # epoch hours below this have been folded
     samples: dict[int, list[str]] = field(default_factory=dict)
     watermark: float = -math.inf
     stats: dict[str, int] = field(default_factory=lambda: dict(events=0, duplicates=0, late=0, rejected=0))
@@ -135,6 +145,8 @@ class AccountState:
         self.flags = _grow(self.flags, n)
         self.hours = _grow(self.hours, n)
         self.top_template = _grow(self.top_template, n)
+        self.retired_hours = _grow(self.retired_hours, n)
+        self.retired_after_release = _grow(self.retired_after_release, n)
         acc = self.acc
         acc["created"][a] = ev.account_created_at.timestamp() if ev.account_created_at else np.nan
         acc["verification"][a] = VERIFICATION.index(ev.verification_path) if ev.verification_path else -1
@@ -322,6 +334,30 @@ class AccountState:
         self._buf = [[] for _ in range(13)]
         self._evict_seen()
 
+    def timeline_cutoff(self) -> int | None:
+        """The epoch hour below which the timeline is due to be folded, or None while nothing new is due."""
+        cutoff = int((self.watermark - self.timeline_hours * _HOUR) // _HOUR) if math.isfinite(self.watermark) else None
+        return cutoff if cutoff is not None and cutoff > self.retired_below else None
+
+    def retire_timeline(self, cutoff: int, release_hour: int | None) -> None:
+        """Fold timeline hours before ``cutoff`` into per-account counts: active hours, and requests at or
+        after ``release_hour`` (the first new model's release, None if none yet). Folded hours are older
+        than the de-duplication horizon, so a later release cannot be earlier than any of them (only a
+        summary from a worker far behind could say otherwise); the classification stays right."""
+        self.fold()
+        self.retired_below = cutoff
+        a, h, c = self.pairs(self.timeline, 24)
+        old = h < cutoff
+        if not old.any():
+            return
+        n = self.size
+        self.retired_hours[:n] += np.bincount(a[old], minlength=n)
+        if release_hour is not None:
+            after = old & (h >= release_hour)
+            self.retired_after_release[:n] += np.bincount(a[after], weights=c[after], minlength=n).astype(np.int64)
+        self.timeline.keep(~old)
+        self._changed()
+
     def _changed(self) -> None:
         self._pairs_cache.clear()
         self.generation += 1
@@ -381,6 +417,8 @@ class AccountState:
             "model_first": [list(self.model_first.keys()), list(self.model_first.values())],
             "model_count": [list(self.model_count.keys()), list(self.model_count.values())],
             "timeline": [list(self.timeline.keys()), list(self.timeline.values())],
+            "timeline_hours": self.timeline_hours,
+            "retired": [self.retired_hours[:n].tobytes(), self.retired_after_release[:n].tobytes(), self.retired_below],
             "samples": [list(self.samples.keys()), list(self.samples.values())],
             "watermark": self.watermark if math.isfinite(self.watermark) else None,
             "stats": self.stats,
@@ -408,6 +446,13 @@ class AccountState:
         for name in ("template_text", "samples"):
             ks, vs = doc[name]
             setattr(st, name, dict(zip(ks, vs, strict=True)))
+        st.timeline_hours = doc.get("timeline_hours", TIMELINE_HOURS)
+        if "retired" in doc:  # snapshots before the timeline was folded have none
+            hours, after, st.retired_below = doc["retired"]
+            st.retired_hours = np.frombuffer(hours, dtype=np.int64).copy()
+            st.retired_after_release = np.frombuffer(after, dtype=np.int64).copy()
+        else:
+            st.retired_hours, st.retired_after_release = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         st.top_template = np.zeros(n, dtype=np.int64)
         ta, _, tc = st.pairs(st.templates, 32)
         np.maximum.at(st.top_template, ta, tc)
@@ -437,6 +482,8 @@ class AccountSummary(msgspec.Struct, kw_only=True, array_like=True):
     timeline: dict[int, int]
     samples: list[str]
     org: str | None
+    retired_hours: int = 0  # see AccountState.retire_timeline
+    retired_after_release: int = 0
 
 
 _STORES = {"templates": 32, "model_first": 20, "model_count": 20, "timeline": 24}
@@ -479,6 +526,8 @@ def export_summaries(state: AccountState, accounts: list[int] | None = None) -> 
             timeline={k & mask24: state.timeline[k] for k in store_keys["timeline"].get(a, [])},
             samples=state.samples.get(a, []),
             org=names["org"][org] if org >= 0 else None,
+            retired_hours=int(state.retired_hours[a]),
+            retired_after_release=int(state.retired_after_release[a]),
         ))
     return out
 
@@ -498,6 +547,8 @@ def absorb_summaries(state: AccountState, summaries: list[AccountSummary], owned
             state.flags = _grow(state.flags, a + 1)
             state.hours = _grow(state.hours, a + 1)
             state.top_template = _grow(state.top_template, a + 1)
+            state.retired_hours = _grow(state.retired_hours, a + 1)
+            state.retired_after_release = _grow(state.retired_after_release, a + 1)
         for store_name, key in owned.pop(a, []):
             store = state.links[store_name[6:]] if store_name.startswith("links:") else getattr(state, store_name)
             store.pop(key, None)
@@ -506,6 +557,8 @@ def absorb_summaries(state: AccountState, summaries: list[AccountSummary], owned
         state.acc["org"][a] = state._intern("org", s.org) if s.org else -1
         state.flags[a] = s.flags
         state.hours[a] = s.hours
+        state.retired_hours[a] = s.retired_hours
+        state.retired_after_release[a] = s.retired_after_release
         keys: list[tuple[str, int]] = []
         for kind, values in s.links.items():
             for value, count in values.items():

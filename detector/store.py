@@ -96,6 +96,13 @@ class Store:
             self._compact()
         return self._keys[: self._n], self._vals[: self._n]
 
+    def keep(self, mask: np.ndarray) -> None:
+        """Drop every entry where ``mask`` (over :meth:`arrays`) is False."""
+        keys, _ = self.arrays()
+        keys[~mask] = _DEAD
+        self._dead = int((~mask).sum())
+        self._compact()
+
     # ---- internals -------------------------------------------------------------------------------
     def _slots(self, uniq: np.ndarray) -> np.ndarray:
         """Slots of distinct keys, appending those not seen yet (``_n_before``: the first new slot)."""
