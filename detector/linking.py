@@ -99,7 +99,6 @@ class Linkage:
     labels: np.ndarray
     n_clusters: int
     shared_keys: np.ndarray  # per account: how many shared rule keys it holds
-    rule_members: dict[str, np.ndarray]  # rule -> accounts holding a shared key of that rule
     burst_size: np.ndarray  # per account: accounts in its largest creation burst
     shares_template: np.ndarray  # per account: shares a prompt skeleton with another account
 
@@ -109,20 +108,18 @@ class Linkage:
         if k <= 0:
             return self
         pad = lambda a, v: np.concatenate([a, np.full(k, v, dtype=a.dtype)])  # noqa: E731
-        return Linkage(pad(self.labels, -1), self.n_clusters, pad(self.shared_keys, 0), self.rule_members,
-                       pad(self.burst_size, 0), pad(self.shares_template, False))
+        return Linkage(pad(self.labels, -1), self.n_clusters, pad(self.shared_keys, 0), pad(self.burst_size, 0),
+                       pad(self.shares_template, False))
 
     def to_doc(self) -> dict:
         """Plain-data form for snapshots."""
         return {"labels": self.labels.tolist(), "n_clusters": self.n_clusters, "shared_keys": self.shared_keys.tolist(),
-                "rule_members": {r: m.tolist() for r, m in self.rule_members.items()}, "burst_size": self.burst_size.tolist(),
-                "shares_template": self.shares_template.tolist()}
+                "burst_size": self.burst_size.tolist(), "shares_template": self.shares_template.tolist()}
 
     @classmethod
     def from_doc(cls, doc: dict) -> Linkage:
-        """Inverse of :meth:`to_doc`."""
+        """Inverse of :meth:`to_doc` (older snapshots' ``rule_members`` are ignored)."""
         return cls(np.asarray(doc["labels"], dtype=np.int64), doc["n_clusters"], np.asarray(doc["shared_keys"], dtype=float),
-                   {r: np.asarray(m, dtype=np.int64) for r, m in doc["rule_members"].items()},
                    np.asarray(doc["burst_size"], dtype=float), np.asarray(doc["shares_template"], dtype=bool))
 
     def members(self) -> list[np.ndarray]:
@@ -274,7 +271,6 @@ def link_accounts(state: AccountState, max_df_share: float = 0.25) -> Linkage:
     uniq, dense = np.unique(comm[linked], return_inverse=True)
     labels[linked] = dense
 
-    rule_members = {r.name: np.unique(acct[rule == i]) for i, r in enumerate(RULE_SPECS)}
     burst_size = np.zeros(n_acc)
     ba, bv = rel["burst"]
     if len(ba):
@@ -285,7 +281,7 @@ def link_accounts(state: AccountState, max_df_share: float = 0.25) -> Linkage:
     shares_template[ta[holders >= 2]] = True
     return Linkage(
         labels=labels, n_clusters=len(uniq), shared_keys=np.bincount(acct, minlength=n_acc).astype(float),
-        rule_members=rule_members, burst_size=burst_size, shares_template=shares_template,
+        burst_size=burst_size, shares_template=shares_template,
     )
 
 
