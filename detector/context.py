@@ -76,8 +76,7 @@ def static_context(state: AccountState, link: Linkage, X: np.ndarray) -> np.ndar
         keys, counts = np.unique((g[ok].astype(np.int64) << 32) | org[ok], return_counts=True)
         np.maximum.at(top_org, keys >> 32, counts)
     put("c_top_org_share", top_org / size)
-    hh = np.zeros((ng, 24))
-    np.add.at(hh, g, state.hour_hist())
+    hh = np.column_stack([np.bincount(g, weights=col, minlength=ng) for col in state.hour_hist().T])
     p = hh / np.maximum(hh.sum(1, keepdims=True), 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         put("c_hour_entropy", -np.nansum(np.where(p > 0, p * np.log(p), 0.0), axis=1) / np.log(24))

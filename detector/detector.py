@@ -17,7 +17,7 @@ import numpy as np
 
 from detector.context import behaviour_context, groups_of, static_context
 from detector.events import Event
-from detector.features import IDX, account_features, new_models
+from detector.features import IDX, account_features, new_models, release_hour
 from detector.linking import Linkage, link_accounts
 from detector.model import DetectionModel, load_model
 from detector.reasons import account_reasons, cluster_reasons, iso
@@ -47,6 +47,40 @@ class Scoring:
     cluster_score: np.ndarray
     final_in: np.ndarray  # cluster context + behaviour context, to detect rows needing a new final score
     newest_model: str | None = None  # name of the newest released model ("" if none), computed once
+    shared: tuple[int, dict[int, dict[str, list[str]]]] | None = None  # (state generation, shared indicators per cluster)
+
+
+def _top_shared(state: AccountState, store: dict[int, int], labels: np.ndarray, limit: int) -> dict[int, list[int]]:
+    """Per cluster label: the values of ``store`` (``acct << 32 | value``) held by two or more of its
+    members, most held first (ties: smaller value first), at most ``limit``."""
+    a, v, _ = state.pairs(store, 32)
+    a, v = a[a < len(labels)], v[a < len(labels)]
+    lab = labels[a]
+    sel = lab >= 0
+    keys, counts = np.unique((lab[sel] << 32) | v[sel], return_counts=True)
+    keep = counts >= 2
+    keys, counts = keys[keep], counts[keep]
+    lab, v = keys >> 32, keys & 0xFFFFFFFF
+    order = np.lexsort((v, -counts, lab))
+    lab, v = lab[order], v[order]
+    if not len(lab):
+        return {}
+    starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+    ends = np.r_[starts[1:], len(lab)]
+    return {int(lab[i]): v[i : min(e, i + limit)].tolist() for i, e in zip(starts.tolist(), ends.tolist(), strict=True)}
+
+
+def shared_indicators(state: AccountState, labels: np.ndarray) -> dict[int, dict[str, list[str]]]:
+    """Per cluster label: the indicators (cards, IPs, clients ...; at most 25 each) and prompt templates
+    (at most 10 openings/closings) that two or more of its members share, most shared first."""
+    out: dict[int, dict[str, list[str]]] = {}
+    for kind in INDICATORS:
+        names = list(state.interned[kind])
+        for k, vals in _top_shared(state, state.links[kind], labels, 25).items():
+            out.setdefault(k, {})[SHARED_KINDS[kind]] = [names[i] for i in vals]
+    for k, vals in _top_shared(state, state.templates, labels, 10).items():
+        out.setdefault(k, {})["template"] = [state.template_text.get(i, "") for i in vals]
+    return out
 
 
 class Detector:
@@ -164,6 +198,9 @@ class Detector:
         time; in between, the last linking is reused (linking is the costly part at scale)."""
         st = self.state
         st.fold()
+        cutoff = st.timeline_cutoff()
+        if cutoff is not None:
+            st.retire_timeline(cutoff, release_hour(st))
         X = account_features(st)
         if relink or self._link is None or st.size >= self._link_accounts * (1 + RELINK_GROWTH) or at - self._link_at >= RELINK_EVERY:
             self._link, self._link_accounts, self._link_at = link_accounts(st), st.size, at
@@ -295,38 +332,20 @@ class Detector:
             own = [f"score {s.score[a]:.2f}; no single piece of evidence stands out"]
         return own
 
-    def _shared(self, member_idx: np.ndarray) -> dict[str, list[str]]:
-        st = self.state
-        mask = np.zeros(st.size, dtype=bool)
-        mask[member_idx] = True
-        out: dict[str, list[str]] = {}
-        for kind in INDICATORS:
-            a, v, _ = st.pairs(st.links[kind], 32)
-            sel = mask[a]
-            if not sel.any():
-                continue
-            vals, counts = np.unique(v[sel], return_counts=True)
-            keep = counts >= 2
-            if keep.any():
-                names = list(st.interned[kind])
-                order = np.argsort(-counts[keep], kind="stable")[:25]
-                out[SHARED_KINDS[kind]] = [names[i] for i in vals[keep][order].tolist()]
-        a, v, _ = st.pairs(st.templates, 32)
-        sel = mask[a]
-        if sel.any():
-            vals, counts = np.unique(v[sel], return_counts=True)
-            keep = counts >= 2
-            order = np.argsort(-counts[keep], kind="stable")[:10]
-            texts = [st.template_text.get(int(k), "") for k in vals[keep][order].tolist()]
-            if texts:
-                out["template"] = texts
-        return out
+    def _shared(self, k: int) -> dict[str, list[str]]:
+        """Indicators that two or more members of cluster ``k`` share (computed for every cluster at once,
+        once per re-scoring and state change)."""
+        s = self.last
+        assert s is not None
+        if s.shared is None or s.shared[0] != self.state.generation:
+            s.shared = (self.state.generation, shared_indicators(self.state, s.link.labels))
+        return s.shared[1].get(k, {})
 
     def _cluster_reasons(self, k: int, member_idx: np.ndarray) -> tuple[list[str], dict[str, list[str]]]:
         s = self.last
         assert s is not None
         st = self.state
-        shared = self._shared(member_idx)
+        shared = self._shared(k)
         paths = Counter(VERIFICATION[v] for v in st.col("verification")[member_idx].tolist() if v >= 0)
         n_req = int(st.col("n")[member_idx].sum())
         reasons = cluster_reasons(len(member_idx), shared, st.col("created")[member_idx], dict(paths), s.context[member_idx[0]], n_req)
@@ -350,8 +369,9 @@ class Detector:
             by_acct_models.setdefault(a, []).append(models[m])
         ta, th, tc = st.pairs(st.timeline, 24)
         hourly: dict[int, dict[str, int]] = {}
+        hour_label = {h: iso(h * HOUR).strftime("%Y-%m-%dT%H") for h in np.unique(th).tolist()}  # type: ignore[union-attr]
         for a, h, c in zip(ta.tolist(), th.tolist(), tc.tolist(), strict=True):
-            hourly.setdefault(a, {})[iso(h * HOUR).strftime("%Y-%m-%dT%H")] = c  # type: ignore[union-attr]
+            hourly.setdefault(a, {})[hour_label[h]] = c
         out = []
         first, last, n = st.col("first_ts"), st.col("last_ts"), st.col("n")
         ver, org = st.col("verification"), st.col("org")

@@ -9,7 +9,6 @@ ones cannot be aggregated as float64).
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import re
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
+from isal import igzip
 from msgspec import Meta
 
 SCHEMA_RESOURCE = "schema/api-event.schema.json"
@@ -185,10 +185,11 @@ class BadLine:
 
 def iter_lines(path: str | Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line_number, raw_line)`` for non-blank lines, streaming. ``progress`` is called with the
-    bytes of the file consumed so far (compressed bytes for gzip) every 8192 lines and at the end."""
+    bytes of the file consumed so far (compressed bytes for gzip) every 8192 lines and at the end.
+    gzip is read with ISA-L (``isal``), about twice as fast as the standard library's zlib."""
     raw = open(path, "rb")  # noqa: SIM115 - closed below
     try:
-        fh = raw if raw.peek(2)[:2] != b"\x1f\x8b" else io.BufferedReader(gzip.GzipFile(fileobj=raw), buffer_size=1 << 20)  # type: ignore[arg-type]
+        fh = raw if raw.peek(2)[:2] != b"\x1f\x8b" else io.BufferedReader(igzip.IGzipFile(fileobj=raw), buffer_size=1 << 20)  # type: ignore[arg-type]
         for lineno, line in enumerate(fh, 1):
             if progress is not None and not lineno & 8191:
                 progress(raw.tell())

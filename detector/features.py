@@ -52,6 +52,12 @@ def new_models(state: AccountState) -> dict[int, float]:
     return out
 
 
+def release_hour(state: AccountState) -> int | None:
+    """The epoch hour the first newly released model appeared, or None."""
+    released = new_models(state)
+    return int(min(released.values()) // HOUR) if released else None
+
+
 def account_features(state: AccountState) -> np.ndarray:
     """The feature matrix, one row per account in ``state.names`` order, columns as :data:`FEATURES`."""
     state.fold()
@@ -66,7 +72,7 @@ def account_features(state: AccountState) -> np.ndarray:
     text = f(TEXT).astype(np.float64)
     X[:, IDX["log_requests"]] = np.log1p(n)
     ta, th, tc = state.pairs(state.timeline, 24)
-    active_hours = np.bincount(ta, minlength=n_acc).astype(np.float64)
+    active_hours = (np.bincount(ta, minlength=n_acc) + state.retired_hours[:n_acc]).astype(np.float64)
     X[:, IDX["requests_per_active_hour"]] = np.log1p(_share(n, active_hours))
     X[:, IDX["log_mean_input"]] = np.log1p(c("in_tok") / nz)
     X[:, IDX["log_mean_output"]] = mean_lo = c("log_out") / nz
@@ -88,11 +94,9 @@ def account_features(state: AccountState) -> np.ndarray:
     X[:, IDX["share_refusal"]] = f(REFUSAL) / nz
 
     # Template repetition: the most repeated opening/closing skeleton, and how many distinct ones.
-    a, _, cnt = state.pairs(state.templates, 32)
-    top = np.zeros(n_acc)
-    np.maximum.at(top, a, cnt)
+    a, _, _ = state.pairs(state.templates, 32)
     distinct = np.bincount(a, minlength=n_acc).astype(np.float64)
-    X[:, IDX["top_template_share"]] = _share(top, text, -1.0)
+    X[:, IDX["top_template_share"]] = _share(state.top_template[:n_acc].astype(np.float64), text, -1.0)
     X[:, IDX["template_diversity"]] = _share(distinct, 2 * text, -1.0)
 
     # Timing: regular gaps (load balancing) and round-the-clock activity.
@@ -121,8 +125,8 @@ def account_features(state: AccountState) -> np.ndarray:
             np.minimum.at(pivot, ma[sel], np.minimum((mfirst[sel] - t0) / HOUR, PIVOT_CAP_HOURS))
             selc = cm == m
             np.add.at(new_req, ca[selc], cc[selc])
-        release_hour = int(min(released.values()) // HOUR)
-        after = np.bincount(ta[th >= release_hour], weights=tc[th >= release_hour], minlength=n_acc)
+        since = th >= int(min(released.values()) // HOUR)  # the release hour, as in release_hour()
+        after = np.bincount(ta[since], weights=tc[since], minlength=n_acc) + state.retired_after_release[:n_acc]
         share_new = _share(new_req, after)
     X[:, IDX["pivot_hours"]] = pivot
     X[:, IDX["share_new_model_after_release"]] = share_new

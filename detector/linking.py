@@ -99,7 +99,6 @@ class Linkage:
     labels: np.ndarray
     n_clusters: int
     shared_keys: np.ndarray  # per account: how many shared rule keys it holds
-    rule_members: dict[str, np.ndarray]  # rule -> accounts holding a shared key of that rule
     burst_size: np.ndarray  # per account: accounts in its largest creation burst
     shares_template: np.ndarray  # per account: shares a prompt skeleton with another account
 
@@ -109,20 +108,18 @@ class Linkage:
         if k <= 0:
             return self
         pad = lambda a, v: np.concatenate([a, np.full(k, v, dtype=a.dtype)])  # noqa: E731
-        return Linkage(pad(self.labels, -1), self.n_clusters, pad(self.shared_keys, 0), self.rule_members,
-                       pad(self.burst_size, 0), pad(self.shares_template, False))
+        return Linkage(pad(self.labels, -1), self.n_clusters, pad(self.shared_keys, 0), pad(self.burst_size, 0),
+                       pad(self.shares_template, False))
 
     def to_doc(self) -> dict:
         """Plain-data form for snapshots."""
         return {"labels": self.labels.tolist(), "n_clusters": self.n_clusters, "shared_keys": self.shared_keys.tolist(),
-                "rule_members": {r: m.tolist() for r, m in self.rule_members.items()}, "burst_size": self.burst_size.tolist(),
-                "shares_template": self.shares_template.tolist()}
+                "burst_size": self.burst_size.tolist(), "shares_template": self.shares_template.tolist()}
 
     @classmethod
     def from_doc(cls, doc: dict) -> Linkage:
-        """Inverse of :meth:`to_doc`."""
+        """Inverse of :meth:`to_doc` (older snapshots' ``rule_members`` are ignored)."""
         return cls(np.asarray(doc["labels"], dtype=np.int64), doc["n_clusters"], np.asarray(doc["shared_keys"], dtype=float),
-                   {r: np.asarray(m, dtype=np.int64) for r, m in doc["rule_members"].items()},
                    np.asarray(doc["burst_size"], dtype=float), np.asarray(doc["shares_template"], dtype=bool))
 
     def members(self) -> list[np.ndarray]:
@@ -191,16 +188,16 @@ class Evidence:
 
 
 def evidence(state: AccountState) -> tuple[Evidence, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Every rule key of every account (keys of different rules never collide), and the base relations."""
+    """Every rule key of every account (keys of different rules never collide), and the base relations
+    (account, value), with ``template_holders``: (account, how many accounts use each of its skeletons)."""
     n_acc = state.size
     rel = {kind: state.pairs(state.links[kind], 32)[:2] for kind in ("card", "api_key", "ip", "subnet", "client")}
     rel["burst"] = _bursts(state)
     ta, tk, tc = state.pairs(state.templates, 32)
-    if len(tk):
-        _, tinv, tdf = np.unique(tk, return_inverse=True, return_counts=True)
-        rare = tdf[tinv] <= max(POPULAR_TEMPLATE_MIN, POPULAR_TEMPLATE_SHARE * n_acc)
-    else:
-        rare = np.zeros(0, dtype=bool)
+    _, tinv, tdf = np.unique(tk, return_inverse=True, return_counts=True)
+    holders = tdf[tinv]  # per (account, skeleton): accounts using that skeleton
+    rel["template_holders"] = (ta, holders)
+    rare = holders <= max(POPULAR_TEMPLATE_MIN, POPULAR_TEMPLATE_SHARE * n_acc)
     habit = np.nonzero(rare & (tc >= 2))[0]  # a campaign's skeleton that the account itself repeats
     # how much of the account's traffic the skeleton is: full weight from TEMPLATE_SHARE of its requests
     n_req = np.maximum(state.col("n").astype(float), 1.0)
@@ -274,20 +271,17 @@ def link_accounts(state: AccountState, max_df_share: float = 0.25) -> Linkage:
     uniq, dense = np.unique(comm[linked], return_inverse=True)
     labels[linked] = dense
 
-    rule_members = {r.name: np.unique(acct[rule == i]) for i, r in enumerate(RULE_SPECS)}
     burst_size = np.zeros(n_acc)
     ba, bv = rel["burst"]
     if len(ba):
         _, binv, bdf = np.unique(bv, return_inverse=True, return_counts=True)
         np.maximum.at(burst_size, ba, bdf[binv])
     shares_template = np.zeros(n_acc, dtype=bool)
-    ta, tk, _ = state.pairs(state.templates, 32)
-    if len(ta):
-        _, tinv, tdf = np.unique(tk, return_inverse=True, return_counts=True)
-        shares_template[ta[tdf[tinv] >= 2]] = True
+    ta, holders = rel["template_holders"]
+    shares_template[ta[holders >= 2]] = True
     return Linkage(
         labels=labels, n_clusters=len(uniq), shared_keys=np.bincount(acct, minlength=n_acc).astype(float),
-        rule_members=rule_members, burst_size=burst_size, shares_template=shares_template,
+        burst_size=burst_size, shares_template=shares_template,
     )
 
 

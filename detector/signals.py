@@ -104,7 +104,9 @@ def text_flags(prompt: str | None, system_prompt: str | None = None) -> int:
     return flags
 
 
-_DIGITS = str.maketrans("0123456789", "##########")
+# Digits are ASCII, and UTF-8 never encodes other characters with ASCII bytes, so mapping them on the
+# encoded bytes is the same as on the text (and several times faster than ``str.translate``).
+_DIGITS = bytes.maketrans(b"0123456789", b"##########")
 SKELETON_CHARS = 40
 
 
@@ -118,9 +120,9 @@ def template_keys(prompt: str | None) -> tuple[int, int]:
     """
     if not prompt:
         return 0, 0
-    head = " ".join(prompt[:160].lower().split())[:SKELETON_CHARS].translate(_DIGITS)
-    tail = " ".join(prompt[-160:].lower().split())[-SKELETON_CHARS:].translate(_DIGITS)
-    return zlib.crc32(("^" + head).encode()) | 1, zlib.crc32(("$" + tail).encode()) | 1
+    head = " ".join(prompt[:160].lower().split())[:SKELETON_CHARS].encode()
+    tail = " ".join(prompt[-160:].lower().split())[-SKELETON_CHARS:].encode()
+    return zlib.crc32(b"^" + head.translate(_DIGITS)) | 1, zlib.crc32(b"$" + tail.translate(_DIGITS)) | 1
 
 
 @lru_cache(maxsize=200_000)

@@ -17,6 +17,7 @@ import numpy as np
 
 from detector.events import Event
 from detector.signals import REASONING, TEXT, subnet_of, template_keys, text_flags
+from detector.store import Store
 
 # Metadata bits beyond the text signal bits of detector.signals.
 REASONING_REQ = 1 << 5
@@ -34,6 +35,10 @@ SAMPLES_PER_ACCOUNT = 3
 # Template skeletons come from first-turn prompts long enough to hold a fixed part and a variable
 # part; short chat follow-ups ("thanks!", "why?") are shared by everyone and are no template.
 MIN_TEMPLATE_CHARS = 60
+# The hourly timeline keeps this many hours behind the watermark (more than the de-duplication horizon,
+# so late events land in kept hours); older hours are folded into per-account counts, so the state and
+# the cost of re-scoring stop growing with history. Verdicts' ``hourly_requests`` cover the kept hours.
+TIMELINE_HOURS = 72.0
 _HOUR = 3600.0
 
 # Accumulated per account: name -> dtype. Sums over requests unless noted.
@@ -54,13 +59,6 @@ def _grow(arr: np.ndarray, size: int, fill: float = 0) -> np.ndarray:
     return new
 
 
-def _merge_counts(store: dict[int, int], keys: np.ndarray) -> None:
-    uniq, counts = np.unique(keys, return_counts=True)
-    get = store.get
-    for k, c in zip(uniq.tolist(), counts.tolist(), strict=True):
-        store[k] = get(k, 0) + c
-
-
 @dataclass
 class Rejected:
     """An event the state refused, with the reason (the stream dead-letters it)."""
@@ -75,18 +73,25 @@ class AccountState:
 
     dedup_horizon_hours: float = 24.0
     max_future_minutes: float = 60.0
+    timeline_hours: float = TIMELINE_HOURS
     ids: dict[str, int] = field(default_factory=dict)
     names: list[str] = field(default_factory=list)
     acc: dict[str, np.ndarray] = field(default_factory=lambda: {k: np.zeros(0, dtype=t) for k, t in _ACC.items()})
     flags: np.ndarray = field(default_factory=lambda: np.zeros((0, len(_FLAG_BITS)), dtype=np.int64))
     hours: np.ndarray = field(default_factory=lambda: np.zeros((0, 24), dtype=np.int64))
     interned: dict[str, dict[str, int]] = field(default_factory=lambda: {k: {} for k in (*INDICATORS, "model", "org")})
-    links: dict[str, dict[int, int]] = field(default_factory=lambda: {k: {} for k in INDICATORS})
-    templates: dict[int, int] = field(default_factory=dict)  # acct << 32 | key -> count
+    links: dict[str, Store] = field(default_factory=lambda: {k: Store() for k in INDICATORS})  # acct << 32 | value -> requests
+    templates: Store = field(default_factory=Store)  # acct << 32 | key -> count
+    top_template: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per account: its largest template count
     template_text: dict[int, str] = field(default_factory=dict)  # key -> a sample opening/closing
-    model_first: dict[int, float] = field(default_factory=dict)  # acct << 20 | model -> first ts
-    model_count: dict[int, int] = field(default_factory=dict)  # acct << 20 | model -> requests
-    timeline: dict[int, int] = field(default_factory=dict)  # acct << 24 | epoch hour -> requests
+    model_first: Store = field(default_factory=lambda: Store(np.float64))  # acct << 20 | model -> first ts
+    model_count: Store = field(default_factory=Store)  # acct << 20 | model -> requests
+    timeline: Store = field(default_factory=Store)  # acct << 24 | epoch hour -> requests, the last timeline_hours
+    # per account, from hours folded out of the timeline: active hours, and requests at or after the
+    # release hour known when they were folded (see retire_timeline)
+    retired_hours: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    retired_after_release: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    retired_below: int = -(2**62)  # epoch hours below this have been folded
     samples: dict[int, list[str]] = field(default_factory=dict)
     watermark: float = -math.inf
     stats: dict[str, int] = field(default_factory=lambda: dict(events=0, duplicates=0, late=0, rejected=0))
@@ -95,6 +100,7 @@ class AccountState:
     _buf: list[list] = field(default_factory=lambda: [[] for _ in range(13)])
     dirty: set[int] = field(default_factory=set)
     _pairs_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    generation: int = 0  # bumped whenever folded or absorbed data changes the stores
     _infra: dict[tuple, tuple[int, ...]] = field(default_factory=dict)
     _clock_calls: int = 0
     _now: float = 0.0
@@ -138,6 +144,9 @@ class AccountState:
             self.acc[k] = _grow(arr, n, fill)
         self.flags = _grow(self.flags, n)
         self.hours = _grow(self.hours, n)
+        self.top_template = _grow(self.top_template, n)
+        self.retired_hours = _grow(self.retired_hours, n)
+        self.retired_after_release = _grow(self.retired_after_release, n)
         acc = self.acc
         acc["created"][a] = ev.account_created_at.timestamp() if ev.account_created_at else np.nan
         acc["verification"][a] = VERIFICATION.index(ev.verification_path) if ev.verification_path else -1
@@ -245,7 +254,7 @@ class AccountState:
         b = self._buf
         if not b[0]:
             return
-        self._pairs_cache.clear()
+        self._changed()
         n_acc = len(self.names)
         acct = np.asarray(b[0], dtype=np.int64)
         ts = np.asarray(b[1], dtype=np.float64)
@@ -277,11 +286,10 @@ class AccountState:
         has_t = temp >= 0
         add("temp_n", has_t.astype(np.float64))
         add("temp", np.where(has_t, temp, 0.0))
-        bits = np.array(_FLAG_BITS, dtype=np.int64)
-        onehot = ((flags[:, None] & bits[None, :]) > 0).astype(np.int64)
-        np.add.at(self.flags, acct, onehot)
+        for j, bit in enumerate(_FLAG_BITS):
+            self.flags[:n_acc, j] += np.bincount(acct, weights=(flags & bit) > 0, minlength=n_acc).astype(np.int64)
         hod = ((ts // _HOUR) % 24).astype(np.int64)
-        np.add.at(self.hours, (acct, hod), 1)
+        self.hours[:n_acc] += np.bincount(acct * 24 + hod, minlength=n_acc * 24).reshape(n_acc, 24)
 
         # Inter-arrival gaps within each account, including the gap from its previous batch.
         order = np.lexsort((ts, acct))
@@ -309,24 +317,50 @@ class AccountState:
         for j, kind in enumerate(INDICATORS):
             col = ind[:, j]
             ok = col >= 0
-            _merge_counts(self.links[kind], (acct[ok] << 32) | col[ok])
+            self.links[kind].add((acct[ok] << 32) | col[ok])
         mkey = (acct << 20) | model
-        _merge_counts(self.model_count, mkey)
+        self.model_count.add(mkey)
         o = np.lexsort((ts, mkey))
         mk, mts = mkey[o], ts[o]
         head = np.ones(len(mk), dtype=bool)
         head[1:] = mk[1:] != mk[:-1]
-        mf = self.model_first
-        for k, t in zip(mk[head].tolist(), mts[head].tolist(), strict=True):
-            if t < mf.get(k, math.inf):
-                mf[k] = t
-        _merge_counts(self.timeline, (acct << 24) | (ts // _HOUR).astype(np.int64))
+        self.model_first.minimum(mk[head], mts[head])
+        self.timeline.add((acct << 24) | (ts // _HOUR).astype(np.int64))
         if b[10]:
             ta = np.asarray(b[10], dtype=np.int64)
             keys = np.concatenate([(ta << 32) | np.asarray(b[11], np.int64), (ta << 32) | np.asarray(b[12], np.int64)])
-            _merge_counts(self.templates, keys)
+            uniq, totals = self.templates.add(keys)
+            np.maximum.at(self.top_template, uniq >> 32, totals)
         self._buf = [[] for _ in range(13)]
         self._evict_seen()
+
+    def timeline_cutoff(self) -> int | None:
+        """The epoch hour below which the timeline is due to be folded, or None while nothing new is due."""
+        cutoff = int((self.watermark - self.timeline_hours * _HOUR) // _HOUR) if math.isfinite(self.watermark) else None
+        return cutoff if cutoff is not None and cutoff > self.retired_below else None
+
+    def retire_timeline(self, cutoff: int, release_hour: int | None) -> None:
+        """Fold timeline hours before ``cutoff`` into per-account counts: active hours, and requests at or
+        after ``release_hour`` (the first new model's release, None if none yet). Folded hours are older
+        than the de-duplication horizon, so a later release cannot be earlier than any of them (only a
+        summary from a worker far behind could say otherwise); the classification stays right."""
+        self.fold()
+        self.retired_below = cutoff
+        a, h, c = self.pairs(self.timeline, 24)
+        old = h < cutoff
+        if not old.any():
+            return
+        n = self.size
+        self.retired_hours[:n] += np.bincount(a[old], minlength=n)
+        if release_hour is not None:
+            after = old & (h >= release_hour)
+            self.retired_after_release[:n] += np.bincount(a[after], weights=c[after], minlength=n).astype(np.int64)
+        self.timeline.keep(~old)
+        self._changed()
+
+    def _changed(self) -> None:
+        self._pairs_cache.clear()
+        self.generation += 1
 
     def _evict_seen(self) -> None:
         horizon = int((self.watermark - self.dedup_horizon_hours * _HOUR) // _HOUR)
@@ -352,18 +386,13 @@ class AccountState:
         """Requests per account by hour of day (UTC), shape (accounts, 24)."""
         return self.hours[: self.size]
 
-    def pairs(self, store: dict, shift: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def pairs(self, store: Store, shift: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A ``acct << shift | value -> count`` store as parallel arrays (account, value, count);
         cached until the next :meth:`fold` (``model_first`` values are times, as floats)."""
         hit = self._pairs_cache.get(id(store))
         if hit is not None:
             return hit
-        if not store:
-            z = np.zeros(0, dtype=np.int64)
-            return z, z, z
-        keys = np.fromiter(store.keys(), dtype=np.int64, count=len(store))
-        vtype = np.float64 if store is self.model_first else np.int64
-        counts = np.fromiter(store.values(), dtype=vtype, count=len(store))
+        keys, counts = store.arrays()
         out = (keys >> shift, keys & ((1 << shift) - 1), counts)
         self._pairs_cache[id(store)] = out
         return out
@@ -388,6 +417,8 @@ class AccountState:
             "model_first": [list(self.model_first.keys()), list(self.model_first.values())],
             "model_count": [list(self.model_count.keys()), list(self.model_count.values())],
             "timeline": [list(self.timeline.keys()), list(self.timeline.values())],
+            "timeline_hours": self.timeline_hours,
+            "retired": [self.retired_hours[:n].tobytes(), self.retired_after_release[:n].tobytes(), self.retired_below],
             "samples": [list(self.samples.keys()), list(self.samples.values())],
             "watermark": self.watermark if math.isfinite(self.watermark) else None,
             "stats": self.stats,
@@ -409,10 +440,22 @@ class AccountState:
         st.flags = np.frombuffer(doc["flags"], dtype=np.int64).reshape(n, len(_FLAG_BITS)).copy()
         st.hours = np.frombuffer(doc["hours"], dtype=np.int64).reshape(n, 24).copy()
         st.interned = {k: {v: i for i, v in enumerate(vals)} for k, vals in doc["interned"].items()}
-        st.links = {k: dict(zip(ks, vs, strict=True)) for k, (ks, vs) in doc["links"].items()}
-        for name in ("templates", "template_text", "model_first", "model_count", "timeline", "samples"):
+        st.links = {k: Store(np.int64, ks, vs) for k, (ks, vs) in doc["links"].items()}
+        for name, dtype in (("templates", np.int64), ("model_first", np.float64), ("model_count", np.int64), ("timeline", np.int64)):
+            setattr(st, name, Store(dtype, *doc[name]))
+        for name in ("template_text", "samples"):
             ks, vs = doc[name]
             setattr(st, name, dict(zip(ks, vs, strict=True)))
+        st.timeline_hours = doc.get("timeline_hours", TIMELINE_HOURS)
+        if "retired" in doc:  # snapshots before the timeline was folded have none
+            hours, after, st.retired_below = doc["retired"]
+            st.retired_hours = np.frombuffer(hours, dtype=np.int64).copy()
+            st.retired_after_release = np.frombuffer(after, dtype=np.int64).copy()
+        else:
+            st.retired_hours, st.retired_after_release = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        st.top_template = np.zeros(n, dtype=np.int64)
+        ta, _, tc = st.pairs(st.templates, 32)
+        np.maximum.at(st.top_template, ta, tc)
         st.watermark = -math.inf if doc["watermark"] is None else doc["watermark"]
         st.stats = doc["stats"]
         st._seen_buckets = deque((h, ids) for h, ids in doc["seen"])
@@ -439,17 +482,19 @@ class AccountSummary(msgspec.Struct, kw_only=True, array_like=True):
     timeline: dict[int, int]
     samples: list[str]
     org: str | None
+    retired_hours: int = 0  # see AccountState.retire_timeline
+    retired_after_release: int = 0
 
 
 _STORES = {"templates": 32, "model_first": 20, "model_count": 20, "timeline": 24}
 
 
-def _by_account(store: dict[int, int | float], shift: int, wanted: set[int]) -> dict[int, list[int]]:
+def _by_account(store: Store, shift: int, wanted: set[int]) -> dict[int, list[int]]:
+    keys, _ = store.arrays()
+    keys = keys[np.isin(keys >> shift, np.fromiter(wanted, dtype=np.int64, count=len(wanted)))]
     out: dict[int, list[int]] = {}
-    for k in store:
-        a = k >> shift
-        if a in wanted:
-            out.setdefault(a, []).append(k)
+    for k in keys.tolist():
+        out.setdefault(k >> shift, []).append(k)
     return out
 
 
@@ -481,6 +526,8 @@ def export_summaries(state: AccountState, accounts: list[int] | None = None) -> 
             timeline={k & mask24: state.timeline[k] for k in store_keys["timeline"].get(a, [])},
             samples=state.samples.get(a, []),
             org=names["org"][org] if org >= 0 else None,
+            retired_hours=int(state.retired_hours[a]),
+            retired_after_release=int(state.retired_after_release[a]),
         ))
     return out
 
@@ -489,7 +536,7 @@ def absorb_summaries(state: AccountState, summaries: list[AccountSummary], owned
     """Replace the state of each summarised account with its summary. ``owned`` remembers the store
     keys each absorbed account contributed, so a newer summary can replace them exactly."""
     state.fold()
-    state._pairs_cache.clear()
+    state._changed()
     for s in summaries:
         a = state.ids.get(s.account_id)
         if a is None:
@@ -499,6 +546,9 @@ def absorb_summaries(state: AccountState, summaries: list[AccountSummary], owned
                 state.acc[k] = _grow(arr, a + 1)
             state.flags = _grow(state.flags, a + 1)
             state.hours = _grow(state.hours, a + 1)
+            state.top_template = _grow(state.top_template, a + 1)
+            state.retired_hours = _grow(state.retired_hours, a + 1)
+            state.retired_after_release = _grow(state.retired_after_release, a + 1)
         for store_name, key in owned.pop(a, []):
             store = state.links[store_name[6:]] if store_name.startswith("links:") else getattr(state, store_name)
             store.pop(key, None)
@@ -507,6 +557,8 @@ def absorb_summaries(state: AccountState, summaries: list[AccountSummary], owned
         state.acc["org"][a] = state._intern("org", s.org) if s.org else -1
         state.flags[a] = s.flags
         state.hours[a] = s.hours
+        state.retired_hours[a] = s.retired_hours
+        state.retired_after_release[a] = s.retired_after_release
         keys: list[tuple[str, int]] = []
         for kind, values in s.links.items():
             for value, count in values.items():
@@ -531,3 +583,15 @@ def absorb_summaries(state: AccountState, summaries: list[AccountSummary], owned
         if w == w and w > state.watermark:  # not NaN
             state.watermark = w
         owned[a] = keys
+    _recount_top_templates(state, {state.ids[s.account_id] for s in summaries})
+
+
+def _recount_top_templates(state: AccountState, accounts: set[int]) -> None:
+    """Recompute the largest template count of the given accounts from the store."""
+    if not accounts:
+        return
+    which = np.fromiter(accounts, dtype=np.int64, count=len(accounts))
+    state.top_template[which] = 0
+    ta, _, tc = state.pairs(state.templates, 32)
+    sel = np.isin(ta, which)
+    np.maximum.at(state.top_template, ta[sel], tc[sel])

@@ -58,3 +58,32 @@ def test_summaries_replace_rather_than_add() -> None:
     dst.fold()
     assert dst.col("n")[0] == 3
     assert len(dst.links["ip"]) == 3
+
+
+def _week(det_hours: float | None = None):
+    """A detector fed five days of two accounts' traffic, with a new model released on day 1."""
+    from detector.detector import Detector
+
+    det = Detector()
+    if det_hours is not None:
+        det.state.timeline_hours = det_hours
+    events = []
+    for h in range(0, 5 * 24, 3):
+        model = "frontier-5" if h >= 10 else "frontier-4"
+        events += [ev("a", h * 60, model=model), ev("b", h * 60 + 7), ev("b", h * 60 + 9, model=model)]
+    det.process(events)
+    det.flush()
+    return det
+
+
+def test_old_timeline_hours_are_folded_without_changing_features() -> None:
+    from detector.features import account_features
+
+    folded, whole = _week(), _week(det_hours=1e9)
+    assert len(folded.state.timeline) < len(whole.state.timeline) and folded.state.retired_hours.sum() > 0
+    assert (account_features(folded.state) == account_features(whole.state)).all()
+    again = AccountState.restore(folded.state.snapshot())
+    assert (account_features(again) == account_features(whole.state)).all()
+    absorbed = AccountState()
+    absorb_summaries(absorbed, export_summaries(folded.state, [0, 1]), {})
+    assert (account_features(absorbed) == account_features(whole.state)).all()
