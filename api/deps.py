@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 from api.auth.models import ROLES
 from api.auth.service import Principal, authenticate, hash_token
@@ -61,10 +61,7 @@ async def principal(request: Request) -> Principal:
     ``API_TOKEN_CACHE_SECONDS`` is not looked up again (the look-up runs in a worker thread with its own session)."""
     state = request.app.state
     token_hash = hash_token(_token(request))
-    who = state.principals.get(token_hash)
-    if who is None:
-        who = await run_in_threadpool(_look_up, state.sessions, token_hash)
-        state.principals.put(token_hash, who)
+    who = await state.principals.get(token_hash, partial(_look_up, state.sessions, token_hash))
     wait = state.limiter.check(who.token_id)
     if wait:
         raise HTTPException(429, f"rate limit of {state.settings.api_rate_limit_per_minute} requests "

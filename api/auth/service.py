@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cachetools import TTLCache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.audit.service import record
 from api.auth.models import ROLES, ApiToken
@@ -34,27 +37,40 @@ class Principal:
 
 class PrincipalCache:
     """Authenticated principals by token hash, trusted for ``ttl`` seconds without a database look-up
-    (``ttl`` 0: none kept). :meth:`forget` drops a token at once, e.g. when this process revokes it."""
+    (``ttl`` 0: none kept). Concurrent requests with a token not in the cache share one look-up (when an entry
+    expires under load, one query, not one per request in flight). :meth:`forget` drops a token at once."""
 
     def __init__(self, ttl: float, maxsize: int = 4096) -> None:
         self._cache: TTLCache | None = TTLCache(maxsize, ttl) if ttl > 0 else None
         self._lock = threading.Lock()
+        self._looking_up: dict[str, tuple[int, asyncio.Future]] = {}
+        self._forgets = 0  # a look-up begun before a forget() is not cached (it may predate the revocation)
 
-    def get(self, token_hash: str) -> Principal | None:
-        """The cached principal of a token, or None."""
-        if self._cache is None:
-            return None
-        with self._lock:
-            return self._cache.get(token_hash)
-
-    def put(self, token_hash: str, who: Principal) -> None:
-        """Remember an authenticated principal."""
+    async def get(self, token_hash: str, look_up: Callable[[], Principal]) -> Principal:
+        """The principal of a token: cached, or ``look_up()`` in a worker thread (its errors reach every caller)."""
         if self._cache is not None:
             with self._lock:
-                self._cache[token_hash] = who
+                who = self._cache.get(token_hash)
+            if who is not None:
+                return who
+        flight = self._looking_up.get(token_hash)
+        if flight is None or flight[0] != self._forgets:  # a look-up begun before a revocation won't do
+            flight = self._looking_up[token_hash] = (self._forgets, asyncio.ensure_future(run_in_threadpool(look_up)))
+            flight[1].add_done_callback(lambda _f, fl=flight: self._settle(token_hash, fl))
+        return await asyncio.shield(flight[1])
+
+    def _settle(self, token_hash: str, flight: tuple[int, asyncio.Future]) -> None:
+        forgets, future = flight
+        if self._looking_up.get(token_hash) is flight:
+            del self._looking_up[token_hash]
+        if self._cache is None or forgets != self._forgets or future.cancelled() or future.exception() is not None:
+            return
+        with self._lock:
+            self._cache[token_hash] = future.result()
 
     def forget(self, token_id: int) -> None:
         """Drop every cached entry of the token ``token_id``."""
+        self._forgets += 1
         if self._cache is not None:
             with self._lock:
                 for key in [k for k, who in self._cache.items() if who.token_id == token_id]:

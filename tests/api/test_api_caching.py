@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from structlog.testing import capture_logs
 
-from api.auth.service import hash_token
+from api.auth.service import Principal, PrincipalCache, hash_token
 from api.database import engine_for, session_factory
 from api.detections.pages import PageCache
 from api.detections.service import bump_epoch
@@ -187,3 +187,25 @@ def test_a_failed_background_read_keeps_serving_and_is_retried(sqlite_url: str) 
     assert cache._epoch[1] > t0 + 0.3 and calls == [1]  # the epoch was read again; the page never re-rendered
     failed = [e for e in logs if e["event"].startswith("reading the detections epoch failed")]
     assert len(failed) == 2 and "connection refused" in failed[0]["error"]
+
+
+def test_concurrent_requests_with_an_expired_token_share_one_look_up() -> None:
+    cache = PrincipalCache(ttl=60)
+    who = Principal(name="analyst-user", role="analyst", token_id=3)
+    looked_up, gate = [], threading.Event()
+
+    def look_up() -> Principal:
+        looked_up.append(1)
+        gate.wait(5)
+        return who
+
+    async def burst() -> list[Principal]:
+        tasks = [asyncio.ensure_future(cache.get("h", look_up)) for _ in range(25)]
+        await asyncio.sleep(0.2)
+        gate.set()
+        return await asyncio.gather(*tasks)
+
+    assert asyncio.run(burst()) == [who] * 25 and len(looked_up) == 1
+    assert asyncio.run(cache.get("h", look_up)) == who and len(looked_up) == 1  # cached now
+    cache.forget(3)
+    assert asyncio.run(cache.get("h", look_up)) == who and len(looked_up) == 2  # looked up again after a revocation
