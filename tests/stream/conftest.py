@@ -128,9 +128,14 @@ class WorkerProc:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
-    def stop(self) -> int:
+    def terminate(self) -> None:
+        """Ask the worker to stop (SIGTERM) without waiting: :meth:`stop` waits."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.terminate()
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
@@ -144,7 +149,15 @@ class WorkerProc:
 def stream(broker: EmbeddedBroker, tmp_path: Path, model_path: Path):
     s = Stream(broker.bootstrap, tmp_path, model_path)
     yield s
-    for w in s.workers:
+    stop_all(s.workers)
+
+
+def stop_all(workers: list[WorkerProc]) -> None:
+    """Stop the workers together: stopped one by one, each stop makes the group rebalance, and a worker told to
+    stop in the middle of that rebalance waits out its 10 s consumer-stop timeout."""
+    for w in workers:
+        w.terminate()
+    for w in workers:
         w.stop()
 
 

@@ -40,11 +40,12 @@ def test_a_backlog_of_days_is_consumed_in_event_time_order_and_nothing_is_refuse
     events = _days(day.events, tmp_path / "days.jsonl.gz", DAYS)
     replay(events, stream.bootstrap, stream.env["EVENTS_TOPIC"])  # all of it waits before the worker starts
     w = stream.worker(exit_when_idle=2)
-    assert w.proc.wait(300) == 0, stream.logs()
 
-    det = Detector(load_model(stream.model))
+    det = Detector(load_model(stream.model))  # the reference, computed while the worker subprocess consumes
     det.process([e for e in read_events(events) if isinstance(e, Event)])
     det.flush()
     want = {v.account_id: v for v in det.verdicts()}
     assert sum(v.n_requests for v in want.values()) == DAYS * day.n
+
+    assert w.proc.wait(300) == 0, stream.logs()
     assert_same_verdicts(stream.verdicts(), want)
