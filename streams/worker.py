@@ -126,15 +126,21 @@ class StreamWorker:
         log.info("worker started", bootstrap=boot, topic=self.s.events_topic, group=self.o.group, state_dir=str(self.o.state_dir))
 
     async def stop(self) -> None:
-        """Checkpoint and disconnect (a graceful stop; a SIGKILL is recovered from the last snapshot)."""
-        try:
-            if self.assigned:
+        """Checkpoint and disconnect (a graceful stop; a SIGKILL is recovered from the last snapshot). Each
+        step has its own time limit, so one that hangs does not leave the other clients open."""
+        if self.assigned:
+            try:
                 await asyncio.wait_for(self.checkpoint("stop"), 15)
-            for c in (self.summaries, self.consumer, self.producer):
-                if c is not None:
-                    await asyncio.wait_for(c.stop(), 10)
-        except TimeoutError:
-            log.warning("broker unreachable while stopping; the last snapshot stands")
+            except TimeoutError:
+                log.warning("checkpoint at stop timed out (broker unreachable?); the last snapshot stands")
+        for name, client in (("summaries consumer", self.summaries), ("events consumer", self.consumer),
+                             ("producer", self.producer)):
+            if client is not None:
+                try:
+                    await asyncio.wait_for(client.stop(), 10)
+                except TimeoutError:
+                    log.warning("stopping a Kafka client timed out", client=name,
+                                why="broker unreachable, or the consumer group was rebalancing")
 
     async def run(self) -> None:
         """Consume until cancelled, or until idle for ``exit_when_idle`` seconds."""

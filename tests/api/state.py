@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 
 import api.models  # noqa: F401 - every table in Base.metadata
 from api.database import Base, session_scope
+from api.detections.service import bump_epoch
+
+KEPT = {"audit_events", "detections_epoch", "api_tokens"}  # append-only, a counter that only moves on, unchanged
 
 
 def snapshot(url: str) -> dict[str, list[dict]]:
@@ -13,3 +16,16 @@ def snapshot(url: str) -> dict[str, list[dict]]:
     with session_scope(url) as s:
         return {t.name: [dict(r._mapping) for r in s.execute(select(t).order_by(*t.primary_key.columns))]
                 for t in Base.metadata.sorted_tables}
+
+
+def restore(url: str, snap: dict[str, list[dict]]) -> None:
+    """Put every table but :data:`KEPT` back as :func:`snapshot` found it (the audit log is append-only), and move
+    the detections epoch on, so this process's cached queue pages are dropped."""
+    with session_scope(url) as s:
+        for t in reversed(Base.metadata.sorted_tables):
+            if t.name not in KEPT:
+                s.execute(delete(t))
+        for t in Base.metadata.sorted_tables:
+            if t.name not in KEPT and snap[t.name]:
+                s.execute(insert(t), snap[t.name])
+        bump_epoch(s)

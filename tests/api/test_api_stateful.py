@@ -10,6 +10,7 @@ from schemathesis.checks import (content_type_conformance, not_a_server_error, r
                                  response_schema_conformance, status_code_conformance)
 
 from tests.api.conftest import Api
+from tests.api.state import restore, snapshot
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
@@ -29,8 +30,14 @@ def test_stateful_run_over_the_openapi_links(sqlite_api: Api) -> None:
     schema.config.phases.stateful.generation.modes = [GenerationMode.POSITIVE]
     headers = sqlite_api.h("admin")
     answered: set[tuple[str, str, int]] = set()
+    seeded = snapshot(sqlite_api.url)
 
     class Workflow(schema.as_state_machine()):  # type: ignore[misc] - a class built by schemathesis
+        def setup(self) -> None:
+            # every scenario starts from the seeded reviews: the same choices then meet the same answers (a case
+            # left open by an earlier scenario made the replay of a walk diverge: FlakyStrategyDefinition)
+            restore(sqlite_api.url, seeded)
+
         def get_call_kwargs(self, case) -> dict:  # noqa: ANN001 - schemathesis Case
             return {"headers": headers}
 
@@ -41,7 +48,10 @@ def test_stateful_run_over_the_openapi_links(sqlite_api: Api) -> None:
         def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:  # noqa: ANN001, ANN003
             case.validate_response(response, checks=CHECKS, headers=headers, transport_kwargs=kwargs)
 
-    Workflow.run(settings=settings(max_examples=40, stateful_step_count=8, deadline=None, derandomize=True,
-                                   database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)))
-    missed = [(m, p, codes) for m, p, codes in WORKFLOW if not any((m, p, c) in answered for c in codes)]
+    for examples in (40, 80, 120):  # derandomized walks; a longer one only when a workflow step was not reached
+        Workflow.run(settings=settings(max_examples=examples, stateful_step_count=16, deadline=None, derandomize=True,
+                                       database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)))
+        missed = [(m, p, codes) for m, p, codes in WORKFLOW if not any((m, p, c) in answered for c in codes)]
+        if not missed:
+            break
     assert missed == []
