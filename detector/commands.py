@@ -17,6 +17,7 @@ from rich.table import Table
 from detector.cli import app
 from detector.events import BadLine, Event, read_events
 from detector.records import cluster_line, verdict_line
+from detector.settings import get_settings
 
 err = Console(stderr=True, soft_wrap=True)  # one message per line, greppable when redirected
 
@@ -37,7 +38,7 @@ def _load_model(path: Path | None):
     from detector.model import ModelError, load_model
 
     try:
-        return load_model(path)
+        return load_model(path or get_settings().model_path)
     except ModelError as exc:
         _fail(str(exc))
 
@@ -78,7 +79,7 @@ def detect(
     events: Annotated[Path, typer.Argument(help="api-event/v1 JSON Lines, plain or gzip, in time order.", exists=True, dir_okay=False)],
     out: Annotated[Path, typer.Option("--out", help="Write one verdict per account seen (JSON Lines).")],
     clusters: Annotated[Path | None, typer.Option("--clusters", help="Also write one line per linked cluster.")] = None,
-    model: Annotated[Path | None, typer.Option("--model", help="Model artifact (default: the one shipped in the package).")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Model artifact (default: MODEL_PATH, else the one shipped in the package).")] = None,
     window_minutes: Annotated[float, typer.Option(help="Re-score every this many minutes of event time.", min=0.1)] = 15.0,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on the first malformed line instead of skipping it.")] = False,
 ) -> None:

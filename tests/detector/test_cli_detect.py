@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -64,3 +65,11 @@ def test_bad_model_path_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "e.jsonl").write_text("")
     r = _run("detect", str(tmp_path / "e.jsonl"), "--out", str(tmp_path / "v.jsonl"), "--model", str(tmp_path / "missing.joblib"))
     assert r.returncode == 2 and "model artifact not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_detect_uses_the_model_named_by_MODEL_PATH(tmp_path: Path) -> None:
+    (tmp_path / "e.jsonl").write_text("")
+    env = os.environ | {"MODEL_PATH": str(tmp_path / "from-env.joblib")}
+    r = subprocess.run([EXE, "detect", str(tmp_path / "e.jsonl"), "--out", str(tmp_path / "v.jsonl")],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 2 and "from-env.joblib" in r.stderr  # the setting was used (and is missing)
