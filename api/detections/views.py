@@ -33,7 +33,7 @@ async def get_queue(
     _who: Principal = Depends(viewer),
 ) -> Response:
     """Clusters or accounts ordered by score (then id), filtered, with cursor pagination and the total count.
-    Pages of the same detections epoch are rendered once (other processes' writes show within
+    Pages of the same detections epoch are rendered once (other processes' writes show within about
     API_QUEUE_CACHE_SECONDS)."""
     key = ("page", kind, f.model_dump_json(), cursor, limit)
     body = await request.app.state.queue_pages.get(key, partial(queue.page_json, kind=kind, f=f, cursor=cursor, limit=limit))
