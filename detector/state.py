@@ -454,8 +454,7 @@ class AccountState:
         else:
             st.retired_hours, st.retired_after_release = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         st.top_template = np.zeros(n, dtype=np.int64)
-        ta, _, tc = st.pairs(st.templates, 32)
-        np.maximum.at(st.top_template, ta, tc)
+        _recount_top_templates(st)
         st.watermark = -math.inf if doc["watermark"] is None else doc["watermark"]
         st.stats = doc["stats"]
         st._seen_buckets = deque((h, ids) for h, ids in doc["seen"])
@@ -586,12 +585,16 @@ def absorb_summaries(state: AccountState, summaries: list[AccountSummary], owned
     _recount_top_templates(state, {state.ids[s.account_id] for s in summaries})
 
 
-def _recount_top_templates(state: AccountState, accounts: set[int]) -> None:
-    """Recompute the largest template count of the given accounts from the store."""
+def _recount_top_templates(state: AccountState, accounts: set[int] | None = None) -> None:
+    """Recompute the largest template count of the given accounts (all when None) from the store."""
+    ta, _, tc = state.pairs(state.templates, 32)
+    if accounts is None:
+        state.top_template[:] = 0
+        np.maximum.at(state.top_template, ta, tc)
+        return
     if not accounts:
         return
     which = np.fromiter(accounts, dtype=np.int64, count=len(accounts))
     state.top_template[which] = 0
-    ta, _, tc = state.pairs(state.templates, 32)
     sel = np.isin(ta, which)
     np.maximum.at(state.top_template, ta[sel], tc[sel])
