@@ -13,24 +13,24 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from api import errors, links
-from api.audit.views import router as audit_router
-from api.auth.service import PrincipalCache
-from api.auth.views import router as auth_router
-from api.cases.views import router as cases_router
-from api.console.views import SignIn
-from api.console.views import router as console_router
-from api.database import session_factory
-from api.detections.pages import PageCache
-from api.detections.views import router as detections_router
-from api.enforcement.service import Publisher, dispatch
-from api.enforcement.views import router as enforcement_router
-from api.inputs import NulGuard
-from api.limits import BodyLimit
-from api.ratelimit import RateLimiter
-from api.sharing.views import router as sharing_router
-from detector.logs import get_logger
-from detector.settings import Settings, get_settings
+from distillguard.api import errors, links
+from distillguard.api.audit.views import router as audit_router
+from distillguard.api.auth.service import PrincipalCache
+from distillguard.api.auth.views import router as auth_router
+from distillguard.api.cases.views import router as cases_router
+from distillguard.api.console.views import SignIn
+from distillguard.api.console.views import router as console_router
+from distillguard.api.database import session_factory
+from distillguard.api.detections.pages import PageCache
+from distillguard.api.detections.views import router as detections_router
+from distillguard.api.enforcement.service import Publisher, dispatch
+from distillguard.api.enforcement.views import router as enforcement_router
+from distillguard.api.inputs import NulGuard
+from distillguard.api.limits import BodyLimit
+from distillguard.api.ratelimit import RateLimiter
+from distillguard.api.sharing.views import router as sharing_router
+from distillguard.detector.logs import get_logger
+from distillguard.detector.settings import Settings, get_settings
 
 log = get_logger("api")
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from api.auth.models import ROLES
+from distillguard.api.auth.models import ROLES
 
 
 def register(app: typer.Typer) -> None:
@@ -23,14 +23,14 @@ def register(app: typer.Typer) -> None:
         """Serve the review API and console (migrates the database first)."""
         import uvicorn
 
-        from api.database import migrate
-        from detector.logs import configure_logging
-        from detector.settings import get_settings
+        from distillguard.api.database import migrate
+        from distillguard.detector.logs import configure_logging
+        from distillguard.detector.settings import get_settings
 
         s = get_settings()
         configure_logging(s.log_level, s.log_json)
         migrate(s.database_url)
-        uvicorn.run("api.main:app", host=host or s.api_host, port=port or s.api_port, workers=workers,
+        uvicorn.run("distillguard.api.main:app", host=host or s.api_host, port=port or s.api_port, workers=workers,
                     log_level=s.log_level.lower(), access_log=False)
 
     @token.command("create")
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         if role not in ROLES:
             typer.echo(f"error: unknown role {role!r}; choose one of {', '.join(ROLES)}", err=True)
             raise typer.Exit(2)
-        from api.auth.service import create_token
+        from distillguard.api.auth.service import create_token
 
         with _session() as session:
             row, secret = create_token(session, name, role)
@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
     @token.command("list")
     def list_() -> None:
         """List tokens (never their secrets)."""
-        from api.auth.service import list_tokens
+        from distillguard.api.auth.service import list_tokens
 
         with _session() as session:
             for t in list_tokens(session):
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
     @token.command("revoke")
     def revoke(token_id: Annotated[int, typer.Argument(help="Token id (from `token list`).")]) -> None:
         """Revoke a token."""
-        from api.auth.service import revoke_token
+        from distillguard.api.auth.service import revoke_token
 
         with _session() as session:
             row = revoke_token(session, token_id)
@@ -73,8 +73,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _session():  # noqa: ANN202 - context manager of a Session
-    from api.database import migrate, session_scope
-    from detector.settings import get_settings
+    from distillguard.api.database import migrate, session_scope
+    from distillguard.detector.settings import get_settings
 
     url = get_settings().database_url
     migrate(url)

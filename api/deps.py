@@ -9,9 +9,9 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.auth.models import ROLES
-from api.auth.service import Principal, authenticate, hash_token
-from detector.logs import get_logger
+from distillguard.api.auth.models import ROLES
+from distillguard.api.auth.service import Principal, authenticate, hash_token
+from distillguard.detector.logs import get_logger
 
 log = get_logger("api")
 

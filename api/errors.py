@@ -12,7 +12,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from detector.logs import get_logger
+from distillguard.detector.logs import get_logger
 
 log = get_logger("api")
 

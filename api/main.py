@@ -2,7 +2,7 @@
 
 import gc
 
-from api.app import create_app
+from distillguard.api.app import create_app
 
 app = create_app()
 # The imported libraries and the app live as long as the process: out of the collector's sight, a full collection

@@ -1,10 +1,10 @@
 """Every review-service table, imported together (for Alembic and ``Base.metadata``)."""
 
-from api.audit.models import AuditEvent
-from api.auth.models import ApiToken
-from api.cases.models import AccountDecision, Case, CaseComment
-from api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow, DetectionsEpoch
-from api.enforcement.models import OutboxEvent
+from distillguard.api.audit.models import AuditEvent
+from distillguard.api.auth.models import ApiToken
+from distillguard.api.cases.models import AccountDecision, Case, CaseComment
+from distillguard.api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow, DetectionsEpoch
+from distillguard.api.enforcement.models import OutboxEvent
 
 __all__ = ["AccountDecision", "AccountModel", "AccountRow", "ApiToken", "AuditEvent", "Case", "CaseComment",
            "ClusterIndicator", "ClusterRow", "DetectionsEpoch", "OutboxEvent"]

@@ -28,13 +28,13 @@ import httpx
 import msgspec
 from sqlalchemy import text
 
-from api.auth.service import create_token
-from api.database import make_engine, migrate, session_scope
-from api.detections import queue
-from api.detections.schemas import Kind, QueueFilters
-from api.detections.service import bump_epoch, upsert_detections
-from detector.records import AccountVerdict, ClusterVerdict
-from streams.broker import free_port
+from distillguard.api.auth.service import create_token
+from distillguard.api.database import make_engine, migrate, session_scope
+from distillguard.api.detections import queue
+from distillguard.api.detections.schemas import Kind, QueueFilters
+from distillguard.api.detections.service import bump_epoch, upsert_detections
+from distillguard.detector.records import AccountVerdict, ClusterVerdict
+from distillguard.streams.broker import free_port
 
 ACCOUNTS = 100_000
 CLUSTER_SIZE = 20
@@ -179,7 +179,7 @@ def _uncached_ms(url: str, reps: int = 7) -> dict[str, float]:
 def _serve(url: str, port: int, log: Path) -> subprocess.Popen:
     env = os.environ | {"DATABASE_URL": url, "API_RATE_LIMIT_PER_MINUTE": "100000000", "LOG_LEVEL": "WARNING",
                         "KAFKA_BOOTSTRAP": "127.0.0.1:1"}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "distillguard.api.main:app", "--host", "127.0.0.1", "--port", str(port),
                              "--workers", "2", "--log-level", "warning", "--no-access-log"],
                             env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
@@ -266,7 +266,7 @@ def run(workdir: Path) -> dict:
         try:
             out["postgresql"] = _measure(pg, workdir, verdicts, clusters)
         finally:
-            from api.database import engine_for
+            from distillguard.api.database import engine_for
 
             engine_for(pg).dispose()
             drop()

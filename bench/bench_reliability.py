@@ -36,18 +36,18 @@ import msgspec
 import psutil
 from sqlalchemy import func, select, text
 
-from api.audit.models import AuditEvent
-from api.auth.service import Principal, create_token
-from api.cases.service import open_case
-from api.database import make_engine, migrate, session_scope
-from api.detections.models import AccountRow
-from api.detections.service import upsert_detections
+from distillguard.api.audit.models import AuditEvent
+from distillguard.api.auth.service import Principal, create_token
+from distillguard.api.cases.service import open_case
+from distillguard.api.database import make_engine, migrate, session_scope
+from distillguard.api.detections.models import AccountRow
+from distillguard.api.detections.service import upsert_detections
 from bench.bench_api import _pg_database, _serve, world
 from bench.bench_stream import EXE, _lines
-from detector.simulate import simulate
-from streams.admin import ensure_topics
-from streams.broker import EmbeddedBroker, free_port
-from streams.replay import account_key
+from distillguard.detector.simulate import simulate
+from distillguard.streams.admin import ensure_topics
+from distillguard.streams.broker import EmbeddedBroker, free_port
+from distillguard.streams.replay import account_key
 
 SECONDS = float(os.environ.get("BENCH_RELIABILITY_SECONDS", "60"))
 SCALE = float(os.environ.get("BENCH_RELIABILITY_SCALE", "0.6"))

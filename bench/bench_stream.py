@@ -23,9 +23,9 @@ from pathlib import Path
 import msgspec
 import psutil
 
-from streams.admin import ensure_topics
-from streams.broker import EmbeddedBroker, free_port
-from streams.replay import account_key, make_producer
+from distillguard.streams.admin import ensure_topics
+from distillguard.streams.broker import EmbeddedBroker, free_port
+from distillguard.streams.replay import account_key, make_producer
 from tests.stream.synth import model_for, simulated
 
 EXE = str(Path(sys.executable).with_name("distillguard"))

@@ -146,7 +146,7 @@ def render_benchmarks(results: dict[str, dict]) -> str:
 
 def render_settings() -> str:
     """Every ``Settings`` field: its environment variable, default and description."""
-    from detector.settings import Settings
+    from distillguard.detector.settings import Settings
 
     rows = []
     for name, field in Settings.model_fields.items():

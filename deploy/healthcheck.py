@@ -11,7 +11,7 @@ import sys
 import urllib.error
 import urllib.request
 
-from detector.settings import Settings
+from distillguard.detector.settings import Settings
 
 TIMEOUT_S = 3.0
 

@@ -11,9 +11,9 @@ import sys
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from api.database import migrate
-from detector.logs import configure_logging, get_logger
-from detector.settings import Settings
+from distillguard.api.database import migrate
+from distillguard.detector.logs import configure_logging, get_logger
+from distillguard.detector.settings import Settings
 
 
 def main() -> int:

@@ -29,7 +29,7 @@ def _register_plugins() -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    from detector import commands  # noqa: F401  (registers the core commands on ``app``)
+    from distillguard.detector import commands  # noqa: F401  (registers the core commands on ``app``)
 
     _register_plugins()
     app()

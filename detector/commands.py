@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 from rich.table import Table
 
-from detector.cli import app
-from detector.events import BadLine, Event, read_events
-from detector.records import cluster_line, verdict_line
-from detector.settings import get_settings
+from distillguard.detector.cli import app
+from distillguard.detector.events import BadLine, Event, read_events
+from distillguard.detector.records import cluster_line, verdict_line
+from distillguard.detector.settings import get_settings
 
 err = Console(stderr=True, soft_wrap=True)  # one message per line, greppable when redirected
 
@@ -35,7 +35,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _load_model(path: Path | None):
-    from detector.model import ModelError, load_model
+    from distillguard.detector.model import ModelError, load_model
 
     try:
         return load_model(path or get_settings().model_path)
@@ -53,7 +53,7 @@ def simulate(
     days: Annotated[float, typer.Option(help="Length of the simulated window in days (starts 2026-03-02T00:00Z).")] = 1.0,
 ) -> None:
     """Simulate a day of API traffic with distillation campaigns and hard negatives, plus ground-truth labels."""
-    from detector.simulate import SCENARIOS, generate, write
+    from distillguard.detector.simulate import SCENARIOS, generate, write
 
     if not scale > 0:
         _fail(f"--scale must be > 0 (got {scale})")
@@ -84,7 +84,7 @@ def detect(
     strict: Annotated[bool, typer.Option("--strict", help="Fail on the first malformed line instead of skipping it.")] = False,
 ) -> None:
     """Score every account in an event file: the same Detector the stream worker runs."""
-    from detector.detector import Detector
+    from distillguard.detector.detector import Detector
 
     det = Detector(_load_model(model), window_minutes=window_minutes)
     bad: list[BadLine] = []
@@ -95,7 +95,7 @@ def detect(
         task = bar.add_task("detect", total=size)
 
         def good():
-            for item in read_events(events, progress=lambda b: bar.update(task, completed=b)):
+            for item in read_events(events, progress=lambda b: bar.update(task, completed=b), errors="include"):
                 if isinstance(item, BadLine):
                     if strict:
                         _fail(f"{events}:{item.lineno}: {item.error}", 1)
@@ -139,8 +139,8 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON.")] = None,
 ) -> None:
     """Precision, recall, FPR, AUC, per-campaign recall and cluster purity, versus the naive peer."""
-    from detector.evaluate import evaluate as run, load_labels
-    from detector.records import verdict_from_json
+    from distillguard.detector.evaluate import evaluate as run, load_labels
+    from distillguard.detector.records import verdict_from_json
 
     try:
         lab = load_labels(json.loads(labels.read_text()))
@@ -209,9 +209,9 @@ def train(
     events: Annotated[Path | None, typer.Option("--events", help="Events of the decided accounts (required with --with-decisions).", exists=True, dir_okay=False)] = None,
 ) -> None:
     """Train the model on simulated days (seeds 101-107; never the evaluation seed 1), calibrated on seeds 201-203."""
-    from detector.simulate import simulate
-    from detector.training import Dataset, rows_for
-    from detector.training import train as fit
+    from distillguard.detector.simulate import simulate
+    from distillguard.detector.training import Dataset, rows_for
+    from distillguard.detector.training import train as fit
 
     def day(seed: int, scenario: str, redact: float, rel: float) -> Dataset:
         x = rel * scale

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from detector.features import IDX
-from detector.linking import Linkage
-from detector.signals import REASONING
-from detector.state import MULTI_TURN, REASONING_REQ, AccountState
+from distillguard.detector.features import IDX
+from distillguard.detector.linking import Linkage
+from distillguard.detector.signals import REASONING
+from distillguard.detector.state import MULTI_TURN, REASONING_REQ, AccountState
 
 HOUR = 3600.0
 STATIC: tuple[str, ...] = (

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from detector.context import behaviour_context, groups_of, static_context
-from detector.events import Event
-from detector.features import IDX, account_features, new_models, release_hour
-from detector.linking import Linkage, link_accounts
-from detector.model import DetectionModel, load_model
-from detector.reasons import account_reasons, cluster_reasons, iso
-from detector.records import AccountVerdict, Change, ClusterVerdict
-from detector.state import INDICATORS, VERIFICATION, AccountState, AccountSummary, absorb_summaries, export_summaries
+from distillguard.detector.context import behaviour_context, groups_of, static_context
+from distillguard.detector.events import Event
+from distillguard.detector.features import IDX, account_features, new_models, release_hour
+from distillguard.detector.linking import Linkage, link_accounts
+from distillguard.detector.model import DetectionModel, load_model
+from distillguard.detector.reasons import account_reasons, cluster_reasons, iso
+from distillguard.detector.records import AccountVerdict, Change, ClusterVerdict
+from distillguard.detector.state import INDICATORS, VERIFICATION, AccountState, AccountSummary, absorb_summaries, export_summaries
 
 HOUR = 3600.0
 RELINK_GROWTH = 0.02  # re-link when the accounts seen grew by 2% since the last linking...

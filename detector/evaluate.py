@@ -16,8 +16,8 @@ import numpy as np
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 
-from detector.events import Event, read_events
-from detector.records import AccountVerdict
+from distillguard.detector.events import Event, read_events
+from distillguard.detector.records import AccountVerdict
 
 MIN_CAMPAIGN = 20
 
@@ -134,7 +134,7 @@ def evaluate(labels: Mapping[str, Label], verdicts: list[AccountVerdict], events
     report["campaigns"] = per
 
     if events_path is not None:
-        events = (e for e in read_events(events_path) if isinstance(e, Event))
+        events = read_events(events_path)
         t = tally(events, {a: v.flagged_at if v.flagged else None for a, v in by_id.items()})
         for c, members in campaigns.items():
             total = sum(t.total[a] for a in members)

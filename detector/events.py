@@ -9,6 +9,7 @@ ones cannot be aggregated as float64).
 
 from __future__ import annotations
 
+import enum
 import io
 import json
 import re
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, overload
 
 import msgspec
 from isal import igzip
@@ -143,6 +144,19 @@ _LENIENT = ((_SURROGATE_ESCAPE, _has_surrogate, "string holds a lone UTF-16 surr
             (_FLOAT_CONSTANTS, lambda v: isinstance(v, _Constant), "NaN and Infinity are not JSON numbers"))
 
 
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _not_utf8(raw: bytes) -> EventError:
+    """The error for a message with invalid UTF-8, naming the field that holds it."""
+    return EventError(_locate(raw, _has_surrogate) or "$", "string is not valid UTF-8")
+
+
 def parse_event(raw: bytes | str) -> Event:
     """Decode and validate one JSON object; raise :class:`EventError` naming the offending field."""
     if isinstance(raw, str):
@@ -158,13 +172,15 @@ def parse_event(raw: bytes | str) -> Event:
             raise EventError(missing, "required field is missing") from None
         raise _error(_field_of(m.group("path")), reason) from None
     except msgspec.DecodeError as exc:
+        if not _is_utf8(raw):  # msgspec >= 0.23 reports invalid UTF-8 as a DecodeError, earlier ones as below
+            raise _not_utf8(raw) from None
         for gate, bad, why in _LENIENT:
             where = _locate(raw, bad) if gate.search(raw) else None
             if where is not None:
                 raise EventError(where, why) from None
         raise _error("$", f"not valid JSON: {exc}") from None
     except UnicodeDecodeError:
-        raise EventError(_locate(raw, _has_surrogate) or "$", "string is not valid UTF-8") from None
+        raise _not_utf8(raw) from None
     except (RecursionError, ValueError, TypeError, OverflowError) as exc:
         raise _error("$", f"undecodable message: {exc.__class__.__name__}: {exc}") from None
 
@@ -202,8 +218,33 @@ def iter_lines(path: str | Path, progress: Callable[[int], None] | None = None) 
         raw.close()
 
 
-def read_events(path: str | Path, progress: Callable[[int], None] | None = None) -> Iterator[Event | BadLine]:
-    """Stream a JSON Lines file (plain or gzip) as events, with :class:`BadLine` for rejects."""
+class ReadErrors(enum.StrEnum):
+    """What :func:`read_events` does with a line that is not a valid event."""
+
+    SKIP = "skip"  # yield only the valid events
+    INCLUDE = "include"  # yield a BadLine in its place
+    RAISE = "raise"  # raise BadLineError
+
+
+class BadLineError(ValueError):
+    """A line of an events file is not a valid event (:func:`read_events` with ``errors="raise"``)."""
+
+    def __init__(self, path: str | Path, bad: BadLine) -> None:
+        super().__init__(f"{path}:{bad.lineno}: {bad.error}")
+        self.bad = bad
+
+
+@overload
+def read_events(path: str | Path, progress: Callable[[int], None] | None = ..., *,
+                errors: Literal["skip", "raise", ReadErrors.SKIP, ReadErrors.RAISE] = ...) -> Iterator[Event]: ...
+@overload
+def read_events(path: str | Path, progress: Callable[[int], None] | None = ..., *,
+                errors: Literal["include", ReadErrors.INCLUDE]) -> Iterator[Event | BadLine]: ...
+def read_events(path: str | Path, progress: Callable[[int], None] | None = None, *,
+                errors: str = ReadErrors.SKIP) -> Iterator[Event] | Iterator[Event | BadLine]:
+    """Stream a JSON Lines file (plain or gzip) as events. Lines that are not valid events are skipped
+    (``errors="skip"``), yielded as :class:`BadLine` (``"include"``) or raised as :class:`BadLineError`."""
+    mode = ReadErrors(errors)
     decode = _DECODER.decode
     for lineno, line in iter_lines(path, progress):
         try:
@@ -212,9 +253,12 @@ def read_events(path: str | Path, progress: Callable[[int], None] | None = None)
             try:
                 yield parse_event(line)
             except EventError as err:
-                yield BadLine(lineno, err, line)
+                if mode is ReadErrors.INCLUDE:
+                    yield BadLine(lineno, err, line)
+                elif mode is ReadErrors.RAISE:
+                    raise BadLineError(path, BadLine(lineno, err, line)) from None
 
 
 def schema_text() -> str:
     """The vendored ``api-event/v1`` JSON Schema."""
-    return resources.files("detector").joinpath(SCHEMA_RESOURCE).read_text("utf-8")
+    return resources.files("distillguard.detector").joinpath(SCHEMA_RESOURCE).read_text("utf-8")

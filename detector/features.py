@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detector.signals import AGENTIC, GRADING, REASONING, REWRITE, TEXT
-from detector.state import (
+from distillguard.detector.signals import AGENTIC, GRADING, REASONING, REWRITE, TEXT
+from distillguard.detector.state import (
     HIGH_MAX, MULTI_TURN, REASONING_REQ, REFUSAL, STOP_MAX, STOP_TOOL, SYSTEM, TOOLS, VERIFICATION, AccountState,
 )
 

@@ -52,7 +52,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from detector.state import AccountState
+from distillguard.detector.state import AccountState
 
 HOUR = 3600.0
 BURST_BUCKET_HOURS = 6.0

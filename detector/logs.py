@@ -7,7 +7,7 @@ import sys
 
 import structlog
 
-from detector.settings import get_settings
+from distillguard.detector.settings import get_settings
 
 _configured = False
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,10 +26,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 from sklearn.model_selection import GroupKFold, cross_val_predict
 from threadpoolctl import ThreadpoolController
 
-from detector.context import BEHAVIOUR, STATIC, behaviour_context
-from detector.features import FEATURES
+from distillguard.detector.context import BEHAVIOUR, STATIC, behaviour_context
+from distillguard.detector.features import FEATURES
 
-FORMAT = "distillguard-model/1"
+# Version 2 stores the model's fields, not the class: artifacts survive renames of this module.
+FORMAT = "distillguard-model/2"
 DEFAULT_PATH = Path(__file__).parent / "models" / "default.joblib"
 _THREADPOOLS = ThreadpoolController()
 
@@ -135,7 +136,7 @@ class DetectionModel:
         path.parent.mkdir(parents=True, exist_ok=True)
         blob = {
             "format": FORMAT, "features": list(FEATURES), "context": list(STATIC), "behaviour": list(BEHAVIOUR),
-            "sklearn": sklearn.__version__, "model": self,
+            "sklearn": sklearn.__version__, "model": {f.name: getattr(self, f.name) for f in fields(self)},
         }
         joblib.dump(blob, path, compress=3)
         card = {k: v for k, v in blob.items() if k != "model"} | {
@@ -165,7 +166,8 @@ def load_model(path: str | Path | None = None) -> DetectionModel:
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is the same user-facing problem
         raise ModelError(f"cannot load model artifact {path}: {exc}") from exc
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ModelError(f"{path} is not a {FORMAT} artifact")
+        raise ModelError(f"{path} is not a {FORMAT} artifact (format {blob.get('format') if isinstance(blob, dict) else None!r}); "
+                         "retrain with `distillguard train`")
     if blob["features"] != list(FEATURES) or blob["context"] != list(STATIC):
         raise ModelError(f"{path} was trained on a different feature set; retrain with `distillguard train`")
-    return blob["model"]
+    return DetectionModel(**blob["model"])

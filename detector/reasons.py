@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from detector.context import STATIC
-from detector.features import IDX, PIVOT_CAP_HOURS
+from distillguard.detector.context import STATIC
+from distillguard.detector.features import IDX, PIVOT_CAP_HOURS
 
 HOUR = 3600.0
 

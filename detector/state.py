@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 import msgspec
 import numpy as np
 
-from detector.events import Event
-from detector.signals import REASONING, TEXT, subnet_of, template_keys, text_flags
-from detector.store import Store
+from distillguard.detector.events import Event
+from distillguard.detector.signals import REASONING, TEXT, subnet_of, template_keys, text_flags
+from distillguard.detector.store import Store
 
 # Metadata bits beyond the text signal bits of detector.signals.
 REASONING_REQ = 1 << 5

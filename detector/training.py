@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from detector.context import groups_of, static_context
-from detector.events import Event, read_events
-from detector.features import account_features
-from detector.linking import link_accounts
-from detector.model import DetectionModel, Rows
-from detector.state import AccountState
+from distillguard.detector.context import groups_of, static_context
+from distillguard.detector.events import Event, read_events
+from distillguard.detector.features import account_features
+from distillguard.detector.linking import link_accounts
+from distillguard.detector.model import DetectionModel, Rows
+from distillguard.detector.state import AccountState
 
 SNAPSHOT_HOURS = (1, 2, 3, 4, 6, 8, 11, 14, 18, 24)
 HOUR = 3600.0
@@ -77,7 +77,7 @@ def rows_for(datasets: Iterable[Dataset], progress: Callable[[str], None] | None
     for d_i, ds in enumerate(datasets):
         if progress:
             progress(ds.name)
-        events = (e for e in read_events(ds.events) if isinstance(e, Event))
+        events = read_events(ds.events)
         for snap in snapshots(events, name=ds.name):
             known = np.array([n in ds.labels for n in snap.names], dtype=bool)
             y = np.array([bool(ds.labels.get(n, False)) for n in snap.names], dtype=np.int64)
@@ -121,7 +121,7 @@ def calibrate(model: DetectionModel, calibration_sets: list[Dataset], progress: 
     for ds in calibration_sets:
         if progress:
             progress(f"calibrate {ds.name}")
-        events = (e for e in read_events(ds.events) if isinstance(e, Event))
+        events = read_events(ds.events)
         final = snapshots(events, hours=(), name=ds.name)[-1]
         known = np.array([n in ds.labels for n in final.names], dtype=bool)
         s, _, _ = model.score_samples(final.rows)

@@ -168,7 +168,7 @@ ax.axis("off")
 plt.show()"""),
     ("md", "## Prompt templates\nFirst-turn prompts grouped by the Detector's template skeleton (`detector.signals.template_keys`: the normalised opening). A campaign fills a few templates with varied questions; look-alikes spread over many openings or repeat one system template."),
     ("code", """\
-from detector.signals import template_keys
+from distillguard.detector.signals import template_keys
 
 
 def skeletons(accounts):
@@ -225,7 +225,7 @@ account costs the requests it harvests in the day). The packaged threshold was c
 to a 0.05% false-positive rate; this shows what moving it would buy. `DG_NB_SCALE` / `DG_NB_SEED` size the days."""),
     ("code", SETUP),
     ("code", """\
-from detector.evaluate import recall_at_fpr
+from distillguard.detector.evaluate import recall_at_fpr
 
 days = {s: load_day(s) for s in ("standard", "hard")}
 assert all(d.labels for d in days.values()), "threshold tuning needs labels (a simulated day or DG_NB_LABELS)"
@@ -372,7 +372,7 @@ ax.legend(ncol=2, fontsize=8)
 plt.show()"""),
     ("md", "## Pivot latency\nFor accounts active both before and after the release: hours from the release to their first request on the new model (accounts that never moved are counted in the table, not the curves). The Detector's own `pivot_hours` feature (capped at 48 h) is shown beside it."),
     ("code", """\
-from detector.features import IDX
+from distillguard.detector.features import IDX
 
 ids, X = day.features()
 pivot_feature = dict(zip(ids, X[:, IDX["pivot_hours"]]))

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from detector.detector import Detector
-from detector.evaluate import Label, load_labels
-from detector.events import Event, read_events
-from detector.features import FEATURES, account_features
-from detector.records import AccountVerdict, ClusterVerdict, cluster_from_json, verdict_from_json
-from detector.simulate import simulate
+from distillguard.detector.detector import Detector
+from distillguard.detector.evaluate import Label, load_labels
+from distillguard.detector.events import Event, read_events
+from distillguard.detector.features import FEATURES, account_features
+from distillguard.detector.records import AccountVerdict, ClusterVerdict, cluster_from_json, verdict_from_json
+from distillguard.detector.simulate import simulate
 
 SCALE = float(os.environ.get("DG_NB_SCALE", "0.1"))
 SEED = int(os.environ.get("DG_NB_SEED", "1"))
@@ -66,7 +66,7 @@ def simulated_day(scale: float = SCALE, seed: int = SEED, scenario: str = "stand
 
 def events(path: str | Path) -> Iterator[Event]:
     """Valid events of a JSON Lines file (plain or gzip), in file order."""
-    return (e for e in read_events(path) if isinstance(e, Event))
+    return read_events(path)
 
 
 def run_detector(path: str | Path) -> Detector:
@@ -80,8 +80,8 @@ def run_detector(path: str | Path) -> Detector:
 def load_verdicts(source: str, clusters_path: str | None = None) -> tuple[list[AccountVerdict], list[ClusterVerdict]]:
     """Verdicts and clusters from the review database (a SQLAlchemy URL) or ``detect`` JSON Lines files."""
     if "://" in source:
-        from api.database import session_scope
-        from api.detections.service import export_clusters, export_verdicts
+        from distillguard.api.database import session_scope
+        from distillguard.api.detections.service import export_clusters, export_verdicts
 
         with session_scope(source) as session:
             return list(export_verdicts(session)), list(export_clusters(session))

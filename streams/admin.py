@@ -8,8 +8,8 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from detector.logs import get_logger
-from detector.settings import Settings
+from distillguard.detector.logs import get_logger
+from distillguard.detector.settings import Settings
 
 log = get_logger("admin")
 

@@ -13,12 +13,12 @@ import signal
 
 import faust
 
-from detector.logs import get_logger
-from detector.model import DetectionModel
-from detector.settings import Settings
-from streams import metrics
-from streams.admin import ensure_topics, topic_specs
-from streams.worker import StreamWorker, WorkerOptions
+from distillguard.detector.logs import get_logger
+from distillguard.detector.model import DetectionModel
+from distillguard.detector.settings import Settings
+from distillguard.streams import metrics
+from distillguard.streams.admin import ensure_topics, topic_specs
+from distillguard.streams.worker import StreamWorker, WorkerOptions
 
 log = get_logger("app")
 

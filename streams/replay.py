@@ -17,8 +17,8 @@ import msgspec
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from detector.events import iter_lines
-from detector.logs import get_logger
+from distillguard.detector.events import iter_lines
+from distillguard.detector.logs import get_logger
 
 log = get_logger("replay")
 

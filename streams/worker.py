@@ -19,16 +19,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 from sqlalchemy.exc import SQLAlchemyError
 
-from detector.detector import Detector
-from detector.events import Event, EventError, parse_event
-from detector.logs import get_logger
-from detector.model import DetectionModel
-from detector.records import AccountVerdict, Change, ClusterVerdict
-from detector.settings import Settings
-from detector.state import AccountSummary
-from streams import metrics
-from streams.align import PartitionAligner
-from streams.snapshots import Snapshot, SnapshotStore
+from distillguard.detector.detector import Detector
+from distillguard.detector.events import Event, EventError, parse_event
+from distillguard.detector.logs import get_logger
+from distillguard.detector.model import DetectionModel
+from distillguard.detector.records import AccountVerdict, Change, ClusterVerdict
+from distillguard.detector.settings import Settings
+from distillguard.detector.state import AccountSummary
+from distillguard.streams import metrics
+from distillguard.streams.align import PartitionAligner
+from distillguard.streams.snapshots import Snapshot, SnapshotStore
 
 log = get_logger("worker")
 ALIGN_SLACK_S = 600.0  # a partition may run this far (event time) ahead of the slowest one with a backlog
@@ -484,7 +484,7 @@ def _ts(e: Event) -> float:
 
 def _migrate(url: str, attempts: int = 5) -> None:
     """Bring the review database to the newest schema; workers starting together may race, so retry."""
-    from api.database import migrate
+    from distillguard.api.database import migrate
 
     for i in range(attempts):
         try:
@@ -503,8 +503,8 @@ DB_WRITE_TIMEOUT_MS = 20_000  # a write stuck longer (a lock, a hung server) fai
 def _upsert(url: str, verdicts: list[AccountVerdict], clusters: list[ClusterVerdict]) -> None:
     from sqlalchemy import text
 
-    from api.database import session_scope
-    from api.detections.service import upsert_detections
+    from distillguard.api.database import session_scope
+    from distillguard.api.detections.service import upsert_detections
 
     with session_scope(url) as session:
         if session.get_bind().dialect.name == "postgresql":  # the consumer must poll again well within max.poll.interval

@@ -17,7 +17,7 @@ import msgspec.inspect as mi
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from detector.events import Event
+from distillguard.detector.events import Event
 
 FIELDS: dict[str, mi.Field] = {f.name: f for f in mi.type_info(Event).fields}
 REQUIRED = [n for n, f in FIELDS.items() if f.required]

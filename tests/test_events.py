@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detector.events import BadLine, Event, EventError, encode_event, parse_event, read_events, schema_text
+from distillguard.detector.events import BadLine, Event, EventError, encode_event, parse_event, read_events, schema_text
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "contracts"
 
@@ -53,7 +53,7 @@ def test_read_events_streams_gzip_and_reports_line_numbers(tmp_path: Path, examp
     body = (examples / "valid.jsonl").read_bytes() + b"\n" + (examples / "invalid.jsonl").read_bytes()
     path = tmp_path / "mixed.jsonl.gz"
     path.write_bytes(gzip.compress(body))
-    out = list(read_events(path))
+    out = list(read_events(path, errors="include"))
     good = [x for x in out if isinstance(x, Event)]
     bad = [x for x in out if isinstance(x, BadLine)]
     assert len(good) == 2 and len(bad) == 8

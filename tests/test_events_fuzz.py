@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detector.detector import Detector
-from detector.events import MAX_REASON, BadLine, Event, EventError, encode_event, parse_event, read_events
-from detector.model import load_model
+from distillguard.detector.detector import Detector
+from distillguard.detector.events import MAX_REASON, BadLine, Event, EventError, encode_event, parse_event, read_events
+from distillguard.detector.model import load_model
 from tests.event_strategies import (
     FIELDS, INT64_MAX, INT_FIELDS, T0, Bad, any_json, aware_times, bad_messages, deep_nesting, encode, invalid_utf8,
     missing_required, non_finite_numbers, not_json, valid_events, wrong_values,
@@ -223,7 +223,7 @@ def test_a_timestamp_without_offset_names_its_field(when: datetime, name: str) -
 def test_read_events_reports_every_bad_line_by_number_as_parse_event_does(tmp_path_factory, lines: list[bytes]) -> None:
     path = Path(tmp_path_factory.mktemp("jsonl")) / "mixed.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    got = list(read_events(path))
+    got = list(read_events(path, errors="include"))
     kept = [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
     assert len(got) == len(kept)
     for item, (n, line) in zip(got, kept, strict=True):

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from api.auth.service import Principal
-from api.cases.service import decisions, get_case, open_case, transition
-from api.database import migrate, session_scope
-from api.detections.service import upsert_detections
-from detector.records import verdict_from_json
-from detector.simulate import simulate
+from distillguard.api.auth.service import Principal
+from distillguard.api.cases.service import decisions, get_case, open_case, transition
+from distillguard.api.database import migrate, session_scope
+from distillguard.api.detections.service import upsert_detections
+from distillguard.detector.records import verdict_from_json
+from distillguard.detector.simulate import simulate
 
 EXE = str(Path(sys.executable).with_name("distillguard"))
 LEAD = Principal(name="lead-1", role="lead", token_id=0)

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.database import Base
-from api.types import UTCDateTime, utcnow
+from distillguard.api.database import Base
+from distillguard.api.types import UTCDateTime, utcnow
 
 
 class AuditEvent(Base):

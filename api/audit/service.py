@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.audit.models import AuditEvent
+from distillguard.api.audit.models import AuditEvent
 
 
 def record(session: Session, actor: str, action: str, entity_type: str, entity_id: str | int,

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from api.audit import service
-from api.auth.service import Principal
-from api.deps import get_session, viewer
-from api.errors import COMMON, AfterId
+from distillguard.api.audit import service
+from distillguard.api.auth.service import Principal
+from distillguard.api.deps import get_session, viewer
+from distillguard.api.errors import COMMON, AfterId
 
 
 class AuditOut(BaseModel):

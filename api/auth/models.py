@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.database import Base
-from api.types import UTCDateTime, utcnow
+from distillguard.api.database import Base
+from distillguard.api.types import UTCDateTime, utcnow
 
 ROLES = ("viewer", "analyst", "lead", "admin")  # each role can do what the ones before it can
 

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.audit.service import record
-from api.auth.models import ROLES, ApiToken
-from api.types import utcnow
+from distillguard.api.audit.service import record
+from distillguard.api.auth.models import ROLES, ApiToken
+from distillguard.api.types import utcnow
 
 TOKEN_PREFIX = "dg_"
 

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from api.auth import service
-from api.auth.service import Principal
-from api.deps import admin, get_session, viewer
-from api.errors import COMMON, NOT_FOUND, BODY, RowId, ServiceError
-from api.inputs import Text
+from distillguard.api.auth import service
+from distillguard.api.auth.service import Principal
+from distillguard.api.deps import admin, get_session, viewer
+from distillguard.api.errors import COMMON, NOT_FOUND, BODY, RowId, ServiceError
+from distillguard.api.inputs import Text
 
 router = APIRouter(prefix="/api/v1", tags=["auth"], responses=COMMON)
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from api.database import Base
-from api.types import UTCDateTime, utcnow
+from distillguard.api.database import Base
+from distillguard.api.types import UTCDateTime, utcnow
 
 STATUSES = ("open", "in_review", "confirmed_attack", "dismissed", "escalated")
 DECISIONS = ("confirmed_attack", "dismissed")

@@ -7,9 +7,9 @@ is matched by token name, the same name the audit log records as the actor.
 
 from __future__ import annotations
 
-from api.auth.service import Principal
-from api.cases.models import Case
-from api.errors import ServiceError
+from distillguard.api.auth.service import Principal
+from distillguard.api.cases.models import Case
+from distillguard.api.errors import ServiceError
 
 
 def may_change(who: Principal, case: Case) -> bool:

@@ -7,7 +7,7 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.inputs import Text
+from distillguard.api.inputs import Text
 
 
 class SubjectType(str, Enum):

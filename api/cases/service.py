@@ -8,15 +8,15 @@ from collections.abc import Iterable
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from api.audit.service import record
-from api.auth.service import Principal
-from api.cases.models import DECISIONS, AccountDecision, Case, CaseComment
-from api.detections.evidence import get_account, get_cluster
-from api.detections.models import AccountRow, ClusterRow
-from api.detections.service import bump_epoch
-from api.enforcement.service import enqueue, idempotency_key
-from api.errors import ServiceError
-from api.types import utcnow
+from distillguard.api.audit.service import record
+from distillguard.api.auth.service import Principal
+from distillguard.api.cases.models import DECISIONS, AccountDecision, Case, CaseComment
+from distillguard.api.detections.evidence import get_account, get_cluster
+from distillguard.api.detections.models import AccountRow, ClusterRow
+from distillguard.api.detections.service import bump_epoch
+from distillguard.api.enforcement.service import enqueue, idempotency_key
+from distillguard.api.errors import ServiceError
+from distillguard.api.types import utcnow
 
 ACTION = "suspend"
 # allowed moves, and the role each needs
@@ -218,8 +218,8 @@ def decisions_as_labels(session: Session) -> dict[str, bool]:
 
 def decision_labels() -> dict[str, bool]:
     """The ``distillguard.label_sources`` entry point: labels from the database at ``DATABASE_URL``."""
-    from api.database import migrate, session_scope
-    from detector.settings import get_settings
+    from distillguard.api.database import migrate, session_scope
+    from distillguard.detector.settings import get_settings
 
     url = get_settings().database_url
     migrate(url)

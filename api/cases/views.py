@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from api.auth.service import Principal
-from api.cases import service
-from api.cases.policy import check_may_change
-from api.cases.schemas import (AssignBody, CaseCreate, CaseDetail, CaseOut, CaseStatus, CommentBody, CommentOut,
+from distillguard.api.auth.service import Principal
+from distillguard.api.cases import service
+from distillguard.api.cases.policy import check_may_change
+from distillguard.api.cases.schemas import (AssignBody, CaseCreate, CaseDetail, CaseOut, CaseStatus, CommentBody, CommentOut,
                                DecisionsBody, DecisionsOut, SubjectType, TransitionBody, TransitionOut)
-from api.deps import analyst, get_session, viewer
-from api.enforcement.service import dispatch, for_case
-from api.errors import COMMON, CONFLICT, NOT_FOUND, BODY, AfterId, RowId
+from distillguard.api.deps import analyst, get_session, viewer
+from distillguard.api.enforcement.service import dispatch, for_case
+from distillguard.api.errors import COMMON, CONFLICT, NOT_FOUND, BODY, AfterId, RowId
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=COMMON | NOT_FOUND)
 

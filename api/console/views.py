@@ -16,16 +16,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from api.audit.service import events
-from api.auth.service import Principal, authenticate, hash_token
-from api.cases import service as cases
-from api.cases.policy import check_may_change, may_change
-from api.deps import COOKIE, get_session, principal
-from api.detections import evidence, queue
-from api.detections.schemas import Kind, QueueFilters, Status
-from api.enforcement.service import dispatch
-from api.errors import RowId, ServiceError
-from api.inputs import Text
+from distillguard.api.audit.service import events
+from distillguard.api.auth.service import Principal, authenticate, hash_token
+from distillguard.api.cases import service as cases
+from distillguard.api.cases.policy import check_may_change, may_change
+from distillguard.api.deps import COOKIE, get_session, principal
+from distillguard.api.detections import evidence, queue
+from distillguard.api.detections.schemas import Kind, QueueFilters, Status
+from distillguard.api.enforcement.service import dispatch
+from distillguard.api.errors import RowId, ServiceError
+from distillguard.api.inputs import Text
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 router = APIRouter(prefix="/console", include_in_schema=False)

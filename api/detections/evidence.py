@@ -7,9 +7,9 @@ from collections import Counter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.cases.models import AccountDecision, Case
-from api.detections.models import AccountRow, ClusterRow
-from api.errors import ServiceError
+from distillguard.api.cases.models import AccountDecision, Case
+from distillguard.api.detections.models import AccountRow, ClusterRow
+from distillguard.api.errors import ServiceError
 
 MAX_MEMBERS = 500
 MAX_PROMPTS = 20

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text, desc
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.database import Base
-from api.types import UTCDateTime, utcnow
+from distillguard.api.database import Base
+from distillguard.api.types import UTCDateTime, utcnow
 
 NEW = "new"  # review status of a detection nobody has opened a case for
 

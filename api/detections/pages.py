@@ -19,8 +19,8 @@ from cachetools import LRUCache
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from api.detections.service import current_epoch, local_commits
-from detector.logs import get_logger
+from distillguard.api.detections.service import current_epoch, local_commits
+from distillguard.detector.logs import get_logger
 
 log = get_logger("api")
 

@@ -11,12 +11,12 @@ from cachetools import LRUCache
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, defer
 
-from api.detections import evidence
-from api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow
-from api.detections.schemas import Counts, Kind, QueueFilters, QueuePage
-from api.detections.service import current_epoch
-from api.errors import ServiceError
-from api.inputs import storable
+from distillguard.api.detections import evidence
+from distillguard.api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow
+from distillguard.api.detections.schemas import Counts, Kind, QueueFilters, QueuePage
+from distillguard.api.detections.service import current_epoch
+from distillguard.api.errors import ServiceError
+from distillguard.api.inputs import storable
 
 _counts: LRUCache = LRUCache(1024)  # (query, database, epoch) -> count; exact, as every write bumps the epoch
 _counts_lock = threading.Lock()

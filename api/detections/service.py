@@ -10,9 +10,9 @@ from sqlalchemy import Table, delete, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow, DetectionsEpoch
-from api.types import utcnow
-from detector.records import AccountVerdict, ClusterVerdict
+from distillguard.api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow, DetectionsEpoch
+from distillguard.api.types import utcnow
+from distillguard.detector.records import AccountVerdict, ClusterVerdict
 
 INDICATOR_VALUE_MAX = 1000  # longer values (prompt templates) are indexed by their prefix
 _CHUNK = 1000

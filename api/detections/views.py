@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from api.auth.service import Principal
-from api.deps import get_session, viewer
-from api.detections import evidence, queue
-from api.detections.schemas import AccountDetail, ClusterDetail, Counts, Kind, QueueFilters, QueuePage
-from api.errors import COMMON, NOT_FOUND, ServiceError
+from distillguard.api.auth.service import Principal
+from distillguard.api.deps import get_session, viewer
+from distillguard.api.detections import evidence, queue
+from distillguard.api.detections.schemas import AccountDetail, ClusterDetail, Counts, Kind, QueueFilters, QueuePage
+from distillguard.api.errors import COMMON, NOT_FOUND, ServiceError
 
 router = APIRouter(prefix="/api/v1", tags=["detections"], responses=COMMON)
 

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from api.enforcement.models import OutboxEvent
-from api.types import utcnow
-from detector.logs import get_logger
+from distillguard.api.enforcement.models import OutboxEvent
+from distillguard.api.types import utcnow
+from distillguard.detector.logs import get_logger
 
 log = get_logger("enforcement")
 

@@ -6,11 +6,11 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from api.auth.service import Principal
-from api.cases.schemas import EnforcementOut
-from api.deps import get_session, lead, viewer
-from api.enforcement import service
-from api.errors import COMMON
+from distillguard.api.auth.service import Principal
+from distillguard.api.cases.schemas import EnforcementOut
+from distillguard.api.deps import get_session, lead, viewer
+from distillguard.api.enforcement import service
+from distillguard.api.errors import COMMON
 
 router = APIRouter(prefix="/api/v1/enforcement", tags=["enforcement"], responses=COMMON)
 

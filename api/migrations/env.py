@@ -2,8 +2,8 @@
 
 from alembic import context
 
-import api.models  # noqa: F401  (registers every table)
-from api.database import Base, make_engine
+import distillguard.api.models  # noqa: F401  (registers every table)
+from distillguard.api.database import Base, make_engine
 
 config = context.config
 target_metadata = Base.metadata

@@ -7,7 +7,7 @@ Create Date: ${create_date}
 
 from alembic import op
 import sqlalchemy as sa
-import api.types
+import distillguard.api.types
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}

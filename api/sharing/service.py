@@ -9,9 +9,9 @@ import stix2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.cases.models import Case
-from api.detections.evidence import get_cluster
-from api.errors import ServiceError
+from distillguard.api.cases.models import Case
+from distillguard.api.detections.evidence import get_cluster
+from distillguard.api.errors import ServiceError
 
 NAMESPACE = uuid.UUID("6f1a5e0e-6a4b-4b43-9a4c-6d0c2e5b1f10")  # deterministic ids: same cluster, same objects
 IDENTITY = stix2.Identity(id=f"identity--{uuid.uuid5(NAMESPACE, 'distillguard')}", name="DistillGuard",

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from api.auth.service import Principal
-from api.deps import analyst, get_session
-from api.errors import COMMON, CONFLICT, NOT_FOUND
-from api.sharing.service import cluster_bundle
+from distillguard.api.auth.service import Principal
+from distillguard.api.deps import analyst, get_session
+from distillguard.api.errors import COMMON, CONFLICT, NOT_FOUND
+from distillguard.api.sharing.service import cluster_bundle
 
 router = APIRouter(prefix="/api/v1", tags=["sharing"], responses=COMMON | NOT_FOUND | CONFLICT)
 STIX_MEDIA = "application/stix+json;version=2.1"

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from detector.simulate import network as net
-from detector.simulate import text
-from detector.simulate.timing import CLASS, DAY, HOUR, HUMAN, WORK, APP, bursts, conversations, hourly_rate, job_stream, round_robin, sample_times
+from distillguard.detector.simulate import network as net
+from distillguard.detector.simulate import text
+from distillguard.detector.simulate.timing import CLASS, DAY, HOUR, HUMAN, WORK, APP, bursts, conversations, hourly_rate, job_stream, round_robin, sample_times
 
 INF = float("inf")
 MODEL_OLD, MODEL_MINI, MODEL_NEW = 0, 1, 2

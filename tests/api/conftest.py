@@ -13,14 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api.app import create_app
-from api.auth.models import ROLES
-from api.auth.service import create_token
-from api.database import engine_for, make_engine, migrate, session_scope
-from api.detections.service import upsert_detections
-from detector.settings import Settings
-from streams.admin import ensure_topics
-from streams.broker import EmbeddedBroker
+from distillguard.api.app import create_app
+from distillguard.api.auth.models import ROLES
+from distillguard.api.auth.service import create_token
+from distillguard.api.database import engine_for, make_engine, migrate, session_scope
+from distillguard.api.detections.service import upsert_detections
+from distillguard.detector.settings import Settings
+from distillguard.streams.admin import ensure_topics
+from distillguard.streams.broker import EmbeddedBroker
 from tests.api import seed
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"

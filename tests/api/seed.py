@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from detector.records import AccountVerdict, ClusterVerdict
+from distillguard.detector.records import AccountVerdict, ClusterVerdict
 
 T0 = datetime(2026, 3, 2, 8, tzinfo=UTC)
 MODEL = "m-2026.03"

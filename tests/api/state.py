@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import delete, insert, select
 
-import api.models  # noqa: F401 - every table in Base.metadata
-from api.database import Base, session_scope
-from api.detections.service import bump_epoch
+import distillguard.api.models  # noqa: F401 - every table in Base.metadata
+from distillguard.api.database import Base, session_scope
+from distillguard.api.detections.service import bump_epoch
 
 KEPT = {"audit_events", "detections_epoch", "api_tokens"}  # append-only, a counter that only moves on, unchanged
 

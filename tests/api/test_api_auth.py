@@ -7,9 +7,9 @@ import socket
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
-from detector.cli import app as cli_app
-from detector.settings import Settings, get_settings
+from distillguard.api.app import create_app
+from distillguard.detector.cli import app as cli_app
+from distillguard.detector.settings import Settings, get_settings
 from tests.api.conftest import Api, make_api, seed_world
 
 
@@ -92,7 +92,7 @@ def test_an_unreachable_database_gives_503_not_500() -> None:
 def test_token_cli(tmp_path, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     get_settings.cache_clear()
-    from api.cli import register
+    from distillguard.api.cli import register
 
     register(cli_app)
     runner = CliRunner()

@@ -17,10 +17,10 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from httpx import Response
 
-from api.auth.service import Principal, create_token
-from api.cases import service as cases
-from api.database import session_scope
-from api.detections.service import upsert_detections
+from distillguard.api.auth.service import Principal, create_token
+from distillguard.api.cases import service as cases
+from distillguard.api.database import session_scope
+from distillguard.api.detections.service import upsert_detections
 from tests.api import seed
 from tests.api.conftest import Api
 from tests.api.state import snapshot

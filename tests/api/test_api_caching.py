@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import text
 from structlog.testing import capture_logs
 
-from api.auth.service import Principal, PrincipalCache, hash_token
-from api.database import engine_for, session_factory
-from api.detections.pages import PageCache
-from api.detections.service import bump_epoch
-from streams.broker import EmbeddedBroker
+from distillguard.api.auth.service import Principal, PrincipalCache, hash_token
+from distillguard.api.database import engine_for, session_factory
+from distillguard.api.detections.pages import PageCache
+from distillguard.api.detections.service import bump_epoch
+from distillguard.streams.broker import EmbeddedBroker
 from tests.api.conftest import Api, make_api, seed_world
 
 TTL = 0.5

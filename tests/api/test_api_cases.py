@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from api.cases.service import decisions_as_labels
-from api.database import session_scope
+from distillguard.api.cases.service import decisions_as_labels
+from distillguard.api.database import session_scope
 from tests.api.conftest import Api
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from api.app import create_app
-from streams.broker import free_port
+from distillguard.api.app import create_app
+from distillguard.streams.broker import free_port
 from tests.api.conftest import Api
 
 CHROMIUM = "/usr/bin/chromium"

@@ -9,12 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, TopicPartition
 
-from api.app import create_app
-from api.auth.service import Principal
-from api.cases import service as cases
-from api.database import session_scope
-from api.enforcement.service import Publisher, dispatch, idempotency_key, pending
-from streams.broker import EmbeddedBroker
+from distillguard.api.app import create_app
+from distillguard.api.auth.service import Principal
+from distillguard.api.cases import service as cases
+from distillguard.api.database import session_scope
+from distillguard.api.enforcement.service import Publisher, dispatch, idempotency_key, pending
+from distillguard.streams.broker import EmbeddedBroker
 from tests.api.conftest import Api
 
 pytestmark = pytest.mark.broker

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from api import errors
+from distillguard.api import errors
 
 
 def test_an_exhausted_connection_pool_is_503_database_busy_with_retry_after() -> None:

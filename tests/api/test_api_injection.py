@@ -12,10 +12,10 @@ import msgspec
 from fastapi.routing import iter_route_contexts
 from httpx import Response
 
-from api.auth.service import Principal
-from api.cases import service as cases
-from api.database import session_scope
-from api.detections.service import upsert_detections
+from distillguard.api.auth.service import Principal
+from distillguard.api.cases import service as cases
+from distillguard.api.database import session_scope
+from distillguard.api.detections.service import upsert_detections
 from tests.api import seed
 from tests.api.conftest import Api
 from tests.api.state import snapshot

@@ -11,9 +11,9 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import (content_type_conformance, not_a_server_error, response_headers_conformance,
                                  response_schema_conformance, status_code_conformance)
 
-from api.auth.models import ApiToken
-from api.auth.service import hash_token
-from api.database import session_scope
+from distillguard.api.auth.models import ApiToken
+from distillguard.api.auth.service import hash_token
+from distillguard.api.database import session_scope
 from tests.api.conftest import Api
 
 EXAMPLES = 10

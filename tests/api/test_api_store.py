@@ -6,9 +6,9 @@ import msgspec
 import pytest
 from sqlalchemy import func, select, text, update
 
-from api.database import migrate, session_scope
-from api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow
-from api.detections.service import export_clusters, export_verdicts, upsert_detections
+from distillguard.api.database import migrate, session_scope
+from distillguard.api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow
+from distillguard.api.detections.service import export_clusters, export_verdicts, upsert_detections
 from tests.api import seed
 
 

@@ -24,7 +24,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from detector.settings import Settings
+from distillguard.detector.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -111,8 +111,8 @@ def compose_app_services() -> dict[str, dict]:
 @functools.cache
 def cli():
     """The real ``distillguard`` command tree, with the command groups of the installed plugins."""
-    from detector import commands  # noqa: F401  (registers the core commands)
-    from detector.cli import _register_plugins, app
+    from distillguard.detector import commands  # noqa: F401  (registers the core commands)
+    from distillguard.detector.cli import _register_plugins, app
 
     _register_plugins()
     return typer.main.get_command(app)
@@ -241,7 +241,7 @@ def test_every_container_command_is_a_real_cli_command_or_image_helper():
         assert_runs_in_image(c.get("command"), c.get("args", []), name)
     for name, svc in compose_app_services().items():
         assert_runs_in_image(svc.get("entrypoint"), svc.get("command", []), f"compose {name}")
-    from api.auth.models import ROLES  # `token create` checks its role in the command body, not the parser
+    from distillguard.api.auth.models import ROLES  # `token create` checks its role in the command body, not the parser
 
     token_job = one("Job", "distillguard-token")["spec"]["template"]["spec"]["containers"][0]["args"]
     for args in (token_job, compose()["services"]["token"]["command"]):
@@ -268,8 +268,8 @@ def test_api_probe_paths_answer_on_the_real_app(tmp_path):
     """Readiness follows the database; liveness does not (an outage must not restart every pod)."""
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
-    from api.database import migrate
+    from distillguard.api.app import create_app
+    from distillguard.api.database import migrate
 
     up = f"sqlite:///{tmp_path / 'review.db'}"
     migrate(up)
@@ -313,7 +313,7 @@ def test_worker_snapshots_go_to_a_volume_every_worker_shares():
 def test_alerts_use_metrics_the_worker_exports():
     from prometheus_client import generate_latest
 
-    from streams.metrics import REGISTRY
+    from distillguard.streams.metrics import REGISTRY
 
     exported = set()
     for line in generate_latest(REGISTRY).decode().splitlines():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 
-from api.database import alembic_config
+from distillguard.api.database import alembic_config
 
 MIGRATE = Path(__file__).resolve().parents[2] / "deploy" / "migrate.py"
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from detector.detector import Detector
-from detector.evaluate import evaluate, load_labels
-from detector.events import Event, read_events
-from detector.simulate import simulate
+from distillguard.detector.detector import Detector
+from distillguard.detector.evaluate import evaluate, load_labels
+from distillguard.detector.events import Event, read_events
+from distillguard.detector.simulate import simulate
 
 SCALE = 0.25
 
@@ -23,7 +23,7 @@ def _day(root: Path, seed: int, scenario: str, redact: float) -> Path:
 
 def _detect(day: Path) -> dict:
     det = Detector()
-    det.process(e for e in read_events(day / "events.jsonl.gz") if isinstance(e, Event))
+    det.process(read_events(day / "events.jsonl.gz"))
     det.flush()
     verdicts = det.verdicts()
     labels = load_labels(json.loads((day / "labels.json").read_text()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from detector.events import Event, parse_event
+from distillguard.detector.events import Event, parse_event
 
 import msgspec
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from detector.records import verdict_line
+from distillguard.detector.records import verdict_line
 
 EXE = str(Path(sys.executable).with_name("distillguard"))
 

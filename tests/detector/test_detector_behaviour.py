@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from detector.detector import Detector
-from detector.events import Event, read_events
+from distillguard.detector.detector import Detector
+from distillguard.detector.events import Event, read_events
 
 
 def _key(verdicts):
@@ -13,7 +13,7 @@ def _key(verdicts):
 
 
 def test_chunked_feeding_restart_and_duplicates_give_the_same_verdicts(standard_day: dict) -> None:
-    events = [e for e in read_events(standard_day["day"] / "events.jsonl.gz") if isinstance(e, Event)]
+    events = list(read_events(standard_day["day"] / "events.jsonl.gz"))
     reference = _key(standard_day["verdicts"])
     rng = random.Random(3)
     det = Detector()
@@ -33,7 +33,7 @@ def test_chunked_feeding_restart_and_duplicates_give_the_same_verdicts(standard_
 
 
 def test_accounts_on_separate_workers_are_linked_by_the_linking_stage(standard_day: dict) -> None:
-    events = [e for e in read_events(standard_day["day"] / "events.jsonl.gz") if isinstance(e, Event)]
+    events = list(read_events(standard_day["day"] / "events.jsonl.gz"))
     workers = [Detector(), Detector(), Detector()]
     for e in events:
         workers[sum(e.account_id.encode()) % 3].state.add(e)

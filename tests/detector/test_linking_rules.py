@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from detector.linking import link_accounts
-from detector.state import AccountState
+from distillguard.detector.linking import link_accounts
+from distillguard.detector.state import AccountState
 
 from .factory import ev
 

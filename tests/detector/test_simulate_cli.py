@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from detector.commands import app
+from distillguard.detector.commands import app
 
 runner = CliRunner()
 

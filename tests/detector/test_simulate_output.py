@@ -14,8 +14,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from detector.events import parse_event
-from detector.simulate import generate, simulate
+from distillguard.detector.events import parse_event
+from distillguard.detector.simulate import generate, simulate
 
 SCALE = 0.1
 
@@ -45,7 +45,7 @@ def test_every_line_is_a_valid_event_in_strict_time_order(std_events):
 
 def test_same_seed_gives_identical_bytes_and_another_seed_does_not(std, tmp_path):
     # another process with another string-hash seed: nothing may depend on hash() or set order
-    code = f"from detector.simulate import simulate; simulate({str(tmp_path / 'again')!r}, seed=11, scale={SCALE})"
+    code = f"from distillguard.detector.simulate import simulate; simulate({str(tmp_path / 'again')!r}, seed=11, scale={SCALE})"
     subprocess.run([sys.executable, "-c", code], check=True, env=os.environ | {"PYTHONHASHSEED": "4242"})
     simulate(tmp_path / "other", seed=12, scale=SCALE)
     assert _digest(tmp_path / "again") == _digest(std)

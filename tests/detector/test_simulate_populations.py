@@ -11,7 +11,7 @@ from statistics import mean, pstdev
 import numpy as np
 import pytest
 
-from detector.simulate import generate
+from distillguard.detector.simulate import generate
 
 
 def _by_kind(seed: int, scenario: str) -> tuple[dict, dict[str, list[dict]], dict]:

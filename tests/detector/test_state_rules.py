@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from detector.state import AccountState, absorb_summaries, export_summaries
+from distillguard.detector.state import AccountState, absorb_summaries, export_summaries
 
 from .factory import ev
 
@@ -62,7 +62,7 @@ def test_summaries_replace_rather_than_add() -> None:
 
 def _week(det_hours: float | None = None):
     """A detector fed five days of two accounts' traffic, with a new model released on day 1."""
-    from detector.detector import Detector
+    from distillguard.detector.detector import Detector
 
     det = Detector()
     if det_hours is not None:
@@ -77,7 +77,7 @@ def _week(det_hours: float | None = None):
 
 
 def test_old_timeline_hours_are_folded_without_changing_features() -> None:
-    from detector.features import account_features
+    from distillguard.detector.features import account_features
 
     folded, whole = _week(), _week(det_hours=1e9)
     assert len(folded.state.timeline) < len(whole.state.timeline) and folded.state.retired_hours.sum() > 0

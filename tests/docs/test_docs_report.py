@@ -8,7 +8,7 @@ import pytest
 
 from bench import bench_evaluation
 from bench.report import RESULTS, main, render_evaluation, replace_block
-from detector.settings import Settings
+from distillguard.detector.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,7 +20,7 @@ import atheris
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 with atheris.instrument_imports():
-    from detector.events import MAX_REASON, Event, EventError, encode_event, parse_event
+    from distillguard.detector.events import MAX_REASON, Event, EventError, encode_event, parse_event
 
 
 def check(data: bytes) -> None:

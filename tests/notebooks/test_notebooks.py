@@ -10,9 +10,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from api.database import migrate, session_scope
-from api.detections.service import upsert_detections
-from detector.simulate import simulate
+from distillguard.api.database import migrate, session_scope
+from distillguard.api.detections.service import upsert_detections
+from distillguard.detector.simulate import simulate
 
 NB_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 sys.path.insert(0, str(NB_DIR))

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from detector.detector import Detector
-from detector.events import Event, read_events
-from detector.model import load_model
-from detector.records import AccountVerdict
-from streams.broker import EmbeddedBroker, free_port
+from distillguard.detector.detector import Detector
+from distillguard.detector.events import Event, read_events
+from distillguard.detector.model import load_model
+from distillguard.detector.records import AccountVerdict
+from distillguard.streams.broker import EmbeddedBroker, free_port
 from tests.stream.synth import model_for, simulated
 
 EXE = str(Path(sys.executable).with_name("distillguard"))
@@ -42,7 +42,7 @@ def day(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Day:
     """A simulated day and the batch detector's verdicts on it (the reference of every stream test)."""
     path = simulated(tmp_path_factory.mktemp("day"), seed=3, scale=0.05)
     det = Detector(load_model(model_path))
-    events = [e for e in read_events(path) if isinstance(e, Event)]
+    events = list(read_events(path))
     det.process(events)
     det.flush()
     return Day(path, len({e.event_id for e in events}), {v.account_id: v for v in det.verdicts()})  # replays count once
@@ -84,8 +84,8 @@ class Stream:
         return w
 
     def verdicts(self) -> dict[str, AccountVerdict]:
-        from api.database import session_scope
-        from api.detections.service import export_verdicts
+        from distillguard.api.database import session_scope
+        from distillguard.api.detections.service import export_verdicts
 
         with session_scope(self.env["DATABASE_URL"]) as s:
             return {v.account_id: v for v in export_verdicts(s)}

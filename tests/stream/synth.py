@@ -19,7 +19,7 @@ TOPICS = ["binary search", "pandas groupby", "tax forms", "a haiku about rain", 
 def simulated(out: Path, seed: int = 3, scale: float = 0.05) -> Path:
     """``events.jsonl.gz`` of a simulated day (the simulator if present, else :func:`templated`)."""
     try:
-        from detector.simulate import simulate
+        from distillguard.detector.simulate import simulate
     except ImportError:
         return templated(out / "events.jsonl.gz", seed=seed, n_events=int(400_000 * scale))
     simulate(out, seed=seed, scale=scale, scenario="standard", redact=0.0)
@@ -69,11 +69,11 @@ def templated(path: Path, seed: int = 3, n_events: int = 20_000, hours: float = 
 
 def model_for(root: Path) -> Path:
     """The packaged model, or (until one ships) a model trained by the real trainer on templated days."""
-    from detector.model import DEFAULT_PATH
+    from distillguard.detector.model import DEFAULT_PATH
 
     if DEFAULT_PATH.exists():
         return DEFAULT_PATH
-    from detector.training import Dataset, train
+    from distillguard.detector.training import Dataset, train
 
     days = [templated(root / f"d{s}.jsonl.gz", seed=s, n_events=12_000) for s in (11, 12, 13)]
     labels = [{f"{k}-{s}-{i}": k == "hyd" for k in ("hyd", "uni", "cus") for i in range(300)} for s in (11, 12, 13)]

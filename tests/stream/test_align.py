@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.align import PartitionAligner
+from distillguard.streams.align import PartitionAligner
 
 HOUR = 3600.0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.replay import account_key
+from distillguard.streams.replay import account_key
 
 
 def test_the_key_is_the_account_id() -> None:

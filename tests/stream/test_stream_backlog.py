@@ -12,10 +12,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from detector.detector import Detector
-from detector.events import Event, read_events
-from detector.model import load_model
-from streams.replay import replay
+from distillguard.detector.detector import Detector
+from distillguard.detector.events import Event, read_events
+from distillguard.detector.model import load_model
+from distillguard.streams.replay import replay
 from tests.stream.conftest import Stream, assert_same_verdicts
 
 pytestmark = [pytest.mark.broker]
@@ -42,7 +42,7 @@ def test_a_backlog_of_days_is_consumed_in_event_time_order_and_nothing_is_refuse
     w = stream.worker(exit_when_idle=2)
 
     det = Detector(load_model(stream.model))  # the reference, computed while the worker subprocess consumes
-    det.process([e for e in read_events(events) if isinstance(e, Event)])
+    det.process(list(read_events(events)))
     det.flush()
     want = {v.account_id: v for v in det.verdicts()}
     assert sum(v.n_requests for v in want.values()) == DAYS * day.n

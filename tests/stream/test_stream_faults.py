@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from streams.replay import replay
+from distillguard.streams.replay import replay
 from tests.api.conftest import PG_ADMIN, pg_reason
 from tests.stream.conftest import Stream, assert_same_verdicts
 from tests.stream.test_stream_pipeline import _lines
@@ -99,10 +99,10 @@ def test_sigkill_while_a_verdict_write_waits_on_a_lock(stream: Stream, day, tmp_
 def test_database_away_for_a_while_then_caught_up_and_the_api_says_503(stream: Stream, day, tmp_path, pg_db: str):
     """The database refuses connections (as during a restart) while events keep coming: the worker keeps
     consuming, reports the failed writes, retries with backoff, and catches up; the API answers 503."""
-    from api.app import create_app
-    from api.auth.service import create_token
-    from api.database import engine_for, migrate, session_scope
-    from detector.settings import Settings
+    from distillguard.api.app import create_app
+    from distillguard.api.auth.service import create_token
+    from distillguard.api.database import engine_for, migrate, session_scope
+    from distillguard.detector.settings import Settings
 
     url = stream.database_url = f"postgresql://postgres@127.0.0.1:5432/{pg_db}"
     migrate(url)

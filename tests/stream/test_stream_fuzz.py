@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from detector.model import load_model
-from detector.settings import Settings
-from streams.replay import account_key
-from streams.worker import DLQ_MAX_VALUE, StreamWorker, WorkerOptions
+from distillguard.detector.model import load_model
+from distillguard.detector.settings import Settings
+from distillguard.streams.replay import account_key
+from distillguard.streams.worker import DLQ_MAX_VALUE, StreamWorker, WorkerOptions
 from tests.event_strategies import bad_messages, encode, examples
 from tests.stream.conftest import Stream, assert_same_verdicts
 

@@ -12,9 +12,9 @@ import msgspec
 import pytest
 from kafka import KafkaConsumer
 
-from detector.records import verdict_from_json
-from streams.broker import EmbeddedBroker
-from streams.replay import replay
+from distillguard.detector.records import verdict_from_json
+from distillguard.streams.broker import EmbeddedBroker
+from distillguard.streams.replay import replay
 from tests.stream.conftest import EXE, Stream, assert_same_verdicts, stop_all
 
 pytestmark = [pytest.mark.broker]

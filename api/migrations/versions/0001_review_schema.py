@@ -7,7 +7,7 @@ Create Date: 2026-11-23 02:33:27.923090
 
 from alembic import op
 import sqlalchemy as sa
-import api.types
+import distillguard.api.types
 
 
 revision = '0001'
@@ -46,11 +46,11 @@ def upgrade() -> None:
     sa.Column('score', sa.Float(), nullable=False),
     sa.Column('flagged', sa.Boolean(), nullable=False),
     sa.Column('cluster_id', sa.String(length=128), nullable=True),
-    sa.Column('flagged_at', api.types.UTCDateTime(), nullable=True),
+    sa.Column('flagged_at', distillguard.api.types.UTCDateTime(), nullable=True),
     sa.Column('reasons', sa.JSON(), nullable=False),
     sa.Column('n_requests', sa.Integer(), nullable=False),
-    sa.Column('first_seen', api.types.UTCDateTime(), nullable=True),
-    sa.Column('last_seen', api.types.UTCDateTime(), nullable=True),
+    sa.Column('first_seen', distillguard.api.types.UTCDateTime(), nullable=True),
+    sa.Column('last_seen', distillguard.api.types.UTCDateTime(), nullable=True),
     sa.Column('model_version', sa.String(length=64), nullable=True),
     sa.Column('org_id', sa.String(length=128), nullable=True),
     sa.Column('verification_path', sa.String(length=32), nullable=True),
@@ -59,7 +59,7 @@ def upgrade() -> None:
     sa.Column('sample_prompts', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=32), nullable=False),
     sa.Column('content_hash', sa.String(length=32), nullable=False),
-    sa.Column('updated_at', api.types.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', distillguard.api.types.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('account_id', name=op.f('pk_account_verdicts'))
     )
     with op.batch_alter_table('account_verdicts', schema=None) as batch_op:
@@ -75,14 +75,14 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('prefix', sa.String(length=16), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_at', api.types.UTCDateTime(), nullable=False),
-    sa.Column('revoked_at', api.types.UTCDateTime(), nullable=True),
+    sa.Column('created_at', distillguard.api.types.UTCDateTime(), nullable=False),
+    sa.Column('revoked_at', distillguard.api.types.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_api_tokens_token_hash'))
     )
     op.create_table('audit_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('at', api.types.UTCDateTime(), nullable=False),
+    sa.Column('at', distillguard.api.types.UTCDateTime(), nullable=False),
     sa.Column('actor', sa.String(length=128), nullable=False),
     sa.Column('action', sa.String(length=64), nullable=False),
     sa.Column('entity_type', sa.String(length=32), nullable=False),
@@ -102,10 +102,10 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=32), nullable=False),
     sa.Column('assignee', sa.String(length=128), nullable=True),
     sa.Column('created_by', sa.String(length=128), nullable=False),
-    sa.Column('created_at', api.types.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', api.types.UTCDateTime(), nullable=False),
+    sa.Column('created_at', distillguard.api.types.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', distillguard.api.types.UTCDateTime(), nullable=False),
     sa.Column('decided_by', sa.String(length=128), nullable=True),
-    sa.Column('decided_at', api.types.UTCDateTime(), nullable=True),
+    sa.Column('decided_at', distillguard.api.types.UTCDateTime(), nullable=True),
     sa.Column('decision_reason', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cases')),
     sa.UniqueConstraint('subject_type', 'subject_id', name='uq_cases_subject')
@@ -126,19 +126,19 @@ def upgrade() -> None:
     sa.Column('cluster_id', sa.String(length=128), nullable=False),
     sa.Column('score', sa.Float(), nullable=False),
     sa.Column('flagged', sa.Boolean(), nullable=False),
-    sa.Column('flagged_at', api.types.UTCDateTime(), nullable=True),
+    sa.Column('flagged_at', distillguard.api.types.UTCDateTime(), nullable=True),
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('members', sa.JSON(), nullable=False),
     sa.Column('shared_indicators', sa.JSON(), nullable=False),
     sa.Column('reasons', sa.JSON(), nullable=False),
     sa.Column('n_requests', sa.Integer(), nullable=False),
-    sa.Column('first_seen', api.types.UTCDateTime(), nullable=True),
-    sa.Column('last_seen', api.types.UTCDateTime(), nullable=True),
+    sa.Column('first_seen', distillguard.api.types.UTCDateTime(), nullable=True),
+    sa.Column('last_seen', distillguard.api.types.UTCDateTime(), nullable=True),
     sa.Column('model_version', sa.String(length=64), nullable=True),
     sa.Column('linked_clusters', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=32), nullable=False),
     sa.Column('content_hash', sa.String(length=32), nullable=False),
-    sa.Column('updated_at', api.types.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', distillguard.api.types.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('cluster_id', name=op.f('pk_cluster_verdicts'))
     )
     with op.batch_alter_table('cluster_verdicts', schema=None) as batch_op:
@@ -151,7 +151,7 @@ def upgrade() -> None:
     sa.Column('case_id', sa.Integer(), nullable=False),
     sa.Column('decision', sa.String(length=32), nullable=False),
     sa.Column('decided_by', sa.String(length=128), nullable=False),
-    sa.Column('decided_at', api.types.UTCDateTime(), nullable=False),
+    sa.Column('decided_at', distillguard.api.types.UTCDateTime(), nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('model_version', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_account_decisions_case_id_cases')),
@@ -165,7 +165,7 @@ def upgrade() -> None:
     sa.Column('case_id', sa.Integer(), nullable=False),
     sa.Column('author', sa.String(length=128), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('created_at', api.types.UTCDateTime(), nullable=False),
+    sa.Column('created_at', distillguard.api.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_case_comments_case_id_cases')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_case_comments'))
     )
@@ -177,8 +177,8 @@ def upgrade() -> None:
     sa.Column('case_id', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.String(length=128), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('created_at', api.types.UTCDateTime(), nullable=False),
-    sa.Column('sent_at', api.types.UTCDateTime(), nullable=True),
+    sa.Column('created_at', distillguard.api.types.UTCDateTime(), nullable=False),
+    sa.Column('sent_at', distillguard.api.types.UTCDateTime(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.String(length=500), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_enforcement_outbox_case_id_cases')),
