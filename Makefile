@@ -4,17 +4,54 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test bench demo browser wrk clean model report
+LOCK := requirements-lock.txt
+# What `make lock` resolves: every extra, for every platform, on the oldest Python we support.
+LOCK_FLAGS := pyproject.toml --extra dev --universal --python-version 3.11 --no-emit-package distillguard \
+	--custom-compile-command "make lock"
+
+.PHONY: install test lint format fuzz lock lowest bench demo browser wrk clean model report
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e '.[dev]'
+# Installs are reproducible: every dependency at the version pinned in $(LOCK) (see `make lock`).
+$(STAMP): $(BIN)/python pyproject.toml $(LOCK)
+	$(BIN)/pip install -q -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve the lock after a change to pyproject.toml, keeping every other pin. To upgrade:
+# `make lock UPGRADE=--upgrade` (everything) or `make lock UPGRADE="--upgrade-package msgspec"` (one), then `make test`.
+lock: $(STAMP)
+	$(BIN)/uv pip compile $(LOCK_FLAGS) $(UPGRADE) -o $(LOCK)
+
+# The lower bounds in pyproject.toml are tested: resolve every direct dependency at its lowest allowed
+# version into a separate venv and run the core's tests there (not part of `make test`: it downloads).
+lowest: $(STAMP)
+	rm -rf .venv-lowest && $(BIN)/uv venv -q -p 3.11 .venv-lowest
+	$(BIN)/uv pip compile $(LOCK_FLAGS) --resolution lowest-direct -o .venv-lowest/lowest.txt -q
+	VIRTUAL_ENV=.venv-lowest $(BIN)/uv pip install -q -r .venv-lowest/lowest.txt -e .
+	.venv-lowest/bin/python -m pytest -q -p no:cacheprovider tests/test_events.py tests/test_events_fuzz.py tests/detector
+
+# ruff (lint and format), mypy and vulture (dead code): clean, or `make test` fails.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/vulture
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# The property tests with fresh random inputs, 20 times their usual budget, and a long atheris session.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_events.py tests/test_events_fuzz.py tests/stream/test_align.py \
+		$(wildcard tests/test_cli_files_fuzz.py)
+	$(BIN)/python tests/fuzz/fuzz_parse_event.py --write-seeds .cache/fuzz-seeds 200
+	$(BIN)/python tests/fuzz/fuzz_parse_event.py .cache/fuzz-seeds -max_total_time=300 -max_len=65536
 
 # Debian's chromium for the console's end-to-end test (Playwright cannot download a browser here).
 browser:
@@ -28,8 +65,8 @@ wrk:
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 || echo "wrk: install failed; the api benchmark will stop"; \
 	  else echo "wrk not installed and not root: the api benchmark will stop"; fi; }
 
-test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+test: $(STAMP) browser lint
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q
 
 bench: $(STAMP) wrk
 	$(BIN)/python -m bench.run
@@ -45,4 +82,4 @@ model: $(STAMP)
 	$(BIN)/distillguard train --out detector/models/default.joblib
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-lowest build *.egg-info .pytest_cache
