@@ -1,0 +1,44 @@
+"""The wheel installs one import name, ``distillguard``, with the data files the code reads at run time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
+                   check=True, capture_output=True, timeout=300)
+    (whl,) = out.glob("distillguard-*.whl")
+    with zipfile.ZipFile(whl) as z:
+        return z.namelist()
+
+
+def test_the_wheel_installs_no_generic_top_level_module(wheel_names: list[str]) -> None:
+    top = {n.split("/")[0] for n in wheel_names}
+    assert {t for t in top if not t.endswith((".dist-info", ".data"))} == {"distillguard"}
+
+
+@pytest.mark.parametrize("path", [
+    "distillguard/__init__.py", "distillguard/detector/events.py", "distillguard/streams/worker.py", "distillguard/api/app.py",
+    "distillguard/detector/schema/api-event.schema.json", "distillguard/detector/models/default.joblib",
+    "distillguard/api/templates/queue.html", "distillguard/api/static/console.css", "distillguard/api/migrations/alembic.ini",
+    "distillguard/api/migrations/script.py.mako", "distillguard/api/migrations/versions/0001_review_schema.py",
+])
+def test_the_wheel_carries_what_the_code_reads(wheel_names: list[str], path: str) -> None:
+    assert path in wheel_names
+
+
+def test_the_vendored_contract_is_the_shared_one() -> None:
+    shared = ROOT.parent / "shared" / "contracts" / "api-event.schema.json"
+    if not shared.exists():
+        pytest.skip("../shared is not beside the checkout")
+    assert (ROOT / "detector" / "schema" / "api-event.schema.json").read_bytes() == shared.read_bytes()
