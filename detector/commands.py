@@ -11,11 +11,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 from rich.table import Table
 
 from distillguard.detector.cli import app
-from distillguard.detector.events import BadLine, Event, read_events
+from distillguard.detector.events import BadLine, Event, EventFileError, read_events
 from distillguard.detector.records import cluster_line, verdict_line
 from distillguard.detector.settings import get_settings
 
@@ -29,9 +30,19 @@ def _progress(label: str) -> Progress:
     )
 
 
+REPORTED_BAD_LINES = 20  # malformed lines listed one by one; the rest are counted
+
+
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
+
+
+def _report_skipped(path: Path, bad: list[BadLine]) -> None:
+    for b in bad[:REPORTED_BAD_LINES]:
+        err.print(f"[yellow]skipped[/yellow] {escape(f'{path}:{b.lineno}: {b.error}')}")
+    if len(bad) > REPORTED_BAD_LINES:
+        err.print(f"[yellow]... and {len(bad) - REPORTED_BAD_LINES:,} more malformed lines[/yellow]")
 
 
 def _load_model(path: Path | None):
@@ -63,12 +74,19 @@ def simulate(
         _fail(f"--scenario must be one of: {', '.join(SCENARIOS)} (got {scenario!r})")
     if not days > 0:
         _fail(f"--days must be > 0 (got {days})")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)  # before generating: a bad directory fails at once
+    except OSError as exc:
+        _fail(f"cannot create {out_dir}: {exc.strerror or exc}")
     t0 = time.perf_counter()
     sim = generate(seed=seed, scale=scale, scenario=scenario, redact=redact, days=days)
-    with Progress(TextColumn("[bold]simulate"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} events"), TimeElapsedColumn(),
-                  console=err, disable=not err.is_terminal) as bar:
-        task = bar.add_task("simulate", total=sim.manifest["events"])
-        m = write(sim, out_dir, progress=lambda n: bar.update(task, completed=n))
+    try:
+        with Progress(TextColumn("[bold]simulate"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} events"), TimeElapsedColumn(),
+                      console=err, disable=not err.is_terminal) as bar:
+            task = bar.add_task("simulate", total=sim.manifest["events"])
+            m = write(sim, out_dir, progress=lambda n: bar.update(task, completed=n))
+    except OSError as exc:
+        _fail(f"cannot write {exc.filename or out_dir}: {exc.strerror or exc}")
     attack = sum(c["n_accounts"] for c in m["campaigns"])
     err.print(f"{m['events']:,} events ({m['duplicates']:,} replays), {m['accounts']:,} accounts ({attack:,} in {len(m['campaigns'])} campaigns), "
               f"{m['scenario']}, seed {seed}, {time.perf_counter() - t0:.1f}s -> {out_dir}")
@@ -83,7 +101,11 @@ def detect(
     window_minutes: Annotated[float, typer.Option(help="Re-score every this many minutes of event time.", min=0.1)] = 15.0,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on the first malformed line instead of skipping it.")] = False,
 ) -> None:
-    """Score every account in an event file: the same Detector the stream worker runs."""
+    """Score every account in an event file: the same Detector the stream worker runs.
+
+    Malformed lines are skipped and listed with line number and reason. Exit 1 when the file cannot be read
+    through (a truncated or corrupt gzip stream, a read error) or, with --strict, on a malformed line: no
+    verdicts are written then. Exit 2 on a bad option, model or output path."""
     from distillguard.detector.detector import Detector
 
     det = Detector(_load_model(model), window_minutes=window_minutes)
@@ -103,24 +125,29 @@ def detect(
                     continue
                 yield item
 
-        det.process(good(), on_reject=lambda ev, why: rejected.append((ev.event_id, why)))
+        try:
+            det.process(good(), on_reject=lambda ev, why: rejected.append((ev.event_id, why)))
+        except EventFileError as exc:
+            _report_skipped(events, bad)
+            _fail(f"{exc} ({len(bad):,} malformed lines before it); no verdicts written, "
+                  "as a partial file would look complete", 1)
         det.flush()
     verdicts = det.verdicts()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as fh:
-        for v in verdicts:
-            fh.write(verdict_line(v) + b"\n")
     found = det.clusters()
-    if clusters is not None:
-        with open(clusters, "wb") as fh:
-            for c in found:
-                fh.write(cluster_line(c) + b"\n")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "wb") as fh:
+            for v in verdicts:
+                fh.write(verdict_line(v) + b"\n")
+        if clusters is not None:
+            with open(clusters, "wb") as fh:
+                for c in found:
+                    fh.write(cluster_line(c) + b"\n")
+    except OSError as exc:
+        _fail(f"cannot write {exc.filename}: {exc.strerror or exc}")
     elapsed = time.perf_counter() - t0
     st = det.stats
-    for b in bad[:20]:
-        err.print(f"[yellow]skipped[/yellow] {events}:{b.lineno}: {b.error}")
-    if len(bad) > 20:
-        err.print(f"[yellow]... and {len(bad) - 20} more malformed lines[/yellow]")
+    _report_skipped(events, bad)
     for eid, why in rejected[:10]:
         err.print(f"[yellow]rejected[/yellow] event {eid}: {why}")
     err.print(
@@ -138,22 +165,37 @@ def evaluate(
     events: Annotated[Path | None, typer.Option("--events", help="The events: adds requests-before-flag and the naive peer.", exists=True, dir_okay=False)] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON.")] = None,
 ) -> None:
-    """Precision, recall, FPR, AUC, per-campaign recall and cluster purity, versus the naive peer."""
-    from distillguard.detector.evaluate import evaluate as run, load_labels
+    """Precision, recall, FPR, AUC, per-campaign recall and cluster purity, versus the naive peer.
+
+    Exit 2 when the labels or verdicts cannot be read (the first bad verdict line is named by line number);
+    malformed lines of --events are skipped and listed; exit 1 when --events cannot be read through."""
+    from distillguard.detector.evaluate import LabelsError, read_labels
+    from distillguard.detector.evaluate import evaluate as run
     from distillguard.detector.records import verdict_from_json
 
     try:
-        lab = load_labels(json.loads(labels.read_text()))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        _fail(f"{labels} is not a labels file: {exc}")
+        lab = read_labels(labels)
+    except LabelsError as exc:
+        _fail(str(exc))
+    try:
+        verdict_bytes = verdicts.read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read {verdicts}: {exc.strerror or exc}")
     vs = []
-    for i, line in enumerate(verdicts.read_bytes().splitlines(), 1):
+    for i, line in enumerate(verdict_bytes.splitlines(), 1):
         if line.strip():
             try:
                 vs.append(verdict_from_json(line))
             except Exception as exc:  # noqa: BLE001 - msgspec raises several kinds
                 _fail(f"{verdicts}:{i}: not a verdict line: {exc}")
-    report = run(lab, vs, events)
+    bad: list[BadLine] = []
+    try:
+        report = run(lab, vs, events, on_bad=bad.append)
+    except EventFileError as exc:
+        _fail(f"{exc}; no report", 1)
+    if events is not None:
+        _report_skipped(events, bad)
+        err.print(f"{len(bad):,} malformed lines skipped in {events}")
     if json_out:
         json_out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     _print_report(report)
@@ -210,7 +252,7 @@ def train(
 ) -> None:
     """Train the model on simulated days (seeds 101-107; never the evaluation seed 1), calibrated on seeds 201-203."""
     from distillguard.detector.simulate import simulate
-    from distillguard.detector.training import Dataset, rows_for
+    from distillguard.detector.training import Dataset, TrainingDataError, rows_for
     from distillguard.detector.training import train as fit
 
     def day(seed: int, scenario: str, redact: float, rel: float) -> Dataset:
@@ -229,7 +271,15 @@ def train(
         decided = _decisions()
         if not decided:
             _fail("the review database holds no confirmed or dismissed decisions yet")
-        extra, _ = rows_for([Dataset(events, decided, "decisions")])
+        bad: list[BadLine] = []
+        try:
+            extra, _ = rows_for([Dataset(events, decided, "decisions")], on_bad=bad.append)
+        except EventFileError as exc:
+            _fail(f"{exc}; no model trained", 1)
+        except TrainingDataError as exc:
+            _fail(f"{events}: {exc}", 1)
+        _report_skipped(events, bad)
+        err.print(f"{len(bad):,} malformed lines skipped in {events}")
         err.print(f"{len(decided)} analyst decisions -> {len(extra.X)} training rows")
     train_sets = [day(*s) for s in TRAIN_SETS]
     cal_sets = [day(*s) for s in CALIBRATION_SETS]

@@ -6,8 +6,9 @@ token counts, fit an IsolationForest, flag the outliers. It is run on the same e
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 
-from distillguard.detector.events import Event, read_events
+from distillguard.detector.events import BadLine, Event, read_events
 from distillguard.detector.records import AccountVerdict
 
 MIN_CAMPAIGN = 20
@@ -31,9 +32,48 @@ class Label:
     kind: str
 
 
+class LabelsError(ValueError):
+    """A file is not a ``labels.json``: unreadable, not JSON, or not ``{account_id: {"attack": bool, ...}}``."""
+
+
 def load_labels(raw: Mapping[str, Mapping]) -> dict[str, Label]:
     """``labels.json`` content -> labels."""
     return {a: Label(bool(v["attack"]), v.get("campaign"), str(v.get("kind", ""))) for a, v in raw.items()}
+
+
+def _check_label(account: str, value: object) -> None:
+    """Raise :class:`LabelsError` naming the account and field when ``value`` is not one label."""
+    if not isinstance(value, dict):
+        raise LabelsError(f"account {account!r}: expected an object, got {type(value).__name__}")
+    if not isinstance(value.get("attack"), bool):
+        raise LabelsError(f"account {account!r}: attack: expected true or false, got {value.get('attack')!r:.80}")
+    for key in ("campaign", "kind"):
+        if value.get(key) is not None and not isinstance(value[key], str):
+            raise LabelsError(f"account {account!r}: {key}: expected a string or null, got {value[key]!r:.80}")
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_labels(path: str | Path) -> dict[str, Label]:
+    """Read a ``labels.json`` written by ``simulate``; raise :class:`LabelsError` saying what is wrong."""
+    try:
+        raw = json.loads(Path(path).read_bytes(), parse_constant=_no_constant)
+    except OSError as exc:
+        raise LabelsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except RecursionError:
+        raise LabelsError(f"{path}: not a labels file: JSON nested too deeply") from None
+    except ValueError as exc:  # includes invalid UTF-8 and integers too long to convert
+        raise LabelsError(f"{path}: not a labels file: not JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise LabelsError(f"{path}: not a labels file: expected an object of account_id -> label, got {type(raw).__name__}")
+    try:
+        for account, value in raw.items():
+            _check_label(account, value)
+    except LabelsError as exc:
+        raise LabelsError(f"{path}: not a labels file: {exc}") from None
+    return load_labels(raw)
 
 
 @dataclass
@@ -97,9 +137,11 @@ def _metrics(y: np.ndarray, score: np.ndarray, flag: np.ndarray) -> dict[str, fl
     }
 
 
-def evaluate(labels: Mapping[str, Label], verdicts: list[AccountVerdict], events_path: str | Path | None = None) -> dict:
+def evaluate(labels: Mapping[str, Label], verdicts: list[AccountVerdict], events_path: str | Path | None = None,
+             on_bad: Callable[[BadLine], None] | None = None) -> dict:
     """Precision, recall, FPR, AUC, per-campaign recall and cluster purity, requests before the first
-    flag per campaign, and the naive peer on the same data (when the events are given)."""
+    flag per campaign, and the naive peer on the same data (when the events are given; a line that is not
+    an event is skipped and passed to ``on_bad``; no peer when the events hold no account)."""
     by_id = {v.account_id: v for v in verdicts}
     names = [a for a in labels if a in by_id]
     y = np.array([labels[a].attack for a in names], dtype=bool)
@@ -134,12 +176,14 @@ def evaluate(labels: Mapping[str, Label], verdicts: list[AccountVerdict], events
     report["campaigns"] = per
 
     if events_path is not None:
-        events = read_events(events_path)
+        events = read_events(events_path, on_bad=on_bad)
         t = tally(events, {a: v.flagged_at if v.flagged else None for a, v in by_id.items()})
         for c, members in campaigns.items():
             total = sum(t.total[a] for a in members)
             per[c]["requests"] = total
             per[c]["share_before_flag"] = round(sum(t.before_flag[a] for a in members) / max(total, 1), 4)
+        if not t.agg:
+            return report
         peer = naive_peer(t.agg)
         pn = [a for a in names if a in peer]
         py = np.array([labels[a].attack for a in pn], dtype=bool)

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal, overload
+from typing import Annotated, Literal, TypeVar, overload
 
 import msgspec
-from isal import igzip
+from isal import igzip, isal_zlib
 from msgspec import Meta
 
 SCHEMA_RESOURCE = "schema/api-event.schema.json"
+T = TypeVar("T")
 
 Str64 = Annotated[str, Meta(min_length=1, max_length=64)]
 Str128 = Annotated[str, Meta(min_length=1, max_length=128)]
@@ -157,12 +158,13 @@ def _not_utf8(raw: bytes) -> EventError:
     return EventError(_locate(raw, _has_surrogate) or "$", "string is not valid UTF-8")
 
 
-def parse_event(raw: bytes | str) -> Event:
-    """Decode and validate one JSON object; raise :class:`EventError` naming the offending field."""
+def parse_with(decoder: msgspec.json.Decoder[T], raw: bytes | str) -> T:
+    """Decode one JSON object with ``decoder`` (of :class:`Event`, or of a struct of some of its fields);
+    raise :class:`EventError` naming the offending field."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
     try:
-        return _DECODER.decode(raw)
+        return decoder.decode(raw)
     except msgspec.ValidationError as exc:
         m = _PATH.match(str(exc))
         assert m is not None
@@ -181,8 +183,15 @@ def parse_event(raw: bytes | str) -> Event:
         raise _error("$", f"not valid JSON: {exc}") from None
     except UnicodeDecodeError:
         raise _not_utf8(raw) from None
-    except (RecursionError, ValueError, TypeError, OverflowError) as exc:
+    except RecursionError:
+        raise EventError("$", "JSON nested too deeply to decode") from None
+    except (ValueError, TypeError, OverflowError) as exc:
         raise _error("$", f"undecodable message: {exc.__class__.__name__}: {exc}") from None
+
+
+def parse_event(raw: bytes | str) -> Event:
+    """Decode and validate one JSON object; raise :class:`EventError` naming the offending field."""
+    return parse_with(_DECODER, raw)
 
 
 def encode_event(event: Event) -> bytes:
@@ -199,21 +208,55 @@ class BadLine:
     raw: bytes
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
+GZIP_BUFFER = 1 << 20  # bytes of decompressed text read ahead: a truncated stream loses at most this tail
+
+
+class EventFileError(ValueError):
+    """An events file cannot be read through: unreadable, or a truncated or corrupt gzip stream.
+    ``lineno`` is the last line read before the error (0: none); the lines before it were yielded."""
+
+    def __init__(self, path: str | Path, lineno: int, reason: str) -> None:
+        where = f" after line {lineno:,}" if lineno else ""
+        super().__init__(f"{path}: {reason}{where}")
+        self.path, self.lineno, self.reason = path, lineno, reason
+
+
+def _stream_error(exc: Exception) -> str:
+    """Why a file stopped being readable mid-stream."""
+    if isinstance(exc, EOFError):
+        return "truncated gzip stream"
+    if isinstance(exc, igzip.BadGzipFile | isal_zlib.error):
+        return f"corrupt gzip stream ({exc})"
+    return f"read error ({exc.__class__.__name__}: {exc})"
+
+
 def iter_lines(path: str | Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(line_number, raw_line)`` for non-blank lines, streaming. ``progress`` is called with the
-    bytes of the file consumed so far (compressed bytes for gzip) every 8192 lines and at the end.
-    gzip is read with ISA-L (``isal``), about twice as fast as the standard library's zlib."""
-    raw = open(path, "rb")  # noqa: SIM115 - closed below
+    """Yield ``(line_number, raw_line)`` for non-blank lines, streaming (a UTF-8 byte-order mark opening the
+    file is dropped). ``progress`` is called with the bytes of the file consumed so far (compressed bytes for
+    gzip) every 8192 lines and at the end. gzip is read with ISA-L (``isal``), about twice as fast as the
+    standard library's zlib. Raise :class:`EventFileError` when the file cannot be opened or read through."""
     try:
-        fh = raw if raw.peek(2)[:2] != b"\x1f\x8b" else io.BufferedReader(igzip.IGzipFile(fileobj=raw), buffer_size=1 << 20)  # type: ignore[arg-type]
+        raw = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise EventFileError(path, 0, f"cannot read ({exc.strerror or exc})") from None
+    lineno = 0
+    try:
+        gz = raw.peek(len(GZIP_MAGIC))[: len(GZIP_MAGIC)] == GZIP_MAGIC
+        fh = io.BufferedReader(igzip.IGzipFile(fileobj=raw), buffer_size=GZIP_BUFFER) if gz else raw  # type: ignore[arg-type]
         for lineno, line in enumerate(fh, 1):
             if progress is not None and not lineno & 8191:
                 progress(raw.tell())
             line = line.strip()
+            if lineno == 1 and line.startswith(UTF8_BOM):
+                line = line[len(UTF8_BOM):].strip()
             if line:
                 yield lineno, line
         if progress is not None:
             progress(raw.tell())
+    except (OSError, EOFError, isal_zlib.error) as exc:
+        raise EventFileError(path, lineno, _stream_error(exc)) from None
     finally:
         raw.close()
 
@@ -236,14 +279,16 @@ class BadLineError(ValueError):
 
 @overload
 def read_events(path: str | Path, progress: Callable[[int], None] | None = ..., *,
-                errors: Literal["skip", "raise", ReadErrors.SKIP, ReadErrors.RAISE] = ...) -> Iterator[Event]: ...
+                errors: Literal["skip", "raise", ReadErrors.SKIP, ReadErrors.RAISE] = ...,
+                on_bad: Callable[[BadLine], None] | None = ...) -> Iterator[Event]: ...
 @overload
 def read_events(path: str | Path, progress: Callable[[int], None] | None = ..., *,
                 errors: Literal["include", ReadErrors.INCLUDE]) -> Iterator[Event | BadLine]: ...
 def read_events(path: str | Path, progress: Callable[[int], None] | None = None, *,
-                errors: str = ReadErrors.SKIP) -> Iterator[Event] | Iterator[Event | BadLine]:
+                errors: str = ReadErrors.SKIP, on_bad: Callable[[BadLine], None] | None = None) -> Iterator[Event] | Iterator[Event | BadLine]:
     """Stream a JSON Lines file (plain or gzip) as events. Lines that are not valid events are skipped
-    (``errors="skip"``), yielded as :class:`BadLine` (``"include"``) or raised as :class:`BadLineError`."""
+    (``errors="skip"``; each passed to ``on_bad`` when given), yielded as :class:`BadLine` (``"include"``)
+    or raised as :class:`BadLineError`. Raise :class:`EventFileError` when the file cannot be read through."""
     mode = ReadErrors(errors)
     decode = _DECODER.decode
     for lineno, line in iter_lines(path, progress):
@@ -257,6 +302,8 @@ def read_events(path: str | Path, progress: Callable[[int], None] | None = None,
                     yield BadLine(lineno, err, line)
                 elif mode is ReadErrors.RAISE:
                     raise BadLineError(path, BadLine(lineno, err, line)) from None
+                elif on_bad is not None:
+                    on_bad(BadLine(lineno, err, line))
 
 
 def schema_text() -> str:

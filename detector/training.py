@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from distillguard.detector.context import groups_of, static_context
-from distillguard.detector.events import Event, read_events
+from distillguard.detector.events import BadLine, Event, read_events
 from distillguard.detector.features import account_features
 from distillguard.detector.linking import link_accounts
 from distillguard.detector.model import DetectionModel, Rows
@@ -69,15 +69,21 @@ def snapshots(events: Iterable[Event], hours: Iterable[float] = SNAPSHOT_HOURS, 
     return out
 
 
-def rows_for(datasets: Iterable[Dataset], progress: Callable[[str], None] | None = None) -> tuple[Rows, list[Snapshot]]:
-    """Stack labelled rows of every snapshot of every dataset (group ids made unique)."""
+class TrainingDataError(ValueError):
+    """The datasets hold no event to build a training row from."""
+
+
+def rows_for(datasets: Iterable[Dataset], progress: Callable[[str], None] | None = None,
+             on_bad: Callable[[BadLine], None] | None = None) -> tuple[Rows, list[Snapshot]]:
+    """Stack labelled rows of every snapshot of every dataset (group ids made unique); lines that are not
+    events are skipped and passed to ``on_bad``. Raise :class:`TrainingDataError` when there is no event at all."""
     parts: list[Snapshot] = []
     X, G, C, Y, S = [], [], [], [], []
     offset = 0
     for d_i, ds in enumerate(datasets):
         if progress:
             progress(ds.name)
-        events = read_events(ds.events)
+        events = read_events(ds.events, on_bad=on_bad)
         for snap in snapshots(events, name=ds.name):
             known = np.array([n in ds.labels for n in snap.names], dtype=bool)
             y = np.array([bool(ds.labels.get(n, False)) for n in snap.names], dtype=np.int64)
@@ -90,6 +96,8 @@ def rows_for(datasets: Iterable[Dataset], progress: Callable[[str], None] | None
             S.append(np.full(int(known.sum()), d_i))
             snap.rows.y = y
             parts.append(snap)
+    if not X:
+        raise TrainingDataError("no valid events to build training rows from")
     rows = Rows(X=np.vstack(X), groups=np.concatenate(G), context=np.vstack(C), y=np.concatenate(Y), split=np.concatenate(S))
     return rows, parts
 

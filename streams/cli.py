@@ -10,13 +10,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 err = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -50,9 +51,15 @@ def replay(
     rate: Annotated[str, typer.Option("--rate", help="Events per second, or 'max'.")] = "max",
     bootstrap: Annotated[str | None, typer.Option("--bootstrap", help="Kafka bootstrap (default: KAFKA_BOOTSTRAP).")] = None,
 ) -> None:
-    """Produce an event file to the input topic, keyed by account_id; report events/s."""
+    """Produce an event file to the input topic, keyed by account_id; report events/s.
+
+    Lines are sent as they are (the worker validates them). A line whose account_id cannot be read (not
+    JSON, nested too deep, no string id) is sent without a key, so the worker dead-letters it with its reason;
+    the replay lists such lines with line number and reason. Exit 1 when the broker fails or the file cannot
+    be read through (a truncated or corrupt gzip stream: the lines before it were sent)."""
     from kafka.errors import KafkaError
 
+    from distillguard.detector.events import EventFileError
     from distillguard.detector.settings import get_settings
     from distillguard.streams.replay import ReplayError
     from distillguard.streams.replay import replay as run
@@ -78,8 +85,13 @@ def replay(
             _fail(f"cannot produce to {bootstrap or s.kafka_bootstrap}: {exc}", 1)
         except ReplayError as exc:
             _fail(str(exc), 1)
+        except EventFileError as exc:
+            _fail(f"{exc}; the lines before it were sent", 1)
+    for b in rep.unkeyed_lines:
+        err.print(f"[yellow]no key[/yellow] {escape(f'{events}:{b.lineno}: {b.error}')}")
+    unkeyed = f", {rep.unkeyed:,} without a readable account_id sent unkeyed (the worker dead-letters them)" if rep.unkeyed else ""
     resent = f", {rep.resent:,} re-sent after a failed send" if rep.resent else ""
-    err.print(f"{rep.events:,} events in {rep.seconds:.1f}s ({rep.rate:,.0f} events/s{resent}) -> {topic or s.events_topic}")
+    err.print(f"{rep.events:,} events in {rep.seconds:.1f}s ({rep.rate:,.0f} events/s{resent}{unkeyed}) -> {topic or s.events_topic}")
 
 
 def worker(
@@ -115,18 +127,26 @@ def export_verdicts(
     database_url: Annotated[str | None, typer.Option("--database-url", help="Default: DATABASE_URL.")] = None,
 ) -> None:
     """Write the verdicts in the review database as `detect --out` JSON Lines (to compare stream and batch)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from distillguard.api.database import session_scope
     from distillguard.api.detections.service import export_verdicts as fetch
     from distillguard.detector.records import verdict_line
     from distillguard.detector.settings import get_settings
 
     url = database_url or get_settings().database_url
-    with session_scope(url) as session:
-        verdicts = list(fetch(session))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as fh:
-        for v in verdicts:
-            fh.write(verdict_line(v) + b"\n")
+    try:
+        with session_scope(url) as session:
+            verdicts = list(fetch(session))
+    except SQLAlchemyError as exc:
+        _fail(f"cannot read verdicts from the review database: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}", 1)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "wb") as fh:
+            for v in verdicts:
+                fh.write(verdict_line(v) + b"\n")
+    except OSError as exc:
+        _fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
     err.print(f"{len(verdicts):,} verdicts ({sum(v.flagged for v in verdicts):,} flagged) -> {out}")
 
 

@@ -1,6 +1,8 @@
 """Replay an event file into the input topic with kafka-python, keyed by ``account_id`` so that every
 event of an account lands on the same partition (in file order). Lines are sent as they are: validating
-them is the worker's job (malformed ones end in the dead-letter topic).
+them is the worker's job (malformed ones end in the dead-letter topic). A line whose ``account_id`` cannot
+be read (not JSON, nested too deep, no string id) is sent without a key, so the worker dead-letters it with
+its reason too, and the replay reports it with line number and reason (:attr:`ReplayReport.unkeyed`).
 
 Every send is checked: a message the broker did not acknowledge (a stalled broker, a timed-out request)
 is sent again after the file, up to :data:`RESEND_ROUNDS` times, and :class:`ReplayError` says how many
@@ -9,15 +11,15 @@ never made it. A re-sent message may land twice; the worker ignores repeated ``e
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from distillguard.detector.events import iter_lines
+from distillguard.detector.events import BadLine, EventError, iter_lines, parse_with
 from distillguard.detector.logs import get_logger
 
 log = get_logger("replay")
@@ -30,15 +32,34 @@ class _Key(msgspec.Struct):
 _key_decoder = msgspec.json.Decoder(_Key)
 
 
+def line_key(line: bytes) -> bytes:
+    """The partitioning key of a raw line, its ``account_id``; raise :class:`EventError` saying why it has none."""
+    return parse_with(_key_decoder, line).account_id.encode()
+
+
 def account_key(line: bytes) -> bytes | None:
     """The partitioning key of a raw line: its ``account_id``, or None when it has none."""
     try:
-        return _key_decoder.decode(line).account_id.encode()
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):  # invalid UTF-8 in the id
+        return line_key(line)
+    except EventError:
         return None
 
 
+def keyed_lines(path: str | Path, unkeyed: Callable[[BadLine], None],
+                progress: Callable[[int], None] | None = None) -> Iterator[tuple[bytes, bytes | None]]:
+    """Stream ``(line, key)`` for every non-blank line of ``path``; a line with no key is passed to ``unkeyed``
+    (with why) and yielded with key None. Raise :class:`EventFileError` when the file cannot be read through."""
+    for lineno, line in iter_lines(path, progress):
+        try:
+            key: bytes | None = line_key(line)
+        except EventError as err:
+            unkeyed(BadLine(lineno, err, line))
+            key = None
+        yield line, key
+
+
 RESEND_ROUNDS = 5
+REPORTED_UNKEYED = 20  # lines without a key kept with their reason; the rest are only counted
 
 
 class ReplayError(RuntimeError):
@@ -47,11 +68,14 @@ class ReplayError(RuntimeError):
 
 @dataclass
 class ReplayReport:
-    """What a replay sent (``resent``: messages that needed another try)."""
+    """What a replay sent (``resent``: messages that needed another try; ``unkeyed``: lines sent without a
+    key, of which ``unkeyed_lines`` keeps the first :data:`REPORTED_UNKEYED` with their reason)."""
 
     events: int
     seconds: float
     resent: int = 0
+    unkeyed: int = 0
+    unkeyed_lines: list[BadLine] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -68,9 +92,12 @@ def make_producer(bootstrap: str) -> KafkaProducer:
 def replay(path: str | Path, bootstrap: str, topic: str, rate: float | None = None,
            progress: Callable[[int, int], None] | None = None, limit: int | None = None) -> ReplayReport:
     """Send every line of ``path`` (plain or gzip JSONL) to ``topic``; ``rate`` events/s or as fast as possible.
-    ``progress(lines_sent, file_bytes_read)`` is called every few thousand lines."""
+    ``progress(lines_sent, file_bytes_read)`` is called every few thousand lines. Raise :class:`EventFileError`
+    when the file cannot be read through (the lines before it are sent)."""
     producer = make_producer(bootstrap)
     sent = resent = 0
+    unkeyed: list[BadLine] = []
+    n_unkeyed = 0
     pos = 0
     failed: list[tuple[bytes, bytes | None, str]] = []
     t0 = time.perf_counter()
@@ -79,12 +106,18 @@ def replay(path: str | Path, bootstrap: str, topic: str, rate: float | None = No
         nonlocal pos
         pos = b
 
+    def no_key(bad: BadLine) -> None:
+        nonlocal n_unkeyed
+        n_unkeyed += 1
+        if len(unkeyed) < REPORTED_UNKEYED:
+            unkeyed.append(bad)
+
     def send(line: bytes, key: bytes | None) -> None:
         producer.send(topic, value=line, key=key).add_errback(lambda exc: failed.append((line, key, str(exc))))
 
     try:
-        for _, line in iter_lines(path, progress=seen):
-            send(line, account_key(line))
+        for line, key in keyed_lines(path, no_key, progress=seen):
+            send(line, key)
             sent += 1
             if rate is not None and sent % 100 == 0:
                 ahead = sent / rate - (time.perf_counter() - t0)
@@ -113,4 +146,4 @@ def replay(path: str | Path, bootstrap: str, topic: str, rate: float | None = No
     elapsed = time.perf_counter() - t0
     if progress is not None:
         progress(sent, pos)
-    return ReplayReport(sent, elapsed, resent)
+    return ReplayReport(sent, elapsed, resent, n_unkeyed, unkeyed)
