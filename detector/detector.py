@@ -23,8 +23,8 @@ from distillguard.detector.model import DetectionModel, load_model
 from distillguard.detector.reasons import account_reasons, cluster_reasons, iso
 from distillguard.detector.records import AccountVerdict, Change, ClusterVerdict
 from distillguard.detector.state import INDICATORS, VERIFICATION, AccountState, AccountSummary, absorb_summaries, export_summaries
+from distillguard.detector.units import HOUR, MINUTE
 
-HOUR = 3600.0
 RELINK_GROWTH = 0.02  # re-link when the accounts seen grew by 2% since the last linking...
 RELINK_EVERY = HOUR  # ...or an hour of event time passed (and always on flush)
 # The state packs hours since 1970 into unsigned key bits, so earlier times cannot be counted.
@@ -95,7 +95,7 @@ class Detector:
         max_future_minutes: float = 60.0,
     ) -> None:
         self.model = model if model is not None else load_model()
-        self.window = window_minutes * 60.0
+        self.window = window_minutes * MINUTE
         self.state = AccountState(dedup_horizon_hours=dedup_horizon_hours, max_future_minutes=max_future_minutes)
         self.window_end: float | None = None
         self.last: Scoring | None = None
@@ -176,7 +176,7 @@ class Detector:
         doc = msgspec.msgpack.decode(data)
         if doc.get("v") != 1:
             raise ValueError(f"unsupported detector snapshot version {doc.get('v')!r}")
-        det = cls(model, window_minutes=doc["window"] / 60.0)
+        det = cls(model, window_minutes=doc["window"] / MINUTE)
         det.state = AccountState.restore(doc["state"])
         ids = det.state.ids
         det.window_end = doc["window_end"]

@@ -6,10 +6,19 @@ import numpy as np
 
 from distillguard.detector.signals import AGENTIC, GRADING, REASONING, REWRITE, TEXT
 from distillguard.detector.state import (
-    HIGH_MAX, MULTI_TURN, REASONING_REQ, REFUSAL, STOP_MAX, STOP_TOOL, SYSTEM, TOOLS, VERIFICATION, AccountState,
+    HIGH_MAX,
+    MULTI_TURN,
+    REASONING_REQ,
+    REFUSAL,
+    STOP_MAX,
+    STOP_TOOL,
+    SYSTEM,
+    TOOLS,
+    VERIFICATION,
+    AccountState,
 )
+from distillguard.detector.units import DAY, HOUR
 
-HOUR = 3600.0
 PIVOT_CAP_HOURS = 48.0
 NEW_MODEL_WARMUP_HOURS = 2.0
 
@@ -132,7 +141,7 @@ def account_features(state: AccountState) -> np.ndarray:
     X[:, IDX["share_new_model_after_release"]] = share_new
 
     created = c("created")
-    age = (c("first_ts") - created) / 86400.0
+    age = (c("first_ts") - created) / DAY
     X[:, IDX["log_account_age_days"]] = np.where(np.isnan(age), -1.0, np.log1p(np.maximum(age, 0)))
     ver = c("verification")
     for i, path in enumerate(VERIFICATION):

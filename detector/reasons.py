@@ -12,8 +12,7 @@ import numpy as np
 
 from distillguard.detector.context import STATIC
 from distillguard.detector.features import IDX, PIVOT_CAP_HOURS
-
-HOUR = 3600.0
+from distillguard.detector.units import HOUR
 
 
 def _pct(x: float) -> str:

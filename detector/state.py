@@ -18,6 +18,7 @@ import numpy as np
 from distillguard.detector.events import Event
 from distillguard.detector.signals import REASONING, TEXT, subnet_of, template_keys, text_flags
 from distillguard.detector.store import Store
+from distillguard.detector.units import HOUR, MINUTE
 
 # Metadata bits beyond the text signal bits of detector.signals.
 REASONING_REQ = 1 << 5
@@ -39,7 +40,6 @@ MIN_TEMPLATE_CHARS = 60
 # so late events land in kept hours); older hours are folded into per-account counts, so the state and
 # the cost of re-scoring stop growing with history. Verdicts' ``hourly_requests`` cover the kept hours.
 TIMELINE_HOURS = 72.0
-_HOUR = 3600.0
 
 # Accumulated per account: name -> dtype. Sums over requests unless noted.
 _ACC = {
@@ -164,9 +164,9 @@ class AccountState:
         """Why the time rules refuse an event, or None. Events more than ``max_future_minutes`` ahead of
         the wall clock are refused; so are events older than the de-duplication horizon behind the
         stream's event time, since a replay of them could no longer be recognised."""
-        if ts > self._wall_clock() + self.max_future_minutes * 60:
+        if ts > self._wall_clock() + self.max_future_minutes * MINUTE:
             return f"ts is more than {self.max_future_minutes:g} min in the future"
-        if ts < self.watermark - self.dedup_horizon_hours * _HOUR:
+        if ts < self.watermark - self.dedup_horizon_hours * HOUR:
             return f"ts is more than {self.dedup_horizon_hours:g} h behind the stream (past the de-duplication horizon)"
         return None
 
@@ -183,14 +183,14 @@ class AccountState:
         if reason is not None:
             self.stats["rejected"] += 1
             return Rejected(ev, reason)
-        hour = int(ts // _HOUR)
+        hour = int(ts // HOUR)
         if not self._seen_buckets or self._seen_buckets[-1][0] != hour:
             self._seen_buckets.append((hour, []))
         self._seen_buckets[-1][1].append(eid)
         self._seen.add(eid)
         if ts > self.watermark:
             self.watermark = ts
-        elif ts < self.watermark - _HOUR:
+        elif ts < self.watermark - HOUR:
             self.stats["late"] += 1
         self.stats["events"] += 1
 
@@ -288,7 +288,7 @@ class AccountState:
         add("temp", np.where(has_t, temp, 0.0))
         for j, bit in enumerate(_FLAG_BITS):
             self.flags[:n_acc, j] += np.bincount(acct, weights=(flags & bit) > 0, minlength=n_acc).astype(np.int64)
-        hod = ((ts // _HOUR) % 24).astype(np.int64)
+        hod = ((ts // HOUR) % 24).astype(np.int64)
         self.hours[:n_acc] += np.bincount(acct * 24 + hod, minlength=n_acc * 24).reshape(n_acc, 24)
 
         # Inter-arrival gaps within each account, including the gap from its previous batch.
@@ -325,7 +325,7 @@ class AccountState:
         head = np.ones(len(mk), dtype=bool)
         head[1:] = mk[1:] != mk[:-1]
         self.model_first.minimum(mk[head], mts[head])
-        self.timeline.add((acct << 24) | (ts // _HOUR).astype(np.int64))
+        self.timeline.add((acct << 24) | (ts // HOUR).astype(np.int64))
         if b[10]:
             ta = np.asarray(b[10], dtype=np.int64)
             keys = np.concatenate([(ta << 32) | np.asarray(b[11], np.int64), (ta << 32) | np.asarray(b[12], np.int64)])
@@ -336,7 +336,7 @@ class AccountState:
 
     def timeline_cutoff(self) -> int | None:
         """The epoch hour below which the timeline is due to be folded, or None while nothing new is due."""
-        cutoff = int((self.watermark - self.timeline_hours * _HOUR) // _HOUR) if math.isfinite(self.watermark) else None
+        cutoff = int((self.watermark - self.timeline_hours * HOUR) // HOUR) if math.isfinite(self.watermark) else None
         return cutoff if cutoff is not None and cutoff > self.retired_below else None
 
     def retire_timeline(self, cutoff: int, release_hour: int | None) -> None:
@@ -363,7 +363,7 @@ class AccountState:
         self.generation += 1
 
     def _evict_seen(self) -> None:
-        horizon = int((self.watermark - self.dedup_horizon_hours * _HOUR) // _HOUR)
+        horizon = int((self.watermark - self.dedup_horizon_hours * HOUR) // HOUR)
         while self._seen_buckets and self._seen_buckets[0][0] < horizon:
             _, ids = self._seen_buckets.popleft()
             self._seen.difference_update(ids)
