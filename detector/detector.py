@@ -22,7 +22,7 @@ from distillguard.detector.linking import Linkage, link_accounts
 from distillguard.detector.model import DetectionModel, load_model
 from distillguard.detector.reasons import account_reasons, cluster_reasons, iso
 from distillguard.detector.records import AccountVerdict, Change, ClusterVerdict
-from distillguard.detector.state import INDICATORS, VERIFICATION, AccountState, AccountSummary, absorb_summaries, export_summaries
+from distillguard.detector.state import INDICATORS, VERIFICATION, AccountState, AccountSummary
 from distillguard.detector.units import HOUR, MINUTE
 
 RELINK_GROWTH = 0.02  # re-link when the accounts seen grew by 2% since the last linking...
@@ -147,11 +147,11 @@ class Detector:
 
     def summaries(self, changed_only: bool = True) -> list[AccountSummary]:
         """Summaries of this detector's accounts (changed since the last call, or all) for the linking stage."""
-        return export_summaries(self.state, None if changed_only else list(range(self.state.size)))
+        return self.state.export_summaries(None if changed_only else list(range(self.state.size)))
 
     def ingest_summaries(self, summaries: Iterable[AccountSummary]) -> None:
         """Take in accounts owned by other workers (each summary replaces that account's previous one)."""
-        absorb_summaries(self.state, list(summaries), self._absorbed)
+        self.state.absorb_summaries(list(summaries), self._absorbed)
 
     # ---- persistence -----------------------------------------------------------------------------
     def snapshot(self) -> bytes:
