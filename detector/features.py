@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from distillguard.detector.signals import AGENTIC, GRADING, REASONING, REWRITE, TEXT
@@ -33,6 +35,15 @@ FEATURES: tuple[str, ...] = (
     "has_payment", "has_org", "share_stop_tool", "mean_temperature", "share_refusal",
 )
 IDX = {name: i for i, name in enumerate(FEATURES)}
+
+
+@dataclass(frozen=True, eq=False)
+class Features:
+    """A feature matrix: row ``i`` is account ``account_ids[i]``, column ``j`` is feature ``names[j]``."""
+
+    account_ids: tuple[str, ...]
+    names: tuple[str, ...]
+    matrix: np.ndarray  # len(account_ids) x len(names)
 
 
 def _share(num: np.ndarray, den: np.ndarray, empty: float = 0.0) -> np.ndarray:
