@@ -87,3 +87,15 @@ def test_old_timeline_hours_are_folded_without_changing_features() -> None:
     absorbed = AccountState()
     absorbed.absorb_summaries(folded.state.export_summaries([0, 1]), {})
     assert (account_features(absorbed) == account_features(whole.state)).all()
+
+
+def test_an_account_first_seen_after_absorbed_summaries_starts_empty() -> None:
+    src = AccountState()
+    src.add(ev("remote", 0))
+    st = AccountState()
+    st.absorb_summaries(src.export_summaries(), {})
+    st.add(ev("local", 5, verification_path=None))
+    st.fold()
+    a = st.ids["local"]
+    assert st.col("first_ts")[a] == st.col("last_ts")[a] == ev("x", 5).ts.timestamp()
+    assert st.col("gap_n")[a] == 0 and st.col("verification")[a] == -1
