@@ -38,7 +38,9 @@ BEFORE_EPOCH = "ts is before 1970-01-01T00:00:00Z"
 class Detector:
     """Incremental detector over a stream of :class:`~detector.events.Event` in event-time order.
 
-    ``process`` and ``flush`` re-score; every other method only reads, as of the last re-scoring."""
+    ``process`` and ``flush`` re-score; ``verdicts``, ``clusters``, ``features`` and ``stats`` only read,
+    as of the last re-scoring. ``snapshot`` and ``summaries`` fold buffered events into the state first, so
+    until the next re-scoring the verdicts' context fields (requests, last seen ...) may count them."""
 
     def __init__(
         self,

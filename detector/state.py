@@ -16,7 +16,7 @@ import msgspec
 import numpy as np
 
 from distillguard.detector.events import Event
-from distillguard.detector.signals import REASONING, TEXT, subnet_of, template_keys, text_flags
+from distillguard.detector.signals import AGENTIC, GRADING, REASONING, REWRITE, TEXT, subnet_of, template_keys, text_flags
 from distillguard.detector.store import Store
 from distillguard.detector.units import HOUR, MINUTE
 
@@ -55,7 +55,7 @@ _ACC = {
     "first_ts": np.float64, "last_ts": np.float64, "created": np.float64, "verification": np.int8, "org": np.int64,
 }
 _ACC_EMPTY = {"first_ts": np.nan, "last_ts": np.nan, "created": np.nan, "verification": -1, "org": -1}  # a new account's; others 0
-_FLAG_BITS = (REASONING, 2, 4, 8, TEXT, REASONING_REQ, TOOLS, SYSTEM, STOP_MAX, STOP_TOOL, HIGH_MAX, MULTI_TURN, REFUSAL)
+_FLAG_BITS = (REASONING, AGENTIC, GRADING, REWRITE, TEXT, REASONING_REQ, TOOLS, SYSTEM, STOP_MAX, STOP_TOOL, HIGH_MAX, MULTI_TURN, REFUSAL)
 
 
 def _grow(arr: np.ndarray, size: int, fill: float = 0) -> np.ndarray:
