@@ -13,8 +13,8 @@ from distillguard.detector.features import IDX
 from distillguard.detector.linking import Linkage
 from distillguard.detector.signals import REASONING
 from distillguard.detector.state import MULTI_TURN, REASONING_REQ, AccountState
+from distillguard.detector.units import HOUR
 
-HOUR = 3600.0
 STATIC: tuple[str, ...] = (
     "c_log_size", "c_client_diversity", "c_log_ips_per_member", "c_cards_per_member", "c_log_created_span_hours",
     "c_farm_path_share", "c_top_org_share", "c_hour_entropy", "c_multi_turn_share", "c_mean_log_output",

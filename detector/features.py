@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from distillguard.detector.signals import AGENTIC, GRADING, REASONING, REWRITE, TEXT
 from distillguard.detector.state import (
-    HIGH_MAX, MULTI_TURN, REASONING_REQ, REFUSAL, STOP_MAX, STOP_TOOL, SYSTEM, TOOLS, VERIFICATION, AccountState,
+    HIGH_MAX,
+    MULTI_TURN,
+    REASONING_REQ,
+    REFUSAL,
+    STOP_MAX,
+    STOP_TOOL,
+    SYSTEM,
+    TOOLS,
+    VERIFICATION,
+    AccountState,
 )
+from distillguard.detector.units import DAY, HOUR
 
-HOUR = 3600.0
 PIVOT_CAP_HOURS = 48.0
 NEW_MODEL_WARMUP_HOURS = 2.0
 
@@ -24,6 +35,15 @@ FEATURES: tuple[str, ...] = (
     "has_payment", "has_org", "share_stop_tool", "mean_temperature", "share_refusal",
 )
 IDX = {name: i for i, name in enumerate(FEATURES)}
+
+
+@dataclass(frozen=True, eq=False)
+class Features:
+    """A feature matrix: row ``i`` is account ``account_ids[i]``, column ``j`` is feature ``names[j]``."""
+
+    account_ids: tuple[str, ...]
+    names: tuple[str, ...]
+    matrix: np.ndarray  # len(account_ids) x len(names)
 
 
 def _share(num: np.ndarray, den: np.ndarray, empty: float = 0.0) -> np.ndarray:
@@ -132,7 +152,7 @@ def account_features(state: AccountState) -> np.ndarray:
     X[:, IDX["share_new_model_after_release"]] = share_new
 
     created = c("created")
-    age = (c("first_ts") - created) / 86400.0
+    age = (c("first_ts") - created) / DAY
     X[:, IDX["log_account_age_days"]] = np.where(np.isnan(age), -1.0, np.log1p(np.maximum(age, 0)))
     ver = c("verification")
     for i, path in enumerate(VERIFICATION):

@@ -53,8 +53,8 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from distillguard.detector.state import AccountState
+from distillguard.detector.units import HOUR
 
-HOUR = 3600.0
 BURST_BUCKET_HOURS = 6.0
 # A prompt skeleton used by more than 1% of all accounts (at least 20) is a popular one: a framework's
 # default, a viral prompt. It says nothing about who operates an account, so template rules skip it;

@@ -33,6 +33,7 @@ from distillguard.detector.features import FEATURES
 FORMAT = "distillguard-model/2"
 DEFAULT_PATH = Path(__file__).parent / "models" / "default.joblib"
 _THREADPOOLS = ThreadpoolController()
+THRESHOLD_RANGE = (0.05, 0.95)  # a calibrated threshold is clipped into this range
 
 
 @dataclass
@@ -51,8 +52,18 @@ class DetectionModel:
     """Scores accounts in [0, 1]; ``threshold`` is where an account is flagged."""
 
     target_fpr: float = 0.0005
+    # Stage 1, the isolation forest: trees, rows per tree, and the training quantiles of its raw score
+    # mapped to anomaly 0 and 1.
+    n_estimators: int = 100
+    max_samples: int = 2048
+    anomaly_quantiles: tuple[float, float] = (0.01, 0.999)
+    # Stages 2 and 3, gradient boosting (scikit-learn's HistGradientBoostingClassifier parameters).
     max_iter: int = 300
     learning_rate: float = 0.08
+    max_leaf_nodes: int = 31
+    l2_regularization: float = 1.0
+    min_samples_leaf: int = 40
+    n_splits: int = 4  # grouped folds for the out-of-fold stage-2 scores that train stage 3
     random_state: int = 0
     # Learned state (set by ``fit``):
     iforest_: IsolationForest | None = None
@@ -65,8 +76,8 @@ class DetectionModel:
 
     def _gb(self) -> HistGradientBoostingClassifier:
         return HistGradientBoostingClassifier(
-            max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=31, l2_regularization=1.0,
-            min_samples_leaf=40, random_state=self.random_state,
+            max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
+            l2_regularization=self.l2_regularization, min_samples_leaf=self.min_samples_leaf, random_state=self.random_state,
         )
 
     def anomaly(self, X: np.ndarray) -> np.ndarray:
@@ -82,12 +93,14 @@ class DetectionModel:
     def fit(self, rows: Rows) -> DetectionModel:
         """Fit all three stages on labelled rows (out-of-fold stage-2 scores feed stage 3)."""
         assert rows.y is not None
-        self.iforest_ = IsolationForest(n_estimators=100, max_samples=2048, random_state=self.random_state).fit(rows.X)
+        self.iforest_ = IsolationForest(n_estimators=self.n_estimators, max_samples=self.max_samples, random_state=self.random_state)
+        self.iforest_.fit(rows.X)
         raw = -self.iforest_.score_samples(rows.X)
-        self.anomaly_ref_ = (float(np.quantile(raw, 0.01)), float(np.quantile(raw, 0.999)))
+        lo, hi = self.anomaly_quantiles
+        self.anomaly_ref_ = (float(np.quantile(raw, lo)), float(np.quantile(raw, hi)))
         X2 = self._stage2_input(rows.X)
         split = rows.split if rows.split is not None else rows.groups
-        folds = GroupKFold(n_splits=min(4, len(np.unique(split))))
+        folds = GroupKFold(n_splits=min(self.n_splits, len(np.unique(split))))
         oof = cross_val_predict(self._gb(), X2, rows.y, cv=folds, groups=split, method="predict_proba")[:, 1]
         self.behaviour_ = self._gb().fit(X2, rows.y)
         X3 = np.column_stack([X2, rows.context, behaviour_context(rows.groups, oof)])
@@ -125,7 +138,8 @@ class DetectionModel:
         ceiling = float(legit[allowed]) if allowed < len(legit) else 0.0
         above = scores[(y == 1) & (scores > ceiling)]
         top = float(above.min()) if len(above) else float(np.nextafter(ceiling, 1.0))
-        self.threshold = float(min(max((ceiling + top) / 2, 0.05), 0.95))
+        lo, hi = THRESHOLD_RANGE
+        self.threshold = float(min(max((ceiling + top) / 2, lo), hi))
         self.training["calibration_gap"] = [round(ceiling, 6), round(top, 6)]
         return self.threshold
 

@@ -11,9 +11,38 @@ from datetime import UTC, datetime
 import numpy as np
 
 from distillguard.detector.context import STATIC
-from distillguard.detector.features import IDX, PIVOT_CAP_HOURS
+from distillguard.detector.features import IDX
+from distillguard.detector.state import HIGH_MAX_TOKENS
+from distillguard.detector.units import HOUR
 
-HOUR = 3600.0
+# An account's own evidence is said when it reaches these (shares are of its requests, or of its prompts
+# for text signals) and the account made at least the given number of requests.
+MIN_REQUESTS = 3  # for the share-based reasons without a count of their own
+REASONING_SHARE = 0.5  # asks for reasoning traces / extended thinking
+TEXT_KIND_SHARE = 0.4  # prompts of one of the TEXT_KINDS
+TEXT_KINDS = {
+    "share_agentic_text": "agentic coding / tool-use transcripts",
+    "share_grading_text": "grading against a rubric (the model as a reward model)",
+    "share_rewrite_text": "rewrites of other text",
+}
+SINGLE_TURN_SHARE, LONG_OUTPUT_TOKENS, SINGLE_TURN_MIN_REQUESTS = 0.95, 1500, 5  # single-turn with long outputs
+HIGH_MAX_TOKENS_SHARE = 0.6  # asks for max_tokens >= HIGH_MAX_TOKENS
+TEMPLATE_SHARE, TEMPLATE_MIN_REQUESTS = 0.6, 5  # repeats one prompt template
+REGULAR_GAP_STD, REGULAR_MIN_REQUESTS = 0.5, 8  # std of log gaps below this: machine-regular timing
+ROUND_THE_CLOCK_ENTROPY, ROUND_THE_CLOCK_MIN_REQUESTS = 0.93, 24  # hour-of-day entropy: no daily rhythm
+PIVOT_HOURS, PIVOT_SHARE = 6.0, 0.5  # moved this share of traffic to a new model within these hours of its release
+NEW_ACCOUNT_DAYS = 3.0  # account younger than this at its first request
+RATE_LIMITED_SHARE, RATE_LIMITED_MIN_REQUESTS = 0.05, 10  # share of 429 responses
+UNUSUAL_ANOMALY = 0.8  # isolation-forest anomaly (0.5 is typical)
+FARM_PATHS = ("education", "research", "startup")  # verification programmes farms sign up through
+# A cluster's evidence is said when it reaches these.
+CREATED_WITHIN_HOURS = 72.0  # the middle 80% of its accounts were created within this span
+CREATED_QUANTILES = (0.1, 0.9)
+FARM_PATH_SHARE = 0.5  # members verified through a farm programme
+CLUSTER_ROUND_THE_CLOCK_SIZE = 5  # members needed to say the cluster runs around the clock
+CLUSTER_REASONING_SHARE = 0.5
+CLUSTER_SINGLE_TURN_SHARE, CLUSTER_SINGLE_TURN_MIN_REQUESTS = 0.05, 20  # multi-turn share at most this
+IP_POOL_PER_MEMBER, IP_POOL_MIN_SIZE = 0.5, 5  # distinct IPs per member: a rotating pool
 
 
 def _pct(x: float) -> str:
@@ -33,34 +62,34 @@ def account_reasons(x: np.ndarray, n: int, mean_out: float, anomaly: float, mode
     out: list[str] = []
     text_share = x[IDX["share_text"]]
     reasoning = max(x[IDX["share_reasoning_requested"]], x[IDX["share_reasoning_text"]] if text_share > 0 else 0)
-    if reasoning >= 0.5 and n >= 3:
+    if reasoning >= REASONING_SHARE and n >= MIN_REQUESTS:
         out.append(f"{_pct(reasoning)} of its {n} requests ask for step-by-step reasoning or extended thinking")
-    for key, what in (("share_agentic_text", "agentic coding / tool-use transcripts"), ("share_grading_text", "grading against a rubric (the model as a reward model)"), ("share_rewrite_text", "rewrites of other text")):
-        if text_share > 0 and x[IDX[key]] >= 0.4 and n >= 3:
+    for key, what in TEXT_KINDS.items():
+        if text_share > 0 and x[IDX[key]] >= TEXT_KIND_SHARE and n >= MIN_REQUESTS:
             out.append(f"{_pct(x[IDX[key]])} of its prompts are {what}")
     single = 1 - x[IDX["share_multi_turn"]]
-    if n >= 5 and single >= 0.95 and mean_out >= 1500:
+    if n >= SINGLE_TURN_MIN_REQUESTS and single >= SINGLE_TURN_SHARE and mean_out >= LONG_OUTPUT_TOKENS:
         out.append(f"{_pct(single)} single-turn with long outputs (mean {_tokens(mean_out)} tokens)")
-    if x[IDX["share_high_max_tokens"]] >= 0.6 and n >= 3:
-        out.append(f"asks for max_tokens >= 8k in {_pct(x[IDX['share_high_max_tokens']])} of requests")
-    if text_share > 0 and x[IDX["top_template_share"]] >= 0.6 and n >= 5:
+    if x[IDX["share_high_max_tokens"]] >= HIGH_MAX_TOKENS_SHARE and n >= MIN_REQUESTS:
+        out.append(f"asks for max_tokens >= {HIGH_MAX_TOKENS // 1000}k in {_pct(x[IDX['share_high_max_tokens']])} of requests")
+    if text_share > 0 and x[IDX["top_template_share"]] >= TEMPLATE_SHARE and n >= TEMPLATE_MIN_REQUESTS:
         out.append(f"repeats one prompt template in {_pct(x[IDX['top_template_share']])} of its prompts")
-    if x[IDX["std_log_gap"]] >= 0 and x[IDX["std_log_gap"]] < 0.5 and n >= 8:
+    if 0 <= x[IDX["std_log_gap"]] < REGULAR_GAP_STD and n >= REGULAR_MIN_REQUESTS:
         out.append(f"machine-regular timing between requests over {n} requests")
-    if x[IDX["hour_entropy"]] >= 0.93 and n >= 24:
+    if x[IDX["hour_entropy"]] >= ROUND_THE_CLOCK_ENTROPY and n >= ROUND_THE_CLOCK_MIN_REQUESTS:
         out.append("active around the clock with no daily rhythm")
-    if x[IDX["pivot_hours"]] < 6 and x[IDX["share_new_model_after_release"]] >= 0.5:
+    if x[IDX["pivot_hours"]] < PIVOT_HOURS and x[IDX["share_new_model_after_release"]] >= PIVOT_SHARE:
         what = f" {model_name}" if model_name else " a newly released model"
         out.append(
             f"moved {_pct(x[IDX['share_new_model_after_release']])} of its traffic to{what} {_hours(x[IDX['pivot_hours']])} after it first appeared"
         )
-    if 0 <= x[IDX["log_account_age_days"]] < np.log1p(3):
-        path = next((p for p in ("education", "research", "startup") if x[IDX[f"path_{p}"]]), None)
+    if 0 <= x[IDX["log_account_age_days"]] < np.log1p(NEW_ACCOUNT_DAYS):
+        path = next((p for p in FARM_PATHS if x[IDX[f"path_{p}"]]), None)
         age = np.expm1(x[IDX["log_account_age_days"]])
         out.append(f"account {age:.1f} days old at its first request" + (f", verified through the {path} programme" if path else ""))
-    if x[IDX["share_429"]] >= 0.05 and n >= 10:
+    if x[IDX["share_429"]] >= RATE_LIMITED_SHARE and n >= RATE_LIMITED_MIN_REQUESTS:
         out.append(f"{_pct(x[IDX['share_429']])} of requests rate-limited (429)")
-    if anomaly >= 0.8:
+    if anomaly >= UNUSUAL_ANOMALY:
         out.append(f"unusual overall profile (anomaly {anomaly:.2f} vs typical 0.5)")
     return out
 
@@ -89,26 +118,27 @@ def cluster_reasons(
     created = created[~np.isnan(created)]
     when = ""
     if len(created) >= 2:
-        span = (np.quantile(created, 0.9) - np.quantile(created, 0.1)) / HOUR
-        if span <= 72:
+        lo, hi = CREATED_QUANTILES
+        span = (np.quantile(created, hi) - np.quantile(created, lo)) / HOUR
+        if span <= CREATED_WITHIN_HOURS:
             when = f" created within {_hours(max(span, 0.1))}"
     if parts:
         out.append(f"{size} accounts{when} share " + ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1])
-    farm = {p: c for p, c in paths.items() if p in ("education", "research", "startup") and c}
-    if farm and sum(farm.values()) >= 0.5 * size:
+    farm = {p: c for p, c in paths.items() if p in FARM_PATHS and c}
+    if farm and sum(farm.values()) >= FARM_PATH_SHARE * size:
         out.append(
             f"{sum(farm.values())} of {size} verified through " + " / ".join(f"{p} ({c})" for p, c in sorted(farm.items(), key=lambda t: -t[1]))
             + " programmes"
         )
     c = {name: ctx[i] for i, name in enumerate(STATIC)}
     per_member = n_requests / max(size, 1)
-    if c["c_hour_entropy"] >= 0.93 and size >= 5:
+    if c["c_hour_entropy"] >= ROUND_THE_CLOCK_ENTROPY and size >= CLUSTER_ROUND_THE_CLOCK_SIZE:
         out.append(f"together they run around the clock ({n_requests} requests, only {per_member:.0f} per account: load spread thin)")
-    if c["c_reasoning_share"] >= 0.5:
+    if c["c_reasoning_share"] >= CLUSTER_REASONING_SHARE:
         out.append(f"{_pct(c['c_reasoning_share'])} of the cluster's requests ask for reasoning traces")
-    if c["c_multi_turn_share"] <= 0.05 and n_requests >= 20:
+    if c["c_multi_turn_share"] <= CLUSTER_SINGLE_TURN_SHARE and n_requests >= CLUSTER_SINGLE_TURN_MIN_REQUESTS:
         out.append("single-turn harvesting: almost no follow-up messages")
-    if np.expm1(c["c_log_ips_per_member"]) >= 0.5 and size >= 5:
+    if np.expm1(c["c_log_ips_per_member"]) >= IP_POOL_PER_MEMBER and size >= IP_POOL_MIN_SIZE:
         out.append(f"requests rotate across a pool of {len(shared.get('ip', []))}+ shared IPs")
     return out
 

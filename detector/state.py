@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
 import msgspec
 import numpy as np
 
 from distillguard.detector.events import Event
-from distillguard.detector.signals import REASONING, TEXT, subnet_of, template_keys, text_flags
+from distillguard.detector.signals import AGENTIC, GRADING, REASONING, REWRITE, TEXT, subnet_of, template_keys, text_flags
 from distillguard.detector.store import Store
+from distillguard.detector.units import HOUR, MINUTE
 
 # Metadata bits beyond the text signal bits of detector.signals.
 REASONING_REQ = 1 << 5
@@ -25,7 +26,7 @@ TOOLS = 1 << 6
 SYSTEM = 1 << 7
 STOP_MAX = 1 << 8
 STOP_TOOL = 1 << 9
-HIGH_MAX = 1 << 10  # max_tokens >= 8000
+HIGH_MAX = 1 << 10  # max_tokens >= HIGH_MAX_TOKENS
 MULTI_TURN = 1 << 11  # turn_index > 0
 REFUSAL = 1 << 12
 
@@ -39,7 +40,12 @@ MIN_TEMPLATE_CHARS = 60
 # so late events land in kept hours); older hours are folded into per-account counts, so the state and
 # the cost of re-scoring stop growing with history. Verdicts' ``hourly_requests`` cover the kept hours.
 TIMELINE_HOURS = 72.0
-_HOUR = 3600.0
+HIGH_MAX_TOKENS = 8000  # a max_tokens this high asks for long outputs (the HIGH_MAX bit)
+SAMPLE_CHARS = 2000  # sample prompts kept per account are cut to this length
+TEMPLATE_TEXT_CHARS = 80  # a template's opening / closing kept to show in cluster evidence
+TEMPLATE_TEXTS = 200_000  # openings and closings kept at most (the first ones seen)
+INFRA_CACHE = 500_000  # raw (card, ip, asn, tls, ua, key) combinations remembered; cleared when full
+CLOCK_EVERY = 4096  # the wall clock is read once per this many time-rule checks (a power of two)
 
 # Accumulated per account: name -> dtype. Sums over requests unless noted.
 _ACC = {
@@ -48,7 +54,8 @@ _ACC = {
     "temp_n": np.int64, "temp": np.float64, "gap_n": np.int64, "log_gap": np.float64, "log_gap_sq": np.float64,
     "first_ts": np.float64, "last_ts": np.float64, "created": np.float64, "verification": np.int8, "org": np.int64,
 }
-_FLAG_BITS = (REASONING, 2, 4, 8, TEXT, REASONING_REQ, TOOLS, SYSTEM, STOP_MAX, STOP_TOOL, HIGH_MAX, MULTI_TURN, REFUSAL)
+_ACC_EMPTY = {"first_ts": np.nan, "last_ts": np.nan, "created": np.nan, "verification": -1, "org": -1}  # a new account's; others 0
+_FLAG_BITS = (REASONING, AGENTIC, GRADING, REWRITE, TEXT, REASONING_REQ, TOOLS, SYSTEM, STOP_MAX, STOP_TOOL, HIGH_MAX, MULTI_TURN, REFUSAL)
 
 
 def _grow(arr: np.ndarray, size: int, fill: float = 0) -> np.ndarray:
@@ -57,6 +64,35 @@ def _grow(arr: np.ndarray, size: int, fill: float = 0) -> np.ndarray:
     new = np.full((max(size, 2 * len(arr), 1024), *arr.shape[1:]), fill, dtype=arr.dtype)
     new[: len(arr)] = arr
     return new
+
+
+@dataclass(slots=True)
+class EventBuffer:
+    """Events added since the last :meth:`AccountState.fold`, one list per column (ids are interned)."""
+
+    account: list[int] = field(default_factory=list)
+    ts: list[float] = field(default_factory=list)
+    input_tokens: list[int] = field(default_factory=list)
+    output_tokens: list[int] = field(default_factory=list)
+    max_tokens: list[int] = field(default_factory=list)  # -1 when absent
+    status: list[int] = field(default_factory=list)
+    flags: list[int] = field(default_factory=list)  # signal bits
+    model: list[int] = field(default_factory=list)
+    temperature: list[float] = field(default_factory=list)  # -1.0 when absent
+    infra: list[tuple[int, ...]] = field(default_factory=list)  # ids per INDICATORS, -1 where absent
+    # one entry per first-turn prompt long enough to hold a template: its account and skeleton keys
+    template_account: list[int] = field(default_factory=list)
+    template_head: list[int] = field(default_factory=list)
+    template_tail: list[int] = field(default_factory=list)
+    samples: dict[int, list[str]] = field(default_factory=dict)  # new sample prompts per account
+
+    def __len__(self) -> int:
+        return len(self.account)
+
+    def clear(self) -> None:
+        """Empty every column."""
+        for f in fields(self):
+            getattr(self, f.name).clear()
 
 
 @dataclass
@@ -97,8 +133,8 @@ class AccountState:
     stats: dict[str, int] = field(default_factory=lambda: dict(events=0, duplicates=0, late=0, rejected=0))
     _seen: set[str] = field(default_factory=set)
     _seen_buckets: deque = field(default_factory=deque)  # (hour, [ids])
-    _buf: list[list] = field(default_factory=lambda: [[] for _ in range(13)])
-    dirty: set[int] = field(default_factory=set)
+    _pending: EventBuffer = field(default_factory=EventBuffer)
+    _dirty: set[int] = field(default_factory=set)  # accounts changed since the last summaries export
     _pairs_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     generation: int = 0  # bumped whenever folded or absorbed data changes the stores
     _infra: dict[tuple, tuple[int, ...]] = field(default_factory=dict)
@@ -127,26 +163,30 @@ class AccountState:
             intern("client", f"{tls or '-'}|{ua}") if (tls or ua) else -1,
             intern("api_key", api_key),
         )
-        if len(self._infra) >= 500_000:
+        if len(self._infra) >= INFRA_CACHE:
             self._infra.clear()
         self._infra[raw] = ids
         return ids
 
-    def _account(self, ev: Event) -> int:
-        a = self.ids.get(ev.account_id)
-        if a is not None:
-            return a
-        a = self.ids[ev.account_id] = len(self.names)
-        self.names.append(ev.account_id)
+    def _new_account(self, name: str) -> int:
+        """Register an account (its accumulators start empty) and return its id."""
+        a = self.ids[name] = len(self.names)
+        self.names.append(name)
         n = a + 1
         for k, arr in self.acc.items():
-            fill = np.nan if k in ("first_ts", "last_ts", "created") else (-1 if k in ("verification", "org") else 0)
-            self.acc[k] = _grow(arr, n, fill)
+            self.acc[k] = _grow(arr, n, _ACC_EMPTY.get(k, 0))
         self.flags = _grow(self.flags, n)
         self.hours = _grow(self.hours, n)
         self.top_template = _grow(self.top_template, n)
         self.retired_hours = _grow(self.retired_hours, n)
         self.retired_after_release = _grow(self.retired_after_release, n)
+        return a
+
+    def _account(self, ev: Event) -> int:
+        a = self.ids.get(ev.account_id)
+        if a is not None:
+            return a
+        a = self._new_account(ev.account_id)
         acc = self.acc
         acc["created"][a] = ev.account_created_at.timestamp() if ev.account_created_at else np.nan
         acc["verification"][a] = VERIFICATION.index(ev.verification_path) if ev.verification_path else -1
@@ -154,9 +194,9 @@ class AccountState:
         return a
 
     def _wall_clock(self) -> float:
-        """Wall-clock time, read once per 4096 calls (a second of staleness does not matter here)."""
+        """Wall-clock time, read once per ``CLOCK_EVERY`` calls (a second of staleness does not matter here)."""
         self._clock_calls += 1
-        if self._clock_calls & 4095 == 1:
+        if self._clock_calls & (CLOCK_EVERY - 1) == 1:
             self._now = datetime.now(UTC).timestamp()
         return self._now
 
@@ -164,9 +204,9 @@ class AccountState:
         """Why the time rules refuse an event, or None. Events more than ``max_future_minutes`` ahead of
         the wall clock are refused; so are events older than the de-duplication horizon behind the
         stream's event time, since a replay of them could no longer be recognised."""
-        if ts > self._wall_clock() + self.max_future_minutes * 60:
+        if ts > self._wall_clock() + self.max_future_minutes * MINUTE:
             return f"ts is more than {self.max_future_minutes:g} min in the future"
-        if ts < self.watermark - self.dedup_horizon_hours * _HOUR:
+        if ts < self.watermark - self.dedup_horizon_hours * HOUR:
             return f"ts is more than {self.dedup_horizon_hours:g} h behind the stream (past the de-duplication horizon)"
         return None
 
@@ -183,14 +223,14 @@ class AccountState:
         if reason is not None:
             self.stats["rejected"] += 1
             return Rejected(ev, reason)
-        hour = int(ts // _HOUR)
+        hour = int(ts // HOUR)
         if not self._seen_buckets or self._seen_buckets[-1][0] != hour:
             self._seen_buckets.append((hour, []))
         self._seen_buckets[-1][1].append(eid)
         self._seen.add(eid)
         if ts > self.watermark:
             self.watermark = ts
-        elif ts < self.watermark - _HOUR:
+        elif ts < self.watermark - HOUR:
             self.stats["late"] += 1
         self.stats["events"] += 1
 
@@ -211,61 +251,63 @@ class AccountState:
         elif stop == "refusal":
             flags |= REFUSAL
         mt = ev.max_tokens
-        if mt is not None and mt >= 8000:
+        if mt is not None and mt >= HIGH_MAX_TOKENS:
             flags |= HIGH_MAX
         if ev.turn_index:
             flags |= MULTI_TURN
-        b = self._buf
-        b[0].append(a)
-        b[1].append(ts)
-        b[2].append(ev.input_tokens)
-        b[3].append(ev.output_tokens)
-        b[4].append(-1 if mt is None else mt)
-        b[5].append(ev.status)
-        b[6].append(flags)
-        b[7].append(self._intern("model", ev.model))
-        b[8].append(-1.0 if ev.temperature is None else ev.temperature)
+        b = self._pending
+        b.account.append(a)
+        b.ts.append(ts)
+        b.input_tokens.append(ev.input_tokens)
+        b.output_tokens.append(ev.output_tokens)
+        b.max_tokens.append(-1 if mt is None else mt)
+        b.status.append(ev.status)
+        b.flags.append(flags)
+        b.model.append(self._intern("model", ev.model))
+        b.temperature.append(-1.0 if ev.temperature is None else ev.temperature)
         raw = (ev.payment_fingerprint, ev.ip, ev.asn, ev.tls_fingerprint, ev.user_agent, ev.api_key_id)
         infra = self._infra.get(raw)
         if infra is None:
             infra = self._intern_infra(raw)
-        b[9].append(infra)
+        b.infra.append(infra)
         if prompt and not ev.turn_index and len(prompt) >= MIN_TEMPLATE_CHARS:
             kh, kt = template_keys(prompt)
-            b[10].append(a)
-            b[11].append(kh)
-            b[12].append(kt)
+            b.template_account.append(a)
+            b.template_head.append(kh)
+            b.template_tail.append(kt)
             tt = self.template_text
-            if kh not in tt and len(tt) < 200_000:
-                tt[kh] = prompt[:80]
-                tt[kt] = prompt[-80:]
-        if prompt:
-            s = self.samples.get(a)
-            if s is None:
-                self.samples[a] = [prompt[:2000]]
-            elif len(s) < SAMPLES_PER_ACCOUNT:
-                s.append(prompt[:2000])
-        self.dirty.add(a)
+            if kh not in tt and len(tt) < TEMPLATE_TEXTS:
+                tt[kh] = prompt[:TEMPLATE_TEXT_CHARS]
+                tt[kt] = prompt[-TEMPLATE_TEXT_CHARS:]
+        if prompt:  # kept at the next fold, like the counts
+            kept = len(self.samples.get(a, ()))
+            if kept < SAMPLES_PER_ACCOUNT:
+                new = b.samples.get(a)
+                if new is None:
+                    b.samples[a] = [prompt[:SAMPLE_CHARS]]
+                elif kept + len(new) < SAMPLES_PER_ACCOUNT:
+                    new.append(prompt[:SAMPLE_CHARS])
+        self._dirty.add(a)
         return None
 
     # ---- per batch -------------------------------------------------------------------------------
     def fold(self) -> None:
         """Aggregate the buffered events into the accumulators."""
-        b = self._buf
-        if not b[0]:
+        b = self._pending
+        if not len(b):
             return
         self._changed()
         n_acc = len(self.names)
-        acct = np.asarray(b[0], dtype=np.int64)
-        ts = np.asarray(b[1], dtype=np.float64)
-        tin = np.asarray(b[2], dtype=np.float64)
-        tout = np.asarray(b[3], dtype=np.float64)
-        mt = np.asarray(b[4], dtype=np.float64)
-        status = np.asarray(b[5], dtype=np.int64)
-        flags = np.asarray(b[6], dtype=np.int64)
-        model = np.asarray(b[7], dtype=np.int64)
-        temp = np.asarray(b[8], dtype=np.float64)
-        ind = np.asarray(b[9], dtype=np.int64).reshape(-1, len(INDICATORS))
+        acct = np.asarray(b.account, dtype=np.int64)
+        ts = np.asarray(b.ts, dtype=np.float64)
+        tin = np.asarray(b.input_tokens, dtype=np.float64)
+        tout = np.asarray(b.output_tokens, dtype=np.float64)
+        mt = np.asarray(b.max_tokens, dtype=np.float64)
+        status = np.asarray(b.status, dtype=np.int64)
+        flags = np.asarray(b.flags, dtype=np.int64)
+        model = np.asarray(b.model, dtype=np.int64)
+        temp = np.asarray(b.temperature, dtype=np.float64)
+        ind = np.asarray(b.infra, dtype=np.int64).reshape(-1, len(INDICATORS))
         acc = self.acc
 
         def add(name: str, weights: np.ndarray | None = None) -> None:
@@ -288,7 +330,7 @@ class AccountState:
         add("temp", np.where(has_t, temp, 0.0))
         for j, bit in enumerate(_FLAG_BITS):
             self.flags[:n_acc, j] += np.bincount(acct, weights=(flags & bit) > 0, minlength=n_acc).astype(np.int64)
-        hod = ((ts // _HOUR) % 24).astype(np.int64)
+        hod = ((ts // HOUR) % 24).astype(np.int64)
         self.hours[:n_acc] += np.bincount(acct * 24 + hod, minlength=n_acc * 24).reshape(n_acc, 24)
 
         # Inter-arrival gaps within each account, including the gap from its previous batch.
@@ -325,18 +367,20 @@ class AccountState:
         head = np.ones(len(mk), dtype=bool)
         head[1:] = mk[1:] != mk[:-1]
         self.model_first.minimum(mk[head], mts[head])
-        self.timeline.add((acct << 24) | (ts // _HOUR).astype(np.int64))
-        if b[10]:
-            ta = np.asarray(b[10], dtype=np.int64)
-            keys = np.concatenate([(ta << 32) | np.asarray(b[11], np.int64), (ta << 32) | np.asarray(b[12], np.int64)])
+        self.timeline.add((acct << 24) | (ts // HOUR).astype(np.int64))
+        if b.template_account:
+            ta = np.asarray(b.template_account, dtype=np.int64)
+            keys = np.concatenate([(ta << 32) | np.asarray(b.template_head, np.int64), (ta << 32) | np.asarray(b.template_tail, np.int64)])
             uniq, totals = self.templates.add(keys)
             np.maximum.at(self.top_template, uniq >> 32, totals)
-        self._buf = [[] for _ in range(13)]
+        for a, new in b.samples.items():
+            self.samples.setdefault(a, []).extend(new)
+        b.clear()
         self._evict_seen()
 
     def timeline_cutoff(self) -> int | None:
         """The epoch hour below which the timeline is due to be folded, or None while nothing new is due."""
-        cutoff = int((self.watermark - self.timeline_hours * _HOUR) // _HOUR) if math.isfinite(self.watermark) else None
+        cutoff = int((self.watermark - self.timeline_hours * HOUR) // HOUR) if math.isfinite(self.watermark) else None
         return cutoff if cutoff is not None and cutoff > self.retired_below else None
 
     def retire_timeline(self, cutoff: int, release_hour: int | None) -> None:
@@ -363,7 +407,7 @@ class AccountState:
         self.generation += 1
 
     def _evict_seen(self) -> None:
-        horizon = int((self.watermark - self.dedup_horizon_hours * _HOUR) // _HOUR)
+        horizon = int((self.watermark - self.dedup_horizon_hours * HOUR) // HOUR)
         while self._seen_buckets and self._seen_buckets[0][0] < horizon:
             _, ids = self._seen_buckets.popleft()
             self._seen.difference_update(ids)
@@ -454,12 +498,105 @@ class AccountState:
         else:
             st.retired_hours, st.retired_after_release = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         st.top_template = np.zeros(n, dtype=np.int64)
-        _recount_top_templates(st)
+        st._recount_top_templates()
         st.watermark = -math.inf if doc["watermark"] is None else doc["watermark"]
         st.stats = doc["stats"]
         st._seen_buckets = deque((h, ids) for h, ids in doc["seen"])
         st._seen = {i for _, ids in st._seen_buckets for i in ids}
         return st
+
+    # ---- summaries (the linking stage) -----------------------------------------------------------
+    def export_summaries(self, accounts: list[int] | None = None) -> list[AccountSummary]:
+        """Summaries of the given accounts (default: those changed since the last export, then cleared)."""
+        self.fold()
+        if accounts is None:
+            accounts = sorted(self._dirty)
+            self._dirty.clear()
+        wanted = set(accounts)
+        names = {k: list(v) for k, v in self.interned.items()}
+        link_keys = {kind: _by_account(store, 32, wanted) for kind, store in self.links.items()}
+        store_keys = {name: _by_account(getattr(self, name), shift, wanted) for name, shift in _STORES.items()}
+        out = []
+        mask32, mask20, mask24 = (1 << 32) - 1, (1 << 20) - 1, (1 << 24) - 1
+        for a in accounts:
+            tpl = {k & mask32: self.templates[k] for k in store_keys["templates"].get(a, [])}
+            org = int(self.acc["org"][a])
+            out.append(AccountSummary(
+                account_id=self.names[a],
+                acc=[float(self.acc[k][a]) for k in _ACC],
+                flags=self.flags[a].tolist(),
+                hours=self.hours[a].tolist(),
+                links={kind: {names[kind][k & mask32]: self.links[kind][k] for k in keys.get(a, [])} for kind, keys in link_keys.items()},
+                templates=tpl,
+                template_text={k: self.template_text[k] for k in tpl if k in self.template_text},
+                model_first={names["model"][k & mask20]: self.model_first[k] for k in store_keys["model_first"].get(a, [])},
+                model_count={names["model"][k & mask20]: self.model_count[k] for k in store_keys["model_count"].get(a, [])},
+                timeline={k & mask24: self.timeline[k] for k in store_keys["timeline"].get(a, [])},
+                samples=self.samples.get(a, []),
+                org=names["org"][org] if org >= 0 else None,
+                retired_hours=int(self.retired_hours[a]),
+                retired_after_release=int(self.retired_after_release[a]),
+            ))
+        return out
+
+    def absorb_summaries(self, summaries: list[AccountSummary], owned: dict[int, list[tuple[str, int]]]) -> None:
+        """Replace the state of each summarised account with its summary. ``owned`` remembers the store
+        keys each absorbed account contributed, so a newer summary can replace them exactly."""
+        self.fold()
+        self._changed()
+        for s in summaries:
+            a = self.ids.get(s.account_id)
+            if a is None:
+                a = self._new_account(s.account_id)
+            for store_name, key in owned.pop(a, []):
+                store = self.links[store_name[6:]] if store_name.startswith("links:") else getattr(self, store_name)
+                store.pop(key, None)
+            for i, k in enumerate(_ACC):
+                self.acc[k][a] = s.acc[i]
+            self.acc["org"][a] = self._intern("org", s.org) if s.org else -1
+            self.flags[a] = s.flags
+            self.hours[a] = s.hours
+            self.retired_hours[a] = s.retired_hours
+            self.retired_after_release[a] = s.retired_after_release
+            keys: list[tuple[str, int]] = []
+            for kind, values in s.links.items():
+                for value, count in values.items():
+                    k = (a << 32) | self._intern(kind, value)
+                    self.links[kind][k] = count
+                    keys.append((f"links:{kind}", k))
+            for name, src, shift, conv in (
+                ("templates", s.templates, 32, int), ("timeline", s.timeline, 24, int),
+                ("model_first", s.model_first, 20, lambda m: self._intern("model", m)),
+                ("model_count", s.model_count, 20, lambda m: self._intern("model", m)),
+            ):
+                store = getattr(self, name)
+                for raw, value in src.items():
+                    k = (a << shift) | conv(raw)
+                    store[k] = value
+                    keys.append((name, k))
+            for k, text in s.template_text.items():
+                self.template_text.setdefault(k, text)
+            if s.samples:
+                self.samples[a] = list(s.samples)
+            w = s.acc[list(_ACC).index("last_ts")]
+            if w == w and w > self.watermark:  # not NaN
+                self.watermark = w
+            owned[a] = keys
+        self._recount_top_templates({self.ids[s.account_id] for s in summaries})
+
+    def _recount_top_templates(self, accounts: set[int] | None = None) -> None:
+        """Recompute the largest template count of the given accounts (all when None) from the store."""
+        ta, _, tc = self.pairs(self.templates, 32)
+        if accounts is None:
+            self.top_template[:] = 0
+            np.maximum.at(self.top_template, ta, tc)
+            return
+        if not accounts:
+            return
+        which = np.fromiter(accounts, dtype=np.int64, count=len(accounts))
+        self.top_template[which] = 0
+        sel = np.isin(ta, which)
+        np.maximum.at(self.top_template, ta[sel], tc[sel])
 
 
 class AccountSummary(msgspec.Struct, kw_only=True, array_like=True):
@@ -495,106 +632,3 @@ def _by_account(store: Store, shift: int, wanted: set[int]) -> dict[int, list[in
     for k in keys.tolist():
         out.setdefault(k >> shift, []).append(k)
     return out
-
-
-def export_summaries(state: AccountState, accounts: list[int] | None = None) -> list[AccountSummary]:
-    """Summaries of the given accounts (default: those changed since the last export, then cleared)."""
-    state.fold()
-    if accounts is None:
-        accounts = sorted(state.dirty)
-        state.dirty.clear()
-    wanted = set(accounts)
-    names = {k: list(v) for k, v in state.interned.items()}
-    link_keys = {kind: _by_account(store, 32, wanted) for kind, store in state.links.items()}
-    store_keys = {name: _by_account(getattr(state, name), shift, wanted) for name, shift in _STORES.items()}
-    out = []
-    mask32, mask20, mask24 = (1 << 32) - 1, (1 << 20) - 1, (1 << 24) - 1
-    for a in accounts:
-        tpl = {k & mask32: state.templates[k] for k in store_keys["templates"].get(a, [])}
-        org = int(state.acc["org"][a])
-        out.append(AccountSummary(
-            account_id=state.names[a],
-            acc=[float(state.acc[k][a]) for k in _ACC],
-            flags=state.flags[a].tolist(),
-            hours=state.hours[a].tolist(),
-            links={kind: {names[kind][k & mask32]: state.links[kind][k] for k in keys.get(a, [])} for kind, keys in link_keys.items()},
-            templates=tpl,
-            template_text={k: state.template_text[k] for k in tpl if k in state.template_text},
-            model_first={names["model"][k & mask20]: state.model_first[k] for k in store_keys["model_first"].get(a, [])},
-            model_count={names["model"][k & mask20]: state.model_count[k] for k in store_keys["model_count"].get(a, [])},
-            timeline={k & mask24: state.timeline[k] for k in store_keys["timeline"].get(a, [])},
-            samples=state.samples.get(a, []),
-            org=names["org"][org] if org >= 0 else None,
-            retired_hours=int(state.retired_hours[a]),
-            retired_after_release=int(state.retired_after_release[a]),
-        ))
-    return out
-
-
-def absorb_summaries(state: AccountState, summaries: list[AccountSummary], owned: dict[int, list[tuple[str, int]]]) -> None:
-    """Replace the state of each summarised account with its summary. ``owned`` remembers the store
-    keys each absorbed account contributed, so a newer summary can replace them exactly."""
-    state.fold()
-    state._changed()
-    for s in summaries:
-        a = state.ids.get(s.account_id)
-        if a is None:
-            a = state.ids[s.account_id] = len(state.names)
-            state.names.append(s.account_id)
-            for k, arr in state.acc.items():
-                state.acc[k] = _grow(arr, a + 1)
-            state.flags = _grow(state.flags, a + 1)
-            state.hours = _grow(state.hours, a + 1)
-            state.top_template = _grow(state.top_template, a + 1)
-            state.retired_hours = _grow(state.retired_hours, a + 1)
-            state.retired_after_release = _grow(state.retired_after_release, a + 1)
-        for store_name, key in owned.pop(a, []):
-            store = state.links[store_name[6:]] if store_name.startswith("links:") else getattr(state, store_name)
-            store.pop(key, None)
-        for i, k in enumerate(_ACC):
-            state.acc[k][a] = s.acc[i]
-        state.acc["org"][a] = state._intern("org", s.org) if s.org else -1
-        state.flags[a] = s.flags
-        state.hours[a] = s.hours
-        state.retired_hours[a] = s.retired_hours
-        state.retired_after_release[a] = s.retired_after_release
-        keys: list[tuple[str, int]] = []
-        for kind, values in s.links.items():
-            for value, count in values.items():
-                k = (a << 32) | state._intern(kind, value)
-                state.links[kind][k] = count
-                keys.append((f"links:{kind}", k))
-        for name, src, shift, conv in (
-            ("templates", s.templates, 32, int), ("timeline", s.timeline, 24, int),
-            ("model_first", s.model_first, 20, lambda m: state._intern("model", m)),
-            ("model_count", s.model_count, 20, lambda m: state._intern("model", m)),
-        ):
-            store = getattr(state, name)
-            for raw, value in src.items():
-                k = (a << shift) | conv(raw)
-                store[k] = value
-                keys.append((name, k))
-        for k, text in s.template_text.items():
-            state.template_text.setdefault(k, text)
-        if s.samples:
-            state.samples[a] = list(s.samples)
-        w = s.acc[list(_ACC).index("last_ts")]
-        if w == w and w > state.watermark:  # not NaN
-            state.watermark = w
-        owned[a] = keys
-    _recount_top_templates(state, {state.ids[s.account_id] for s in summaries})
-
-
-def _recount_top_templates(state: AccountState, accounts: set[int] | None = None) -> None:
-    """Recompute the largest template count of the given accounts (all when None) from the store."""
-    ta, _, tc = state.pairs(state.templates, 32)
-    if accounts is None:
-        state.top_template[:] = 0
-        np.maximum.at(state.top_template, ta, tc)
-        return
-    if not accounts:
-        return
-    which = np.fromiter(accounts, dtype=np.int64, count=len(accounts))
-    state.top_template[which] = 0
-    sel = np.isin(ta, which)
-    np.maximum.at(state.top_template, ta[sel], tc[sel])

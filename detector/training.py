@@ -19,9 +19,9 @@ from distillguard.detector.features import account_features
 from distillguard.detector.linking import link_accounts
 from distillguard.detector.model import DetectionModel, Rows
 from distillguard.detector.state import AccountState
+from distillguard.detector.units import HOUR
 
 SNAPSHOT_HOURS = (1, 2, 3, 4, 6, 8, 11, 14, 18, 24)
-HOUR = 3600.0
 
 
 @dataclass

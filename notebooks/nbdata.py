@@ -25,7 +25,7 @@ import numpy as np
 from distillguard.detector.detector import Detector
 from distillguard.detector.evaluate import Label, load_labels
 from distillguard.detector.events import Event, read_events
-from distillguard.detector.features import FEATURES, account_features
+from distillguard.detector.features import FEATURES
 from distillguard.detector.records import AccountVerdict, ClusterVerdict, cluster_from_json, verdict_from_json
 from distillguard.detector.simulate import simulate
 
@@ -48,7 +48,8 @@ class Day:
 
     def features(self) -> tuple[list[str], np.ndarray]:
         """Account ids and the Detector's feature matrix (columns as ``detector.features.FEATURES``)."""
-        return list(self.detector.state.names), account_features(self.detector.state)
+        f = self.detector.features()
+        return list(f.account_ids), f.matrix
 
     def kind(self, account_id: str) -> str:
         """The simulator's population of an account ("?" without labels)."""

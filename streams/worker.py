@@ -414,7 +414,8 @@ class StreamWorker:
         metrics.DLQ.labels(kind).inc()
 
     async def write_db(self) -> None:
-        """Upsert the verdicts of owned accounts and the clusters this worker writes (idempotent)."""
+        """Upsert the verdicts of owned accounts and the clusters this worker writes (idempotent), as of the
+        detector's last re-scoring (a window boundary or a flush: reading verdicts scores nothing)."""
         self.last_db = time.monotonic()
         own = self.owned
         verdicts = [v for v in self.detector.verdicts() if v.account_id in own]

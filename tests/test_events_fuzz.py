@@ -291,6 +291,8 @@ def test_the_detector_never_raises_on_extreme_valid_events_and_says_why_it_refus
     assert sum(v.n_requests for v in verdicts) == stats["events"]
     assert {m for c in clusters for m in c.members} <= {v.account_id for v in verdicts}
     again = Detector.restore(det.snapshot(), model)
+    assert again.verdicts() == []  # nothing re-scored since the restore
+    again.flush()
     assert [v.account_id for v in again.verdicts()] == [v.account_id for v in verdicts]
     assert {s.account_id for s in det.summaries(changed_only=False)} == {v.account_id for v in verdicts}
 

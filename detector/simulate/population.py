@@ -12,7 +12,19 @@ import numpy as np
 
 from distillguard.detector.simulate import network as net
 from distillguard.detector.simulate import text
-from distillguard.detector.simulate.timing import CLASS, DAY, HOUR, HUMAN, WORK, APP, bursts, conversations, hourly_rate, job_stream, round_robin, sample_times
+from distillguard.detector.simulate.timing import (
+    APP,
+    CLASS,
+    HUMAN,
+    WORK,
+    bursts,
+    conversations,
+    hourly_rate,
+    job_stream,
+    round_robin,
+    sample_times,
+)
+from distillguard.detector.units import DAY, HOUR
 
 INF = float("inf")
 MODEL_OLD, MODEL_MINI, MODEL_NEW = 0, 1, 2
@@ -102,7 +114,7 @@ class Builder:
         return "".join(f"{x:02x}" for x in self.rng.integers(0, 256, size=6))
 
     def aged(self, lo_days: float, hi_days: float) -> datetime:
-        return self.start - timedelta(days=float(self.rng.uniform(lo_days, hi_days)), seconds=float(self.rng.integers(0, 86400)))
+        return self.start - timedelta(days=float(self.rng.uniform(lo_days, hi_days)), seconds=float(self.rng.integers(0, int(DAY))))
 
     def keys(self, extra_p: float = 0.15) -> tuple[str, ...]:
         k = 1 + int(self.rng.random() < extra_p)

@@ -18,7 +18,7 @@ import numpy as np
 
 from distillguard.detector.simulate import text
 from distillguard.detector.simulate.population import MODEL_MINI, MODEL_NEW, MODEL_OLD, Actor, Builder
-from distillguard.detector.simulate.timing import DAY, HOUR
+from distillguard.detector.units import DAY, HOUR
 
 SCENARIOS = ("standard", "hard")
 DEFAULT_START = datetime(2026, 3, 2, tzinfo=UTC)

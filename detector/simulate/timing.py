@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-HOUR = 3600.0
-DAY = 86400.0
+from distillguard.detector.units import DAY, HOUR
 
 # Relative activity of a person by local hour of day.
 HUMAN = np.array([0.16, 0.09, 0.05, 0.04, 0.04, 0.07, 0.18, 0.42, 0.68, 0.88, 1.0, 1.0,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from distillguard.detector.state import AccountState, absorb_summaries, export_summaries
+from distillguard.detector.state import AccountState
 
 from .factory import ev
 
@@ -53,8 +53,8 @@ def test_summaries_replace_rather_than_add() -> None:
         src.add(ev("a", i, ip=f"10.0.0.{i}"))
     dst = AccountState()
     owned: dict = {}
-    absorb_summaries(dst, export_summaries(src), owned)
-    absorb_summaries(dst, export_summaries(src, [0]), owned)
+    dst.absorb_summaries(src.export_summaries(), owned)
+    dst.absorb_summaries(src.export_summaries([0]), owned)
     dst.fold()
     assert dst.col("n")[0] == 3
     assert len(dst.links["ip"]) == 3
@@ -85,5 +85,17 @@ def test_old_timeline_hours_are_folded_without_changing_features() -> None:
     again = AccountState.restore(folded.state.snapshot())
     assert (account_features(again) == account_features(whole.state)).all()
     absorbed = AccountState()
-    absorb_summaries(absorbed, export_summaries(folded.state, [0, 1]), {})
+    absorbed.absorb_summaries(folded.state.export_summaries([0, 1]), {})
     assert (account_features(absorbed) == account_features(whole.state)).all()
+
+
+def test_an_account_first_seen_after_absorbed_summaries_starts_empty() -> None:
+    src = AccountState()
+    src.add(ev("remote", 0))
+    st = AccountState()
+    st.absorb_summaries(src.export_summaries(), {})
+    st.add(ev("local", 5, verification_path=None))
+    st.fold()
+    a = st.ids["local"]
+    assert st.col("first_ts")[a] == st.col("last_ts")[a] == ev("x", 5).ts.timestamp()
+    assert st.col("gap_n")[a] == 0 and st.col("verification")[a] == -1

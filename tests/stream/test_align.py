@@ -6,9 +6,8 @@ from tests.fuzzing import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from distillguard.detector.units import HOUR
 from distillguard.streams.align import PartitionAligner
-
-HOUR = 3600.0
 
 
 def _items(p: int, times: list[float | None]) -> list[tuple[float | None, str]]:

@@ -1,0 +1,175 @@
+"""Verdict and cluster records from a scoring: scores, flags, and the reasons and evidence behind them.
+
+:class:`Records` only reads its scoring and the state; the evidence that needs whole-state passes
+(:func:`shared_indicators`, :func:`newest_model`) is computed once per re-scoring, into the scoring.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from distillguard.detector.features import new_models
+from distillguard.detector.model import DetectionModel
+from distillguard.detector.reasons import account_reasons, cluster_reasons, iso
+from distillguard.detector.records import AccountVerdict, ClusterVerdict
+from distillguard.detector.scoring import Scoring
+from distillguard.detector.state import INDICATORS, VERIFICATION, AccountState
+from distillguard.detector.store import Store
+from distillguard.detector.units import HOUR
+
+SHARED_KINDS = {"card": "payment_fingerprint", "api_key": "api_key", "ip": "ip", "subnet": "subnet", "asn": "asn", "client": "client"}
+SHARED_VALUES_MAX = 25  # values listed per shared indicator kind of a cluster, most shared first
+SHARED_TEMPLATES_MAX = 10  # prompt templates (openings and closings) listed per cluster
+LINKED_KINDS = ("ip", "subnet", "client")  # a single one of these shared makes two clusters "linked"
+LINKED_CLUSTERS_MAX = 20  # linked clusters listed per cluster
+REASONS_FROM = 0.5  # account verdicts scoring at least this share of the flag threshold carry reasons
+
+
+def _top_shared(state: AccountState, store: Store, labels: np.ndarray, limit: int) -> dict[int, list[int]]:
+    """Per cluster label: the values of ``store`` (``acct << 32 | value``) held by two or more of its
+    members, most held first (ties: smaller value first), at most ``limit``."""
+    a, v, _ = state.pairs(store, 32)
+    a, v = a[a < len(labels)], v[a < len(labels)]
+    lab = labels[a]
+    sel = lab >= 0
+    keys, counts = np.unique((lab[sel] << 32) | v[sel], return_counts=True)
+    keep = counts >= 2
+    keys, counts = keys[keep], counts[keep]
+    lab, v = keys >> 32, keys & 0xFFFFFFFF
+    order = np.lexsort((v, -counts, lab))
+    lab, v = lab[order], v[order]
+    if not len(lab):
+        return {}
+    starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+    ends = np.r_[starts[1:], len(lab)]
+    return {int(lab[i]): v[i : min(e, i + limit)].tolist() for i, e in zip(starts.tolist(), ends.tolist(), strict=True)}
+
+
+def shared_indicators(state: AccountState, labels: np.ndarray) -> dict[int, dict[str, list[str]]]:
+    """Per cluster label: the indicators (cards, IPs, clients ...; at most ``SHARED_VALUES_MAX`` each) and
+    prompt templates (at most ``SHARED_TEMPLATES_MAX``) that two or more of its members share, most shared first."""
+    out: dict[int, dict[str, list[str]]] = {}
+    for kind in INDICATORS:
+        names = list(state.interned[kind])
+        for k, vals in _top_shared(state, state.links[kind], labels, SHARED_VALUES_MAX).items():
+            out.setdefault(k, {})[SHARED_KINDS[kind]] = [names[i] for i in vals]
+    for k, vals in _top_shared(state, state.templates, labels, SHARED_TEMPLATES_MAX).items():
+        out.setdefault(k, {})["template"] = [state.template_text.get(i, "") for i in vals]
+    return out
+
+
+def newest_model(state: AccountState) -> str | None:
+    """The name of the newest released model, None if none has been released."""
+    released = new_models(state)
+    return list(state.interned["model"])[max(released, key=released.get)] if released else None  # type: ignore[arg-type]
+
+
+class Records:
+    """The records of one scoring: account and cluster verdicts, and the reasons for changes.
+
+    Per-account context (requests, first and last seen, models, hourly counts, sample prompts) comes
+    from ``state`` as last folded; re-scoring folds, so right after it that is the state it scored."""
+
+    def __init__(self, scoring: Scoring, state: AccountState, model: DetectionModel) -> None:
+        self.scoring = scoring
+        self.state = state
+        self.threshold = model.threshold
+        self.version = model.version
+
+    def account_reasons(self, a: int) -> list[str]:
+        """Why account ``a`` scores as it does: its cluster first, then what stands out in its behaviour."""
+        s, st = self.scoring, self.state
+        n = int(st.col("n")[a])
+        mean_out = float(st.col("out_tok")[a] / max(n, 1))
+        own = account_reasons(s.X[a], n, mean_out, float(s.anomaly[a]), s.newest_model)
+        k = int(s.link.labels[a])
+        if k >= 0:
+            lead = f"member of cluster {s.cluster_ids[k]} ({len(s.members[k])} accounts, cluster score {s.cluster_score[k]:.2f})"
+            own = [lead, *own]
+        if not own:
+            own = [f"score {s.score[a]:.2f}; no single piece of evidence stands out"]
+        return own
+
+    def cluster_reasons(self, k: int) -> list[str]:
+        """What links cluster ``k`` and what it does together."""
+        s, st = self.scoring, self.state
+        m = s.members[k]
+        paths = Counter(VERIFICATION[v] for v in st.col("verification")[m].tolist() if v >= 0)
+        n_req = int(st.col("n")[m].sum())
+        reasons = cluster_reasons(len(m), s.shared.get(k, {}), st.col("created")[m], dict(paths), s.context[m[0]], n_req)
+        return reasons or [f"{len(m)} linked accounts; cluster score {s.cluster_score[k]:.2f}"]
+
+    def accounts(self, flagged_at: dict[int, float]) -> list[AccountVerdict]:
+        """The verdict of every account scored, in first-seen order (``flagged_at``: when each flagged account was flagged)."""
+        s, st = self.scoring, self.state
+        thr = self.threshold
+        models = list(st.interned["model"])
+        orgs = list(st.interned["org"])
+        ca, cm, _ = st.pairs(st.model_count, 20)
+        by_acct_models: dict[int, list[str]] = {}
+        for a, m in zip(ca.tolist(), cm.tolist(), strict=True):
+            by_acct_models.setdefault(a, []).append(models[m])
+        ta, th, tc = st.pairs(st.timeline, 24)
+        hourly: dict[int, dict[str, int]] = {}
+        hour_label = {h: iso(h * HOUR).strftime("%Y-%m-%dT%H") for h in np.unique(th).tolist()}  # type: ignore[union-attr]
+        for a, h, c in zip(ta.tolist(), th.tolist(), tc.tolist(), strict=True):
+            hourly.setdefault(a, {})[hour_label[h]] = c
+        out = []
+        first, last, n = st.col("first_ts"), st.col("last_ts"), st.col("n")
+        ver, org = st.col("verification"), st.col("org")
+        for a in range(s.accounts):
+            k = int(s.link.labels[a])
+            is_flagged = bool(s.score[a] >= thr)
+            out.append(AccountVerdict(
+                account_id=st.names[a], score=round(float(s.score[a]), 6), flagged=is_flagged,
+                cluster_id=s.cluster_ids[k] if k >= 0 else None,
+                flagged_at=iso(flagged_at[a]) if is_flagged and a in flagged_at else None,
+                reasons=self.account_reasons(a) if s.score[a] >= REASONS_FROM * thr else [],
+                n_requests=int(n[a]), first_seen=iso(first[a]), last_seen=iso(last[a]), model_version=self.version,
+                org_id=orgs[org[a]] if org[a] >= 0 else None, verification_path=VERIFICATION[ver[a]] if ver[a] >= 0 else None,
+                models=sorted(by_acct_models.get(a, [])), hourly_requests=dict(sorted(hourly.get(a, {}).items())),
+                sample_prompts=list(st.samples.get(a, ())),
+            ))
+        return out
+
+    def clusters(self, flagged_at: dict[str, float]) -> list[ClusterVerdict]:
+        """Every cluster of two or more linked accounts, highest score first (``flagged_at`` by cluster id)."""
+        s, st = self.scoring, self.state
+        out = []
+        first, last, n = st.col("first_ts"), st.col("last_ts"), st.col("n")
+        linked = self._linked_clusters()
+        for k, cid in enumerate(s.cluster_ids):
+            m = s.members[k]
+            is_flagged = bool(s.cluster_score[k] >= self.threshold)
+            shared = {kind: list(values) for kind, values in s.shared.get(k, {}).items()}
+            out.append(ClusterVerdict(
+                cluster_id=cid, members=sorted(st.names[int(a)] for a in m), score=round(float(s.cluster_score[k]), 6),
+                flagged=is_flagged, flagged_at=iso(flagged_at.get(cid)) if is_flagged else None,
+                shared_indicators=shared, reasons=self.cluster_reasons(k), n_requests=int(n[m].sum()),
+                first_seen=iso(float(first[m].min())), last_seen=iso(float(last[m].max())), model_version=self.version,
+                linked_clusters=linked.get(k, []),
+            ))
+        out.sort(key=lambda c: (-c.score, c.cluster_id))
+        return out
+
+    def _linked_clusters(self) -> dict[int, list[str]]:
+        """Clusters sharing a single indicator (an IP, a subnet, a client build) without being linked."""
+        s, st = self.scoring, self.state
+        lab = s.link.labels
+        out: dict[int, set[str]] = {}
+        for kind in LINKED_KINDS:
+            a, v, _ = st.pairs(st.links[kind], 32)
+            scored = a < len(lab)
+            a, v = a[scored], v[scored]
+            sel = lab[a] >= 0
+            cv = np.unique(np.column_stack([v[sel], lab[a[sel]]]), axis=0)
+            if len(cv) < 2:
+                continue
+            same = np.nonzero(cv[1:, 0] == cv[:-1, 0])[0]
+            for i in same.tolist():
+                x, y = int(cv[i, 1]), int(cv[i + 1, 1])
+                out.setdefault(x, set()).add(s.cluster_ids[y])
+                out.setdefault(y, set()).add(s.cluster_ids[x])
+        return {k: sorted(v)[:LINKED_CLUSTERS_MAX] for k, v in out.items()}
