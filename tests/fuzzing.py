@@ -26,6 +26,6 @@ def load_profile() -> None:
     settings.load_profile(PROFILE)
 
 
-def examples(n: int) -> int:
+def budget(n: int) -> int:
     """A property's example budget: ``n``, or ``FUZZ_MULTIPLIER * n`` under the fuzz profile."""
     return n * FUZZ_MULTIPLIER if PROFILE == "fuzz" else n

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.fuzzing import examples
+from tests.fuzzing import budget
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,7 +68,7 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=examples(300), deadline=None)
+@settings(max_examples=budget(300), deadline=None)
 @given(st.binary(max_size=512))
 def test_arbitrary_bytes_never_escape_as_other_exceptions(raw: bytes) -> None:
     try:
@@ -77,7 +77,7 @@ def test_arbitrary_bytes_never_escape_as_other_exceptions(raw: bytes) -> None:
         assert err.field and err.reason
 
 
-@settings(max_examples=examples(300), deadline=None)
+@settings(max_examples=budget(300), deadline=None)
 @given(st.dictionaries(st.sampled_from(sorted(Event.__struct_fields__)), _json, max_size=12))
 def test_arbitrary_json_objects_are_events_or_named_errors(obj: dict) -> None:
     try:

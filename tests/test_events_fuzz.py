@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from tests.fuzzing import examples
+from tests.fuzzing import budget
 from hypothesis import example, HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,8 +25,8 @@ from tests.event_strategies import (
     missing_required, non_finite_numbers, not_json, valid_events, wrong_values,
 )
 
-FAST = settings(max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-BIG = settings(max_examples=examples(8), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FAST = settings(max_examples=budget(50), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+BIG = settings(max_examples=budget(8), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def outcome(raw: bytes) -> Event | EventError:
@@ -171,7 +171,7 @@ def _max_length(name: str) -> int | None:
 
 
 @pytest.mark.parametrize("name", sorted(n for n in FIELDS if _max_length(n)))
-@settings(max_examples=examples(3), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=budget(3), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(char=st.characters(codec="utf-8"))
 def test_strings_at_their_length_limit_parse_and_one_more_character_names_the_field(name: str, char: str) -> None:
     limit = _max_length(name)
@@ -225,7 +225,7 @@ def test_a_timestamp_without_offset_names_its_field(when: datetime, name: str) -
     assert "timezone" in refused_at(Bad(encode({**_EVENT, name: when.isoformat()}), name)).reason
 
 
-@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=budget(30), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(st.one_of(valid_events().map(encode), bad_messages().map(lambda b: b.raw).filter(lambda r: b"\n" not in r)), min_size=1, max_size=8))
 def test_read_events_reports_every_bad_line_by_number_as_parse_event_does(tmp_path_factory, lines: list[bytes]) -> None:
     path = Path(tmp_path_factory.mktemp("jsonl")) / "mixed.jsonl"
@@ -273,7 +273,7 @@ extreme_events = valid_events(
 ).map(lambda d: parse_event(encode(d)))
 
 
-@settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=budget(20), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(extreme_events, min_size=1, max_size=20), st.integers(1, 10))
 def test_the_detector_never_raises_on_extreme_valid_events_and_says_why_it_refuses_one(model, events: list[Event], chunk: int) -> None:
     det = Detector(model, window_minutes=360)  # fewer re-scorings (each costs ~60 ms of model time)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fuzzing import examples
+from tests.fuzzing import budget
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,7 +62,7 @@ def _backlog(draw) -> tuple[dict[int, list[float]], list[tuple[int, int]]]:
     return parts, fetches
 
 
-@settings(max_examples=examples(300), deadline=None)
+@settings(max_examples=budget(300), deadline=None)
 @given(_backlog(), st.floats(0, 2 * HOUR))
 def test_released_events_never_fall_more_than_the_slack_behind_what_was_released_before(backlog, slack: float) -> None:
     parts, fetches = backlog
