@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from distillguard.api.cases.models import AccountDecision, Case
 from distillguard.api.detections.models import AccountRow, ClusterRow
 from distillguard.api.errors import ServiceError
+from distillguard.detector.records import SubjectKind
 
 MAX_MEMBERS = 500
 MAX_PROMPTS = 20
@@ -44,7 +45,7 @@ def _timeline(accounts: list[AccountRow]) -> list[dict]:
     return [{"hour": h, "requests": n} for h, n in sorted(hours.items())]
 
 
-def _case(session: Session, subject_type: str, subject_id: str) -> dict | None:
+def _case(session: Session, subject_type: SubjectKind, subject_id: str) -> dict | None:
     case = session.scalar(select(Case).where(Case.subject_type == subject_type, Case.subject_id == subject_id))
     return {"id": case.id, "status": case.status, "assignee": case.assignee} if case else None
 
@@ -94,7 +95,7 @@ def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
     row = get_cluster(session, cluster_id)
     accts = members(session, row)
     known = {a.account_id: a for a in accts}
-    case = _case(session, "cluster", cluster_id)
+    case = _case(session, SubjectKind.cluster, cluster_id)
     decisions = {}
     if case:
         decisions = dict(session.execute(select(AccountDecision.account_id, AccountDecision.decision)
@@ -128,7 +129,8 @@ def account_detail(session: Session, account_id: str, redacted: bool) -> dict:
     """An account with its evidence (prompts redacted when ``redacted``)."""
     row = get_account(session, account_id)
     cluster = session.get(ClusterRow, row.cluster_id) if row.cluster_id else None
-    case = _case(session, "account", account_id) or (_case(session, "cluster", row.cluster_id) if cluster else None)
+    case = _case(session, SubjectKind.account, account_id) or (
+        _case(session, SubjectKind.cluster, row.cluster_id) if cluster else None)
     decision = session.get(AccountDecision, account_id)
     return account_item(row) | {
         "timeline": _timeline([row]), "sample_prompts": _prompts([row], redacted),

@@ -8,9 +8,8 @@ from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from distillguard.api.database import Base
+from distillguard.api.review import ReviewStatus
 from distillguard.api.types import UTCDateTime, utcnow
-
-NEW = "new"  # review status of a detection nobody has opened a case for
 
 
 class ClusterRow(Base):
@@ -31,7 +30,7 @@ class ClusterRow(Base):
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
     model_version: Mapped[str | None] = mapped_column(String(64))
     linked_clusters: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    status: Mapped[str] = mapped_column(String(32), nullable=False, default=NEW)
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default=ReviewStatus.new.value)
     content_hash: Mapped[str] = mapped_column(String(32), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
@@ -63,7 +62,7 @@ class AccountRow(Base):
     models: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     hourly_requests: Mapped[dict[str, int]] = mapped_column(JSON, nullable=False)
     sample_prompts: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    status: Mapped[str] = mapped_column(String(32), nullable=False, default=NEW)
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default=ReviewStatus.new.value)
     content_hash: Mapped[str] = mapped_column(String(32), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 

@@ -13,16 +13,17 @@ from sqlalchemy.orm import Session, defer
 
 from distillguard.api.detections import evidence
 from distillguard.api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow
-from distillguard.api.detections.schemas import Counts, Kind, QueueFilters, QueuePage
+from distillguard.api.detections.schemas import Counts, QueueFilters, QueuePage
 from distillguard.api.detections.service import current_epoch
 from distillguard.api.errors import ServiceError
 from distillguard.api.inputs import storable
+from distillguard.detector.records import SubjectKind
 
 _counts: LRUCache = LRUCache(1024)  # (query, database, epoch) -> count; exact, as every write bumps the epoch
 _counts_lock = threading.Lock()
 
 
-def _cached(session: Session, what: str, kind: Kind, f: QueueFilters, compute):  # noqa: ANN001, ANN202
+def _cached(session: Session, what: str, kind: SubjectKind, f: QueueFilters, compute):  # noqa: ANN001, ANN202
     key = (what, session.get_bind().url.render_as_string(), kind, f.model_dump_json(), current_epoch(session))
     with _counts_lock:
         hit = _counts.get(key)
@@ -116,19 +117,20 @@ def _account_filters(stmt: Select, f: QueueFilters, with_status: bool = True) ->
     return stmt
 
 
-def _table(kind: Kind):  # noqa: ANN202
-    return (ClusterRow, ClusterRow.cluster_id, _cluster_filters) if kind is Kind.cluster else \
+def _table(kind: SubjectKind):  # noqa: ANN202
+    return (ClusterRow, ClusterRow.cluster_id, _cluster_filters) if kind is SubjectKind.cluster else \
         (AccountRow, AccountRow.account_id, _account_filters)
 
 
 # Columns only the detail views read: a queue page does not load them.
 _DETAIL_ONLY = {
-    Kind.cluster: (ClusterRow.members, ClusterRow.linked_clusters, ClusterRow.content_hash),
-    Kind.account: (AccountRow.hourly_requests, AccountRow.sample_prompts, AccountRow.content_hash),
+    SubjectKind.cluster: (ClusterRow.members, ClusterRow.linked_clusters, ClusterRow.content_hash),
+    SubjectKind.account: (AccountRow.hourly_requests, AccountRow.sample_prompts, AccountRow.content_hash),
 }
 
 
-def page(session: Session, kind: Kind, f: QueueFilters, cursor: str | None, limit: int) -> tuple[list, str | None, int]:
+def page(session: Session, kind: SubjectKind, f: QueueFilters, cursor: str | None,
+         limit: int) -> tuple[list, str | None, int]:
     """(rows, next cursor or None, total matching) of one queue page, score descending then id ascending."""
     table, key, apply = _table(kind)
     stmt = apply(select(table), f)
@@ -145,7 +147,7 @@ def page(session: Session, kind: Kind, f: QueueFilters, cursor: str | None, limi
     return rows, nxt, total
 
 
-def counts(session: Session, kind: Kind, f: QueueFilters) -> dict:
+def counts(session: Session, kind: SubjectKind, f: QueueFilters) -> dict:
     """Total, flagged and per-status counts under the filters (ignoring the status filter)."""
     table, _, apply = _table(kind)
     stmt = apply(select(table.status, table.flagged, func.count()).select_from(table), f, with_status=False)
@@ -162,13 +164,13 @@ def counts(session: Session, kind: Kind, f: QueueFilters) -> dict:
     return {"kind": kind, "total": sum(by_status.values()), "flagged": flagged, "by_status": dict(by_status)}
 
 
-def page_json(session: Session, kind: Kind, f: QueueFilters, cursor: str | None, limit: int) -> bytes:
+def page_json(session: Session, kind: SubjectKind, f: QueueFilters, cursor: str | None, limit: int) -> bytes:
     """One queue page as the API's JSON body (:class:`QueuePage`)."""
     rows, nxt, total = page(session, kind, f, cursor, limit)
-    item = evidence.cluster_item if kind is Kind.cluster else evidence.account_item
+    item = evidence.cluster_item if kind is SubjectKind.cluster else evidence.account_item
     return QueuePage(kind=kind, total=total, items=[item(r) for r in rows], next_cursor=nxt).model_dump_json().encode()
 
 
-def counts_json(session: Session, kind: Kind, f: QueueFilters) -> bytes:
+def counts_json(session: Session, kind: SubjectKind, f: QueueFilters) -> bytes:
     """The counts under the filters as the API's JSON body (:class:`Counts`)."""
     return Counts(**counts(session, kind, f)).model_dump_json().encode()

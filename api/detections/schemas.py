@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 from pydantic import BaseModel, Field
 
-
-class Kind(str, Enum):
-    """What the queue lists."""
-
-    cluster = "cluster"
-    account = "account"
-
-
-class Status(str, Enum):
-    """Review status of a detection: ``new`` until a case is opened, then the case's status."""
-
-    new = "new"
-    open = "open"
-    in_review = "in_review"
-    confirmed_attack = "confirmed_attack"
-    dismissed = "dismissed"
-    escalated = "escalated"
+from distillguard.api.review import CaseStatus, Decision, ReviewStatus
+from distillguard.detector.records import SubjectKind
 
 
 class QueueFilters(BaseModel):
     """Queue filters (all optional, combined with AND)."""
 
-    status: Status | None = None
+    status: ReviewStatus | None = None
     flagged: bool | None = None
     min_score: float | None = Field(None, ge=0, le=1)
     max_score: float | None = Field(None, ge=0, le=1)
@@ -55,7 +39,7 @@ class ClusterItem(BaseModel):
     first_seen: datetime | None
     last_seen: datetime | None
     model_version: str | None
-    status: Status
+    status: ReviewStatus
     reasons: list[str]
     indicator_kinds: list[str]
 
@@ -75,14 +59,14 @@ class AccountItem(BaseModel):
     verification_path: str | None
     org_id: str | None
     models: list[str]
-    status: Status
+    status: ReviewStatus
     reasons: list[str]
 
 
 class QueuePage(BaseModel):
     """One page of the queue, highest risk first; pass ``next_cursor`` as ``cursor`` for the next page."""
 
-    kind: Kind
+    kind: SubjectKind
     total: int = Field(description="Detections matching the filters (all pages).")
     items: list[ClusterItem] | list[AccountItem]
     next_cursor: str | None
@@ -91,7 +75,7 @@ class QueuePage(BaseModel):
 class Counts(BaseModel):
     """Detections per review status, under the given filters (status filter ignored)."""
 
-    kind: Kind
+    kind: SubjectKind
     total: int
     flagged: int
     by_status: dict[str, int]
@@ -119,14 +103,14 @@ class LinkedCluster(BaseModel):
     known: bool
     score: float | None = None
     size: int | None = None
-    status: Status | None = None
+    status: ReviewStatus | None = None
 
 
 class CaseRef(BaseModel):
     """The case reviewing a detection."""
 
     id: int
-    status: str
+    status: CaseStatus
     assignee: str | None
 
 
@@ -140,8 +124,8 @@ class MemberAccount(BaseModel):
     verification_path: str | None = None
     org_id: str | None = None
     n_requests: int | None = None
-    status: Status | None = None
-    decision: str | None = None
+    status: ReviewStatus | None = None
+    decision: Decision | None = None
 
 
 class ClusterDetail(BaseModel):
@@ -156,7 +140,7 @@ class ClusterDetail(BaseModel):
     first_seen: datetime | None
     last_seen: datetime | None
     model_version: str | None
-    status: Status
+    status: ReviewStatus
     reasons: list[str]
     shared_indicators: dict[str, list[str]]
     members: list[MemberAccount]
@@ -184,10 +168,10 @@ class AccountDetail(BaseModel):
     verification_path: str | None
     org_id: str | None
     models: list[str]
-    status: Status
+    status: ReviewStatus
     reasons: list[str]
     timeline: list[HourCount]
     sample_prompts: list[SamplePrompt]
     cluster: ClusterItem | None
     case: CaseRef | None
-    decision: str | None
+    decision: Decision | None
