@@ -1,4 +1,7 @@
-"""Request filters and response bodies of the detections queue and evidence."""
+"""Request filters and response bodies of the detections queue and evidence.
+
+The bodies serve fields of :mod:`detector.records`; ``tests/api/test_record_shapes.py`` keeps them in step.
+"""
 
 from __future__ import annotations
 
@@ -27,8 +30,8 @@ class QueueFilters(BaseModel):
     indicator_kind: str | None = Field(None, max_length=32)
 
 
-class ClusterItem(BaseModel):
-    """A cluster in the queue."""
+class ClusterFields(BaseModel):
+    """The stored fields a cluster's queue entry and detail share."""
 
     cluster_id: str
     score: float
@@ -41,6 +44,11 @@ class ClusterItem(BaseModel):
     model_version: str | None
     status: ReviewStatus
     reasons: list[str]
+
+
+class ClusterItem(ClusterFields):
+    """A cluster in the queue."""
+
     indicator_kinds: list[str]
 
 
@@ -128,20 +136,9 @@ class MemberAccount(BaseModel):
     decision: Decision | None = None
 
 
-class ClusterDetail(BaseModel):
+class ClusterDetail(ClusterFields):
     """A cluster with its evidence."""
 
-    cluster_id: str
-    score: float
-    flagged: bool
-    flagged_at: datetime | None
-    size: int
-    n_requests: int
-    first_seen: datetime | None
-    last_seen: datetime | None
-    model_version: str | None
-    status: ReviewStatus
-    reasons: list[str]
     shared_indicators: dict[str, list[str]]
     members: list[MemberAccount]
     members_total: int
@@ -153,23 +150,9 @@ class ClusterDetail(BaseModel):
     case: CaseRef | None
 
 
-class AccountDetail(BaseModel):
+class AccountDetail(AccountItem):
     """An account with its evidence."""
 
-    account_id: str
-    score: float
-    flagged: bool
-    flagged_at: datetime | None
-    cluster_id: str | None
-    n_requests: int
-    first_seen: datetime | None
-    last_seen: datetime | None
-    model_version: str | None
-    verification_path: str | None
-    org_id: str | None
-    models: list[str]
-    status: ReviewStatus
-    reasons: list[str]
     timeline: list[HourCount]
     sample_prompts: list[SamplePrompt]
     cluster: ClusterItem | None
