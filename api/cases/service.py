@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from distillguard.api.audit.service import record
 from distillguard.api.auth.service import Principal
 from distillguard.api.cases.models import AccountDecision, Case, CaseComment
+from distillguard.api.database import where_given
 from distillguard.api.detections.evidence import get_account, get_cluster
 from distillguard.api.detections.models import AccountRow, ClusterRow
 from distillguard.api.detections.service import bump_epoch
@@ -44,13 +45,8 @@ def get_case(session: Session, case_id: int) -> Case:
 def list_cases(session: Session, status: str | None = None, assignee: str | None = None,
                subject_type: str | None = None, after: int | None = None, limit: int = 50) -> list[Case]:
     """Cases newest first, filtered; ``after`` is the last id seen (ids below it follow)."""
-    stmt = select(Case).order_by(Case.id.desc()).limit(limit)
-    if status:
-        stmt = stmt.where(Case.status == status)
-    if assignee:
-        stmt = stmt.where(Case.assignee == assignee)
-    if subject_type:
-        stmt = stmt.where(Case.subject_type == subject_type)
+    stmt = where_given(select(Case).order_by(Case.id.desc()).limit(limit),
+                       (Case.status, status), (Case.assignee, assignee), (Case.subject_type, subject_type))
     if after is not None:
         stmt = stmt.where(Case.id < after)
     return list(session.scalars(stmt))

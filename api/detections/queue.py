@@ -58,24 +58,35 @@ def _indicator_match(f: QueueFilters):  # noqa: ANN202 - SQL expression
     return cond
 
 
+def _record_filters(stmt: Select, t: type[AccountRow | ClusterRow], f: QueueFilters, with_status: bool) -> Select:
+    """The filters on the columns clusters and accounts both have."""
+    if with_status and f.status is not None:
+        stmt = stmt.where(t.status == f.status.value)
+    if f.flagged is not None:
+        stmt = stmt.where(t.flagged == f.flagged)
+    if f.min_score is not None:
+        stmt = stmt.where(t.score >= f.min_score)
+    if f.max_score is not None:
+        stmt = stmt.where(t.score <= f.max_score)
+    if f.since is not None:
+        stmt = stmt.where(t.last_seen >= f.since)
+    if f.until is not None:
+        stmt = stmt.where(t.first_seen <= f.until)
+    return stmt
+
+
+def _sized(stmt: Select, f: QueueFilters) -> Select:
+    """``stmt`` over clusters, limited to the size filters."""
+    if f.min_size is not None:
+        stmt = stmt.where(ClusterRow.size >= f.min_size)
+    if f.max_size is not None:
+        stmt = stmt.where(ClusterRow.size <= f.max_size)
+    return stmt
+
+
 def _cluster_filters(stmt: Select, f: QueueFilters, with_status: bool = True) -> Select:
     c = ClusterRow
-    if with_status and f.status is not None:
-        stmt = stmt.where(c.status == f.status.value)
-    if f.flagged is not None:
-        stmt = stmt.where(c.flagged == f.flagged)
-    if f.min_score is not None:
-        stmt = stmt.where(c.score >= f.min_score)
-    if f.max_score is not None:
-        stmt = stmt.where(c.score <= f.max_score)
-    if f.min_size is not None:
-        stmt = stmt.where(c.size >= f.min_size)
-    if f.max_size is not None:
-        stmt = stmt.where(c.size <= f.max_size)
-    if f.since is not None:
-        stmt = stmt.where(c.last_seen >= f.since)
-    if f.until is not None:
-        stmt = stmt.where(c.first_seen <= f.until)
+    stmt = _sized(_record_filters(stmt, c, f, with_status), f)
     if f.verification_path:
         stmt = stmt.where(exists().where(AccountRow.cluster_id == c.cluster_id,
                                          AccountRow.verification_path == f.verification_path))
@@ -89,25 +100,9 @@ def _cluster_filters(stmt: Select, f: QueueFilters, with_status: bool = True) ->
 
 def _account_filters(stmt: Select, f: QueueFilters, with_status: bool = True) -> Select:
     a = AccountRow
-    if with_status and f.status is not None:
-        stmt = stmt.where(a.status == f.status.value)
-    if f.flagged is not None:
-        stmt = stmt.where(a.flagged == f.flagged)
-    if f.min_score is not None:
-        stmt = stmt.where(a.score >= f.min_score)
-    if f.max_score is not None:
-        stmt = stmt.where(a.score <= f.max_score)
+    stmt = _record_filters(stmt, a, f, with_status)
     if f.min_size is not None or f.max_size is not None:
-        sized = select(ClusterRow.cluster_id)
-        if f.min_size is not None:
-            sized = sized.where(ClusterRow.size >= f.min_size)
-        if f.max_size is not None:
-            sized = sized.where(ClusterRow.size <= f.max_size)
-        stmt = stmt.where(a.cluster_id.in_(sized))
-    if f.since is not None:
-        stmt = stmt.where(a.last_seen >= f.since)
-    if f.until is not None:
-        stmt = stmt.where(a.first_seen <= f.until)
+        stmt = stmt.where(a.cluster_id.in_(_sized(select(ClusterRow.cluster_id), f)))
     if f.verification_path:
         stmt = stmt.where(a.verification_path == f.verification_path)
     if f.model:
