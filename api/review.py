@@ -18,7 +18,7 @@ class Decision(StrEnum):
 
 
 CaseStatus = StrEnum("CaseStatus", ["open", "in_review", *Decision.__members__, "escalated"], module=__name__)
-CaseStatus.__doc__ = "Case workflow states: open -> in_review | escalated -> a Decision."
+CaseStatus.__doc__ = "Case workflow states: open -> in_review | escalated -> a Decision (dismissed may be reopened)."
 
 ReviewStatus = StrEnum("ReviewStatus", ["new", *CaseStatus.__members__], module=__name__)
 ReviewStatus.__doc__ = "Review status of a detection: ``new`` until a case is opened, then the case's status."
