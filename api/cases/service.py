@@ -23,7 +23,7 @@ from distillguard.detector.records import SubjectKind
 
 ACTION = "suspend"
 # allowed moves, and the role each needs
-TRANSITIONS: dict[CaseStatus, dict[CaseStatus, str]] = {
+TRANSITIONS: dict[str, dict[str, str]] = {
     CaseStatus.open: {CaseStatus.in_review: "analyst", CaseStatus.escalated: "analyst"},
     CaseStatus.in_review: {CaseStatus.confirmed_attack: "lead", CaseStatus.dismissed: "analyst",
                            CaseStatus.escalated: "analyst"},
