@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, create_engine, event
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy import Engine, MetaData, Select, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -25,6 +25,11 @@ class Base(DeclarativeBase):
     """Declarative base of every review-service table."""
 
     metadata = MetaData(naming_convention=NAMING)
+
+
+def where_given(stmt: Select, *equal: tuple[QueryableAttribute, object]) -> Select:
+    """``stmt`` limited to the rows whose column equals the value, for each (column, value) pair with a value."""
+    return stmt.where(*(column == value for column, value in equal if value))
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI connection

@@ -7,8 +7,16 @@ of ``distillguard detect --out`` / ``--clusters`` via :func:`to_json` / :func:`v
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum, auto
 
 import msgspec
+
+
+class SubjectKind(StrEnum):
+    """What a record, a change, a queue or a case is about."""
+
+    cluster = auto()
+    account = auto()
 
 
 class AccountVerdict(msgspec.Struct, kw_only=True):
@@ -52,7 +60,7 @@ class ClusterVerdict(msgspec.Struct, kw_only=True):
 class Change(msgspec.Struct, kw_only=True):
     """An account or cluster newly flagged, unflagged or re-clustered at a re-scoring (``detections`` topic)."""
 
-    kind: str  # "account" | "cluster"
+    kind: SubjectKind
     id: str
     at: datetime
     change: str  # "flagged" | "unflagged" | "changed"

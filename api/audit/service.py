@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distillguard.api.audit.models import AuditEvent
+from distillguard.api.database import where_given
 
 
 def record(session: Session, actor: str, action: str, entity_type: str, entity_id: str | int,
@@ -21,15 +22,8 @@ def events(session: Session, *, entity_type: str | None = None, entity_id: str |
            actor: str | None = None, action: str | None = None, after: int | None = None,
            limit: int = 100) -> list[AuditEvent]:
     """Audit events oldest first, filtered; ``after`` is the last id already seen (pagination)."""
-    stmt = select(AuditEvent).order_by(AuditEvent.id).limit(limit)
-    if entity_type:
-        stmt = stmt.where(AuditEvent.entity_type == entity_type)
-    if entity_id:
-        stmt = stmt.where(AuditEvent.entity_id == entity_id)
-    if actor:
-        stmt = stmt.where(AuditEvent.actor == actor)
-    if action:
-        stmt = stmt.where(AuditEvent.action == action)
+    stmt = where_given(select(AuditEvent).order_by(AuditEvent.id).limit(limit), (AuditEvent.entity_type, entity_type),
+                       (AuditEvent.entity_id, entity_id), (AuditEvent.actor, actor), (AuditEvent.action, action))
     if after is not None:
         stmt = stmt.where(AuditEvent.id > after)
     return list(session.scalars(stmt))

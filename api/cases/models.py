@@ -8,21 +8,19 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from distillguard.api.database import Base
+from distillguard.api.review import CaseStatus
 from distillguard.api.types import UTCDateTime, utcnow
-
-STATUSES = ("open", "in_review", "confirmed_attack", "dismissed", "escalated")
-DECISIONS = ("confirmed_attack", "dismissed")
 
 
 class Case(Base):
-    """A review of one cluster (``subject_type`` "cluster") or one account ("account")."""
+    """A review of one cluster or one account (``subject_type``); ``status`` is a :data:`CaseStatus`."""
 
     __tablename__ = "cases"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     subject_type: Mapped[str] = mapped_column(String(16), nullable=False)
     subject_id: Mapped[str] = mapped_column(String(128), nullable=False)
-    status: Mapped[str] = mapped_column(String(32), nullable=False, default="open")
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default=CaseStatus.open.value)
     assignee: Mapped[str | None] = mapped_column(String(128))
     created_by: Mapped[str] = mapped_column(String(128), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
@@ -60,7 +58,7 @@ class AccountDecision(Base):
 
     account_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), nullable=False, index=True)
-    decision: Mapped[str] = mapped_column(String(32), nullable=False)
+    decision: Mapped[str] = mapped_column(String(32), nullable=False)  # a Decision
     decided_by: Mapped[str] = mapped_column(String(128), nullable=False)
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     reason: Mapped[str | None] = mapped_column(Text)

@@ -3,42 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from distillguard.api.inputs import Text
-
-
-class SubjectType(str, Enum):
-    """What a case reviews."""
-
-    cluster = "cluster"
-    account = "account"
-
-
-class CaseStatus(str, Enum):
-    """Case workflow states."""
-
-    open = "open"
-    in_review = "in_review"
-    confirmed_attack = "confirmed_attack"
-    dismissed = "dismissed"
-    escalated = "escalated"
-
-
-class Decision(str, Enum):
-    """A decision on one account."""
-
-    confirmed_attack = "confirmed_attack"
-    dismissed = "dismissed"
+from distillguard.api.review import CaseStatus, Decision
+from distillguard.detector.records import SubjectKind
 
 
 class CaseCreate(BaseModel):
     """Open a case on a cluster or an account."""
 
     model_config = ConfigDict(extra="forbid")
-    subject_type: SubjectType
+    subject_type: SubjectKind
     subject_id: Text = Field(min_length=1, max_length=128)
     assignee: Text | None = Field(None, max_length=128)
     reason: Text | None = Field(None, max_length=2000)
@@ -91,7 +68,7 @@ class CaseOut(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
     id: int
-    subject_type: SubjectType
+    subject_type: SubjectKind
     subject_id: str
     status: CaseStatus
     assignee: str | None

@@ -10,24 +10,28 @@ from sqlalchemy.orm import Session
 
 from distillguard.api.audit.service import record
 from distillguard.api.auth.service import Principal
-from distillguard.api.cases.models import DECISIONS, AccountDecision, Case, CaseComment
+from distillguard.api.cases.models import AccountDecision, Case, CaseComment
+from distillguard.api.database import where_given
 from distillguard.api.detections.evidence import get_account, get_cluster
 from distillguard.api.detections.models import AccountRow, ClusterRow
 from distillguard.api.detections.service import bump_epoch
 from distillguard.api.enforcement.service import enqueue, idempotency_key
 from distillguard.api.errors import ServiceError
+from distillguard.api.review import FINAL, CaseStatus, Decision
 from distillguard.api.types import utcnow
+from distillguard.detector.records import SubjectKind
 
 ACTION = "suspend"
 # allowed moves, and the role each needs
 TRANSITIONS: dict[str, dict[str, str]] = {
-    "open": {"in_review": "analyst", "escalated": "analyst"},
-    "in_review": {"confirmed_attack": "lead", "dismissed": "analyst", "escalated": "analyst"},
-    "escalated": {"confirmed_attack": "lead", "dismissed": "lead", "in_review": "lead"},
-    "dismissed": {"in_review": "lead"},
-    "confirmed_attack": {},
+    CaseStatus.open: {CaseStatus.in_review: "analyst", CaseStatus.escalated: "analyst"},
+    CaseStatus.in_review: {CaseStatus.confirmed_attack: "lead", CaseStatus.dismissed: "analyst",
+                           CaseStatus.escalated: "analyst"},
+    CaseStatus.escalated: {CaseStatus.confirmed_attack: "lead", CaseStatus.dismissed: "lead",
+                           CaseStatus.in_review: "lead"},
+    CaseStatus.dismissed: {CaseStatus.in_review: "lead"},
+    CaseStatus.confirmed_attack: {},
 }
-FINAL = ("confirmed_attack", "dismissed")
 
 
 def get_case(session: Session, case_id: int) -> Case:
@@ -41,20 +45,15 @@ def get_case(session: Session, case_id: int) -> Case:
 def list_cases(session: Session, status: str | None = None, assignee: str | None = None,
                subject_type: str | None = None, after: int | None = None, limit: int = 50) -> list[Case]:
     """Cases newest first, filtered; ``after`` is the last id seen (ids below it follow)."""
-    stmt = select(Case).order_by(Case.id.desc()).limit(limit)
-    if status:
-        stmt = stmt.where(Case.status == status)
-    if assignee:
-        stmt = stmt.where(Case.assignee == assignee)
-    if subject_type:
-        stmt = stmt.where(Case.subject_type == subject_type)
+    stmt = where_given(select(Case).order_by(Case.id.desc()).limit(limit),
+                       (Case.status, status), (Case.assignee, assignee), (Case.subject_type, subject_type))
     if after is not None:
         stmt = stmt.where(Case.id < after)
     return list(session.scalars(stmt))
 
 
 def _account_ids(session: Session, case: Case) -> list[str]:
-    if case.subject_type == "account":
+    if case.subject_type == SubjectKind.account:
         return [case.subject_id]
     return list(get_cluster(session, case.subject_id).members)
 
@@ -62,7 +61,7 @@ def _account_ids(session: Session, case: Case) -> list[str]:
 def _set_status(session: Session, case: Case, status: str) -> None:
     """Mirror the case status onto the detections it covers (the queue's status filter)."""
     bump_epoch(session)
-    if case.subject_type == "cluster":
+    if case.subject_type == SubjectKind.cluster:
         session.execute(update(ClusterRow).where(ClusterRow.cluster_id == case.subject_id).values(status=status))
         ids = _account_ids(session, case)
         for i in range(0, len(ids), 900):
@@ -74,19 +73,21 @@ def _set_status(session: Session, case: Case, status: str) -> None:
 def open_case(session: Session, who: Principal, subject_type: str, subject_id: str, reason: str | None,
               assignee: str | None = None) -> Case:
     """Open a case on a cluster or an account (409 when one exists)."""
-    if subject_type == "cluster":
+    if subject_type == SubjectKind.cluster:
         get_cluster(session, subject_id)
-    elif subject_type == "account":
+    elif subject_type == SubjectKind.account:
         get_account(session, subject_id)
     else:
-        raise ServiceError(422, f"subject_type must be 'cluster' or 'account', not {subject_type!r}")
+        kinds = " or ".join(repr(k.value) for k in SubjectKind)
+        raise ServiceError(422, f"subject_type must be {kinds}, not {subject_type!r}")
     existing = session.scalar(select(Case).where(Case.subject_type == subject_type, Case.subject_id == subject_id))
     if existing is not None:
         raise ServiceError(409, f"{subject_type} {subject_id!r} already has case {existing.id} ({existing.status})")
-    case = Case(subject_type=subject_type, subject_id=subject_id, status="open", created_by=who.name, assignee=assignee)
+    case = Case(subject_type=subject_type, subject_id=subject_id, status=CaseStatus.open, created_by=who.name,
+                assignee=assignee)
     session.add(case)
     session.flush()
-    _set_status(session, case, "open")
+    _set_status(session, case, CaseStatus.open)
     record(session, who.name, "case.open", "case", case.id, reason, subject_type=subject_type,
            subject_id=subject_id, assignee=assignee)
     session.commit()
@@ -117,8 +118,8 @@ def comment(session: Session, who: Principal, case: Case, body: str) -> CaseComm
 def decide_accounts(session: Session, who: Principal, case: Case, account_ids: Iterable[str] | None,
                     decision: str, reason: str | None) -> int:
     """Record ``decision`` for some (or, with None, all) accounts of a cluster case; returns how many changed."""
-    if decision not in DECISIONS:
-        raise ServiceError(422, f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
+    if decision not in FINAL:
+        raise ServiceError(422, f"decision must be one of {', '.join(Decision)}, not {decision!r}")
     if case.status in FINAL:
         raise ServiceError(409, f"case {case.id} is already {case.status}; reopen it before changing decisions")
     members = _account_ids(session, case)
@@ -175,7 +176,7 @@ def transition(session: Session, who: Principal, case: Case, to: str, reason: st
     now = utcnow()
     case.status, case.updated_at = to, now
     details: dict = {"before": before, "after": to}
-    if before == "dismissed":
+    if before == CaseStatus.dismissed:
         cleared = session.execute(delete(AccountDecision).where(AccountDecision.case_id == case.id)).rowcount
         details["decisions_cleared"] = cleared
         case.decided_by = case.decided_at = case.decision_reason = None
@@ -184,7 +185,7 @@ def transition(session: Session, who: Principal, case: Case, to: str, reason: st
         ids = _account_ids(session, case)
         details["decided_accounts"] = len(_write_decisions(session, who, case, ids, to, reason, overwrite=False))
         session.flush()
-    if to == "confirmed_attack":
+    if to == CaseStatus.confirmed_attack:
         details["enforcement_events"] = enqueue(session, _enforcement_events(session, who, case))
     _set_status(session, case, to)
     record(session, who.name, "case.transition", "case", case.id, reason, **details)
@@ -194,11 +195,11 @@ def transition(session: Session, who: Principal, case: Case, to: str, reason: st
 
 def _enforcement_events(session: Session, who: Principal, case: Case) -> list[dict]:
     rows = session.scalars(select(AccountDecision).where(AccountDecision.case_id == case.id,
-                                                         AccountDecision.decision == "confirmed_attack")
+                                                         AccountDecision.decision == Decision.confirmed_attack)
                            .order_by(AccountDecision.account_id))
     return [{"idempotency_key": idempotency_key(case.id, d.account_id, ACTION), "action": ACTION,
              "account_id": d.account_id, "case_id": case.id,
-             "cluster_id": case.subject_id if case.subject_type == "cluster" else None,
+             "cluster_id": case.subject_id if case.subject_type == SubjectKind.cluster else None,
              "decided_by": who.name, "decided_at": case.decided_at.isoformat(), "reason": case.decision_reason,
              "model_version": d.model_version} for d in rows]
 
@@ -210,10 +211,10 @@ def decisions(session: Session, case: Case) -> list[AccountDecision]:
 
 
 def decisions_as_labels(session: Session) -> dict[str, bool]:
-    """Analysts' final decisions as training labels: confirmed_attack -> True, dismissed -> False."""
+    """Analysts' final decisions as training labels: confirmed attack -> True, dismissed -> False."""
     stmt = (select(AccountDecision.account_id, AccountDecision.decision)
             .join(Case, Case.id == AccountDecision.case_id).where(Case.status.in_(FINAL)))
-    return {acc: d == "confirmed_attack" for acc, d in session.execute(stmt)}
+    return {acc: d == Decision.confirmed_attack for acc, d in session.execute(stmt)}
 
 
 def decision_labels() -> dict[str, bool]:

@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session
 from distillguard.api.auth.service import Principal
 from distillguard.api.cases import service
 from distillguard.api.cases.policy import check_may_change
-from distillguard.api.cases.schemas import (AssignBody, CaseCreate, CaseDetail, CaseOut, CaseStatus, CommentBody, CommentOut,
-                               DecisionsBody, DecisionsOut, SubjectType, TransitionBody, TransitionOut)
+from distillguard.api.cases.schemas import (AssignBody, CaseCreate, CaseDetail, CaseOut, CommentBody, CommentOut,
+                                           DecisionsBody, DecisionsOut, TransitionBody, TransitionOut)
 from distillguard.api.deps import analyst, get_session, viewer
 from distillguard.api.enforcement.service import dispatch, for_case
 from distillguard.api.errors import COMMON, CONFLICT, NOT_FOUND, BODY, AfterId, RowId
+from distillguard.api.review import CaseStatus
+from distillguard.detector.records import SubjectKind
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=COMMON | NOT_FOUND)
 
@@ -34,7 +36,7 @@ def create_case(body: CaseCreate, session: Session = Depends(get_session), who: 
 
 @router.get("", response_model=list[CaseOut], summary="List cases (newest first)")
 def list_cases(status: CaseStatus | None = None, assignee: Annotated[str | None, Query(max_length=128)] = None,
-               subject_type: SubjectType | None = None,
+               subject_type: SubjectKind | None = None,
                after: AfterId = None,
                limit: Annotated[int, Query(ge=1, le=200)] = 50, session: Session = Depends(get_session),
                _who: Principal = Depends(viewer)):
@@ -87,7 +89,7 @@ def transition(case_id: RowId, body: TransitionBody, request: Request, session: 
     check_may_change(who, case, "change its status")
     case, changed = service.transition(session, who, case, body.status.value, body.reason)
     sent = {"sent": 0, "pending": 0}
-    if case.status == "confirmed_attack":
+    if case.status == CaseStatus.confirmed_attack:
         sent = dispatch(session, request.app.state.publisher)
     return {"case": CaseOut.model_validate(case), "changed": changed, "enforcement_sent": sent["sent"],
             "enforcement_pending": sent["pending"]}

@@ -22,10 +22,12 @@ from distillguard.api.cases import service as cases
 from distillguard.api.cases.policy import check_may_change, may_change
 from distillguard.api.deps import COOKIE, get_session, principal
 from distillguard.api.detections import evidence, queue
-from distillguard.api.detections.schemas import Kind, QueueFilters, Status
+from distillguard.api.detections.schemas import QueueFilters
 from distillguard.api.enforcement.service import dispatch
 from distillguard.api.errors import RowId, ServiceError
 from distillguard.api.inputs import Text
+from distillguard.api.review import FINAL, CaseStatus, Decision, ReviewStatus
+from distillguard.detector.records import SubjectKind
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -97,12 +99,13 @@ def queue_page(request: Request, status: str | None = None, min_score: float | N
                cursor: str | None = None, msg: str | None = None, session: Session = Depends(get_session),
                who: Principal = Depends(console_user)) -> Response:
     """The queue of clusters by risk."""
-    st = Status(status) if status in Status.__members__ else None
+    st = ReviewStatus(status) if status in ReviewStatus.__members__ else None
     f = QueueFilters(status=st, min_score=min_score if min_score is not None and 0 <= min_score <= 1 else None)
-    rows, nxt, total = queue.page(session, Kind.cluster, f, cursor, 50)
+    rows, nxt, total = queue.page(session, SubjectKind.cluster, f, cursor, 50)
     return templates.TemplateResponse(request, "queue.html", {
         "who": who, "rows": rows, "next": nxt, "total": total, "status": status or "", "min_score": min_score,
-        "counts": queue.counts(session, Kind.cluster, QueueFilters()), "statuses": [s.value for s in Status], "msg": msg})
+        "counts": queue.counts(session, SubjectKind.cluster, QueueFilters()), "statuses": list(ReviewStatus),
+        "msg": msg})
 
 
 @router.get("/clusters/{cluster_id}", response_class=HTMLResponse)
@@ -120,7 +123,7 @@ def cluster_page(request: Request, cluster_id: str, redact: bool = True, msg: st
     return templates.TemplateResponse(request, "cluster.html", {
         "who": who, "d": d, "case": case, "trail": trail, "chart": chart(d["timeline"]), "redact": redact,
         "moves": {to: who.can(role) for to, role in moves.items()}, "mine": case is None or may_change(who, case),
-        "msg": msg})
+        "final": FINAL, "decisions": Decision, "msg": msg})
 
 
 def _act(url: str, action) -> Response:  # noqa: ANN001 - a callable performing the change
@@ -139,7 +142,7 @@ def open_case(cluster_id: str, reason: Annotated[Text, Form(max_length=2000)] = 
     url = f"/console/clusters/{quote(cluster_id)}"
     if not who.can("analyst"):
         return _back(url, f"role {who.role!r} may not open cases")
-    return _act(url, lambda: cases.open_case(session, who, "cluster", cluster_id, reason or None))
+    return _act(url, lambda: cases.open_case(session, who, SubjectKind.cluster, cluster_id, reason or None))
 
 
 @router.post("/cases/{case_id}/transition")
@@ -153,7 +156,7 @@ def transition(request: Request, case_id: RowId, status: Annotated[Text, Form(ma
     def run() -> None:
         check_may_change(who, case, "change its status")
         done, _ = cases.transition(session, who, case, status, reason or None)
-        if done.status == "confirmed_attack":
+        if done.status == CaseStatus.confirmed_attack:
             dispatch(session, request.app.state.publisher)
 
     return _act(url, run)

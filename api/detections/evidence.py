@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distillguard.api.cases.models import AccountDecision, Case
 from distillguard.api.detections.models import AccountRow, ClusterRow
+from distillguard.api.detections.schemas import AccountItem, ClusterFields, LinkedCluster, MemberAccount
 from distillguard.api.errors import ServiceError
+from distillguard.detector.records import SubjectKind
 
 MAX_MEMBERS = 500
 MAX_PROMPTS = 20
@@ -44,23 +47,24 @@ def _timeline(accounts: list[AccountRow]) -> list[dict]:
     return [{"hour": h, "requests": n} for h, n in sorted(hours.items())]
 
 
-def _case(session: Session, subject_type: str, subject_id: str) -> dict | None:
+def _case(session: Session, subject_type: SubjectKind, subject_id: str) -> dict | None:
     case = session.scalar(select(Case).where(Case.subject_type == subject_type, Case.subject_id == subject_id))
     return {"id": case.id, "status": case.status, "assignee": case.assignee} if case else None
 
 
+def _fields(row: AccountRow | ClusterRow, body: type[BaseModel], *skip: str) -> dict:
+    """The stored values of ``row`` that response ``body`` serves as they are (its fields but ``skip``)."""
+    return {f: getattr(row, f) for f in body.model_fields if f not in skip}
+
+
 def cluster_item(row: ClusterRow) -> dict:
     """The queue entry of a cluster."""
-    return {c: getattr(row, c) for c in ("cluster_id", "score", "flagged", "flagged_at", "size", "n_requests",
-                                         "first_seen", "last_seen", "model_version", "status", "reasons")} | \
-        {"indicator_kinds": sorted(row.shared_indicators)}
+    return _fields(row, ClusterFields) | {"indicator_kinds": sorted(row.shared_indicators)}
 
 
 def account_item(row: AccountRow) -> dict:
     """The queue entry of an account."""
-    return {c: getattr(row, c) for c in ("account_id", "score", "flagged", "flagged_at", "cluster_id", "n_requests",
-                                         "first_seen", "last_seen", "model_version", "verification_path", "org_id",
-                                         "models", "status", "reasons")}
+    return _fields(row, AccountItem)
 
 
 def get_cluster(session: Session, cluster_id: str) -> ClusterRow:
@@ -94,7 +98,7 @@ def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
     row = get_cluster(session, cluster_id)
     accts = members(session, row)
     known = {a.account_id: a for a in accts}
-    case = _case(session, "cluster", cluster_id)
+    case = _case(session, SubjectKind.cluster, cluster_id)
     decisions = {}
     if case:
         decisions = dict(session.execute(select(AccountDecision.account_id, AccountDecision.decision)
@@ -105,15 +109,15 @@ def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
         a = known.get(acc)
         base = {"account_id": acc, "known": a is not None, "decision": decisions.get(acc)}
         if a is not None:
-            base |= {k: getattr(a, k) for k in ("score", "flagged", "verification_path", "org_id", "n_requests", "status")}
+            base |= _fields(a, MemberAccount, *base)
         member_rows.append(base)
     linked_rows = {c.cluster_id: c for c in session.scalars(
         select(ClusterRow).where(ClusterRow.cluster_id.in_(list(row.linked_clusters))))} if row.linked_clusters else {}
     linked = []
     for cid in row.linked_clusters:
         c = linked_rows.get(cid)
-        linked.append({"cluster_id": cid, "known": c is not None} |
-                      ({"score": c.score, "size": c.size, "status": c.status} if c else {}))
+        ref = {"cluster_id": cid, "known": c is not None}
+        linked.append(ref | (_fields(c, LinkedCluster, *ref) if c else {}))
     return cluster_item(row) | {
         "shared_indicators": _indicators(row.shared_indicators, redacted), "members": member_rows,
         "members_total": len(row.members),
@@ -128,7 +132,8 @@ def account_detail(session: Session, account_id: str, redacted: bool) -> dict:
     """An account with its evidence (prompts redacted when ``redacted``)."""
     row = get_account(session, account_id)
     cluster = session.get(ClusterRow, row.cluster_id) if row.cluster_id else None
-    case = _case(session, "account", account_id) or (_case(session, "cluster", row.cluster_id) if cluster else None)
+    case = _case(session, SubjectKind.account, account_id) or (
+        _case(session, SubjectKind.cluster, row.cluster_id) if cluster else None)
     decision = session.get(AccountDecision, account_id)
     return account_item(row) | {
         "timeline": _timeline([row]), "sample_prompts": _prompts([row], redacted),

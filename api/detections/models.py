@@ -1,4 +1,7 @@
-"""Tables of the detector's account verdicts and clusters (every field of the core's records) and their indexes."""
+"""Tables of the detector's account verdicts and clusters (every field of the core's records) and their indexes.
+
+``tests/api/test_record_shapes.py`` keeps the columns in step with :mod:`detector.records`.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,21 @@ from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from distillguard.api.database import Base
+from distillguard.api.review import ReviewStatus
 from distillguard.api.types import UTCDateTime, utcnow
 
-NEW = "new"  # review status of a detection nobody has opened a case for
+
+class Reviewed:
+    """The columns of a stored record beyond its fields: review status, content hash (an unchanged record is not
+    rewritten) and when it was last written."""
+
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default=ReviewStatus.new.value)
+    content_hash: Mapped[str] = mapped_column(String(32), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
-class ClusterRow(Base):
-    """One :class:`detector.records.ClusterVerdict`, plus its review status."""
+class ClusterRow(Reviewed, Base):
+    """One :class:`detector.records.ClusterVerdict` (plus its ``size``), reviewed."""
 
     __tablename__ = "cluster_verdicts"
 
@@ -31,9 +42,6 @@ class ClusterRow(Base):
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
     model_version: Mapped[str | None] = mapped_column(String(64))
     linked_clusters: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    status: Mapped[str] = mapped_column(String(32), nullable=False, default=NEW)
-    content_hash: Mapped[str] = mapped_column(String(32), nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     __table_args__ = (
         Index("ix_cluster_queue", desc("score"), "cluster_id"),
@@ -43,8 +51,8 @@ class ClusterRow(Base):
     )
 
 
-class AccountRow(Base):
-    """One :class:`detector.records.AccountVerdict`, plus its review status."""
+class AccountRow(Reviewed, Base):
+    """One :class:`detector.records.AccountVerdict`, reviewed."""
 
     __tablename__ = "account_verdicts"
 
@@ -63,9 +71,6 @@ class AccountRow(Base):
     models: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     hourly_requests: Mapped[dict[str, int]] = mapped_column(JSON, nullable=False)
     sample_prompts: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    status: Mapped[str] = mapped_column(String(32), nullable=False, default=NEW)
-    content_hash: Mapped[str] = mapped_column(String(32), nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     __table_args__ = (
         Index("ix_account_queue", desc("score"), "account_id"),

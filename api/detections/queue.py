@@ -13,16 +13,17 @@ from sqlalchemy.orm import Session, defer
 
 from distillguard.api.detections import evidence
 from distillguard.api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow
-from distillguard.api.detections.schemas import Counts, Kind, QueueFilters, QueuePage
+from distillguard.api.detections.schemas import Counts, QueueFilters, QueuePage
 from distillguard.api.detections.service import current_epoch
 from distillguard.api.errors import ServiceError
 from distillguard.api.inputs import storable
+from distillguard.detector.records import SubjectKind
 
 _counts: LRUCache = LRUCache(1024)  # (query, database, epoch) -> count; exact, as every write bumps the epoch
 _counts_lock = threading.Lock()
 
 
-def _cached(session: Session, what: str, kind: Kind, f: QueueFilters, compute):  # noqa: ANN001, ANN202
+def _cached(session: Session, what: str, kind: SubjectKind, f: QueueFilters, compute):  # noqa: ANN001, ANN202
     key = (what, session.get_bind().url.render_as_string(), kind, f.model_dump_json(), current_epoch(session))
     with _counts_lock:
         hit = _counts.get(key)
@@ -57,24 +58,35 @@ def _indicator_match(f: QueueFilters):  # noqa: ANN202 - SQL expression
     return cond
 
 
+def _record_filters(stmt: Select, t: type[AccountRow | ClusterRow], f: QueueFilters, with_status: bool) -> Select:
+    """The filters on the columns clusters and accounts both have."""
+    if with_status and f.status is not None:
+        stmt = stmt.where(t.status == f.status.value)
+    if f.flagged is not None:
+        stmt = stmt.where(t.flagged == f.flagged)
+    if f.min_score is not None:
+        stmt = stmt.where(t.score >= f.min_score)
+    if f.max_score is not None:
+        stmt = stmt.where(t.score <= f.max_score)
+    if f.since is not None:
+        stmt = stmt.where(t.last_seen >= f.since)
+    if f.until is not None:
+        stmt = stmt.where(t.first_seen <= f.until)
+    return stmt
+
+
+def _sized(stmt: Select, f: QueueFilters) -> Select:
+    """``stmt`` over clusters, limited to the size filters."""
+    if f.min_size is not None:
+        stmt = stmt.where(ClusterRow.size >= f.min_size)
+    if f.max_size is not None:
+        stmt = stmt.where(ClusterRow.size <= f.max_size)
+    return stmt
+
+
 def _cluster_filters(stmt: Select, f: QueueFilters, with_status: bool = True) -> Select:
     c = ClusterRow
-    if with_status and f.status is not None:
-        stmt = stmt.where(c.status == f.status.value)
-    if f.flagged is not None:
-        stmt = stmt.where(c.flagged == f.flagged)
-    if f.min_score is not None:
-        stmt = stmt.where(c.score >= f.min_score)
-    if f.max_score is not None:
-        stmt = stmt.where(c.score <= f.max_score)
-    if f.min_size is not None:
-        stmt = stmt.where(c.size >= f.min_size)
-    if f.max_size is not None:
-        stmt = stmt.where(c.size <= f.max_size)
-    if f.since is not None:
-        stmt = stmt.where(c.last_seen >= f.since)
-    if f.until is not None:
-        stmt = stmt.where(c.first_seen <= f.until)
+    stmt = _sized(_record_filters(stmt, c, f, with_status), f)
     if f.verification_path:
         stmt = stmt.where(exists().where(AccountRow.cluster_id == c.cluster_id,
                                          AccountRow.verification_path == f.verification_path))
@@ -88,25 +100,9 @@ def _cluster_filters(stmt: Select, f: QueueFilters, with_status: bool = True) ->
 
 def _account_filters(stmt: Select, f: QueueFilters, with_status: bool = True) -> Select:
     a = AccountRow
-    if with_status and f.status is not None:
-        stmt = stmt.where(a.status == f.status.value)
-    if f.flagged is not None:
-        stmt = stmt.where(a.flagged == f.flagged)
-    if f.min_score is not None:
-        stmt = stmt.where(a.score >= f.min_score)
-    if f.max_score is not None:
-        stmt = stmt.where(a.score <= f.max_score)
+    stmt = _record_filters(stmt, a, f, with_status)
     if f.min_size is not None or f.max_size is not None:
-        sized = select(ClusterRow.cluster_id)
-        if f.min_size is not None:
-            sized = sized.where(ClusterRow.size >= f.min_size)
-        if f.max_size is not None:
-            sized = sized.where(ClusterRow.size <= f.max_size)
-        stmt = stmt.where(a.cluster_id.in_(sized))
-    if f.since is not None:
-        stmt = stmt.where(a.last_seen >= f.since)
-    if f.until is not None:
-        stmt = stmt.where(a.first_seen <= f.until)
+        stmt = stmt.where(a.cluster_id.in_(_sized(select(ClusterRow.cluster_id), f)))
     if f.verification_path:
         stmt = stmt.where(a.verification_path == f.verification_path)
     if f.model:
@@ -116,19 +112,20 @@ def _account_filters(stmt: Select, f: QueueFilters, with_status: bool = True) ->
     return stmt
 
 
-def _table(kind: Kind):  # noqa: ANN202
-    return (ClusterRow, ClusterRow.cluster_id, _cluster_filters) if kind is Kind.cluster else \
+def _table(kind: SubjectKind):  # noqa: ANN202
+    return (ClusterRow, ClusterRow.cluster_id, _cluster_filters) if kind is SubjectKind.cluster else \
         (AccountRow, AccountRow.account_id, _account_filters)
 
 
 # Columns only the detail views read: a queue page does not load them.
 _DETAIL_ONLY = {
-    Kind.cluster: (ClusterRow.members, ClusterRow.linked_clusters, ClusterRow.content_hash),
-    Kind.account: (AccountRow.hourly_requests, AccountRow.sample_prompts, AccountRow.content_hash),
+    SubjectKind.cluster: (ClusterRow.members, ClusterRow.linked_clusters, ClusterRow.content_hash),
+    SubjectKind.account: (AccountRow.hourly_requests, AccountRow.sample_prompts, AccountRow.content_hash),
 }
 
 
-def page(session: Session, kind: Kind, f: QueueFilters, cursor: str | None, limit: int) -> tuple[list, str | None, int]:
+def page(session: Session, kind: SubjectKind, f: QueueFilters, cursor: str | None,
+         limit: int) -> tuple[list, str | None, int]:
     """(rows, next cursor or None, total matching) of one queue page, score descending then id ascending."""
     table, key, apply = _table(kind)
     stmt = apply(select(table), f)
@@ -145,7 +142,7 @@ def page(session: Session, kind: Kind, f: QueueFilters, cursor: str | None, limi
     return rows, nxt, total
 
 
-def counts(session: Session, kind: Kind, f: QueueFilters) -> dict:
+def counts(session: Session, kind: SubjectKind, f: QueueFilters) -> dict:
     """Total, flagged and per-status counts under the filters (ignoring the status filter)."""
     table, _, apply = _table(kind)
     stmt = apply(select(table.status, table.flagged, func.count()).select_from(table), f, with_status=False)
@@ -162,13 +159,13 @@ def counts(session: Session, kind: Kind, f: QueueFilters) -> dict:
     return {"kind": kind, "total": sum(by_status.values()), "flagged": flagged, "by_status": dict(by_status)}
 
 
-def page_json(session: Session, kind: Kind, f: QueueFilters, cursor: str | None, limit: int) -> bytes:
+def page_json(session: Session, kind: SubjectKind, f: QueueFilters, cursor: str | None, limit: int) -> bytes:
     """One queue page as the API's JSON body (:class:`QueuePage`)."""
     rows, nxt, total = page(session, kind, f, cursor, limit)
-    item = evidence.cluster_item if kind is Kind.cluster else evidence.account_item
+    item = evidence.cluster_item if kind is SubjectKind.cluster else evidence.account_item
     return QueuePage(kind=kind, total=total, items=[item(r) for r in rows], next_cursor=nxt).model_dump_json().encode()
 
 
-def counts_json(session: Session, kind: Kind, f: QueueFilters) -> bytes:
+def counts_json(session: Session, kind: SubjectKind, f: QueueFilters) -> bytes:
     """The counts under the filters as the API's JSON body (:class:`Counts`)."""
     return Counts(**counts(session, kind, f)).model_dump_json().encode()

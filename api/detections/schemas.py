@@ -1,35 +1,22 @@
-"""Request filters and response bodies of the detections queue and evidence."""
+"""Request filters and response bodies of the detections queue and evidence.
+
+The bodies serve fields of :mod:`detector.records`; ``tests/api/test_record_shapes.py`` keeps them in step.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 from pydantic import BaseModel, Field
 
-
-class Kind(str, Enum):
-    """What the queue lists."""
-
-    cluster = "cluster"
-    account = "account"
-
-
-class Status(str, Enum):
-    """Review status of a detection: ``new`` until a case is opened, then the case's status."""
-
-    new = "new"
-    open = "open"
-    in_review = "in_review"
-    confirmed_attack = "confirmed_attack"
-    dismissed = "dismissed"
-    escalated = "escalated"
+from distillguard.api.review import CaseStatus, Decision, ReviewStatus
+from distillguard.detector.records import SubjectKind
 
 
 class QueueFilters(BaseModel):
     """Queue filters (all optional, combined with AND)."""
 
-    status: Status | None = None
+    status: ReviewStatus | None = None
     flagged: bool | None = None
     min_score: float | None = Field(None, ge=0, le=1)
     max_score: float | None = Field(None, ge=0, le=1)
@@ -43,8 +30,8 @@ class QueueFilters(BaseModel):
     indicator_kind: str | None = Field(None, max_length=32)
 
 
-class ClusterItem(BaseModel):
-    """A cluster in the queue."""
+class ClusterFields(BaseModel):
+    """The stored fields a cluster's queue entry and detail share."""
 
     cluster_id: str
     score: float
@@ -55,8 +42,13 @@ class ClusterItem(BaseModel):
     first_seen: datetime | None
     last_seen: datetime | None
     model_version: str | None
-    status: Status
+    status: ReviewStatus
     reasons: list[str]
+
+
+class ClusterItem(ClusterFields):
+    """A cluster in the queue."""
+
     indicator_kinds: list[str]
 
 
@@ -75,14 +67,14 @@ class AccountItem(BaseModel):
     verification_path: str | None
     org_id: str | None
     models: list[str]
-    status: Status
+    status: ReviewStatus
     reasons: list[str]
 
 
 class QueuePage(BaseModel):
     """One page of the queue, highest risk first; pass ``next_cursor`` as ``cursor`` for the next page."""
 
-    kind: Kind
+    kind: SubjectKind
     total: int = Field(description="Detections matching the filters (all pages).")
     items: list[ClusterItem] | list[AccountItem]
     next_cursor: str | None
@@ -91,7 +83,7 @@ class QueuePage(BaseModel):
 class Counts(BaseModel):
     """Detections per review status, under the given filters (status filter ignored)."""
 
-    kind: Kind
+    kind: SubjectKind
     total: int
     flagged: int
     by_status: dict[str, int]
@@ -119,14 +111,14 @@ class LinkedCluster(BaseModel):
     known: bool
     score: float | None = None
     size: int | None = None
-    status: Status | None = None
+    status: ReviewStatus | None = None
 
 
 class CaseRef(BaseModel):
     """The case reviewing a detection."""
 
     id: int
-    status: str
+    status: CaseStatus
     assignee: str | None
 
 
@@ -140,24 +132,13 @@ class MemberAccount(BaseModel):
     verification_path: str | None = None
     org_id: str | None = None
     n_requests: int | None = None
-    status: Status | None = None
-    decision: str | None = None
+    status: ReviewStatus | None = None
+    decision: Decision | None = None
 
 
-class ClusterDetail(BaseModel):
+class ClusterDetail(ClusterFields):
     """A cluster with its evidence."""
 
-    cluster_id: str
-    score: float
-    flagged: bool
-    flagged_at: datetime | None
-    size: int
-    n_requests: int
-    first_seen: datetime | None
-    last_seen: datetime | None
-    model_version: str | None
-    status: Status
-    reasons: list[str]
     shared_indicators: dict[str, list[str]]
     members: list[MemberAccount]
     members_total: int
@@ -169,25 +150,11 @@ class ClusterDetail(BaseModel):
     case: CaseRef | None
 
 
-class AccountDetail(BaseModel):
+class AccountDetail(AccountItem):
     """An account with its evidence."""
 
-    account_id: str
-    score: float
-    flagged: bool
-    flagged_at: datetime | None
-    cluster_id: str | None
-    n_requests: int
-    first_seen: datetime | None
-    last_seen: datetime | None
-    model_version: str | None
-    verification_path: str | None
-    org_id: str | None
-    models: list[str]
-    status: Status
-    reasons: list[str]
     timeline: list[HourCount]
     sample_prompts: list[SamplePrompt]
     cluster: ClusterItem | None
     case: CaseRef | None
-    decision: str | None
+    decision: Decision | None

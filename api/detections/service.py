@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 
 import msgspec
 from sqlalchemy import Table, delete, event, insert, select, update
@@ -52,24 +53,10 @@ def _replace(session: Session, table: Table, key: str, keys: Iterable[str], rows
         session.execute(insert(table), list(chunk))
 
 
-def _account_row(v: AccountVerdict, now) -> dict:  # noqa: ANN001
-    return {
-        "account_id": v.account_id, "score": v.score, "flagged": v.flagged, "cluster_id": v.cluster_id,
-        "flagged_at": v.flagged_at, "reasons": v.reasons, "n_requests": v.n_requests, "first_seen": v.first_seen,
-        "last_seen": v.last_seen, "model_version": v.model_version, "org_id": v.org_id,
-        "verification_path": v.verification_path, "models": v.models, "hourly_requests": v.hourly_requests,
-        "sample_prompts": v.sample_prompts, "content_hash": _hash(v), "updated_at": now,
-    }
-
-
-def _cluster_row(c: ClusterVerdict, now) -> dict:  # noqa: ANN001
-    return {
-        "cluster_id": c.cluster_id, "score": c.score, "flagged": c.flagged, "flagged_at": c.flagged_at,
-        "size": len(c.members), "members": c.members, "shared_indicators": c.shared_indicators, "reasons": c.reasons,
-        "n_requests": c.n_requests, "first_seen": c.first_seen, "last_seen": c.last_seen,
-        "model_version": c.model_version, "linked_clusters": c.linked_clusters, "content_hash": _hash(c),
-        "updated_at": now,
-    }
+def _row(record: AccountVerdict | ClusterVerdict, now: datetime) -> dict:
+    """The table row of a record: its fields as they are, plus a cluster's size and the write bookkeeping."""
+    size = {"size": len(record.members)} if isinstance(record, ClusterVerdict) else {}
+    return msgspec.structs.asdict(record) | size | {"content_hash": _hash(record), "updated_at": now}
 
 
 _BUMPED = "distillguard.epoch_bumped"
@@ -113,13 +100,13 @@ def upsert_detections(session: Session, verdicts: list[AccountVerdict], clusters
     any_changed = False
     if verdicts:
         latest = {v.account_id: v for v in verdicts}  # the last record of an account in the batch wins
-        changed = _upsert(session, AccountRow.__table__, "account_id", [_account_row(v, now) for v in latest.values()])
+        changed = _upsert(session, AccountRow.__table__, "account_id", [_row(v, now) for v in latest.values()])
         _replace(session, AccountModel.__table__, "account_id", changed,
                  [{"account_id": a, "model": m} for a in sorted(changed) for m in sorted(set(latest[a].models))])
         any_changed = bool(changed)
     if clusters:
         latest_c = {c.cluster_id: c for c in clusters}
-        changed = _upsert(session, ClusterRow.__table__, "cluster_id", [_cluster_row(c, now) for c in latest_c.values()])
+        changed = _upsert(session, ClusterRow.__table__, "cluster_id", [_row(c, now) for c in latest_c.values()])
         rows = {(cid, kind, value[:INDICATOR_VALUE_MAX])
                 for cid in changed for kind, values in latest_c[cid].shared_indicators.items() for value in values}
         _replace(session, ClusterIndicator.__table__, "cluster_id", changed,
@@ -131,23 +118,12 @@ def upsert_detections(session: Session, verdicts: list[AccountVerdict], clusters
 
 def account_verdict(row: AccountRow) -> AccountVerdict:
     """The core's record of a stored account verdict."""
-    return AccountVerdict(
-        account_id=row.account_id, score=row.score, flagged=row.flagged, cluster_id=row.cluster_id,
-        flagged_at=row.flagged_at, reasons=list(row.reasons), n_requests=row.n_requests, first_seen=row.first_seen,
-        last_seen=row.last_seen, model_version=row.model_version, org_id=row.org_id,
-        verification_path=row.verification_path, models=list(row.models), hourly_requests=dict(row.hourly_requests),
-        sample_prompts=list(row.sample_prompts),
-    )
+    return msgspec.convert(row, AccountVerdict, from_attributes=True)
 
 
 def cluster_verdict(row: ClusterRow) -> ClusterVerdict:
     """The core's record of a stored cluster."""
-    return ClusterVerdict(
-        cluster_id=row.cluster_id, members=list(row.members), score=row.score, flagged=row.flagged,
-        flagged_at=row.flagged_at, shared_indicators=dict(row.shared_indicators), reasons=list(row.reasons),
-        n_requests=row.n_requests, first_seen=row.first_seen, last_seen=row.last_seen,
-        model_version=row.model_version, linked_clusters=list(row.linked_clusters),
-    )
+    return msgspec.convert(row, ClusterVerdict, from_attributes=True)
 
 
 def export_verdicts(session: Session) -> Iterator[AccountVerdict]:

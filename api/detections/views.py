@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from distillguard.api.auth.service import Principal
 from distillguard.api.deps import get_session, viewer
 from distillguard.api.detections import evidence, queue
-from distillguard.api.detections.schemas import AccountDetail, ClusterDetail, Counts, Kind, QueueFilters, QueuePage
+from distillguard.api.detections.schemas import AccountDetail, ClusterDetail, Counts, QueueFilters, QueuePage
 from distillguard.api.errors import COMMON, NOT_FOUND, ServiceError
+from distillguard.detector.records import SubjectKind
 
 router = APIRouter(prefix="/api/v1", tags=["detections"], responses=COMMON)
 
@@ -27,7 +28,7 @@ def _redacted(redact: bool, who: Principal) -> bool:
 async def get_queue(
     request: Request,
     f: Annotated[QueueFilters, Query()],
-    kind: Kind = Kind.cluster,
+    kind: SubjectKind = SubjectKind.cluster,
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     _who: Principal = Depends(viewer),
@@ -41,7 +42,7 @@ async def get_queue(
 
 
 @router.get("/detections/counts", response_model=Counts, summary="Detections per review status")
-async def get_counts(request: Request, f: Annotated[QueueFilters, Query()], kind: Kind = Kind.cluster,
+async def get_counts(request: Request, f: Annotated[QueueFilters, Query()], kind: SubjectKind = SubjectKind.cluster,
                      _who: Principal = Depends(viewer)) -> Response:
     """Total, flagged and per-status counts under the filters (the status filter is ignored)."""
     body = await request.app.state.queue_pages.get(("counts", kind, f.model_dump_json()),

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from distillguard.api.cases.models import Case
 from distillguard.api.detections.evidence import get_cluster
 from distillguard.api.errors import ServiceError
+from distillguard.api.review import CaseStatus
+from distillguard.detector.records import SubjectKind
 
 NAMESPACE = uuid.UUID("6f1a5e0e-6a4b-4b43-9a4c-6d0c2e5b1f10")  # deterministic ids: same cluster, same objects
 IDENTITY = stix2.Identity(id=f"identity--{uuid.uuid5(NAMESPACE, 'distillguard')}", name="DistillGuard",
@@ -50,8 +52,8 @@ def _pattern(kind: str, value: str) -> tuple[str, str] | None:
 def cluster_bundle(session: Session, cluster_id: str) -> stix2.Bundle:
     """The STIX bundle of a cluster whose case is confirmed (409 otherwise): a campaign and its indicators."""
     row = get_cluster(session, cluster_id)
-    case = session.scalar(select(Case).where(Case.subject_type == "cluster", Case.subject_id == cluster_id))
-    if case is None or case.status != "confirmed_attack":
+    case = session.scalar(select(Case).where(Case.subject_type == SubjectKind.cluster, Case.subject_id == cluster_id))
+    if case is None or case.status != CaseStatus.confirmed_attack:
         raise ServiceError(409, f"cluster {cluster_id!r} is not a confirmed attack; only confirmed clusters are shared")
     stamp = case.decided_at
     ident = lambda kind, key: f"{kind}--{uuid.uuid5(NAMESPACE, f'{cluster_id}/{key}')}"  # noqa: E731
