@@ -17,10 +17,27 @@ class Decision(StrEnum):
     dismissed = auto()
 
 
-CaseStatus = StrEnum("CaseStatus", ["open", "in_review", *Decision.__members__, "escalated"], module=__name__)
-CaseStatus.__doc__ = "Case workflow states: open -> in_review | escalated -> a Decision (dismissed may be reopened)."
+class CaseStatus(StrEnum):
+    """Case workflow states: open -> in_review | escalated -> a Decision (dismissed may be reopened)."""
 
-ReviewStatus = StrEnum("ReviewStatus", ["new", *CaseStatus.__members__], module=__name__)
-ReviewStatus.__doc__ = "Review status of a detection: ``new`` until a case is opened, then the case's status."
+    open = auto()
+    in_review = auto()
+    confirmed_attack = Decision.confirmed_attack.value
+    dismissed = Decision.dismissed.value
+    escalated = auto()
 
+
+class ReviewStatus(StrEnum):
+    """Review status of a detection: ``new`` until a case is opened, then the case's status."""
+
+    new = auto()
+    open = CaseStatus.open.value
+    in_review = CaseStatus.in_review.value
+    confirmed_attack = CaseStatus.confirmed_attack.value
+    dismissed = CaseStatus.dismissed.value
+    escalated = CaseStatus.escalated.value
+
+
+# Each status set extends the smaller one (tests/api/test_review_vocabulary.py checks it): the members are
+# written out so that type checkers see them, their values come from the smaller set.
 FINAL = frozenset(Decision)  # the case statuses that end a case (its decision)
