@@ -23,6 +23,8 @@ from distillguard.detector.units import DAY, HOUR
 SCENARIOS = ("standard", "hard")
 DEFAULT_START = datetime(2026, 3, 2, tzinfo=UTC)
 RELEASE_AFTER = 9 * HOUR
+# The shortest window: hydras rotate replacement accounts in from 2 h and retire burnt ones from 4 h on.
+MIN_DAYS = 0.25
 MODELS = {MODEL_OLD: "frontier-4", MODEL_MINI: "frontier-4-mini", MODEL_NEW: "frontier-5"}
 MODEL_SPEED = {MODEL_OLD: 70.0, MODEL_MINI: 160.0, MODEL_NEW: 55.0}  # output tokens per second
 DUPLICATE_RATE = 0.001
@@ -53,8 +55,8 @@ class Params:
             raise ValueError(f"redact must be within [0, 1], got {self.redact}")
         if self.scenario not in SCENARIOS:
             raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}, got {self.scenario!r}")
-        if not self.days > 0:
-            raise ValueError(f"days must be > 0, got {self.days}")
+        if not self.days >= MIN_DAYS:
+            raise ValueError(f"days must be >= {MIN_DAYS:g} (the campaigns' plans need {MIN_DAYS * DAY / HOUR:g} hours), got {self.days}")
 
 
 class Simulation:
