@@ -1,9 +1,10 @@
-"""The detection commands of the ``distillguard`` CLI: detect, evaluate, train (and simulate)."""
+"""The detection commands of the ``distillguard`` CLI: detect, evaluate, train (and simulate).
+
+Plain functions; :func:`distillguard.detector.cli.build_app` adds them to the app."""
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -14,8 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 from rich.table import Table
 
-from distillguard.detector.cli import app
-from distillguard.detector.events import BadLine, Event, read_events
+from distillguard.detector.events import BadLine, read_events
 from distillguard.detector.records import cluster_line, verdict_line
 from distillguard.detector.settings import get_settings
 
@@ -43,7 +43,6 @@ def _load_model(path: Path | None):
         _fail(str(exc))
 
 
-@app.command()
 def simulate(
     out_dir: Annotated[Path, typer.Argument(help="Directory to write events.jsonl.gz, labels.json and manifest.json into.", file_okay=False)],
     seed: Annotated[int, typer.Option(help="Random seed: the same seed and options give byte-identical files.")] = 1,
@@ -74,7 +73,6 @@ def simulate(
               f"{m['scenario']}, seed {seed}, {time.perf_counter() - t0:.1f}s -> {out_dir}")
 
 
-@app.command()
 def detect(
     events: Annotated[Path, typer.Argument(help="api-event/v1 JSON Lines, plain or gzip, in time order.", exists=True, dir_okay=False)],
     out: Annotated[Path, typer.Option("--out", help="Write one verdict per account seen (JSON Lines).")],
@@ -131,7 +129,6 @@ def detect(
     )
 
 
-@app.command()
 def evaluate(
     labels: Annotated[Path, typer.Argument(help="labels.json from `simulate` (account_id -> attack, campaign, kind).", exists=True, dir_okay=False)],
     verdicts: Annotated[Path, typer.Argument(help="Verdicts from `detect --out` or `export-verdicts`.", exists=True, dir_okay=False)],
@@ -199,7 +196,6 @@ def _decisions() -> dict[str, bool]:
     return labels
 
 
-@app.command()
 def train(
     out: Annotated[Path, typer.Option("--out", help="Where to write the model artifact (.joblib; a .json card is written beside it).")],
     data_dir: Annotated[Path, typer.Option(help="Cache of simulated training days.")] = Path(".cache/distillguard/train"),
@@ -239,6 +235,3 @@ def train(
     model.save(out)
     err.print(f"model {model.version}: threshold {model.threshold:.4f}, {model.training['rows']:,} rows, {time.perf_counter() - t0:.0f}s -> {out}")
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
