@@ -30,7 +30,7 @@ from distillguard.api.limits import BodyLimit
 from distillguard.api.ratelimit import RateLimiter
 from distillguard.api.sharing.views import router as sharing_router
 from distillguard.detector.logs import get_logger
-from distillguard.detector.settings import Settings, get_settings
+from distillguard.api.settings import ApiSettings, get_api_settings
 
 log = get_logger("api")
 
@@ -57,10 +57,10 @@ def _dispatch_once(app: FastAPI) -> None:
         dispatch(session, app.state.publisher)
 
 
-def create_app(settings: Settings | None = None, *, publisher: Publisher | None = None,
+def create_app(settings: ApiSettings | None = None, *, publisher: Publisher | None = None,
                outbox_loop: bool = True) -> FastAPI:
     """The app on ``settings.database_url`` (already migrated), publishing enforcement to ``settings.kafka_bootstrap``."""
-    settings = settings or get_settings()
+    settings = settings or get_api_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from distillguard.api.auth.models import ROLES
+from distillguard.api.auth.roles import ROLES
 from distillguard.api.auth.service import Principal, authenticate, hash_token
 from distillguard.detector.logs import get_logger
 

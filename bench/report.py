@@ -1,5 +1,5 @@
 """Render the README's generated tables (``python -m bench.report``, ``make report``): evaluation and
-benchmarks from ``bench/results/*.json``, configuration from ``detector.settings.Settings``.
+benchmarks from ``bench/results/*.json``, configuration from the settings of the core, the stream worker and the review service.
 
 ``--write README.md`` replaces the text between ``<!-- report:NAME -->`` and ``<!-- /report:NAME -->``
 (NAME = ``evaluation``, ``benchmarks``, ``reliability`` or ``settings``) with the freshly rendered table; without it the
@@ -144,14 +144,26 @@ def render_benchmarks(results: dict[str, dict]) -> str:
     return _table(("figure", "measured", "target"), rows) + (f"\n\nRuns: {', '.join(runs)}{where}." if runs else "")
 
 
-def render_settings() -> str:
-    """Every ``Settings`` field: its environment variable, default and description."""
+def settings_classes() -> tuple[type, ...]:
+    """The settings of every component: the core, the stream worker, the review service."""
+    from distillguard.api.settings import ApiSettings
     from distillguard.detector.settings import Settings
+    from distillguard.streams.settings import StreamSettings
 
-    rows = []
-    for name, field in Settings.model_fields.items():
-        default = "(packaged)" if field.default is None else f"`{field.default}`"
-        rows.append((f"`{name.upper()}`", default, field.description or ""))
+    return Settings, StreamSettings, ApiSettings
+
+
+def render_settings() -> str:
+    """Every settings field of every component: its environment variable, default and description (a
+    variable two components read, such as ``KAFKA_BOOTSTRAP``, is listed once)."""
+    rows, seen = [], set()
+    for cls in settings_classes():
+        for name, field in cls.model_fields.items():
+            if name in seen:
+                continue
+            seen.add(name)
+            default = "(packaged)" if field.default is None else f"`{field.default}`"
+            rows.append((f"`{name.upper()}`", default, field.description or ""))
     return _table(("environment variable", "default", "meaning"), rows)
 
 

@@ -11,7 +11,8 @@ import sys
 import urllib.error
 import urllib.request
 
-from distillguard.detector.settings import Settings
+from distillguard.api.settings import ApiSettings
+from distillguard.streams.settings import StreamSettings
 
 TIMEOUT_S = 3.0
 
@@ -31,10 +32,9 @@ def status_of(url: str) -> int | None:
 
 def main() -> int:
     """Probe the API, then the worker's metrics endpoint; print what answered."""
-    settings = Settings()
     urls = (
-        f"http://127.0.0.1:{settings.api_port}/health",
-        f"http://127.0.0.1:{settings.metrics_port}/metrics",
+        f"http://127.0.0.1:{ApiSettings().api_port}/health",
+        f"http://127.0.0.1:{StreamSettings().metrics_port}/metrics",
     )
     for url in urls:
         try:

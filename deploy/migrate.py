@@ -13,17 +13,18 @@ from sqlalchemy.exc import OperationalError
 
 from distillguard.api.database import migrate
 from distillguard.detector.logs import configure_logging, get_logger
+from distillguard.api.settings import ApiSettings
 from distillguard.detector.settings import Settings
 
 
 def main() -> int:
     """Upgrade to head; log which database (password hidden). Exit 1 when the database is unreachable."""
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_json)
+    core, url = Settings(), ApiSettings().database_url
+    configure_logging(core.log_level, core.log_json)
     log = get_logger("migrate")
-    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    where = make_url(url).render_as_string(hide_password=True)
     try:
-        migrate(settings.database_url)
+        migrate(url)
     except OperationalError as exc:  # unreachable, refused, bad credentials: the orchestrator retries
         log.error("database unavailable", database=where, error=str(exc.orig).strip())
         return 1

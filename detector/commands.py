@@ -1,9 +1,10 @@
-"""The detection commands of the ``distillguard`` CLI: detect, evaluate, train (and simulate)."""
+"""The detection commands of the ``distillguard`` CLI: detect, evaluate, train (and simulate).
+
+Plain functions; :func:`distillguard.detector.cli.build_app` adds them to the app."""
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -15,8 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 from rich.table import Table
 
-from distillguard.detector.cli import app
-from distillguard.detector.events import BadLine, Event, EventFileError, read_events
+from distillguard.detector.events import BadLine, EventFileError, read_events
 from distillguard.detector.records import cluster_line, verdict_line
 from distillguard.detector.settings import get_settings
 
@@ -54,26 +54,21 @@ def _load_model(path: Path | None):
         _fail(str(exc))
 
 
-@app.command()
 def simulate(
     out_dir: Annotated[Path, typer.Argument(help="Directory to write events.jsonl.gz, labels.json and manifest.json into.", file_okay=False)],
     seed: Annotated[int, typer.Option(help="Random seed: the same seed and options give byte-identical files.")] = 1,
     scale: Annotated[float, typer.Option(help="Population size: 1.0 is ~4,000 accounts and ~250k events per day.")] = 1.0,
     scenario: Annotated[str, typer.Option(help="standard, or hard: no card reuse, large proxy pools, timing jitter, camouflage chats.")] = "standard",
     redact: Annotated[float, typer.Option(help="Share of events whose prompt and system prompt are null (1.0: no text at all).")] = 0.0,
-    days: Annotated[float, typer.Option(help="Length of the simulated window in days (starts 2026-03-02T00:00Z).")] = 1.0,
+    days: Annotated[float, typer.Option(help="Length of the simulated window in days (starts 2026-03-02T00:00Z; at least 0.25).")] = 1.0,
 ) -> None:
     """Simulate a day of API traffic with distillation campaigns and hard negatives, plus ground-truth labels."""
-    from distillguard.detector.simulate import SCENARIOS, generate, write
+    from distillguard.detector.simulate import Params, generate, write
 
-    if not scale > 0:
-        _fail(f"--scale must be > 0 (got {scale})")
-    if not 0.0 <= redact <= 1.0:
-        _fail(f"--redact must be between 0 and 1 (got {redact})")
-    if scenario not in SCENARIOS:
-        _fail(f"--scenario must be one of: {', '.join(SCENARIOS)} (got {scenario!r})")
-    if not days > 0:
-        _fail(f"--days must be > 0 (got {days})")
+    try:
+        Params(seed, scale, scenario, redact, days).check()
+    except ValueError as exc:
+        _fail(f"--{exc}")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)  # before generating: a bad directory fails at once
     except OSError as exc:
@@ -92,7 +87,6 @@ def simulate(
               f"{m['scenario']}, seed {seed}, {time.perf_counter() - t0:.1f}s -> {out_dir}")
 
 
-@app.command()
 def detect(
     events: Annotated[Path, typer.Argument(help="api-event/v1 JSON Lines, plain or gzip, in time order.", exists=True, dir_okay=False)],
     out: Annotated[Path, typer.Option("--out", help="Write one verdict per account seen (JSON Lines).")],
@@ -158,7 +152,6 @@ def detect(
     )
 
 
-@app.command()
 def evaluate(
     labels: Annotated[Path, typer.Argument(help="labels.json from `simulate` (account_id -> attack, campaign, kind).", exists=True, dir_okay=False)],
     verdicts: Annotated[Path, typer.Argument(help="Verdicts from `detect --out` or `export-verdicts`.", exists=True, dir_okay=False)],
@@ -241,7 +234,6 @@ def _decisions() -> dict[str, bool]:
     return labels
 
 
-@app.command()
 def train(
     out: Annotated[Path, typer.Option("--out", help="Where to write the model artifact (.joblib; a .json card is written beside it).")],
     data_dir: Annotated[Path, typer.Option(help="Cache of simulated training days.")] = Path(".cache/distillguard/train"),
@@ -289,6 +281,3 @@ def train(
     model.save(out)
     err.print(f"model {model.version}: threshold {model.threshold:.4f}, {model.training['rows']:,} rows, {time.perf_counter() - t0:.0f}s -> {out}")
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())

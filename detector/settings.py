@@ -1,4 +1,9 @@
-"""One settings object for every DistillGuard process, read from environment variables."""
+"""Settings of the detection core, read from environment variables.
+
+The optional layers read their own: :mod:`distillguard.streams.settings` (Kafka, the worker) and
+:mod:`distillguard.api.settings` (the review database and API). The environment variable names are the
+upper-case field names, shared by every process.
+"""
 
 from __future__ import annotations
 
@@ -7,39 +12,21 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+ENV_CONFIG = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
 
 class Settings(BaseSettings):
-    """Configuration. Each field reads the upper-case environment variable of its name."""
+    """Core configuration. Each field reads the upper-case environment variable of its name."""
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    model_config = ENV_CONFIG
 
-    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
-    events_topic: str = Field("api-events", description="Input topic of api-event/v1 messages.")
-    dlq_topic: str = Field("api-events-dlq", description="Dead-letter topic for rejected messages.")
-    detections_topic: str = Field("detections", description="Topic of newly flagged/changed accounts and clusters.")
-    enforcement_topic: str = Field("enforcement-actions", description="Topic of enforcement actions from reviews.")
-    summaries_topic: str = Field("account-summaries", description="Compacted topic of per-account summaries for linking.")
-    topic_partitions: int = Field(4, ge=1, description="Partitions for topics the worker creates.")
-    database_url: str = Field("sqlite:///distillguard.db", description="SQLAlchemy URL of the review database.")
     model_path: str | None = Field(None, description="Model artifact; default: the one shipped in the package.")
     window_minutes: float = Field(15.0, gt=0, description="Re-score every this many minutes of event time.")
-    metrics_port: int = Field(9108, description="Prometheus metrics port of the worker.")
-    api_host: str = Field("127.0.0.1", description="Review API bind address.")
-    api_port: int = Field(8000, description="Review API port.")
-    api_rate_limit_per_minute: int = Field(600, ge=1, description="Requests per token per minute before 429.")
-    api_max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body the review API accepts (413 above).")
-    api_token_cache_seconds: float = Field(
-        2.0, ge=0, description="Seconds an authenticated token is trusted without a database look-up (0: every "
-        "request). A token revoked through the API is refused at once by that process, elsewhere within this.")
-    api_queue_cache_seconds: float = Field(
-        1.0, ge=0, description="Seconds between background reads of the detections epoch behind cached queue pages "
-        "(0: read it on every request). Writes through the same process show at once, other processes' within about this.")
-    api_outbox_interval: float = Field(5.0, gt=0, description="Seconds between re-sends of pending enforcement events.")
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log JSON lines instead of console format.")
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings (cached; tests may call ``get_settings.cache_clear()``)."""
+    """The process-wide core settings (cached; tests may call ``get_settings.cache_clear()``)."""
     return Settings()

@@ -22,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from distillguard.detector.detector import Detector
+import distillguard as dg
 from distillguard.detector.evaluate import Label, load_labels
-from distillguard.detector.events import Event, read_events
 from distillguard.detector.features import FEATURES
-from distillguard.detector.records import AccountVerdict, ClusterVerdict, cluster_from_json, verdict_from_json
+from distillguard.detector.records import cluster_from_json, verdict_from_json
 from distillguard.detector.simulate import simulate
 
 SCALE = float(os.environ.get("DG_NB_SCALE", "0.1"))
@@ -42,9 +41,9 @@ class Day:
     events_path: Path
     labels: dict[str, Label]  # empty for real traffic
     manifest: dict
-    detector: Detector
-    verdicts: list[AccountVerdict]
-    clusters: list[ClusterVerdict]
+    detector: dg.Detector
+    verdicts: list[dg.AccountVerdict]
+    clusters: list[dg.ClusterVerdict]
 
     def features(self) -> tuple[list[str], np.ndarray]:
         """Account ids and the Detector's feature matrix (columns as ``detector.features.FEATURES``)."""
@@ -65,27 +64,26 @@ def simulated_day(scale: float = SCALE, seed: int = SEED, scenario: str = "stand
     return out
 
 
-def events(path: str | Path) -> Iterator[Event]:
+def events(path: str | Path) -> Iterator[dg.Event]:
     """Valid events of a JSON Lines file (plain or gzip), in file order."""
-    return read_events(path)
+    return dg.read_events(path)
 
 
-def run_detector(path: str | Path) -> Detector:
+def run_detector(path: str | Path) -> dg.Detector:
     """The packaged Detector over a whole file, flushed."""
-    det = Detector()
+    det = dg.Detector()
     det.process(events(path))
     det.flush()
     return det
 
 
-def load_verdicts(source: str, clusters_path: str | None = None) -> tuple[list[AccountVerdict], list[ClusterVerdict]]:
-    """Verdicts and clusters from the review database (a SQLAlchemy URL) or ``detect`` JSON Lines files."""
+def load_verdicts(source: str, clusters_path: str | None = None) -> tuple[list[dg.AccountVerdict], list[dg.ClusterVerdict]]:
+    """Verdicts and clusters from the review database (a SQLAlchemy URL, read through the review service's
+    public :mod:`distillguard.api.detections.export`; needs ``distillguard[api]``) or ``detect`` JSON Lines files."""
     if "://" in source:
-        from distillguard.api.database import session_scope
-        from distillguard.api.detections.service import export_clusters, export_verdicts
+        from distillguard.api.detections.export import read_clusters, read_verdicts
 
-        with session_scope(source) as session:
-            return list(export_verdicts(session)), list(export_clusters(session))
+        return read_verdicts(source), read_clusters(source)
     verdicts = [verdict_from_json(line) for line in Path(source).read_bytes().splitlines() if line.strip()]
     clusters = [cluster_from_json(line) for line in Path(clusters_path).read_bytes().splitlines() if line.strip()] if clusters_path else []
     return verdicts, clusters

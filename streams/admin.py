@@ -9,12 +9,12 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from distillguard.detector.logs import get_logger
-from distillguard.detector.settings import Settings
+from distillguard.streams.settings import StreamSettings
 
 log = get_logger("admin")
 
 
-def topic_specs(settings: Settings, partitions: int | None = None) -> dict[str, tuple[int, dict[str, str]]]:
+def topic_specs(settings: StreamSettings, partitions: int | None = None) -> dict[str, tuple[int, dict[str, str]]]:
     """Topic name -> (partitions, configs) for every topic the stream uses."""
     n = partitions or settings.topic_partitions
     compact = {"cleanup.policy": "compact"}

@@ -1,4 +1,4 @@
-"""Streaming commands of the ``distillguard`` CLI: broker, replay, worker, export-verdicts."""
+"""Streaming commands of the ``distillguard`` CLI: broker, replay, worker, demo (see :func:`commands`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
+from distillguard.detector.cli import LayerCommand
+from distillguard.streams.demo import demo
+
 err = Console(stderr=True)
+REVIEW_DB_SINK = "review-db"
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -60,11 +64,11 @@ def replay(
     from kafka.errors import KafkaError
 
     from distillguard.detector.events import EventFileError
-    from distillguard.detector.settings import get_settings
     from distillguard.streams.replay import ReplayError
     from distillguard.streams.replay import replay as run
+    from distillguard.streams.settings import get_stream_settings
 
-    s = get_settings()
+    s = get_stream_settings()
     if rate != "max":
         try:
             per_s: float | None = float(rate)
@@ -102,60 +106,38 @@ def worker(
     exit_when_idle: Annotated[float, typer.Option(help="Exit after this many seconds with nothing left to do (0: never).", min=0)] = 0.0,
     group: Annotated[str, typer.Option(help="Consumer group id.")] = "distillguard-worker",
     model: Annotated[Path | None, typer.Option("--model", help="Model artifact (default: MODEL_PATH or the packaged one).")] = None,
-    no_db: Annotated[bool, typer.Option("--no-db", help="Do not write verdicts to the review database.")] = False,
+    sink: Annotated[str, typer.Option("--sink", help=f"Where verdicts go: {REVIEW_DB_SINK} (DATABASE_URL; needs distillguard[api]), jsonl:PATH, or none.")] = REVIEW_DB_SINK,
 ) -> None:
     """Run the streaming detector (a faust-streaming app) over the input topic."""
     from distillguard.detector.logs import configure_logging
     from distillguard.detector.model import ModelError, load_model
     from distillguard.detector.settings import get_settings
     from distillguard.streams.app import run_worker
+    from distillguard.streams.settings import get_stream_settings
+    from distillguard.streams.sinks import SinkUnavailableError, open_sink
     from distillguard.streams.worker import WorkerOptions
 
     configure_logging()
-    s = get_settings()
+    core = get_settings()
     try:
-        m = load_model(model or s.model_path)
+        m = load_model(model or core.model_path)
     except ModelError as exc:
         _fail(str(exc))
+    try:
+        verdict_sink = open_sink(sink)
+    except SinkUnavailableError as exc:
+        hint = " (pip install 'distillguard[api]', or --sink none / jsonl:PATH)" if sink == REVIEW_DB_SINK else ""
+        _fail(f"{exc}{hint}")
     opts = WorkerOptions(group=group, batch_size=batch_size, snapshot_every=snapshot_every, exit_when_idle=exit_when_idle,
-                         state_dir=state_dir, write_db=not no_db)
-    sys.exit(run_worker(s, opts, m, partitions))
+                         state_dir=state_dir, window_minutes=core.window_minutes)
+    sys.exit(run_worker(get_stream_settings(), opts, m, verdict_sink, partitions))
 
 
-def export_verdicts(
-    out: Annotated[Path, typer.Option("--out", help="Write one verdict per account (detect's --out format).")],
-    database_url: Annotated[str | None, typer.Option("--database-url", help="Default: DATABASE_URL.")] = None,
-) -> None:
-    """Write the verdicts in the review database as `detect --out` JSON Lines (to compare stream and batch)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from distillguard.api.database import session_scope
-    from distillguard.api.detections.service import export_verdicts as fetch
-    from distillguard.detector.records import verdict_line
-    from distillguard.detector.settings import get_settings
-
-    url = database_url or get_settings().database_url
-    try:
-        with session_scope(url) as session:
-            verdicts = list(fetch(session))
-    except SQLAlchemyError as exc:
-        _fail(f"cannot read verdicts from the review database: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}", 1)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "wb") as fh:
-            for v in verdicts:
-                fh.write(verdict_line(v) + b"\n")
-    except OSError as exc:
-        _fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
-    err.print(f"{len(verdicts):,} verdicts ({sum(v.flagged for v in verdicts):,} flagged) -> {out}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the streaming commands to the root ``distillguard`` app."""
-    app.command("broker")(broker)
-    app.command("replay")(replay)
-    app.command("worker")(worker)
-    app.command("export-verdicts")(export_verdicts)
-    from distillguard.streams.demo import demo
-
-    app.command("demo")(demo)
+def commands() -> list[LayerCommand]:
+    """The ``distillguard.commands`` entry point: the streaming commands and what they need."""
+    return [
+        LayerCommand("broker", broker, "the embedded broker", ("stream",)),
+        LayerCommand("replay", replay, "replay", ("stream",)),
+        LayerCommand("worker", worker, "the stream worker", ("stream",)),
+        LayerCommand("demo", demo, "the demo", ("stream", "api")),
+    ]

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -31,6 +30,8 @@ EXE = str(Path(sys.executable).with_name("distillguard"))
 
 
 def _metrics(port: int) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:  # noqa: S310 - loopback only
             text = r.read().decode()
@@ -79,6 +80,7 @@ def demo(
 ) -> None:
     """Run broker, worker and API on a simulated day with attacks mixed in; summarise; serve the console."""
     from distillguard.detector.evaluate import evaluate, load_labels
+    from distillguard.detector.records import verdict_from_json
     from distillguard.streams.broker import EmbeddedBroker, free_port
     from distillguard.streams.replay import replay
 
@@ -148,13 +150,11 @@ def demo(
                 time.sleep(0.5)
         elapsed = time.monotonic() - t0
 
-        from distillguard.api.auth.service import create_token
-        from distillguard.api.database import session_scope
-        from distillguard.api.detections.service import export_verdicts
-
-        with session_scope(env["DATABASE_URL"]) as session:
-            verdicts = list(export_verdicts(session))
-            _, token = create_token(session, "demo", "lead", actor="demo")
+        verdicts_file = out / "verdicts.jsonl"  # the review service's own commands: this layer never imports it
+        subprocess.run([EXE, "export-verdicts", "--out", str(verdicts_file)], env=env, check=True, capture_output=True, text=True)
+        verdicts = [verdict_from_json(line) for line in verdicts_file.read_bytes().splitlines() if line.strip()]
+        token = subprocess.run([EXE, "token", "create", "--role", "lead", "--name", "demo"], env=env, check=True,
+                               capture_output=True, text=True).stdout.strip()
         report = evaluate(load_labels(json.loads((sim / "labels.json").read_text())), verdicts, events)
         _summary(report, elapsed, total)
         console.print(f"\nReview console: [bold]http://127.0.0.1:{api_port}/console[/bold]   token (role lead): [bold]{token}[/bold]")
@@ -165,6 +165,9 @@ def demo(
                 time.sleep(0.5)
     except KeyboardInterrupt:
         interrupted = True
+    except subprocess.CalledProcessError as exc:
+        console.print(f"[red]demo failed:[/red] {' '.join(exc.cmd[1:3])} exited with {exc.returncode}: {exc.stderr or ''}".rstrip())
+        raise typer.Exit(1) from None
     except RuntimeError as exc:
         console.print(f"[red]demo failed:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the stream worker (served by prometheus_client on ``Settings.metrics_port``)."""
+"""Prometheus metrics of the stream worker (served by prometheus_client on ``StreamSettings.metrics_port``)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ DETECTIONS = Counter("distillguard_detections", "Changes written to the detectio
 BATCH_SECONDS = Histogram("distillguard_batch_seconds", "Latency of one micro-batch: validate, features, scoring.",
                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
 SNAPSHOT_SECONDS = Histogram("distillguard_snapshot_seconds", "Time to write a state snapshot.", registry=REGISTRY)
-DB_ERRORS = Counter("distillguard_db_write_errors", "Failed writes to the review database (retried with backoff).", registry=REGISTRY)
-DB_PENDING = Gauge("distillguard_db_pending", "1 while the review database lags the worker's verdicts after a failed write.", registry=REGISTRY)
+# The metric names keep "db": the review database is the default sink, and dashboards and alerts use them.
+SINK_ERRORS = Counter("distillguard_db_write_errors", "Failed writes to the verdict sink (retried with backoff).", registry=REGISTRY)
+SINK_PENDING = Gauge("distillguard_db_pending", "1 while the verdict sink lags the worker's verdicts after a failed write.", registry=REGISTRY)
 IDLE = Gauge("distillguard_idle", "1 when the worker has drained its partitions and flushed its verdicts.", registry=REGISTRY)
 PAUSED = Gauge("distillguard_paused_partitions", "Partitions not fetched while they hold too many messages for event-time alignment.", registry=REGISTRY)
 HELD = Gauge("distillguard_held_messages", "Fetched messages held back for event-time alignment of the partitions.", registry=REGISTRY)

@@ -1,5 +1,6 @@
 """The stream worker: consume ``api-events`` in micro-batches, run the :class:`~detector.detector.Detector`,
-publish changes to ``detections``, dead-letter what cannot be used, keep the review database current.
+publish changes to ``detections``, dead-letter what cannot be used, keep the verdict sink it is given
+(the review database, a file, nothing) current.
 
 Per batch (up to ``batch_size`` messages fetched at once, no per-event framework overhead): validate each
 message with :func:`~detector.events.parse_event`, order the batch by event time, feed the Detector (which
@@ -17,17 +18,17 @@ from pathlib import Path
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
-from sqlalchemy.exc import SQLAlchemyError
 
 from distillguard.detector.detector import Detector
 from distillguard.detector.events import Event, EventError, parse_event
 from distillguard.detector.logs import get_logger
 from distillguard.detector.model import DetectionModel
-from distillguard.detector.records import AccountVerdict, Change, ClusterVerdict
-from distillguard.detector.settings import Settings
+from distillguard.detector.records import Change
 from distillguard.detector.state import AccountSummary
 from distillguard.streams import metrics
 from distillguard.streams.align import PartitionAligner
+from distillguard.streams.settings import StreamSettings
+from distillguard.streams.sinks import SinkError, VerdictSink
 from distillguard.streams.snapshots import Snapshot, SnapshotStore
 
 log = get_logger("worker")
@@ -35,6 +36,8 @@ ALIGN_SLACK_S = 600.0  # a partition may run this far (event time) ahead of the 
 ALIGN_MAX_WAIT_S = 5.0  # ... unless that one delivers nothing for this long (wall time)
 ALIGN_MAX_HELD = 50_000  # messages held per partition before it is paused
 DLQ_MAX_VALUE = 1_000_000  # a dead letter keeps this many bytes of its message (header dlq-truncated-from says more)
+SINK_BACKOFF_FIRST = 1.0  # seconds before retrying a failed sink write, doubling up to SINK_BACKOFF_MAX
+SINK_BACKOFF_MAX = 30.0
 _summary_decoder = msgspec.msgpack.Decoder(AccountSummary)
 
 
@@ -46,11 +49,11 @@ class WorkerOptions:
     batch_size: int = 5000
     batch_wait: float = 0.2  # seconds to wait for a batch to fill
     snapshot_every: float = 10.0  # seconds of wall time between snapshots
-    db_every: float = 10.0  # seconds of wall time between verdict writes while busy
+    sink_every: float = 10.0  # seconds of wall time between verdict writes while busy
     idle_after: float = 1.0  # seconds without input before flushing (re-score, write verdicts, snapshot)
     exit_when_idle: float = 0.0  # exit after this many idle seconds (0: run forever)
     state_dir: Path = Path(".distillguard/state")
-    write_db: bool = True
+    window_minutes: float = 15.0  # the core's WINDOW_MINUTES: re-score every this many minutes of event time
 
 
 def consumer_timeouts() -> dict[str, int]:
@@ -74,14 +77,16 @@ class _Rebalance(ConsumerRebalanceListener):
 
 
 class StreamWorker:
-    """One worker process: a Detector over the partitions the consumer group assigns it."""
+    """One worker process: a Detector over the partitions the consumer group assigns it, writing its
+    verdicts to ``sink``."""
 
-    def __init__(self, settings: Settings, options: WorkerOptions, model: DetectionModel) -> None:
+    def __init__(self, settings: StreamSettings, options: WorkerOptions, model: DetectionModel, sink: VerdictSink) -> None:
         self.s = settings
         self.o = options
         self.model = model
+        self.sink = sink
         self.store = SnapshotStore(options.state_dir)
-        self.detector = Detector(model, window_minutes=settings.window_minutes)
+        self.detector = Detector(model, window_minutes=options.window_minutes)
         self.assigned: list[int] = []
         self.offsets: dict[int, int] = {}  # partition -> next offset to process
         self.fetched: dict[int, int] = {}  # partition -> next offset expected from the consumer (held included)
@@ -92,9 +97,9 @@ class StreamWorker:
         self.dirty = False  # events or foreign summaries not yet reflected in a flush
         self.last_input = time.monotonic()
         self.last_snapshot = time.monotonic()
-        self.last_db = time.monotonic()
-        self.db_failures = 0  # consecutive failed database writes
-        self.db_retry_at = 0.0  # monotonic time of the next attempt after a failure
+        self.last_write = time.monotonic()
+        self.sink_failures = 0  # consecutive failed sink writes
+        self.sink_retry_at = 0.0  # monotonic time of the next attempt after a failure
         self.consumer: AIOKafkaConsumer | None = None
         self.summaries: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -121,9 +126,9 @@ class StreamWorker:
             await self.summaries.force_metadata_update()
             parts = self.summaries.partitions_for_topic(self.s.summaries_topic) or set()
         self.summaries.assign([TopicPartition(self.s.summaries_topic, p) for p in sorted(parts)])
-        if self.o.write_db:
-            await asyncio.to_thread(_migrate, self.s.database_url)
-        log.info("worker started", bootstrap=boot, topic=self.s.events_topic, group=self.o.group, state_dir=str(self.o.state_dir))
+        await asyncio.to_thread(self.sink.prepare)
+        log.info("worker started", bootstrap=boot, topic=self.s.events_topic, group=self.o.group, state_dir=str(self.o.state_dir),
+                 sink=type(self.sink).__name__)
 
     async def stop(self) -> None:
         """Checkpoint and disconnect (a graceful stop; a SIGKILL is recovered from the last snapshot). Each
@@ -141,6 +146,7 @@ class StreamWorker:
                 except TimeoutError:
                     log.warning("stopping a Kafka client timed out", client=name,
                                 why="broker unreachable, or the consumer group was rebalancing")
+        self.sink.close()
 
     async def run(self) -> None:
         """Consume until cancelled, or until idle for ``exit_when_idle`` seconds."""
@@ -173,7 +179,7 @@ class StreamWorker:
             self.offsets = dict(snap.offsets)
             self.owned = set(snap.owned)
         else:
-            self.detector = Detector(self.model, window_minutes=self.s.window_minutes)
+            self.detector = Detector(self.model, window_minutes=self.o.window_minutes)
             self.offsets, self.owned = {}, set()
         for p in partitions:
             tp = TopicPartition(topic, p)
@@ -216,7 +222,7 @@ class StreamWorker:
 
     # ---- the loop ---------------------------------------------------------------------------------
     async def step(self) -> None:
-        """Fetch one batch (or time out), process it, then do whatever is due: summaries, flush, DB, snapshot."""
+        """Fetch one batch (or time out), process it, then do whatever is due: summaries, flush, sink, snapshot."""
         assert self.consumer is not None
         try:
             records = await self.consumer.getmany(timeout_ms=int(self.o.batch_wait * 1000), max_records=self.o.batch_size)
@@ -235,11 +241,11 @@ class StreamWorker:
         idle = now - self.last_input >= self.o.idle_after and not self.aligner
         if self.dirty and idle:
             await self.flush()
-        elif (records and now - self.last_db >= self.o.db_every) or (self.db_failures and now >= self.db_retry_at):
-            await self.write_db()
+        elif (records and now - self.last_write >= self.o.sink_every) or (self.sink_failures and now >= self.sink_retry_at):
+            await self.write_verdicts()
         if self.assigned and now - self.last_snapshot >= self.o.snapshot_every and records:
             await self.checkpoint("interval")
-        metrics.IDLE.set(1 if idle and not self.dirty and not self.db_failures and lag == 0 else 0)
+        metrics.IDLE.set(1 if idle and not self.dirty and not self.sink_failures and lag == 0 else 0)
 
     async def process(self, records: dict[TopicPartition, list]) -> None:
         """Hold a fetched batch for alignment, then validate, order and detect whatever the aligner releases."""
@@ -337,7 +343,7 @@ class StreamWorker:
         """Re-score now (input drained), publish, write all owned verdicts, snapshot."""
         changes = self.detector.flush()
         await self._after_rescore(changes)
-        await self.write_db()
+        await self.write_verdicts()
         await self.checkpoint("idle")
         self.dirty = False
         log.info("flushed", events=self.detector.stats["events"], accounts=self.detector.stats["accounts"],
@@ -413,10 +419,10 @@ class StreamWorker:
         self._send(self.s.dlq_topic, value, m.key, headers)
         metrics.DLQ.labels(kind).inc()
 
-    async def write_db(self) -> None:
-        """Upsert the verdicts of owned accounts and the clusters this worker writes (idempotent), as of the
-        detector's last re-scoring (a window boundary or a flush: reading verdicts scores nothing)."""
-        self.last_db = time.monotonic()
+    async def write_verdicts(self) -> None:
+        """Write the verdicts of owned accounts and the clusters this worker writes to the sink (idempotent), as of
+        the detector's last re-scoring (a window boundary or a flush: reading verdicts scores nothing)."""
+        self.last_write = time.monotonic()
         own = self.owned
         verdicts = [v for v in self.detector.verdicts() if v.account_id in own]
         clusters = [c for c in self.detector.clusters() if self._writes_cluster(c.members)]
@@ -424,25 +430,23 @@ class StreamWorker:
         metrics.FLAGGED_ACCOUNTS.set(self.flagged)
         metrics.FLAGGED_CLUSTERS.set(sum(c.flagged for c in clusters))
         await self._drain_sends()
-        if not self.o.write_db:
-            return
         try:
-            await asyncio.to_thread(_upsert, self.s.database_url, verdicts, clusters)
-        except SQLAlchemyError as exc:
+            await asyncio.to_thread(self.sink.write, verdicts, clusters)
+        except SinkError as exc:
             # The verdicts live on in the detector (and its snapshots): every write is the whole owned set,
-            # so the next successful one catches the database up. Nothing is lost; the worker keeps consuming.
-            self.db_failures += 1
-            wait = min(DB_BACKOFF_MAX, DB_BACKOFF_FIRST * 2 ** (self.db_failures - 1))
-            self.db_retry_at = time.monotonic() + wait
-            metrics.DB_ERRORS.inc()
-            metrics.DB_PENDING.set(1)
-            log.error("review database write failed; verdicts kept, retrying", reason=db_error_reason(exc),
-                      attempt=self.db_failures, retry_in_s=wait)
+            # so the next successful one catches the sink up. Nothing is lost; the worker keeps consuming.
+            self.sink_failures += 1
+            wait = min(SINK_BACKOFF_MAX, SINK_BACKOFF_FIRST * 2 ** (self.sink_failures - 1))
+            self.sink_retry_at = time.monotonic() + wait
+            metrics.SINK_ERRORS.inc()
+            metrics.SINK_PENDING.set(1)
+            log.error("verdict write failed; verdicts kept, retrying", sink=type(self.sink).__name__, reason=exc.reason,
+                      attempt=self.sink_failures, retry_in_s=wait)
             return
-        if self.db_failures:
-            log.info("review database writable again", after_failures=self.db_failures)
-        self.db_failures = 0
-        metrics.DB_PENDING.set(0)
+        if self.sink_failures:
+            log.info("verdict sink writable again", after_failures=self.sink_failures)
+        self.sink_failures = 0
+        metrics.SINK_PENDING.set(0)
 
     def _lag(self) -> int:
         """Messages between the processed offsets and the partition ends (-1 while an end is unknown)."""
@@ -459,56 +463,4 @@ class StreamWorker:
                 return -1
             lag += max(hw - self.offsets.get(p, 0), 0)
         return lag
-
-
-DB_BACKOFF_FIRST = 1.0  # seconds before retrying a failed database write, doubling up to DB_BACKOFF_MAX
-DB_BACKOFF_MAX = 30.0
-
-
-def db_error_reason(exc: SQLAlchemyError) -> str:
-    """What an operator should know about a failed database write, in words."""
-    raw = str(getattr(exc, "orig", None) or exc).strip()
-    text = raw.splitlines()[0][:300] if raw else type(exc).__name__
-    low = text.lower()
-    for needle, why in (("readonly", "the database is read-only"), ("read-only", "the database is read-only"),
-                        ("disk is full", "the disk is full"), ("no space left", "the disk is full"),
-                        ("could not extend", "the disk is full"), ("unable to open", "the database file cannot be opened"),
-                        ("connection", "the database connection failed"), ("terminating", "the database server ended the connection")):
-        if needle in low:
-            return f"{why} ({text})"
-    return text
-
-
-def _ts(e: Event) -> float:
-    return e.ts.timestamp()
-
-
-def _migrate(url: str, attempts: int = 5) -> None:
-    """Bring the review database to the newest schema; workers starting together may race, so retry."""
-    from distillguard.api.database import migrate
-
-    for i in range(attempts):
-        try:
-            migrate(url)
-            return
-        except SQLAlchemyError as exc:
-            if i == attempts - 1:
-                raise
-            log.warning("database migration raced or failed, retrying", error=str(exc)[:200])
-            time.sleep(1.0 + i)
-
-
-DB_WRITE_TIMEOUT_MS = 20_000  # a write stuck longer (a lock, a hung server) fails and is retried
-
-
-def _upsert(url: str, verdicts: list[AccountVerdict], clusters: list[ClusterVerdict]) -> None:
-    from sqlalchemy import text
-
-    from distillguard.api.database import session_scope
-    from distillguard.api.detections.service import upsert_detections
-
-    with session_scope(url) as session:
-        if session.get_bind().dialect.name == "postgresql":  # the consumer must poll again well within max.poll.interval
-            session.execute(text(f"SET LOCAL statement_timeout = {DB_WRITE_TIMEOUT_MS}"))
-        upsert_detections(session, verdicts, clusters)
 

@@ -10,8 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from distillguard.api.database import Base
 from distillguard.api.types import UTCDateTime, utcnow
 
-ROLES = ("viewer", "analyst", "lead", "admin")  # each role can do what the ones before it can
-
 
 class ApiToken(Base):
     """A named API token with a role; ``token_hash`` is the SHA-256 of the secret."""

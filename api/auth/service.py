@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from distillguard.api.audit.service import record
-from distillguard.api.auth.models import ROLES, ApiToken
+from distillguard.api.auth.models import ApiToken
+from distillguard.api.auth.roles import ROLES
 from distillguard.api.types import utcnow
 
 TOKEN_PREFIX = "dg_"

@@ -220,9 +220,9 @@ def decisions_as_labels(session: Session) -> dict[str, bool]:
 def decision_labels() -> dict[str, bool]:
     """The ``distillguard.label_sources`` entry point: labels from the database at ``DATABASE_URL``."""
     from distillguard.api.database import migrate, session_scope
-    from distillguard.detector.settings import get_settings
+    from distillguard.api.settings import get_api_settings
 
-    url = get_settings().database_url
+    url = get_api_settings().database_url
     migrate(url)
     with session_scope(url) as session:
         return decisions_as_labels(session)

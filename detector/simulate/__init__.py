@@ -11,6 +11,6 @@ Populations (``kind``): legitimate ``individual``, ``developer``, ``app_backend`
 ~240k events a day; output is byte-identical for identical parameters.
 """
 
-from distillguard.detector.simulate.simulation import SCENARIOS, Simulation, generate, simulate, write
+from distillguard.detector.simulate.simulation import MIN_DAYS, SCENARIOS, Params, Simulation, generate, simulate, write
 
-__all__ = ["SCENARIOS", "Simulation", "generate", "simulate", "write"]
+__all__ = ["MIN_DAYS", "SCENARIOS", "Params", "Simulation", "generate", "simulate", "write"]

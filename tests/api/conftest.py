@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from distillguard.api.app import create_app
-from distillguard.api.auth.models import ROLES
+from distillguard.api.auth.roles import ROLES
 from distillguard.api.auth.service import create_token
 from distillguard.api.database import engine_for, make_engine, migrate, session_scope
 from distillguard.api.detections.service import upsert_detections
-from distillguard.detector.settings import Settings
+from distillguard.api.settings import ApiSettings
 from distillguard.streams.admin import ensure_topics
 from distillguard.streams.broker import EmbeddedBroker
 from tests.api import seed
@@ -92,7 +92,7 @@ class Api:
 
     client: TestClient
     url: str
-    settings: Settings
+    settings: ApiSettings
     tokens: dict[str, str]
 
     def h(self, role: str) -> dict[str, str]:
@@ -111,7 +111,7 @@ def make_api(url: str, bootstrap: str, **overrides: object) -> Iterator[Api]:
     """An :class:`Api` on ``url`` publishing enforcement to a fresh topic on ``bootstrap``."""
     topic = f"enforcement-actions-{uuid.uuid4().hex[:8]}"
     ensure_topics(bootstrap, {topic: (1, {})})
-    settings = Settings(**({"database_url": url, "kafka_bootstrap": bootstrap, "enforcement_topic": topic,
+    settings = ApiSettings(**({"database_url": url, "kafka_bootstrap": bootstrap, "enforcement_topic": topic,
                             "api_rate_limit_per_minute": 100_000} | overrides))
     tokens = {}
     with session_scope(url) as s:

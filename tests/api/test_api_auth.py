@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from distillguard.api.app import create_app
-from distillguard.detector.cli import app as cli_app
-from distillguard.detector.settings import Settings, get_settings
+from distillguard.api.settings import ApiSettings, get_api_settings
+from distillguard.detector.cli import build_app
 from tests.api.conftest import Api, make_api, seed_world
 
 
@@ -81,7 +81,7 @@ def test_an_unreachable_database_gives_503_not_500() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here
-    app = create_app(Settings(database_url=f"postgresql://postgres@127.0.0.1:{port}/test"), outbox_loop=False)
+    app = create_app(ApiSettings(database_url=f"postgresql://postgres@127.0.0.1:{port}/test"), outbox_loop=False)
     with TestClient(app) as c:
         r = c.get("/api/v1/detections", headers={"Authorization": "Bearer dg_x"})
         assert r.status_code == 503 and r.json() == {"detail": "database unavailable; retry shortly"}
@@ -91,10 +91,8 @@ def test_an_unreachable_database_gives_503_not_500() -> None:
 
 def test_token_cli(tmp_path, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    get_settings.cache_clear()
-    from distillguard.api.cli import register
-
-    register(cli_app)
+    get_api_settings.cache_clear()
+    cli_app = build_app()
     runner = CliRunner()
     made = runner.invoke(cli_app, ["token", "create", "--role", "lead", "--name", "alice"])
     assert made.exit_code == 0 and made.stdout.strip().startswith("dg_")
@@ -104,4 +102,4 @@ def test_token_cli(tmp_path, monkeypatch) -> None:  # noqa: ANN001
     assert "alice\tlead" in listed.stdout and made.stdout.strip() not in listed.stdout
     assert "revoked" in runner.invoke(cli_app, ["token", "revoke", "1"]).stdout
     assert runner.invoke(cli_app, ["token", "revoke", "9"]).exit_code == 1
-    get_settings.cache_clear()
+    get_api_settings.cache_clear()

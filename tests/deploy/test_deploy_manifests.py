@@ -2,7 +2,7 @@
 
 No Docker engine or cluster runs here, so these checks read the files (and build the kustomizations with
 ``kubectl kustomize`` where kubectl is installed): every document parses and has a known kind, every
-container is sized, probed and configured only with variables that ``Settings`` reads, the workers never
+container is sized, probed and configured only with variables that the settings classes read, the workers never
 outnumber the partitions, one image runs everything, and every command given to that image is a real
 ``distillguard`` command with valid options.
 """
@@ -24,7 +24,9 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
+from distillguard.api.settings import ApiSettings
 from distillguard.detector.settings import Settings
+from distillguard.streams.settings import StreamSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -50,7 +52,8 @@ KINDS = {
     "Kustomization": "kustomize.config.k8s.io/v1beta1",
 }
 WORKLOADS = {"Deployment", "Job"}
-SETTING_NAMES = {name.upper() for name in Settings.model_fields}
+SETTINGS_CLASSES = (Settings, StreamSettings, ApiSettings)
+SETTING_NAMES = {name.upper() for cls in SETTINGS_CLASSES for name in cls.model_fields}
 
 
 def load_all(path: Path) -> list[dict]:
@@ -110,12 +113,10 @@ def compose_app_services() -> dict[str, dict]:
 
 @functools.cache
 def cli():
-    """The real ``distillguard`` command tree, with the command groups of the installed plugins."""
-    from distillguard.detector import commands  # noqa: F401  (registers the core commands)
-    from distillguard.detector.cli import _register_plugins, app
+    """The real ``distillguard`` command tree, with the commands of the installed layers."""
+    from distillguard.detector.cli import build_app
 
-    _register_plugins()
-    return typer.main.get_command(app)
+    return typer.main.get_command(build_app())
 
 
 def assert_real_command(argv: list[str], where: str) -> None:
@@ -241,7 +242,7 @@ def test_every_container_command_is_a_real_cli_command_or_image_helper():
         assert_runs_in_image(c.get("command"), c.get("args", []), name)
     for name, svc in compose_app_services().items():
         assert_runs_in_image(svc.get("entrypoint"), svc.get("command", []), f"compose {name}")
-    from distillguard.api.auth.models import ROLES  # `token create` checks its role in the command body, not the parser
+    from distillguard.api.auth.roles import ROLES  # `token create` checks its role in the command body, not the parser
 
     token_job = one("Job", "distillguard-token")["spec"]["template"]["spec"]["containers"][0]["args"]
     for args in (token_job, compose()["services"]["token"]["command"]):
@@ -275,7 +276,7 @@ def test_api_probe_paths_answer_on_the_real_app(tmp_path):
     migrate(up)
     down = f"sqlite:///{tmp_path / 'missing' / 'review.db'}"  # its folder does not exist: cannot open
     for url, ready in ((up, 200), (down, 503)):
-        app = create_app(Settings(database_url=url, kafka_bootstrap="127.0.0.1:1"), outbox_loop=False)
+        app = create_app(ApiSettings(database_url=url, kafka_bootstrap="127.0.0.1:1"), outbox_loop=False)
         with TestClient(app) as client:  # no token: probes carry none
             assert client.get(api_probe_path("startupProbe")).status_code == ready
             assert client.get(api_probe_path("readinessProbe")).status_code == ready
@@ -353,11 +354,11 @@ def test_config_and_secret_hold_only_settings_that_parse(monkeypatch):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     try:
-        settings = Settings()
+        _, stream, api = (cls() for cls in SETTINGS_CLASSES)
     except ValidationError as exc:
-        pytest.fail(f"the ConfigMap and Secret do not parse as Settings: {exc}")
-    assert settings.topic_partitions == int(config()["TOPIC_PARTITIONS"])
-    assert settings.database_url.startswith("postgresql+psycopg://")
+        pytest.fail(f"the ConfigMap and Secret do not parse as settings: {exc}")
+    assert stream.topic_partitions == int(config()["TOPIC_PARTITIONS"])
+    assert api.database_url.startswith("postgresql+psycopg://")
 
 
 def test_containers_take_their_environment_from_the_config_and_secret():
@@ -377,7 +378,7 @@ def test_compose_app_environment_holds_only_settings_that_parse(monkeypatch):
     assert not unknown, f"compose sets non-Settings variables: {sorted(unknown)}"
     for key, value in envs[0].items():
         monkeypatch.setenv(key, compose_default(str(value)))
-    url = make_url(Settings().database_url)
+    url = make_url(ApiSettings().database_url)
     pg = compose()["services"]["postgres"]["environment"]
     assert (url.username, url.password, url.database) == (pg["POSTGRES_USER"], compose_default(pg["POSTGRES_PASSWORD"]), pg["POSTGRES_DB"])
     assert url.host in compose()["services"] and url.drivername == "postgresql+psycopg"
@@ -400,7 +401,7 @@ def test_workers_never_outnumber_the_partitions():
     assert (target["kind"], target["name"]) == (worker["kind"], worker["metadata"]["name"])
     assert scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"] <= partitions
     (trigger,) = scaled["spec"]["triggers"]
-    assert trigger["metadata"]["topic"] == config().get("EVENTS_TOPIC", Settings.model_fields["events_topic"].default)
+    assert trigger["metadata"]["topic"] == config().get("EVENTS_TOPIC", StreamSettings.model_fields["events_topic"].default)
     assert trigger["metadata"]["bootstrapServers"] == config()["KAFKA_BOOTSTRAP"]
     assert trigger["metadata"]["consumerGroup"] == worker_group(worker["spec"]["template"]["spec"]["containers"][0]["args"])
     assert trigger["metadata"]["allowIdleConsumers"] == "false"

@@ -102,13 +102,13 @@ def test_database_away_for_a_while_then_caught_up_and_the_api_says_503(stream: S
     from distillguard.api.app import create_app
     from distillguard.api.auth.service import create_token
     from distillguard.api.database import engine_for, migrate, session_scope
-    from distillguard.detector.settings import Settings
+    from distillguard.api.settings import ApiSettings
 
     url = stream.database_url = f"postgresql://postgres@127.0.0.1:5432/{pg_db}"
     migrate(url)
     with session_scope(url) as s:
         token = create_token(s, "fault-test", "viewer")[1]
-    client = TestClient(create_app(Settings(database_url=url), outbox_loop=False))
+    client = TestClient(create_app(ApiSettings(database_url=url), outbox_loop=False))
     auth = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/detections", headers=auth).status_code == 200
 
@@ -126,7 +126,7 @@ def test_database_away_for_a_while_then_caught_up_and_the_api_says_503(stream: S
         _admin(f'ALTER DATABASE "{pg_db}" ALLOW_CONNECTIONS true')
     w.wait(lambda m: m.get("distillguard_db_pending") == 0 and m.get("distillguard_idle") == 1, 90, "the database caught up")
     assert w.proc.poll() is None
-    assert "review database write failed" in stream.logs() and "the database" in stream.logs()
+    assert '"sink": "ReviewDatabaseSink"' in stream.logs() and "verdict write failed" in stream.logs() and "the database" in stream.logs()
     assert client.get("/api/v1/detections", headers=auth).status_code == 200
     assert_same_verdicts(stream.verdicts(), day.verdicts)
     engine_for(url).dispose()

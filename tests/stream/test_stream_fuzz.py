@@ -16,7 +16,8 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from distillguard.detector.model import load_model
-from distillguard.detector.settings import Settings
+from distillguard.streams.settings import StreamSettings
+from distillguard.streams.sinks import NullSink
 from distillguard.streams.replay import account_key
 from distillguard.streams.worker import DLQ_MAX_VALUE, StreamWorker, WorkerOptions
 from tests.event_strategies import bad_messages, encode, examples
@@ -162,7 +163,7 @@ class _Producer:
 def test_a_redelivered_range_below_the_processed_offsets_is_skipped_not_processed_again(tmp_path, model_path) -> None:
     """After a rebalance or an offset reset the consumer may deliver again what the worker already processed:
     every message of it must be skipped, so each broken one is dead-lettered once and each event counted once."""
-    worker = StreamWorker(Settings(), WorkerOptions(state_dir=tmp_path, write_db=False), load_model(model_path))
+    worker = StreamWorker(StreamSettings(), WorkerOptions(state_dir=tmp_path), load_model(model_path), NullSink())
     worker.producer = _Producer()  # type: ignore[assignment]
     tp = TopicPartition("api-events", 0)
     msgs = [_Record(i, b"{broken" if i % 4 == 0 else _event(i, (datetime(2026, 3, 2, tzinfo=UTC) + timedelta(seconds=i)).isoformat()))

@@ -1,0 +1,37 @@
+"""Settings of the review service (database, HTTP, enforcement publishing), read from environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from distillguard.detector.settings import ENV_CONFIG
+
+
+class ApiSettings(BaseSettings):
+    """Review-service configuration. Each field reads the upper-case environment variable of its name."""
+
+    model_config = ENV_CONFIG
+
+    database_url: str = Field("sqlite:///distillguard.db", description="SQLAlchemy URL of the review database.")
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
+    enforcement_topic: str = Field("enforcement-actions", description="Topic of enforcement actions from reviews.")
+    api_host: str = Field("127.0.0.1", description="Review API bind address.")
+    api_port: int = Field(8000, description="Review API port.")
+    api_rate_limit_per_minute: int = Field(600, ge=1, description="Requests per token per minute before 429.")
+    api_max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body the review API accepts (413 above).")
+    api_token_cache_seconds: float = Field(
+        2.0, ge=0, description="Seconds an authenticated token is trusted without a database look-up (0: every "
+        "request). A token revoked through the API is refused at once by that process, elsewhere within this.")
+    api_queue_cache_seconds: float = Field(
+        1.0, ge=0, description="Seconds between background reads of the detections epoch behind cached queue pages "
+        "(0: read it on every request). Writes through the same process show at once, other processes' within about this.")
+    api_outbox_interval: float = Field(5.0, gt=0, description="Seconds between re-sends of pending enforcement events.")
+
+
+@lru_cache(maxsize=1)
+def get_api_settings() -> ApiSettings:
+    """The process-wide review-service settings (cached; tests may call ``get_api_settings.cache_clear()``)."""
+    return ApiSettings()
