@@ -28,9 +28,9 @@ from distillguard.api.enforcement.views import router as enforcement_router
 from distillguard.api.inputs import NulGuard
 from distillguard.api.limits import BodyLimit
 from distillguard.api.ratelimit import RateLimiter
+from distillguard.api.settings import ApiSettings, get_api_settings
 from distillguard.api.sharing.views import router as sharing_router
 from distillguard.detector.logs import get_logger
-from distillguard.api.settings import ApiSettings, get_api_settings
 
 log = get_logger("api")
 

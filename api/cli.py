@@ -100,7 +100,7 @@ def revoke(token_id: Annotated[int, typer.Argument(help="Token id (from `token l
     typer.echo(f"token {token_id} ({row.name}) revoked")
 
 
-def _session():  # noqa: ANN202 - context manager of a Session
+def _session():
     from distillguard.api.database import migrate, session_scope
     from distillguard.api.settings import get_api_settings
 

@@ -32,7 +32,7 @@ def where_given(stmt: Select, *equal: tuple[QueryableAttribute, object]) -> Sele
     return stmt.where(*(column == value for column, value in equal if value))
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI connection
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
@@ -78,7 +78,7 @@ def session_scope(url: str) -> Iterator[Session]:
         session.close()
 
 
-def alembic_config(url: str):  # noqa: ANN201 - alembic.config.Config
+def alembic_config(url: str):
     """Alembic configuration pointing at the packaged migrations and ``url``."""
     from alembic.config import Config
 

@@ -7,6 +7,7 @@ a subprocess pinned to one core with BLAS/OpenMP threads at 1; peak RSS is sampl
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -25,10 +26,8 @@ def _run_pinned(cmd: list[str]) -> tuple[float, int, str]:
     env = os.environ | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     proc = psutil.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    try:
+    with contextlib.suppress(AttributeError, psutil.Error):
         proc.cpu_affinity([0])
-    except (AttributeError, psutil.Error):
-        pass
     peak = 0
     while proc.poll() is None:
         try:

@@ -36,14 +36,14 @@ import msgspec
 import psutil
 from sqlalchemy import func, select, text
 
+from bench.bench_api import _pg_database, _serve, world
+from bench.bench_stream import EXE, _lines
 from distillguard.api.audit.models import AuditEvent
 from distillguard.api.auth.service import Principal, create_token
 from distillguard.api.cases.service import open_case
 from distillguard.api.database import make_engine, migrate, session_scope
 from distillguard.api.detections.models import AccountRow
 from distillguard.api.detections.service import upsert_detections
-from bench.bench_api import _pg_database, _serve, world
-from bench.bench_stream import EXE, _lines
 from distillguard.detector.simulate import simulate
 from distillguard.streams.admin import ensure_topics
 from distillguard.streams.broker import EmbeddedBroker, free_port
@@ -168,7 +168,7 @@ PARTITIONS = 4
 
 
 async def _produce(bootstrap: str, topic: str, copies: _Copies, bad: list[tuple[bytes, str]], rate: float,
-                   seconds: float, on_progress) -> dict:  # noqa: ANN001
+                   seconds: float, on_progress) -> dict:
     """Send at ``rate`` for ``seconds``, partitioned by account like `distillguard replay` (Kafka's murmur2 of
     the key), in whole per-partition batches: a message at a time, Python could not outpace the worker."""
     from aiokafka import AIOKafkaProducer
@@ -333,7 +333,7 @@ def stream_run(workdir: Path) -> dict:
 
 
 async def _api_load(base: str, tokens: dict[str, str], case_ids: list[int], cluster_ids: list[str],
-                    account_ids: list[str], on_progress) -> dict:  # noqa: ANN001
+                    account_ids: list[str], on_progress) -> dict:
     statuses: collections.Counter[str] = collections.Counter()
     lat: list[float] = []
     comments = 0

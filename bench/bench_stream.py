@@ -234,7 +234,7 @@ def _scaling(root: Path, b: EmbeddedBroker, env: dict[str, str], lines: list[byt
         try:
             w.wait(lambda ms: all(m.get("distillguard_assigned_partitions") == 1 for m in ms), 90)
             t0 = time.perf_counter()
-            threading.Thread(target=lambda: asyncio.run(_produce_fast(b.bootstrap, topic, lines)), daemon=True).start()
+            threading.Thread(target=asyncio.run, args=(_produce_fast(b.bootstrap, topic, lines),), daemon=True).start()
             w.wait(lambda ms: _events(ms) >= len(lines) and all(m.get("distillguard_idle") == 1 for m in ms), 150)
             seconds = time.perf_counter() - t0
         finally:

@@ -12,8 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from distillguard.api.database import migrate
-from distillguard.detector.logs import configure_logging, get_logger
 from distillguard.api.settings import ApiSettings
+from distillguard.detector.logs import configure_logging, get_logger
 from distillguard.detector.settings import Settings
 
 

@@ -131,7 +131,7 @@ def _metrics(y: np.ndarray, score: np.ndarray, flag: np.ndarray) -> dict[str, fl
     fn = int((~flag & y).sum())
     legit = int((~y).sum())
     return {
-        "accounts": int(len(y)), "attack_accounts": int(y.sum()), "flagged": int(flag.sum()), "true_positives": tp,
+        "accounts": len(y), "attack_accounts": int(y.sum()), "flagged": int(flag.sum()), "true_positives": tp,
         "false_positives": fp, "precision": round(tp / max(tp + fp, 1), 4), "recall": round(tp / max(tp + fn, 1), 4),
         "fpr": round(fp / max(legit, 1), 5), "auc": round(float(roc_auc_score(y, score)), 4) if 0 < y.sum() < len(y) else None,
     }

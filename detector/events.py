@@ -294,7 +294,7 @@ def read_events(path: str | Path, progress: Callable[[int], None] | None = None,
     for lineno, line in iter_lines(path, progress):
         try:
             yield decode(line)
-        except Exception:  # the slow path names the field
+        except Exception:  # noqa: BLE001 - any failure takes the slow path, which names the field
             try:
                 yield parse_event(line)
             except EventError as err:

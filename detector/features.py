@@ -62,7 +62,7 @@ def new_models(state: AccountState) -> dict[int, float]:
     """Models first seen after the warm-up: model id -> the time it was first used by anyone."""
     if not state.model_first:
         return {}
-    acct, model, first = state.pairs(state.model_first, 20)
+    _acct, model, first = state.pairs(state.model_first, 20)
     start = np.nanmin(state.col("first_ts")) if state.size else 0.0
     out: dict[int, float] = {}
     for m in np.unique(model).tolist():

@@ -177,7 +177,7 @@ def load_model(path: str | Path | None = None) -> DetectionModel:
         raise ModelError(f"model artifact not found: {path} (train one with `distillguard train --out {path}`)")
     try:
         blob = joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is the same user-facing problem
+    except Exception as exc:
         raise ModelError(f"cannot load model artifact {path}: {exc}") from exc
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ModelError(f"{path} is not a {FORMAT} artifact (format {blob.get('format') if isinstance(blob, dict) else None!r}); "

@@ -16,7 +16,16 @@ import msgspec
 import numpy as np
 
 from distillguard.detector.events import Event
-from distillguard.detector.signals import AGENTIC, GRADING, REASONING, REWRITE, TEXT, subnet_of, template_keys, text_flags
+from distillguard.detector.signals import (
+    AGENTIC,
+    GRADING,
+    REASONING,
+    REWRITE,
+    TEXT,
+    subnet_of,
+    template_keys,
+    text_flags,
+)
 from distillguard.detector.store import Store
 from distillguard.detector.units import HOUR, MINUTE
 

@@ -117,8 +117,8 @@ def train(train_sets: list[Dataset], calibration_sets: list[Dataset], target_fpr
     calibrate(model, calibration_sets, progress)
     model.stamp(model.training | {
         "train": [d.name for d in train_sets], "calibration": [d.name for d in calibration_sets],
-        "rows": int(len(rows.X)), "attack_rows": int(rows.y.sum()),  # type: ignore[union-attr]
-        "extra_rows": 0 if extra is None else int(len(extra.X)), "target_fpr": target_fpr, "snapshot_hours": list(SNAPSHOT_HOURS),
+        "rows": len(rows.X), "attack_rows": int(rows.y.sum()),  # type: ignore[union-attr]
+        "extra_rows": 0 if extra is None else len(extra.X), "target_fpr": target_fpr, "snapshot_hours": list(SNAPSHOT_HOURS),
     })
     return model
 

@@ -1,4 +1,4 @@
-"""Replay an event file into the input topic with kafka-python, keyed by ``account_id`` so that every
+r"""Replay an event file into the input topic with kafka-python, keyed by ``account_id`` so that every
 event of an account lands on the same partition (in file order). Lines are sent as they are: validating
 them is the worker's job (malformed ones end in the dead-letter topic). A line whose ``account_id`` cannot
 be read (not JSON, nested too deep, no string id) is sent without a key, so the worker dead-letters it with

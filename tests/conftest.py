@@ -12,6 +12,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # Hypothesis profiles (tests/fuzzing.py): derandomized "ci" for `make test` and CI, so a run fails or passes
 # the same way every time; "fuzz" (`make fuzz`) draws fresh random inputs, many times more of them.
-from tests.fuzzing import load_profile  # noqa: E402
+from tests.fuzzing import load_profile
 
 load_profile()

@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.fuzzing import budget
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from distillguard.detector.events import BadLine, Event, EventError, encode_event, parse_event, read_events, schema_text
+from tests.fuzzing import budget
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "contracts"
 

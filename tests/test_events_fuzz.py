@@ -13,17 +13,31 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from tests.fuzzing import budget
-from hypothesis import example, HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from distillguard.detector.detector import Detector
 from distillguard.detector.events import MAX_REASON, BadLine, Event, EventError, encode_event, parse_event, read_events
 from distillguard.detector.model import load_model
 from tests.event_strategies import (
-    FIELDS, INT64_MAX, INT_FIELDS, T0, Bad, any_json, aware_times, bad_messages, deep_nesting, encode, invalid_utf8,
-    missing_required, non_finite_numbers, not_json, valid_events, wrong_values,
+    FIELDS,
+    INT64_MAX,
+    INT_FIELDS,
+    T0,
+    Bad,
+    any_json,
+    aware_times,
+    bad_messages,
+    deep_nesting,
+    encode,
+    invalid_utf8,
+    missing_required,
+    non_finite_numbers,
+    not_json,
+    valid_events,
+    wrong_values,
 )
+from tests.fuzzing import budget
 
 FAST = settings(max_examples=budget(50), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 BIG = settings(max_examples=budget(8), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from distillguard.api.auth import service
 from distillguard.api.auth.service import Principal
 from distillguard.api.deps import admin, get_session, viewer
-from distillguard.api.errors import COMMON, NOT_FOUND, BODY, RowId, ServiceError
+from distillguard.api.errors import BODY, COMMON, NOT_FOUND, RowId, ServiceError
 from distillguard.api.inputs import Text
 
 router = APIRouter(prefix="/api/v1", tags=["auth"], responses=COMMON)

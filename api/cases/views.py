@@ -10,11 +10,21 @@ from sqlalchemy.orm import Session
 from distillguard.api.auth.service import Principal
 from distillguard.api.cases import service
 from distillguard.api.cases.policy import check_may_change
-from distillguard.api.cases.schemas import (AssignBody, CaseCreate, CaseDetail, CaseOut, CommentBody, CommentOut,
-                                           DecisionsBody, DecisionsOut, TransitionBody, TransitionOut)
+from distillguard.api.cases.schemas import (
+    AssignBody,
+    CaseCreate,
+    CaseDetail,
+    CaseOut,
+    CommentBody,
+    CommentOut,
+    DecisionsBody,
+    DecisionsOut,
+    TransitionBody,
+    TransitionOut,
+)
 from distillguard.api.deps import analyst, get_session, viewer
 from distillguard.api.enforcement.service import dispatch, for_case
-from distillguard.api.errors import COMMON, CONFLICT, NOT_FOUND, BODY, AfterId, RowId
+from distillguard.api.errors import BODY, COMMON, CONFLICT, NOT_FOUND, AfterId, RowId
 from distillguard.api.review import CaseStatus
 from distillguard.detector.records import SubjectKind
 

@@ -6,6 +6,7 @@ The token is entered once and kept in an HttpOnly, SameSite=Strict cookie.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -126,7 +127,7 @@ def cluster_page(request: Request, cluster_id: str, redact: bool = True, msg: st
         "final": FINAL, "decisions": Decision, "msg": msg})
 
 
-def _act(url: str, action) -> Response:  # noqa: ANN001 - a callable performing the change
+def _act(url: str, action: Callable[[], object]) -> Response:
     try:
         action()
     except ServiceError as exc:
@@ -175,10 +176,12 @@ def comment(case_id: RowId, body: Annotated[Text, Form(min_length=1, max_length=
 
 @router.post("/cases/{case_id}/decisions")
 def decide(case_id: RowId, decision: Annotated[Text, Form(max_length=32)],
-           account_ids: Annotated[list[Text], Form()] = [],
+           account_ids: Annotated[list[Text] | None, Form()] = None,
            reason: Annotated[Text, Form(max_length=2000)] = "", session: Session = Depends(get_session),
            who: Principal = Depends(console_user)) -> Response:
     """Bulk decision over the ticked accounts."""
+    if account_ids is None:
+        account_ids = []
     case = cases.get_case(session, case_id)
     url = f"/console/clusters/{quote(case.subject_id)}"
     if not who.can("analyst"):

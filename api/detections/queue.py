@@ -23,7 +23,7 @@ _counts: LRUCache = LRUCache(1024)  # (query, database, epoch) -> count; exact, 
 _counts_lock = threading.Lock()
 
 
-def _cached(session: Session, what: str, kind: SubjectKind, f: QueueFilters, compute):  # noqa: ANN001, ANN202
+def _cached(session: Session, what: str, kind: SubjectKind, f: QueueFilters, compute):
     key = (what, session.get_bind().url.render_as_string(), kind, f.model_dump_json(), current_epoch(session))
     with _counts_lock:
         hit = _counts.get(key)
@@ -51,7 +51,7 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise ServiceError(422, "invalid cursor: pass the next_cursor of a previous page unchanged") from exc
 
 
-def _indicator_match(f: QueueFilters):  # noqa: ANN202 - SQL expression
+def _indicator_match(f: QueueFilters):
     cond = ClusterIndicator.value == f.indicator
     if f.indicator_kind:
         cond = and_(cond, ClusterIndicator.kind == f.indicator_kind)
@@ -112,7 +112,7 @@ def _account_filters(stmt: Select, f: QueueFilters, with_status: bool = True) ->
     return stmt
 
 
-def _table(kind: SubjectKind):  # noqa: ANN202
+def _table(kind: SubjectKind):
     return (ClusterRow, ClusterRow.cluster_id, _cluster_filters) if kind is SubjectKind.cluster else \
         (AccountRow, AccountRow.account_id, _account_filters)
 

@@ -49,7 +49,7 @@ class Publisher:
         self._producer = None
         self._lock = threading.Lock()
 
-    def _get(self):  # noqa: ANN202 - KafkaProducer
+    def _get(self):
         if self._producer is None:
             from kafka import KafkaProducer
 

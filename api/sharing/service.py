@@ -61,7 +61,7 @@ def cluster_bundle(session: Session, cluster_id: str) -> stix2.Bundle:
         id=ident("campaign", "campaign"), name=f"Distillation campaign {cluster_id}", created=stamp, modified=stamp,
         created_by_ref=IDENTITY.id, first_seen=row.first_seen, last_seen=row.last_seen,
         description=f"{row.size} coordinated accounts harvesting model outputs. " + " ".join(row.reasons[:5]),
-        objective="Harvest model outputs (distillation)", confidence=int(round(row.score * 100)),
+        objective="Harvest model outputs (distillation)", confidence=round(row.score * 100),
     )
     objects: list = [IDENTITY, campaign]
     for kind, values in sorted(row.shared_indicators.items()):

@@ -101,7 +101,7 @@ class Builder:
 
     # --------------------------------------------------------------------------------------- helpers
     def n(self, base: float, floor: int) -> int:
-        return max(floor, int(round(base * self.scale)))
+        return max(floor, round(base * self.scale))
 
     def hexid(self, prefix: str, k: int = 10) -> str:
         while True:
@@ -218,7 +218,7 @@ class Builder:
             home = net.residential_ip(c, self.rng)
             ips = [(home[0], home[1], c)]
             if self.rng.random() < 0.45:
-                asn = int(self.rng.choice(net.CLOUD_MAIN + (14061, 24940, 16276)))
+                asn = int(self.rng.choice((*net.CLOUD_MAIN, 14061, 24940, 16276)))
                 ips.append((net.ip_in(asn, self.rng), asn, net.CLOUD_ASNS.get(asn, "US")))
             tools = text.AGENT_TOOLS[int(self.rng.integers(len(text.AGENT_TOOLS)))] if self.rng.random() < 0.3 else ()
             prof = Profile(out_median=float(self.rng.uniform(300, 900)), max_tokens=(1024, 2048, 4096, 8192), temperature=(0.0, 0.2, None, 1.0),
@@ -307,7 +307,7 @@ class Builder:
 
     def benchmarks(self, count: int) -> None:
         for i in range(count):
-            asn = int(self.rng.choice(net.CLOUD_MAIN + (24940,)))
+            asn = int(self.rng.choice((*net.CLOUD_MAIN, 24940)))
             ip = (net.ip_in(asn, self.rng), asn, net.CLOUD_ASNS.get(asn, "US"))
             focus = [str(f) for f in self.rng.choice(list(text.QUESTIONS), size=2, replace=False)]
             header = text.BENCH_HEADERS[int(self.rng.integers(len(text.BENCH_HEADERS)))]
@@ -479,7 +479,7 @@ class Builder:
                                extra={"templates": tmpl, "focus": focus}))
             self.human_convs(a, float(rng.uniform(12, 30)), 1.0, 60.0)
             if self.hard:
-                self.camouflage(a, max(1, int(round(len(a.t) * 0.06))))
+                self.camouflage(a, max(1, round(len(a.t) * 0.06)))
             self.set_models(a, 0.0, self.release + float(rng.uniform(2 * HOUR, 8 * HOUR)), 0.6)
             members.append(a)
         camp = Campaign(cid, "low_and_slow", focus, members, {"proxy_pool_size": 0, "payment_fingerprints": size, "templates": len(tmpl),
@@ -500,7 +500,7 @@ class Builder:
         t = job_stream(rng, max(50, self.poisson_days(per_day)), self.days)
         self.set_plan(a, t, np.arange(len(t)), np.zeros(len(t), dtype=np.int64))
         if self.hard:
-            self.camouflage(a, max(1, int(round(len(a.t) * 0.06))))
+            self.camouflage(a, max(1, round(len(a.t) * 0.06)))
         self.set_models(a, 0.0, self.release + float(rng.uniform(0.5 * HOUR, 4 * HOUR)), 0.9)
         camp = Campaign(cid, "lone_harvester", "math", [a], {"proxy_pool_size": 0, "payment_fingerprints": 1, "templates": len(tmpl),
                                                              "template_kinds": ["elicit"], "languages": ["en"]})
@@ -523,7 +523,7 @@ class Builder:
         ]
         share = 0.6 if self.hard else 0.2
         for h in hydras:
-            self.reseller_customers(h, max(3, int(round(len(h.members) * share))))
+            self.reseller_customers(h, max(3, round(len(h.members) * share)))
         self.low_and_slow(0, self.n(30, 6), {"elicit": 0.8, "bench": 0.2}, ("en",), "logic")
         self.low_and_slow(1, self.n(25, 5), {"rubric": 0.6, "elicit": 0.4}, ("en", "zh"), "arith")
         for i in range(self.n(1, 1)):

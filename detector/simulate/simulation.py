@@ -103,8 +103,8 @@ class Simulation:
         self._limited = set(limited.tolist())
         self._needs_copy = set(dup_src.tolist())
         self.n_requests = n
-        self.n_retries = int(len(limited))
-        self.n_duplicates = int(len(dup_src))
+        self.n_retries = len(limited)
+        self.n_duplicates = len(dup_src)
 
     # ----------------------------------------------------------------------------------- materialising
     def events(self, progress: Callable[[int], None] | None = None) -> Iterator[dict]:
@@ -126,7 +126,7 @@ class Simulation:
             slots = self._slot[rows]
             cols = [self._ms[rows].tolist(), slots.tolist(), self._kind[rows].tolist(), self._actor[slots].tolist(),
                     *(cat[f][slots].tolist() for f in ("conv", "turn", "model", "ip", "camo"))]
-            for ms, slot, kind, ai, conv, turn, model, ip, camo in zip(*cols):
+            for ms, slot, kind, ai, conv, turn, model, ip, camo in zip(*cols, strict=True):
                 sec = ms // 1000
                 if sec != last_sec:
                     last_sec, prefix = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch + sec))
@@ -179,7 +179,7 @@ class Simulation:
             prompt = text.app_prompt(r, a.extra["app"]) if turn == 0 else text.app_follow_up(r)
         elif content == "homework":
             prompt = text.homework_prompt(r, a.extra["problems"], turn)
-            reasoning = reasoning or turn == 0 and r.random() < 0.2
+            reasoning = reasoning or (turn == 0 and r.random() < 0.2)
         elif content == "work":
             prompt = text.work_prompt(r, turn)
         elif content == "bench":

@@ -281,7 +281,7 @@ def q_science(r: Rnd) -> str:
     return _p(r, (
         lambda: f"A ball is thrown straight up at {v} m/s. Ignoring air resistance, how high does it go and when does it land?",
         lambda: f"How much energy is needed to heat {m} kg of water from 20°C to 100°C?",
-        lambda: f"Why is the sky blue but sunsets are red? Relate it to Rayleigh scattering quantitatively.",
+        lambda: "Why is the sky blue but sunsets are red? Relate it to Rayleigh scattering quantitatively.",
         lambda: f"Balance the equation: {_p(r, ('C3H8 + O2 -> CO2 + H2O', 'Fe + O2 -> Fe2O3', 'KMnO4 + HCl -> KCl + MnCl2 + H2O + Cl2', 'C6H12O6 + O2 -> CO2 + H2O'))}",
         lambda: f"A {m} kg block slides down a {v % 50 + 10}-degree incline with friction coefficient 0.{r.randint(1, 5)}. Find its acceleration.",
         lambda: f"Explain why {_p(r, ('ice floats', 'enzymes denature at high temperature', 'transistors switch', 'vaccines produce immunity', 'the moon causes two tides a day'))} at the level of a graduate exam.",
@@ -465,7 +465,7 @@ def rubric_template(r: Rnd, lang: str) -> tuple[str, str, str, tuple[str, ...], 
 
 
 def rubric_prompt(r: Rnd, template: tuple, focus: str) -> str:
-    lang, opener, ask, items, as_json = template
+    _lang, opener, ask, items, as_json = template
     rub = "\n".join(f"{i + 1}. {it}" for i, it in enumerate(items))
     tail = "\nOutput JSON: {\"scores\": {...}, \"overall\": <1-10>, \"rationale\": \"...\"}" if as_json else ""
     return f"{opener}\n\nRubric:\n{rub}\n\nPrompt:\n{question(r, focus)}\n\nResponse:\n{_p(r, CANNED_ANSWERS)}\n\n{ask}{tail}"

@@ -5,6 +5,8 @@ Everything works on compact numpy arrays of seconds since the window start."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from distillguard.detector.units import DAY, HOUR
@@ -89,7 +91,7 @@ def round_robin(rng: np.random.Generator, times: np.ndarray, active_from: np.nda
     w = rng.gamma(2.0, 1.0, size=n)
     bounds = np.unique(np.concatenate([[0.0], active_from, active_to[np.isfinite(active_to)], [np.inf]]))
     counter = 0
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         a, b = np.searchsorted(times, lo), np.searchsorted(times, hi)
         if a == b:
             continue

@@ -49,7 +49,7 @@ def test_unknown_malformed_and_revoked_tokens_are_refused_with_a_reason(sqlite_a
     assert [e["action"] for e in audit][-2:] == ["token.revoke", "token.create"] and audit[-1]["actor"] == "admin-user"
 
 
-def test_rate_limit_per_token_answers_429_with_retry_after(sqlite_url: str, broker) -> None:  # noqa: ANN001
+def test_rate_limit_per_token_answers_429_with_retry_after(sqlite_url: str, broker) -> None:
     seed_world(sqlite_url)
     gen = make_api(sqlite_url, broker.bootstrap, api_rate_limit_per_minute=5)
     api = next(gen)
@@ -89,7 +89,7 @@ def test_an_unreachable_database_gives_503_not_500() -> None:
         assert c.get("/health").status_code == 503
 
 
-def test_token_cli(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_token_cli(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     get_api_settings.cache_clear()
     cli_app = build_app()

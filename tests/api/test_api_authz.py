@@ -308,7 +308,7 @@ def test_authorization_matrix(api: Api) -> None:
     start, setup_before = snapshot(w.api.url)["audit_events"], w.setup_changes
     made: list[tuple[str, str, str | None]] = []
     for (method, path, variant), outcomes in MATRIX.items():
-        for role, expected in zip(ROLES, outcomes):
+        for role, expected in zip(ROLES, outcomes, strict=True):
             req = REQUESTS[method, path, variant](w, role)
             before = snapshot(w.api.url)
             r = send(w.api, method, path, role, req)
@@ -384,7 +384,7 @@ def test_a_case_assigned_to_someone_is_theirs_to_change(whose: World, surface: s
     assignee and changes nothing; a change writes one audit record by its actor."""
     table = WHOSE_CASE if surface == "api" else CONSOLE_WHOSE_CASE
     for op, (outcomes, tail, body) in table.items():
-        for actor, expected in zip(ACTORS, outcomes):
+        for actor, expected in zip(ACTORS, outcomes, strict=True):
             case_id, account = whose.case(assignee="analyst-2", status="in_review")
             before = snapshot(whose.api.url)
             if surface == "api":

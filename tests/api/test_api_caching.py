@@ -42,7 +42,7 @@ def _as_another_process(url: str, sql: str, **params: object) -> None:
         c.execute(text("UPDATE detections_epoch SET epoch = epoch + 1 WHERE id = 1"))
 
 
-def _eventually(check, within: float) -> float:  # noqa: ANN001
+def _eventually(check, within: float) -> float:
     t0 = time.monotonic()
     while time.monotonic() - t0 < within:
         if check():
@@ -109,7 +109,7 @@ def test_concurrent_misses_of_one_page_render_it_once(sqlite_url: str) -> None:
     cache = PageCache(session_factory(sqlite_url), ttl=60)
     calls, gate = [], threading.Event()
 
-    def render(_session) -> bytes:  # noqa: ANN001
+    def render(_session) -> bytes:
         calls.append(1)
         gate.wait(5)  # slow enough for every request to arrive while it renders
         return b'{"page": 1}'
@@ -134,7 +134,7 @@ def test_another_process_s_write_is_rendered_ahead_while_requests_are_answered(s
     cache = PageCache(session_factory(sqlite_url), ttl=0.2)
     renders: list[int] = []
 
-    def render(session) -> bytes:  # noqa: ANN001 - a slow page showing the epoch it was rendered at
+    def render(session) -> bytes:
         renders.append(1)
         time.sleep(0.5)
         return str(session.execute(text("SELECT epoch FROM detections_epoch")).scalar()).encode()
@@ -161,7 +161,7 @@ def test_a_failed_background_read_keeps_serving_and_is_retried(sqlite_url: str) 
     healthy = cache.sessions
     calls: list[int] = []
 
-    def render(_session) -> bytes:  # noqa: ANN001
+    def render(_session) -> bytes:
         calls.append(1)
         return b"page"
 

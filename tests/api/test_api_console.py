@@ -37,7 +37,7 @@ def server(sqlite_api: Api) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(tmp_path: Path):  # noqa: ANN201 - playwright Page
+def page(tmp_path: Path):
     """A headless Chromium page."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} not installed (run `make browser` as root to install Debian chromium)")
@@ -51,7 +51,7 @@ def page(tmp_path: Path):  # noqa: ANN201 - playwright Page
         browser.close()
 
 
-def test_review_flow_in_the_console(server: str, sqlite_api: Api, page, tmp_path: Path) -> None:  # noqa: ANN001
+def test_review_flow_in_the_console(server: str, sqlite_api: Api, page, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     page.goto(server + "/console")

@@ -58,7 +58,7 @@ def test_confirming_emits_one_event_per_account_and_retries_add_none(api: Api) -
     assert len(msgs) == 41
     keys = {k for k, _, _ in msgs}
     assert len(keys) == 41 and "acct-r000" not in keys and "acct-r001" in keys
-    key, event, header = next(m for m in msgs if m[0] == "acct-h000")
+    _key, event, header = next(m for m in msgs if m[0] == "acct-h000")
     assert event == {"idempotency_key": idempotency_key(case_id, "acct-h000", "suspend"), "action": "suspend",
                      "account_id": "acct-h000", "case_id": case_id, "cluster_id": "c-hydra", "decided_by": "lead-user",
                      "decided_at": event["decided_at"], "reason": "hydra cluster", "model_version": "m-2026.03"}
@@ -95,7 +95,7 @@ def test_a_resend_after_an_unrecorded_ack_carries_the_same_keys(api: Api) -> Non
     msgs = _topic(api)
     assert len(msgs) == 20
     actions = {}  # a consumer that dedups on the idempotency key applies each action once
-    for key, event, header in msgs:
+    for _key, event, header in msgs:
         actions.setdefault(header, event)
     assert len(actions) == 10 and sorted(e["account_id"] for e in actions.values()) == [f"acct-k{i:03d}" for i in range(10)]
 

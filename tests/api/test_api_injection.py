@@ -6,6 +6,7 @@ store it), not left to the database."""
 from __future__ import annotations
 
 import base64
+from functools import partial
 from urllib.parse import quote
 
 import msgspec
@@ -29,10 +30,10 @@ PATH_VALUES = {"cluster_id": "c-hydra", "account_id": "acct-h000", "case_id": "1
 ADMIN = Principal(name="setup", role="admin", token_id=0)
 
 
-def _get_routes(app) -> list[tuple[str, list[str], list[str]]]:  # noqa: ANN001 - the FastAPI app
+def _get_routes(app) -> list[tuple[str, list[str], list[str]]]:
     """(path, path parameters, query parameters) of every GET route with parameters, read from the app."""
 
-    def params(dependant, kind: str) -> list[str]:  # noqa: ANN001
+    def params(dependant, kind: str) -> list[str]:
         return [p.name for p in getattr(dependant, kind)] + [n for d in dependant.dependencies for n in params(d, kind)]
 
     out = []
@@ -73,6 +74,11 @@ def _world(api: Api) -> int:
         return uni.id
 
 
+
+def _placed(base: dict, name: str, in_path: bool, value: str) -> tuple[dict, dict]:
+    """(path parameters, query parameters) with ``value`` as parameter ``name``."""
+    return ({**base, name: value}, {}) if in_path else (base, {name: value})
+
 def test_hostile_path_and_query_parameters(api: Api) -> None:
     """Every parameter of every GET route (read from the app, so new ones are covered) x every hostile string."""
     _world(api)
@@ -82,7 +88,7 @@ def test_hostile_path_and_query_parameters(api: Api) -> None:
     for path, path_names, query_names in routes:
         base = {k: PATH_VALUES[k] for k in path_names}
         for name in path_names + query_names:
-            where = (lambda v: ({**base, name: v}, {})) if name in path_names else (lambda v: (base, {name: v}))
+            where = partial(_placed, base, name, name in path_names)
             expected = _call(api, path, *where(NOTHING))
             for value in HOSTILE:
                 label = f"GET {path} {name}={value[:40]!r}"

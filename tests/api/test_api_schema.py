@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
-from schemathesis.checks import (content_type_conformance, not_a_server_error, response_headers_conformance,
-                                 response_schema_conformance, status_code_conformance)
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from distillguard.api.auth.models import ApiToken
 from distillguard.api.auth.service import hash_token
@@ -23,7 +28,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture
-def st_schema(sqlite_api: Api):  # noqa: ANN201
+def st_schema(sqlite_api: Api):
     """The app's OpenAPI schema, with an admin token whose id the fuzzer will not guess."""
     with session_scope(sqlite_api.url) as s:
         s.add(ApiToken(id=987_654_321, name="fuzzer", role="admin", prefix=FUZZ_TOKEN[:10],
@@ -40,7 +45,7 @@ REAL_IDS = {"cluster_id": ["c-hydra", "c-uni", "c-hydra-2"], "account_id": ["acc
             "case_id": [1, 2], "token_id": [1, 2]}
 
 
-def test_api_conforms_to_its_openapi(st_schema) -> None:  # noqa: ANN001
+def test_api_conforms_to_its_openapi(st_schema) -> None:
     """Every operation, a few valid and a few invalid generated requests each, as an admin (reaches every endpoint)."""
     operations = [r.ok() for r in st_schema.get_all_operations()]
     assert len(operations) >= 18
@@ -49,7 +54,7 @@ def test_api_conforms_to_its_openapi(st_schema) -> None:  # noqa: ANN001
         @given(case=op.as_strategy(generation_mode=mode), real=st.booleans(), pick=st.integers(0, 2))
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
                   database=None)
-        def run(case, real: bool, pick: int) -> None:  # noqa: ANN001
+        def run(case, real: bool, pick: int) -> None:
             if real and case.path_parameters:
                 case.path_parameters = {k: REAL_IDS[k][pick % len(REAL_IDS[k])] for k in case.path_parameters}
             case.call_and_validate(headers={"Authorization": f"Bearer {FUZZ_TOKEN}"}, checks=CHECKS)

@@ -4,10 +4,15 @@ transitions), as an admin, who may call everything: no 5xx and every response as
 from __future__ import annotations
 
 import schemathesis
-from schemathesis import GenerationMode
 from hypothesis import HealthCheck, Phase, settings
-from schemathesis.checks import (content_type_conformance, not_a_server_error, response_headers_conformance,
-                                 response_schema_conformance, status_code_conformance)
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.api.conftest import Api
 from tests.api.state import restore, snapshot
@@ -38,14 +43,14 @@ def test_stateful_run_over_the_openapi_links(sqlite_api: Api) -> None:
             # left open by an earlier scenario made the replay of a walk diverge: FlakyStrategyDefinition)
             restore(sqlite_api.url, seeded)
 
-        def get_call_kwargs(self, case) -> dict:  # noqa: ANN001 - schemathesis Case
+        def get_call_kwargs(self, case) -> dict:
             return {"headers": headers}
 
-        def after_call(self, response, case) -> None:  # noqa: ANN001
+        def after_call(self, response, case) -> None:
             super().after_call(response, case)
             answered.add((case.method.upper(), case.path, response.status_code))
 
-        def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:  # noqa: ANN001, ANN003
+        def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
             case.validate_response(response, checks=CHECKS, headers=headers, transport_kwargs=kwargs)
 
     for examples in (40, 80, 120):  # derandomized walks; a longer one only when a workflow step was not reached

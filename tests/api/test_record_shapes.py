@@ -22,8 +22,14 @@ from sqlalchemy import JSON, Boolean, Float, Integer, String
 import distillguard.api.models  # noqa: F401  (registers every table)
 from distillguard.api.database import Base, engine_for, migrate
 from distillguard.api.detections.models import AccountRow, ClusterRow, Reviewed
-from distillguard.api.detections.schemas import (AccountDetail, AccountItem, ClusterDetail, ClusterItem, LinkedCluster,
-                                                 MemberAccount)
+from distillguard.api.detections.schemas import (
+    AccountDetail,
+    AccountItem,
+    ClusterDetail,
+    ClusterItem,
+    LinkedCluster,
+    MemberAccount,
+)
 from distillguard.api.types import UTCDateTime
 from distillguard.detector.records import AccountVerdict, ClusterVerdict
 

@@ -11,7 +11,7 @@ def test_the_stored_and_served_values_stay() -> None:
     assert list(Decision) == ["confirmed_attack", "dismissed"]
     assert list(CaseStatus) == ["open", "in_review", "confirmed_attack", "dismissed", "escalated"]
     assert list(ReviewStatus) == ["new", *CaseStatus]
-    assert FINAL == {"confirmed_attack", "dismissed"}
+    assert {"confirmed_attack", "dismissed"} == FINAL
 
 
 def test_members_compare_and_format_as_their_values() -> None:

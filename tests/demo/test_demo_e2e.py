@@ -48,5 +48,5 @@ def test_demo_ctrl_c_stops_everything(tmp_path: Path) -> None:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
     assert "stopped broker, worker and API." in rest
-    gone, alive = psutil.wait_procs(children, timeout=5)
+    _gone, alive = psutil.wait_procs(children, timeout=5)
     assert alive == []

@@ -529,7 +529,7 @@ def serve():
 
     def start(status: int, path: str) -> int:
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 self.send_response(status if self.path == path else 404)
                 self.end_headers()
 

@@ -9,7 +9,7 @@ import pytest
 
 from distillguard.detector.detector import Detector
 from distillguard.detector.evaluate import evaluate, load_labels
-from distillguard.detector.events import Event, read_events
+from distillguard.detector.events import read_events
 from distillguard.detector.simulate import simulate
 
 SCALE = 0.25

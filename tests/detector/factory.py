@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from distillguard.detector.events import Event, parse_event
-
 import msgspec
+
+from distillguard.detector.events import Event, parse_event
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 _ids = itertools.count()

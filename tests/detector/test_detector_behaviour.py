@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from distillguard.detector.detector import Detector
-from distillguard.detector.events import Event, read_events
+from distillguard.detector.events import read_events
 
 
 def _key(verdicts):

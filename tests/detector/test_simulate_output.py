@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import os
 import subprocess
@@ -40,7 +41,7 @@ def std_events(std: Path) -> list:
 def test_every_line_is_a_valid_event_in_strict_time_order(std_events):
     assert len(std_events) > 5000
     ts = [e.ts for e in std_events]
-    assert all(a < b for a, b in zip(ts, ts[1:]))
+    assert all(a < b for a, b in itertools.pairwise(ts))
 
 
 def test_same_seed_gives_identical_bytes_and_another_seed_does_not(std, tmp_path):
@@ -145,7 +146,7 @@ def test_hard_scenario_and_several_days_are_valid_and_ordered():
     sim = generate(seed=8, scale=0.05, scenario="hard", days=2.0)
     enc = msgspec.json.Encoder()
     events = [parse_event(enc.encode(e)) for e in sim.events()]
-    assert all(a.ts < b.ts for a, b in zip(events, events[1:]))
+    assert all(a.ts < b.ts for a, b in itertools.pairwise(events))
     days = Counter(e.ts.day for e in events)
     assert set(days) == {2, 3} and min(days.values()) > 0.3 * len(events)
     assert {e.account_id for e in events} == set(sim.labels)

@@ -41,8 +41,8 @@ def _members(labels, acc, kind):
 
 
 def test_standard_hydras_share_few_cards_one_client_and_a_small_proxy_pool(standard):
-    labels, acc, manifest = standard
-    for cid, members in _members(labels, acc, "hydra").items():
+    labels, acc, _manifest = standard
+    for _cid, members in _members(labels, acc, "hydra").items():
         evs = [e for a in members for e in acc[a]]
         cards = {e["payment_fingerprint"] for e in evs}
         assert 2 <= len(cards) <= min(8, len(members) // 3)
@@ -67,7 +67,7 @@ def test_standard_hydra_accounts_are_light_and_regular(standard):
 
 def test_hard_hydras_reuse_no_card_and_use_large_mixed_pools(hard):
     labels, acc, manifest = hard
-    for cid, members in _members(labels, acc, "hydra").items():
+    for _cid, members in _members(labels, acc, "hydra").items():
         cards = [acc[a][0]["payment_fingerprint"] for a in members]
         assert len(set(cards)) == len(cards)
         assert len({(acc[a][0]["user_agent"]) for a in members}) >= 2
@@ -77,7 +77,7 @@ def test_hard_hydras_reuse_no_card_and_use_large_mixed_pools(hard):
 
 
 def test_hard_attack_accounts_send_some_camouflage_chats(hard, standard):
-    for labels, acc, expect in (hard[:2] + (True,), standard[:2] + (False,)):
+    for labels, acc, expect in ((*hard[:2], True), (*standard[:2], False)):
         for kind in ("hydra", "low_and_slow"):
             evs = [e for a, v in labels.items() if v["kind"] == kind for e in acc[a]]
             follow_ups = sum((e["turn_index"] or 0) > 0 for e in evs) / len(evs)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from distillguard.detector.detector import Detector
-from distillguard.detector.events import Event, read_events
+from distillguard.detector.events import read_events
 from distillguard.detector.model import load_model
 from distillguard.detector.records import AccountVerdict
 from distillguard.streams.broker import EmbeddedBroker, free_port

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from tests.fuzzing import budget
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from distillguard.detector.units import HOUR
 from distillguard.streams.align import PartitionAligner
+from tests.fuzzing import budget
 
 
 def _items(p: int, times: list[float | None]) -> list[tuple[float | None, str]]:

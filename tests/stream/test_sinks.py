@@ -44,7 +44,7 @@ def test_open_sink_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     finally:
         get_api_settings.cache_clear()
     assert isinstance(sink, ReviewDatabaseSink) and sink.url.endswith("r.db")
-    with pytest.raises(SinkUnavailableError, match="unknown verdict sink 'kafka'.*review-db"):
+    with pytest.raises(SinkUnavailableError, match=r"unknown verdict sink 'kafka'.*review-db"):
         open_sink("kafka")
 
 

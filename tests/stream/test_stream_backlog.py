@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from distillguard.detector.detector import Detector
-from distillguard.detector.events import Event, read_events
+from distillguard.detector.events import read_events
 from distillguard.detector.model import load_model
 from distillguard.streams.replay import replay
 from tests.stream.conftest import Stream, assert_same_verdicts

@@ -59,7 +59,7 @@ def _consumed(m: dict) -> float:
     return m.get("distillguard_events_total", 0) + m.get("distillguard_duplicate_events_total", 0)
 
 
-def _first_half_written(stream: Stream, day, tmp_path):  # noqa: ANN001, ANN202
+def _first_half_written(stream: Stream, day, tmp_path):
     """A worker that has consumed and written the first half of the day; returns (worker, second half file)."""
     first, second = _halves(stream, day, tmp_path)
     w = stream.worker()

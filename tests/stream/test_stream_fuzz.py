@@ -16,9 +16,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from distillguard.detector.model import load_model
+from distillguard.streams.replay import account_key
 from distillguard.streams.settings import StreamSettings
 from distillguard.streams.sinks import NullSink
-from distillguard.streams.replay import account_key
 from distillguard.streams.worker import DLQ_MAX_VALUE, StreamWorker, WorkerOptions
 from tests.event_strategies import bad_messages, encode, examples
 from tests.stream.conftest import Stream, assert_same_verdicts

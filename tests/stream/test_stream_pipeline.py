@@ -120,7 +120,7 @@ def test_malformed_and_out_of_range_messages_go_to_the_dlq_and_the_worker_keeps_
     dead = [(r.value, dict(r.headers)) for r in c]
     c.close()
     assert sorted(v for v, _ in dead) == sorted(bad)
-    for value, h in dead:
+    for _value, h in dead:
         assert h["source-topic"] == env["EVENTS_TOPIC"].encode() and int(h["source-partition"]) >= 0 and int(h["source-offset"]) >= 0
         assert h["dlq-reason"]
     reasons = {v: h["dlq-reason"].decode() for v, h in dead}

@@ -1,14 +1,14 @@
 """Review schema: detections, tokens, cases, decisions, audit log (append-only), enforcement outbox.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 02:33:27.923090
 """
 
-from alembic import op
 import sqlalchemy as sa
-import distillguard.api.types
+from alembic import op
 
+import distillguard.api.types
 
 revision = '0001'
 down_revision = None
