@@ -57,8 +57,9 @@ def _dispatch_once(app: FastAPI) -> None:
         dispatch(session, app.state.publisher)
 
 
-def create_app(settings: ApiSettings | None = None, *, publisher: Publisher | None = None,
-               outbox_loop: bool = True) -> FastAPI:
+def create_app(
+    settings: ApiSettings | None = None, *, publisher: Publisher | None = None, outbox_loop: bool = True
+) -> FastAPI:
     """The app on ``settings.database_url`` (already migrated), publishing enforcement to ``settings.kafka_bootstrap``."""
     settings = settings or get_api_settings()
 
@@ -72,9 +73,13 @@ def create_app(settings: ApiSettings | None = None, *, publisher: Publisher | No
                 await task
         app.state.publisher.close()
 
-    app = FastAPI(title="DistillGuard review API", version="1.0.0", lifespan=lifespan,
-                  description="Review distillation-attack detections: queue, evidence, cases, enforcement, "
-                              "indicator sharing. Every endpoint but /health needs 'Authorization: Bearer <token>'.")
+    app = FastAPI(
+        title="DistillGuard review API",
+        version="1.0.0",
+        lifespan=lifespan,
+        description="Review distillation-attack detections: queue, evidence, cases, enforcement, "
+        "indicator sharing. Every endpoint but /health needs 'Authorization: Bearer <token>'.",
+    )
     app.state.settings = settings
     app.state.sessions = session_factory(settings.database_url)
     app.state.limiter = RateLimiter(settings.api_rate_limit_per_minute)
@@ -87,12 +92,24 @@ def create_app(settings: ApiSettings | None = None, *, publisher: Publisher | No
     links.install(app)
     app.add_exception_handler(SignIn, lambda _req, _exc: RedirectResponse("/console/login", status_code=303))
     app.mount("/console/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
-    for router in (detections_router, cases_router, audit_router, enforcement_router, sharing_router, auth_router,
-                   console_router):
+    for router in (
+        detections_router,
+        cases_router,
+        audit_router,
+        enforcement_router,
+        sharing_router,
+        auth_router,
+        console_router,
+    ):
         app.include_router(router)
 
-    @app.get("/health", response_model=Health, tags=["health"], summary="Liveness and database reachability",
-             responses={503: {"model": Health, "description": "Database unreachable"}})
+    @app.get(
+        "/health",
+        response_model=Health,
+        tags=["health"],
+        summary="Liveness and database reachability",
+        responses={503: {"model": Health, "description": "Database unreachable"}},
+    )
     def health(request: Request):
         """``ok`` when the database answers; 503 otherwise. Needs no token."""
         try:

@@ -33,8 +33,14 @@ def serve(
     core, s = get_settings(), get_api_settings()
     configure_logging(core.log_level, core.log_json)
     migrate(s.database_url)
-    uvicorn.run("distillguard.api.main:app", host=host or s.api_host, port=port or s.api_port, workers=workers,
-                log_level=core.log_level.lower(), access_log=False)
+    uvicorn.run(
+        "distillguard.api.main:app",
+        host=host or s.api_host,
+        port=port or s.api_port,
+        workers=workers,
+        log_level=core.log_level.lower(),
+        access_log=False,
+    )
 
 
 def export_verdicts(
@@ -51,7 +57,10 @@ def export_verdicts(
     try:
         verdicts = read_verdicts(database_url or get_api_settings().database_url)
     except SQLAlchemyError as exc:
-        _fail(f"cannot read verdicts from the review database: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}", 1)
+        _fail(
+            f"cannot read verdicts from the review database: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}",
+            1,
+        )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(out, "wb") as fh:

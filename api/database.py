@@ -49,8 +49,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20, pool_recycle=1800,
-                         pool_timeout=10)  # a request waits 10 s for a connection, then gets 503 "database busy"
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=20, max_overflow=20, pool_recycle=1800, pool_timeout=10
+    )  # a request waits 10 s for a connection, then gets 503 "database busy"
 
 
 @lru_cache(maxsize=8)

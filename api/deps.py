@@ -64,9 +64,12 @@ async def principal(request: Request) -> Principal:
     who = await state.principals.get(token_hash, partial(_look_up, state.sessions, token_hash))
     wait = state.limiter.check(who.token_id)
     if wait:
-        raise HTTPException(429, f"rate limit of {state.settings.api_rate_limit_per_minute} requests "
-                                 f"per minute exceeded for token {who.name!r}; retry in {wait}s",
-                            {"Retry-After": str(wait)})
+        raise HTTPException(
+            429,
+            f"rate limit of {state.settings.api_rate_limit_per_minute} requests "
+            f"per minute exceeded for token {who.name!r}; retry in {wait}s",
+            {"Retry-After": str(wait)},
+        )
     return who
 
 

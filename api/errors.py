@@ -29,9 +29,17 @@ class ErrorBody(BaseModel):
 
 
 def _responses(*codes: int) -> dict[int, dict]:
-    what = {400: "Bad request", 401: "Missing, unknown or revoked token", 403: "The token's role may not do this",
-            404: "Not found", 409: "Conflicts with the current state", 413: "Request body too large",
-            422: "Invalid request", 429: "Rate limit exceeded (see Retry-After)", 503: "Database unavailable"}
+    what = {
+        400: "Bad request",
+        401: "Missing, unknown or revoked token",
+        403: "The token's role may not do this",
+        404: "Not found",
+        409: "Conflicts with the current state",
+        413: "Request body too large",
+        422: "Invalid request",
+        429: "Rate limit exceeded (see Retry-After)",
+        503: "Database unavailable",
+    }
     return {c: {"model": ErrorBody, "description": what[c]} for c in codes}
 
 
@@ -83,15 +91,19 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(PoolTimeout)
     async def _busy(req: Request, exc: PoolTimeout) -> JSONResponse:
         log.warning("database busy", path=req.url.path, error=str(exc)[:200])
-        return JSONResponse({"detail": "database busy: every pooled connection is in use; retry shortly"},
-                            status_code=503, headers={"Retry-After": "2"})
+        return JSONResponse(
+            {"detail": "database busy: every pooled connection is in use; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
     async def _database(req: Request, exc: DBAPIError) -> JSONResponse:
         if isinstance(exc, OperationalError) or exc.connection_invalidated:
             log.warning("database unavailable", path=req.url.path, error=str(exc.orig)[:200])
-            return JSONResponse({"detail": "database unavailable; retry shortly"}, status_code=503,
-                                headers={"Retry-After": "5"})
+            return JSONResponse(
+                {"detail": "database unavailable; retry shortly"}, status_code=503, headers={"Retry-After": "5"}
+            )
         log.error("database error", path=req.url.path, error=str(exc.orig)[:300])
         return JSONResponse({"detail": f"database rejected the request: {type(exc.orig).__name__}"}, status_code=500)

@@ -19,9 +19,13 @@ class Link(NamedTuple):
     body: dict | None = None
 
 
-_CASE_OPERATIONS = {"case": "GET /api/v1/cases/{case_id}", "transition": "POST /api/v1/cases/{case_id}/transition",
-                    "decide": "POST /api/v1/cases/{case_id}/decisions",
-                    "comment": "POST /api/v1/cases/{case_id}/comments", "assign": "POST /api/v1/cases/{case_id}/assign"}
+_CASE_OPERATIONS = {
+    "case": "GET /api/v1/cases/{case_id}",
+    "transition": "POST /api/v1/cases/{case_id}/transition",
+    "decide": "POST /api/v1/cases/{case_id}/decisions",
+    "comment": "POST /api/v1/cases/{case_id}/comments",
+    "assign": "POST /api/v1/cases/{case_id}/assign",
+}
 
 
 def _to_case(source: str, status: int, case_id: str, *names: str) -> list[Link]:
@@ -30,16 +34,43 @@ def _to_case(source: str, status: int, case_id: str, *names: str) -> list[Link]:
 
 
 LINKS: list[Link] = [
-    Link("GET /api/v1/detections", 200, "cluster", "GET /api/v1/clusters/{cluster_id}",
-         {"path.cluster_id": "$response.body#/items/0/cluster_id"}),
-    Link("GET /api/v1/clusters/{cluster_id}", 200, "openCase", "POST /api/v1/cases", {},
-         {"subject_type": "cluster", "subject_id": "$response.body#/cluster_id"}),
-    Link("GET /api/v1/clusters/{cluster_id}", 200, "member", "GET /api/v1/accounts/{account_id}",
-         {"path.account_id": "$response.body#/members/0/account_id"}),
-    Link("GET /api/v1/clusters/{cluster_id}", 200, "stix", "GET /api/v1/clusters/{cluster_id}/stix",
-         {"path.cluster_id": "$response.body#/cluster_id"}),
-    Link("GET /api/v1/accounts/{account_id}", 200, "openCase", "POST /api/v1/cases", {},
-         {"subject_type": "account", "subject_id": "$response.body#/account_id"}),
+    Link(
+        "GET /api/v1/detections",
+        200,
+        "cluster",
+        "GET /api/v1/clusters/{cluster_id}",
+        {"path.cluster_id": "$response.body#/items/0/cluster_id"},
+    ),
+    Link(
+        "GET /api/v1/clusters/{cluster_id}",
+        200,
+        "openCase",
+        "POST /api/v1/cases",
+        {},
+        {"subject_type": "cluster", "subject_id": "$response.body#/cluster_id"},
+    ),
+    Link(
+        "GET /api/v1/clusters/{cluster_id}",
+        200,
+        "member",
+        "GET /api/v1/accounts/{account_id}",
+        {"path.account_id": "$response.body#/members/0/account_id"},
+    ),
+    Link(
+        "GET /api/v1/clusters/{cluster_id}",
+        200,
+        "stix",
+        "GET /api/v1/clusters/{cluster_id}/stix",
+        {"path.cluster_id": "$response.body#/cluster_id"},
+    ),
+    Link(
+        "GET /api/v1/accounts/{account_id}",
+        200,
+        "openCase",
+        "POST /api/v1/cases",
+        {},
+        {"subject_type": "account", "subject_id": "$response.body#/account_id"},
+    ),
     Link("GET /api/v1/cases", 200, "case", "GET /api/v1/cases/{case_id}", {"path.case_id": "$response.body#/0/id"}),
     *_to_case("POST /api/v1/cases", 201, "$response.body#/id", *_CASE_OPERATIONS),
     *_to_case("GET /api/v1/cases/{case_id}", 200, "$response.body#/id", "transition", "decide", "comment", "assign"),
@@ -47,8 +78,13 @@ LINKS: list[Link] = [
     *_to_case("POST /api/v1/cases/{case_id}/decisions", 200, "$request.path.case_id", "case", "transition"),
     *_to_case("POST /api/v1/cases/{case_id}/comments", 201, "$request.path.case_id", "case"),
     *_to_case("POST /api/v1/cases/{case_id}/assign", 200, "$response.body#/id", "case", "transition"),
-    Link("POST /api/v1/tokens", 201, "revoke", "POST /api/v1/tokens/{token_id}/revoke",
-         {"path.token_id": "$response.body#/id"}),
+    Link(
+        "POST /api/v1/tokens",
+        201,
+        "revoke",
+        "POST /api/v1/tokens/{token_id}/revoke",
+        {"path.token_id": "$response.body#/id"},
+    ),
 ]
 
 
@@ -65,8 +101,11 @@ def add_links(spec: dict, links: list[Link] = LINKS) -> dict:
 
     for link in links:
         target = operation(link.target)["operationId"]
-        entry = {"operationId": target} | ({"parameters": link.parameters} if link.parameters else {}) | \
-            ({"requestBody": link.body} if link.body is not None else {})
+        entry = (
+            {"operationId": target}
+            | ({"parameters": link.parameters} if link.parameters else {})
+            | ({"requestBody": link.body} if link.body is not None else {})
+        )
         response = operation(link.source)["responses"][str(link.status)]
         response.setdefault("links", {})[link.name] = entry
     return spec

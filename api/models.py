@@ -6,5 +6,16 @@ from distillguard.api.cases.models import AccountDecision, Case, CaseComment
 from distillguard.api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow, DetectionsEpoch
 from distillguard.api.enforcement.models import OutboxEvent
 
-__all__ = ["AccountDecision", "AccountModel", "AccountRow", "ApiToken", "AuditEvent", "Case", "CaseComment",
-           "ClusterIndicator", "ClusterRow", "DetectionsEpoch", "OutboxEvent"]
+__all__ = [
+    "AccountDecision",
+    "AccountModel",
+    "AccountRow",
+    "ApiToken",
+    "AuditEvent",
+    "Case",
+    "CaseComment",
+    "ClusterIndicator",
+    "ClusterRow",
+    "DetectionsEpoch",
+    "OutboxEvent",
+]

@@ -21,13 +21,21 @@ class ApiSettings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Review API bind address.")
     api_port: int = Field(8000, description="Review API port.")
     api_rate_limit_per_minute: int = Field(600, ge=1, description="Requests per token per minute before 429.")
-    api_max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body the review API accepts (413 above).")
+    api_max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body the review API accepts (413 above)."
+    )
     api_token_cache_seconds: float = Field(
-        2.0, ge=0, description="Seconds an authenticated token is trusted without a database look-up (0: every "
-        "request). A token revoked through the API is refused at once by that process, elsewhere within this.")
+        2.0,
+        ge=0,
+        description="Seconds an authenticated token is trusted without a database look-up (0: every "
+        "request). A token revoked through the API is refused at once by that process, elsewhere within this.",
+    )
     api_queue_cache_seconds: float = Field(
-        1.0, ge=0, description="Seconds between background reads of the detections epoch behind cached queue pages "
-        "(0: read it on every request). Writes through the same process show at once, other processes' within about this.")
+        1.0,
+        ge=0,
+        description="Seconds between background reads of the detections epoch behind cached queue pages "
+        "(0: read it on every request). Writes through the same process show at once, other processes' within about this.",
+    )
     api_outbox_interval: float = Field(5.0, gt=0, description="Seconds between re-sends of pending enforcement events.")
 
 

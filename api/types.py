@@ -26,5 +26,3 @@ class UTCDateTime(TypeDecorator):
 def utcnow() -> datetime:
     """Now, timezone-aware UTC."""
     return datetime.now(UTC)
-
-

@@ -65,12 +65,22 @@ def world(seed: int = 7) -> tuple[list[AccountVerdict], list[ClusterVerdict]]:
             score = round(min(1.0, rnd.betavariate(5, 2) if hot else rnd.betavariate(1, 8)), 6)
             verdicts.append(_verdict(a, score, cid, start, rnd))
         ip = f"10.{k // 256 % 256}.{k % 256}.1"
-        clusters.append(ClusterVerdict(
-            cluster_id=cid, members=members, score=round(max(v.score for v in verdicts[-CLUSTER_SIZE:]), 6),
-            flagged=hot, flagged_at=start if hot else None,
-            shared_indicators={"ip": [ip], "asn": [str(64500 + k % 50)], "payment_fingerprint": [f"card-{k}"]},
-            reasons=["shares a card and an IP"], n_requests=CLUSTER_SIZE * 40, first_seen=start,
-            last_seen=start + timedelta(hours=10), model_version="bench", linked_clusters=[]))
+        clusters.append(
+            ClusterVerdict(
+                cluster_id=cid,
+                members=members,
+                score=round(max(v.score for v in verdicts[-CLUSTER_SIZE:]), 6),
+                flagged=hot,
+                flagged_at=start if hot else None,
+                shared_indicators={"ip": [ip], "asn": [str(64500 + k % 50)], "payment_fingerprint": [f"card-{k}"]},
+                reasons=["shares a card and an IP"],
+                n_requests=CLUSTER_SIZE * 40,
+                first_seen=start,
+                last_seen=start + timedelta(hours=10),
+                model_version="bench",
+                linked_clusters=[],
+            )
+        )
     for i in range(ACCOUNTS - len(verdicts)):
         start = t0 + timedelta(hours=rnd.randrange(0, 24 * 7))
         verdicts.append(_verdict(f"s{i:06d}", round(rnd.betavariate(1, 12), 6), None, start, rnd))
@@ -80,18 +90,33 @@ def world(seed: int = 7) -> tuple[list[AccountVerdict], list[ClusterVerdict]]:
 def _verdict(aid: str, score: float, cid: str | None, start: datetime, rnd: random.Random) -> AccountVerdict:
     hourly = {(start + timedelta(hours=h)).strftime("%Y-%m-%dT%H"): 4 for h in range(10)}
     return AccountVerdict(
-        account_id=aid, score=score, flagged=score >= 0.7, cluster_id=cid, flagged_at=start if score >= 0.7 else None,
-        reasons=["burst sign-up"] if score >= 0.35 else [], n_requests=40, first_seen=start,
-        last_seen=start + timedelta(hours=10), model_version="bench", org_id=None, verification_path=rnd.choice(PATHS),
-        models=sorted(rnd.sample(MODELS, rnd.randint(1, 2))), hourly_requests=hourly,
-        sample_prompts=["Explain step by step."])
+        account_id=aid,
+        score=score,
+        flagged=score >= 0.7,
+        cluster_id=cid,
+        flagged_at=start if score >= 0.7 else None,
+        reasons=["burst sign-up"] if score >= 0.35 else [],
+        n_requests=40,
+        first_seen=start,
+        last_seen=start + timedelta(hours=10),
+        model_version="bench",
+        org_id=None,
+        verification_path=rnd.choice(PATHS),
+        models=sorted(rnd.sample(MODELS, rnd.randint(1, 2))),
+        hourly_requests=hourly,
+        sample_prompts=["Explain step by step."],
+    )
 
 
 MIXES = {
     "accounts": {"kind": "account"},
     "clusters_flagged": {"kind": "cluster", "flagged": "true"},
-    "accounts_new_education_score": {"kind": "account", "status": "new", "verification_path": "education",
-                                     "min_score": "0.5"},
+    "accounts_new_education_score": {
+        "kind": "account",
+        "status": "new",
+        "verification_path": "education",
+        "min_score": "0.5",
+    },
     "accounts_model_time": {"kind": "account", "model": "frontier-3", "since": "2026-03-05T00:00:00Z"},
     "clusters_indicator": {"kind": "cluster", "indicator": "10.0.7.1"},
     "accounts_pages_1_to_3": {"kind": "account", "pages": 3},
@@ -140,8 +165,11 @@ def _paths(base: str, token: str) -> list[str]:
 def _wrk(base: str, paths: list[str], token: str, seconds: int, out: Path) -> dict:
     script = out.with_suffix(".lua")
     script.write_text(_WRK_SCRIPT % {"paths": ", ".join(json.dumps(p) for p in paths), "token": token, "out": out})
-    subprocess.run(["wrk", "-t2", f"-c{CLIENTS}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), base],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["wrk", "-t2", f"-c{CLIENTS}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), base],
+        check=True,
+        capture_output=True,
+    )
     result = json.loads(out.read_text())
     result["requests_per_s"] = round(result["requests"] / result["seconds"], 1)
     return result
@@ -151,8 +179,10 @@ def _writer(url: str, verdicts: list[AccountVerdict], stop: threading.Event, don
     """Every WRITE_EVERY_SECONDS, re-score WRITE_BATCH verdicts (a real change: the epoch moves)."""
     rnd = random.Random(11)
     while not stop.wait(WRITE_EVERY_SECONDS):
-        batch = [msgspec.structs.replace(v, score=round(min(1.0, max(0.0, v.score + rnd.uniform(-0.05, 0.05))), 6))
-                 for v in rnd.sample(verdicts, WRITE_BATCH)]
+        batch = [
+            msgspec.structs.replace(v, score=round(min(1.0, max(0.0, v.score + rnd.uniform(-0.05, 0.05))), 6))
+            for v in rnd.sample(verdicts, WRITE_BATCH)
+        ]
         with session_scope(url) as s:
             upsert_detections(s, batch, [])
         done[0] += 1
@@ -177,11 +207,32 @@ def _uncached_ms(url: str, reps: int = 7) -> dict[str, float]:
 
 
 def _serve(url: str, port: int, log: Path) -> subprocess.Popen:
-    env = os.environ | {"DATABASE_URL": url, "API_RATE_LIMIT_PER_MINUTE": "100000000", "LOG_LEVEL": "WARNING",
-                        "KAFKA_BOOTSTRAP": "127.0.0.1:1"}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "distillguard.api.main:app", "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", "2", "--log-level", "warning", "--no-access-log"],
-                            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    env = os.environ | {
+        "DATABASE_URL": url,
+        "API_RATE_LIMIT_PER_MINUTE": "100000000",
+        "LOG_LEVEL": "WARNING",
+        "KAFKA_BOOTSTRAP": "127.0.0.1:1",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "distillguard.api.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -198,7 +249,7 @@ def _measure(url: str, workdir: Path, verdicts: list, clusters: list) -> dict:
     t = time.perf_counter()
     with session_scope(url) as s:
         for i in range(0, len(verdicts), 5000):
-            upsert_detections(s, verdicts[i:i + 5000], [])
+            upsert_detections(s, verdicts[i : i + 5000], [])
         upsert_detections(s, [], clusters)
     load_s = time.perf_counter() - t
     with session_scope(url) as s:  # a review state spread: a few clusters' accounts under review
@@ -228,9 +279,13 @@ def _measure(url: str, workdir: Path, verdicts: list, clusters: list) -> dict:
         proc.terminate()
         proc.wait(10)
     return result | {
-        "urls": len(paths), "epoch_changes_during_load": writes[0], "static_file_same_load": floor,
-        "uncached_page_ms": _uncached_ms(url), "load_100k_seconds": round(load_s, 1),
-        "reapply_5k_unchanged_seconds": round(reapply_5k_s, 2)}
+        "urls": len(paths),
+        "epoch_changes_during_load": writes[0],
+        "static_file_same_load": floor,
+        "uncached_page_ms": _uncached_ms(url),
+        "load_100k_seconds": round(load_s, 1),
+        "reapply_5k_unchanged_seconds": round(reapply_5k_s, 2),
+    }
 
 
 def _pg_database() -> tuple[str | None, object]:
@@ -255,10 +310,16 @@ def run(workdir: Path) -> dict:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: `make bench` installs Debian's wrk (as root), or apt-get install wrk")
     verdicts, clusters = world()
-    out: dict = {"detections": len(verdicts), "clusters": len(clusters), "clients": CLIENTS,
-                 "seconds_per_db": SECONDS, "load": "wrk, closed loop, no think time",
-                 "writes": f"{WRITE_BATCH} verdicts re-scored every {WRITE_EVERY_SECONDS:g} s during the load",
-                 "server": "uvicorn, 2 workers, loopback", "target_p99_ms": 100}
+    out: dict = {
+        "detections": len(verdicts),
+        "clusters": len(clusters),
+        "clients": CLIENTS,
+        "seconds_per_db": SECONDS,
+        "load": "wrk, closed loop, no think time",
+        "writes": f"{WRITE_BATCH} verdicts re-scored every {WRITE_EVERY_SECONDS:g} s during the load",
+        "server": "uvicorn, 2 workers, loopback",
+        "target_p99_ms": 100,
+    }
     pg, drop = _pg_database()
     if pg is None:
         out["postgresql"] = {"skipped": drop}

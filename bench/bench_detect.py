@@ -46,7 +46,9 @@ def run(workdir: Path) -> dict:
     data = workdir / "sim"
     exe = str(Path(sys.executable).with_name("distillguard"))
     t0 = time.perf_counter()
-    subprocess.run([exe, "simulate", str(data), "--seed", str(SEED), "--scale", str(SCALE)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [exe, "simulate", str(data), "--seed", str(SEED), "--scale", str(SCALE)], check=True, stdout=subprocess.DEVNULL
+    )
     sim_seconds = time.perf_counter() - t0
     events = data / "events.jsonl.gz"
 
@@ -58,14 +60,29 @@ def run(workdir: Path) -> dict:
             n += 1
     parse_seconds = time.perf_counter() - t0
 
-    elapsed, peak, stderr = _run_pinned([exe, "detect", str(events), "--out", str(workdir / "verdicts.jsonl"), "--clusters", str(workdir / "clusters.jsonl")])
+    elapsed, peak, stderr = _run_pinned(
+        [
+            exe,
+            "detect",
+            str(events),
+            "--out",
+            str(workdir / "verdicts.jsonl"),
+            "--clusters",
+            str(workdir / "clusters.jsonl"),
+        ]
+    )
     rate = n / elapsed
     return {
         "events": n,
         "scale": SCALE,
         "simulate_seconds": round(sim_seconds, 1),
         "baseline_json_parse": {"seconds": round(parse_seconds, 2), "events_per_s": round(n / parse_seconds)},
-        "detect": {"seconds": round(elapsed, 2), "events_per_s": round(rate), "peak_rss_mb": round(peak / 2**20), "cores": 1},
+        "detect": {
+            "seconds": round(elapsed, 2),
+            "events_per_s": round(rate),
+            "peak_rss_mb": round(peak / 2**20),
+            "cores": 1,
+        },
         "detect_vs_json_parse": round(parse_seconds / elapsed, 3),
         "targets": {"events_per_s": 25_000, "peak_rss_mb": 2048},
         "meets_targets": rate >= 25_000 and peak <= 2 * 2**30,

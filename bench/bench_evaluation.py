@@ -20,15 +20,48 @@ DAYS = {"standard": ("standard", 0.0), "hard": ("hard", 0.0), "redacted": ("stan
 
 def run(workdir: Path) -> dict:
     exe = str(Path(sys.executable).with_name("distillguard"))
-    out: dict = {"seed": SEED, "scale": SCALE, "command": (
-        f"distillguard simulate D --seed {SEED} --scale {SCALE:g} --scenario S --redact R; distillguard detect D/events.jsonl.gz --out D/v.jsonl; "
-        "distillguard evaluate D/labels.json D/v.jsonl --events D/events.jsonl.gz --json D/report.json")}
+    out: dict = {
+        "seed": SEED,
+        "scale": SCALE,
+        "command": (
+            f"distillguard simulate D --seed {SEED} --scale {SCALE:g} --scenario S --redact R; distillguard detect D/events.jsonl.gz --out D/v.jsonl; "
+            "distillguard evaluate D/labels.json D/v.jsonl --events D/events.jsonl.gz --json D/report.json"
+        ),
+    }
     for name, (scenario, redact) in DAYS.items():
         d = workdir / name
         quiet = {"check": True, "stdout": subprocess.DEVNULL}
-        subprocess.run([exe, "simulate", str(d), "--seed", str(SEED), "--scale", str(SCALE), "--scenario", scenario, "--redact", str(redact)], **quiet)
-        subprocess.run([exe, "detect", str(d / "events.jsonl.gz"), "--out", str(d / "v.jsonl")], stderr=subprocess.DEVNULL, **quiet)
-        subprocess.run([exe, "evaluate", str(d / "labels.json"), str(d / "v.jsonl"), "--events", str(d / "events.jsonl.gz"),
-                        "--json", str(d / "report.json")], **quiet)
+        subprocess.run(
+            [
+                exe,
+                "simulate",
+                str(d),
+                "--seed",
+                str(SEED),
+                "--scale",
+                str(SCALE),
+                "--scenario",
+                scenario,
+                "--redact",
+                str(redact),
+            ],
+            **quiet,
+        )
+        subprocess.run(
+            [exe, "detect", str(d / "events.jsonl.gz"), "--out", str(d / "v.jsonl")], stderr=subprocess.DEVNULL, **quiet
+        )
+        subprocess.run(
+            [
+                exe,
+                "evaluate",
+                str(d / "labels.json"),
+                str(d / "v.jsonl"),
+                "--events",
+                str(d / "events.jsonl.gz"),
+                "--json",
+                str(d / "report.json"),
+            ],
+            **quiet,
+        )
         out[name] = json.loads((d / "report.json").read_text())
     return out

@@ -132,8 +132,21 @@ class _Worker:
     def start(self) -> None:
         self.port = free_port()
         log = (self.root / f"worker-{self.starts}.log").open("ab")
-        self.proc = psutil.Popen([EXE, "worker", "--partitions", str(PARTITIONS), "--state-dir", str(self.root / "state"), "--group", "reliability"],
-                                 env=os.environ | self.env | {"METRICS_PORT": str(self.port)}, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = psutil.Popen(
+            [
+                EXE,
+                "worker",
+                "--partitions",
+                str(PARTITIONS),
+                "--state-dir",
+                str(self.root / "state"),
+                "--group",
+                "reliability",
+            ],
+            env=os.environ | self.env | {"METRICS_PORT": str(self.port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         self.starts += 1
 
@@ -167,8 +180,9 @@ def _benchmarked_rate() -> float:
 PARTITIONS = 4
 
 
-async def _produce(bootstrap: str, topic: str, copies: _Copies, bad: list[tuple[bytes, str]], rate: float,
-                   seconds: float, on_progress) -> dict:
+async def _produce(
+    bootstrap: str, topic: str, copies: _Copies, bad: list[tuple[bytes, str]], rate: float, seconds: float, on_progress
+) -> dict:
     """Send at ``rate`` for ``seconds``, partitioned by account like `distillguard replay` (Kafka's murmur2 of
     the key), in whole per-partition batches: a message at a time, Python could not outpace the worker."""
     from aiokafka import AIOKafkaProducer
@@ -220,15 +234,26 @@ async def _produce(bootstrap: str, topic: str, copies: _Copies, bad: list[tuple[
     finally:
         await p.stop()
     wall = time.perf_counter() - t0
-    return {"messages": sent, "malformed": malformed, "valid": sent - malformed, "seconds": round(wall, 1),
-            "achieved_rate": round(sent / wall), "failed_sends": len(failed)}
+    return {
+        "messages": sent,
+        "malformed": malformed,
+        "valid": sent - malformed,
+        "seconds": round(wall, 1),
+        "achieved_rate": round(sent / wall),
+        "failed_sends": len(failed),
+    }
 
 
 def _dead_letters(bootstrap: str, topic: str) -> dict:
     from kafka import KafkaConsumer, TopicPartition
 
-    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
-                      consumer_timeout_ms=5000, max_partition_fetch_bytes=8 << 20)
+    c = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+        max_partition_fetch_bytes=8 << 20,
+    )
     parts = [TopicPartition(topic, p) for p in (c.partitions_for_topic(topic) or ())]
     c.assign(parts)
     c.seek_to_beginning(*parts)
@@ -246,9 +271,14 @@ def _dead_letters(bootstrap: str, topic: str) -> dict:
         reasons[h.get("dlq-reason", b"").decode(errors="replace").split(":")[0]] += 1
     c.close()
     distinct = collections.Counter(kind.decode() for kind, _, _ in places if kind)
-    return {"messages": n, "distinct_messages": len(places), "distinct_by_kind": dict(distinct),
-            "without_reason": without_reason, "by_kind": dict(kinds),
-            "by_reason": dict(reasons.most_common(12))}
+    return {
+        "messages": n,
+        "distinct_messages": len(places),
+        "distinct_by_kind": dict(distinct),
+        "without_reason": without_reason,
+        "by_kind": dict(kinds),
+        "by_reason": dict(reasons.most_common(12)),
+    }
 
 
 def stream_run(workdir: Path) -> dict:
@@ -262,9 +292,16 @@ def stream_run(workdir: Path) -> dict:
     db = f"sqlite:///{workdir / 'review.db'}"
     samples: list[dict] = []
     with EmbeddedBroker() as broker:
-        env = {"KAFKA_BOOTSTRAP": broker.bootstrap, "EVENTS_TOPIC": "rel-events", "DLQ_TOPIC": "rel-dlq",
-               "DETECTIONS_TOPIC": "rel-detections", "SUMMARIES_TOPIC": "rel-summaries", "ENFORCEMENT_TOPIC": "rel-enf",
-               "DATABASE_URL": db, "LOG_JSON": "true"}
+        env = {
+            "KAFKA_BOOTSTRAP": broker.bootstrap,
+            "EVENTS_TOPIC": "rel-events",
+            "DLQ_TOPIC": "rel-dlq",
+            "DETECTIONS_TOPIC": "rel-detections",
+            "SUMMARIES_TOPIC": "rel-summaries",
+            "ENFORCEMENT_TOPIC": "rel-enf",
+            "DATABASE_URL": db,
+            "LOG_JSON": "true",
+        }
         ensure_topics(broker.bootstrap, {"rel-events": (PARTITIONS, {}), "rel-dlq": (1, {})})
         worker = _Worker(workdir, env)
         worker.start()
@@ -280,9 +317,15 @@ def stream_run(workdir: Path) -> dict:
         def sample() -> None:
             while not stop.is_set():
                 m = worker.metrics()
-                samples.append({"t": round(time.monotonic() - t0, 1), "lag": m.get("distillguard_consumer_lag"),
-                                "events": m.get("distillguard_events_total"),
-                                "rss_mb": worker.rss_mb(), "worker": worker.starts})
+                samples.append(
+                    {
+                        "t": round(time.monotonic() - t0, 1),
+                        "lag": m.get("distillguard_consumer_lag"),
+                        "events": m.get("distillguard_events_total"),
+                        "rss_mb": worker.rss_mb(),
+                        "worker": worker.starts,
+                    }
+                )
                 stop.wait(1.0)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -298,7 +341,11 @@ def stream_run(workdir: Path) -> dict:
         input_done = time.monotonic()
         while True:
             m = worker.metrics()
-            if m.get("distillguard_idle") == 1 and m.get("distillguard_consumer_lag") == 0 and m.get("distillguard_db_pending", 0) == 0:
+            if (
+                m.get("distillguard_idle") == 1
+                and m.get("distillguard_consumer_lag") == 0
+                and m.get("distillguard_db_pending", 0) == 0
+            ):
                 break
             if time.monotonic() - input_done > DRAIN_TIMEOUT:
                 raise RuntimeError(f"the worker did not drain within {DRAIN_TIMEOUT:.0f} s: {m}")
@@ -319,21 +366,34 @@ def stream_run(workdir: Path) -> dict:
     lags = [s["lag"] for s in samples if s["lag"] is not None]
     rss = [s["rss_mb"] for s in samples if s["rss_mb"]]
     return {
-        "benchmarked_worker_rate": round(rate / 2), "target_input_rate": round(rate), "input": produced,
-        "day_events": len(lines), "days_replayed": round(produced["valid"] / len(lines), 2),
-        "worker_sigkills": KILLS, "worker_starts": worker.starts,
-        "distinct_events_sent": sum(want.values()), "events_counted": sum(counted.values()),
-        "events_lost": lost, "events_double_counted": double, "accounts": len(want),
-        "dead_letters": dlq, "dead_letters_match_malformed": dlq["distinct_by_kind"].get("invalid", 0) == produced["malformed"],
-        "peak_lag": max(lags, default=0), "drained_seconds_after_input_stopped": round(drained_after, 1),
-        "worker_rss_mb": {"first_quarter_max": max(rss[: len(rss) // 4] or [0]), "peak": max(rss, default=0),
-                          "last": rss[-1] if rss else 0},
+        "benchmarked_worker_rate": round(rate / 2),
+        "target_input_rate": round(rate),
+        "input": produced,
+        "day_events": len(lines),
+        "days_replayed": round(produced["valid"] / len(lines), 2),
+        "worker_sigkills": KILLS,
+        "worker_starts": worker.starts,
+        "distinct_events_sent": sum(want.values()),
+        "events_counted": sum(counted.values()),
+        "events_lost": lost,
+        "events_double_counted": double,
+        "accounts": len(want),
+        "dead_letters": dlq,
+        "dead_letters_match_malformed": dlq["distinct_by_kind"].get("invalid", 0) == produced["malformed"],
+        "peak_lag": max(lags, default=0),
+        "drained_seconds_after_input_stopped": round(drained_after, 1),
+        "worker_rss_mb": {
+            "first_quarter_max": max(rss[: len(rss) // 4] or [0]),
+            "peak": max(rss, default=0),
+            "last": rss[-1] if rss else 0,
+        },
         "samples": samples[::5],
     }
 
 
-async def _api_load(base: str, tokens: dict[str, str], case_ids: list[int], cluster_ids: list[str],
-                    account_ids: list[str], on_progress) -> dict:
+async def _api_load(
+    base: str, tokens: dict[str, str], case_ids: list[int], cluster_ids: list[str], account_ids: list[str], on_progress
+) -> dict:
     statuses: collections.Counter[str] = collections.Counter()
     lat: list[float] = []
     comments = 0
@@ -342,7 +402,12 @@ async def _api_load(base: str, tokens: dict[str, str], case_ids: list[int], clus
     def request(i: int) -> tuple[str, str, dict | None, str]:
         k = i % 20
         if k < 8:
-            return "GET", "/api/v1/detections", {"kind": "cluster" if k % 2 else "account", "min_score": "0.3"}, "viewer"
+            return (
+                "GET",
+                "/api/v1/detections",
+                {"kind": "cluster" if k % 2 else "account", "min_score": "0.3"},
+                "viewer",
+            )
         if k < 10:
             return "GET", "/api/v1/detections/counts", {"kind": "account"}, "viewer"
         if k < 13:
@@ -382,8 +447,14 @@ async def _api_load(base: str, tokens: dict[str, str], case_ids: list[int], clus
         wall = time.perf_counter() - t0
     lat.sort()
     pct = lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 1) if lat else None  # noqa: E731
-    return {"requests": sum(statuses.values()), "statuses": dict(sorted(statuses.items())), "comments_created": comments,
-            "throughput_rps": round(len(lat) / wall, 1), "p50_ms": pct(0.5), "p99_ms": pct(0.99)}
+    return {
+        "requests": sum(statuses.values()),
+        "statuses": dict(sorted(statuses.items())),
+        "comments_created": comments,
+        "throughput_rps": round(len(lat) / wall, 1),
+        "p50_ms": pct(0.5),
+        "p99_ms": pct(0.99),
+    }
 
 
 def api_run(workdir: Path) -> dict:
@@ -397,7 +468,7 @@ def api_run(workdir: Path) -> dict:
         verdicts, clusters = world(seed=13)
         with session_scope(url) as s:
             for i in range(0, len(verdicts), 5000):
-                upsert_detections(s, verdicts[i:i + 5000], [])
+                upsert_detections(s, verdicts[i : i + 5000], [])
             upsert_detections(s, [], clusters)
             tokens = {role: create_token(s, f"rel-{role}", role)[1] for role in ("viewer", "lead")}
         with session_scope(url) as s:
@@ -415,8 +486,16 @@ def api_run(workdir: Path) -> dict:
                 drops.append(_terminate_sessions(url))
 
         try:
-            result = asyncio.run(_api_load(f"http://127.0.0.1:{port}", tokens, case_ids,
-                                           [c.cluster_id for c in clusters[:500]], [v.account_id for v in verdicts[::97]], progress))
+            result = asyncio.run(
+                _api_load(
+                    f"http://127.0.0.1:{port}",
+                    tokens,
+                    case_ids,
+                    [c.cluster_id for c in clusters[:500]],
+                    [v.account_id for v in verdicts[::97]],
+                    progress,
+                )
+            )
         finally:
             proc.terminate()
             proc.wait(15)
@@ -425,10 +504,16 @@ def api_run(workdir: Path) -> dict:
         codes = result["statuses"]
         five = sum(n for code, n in codes.items() if code.startswith("5") and code != "503")
         transport = sum(n for code, n in codes.items() if not code.isdigit())
-        return result | {"database": dialect, "clients": API_CLIENTS, "sessions_terminated": drops, "5xx": five,
-                         "503": codes.get("503", 0), "transport_errors": transport,
-                         "audit_records_added": audit_after - audit_before,
-                         "audit_matches_comments": audit_after - audit_before == result["comments_created"]}
+        return result | {
+            "database": dialect,
+            "clients": API_CLIENTS,
+            "sessions_terminated": drops,
+            "5xx": five,
+            "503": codes.get("503", 0),
+            "transport_errors": transport,
+            "audit_records_added": audit_after - audit_before,
+            "audit_matches_comments": audit_after - audit_before == result["comments_created"],
+        }
     finally:
         drop()
 
@@ -437,8 +522,14 @@ def _terminate_sessions(url: str) -> int:
     name = url.rsplit("/", 1)[1]
     engine = make_engine(url.rsplit("/", 1)[0] + "/test")
     with engine.connect() as c:
-        n = len(c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"),
-                          {"d": name}).all())
+        n = len(
+            c.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"
+                ),
+                {"d": name},
+            ).all()
+        )
         c.commit()
     engine.dispose()
     return n
@@ -450,9 +541,15 @@ def run(workdir: Path) -> dict:
     api = api_run(workdir)
     return {
         "malformed_every": MALFORMED_EVERY,
-        "summary": {"events_lost": stream["events_lost"], "events_double_counted": stream["events_double_counted"],
-                    "dead_letters_match_malformed": stream["dead_letters_match_malformed"], "api_5xx": api["5xx"],
-                    "api_503": api["503"], "api_transport_errors": api["transport_errors"],
-                    "audit_matches_comments": api["audit_matches_comments"]},
-        "stream": stream, "api": api,
+        "summary": {
+            "events_lost": stream["events_lost"],
+            "events_double_counted": stream["events_double_counted"],
+            "dead_letters_match_malformed": stream["dead_letters_match_malformed"],
+            "api_5xx": api["5xx"],
+            "api_503": api["503"],
+            "api_transport_errors": api["transport_errors"],
+            "audit_matches_comments": api["audit_matches_comments"],
+        },
+        "stream": stream,
+        "api": api,
     }

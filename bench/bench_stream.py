@@ -44,7 +44,9 @@ def _lines(path: Path) -> list[bytes]:
 async def _produce_fast(bootstrap: str, topic: str, lines: list[bytes]) -> float:
     from aiokafka import AIOKafkaProducer
 
-    p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=50, max_batch_size=1 << 20, max_request_size=16 << 20, acks=1)
+    p = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=50, max_batch_size=1 << 20, max_request_size=16 << 20, acks=1
+    )
     await p.start()
     t0 = time.perf_counter()
     try:
@@ -58,8 +60,15 @@ async def _produce_fast(bootstrap: str, topic: str, lines: list[bytes]) -> float
 async def _raw_consume(bootstrap: str, topic: str, n: int) -> float:
     from aiokafka import AIOKafkaConsumer
 
-    c = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-                         enable_auto_commit=False, max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20)
+    c = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 << 20,
+        fetch_max_bytes=64 << 20,
+    )
     await c.start()
     got = 0
     t0 = time.perf_counter()
@@ -81,9 +90,21 @@ class Workers:
         for i in range(n):
             port = free_port()
             log = open(root / f"worker-{partitions}-{i}.log", "ab")  # noqa: SIM115 - child owns it
-            p = psutil.Popen([EXE, "worker", "--partitions", str(partitions), "--state-dir", str(root / f"state-{partitions}"),
-                              "--group", f"bench-{partitions}"], env=os.environ | env | {"METRICS_PORT": str(port)},
-                             stdout=log, stderr=subprocess.STDOUT)
+            p = psutil.Popen(
+                [
+                    EXE,
+                    "worker",
+                    "--partitions",
+                    str(partitions),
+                    "--state-dir",
+                    str(root / f"state-{partitions}"),
+                    "--group",
+                    f"bench-{partitions}",
+                ],
+                env=os.environ | env | {"METRICS_PORT": str(port)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
             log.close()
             if pin:
                 p.cpu_affinity([0])
@@ -97,7 +118,12 @@ class Workers:
             except OSError:
                 out.append({})
                 continue
-            out.append({k: float(v) for k, _, v in (line.rpartition(" ") for line in text.splitlines() if line and line[0] != "#")})
+            out.append(
+                {
+                    k: float(v)
+                    for k, _, v in (line.rpartition(" ") for line in text.splitlines() if line and line[0] != "#")
+                }
+            )
         return out
 
     def wait(self, cond, timeout: float) -> list[dict[str, float]]:
@@ -126,16 +152,24 @@ class Workers:
 
 def _events(ms: list[dict[str, float]]) -> float:
     """Messages accounted for: scored, ignored as duplicates, or dead-lettered."""
-    keys = ("distillguard_events_total", "distillguard_duplicate_events_total",
-            'distillguard_dlq_messages_total{reason="invalid"}', 'distillguard_dlq_messages_total{reason="time-rule"}')
+    keys = (
+        "distillguard_events_total",
+        "distillguard_duplicate_events_total",
+        'distillguard_dlq_messages_total{reason="invalid"}',
+        'distillguard_dlq_messages_total{reason="time-rule"}',
+    )
     return sum(m.get(k, 0) for m in ms for k in keys)
 
 
 def _detect_seconds(events: Path, model: str, root: Path) -> float:
     """`distillguard detect` on the same file, pinned to one core (the batch path of the same Detector)."""
     t0 = time.perf_counter()
-    p = psutil.Popen([EXE, "detect", str(events), "--out", str(root / "batch.jsonl"), "--model", model],
-                     env=os.environ | ONE_THREAD, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = psutil.Popen(
+        [EXE, "detect", str(events), "--out", str(root / "batch.jsonl"), "--model", model],
+        env=os.environ | ONE_THREAD,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     p.cpu_affinity([0])
     if p.wait(600) != 0:
         raise RuntimeError("detect failed")
@@ -166,13 +200,25 @@ def _throughput(root: Path, b: EmbeddedBroker, env: dict[str, str], lines: list[
     rate = len(lines) / seconds
     batch_seconds = _detect_seconds(events, env["MODEL_PATH"], root)
     return {
-        "events": len(lines), "raw_aiokafka_consume": {"seconds": round(raw, 2), "events_per_s": round(len(lines) / raw)},
-        "worker": {"seconds": round(seconds, 2), "events_per_s": round(rate), "cores": 1,
-                   "mean_batch_seconds": round(batch["distillguard_batch_seconds_sum"] / max(batch["distillguard_batch_seconds_count"], 1), 4)},
+        "events": len(lines),
+        "raw_aiokafka_consume": {"seconds": round(raw, 2), "events_per_s": round(len(lines) / raw)},
+        "worker": {
+            "seconds": round(seconds, 2),
+            "events_per_s": round(rate),
+            "cores": 1,
+            "mean_batch_seconds": round(
+                batch["distillguard_batch_seconds_sum"] / max(batch["distillguard_batch_seconds_count"], 1), 4
+            ),
+        },
         "worker_vs_raw_consume": round(rate / (len(lines) / raw), 3),
-        "detect_same_file": {"seconds": round(batch_seconds, 2), "events_per_s": round(len(lines) / batch_seconds), "cores": 1},
+        "detect_same_file": {
+            "seconds": round(batch_seconds, 2),
+            "events_per_s": round(len(lines) / batch_seconds),
+            "cores": 1,
+        },
         "worker_vs_detect": round(rate / (len(lines) / batch_seconds), 3),
-        "target_events_per_s": 15_000, "meets_target": rate >= 15_000,
+        "target_events_per_s": 15_000,
+        "meets_target": rate >= 15_000,
     }
 
 
@@ -218,17 +264,27 @@ def _latency(root: Path, b: EmbeddedBroker, env: dict[str, str], lines: list[byt
     c.close()
     lat.sort()
     p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))] if lat else None
-    return {"produce_rate_events_per_s": round(rate), "events": n, "detections_measured": len(lat),
-            "p50_seconds": round(lat[len(lat) // 2], 3) if lat else None, "p95_seconds": round(p95, 3) if p95 is not None else None,
-            "max_seconds": round(lat[-1], 3) if lat else None, "target_p95_seconds": 5.0,
-            "meets_target": p95 is not None and p95 <= 5.0}
+    return {
+        "produce_rate_events_per_s": round(rate),
+        "events": n,
+        "detections_measured": len(lat),
+        "p50_seconds": round(lat[len(lat) // 2], 3) if lat else None,
+        "p95_seconds": round(p95, 3) if p95 is not None else None,
+        "max_seconds": round(lat[-1], 3) if lat else None,
+        "target_p95_seconds": 5.0,
+        "meets_target": p95 is not None and p95 <= 5.0,
+    }
 
 
 def _scaling(root: Path, b: EmbeddedBroker, env: dict[str, str], lines: list[bytes]) -> dict:
     out = {}
     for n in (1, 2, 4):
         topic = f"scale-{n}"
-        e = env | {"EVENTS_TOPIC": topic, "SUMMARIES_TOPIC": f"scale-sum-{n}", "DATABASE_URL": f"sqlite:///{root / f'scale-{n}.db'}"}
+        e = env | {
+            "EVENTS_TOPIC": topic,
+            "SUMMARIES_TOPIC": f"scale-sum-{n}",
+            "DATABASE_URL": f"sqlite:///{root / f'scale-{n}.db'}",
+        }
         ensure_topics(b.bootstrap, {topic: (n, {}), f"scale-sum-{n}": (n, {"cleanup.policy": "compact"})})
         w = Workers(root, e, n, n)
         try:
@@ -239,7 +295,12 @@ def _scaling(root: Path, b: EmbeddedBroker, env: dict[str, str], lines: list[byt
             seconds = time.perf_counter() - t0
         finally:
             w.stop()
-        out[str(n)] = {"workers": n, "partitions": n, "seconds": round(seconds, 2), "events_per_s": round(len(lines) / seconds)}
+        out[str(n)] = {
+            "workers": n,
+            "partitions": n,
+            "seconds": round(seconds, 2),
+            "events_per_s": round(len(lines) / seconds),
+        }
     base = out["1"]["events_per_s"]
     for v in out.values():
         v["speedup"] = round(v["events_per_s"] / base, 2)
@@ -256,7 +317,11 @@ def run(workdir: Path) -> dict:
         lat = _latency(workdir, b, env, lines)
         scaling = _scaling(workdir, b, env, lines[: len(lines) // 2])
     return {
-        "events": len(lines), "machine_cores": psutil.cpu_count(), "throughput": tput, "latency": lat, "scaling": scaling,
+        "events": len(lines),
+        "machine_cores": psutil.cpu_count(),
+        "throughput": tput,
+        "latency": lat,
+        "scaling": scaling,
         "scaling_note": (
             "Wall time from the start of producing (aiokafka, in the benchmark process) to every worker idle with all "
             "events scored. The machine has 2 cores shared by the broker, the producer and the workers: one worker "

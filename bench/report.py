@@ -36,60 +36,110 @@ def _campaigns(report: dict, kind: str, key: str, fmt: Callable[[float], str]) -
 
 def render_evaluation(doc: dict) -> str:
     """One row per evaluated day: detector vs naive peer, hydra and low-and-slow clustering, requests before flag."""
-    days = {"day": doc} if "detector" in doc else {k: v for k, v in doc.items() if isinstance(v, dict) and "detector" in v}
+    days = (
+        {"day": doc} if "detector" in doc else {k: v for k, v in doc.items() if isinstance(v, dict) and "detector" in v}
+    )
     rows = []
     for name, r in days.items():
         d, p = r["detector"], r.get("naive_peer", {})
         legit = d["accounts"] - d["attack_accounts"]
-        rows.append((
-            name, f"{d['precision']:.4f}", f"{d['recall']:.3f}", f"{_pct(d['fpr'])} ({d['false_positives']:,} of {legit:,})",
-            f"{p['recall']:.3f}" if p else "-", _pct(p["fpr"], 2) if p else "-",
-            _campaigns(r, "hydra", "cluster_purity", lambda v: f"{v:.3g}"),
-            _campaigns(r, "low_and_slow", "cluster_coverage", lambda v: f"{v:.2f}"),
-            _campaigns(r, "hydra", "share_before_flag", lambda v: _pct(v, 1)),
-        ))
-    return _table(("day", "detector precision", "detector recall", "detector FPR", "naive peer recall", "naive peer FPR",
-                   "hydra cluster purity", "low-and-slow cluster coverage", "hydra requests before flag"), rows)
+        rows.append(
+            (
+                name,
+                f"{d['precision']:.4f}",
+                f"{d['recall']:.3f}",
+                f"{_pct(d['fpr'])} ({d['false_positives']:,} of {legit:,})",
+                f"{p['recall']:.3f}" if p else "-",
+                _pct(p["fpr"], 2) if p else "-",
+                _campaigns(r, "hydra", "cluster_purity", lambda v: f"{v:.3g}"),
+                _campaigns(r, "low_and_slow", "cluster_coverage", lambda v: f"{v:.2f}"),
+                _campaigns(r, "hydra", "share_before_flag", lambda v: _pct(v, 1)),
+            )
+        )
+    return _table(
+        (
+            "day",
+            "detector precision",
+            "detector recall",
+            "detector FPR",
+            "naive peer recall",
+            "naive peer FPR",
+            "hydra cluster purity",
+            "low-and-slow cluster coverage",
+            "hydra requests before flag",
+        ),
+        rows,
+    )
 
 
 def _detect(r: dict) -> list[tuple[str, ...]]:
     d, t = r["detect"], r["targets"]
-    return [(f"`detect`, {r['events'] / 1e6:.2f}M events, one pinned core",
-             f"{d['events_per_s'] / 1e3:.1f}k events/s, {d['peak_rss_mb']:,} MB peak RSS (plain `json.loads` of the file: "
-             f"{r['baseline_json_parse']['events_per_s'] / 1e3:.0f}k/s, ratio {r['detect_vs_json_parse']})",
-             f"{t['events_per_s'] / 1e3:.0f}k events/s, {t['peak_rss_mb'] / 1024:.0f} GB")]
+    return [
+        (
+            f"`detect`, {r['events'] / 1e6:.2f}M events, one pinned core",
+            f"{d['events_per_s'] / 1e3:.1f}k events/s, {d['peak_rss_mb']:,} MB peak RSS (plain `json.loads` of the file: "
+            f"{r['baseline_json_parse']['events_per_s'] / 1e3:.0f}k/s, ratio {r['detect_vs_json_parse']})",
+            f"{t['events_per_s'] / 1e3:.0f}k events/s, {t['peak_rss_mb'] / 1024:.0f} GB",
+        )
+    ]
 
 
 def _stream(r: dict) -> list[tuple[str, ...]]:
     rows = []
     if t := r.get("throughput"):
-        rows.append(("stream worker, one process", f"{t['worker']['events_per_s'] / 1e3:.1f}k events/s through consume, validate, features, "
-                     f"scoring (raw aiokafka consume of the same topic: {t['raw_aiokafka_consume']['events_per_s'] / 1e3:.1f}k/s, "
-                     f"ratio {t['worker_vs_raw_consume']})", f"{t['target_events_per_s'] / 1e3:.0f}k events/s"))
+        rows.append(
+            (
+                "stream worker, one process",
+                f"{t['worker']['events_per_s'] / 1e3:.1f}k events/s through consume, validate, features, "
+                f"scoring (raw aiokafka consume of the same topic: {t['raw_aiokafka_consume']['events_per_s'] / 1e3:.1f}k/s, "
+                f"ratio {t['worker_vs_raw_consume']})",
+                f"{t['target_events_per_s'] / 1e3:.0f}k events/s",
+            )
+        )
     if lat := r.get("latency"):
-        rows.append((f"produce-to-`detections` latency at {lat['produce_rate_events_per_s'] / 1e3:.0f}k events/s",
-                     f"p50 {lat['p50_seconds']:.2f} s, p95 {lat['p95_seconds']:.2f} s ({lat['detections_measured']} detections)",
-                     f"p95 <= {lat['target_p95_seconds']:g} s"))
+        rows.append(
+            (
+                f"produce-to-`detections` latency at {lat['produce_rate_events_per_s'] / 1e3:.0f}k events/s",
+                f"p50 {lat['p50_seconds']:.2f} s, p95 {lat['p95_seconds']:.2f} s ({lat['detections_measured']} detections)",
+                f"p95 <= {lat['target_p95_seconds']:g} s",
+            )
+        )
     if sc := r.get("scaling"):
         keys = sorted(sc, key=int)
-        rows.append((f"{' / '.join(keys)} partitions and workers, end to end on {r.get('machine_cores', '?')} cores",
-                     " / ".join(f"{sc[k]['events_per_s'] / 1e3:.1f}k" for k in keys) + " events/s", "curve explained (see `scaling_note`)"))
+        rows.append(
+            (
+                f"{' / '.join(keys)} partitions and workers, end to end on {r.get('machine_cores', '?')} cores",
+                " / ".join(f"{sc[k]['events_per_s'] / 1e3:.1f}k" for k in keys) + " events/s",
+                "curve explained (see `scaling_note`)",
+            )
+        )
     return rows
 
 
 def _api(r: dict) -> list[tuple[str, ...]]:
-    dbs = [(name, r[key]) for name, key in (("PostgreSQL", "postgresql"), ("SQLite", "sqlite")) if "p99_ms" in r.get(key, {})]
+    dbs = [
+        (name, r[key])
+        for name, key in (("PostgreSQL", "postgresql"), ("SQLite", "sqlite"))
+        if "p99_ms" in r.get(key, {})
+    ]
     names = " / ".join(n for n, _ in dbs)
 
     def each(fmt: str, get: Callable[[dict], float]) -> str:
         return " / ".join(fmt.format(get(d)) for _, d in dbs)
 
-    measured = (f"p99 {each('{:.0f}', lambda d: d['p99_ms'])} ms {names}: p50 {each('{:.1f}', lambda d: d['p50_ms'])} ms, "
-                f"{each('{:,.0f}', lambda d: d['requests_per_s'])} requests/s, {each('{}', lambda d: d['non_2xx'] + d['timeouts'])} "
-                f"errors, with {r['writes']} (a static file of the same app under the same load: p99 "
-                f"{each('{:.0f}', lambda d: d['static_file_same_load']['p99_ms'])} ms)")
-    return [(f"review API queue, {r['detections'] / 1e3:.0f}k detections, {r['clients']} clients ({r['load']})",
-             measured, f"p99 < {r['target_p99_ms']} ms (PostgreSQL)")]
+    measured = (
+        f"p99 {each('{:.0f}', lambda d: d['p99_ms'])} ms {names}: p50 {each('{:.1f}', lambda d: d['p50_ms'])} ms, "
+        f"{each('{:,.0f}', lambda d: d['requests_per_s'])} requests/s, {each('{}', lambda d: d['non_2xx'] + d['timeouts'])} "
+        f"errors, with {r['writes']} (a static file of the same app under the same load: p99 "
+        f"{each('{:.0f}', lambda d: d['static_file_same_load']['p99_ms'])} ms)"
+    )
+    return [
+        (
+            f"review API queue, {r['detections'] / 1e3:.0f}k detections, {r['clients']} clients ({r['load']})",
+            measured,
+            f"p99 < {r['target_p99_ms']} ms (PostgreSQL)",
+        )
+    ]
 
 
 BENCHMARKS: dict[str, Callable[[dict], list[tuple[str, ...]]]] = {"detect": _detect, "stream": _stream, "api": _api}
@@ -102,24 +152,30 @@ def render_reliability(r: dict) -> str:
     inp, dl, rss = st["input"], st["dead_letters"], st["worker_rss_mb"]
     statuses = ", ".join(f"{code}: {n:,}" for code, n in api["statuses"].items())
     rows = [
-        (f"stream worker fed at 2x its benchmarked rate ({inp['achieved_rate'] / 1e3:.1f}k messages/s for "
-         f"{inp['seconds']:.0f} s: {st['days_replayed']:.1f} simulated days, 1 message in {r['malformed_every']:,} "
-         f"malformed), SIGKILLed and restarted {st['worker_sigkills']} times mid-input",
-         f"{st['events_lost']:,} lost, {st['events_double_counted']:,} double-counted of {st['distinct_events_sent']:,} "
-         f"events ({st['accounts']:,} accounts); {dl['distinct_by_kind'].get('invalid', 0):,} of {inp['malformed']:,} "
-         f"malformed messages dead-lettered with a reason, {dl['distinct_by_kind'].get('time-rule', 0):,} refused by time rules",
-         "0 lost, 0 double-counted, every malformed message dead-lettered"),
-        ("the same run: lag and memory",
-         f"lag peaked at {st['peak_lag']:,.0f} messages and drained {st['drained_seconds_after_input_stopped']:.0f} s after "
-         f"input stopped; worker RSS {rss['first_quarter_max']:.0f} MB (first quarter) -> {rss['peak']:.0f} MB peak -> "
-         f"{rss['last']:.0f} MB at the end",
-         "lag grows then drains, memory bounded"),
-        (f"review API: {api['clients']} concurrent clients over queue, counts, evidence, cases, audit and comments "
-         f"({api['database']}, 100k detections), every database session terminated {len(api['sessions_terminated'])} times",
-         f"{api['requests']:,} requests ({statuses}); {api['5xx']} 5xx other than 503, {api.get('transport_errors', 0)} "
-         f"dropped connections; {api['audit_records_added']:,} audit records for {api['comments_created']:,} comments "
-         f"created; p99 {api['p99_ms']:,.0f} ms",
-         "0 5xx (503 with Retry-After is the answer for a killed session), audit log intact"),
+        (
+            f"stream worker fed at 2x its benchmarked rate ({inp['achieved_rate'] / 1e3:.1f}k messages/s for "
+            f"{inp['seconds']:.0f} s: {st['days_replayed']:.1f} simulated days, 1 message in {r['malformed_every']:,} "
+            f"malformed), SIGKILLed and restarted {st['worker_sigkills']} times mid-input",
+            f"{st['events_lost']:,} lost, {st['events_double_counted']:,} double-counted of {st['distinct_events_sent']:,} "
+            f"events ({st['accounts']:,} accounts); {dl['distinct_by_kind'].get('invalid', 0):,} of {inp['malformed']:,} "
+            f"malformed messages dead-lettered with a reason, {dl['distinct_by_kind'].get('time-rule', 0):,} refused by time rules",
+            "0 lost, 0 double-counted, every malformed message dead-lettered",
+        ),
+        (
+            "the same run: lag and memory",
+            f"lag peaked at {st['peak_lag']:,.0f} messages and drained {st['drained_seconds_after_input_stopped']:.0f} s after "
+            f"input stopped; worker RSS {rss['first_quarter_max']:.0f} MB (first quarter) -> {rss['peak']:.0f} MB peak -> "
+            f"{rss['last']:.0f} MB at the end",
+            "lag grows then drains, memory bounded",
+        ),
+        (
+            f"review API: {api['clients']} concurrent clients over queue, counts, evidence, cases, audit and comments "
+            f"({api['database']}, 100k detections), every database session terminated {len(api['sessions_terminated'])} times",
+            f"{api['requests']:,} requests ({statuses}); {api['5xx']} 5xx other than 503, {api.get('transport_errors', 0)} "
+            f"dropped connections; {api['audit_records_added']:,} audit records for {api['comments_created']:,} comments "
+            f"created; p99 {api['p99_ms']:,.0f} ms",
+            "0 5xx (503 with Retry-After is the answer for a killed session), audit log intact",
+        ),
     ]
     meta = r.get("_meta", {})
     when = f"\n\nRun {meta['finished_at'][:16].replace('T', ' ')} UTC ({meta['machine']})" if meta else ""
@@ -133,7 +189,9 @@ def render_benchmarks(results: dict[str, dict]) -> str:
     """Rows per benchmark result (figure, measured with its same-run baseline, target), then when and where."""
     rows: list[tuple[str, ...]] = []
     runs, machines = [], set()
-    for name in sorted(set(results) - SEPARATE, key=lambda n: (list(BENCHMARKS).index(n) if n in BENCHMARKS else len(BENCHMARKS), n)):
+    for name in sorted(
+        set(results) - SEPARATE, key=lambda n: (list(BENCHMARKS).index(n) if n in BENCHMARKS else len(BENCHMARKS), n)
+    ):
         r = results[name]
         render = BENCHMARKS.get(name)
         rows += render(r) if render else [(f"`{name}`", f"see `bench/results/{name}.json`", "-")]
@@ -182,7 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write", type=Path, help="a Markdown file with report markers to update in place")
     args = ap.parse_args(argv)
     eval_path = args.evaluation or args.results / "evaluation.json"
-    benches = {p.stem: json.loads(p.read_text()) for p in sorted(args.results.glob("*.json")) if p.resolve() != eval_path.resolve()}
+    benches = {
+        p.stem: json.loads(p.read_text())
+        for p in sorted(args.results.glob("*.json"))
+        if p.resolve() != eval_path.resolve()
+    }
     tables = {"benchmarks": render_benchmarks(benches), "settings": render_settings()}
     if "reliability" in benches:
         tables["reliability"] = render_reliability(benches["reliability"])

@@ -91,8 +91,10 @@ def plan(runs: dict[str, dict], events_per_second: float) -> str:
     ]
     memory = peak_memory(runs)
     if memory:
-        lines.append(f"- memory per worker: request >= {memory[1]:,.0f} MB, the largest peak measured ({memory[0]}); "
-                     "state grows with the accounts a worker owns, so more partitions per worker means more memory")
+        lines.append(
+            f"- memory per worker: request >= {memory[1]:,.0f} MB, the largest peak measured ({memory[0]}); "
+            "state grows with the accounts a worker owns, so more partitions per worker means more memory"
+        )
     return "\n".join(lines)
 
 
@@ -108,8 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder of benchmark result files")
     parser.add_argument("--events-per-second", type=float, help="size a deployment for this sustained input rate")
-    parser.add_argument("--update-readme", nargs="?", const=README, type=Path, metavar="README",
-                        help=f"write the output into the README's sizing block (default {README.name} beside this script)")
+    parser.add_argument(
+        "--update-readme",
+        nargs="?",
+        const=README,
+        type=Path,
+        metavar="README",
+        help=f"write the output into the README's sizing block (default {README.name} beside this script)",
+    )
     args = parser.parse_args(argv)
     runs = load(args.results)
     if not runs:

@@ -59,8 +59,15 @@ class ChangeTracker:
         new_cluster_of = {int(a): s.cluster_ids[int(labels[a])] for a in np.nonzero(labels >= 0)[0]}
 
         def account(a: int, kind: str) -> Change:
-            return Change(kind="account", id=names[a], at=when, change=kind, score=round(float(s.score[a]), 6),
-                          reasons=records.account_reasons(a), cluster_id=new_cluster_of.get(a))
+            return Change(
+                kind="account",
+                id=names[a],
+                at=when,
+                change=kind,
+                score=round(float(s.score[a]), 6),
+                reasons=records.account_reasons(a),
+                cluster_id=new_cluster_of.get(a),
+            )
 
         now_flagged = set(np.nonzero(s.score >= thr)[0].tolist())
         for a in sorted(now_flagged - self.flagged_at.keys()):
@@ -87,13 +94,33 @@ class ChangeTracker:
                 kind = "changed"
             else:
                 continue
-            changes.append(Change(kind="cluster", id=cid, at=when, change=kind, score=round(float(s.cluster_score[k]), 6),
-                                  reasons=records.cluster_reasons(k), cluster_id=cid, members=[names[a] for a in sorted(current[cid])]))
+            changes.append(
+                Change(
+                    kind="cluster",
+                    id=cid,
+                    at=when,
+                    change=kind,
+                    score=round(float(s.cluster_score[k]), 6),
+                    reasons=records.cluster_reasons(k),
+                    cluster_id=cid,
+                    members=[names[a] for a in sorted(current[cid])],
+                )
+            )
         for cid in list(self.cluster_flagged_at):
             if cid not in current:
                 del self.cluster_flagged_at[cid]
-                changes.append(Change(kind="cluster", id=cid, at=when, change="unflagged", score=0.0, reasons=["cluster dissolved"],
-                                      cluster_id=cid, members=[]))
+                changes.append(
+                    Change(
+                        kind="cluster",
+                        id=cid,
+                        at=when,
+                        change="unflagged",
+                        score=0.0,
+                        reasons=["cluster dissolved"],
+                        cluster_id=cid,
+                        members=[],
+                    )
+                )
         self.cluster_of = new_cluster_of
         self.members = current
         return changes

@@ -88,7 +88,8 @@ def add_layer_command(app: typer.Typer, command: LayerCommand) -> None:
     summary = (inspect.getdoc(command.target) or "").partition("\n")[0]
     help_text = escape(f"{summary} (not installed: {command.install_hint()})")  # help is rich markup: keep [extra]
     app.command(command.name, help=help_text)(
-        functools.wraps(command.target)(lambda **_options: _unavailable(command)()))  # same options, then the error
+        functools.wraps(command.target)(lambda **_options: _unavailable(command)())
+    )  # same options, then the error
 
 
 def _unavailable(command: LayerCommand) -> Callable[[], None]:

@@ -25,8 +25,14 @@ err = Console(stderr=True, soft_wrap=True)  # one message per line, greppable wh
 
 def _progress(label: str) -> Progress:
     return Progress(
-        TextColumn(f"[bold]{label}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn(),
-        console=err, disable=not err.is_terminal, transient=False,
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not err.is_terminal,
+        transient=False,
     )
 
 
@@ -55,12 +61,23 @@ def _load_model(path: Path | None):
 
 
 def simulate(
-    out_dir: Annotated[Path, typer.Argument(help="Directory to write events.jsonl.gz, labels.json and manifest.json into.", file_okay=False)],
+    out_dir: Annotated[
+        Path,
+        typer.Argument(help="Directory to write events.jsonl.gz, labels.json and manifest.json into.", file_okay=False),
+    ],
     seed: Annotated[int, typer.Option(help="Random seed: the same seed and options give byte-identical files.")] = 1,
-    scale: Annotated[float, typer.Option(help="Population size: 1.0 is ~4,000 accounts and ~250k events per day.")] = 1.0,
-    scenario: Annotated[str, typer.Option(help="standard, or hard: no card reuse, large proxy pools, timing jitter, camouflage chats.")] = "standard",
-    redact: Annotated[float, typer.Option(help="Share of events whose prompt and system prompt are null (1.0: no text at all).")] = 0.0,
-    days: Annotated[float, typer.Option(help="Length of the simulated window in days (starts 2026-03-02T00:00Z; at least 0.25).")] = 1.0,
+    scale: Annotated[
+        float, typer.Option(help="Population size: 1.0 is ~4,000 accounts and ~250k events per day.")
+    ] = 1.0,
+    scenario: Annotated[
+        str, typer.Option(help="standard, or hard: no card reuse, large proxy pools, timing jitter, camouflage chats.")
+    ] = "standard",
+    redact: Annotated[
+        float, typer.Option(help="Share of events whose prompt and system prompt are null (1.0: no text at all).")
+    ] = 0.0,
+    days: Annotated[
+        float, typer.Option(help="Length of the simulated window in days (starts 2026-03-02T00:00Z; at least 0.25).")
+    ] = 1.0,
 ) -> None:
     """Simulate a day of API traffic with distillation campaigns and hard negatives, plus ground-truth labels."""
     from distillguard.detector.simulate import Params, generate, write
@@ -76,24 +93,41 @@ def simulate(
     t0 = time.perf_counter()
     sim = generate(seed=seed, scale=scale, scenario=scenario, redact=redact, days=days)
     try:
-        with Progress(TextColumn("[bold]simulate"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} events"), TimeElapsedColumn(),
-                      console=err, disable=not err.is_terminal) as bar:
+        with Progress(
+            TextColumn("[bold]simulate"),
+            BarColumn(),
+            TextColumn("{task.completed:,}/{task.total:,} events"),
+            TimeElapsedColumn(),
+            console=err,
+            disable=not err.is_terminal,
+        ) as bar:
             task = bar.add_task("simulate", total=sim.manifest["events"])
             m = write(sim, out_dir, progress=lambda n: bar.update(task, completed=n))
     except OSError as exc:
         _fail(f"cannot write {exc.filename or out_dir}: {exc.strerror or exc}")
     attack = sum(c["n_accounts"] for c in m["campaigns"])
-    err.print(f"{m['events']:,} events ({m['duplicates']:,} replays), {m['accounts']:,} accounts ({attack:,} in {len(m['campaigns'])} campaigns), "
-              f"{m['scenario']}, seed {seed}, {time.perf_counter() - t0:.1f}s -> {out_dir}")
+    err.print(
+        f"{m['events']:,} events ({m['duplicates']:,} replays), {m['accounts']:,} accounts ({attack:,} in {len(m['campaigns'])} campaigns), "
+        f"{m['scenario']}, seed {seed}, {time.perf_counter() - t0:.1f}s -> {out_dir}"
+    )
 
 
 def detect(
-    events: Annotated[Path, typer.Argument(help="api-event/v1 JSON Lines, plain or gzip, in time order.", exists=True, dir_okay=False)],
+    events: Annotated[
+        Path, typer.Argument(help="api-event/v1 JSON Lines, plain or gzip, in time order.", exists=True, dir_okay=False)
+    ],
     out: Annotated[Path, typer.Option("--out", help="Write one verdict per account seen (JSON Lines).")],
     clusters: Annotated[Path | None, typer.Option("--clusters", help="Also write one line per linked cluster.")] = None,
-    model: Annotated[Path | None, typer.Option("--model", help="Model artifact (default: MODEL_PATH, else the one shipped in the package).")] = None,
-    window_minutes: Annotated[float, typer.Option(help="Re-score every this many minutes of event time.", min=0.1)] = 15.0,
-    strict: Annotated[bool, typer.Option("--strict", help="Fail on the first malformed line instead of skipping it.")] = False,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="Model artifact (default: MODEL_PATH, else the one shipped in the package)."),
+    ] = None,
+    window_minutes: Annotated[
+        float, typer.Option(help="Re-score every this many minutes of event time.", min=0.1)
+    ] = 15.0,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail on the first malformed line instead of skipping it.")
+    ] = False,
 ) -> None:
     """Score every account in an event file: the same Detector the stream worker runs.
 
@@ -123,8 +157,11 @@ def detect(
             det.process(good(), on_reject=lambda ev, why: rejected.append((ev.event_id, why)))
         except EventFileError as exc:
             _report_skipped(events, bad)
-            _fail(f"{exc} ({len(bad):,} malformed lines before it); no verdicts written, "
-                  "as a partial file would look complete", 1)
+            _fail(
+                f"{exc} ({len(bad):,} malformed lines before it); no verdicts written, "
+                "as a partial file would look complete",
+                1,
+            )
         det.flush()
     verdicts = det.verdicts()
     found = det.clusters()
@@ -153,9 +190,21 @@ def detect(
 
 
 def evaluate(
-    labels: Annotated[Path, typer.Argument(help="labels.json from `simulate` (account_id -> attack, campaign, kind).", exists=True, dir_okay=False)],
-    verdicts: Annotated[Path, typer.Argument(help="Verdicts from `detect --out` or `export-verdicts`.", exists=True, dir_okay=False)],
-    events: Annotated[Path | None, typer.Option("--events", help="The events: adds requests-before-flag and the naive peer.", exists=True, dir_okay=False)] = None,
+    labels: Annotated[
+        Path,
+        typer.Argument(
+            help="labels.json from `simulate` (account_id -> attack, campaign, kind).", exists=True, dir_okay=False
+        ),
+    ],
+    verdicts: Annotated[
+        Path, typer.Argument(help="Verdicts from `detect --out` or `export-verdicts`.", exists=True, dir_okay=False)
+    ],
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            "--events", help="The events: adds requests-before-flag and the naive peer.", exists=True, dir_okay=False
+        ),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON.")] = None,
 ) -> None:
     """Precision, recall, FPR, AUC, per-campaign recall and cluster purity, versus the naive peer.
@@ -210,16 +259,29 @@ def _print_report(report: dict) -> None:
         ct.add_column(c, justify="right" if c not in ("campaign", "kind") else "left")
     peer = report.get("naive_peer", {}).get("campaign_recall", {})
     for name, row in report["campaigns"].items():
-        ct.add_row(name, row["kind"], str(row["accounts"]), str(row["recall"]), str(peer.get(name, "-")), str(row.get("cluster_purity")),
-                   str(row.get("cluster_coverage")), str(row.get("share_before_flag", "-")))
+        ct.add_row(
+            name,
+            row["kind"],
+            str(row["accounts"]),
+            str(row["recall"]),
+            str(peer.get(name, "-")),
+            str(row.get("cluster_purity")),
+            str(row.get("cluster_coverage")),
+            str(row.get("share_before_flag", "-")),
+        )
     out.print(ct)
 
 
 # (seed, scenario, redact, relative scale): mixed population sizes, so that cluster-size features
 # generalise; evaluation uses seed 1, which is never trained or calibrated on.
 TRAIN_SETS = (
-    (101, "standard", 0.0, 1.0), (102, "standard", 0.0, 0.5), (103, "hard", 0.0, 1.0), (104, "hard", 0.0, 0.5),
-    (105, "standard", 1.0, 0.5), (106, "hard", 0.5, 0.25), (107, "standard", 0.0, 0.25),
+    (101, "standard", 0.0, 1.0),
+    (102, "standard", 0.0, 0.5),
+    (103, "hard", 0.0, 1.0),
+    (104, "hard", 0.0, 0.5),
+    (105, "standard", 1.0, 0.5),
+    (106, "hard", 0.5, 0.25),
+    (107, "standard", 0.0, 0.25),
 )
 CALIBRATION_SETS = ((201, "standard", 0.0, 1.0), (202, "hard", 0.0, 0.5), (203, "standard", 1.0, 0.5))
 
@@ -235,12 +297,32 @@ def _decisions() -> dict[str, bool]:
 
 
 def train(
-    out: Annotated[Path, typer.Option("--out", help="Where to write the model artifact (.joblib; a .json card is written beside it).")],
-    data_dir: Annotated[Path, typer.Option(help="Cache of simulated training days.")] = Path(".cache/distillguard/train"),
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Where to write the model artifact (.joblib; a .json card is written beside it)."),
+    ],
+    data_dir: Annotated[Path, typer.Option(help="Cache of simulated training days.")] = Path(
+        ".cache/distillguard/train"
+    ),
     scale: Annotated[float, typer.Option(help="Multiplies the scale of every simulated training day.", min=0.05)] = 1.0,
-    target_fpr: Annotated[float, typer.Option(help="False-positive rate the flag threshold is calibrated to.", min=0.0, max=0.5)] = 0.0005,
-    with_decisions: Annotated[bool, typer.Option("--with-decisions", help="Add analysts' confirmed/dismissed decisions from the review database as labels.")] = False,
-    events: Annotated[Path | None, typer.Option("--events", help="Events of the decided accounts (required with --with-decisions).", exists=True, dir_okay=False)] = None,
+    target_fpr: Annotated[
+        float, typer.Option(help="False-positive rate the flag threshold is calibrated to.", min=0.0, max=0.5)
+    ] = 0.0005,
+    with_decisions: Annotated[
+        bool,
+        typer.Option(
+            "--with-decisions", help="Add analysts' confirmed/dismissed decisions from the review database as labels."
+        ),
+    ] = False,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            "--events",
+            help="Events of the decided accounts (required with --with-decisions).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Train the model on simulated days (seeds 101-107; never the evaluation seed 1), calibrated on seeds 201-203."""
     from distillguard.detector.simulate import simulate
@@ -276,8 +358,11 @@ def train(
     train_sets = [day(*s) for s in TRAIN_SETS]
     cal_sets = [day(*s) for s in CALIBRATION_SETS]
     t0 = time.perf_counter()
-    model = fit(train_sets, cal_sets, target_fpr=target_fpr, progress=lambda what: err.print(f"features: {what}"), extra=extra)
+    model = fit(
+        train_sets, cal_sets, target_fpr=target_fpr, progress=lambda what: err.print(f"features: {what}"), extra=extra
+    )
     model.stamp(model.training | {"scale": scale, "with_decisions": with_decisions})
     model.save(out)
-    err.print(f"model {model.version}: threshold {model.threshold:.4f}, {model.training['rows']:,} rows, {time.perf_counter() - t0:.0f}s -> {out}")
-
+    err.print(
+        f"model {model.version}: threshold {model.threshold:.4f}, {model.training['rows']:,} rows, {time.perf_counter() - t0:.0f}s -> {out}"
+    )

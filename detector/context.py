@@ -16,9 +16,21 @@ from distillguard.detector.state import MULTI_TURN, REASONING_REQ, AccountState
 from distillguard.detector.units import HOUR
 
 STATIC: tuple[str, ...] = (
-    "c_log_size", "c_client_diversity", "c_log_ips_per_member", "c_cards_per_member", "c_log_created_span_hours",
-    "c_farm_path_share", "c_top_org_share", "c_hour_entropy", "c_multi_turn_share", "c_mean_log_output",
-    "c_reasoning_share", "c_template_share", "c_log_shared_keys", "c_log_burst_size", "c_log_requests_per_member",
+    "c_log_size",
+    "c_client_diversity",
+    "c_log_ips_per_member",
+    "c_cards_per_member",
+    "c_log_created_span_hours",
+    "c_farm_path_share",
+    "c_top_org_share",
+    "c_hour_entropy",
+    "c_multi_turn_share",
+    "c_mean_log_output",
+    "c_reasoning_share",
+    "c_template_share",
+    "c_log_shared_keys",
+    "c_log_burst_size",
+    "c_log_requests_per_member",
 )
 BEHAVIOUR: tuple[str, ...] = ("c_mean_behaviour", "c_share_behaviour_high", "c_min_behaviour")
 FARM_PATHS = ("path_education", "path_research", "path_startup")

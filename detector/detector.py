@@ -111,10 +111,15 @@ class Detector:
         """Everything needed to continue exactly where this detector is (msgpack, no pickle)."""
         names = self.state.names
         doc = {
-            "v": 1, "state": self.state.snapshot(), "window": self.window,
-            "window_end": self.window_end, "rescores": self.rescores, **self.changes.to_doc(names),
+            "v": 1,
+            "state": self.state.snapshot(),
+            "window": self.window,
+            "window_end": self.window_end,
+            "rescores": self.rescores,
+            **self.changes.to_doc(names),
             "absorbed": {names[a]: keys for a, keys in self._absorbed.items()},
-            "link": None if self._link is None else self._link.to_doc(), "link_accounts": self._link_accounts,
+            "link": None if self._link is None else self._link.to_doc(),
+            "link_accounts": self._link_accounts,
             "link_at": self._link_at if np.isfinite(self._link_at) else None,
         }
         return msgspec.msgpack.encode(doc)
@@ -148,7 +153,12 @@ class Detector:
         if cutoff is not None:
             st.retire_timeline(cutoff, release_hour(st))
         X = account_features(st)
-        if relink or self._link is None or st.size >= self._link_accounts * (1 + RELINK_GROWTH) or at - self._link_at >= RELINK_EVERY:
+        if (
+            relink
+            or self._link is None
+            or st.size >= self._link_accounts * (1 + RELINK_GROWTH)
+            or at - self._link_at >= RELINK_EVERY
+        ):
             self._link, self._link_accounts, self._link_at = link_accounts(st), st.size, at
         link = self._link.extended(st.size)
         ctx = static_context(st, link, X)
@@ -156,8 +166,21 @@ class Detector:
         members = link.members()
         cluster_ids = self.changes.cluster_ids(members, st.names)
         cluster_score = np.array([float(np.median(score[m])) for m in members])
-        self.last = Scoring(at, X, link, members, ctx, score, behaviour, anomaly, cluster_ids, cluster_score, final_in,
-                            newest_model(st), shared_indicators(st, link.labels))
+        self.last = Scoring(
+            at,
+            X,
+            link,
+            members,
+            ctx,
+            score,
+            behaviour,
+            anomaly,
+            cluster_ids,
+            cluster_score,
+            final_in,
+            newest_model(st),
+            shared_indicators(st, link.labels),
+        )
         self.rescores += 1
         return self.changes.update(Records(self.last, st, self.model))
 

@@ -67,7 +67,9 @@ def read_labels(path: str | Path) -> dict[str, Label]:
     except ValueError as exc:  # includes invalid UTF-8 and integers too long to convert
         raise LabelsError(f"{path}: not a labels file: not JSON ({exc})") from None
     if not isinstance(raw, dict):
-        raise LabelsError(f"{path}: not a labels file: expected an object of account_id -> label, got {type(raw).__name__}")
+        raise LabelsError(
+            f"{path}: not a labels file: expected an object of account_id -> label, got {type(raw).__name__}"
+        )
     try:
         for account, value in raw.items():
             _check_label(account, value)
@@ -113,12 +115,23 @@ def tally(events: Iterable[Event], flagged_at: Mapping[str, datetime | None]) ->
     return t
 
 
-def naive_peer(agg: Mapping[str, list[float]], contamination: float = 0.02, seed: int = 0) -> dict[str, tuple[float, bool]]:
+def naive_peer(
+    agg: Mapping[str, list[float]], contamination: float = 0.02, seed: int = 0
+) -> dict[str, tuple[float, bool]]:
     """IsolationForest on per-account aggregates (requests, mean in/out tokens, error share, max output, IPs)."""
     names = list(agg)
     A = np.array([agg[a] for a in names], dtype=float)
     n = np.maximum(A[:, 0], 1)
-    F = np.column_stack([np.log1p(A[:, 0]), np.log1p(A[:, 1] / n), np.log1p(A[:, 2] / n), A[:, 3] / n, np.log1p(A[:, 4]), np.log1p(A[:, 5])])
+    F = np.column_stack(
+        [
+            np.log1p(A[:, 0]),
+            np.log1p(A[:, 1] / n),
+            np.log1p(A[:, 2] / n),
+            A[:, 3] / n,
+            np.log1p(A[:, 4]),
+            np.log1p(A[:, 5]),
+        ]
+    )
     forest = IsolationForest(n_estimators=200, contamination=contamination, random_state=seed).fit(F)
     score = -forest.score_samples(F)
     flag = forest.predict(F) == -1
@@ -131,14 +144,24 @@ def _metrics(y: np.ndarray, score: np.ndarray, flag: np.ndarray) -> dict[str, fl
     fn = int((~flag & y).sum())
     legit = int((~y).sum())
     return {
-        "accounts": len(y), "attack_accounts": int(y.sum()), "flagged": int(flag.sum()), "true_positives": tp,
-        "false_positives": fp, "precision": round(tp / max(tp + fp, 1), 4), "recall": round(tp / max(tp + fn, 1), 4),
-        "fpr": round(fp / max(legit, 1), 5), "auc": round(float(roc_auc_score(y, score)), 4) if 0 < y.sum() < len(y) else None,
+        "accounts": len(y),
+        "attack_accounts": int(y.sum()),
+        "flagged": int(flag.sum()),
+        "true_positives": tp,
+        "false_positives": fp,
+        "precision": round(tp / max(tp + fp, 1), 4),
+        "recall": round(tp / max(tp + fn, 1), 4),
+        "fpr": round(fp / max(legit, 1), 5),
+        "auc": round(float(roc_auc_score(y, score)), 4) if 0 < y.sum() < len(y) else None,
     }
 
 
-def evaluate(labels: Mapping[str, Label], verdicts: list[AccountVerdict], events_path: str | Path | None = None,
-             on_bad: Callable[[BadLine], None] | None = None) -> dict:
+def evaluate(
+    labels: Mapping[str, Label],
+    verdicts: list[AccountVerdict],
+    events_path: str | Path | None = None,
+    on_bad: Callable[[BadLine], None] | None = None,
+) -> dict:
     """Precision, recall, FPR, AUC, per-campaign recall and cluster purity, requests before the first
     flag per campaign, and the naive peer on the same data (when the events are given; a line that is not
     an event is skipped and passed to ``on_bad``; no peer when the events hold no account)."""
@@ -160,7 +183,12 @@ def evaluate(labels: Mapping[str, Label], verdicts: list[AccountVerdict], events
     per: dict[str, dict] = {}
     for c, members in sorted(campaigns.items()):
         flagged = sum(by_id[a].flagged for a in members)
-        row = {"kind": labels[members[0]].kind, "accounts": len(members), "flagged": flagged, "recall": round(flagged / len(members), 4)}
+        row = {
+            "kind": labels[members[0]].kind,
+            "accounts": len(members),
+            "flagged": flagged,
+            "recall": round(flagged / len(members), 4),
+        }
         overlap: dict[str, int] = defaultdict(int)
         for a in members:
             if by_id[a].cluster_id:
@@ -168,8 +196,12 @@ def evaluate(labels: Mapping[str, Label], verdicts: list[AccountVerdict], events
         if overlap:
             best = max(overlap, key=overlap.get)  # type: ignore[arg-type]
             size = len(clusters[best])
-            row |= {"cluster": best, "cluster_size": size, "cluster_coverage": round(overlap[best] / len(members), 4),
-                    "cluster_purity": round(overlap[best] / size, 4)}
+            row |= {
+                "cluster": best,
+                "cluster_size": size,
+                "cluster_coverage": round(overlap[best] / len(members), 4),
+                "cluster_purity": round(overlap[best] / size, 4),
+            }
         else:
             row |= {"cluster": None, "cluster_coverage": 0.0, "cluster_purity": None}
         per[c] = row
@@ -187,7 +219,9 @@ def evaluate(labels: Mapping[str, Label], verdicts: list[AccountVerdict], events
         peer = naive_peer(t.agg)
         pn = [a for a in names if a in peer]
         py = np.array([labels[a].attack for a in pn], dtype=bool)
-        report["naive_peer"] = _metrics(py, np.array([peer[a][0] for a in pn]), np.array([peer[a][1] for a in pn], dtype=bool))
+        report["naive_peer"] = _metrics(
+            py, np.array([peer[a][0] for a in pn]), np.array([peer[a][1] for a in pn], dtype=bool)
+        )
         per_peer = {}
         for c, members in campaigns.items():
             per_peer[c] = round(sum(peer.get(a, (0, False))[1] for a in members) / len(members), 4)

@@ -141,8 +141,10 @@ def _has_surrogate(value: object) -> bool:
 
 
 # Why strict JSON decoding failed where lenient decoding finds the value: (gate on the raw bytes, test of a value, reason).
-_LENIENT = ((_SURROGATE_ESCAPE, _has_surrogate, "string holds a lone UTF-16 surrogate"),
-            (_FLOAT_CONSTANTS, lambda v: isinstance(v, _Constant), "NaN and Infinity are not JSON numbers"))
+_LENIENT = (
+    (_SURROGATE_ESCAPE, _has_surrogate, "string holds a lone UTF-16 surrogate"),
+    (_FLOAT_CONSTANTS, lambda v: isinstance(v, _Constant), "NaN and Infinity are not JSON numbers"),
+)
 
 
 def _is_utf8(raw: bytes) -> bool:
@@ -250,7 +252,7 @@ def iter_lines(path: str | Path, progress: Callable[[int], None] | None = None) 
                 progress(raw.tell())
             line = line.strip()
             if lineno == 1 and line.startswith(UTF8_BOM):
-                line = line[len(UTF8_BOM):].strip()
+                line = line[len(UTF8_BOM) :].strip()
             if line:
                 yield lineno, line
         if progress is not None:
@@ -278,14 +280,24 @@ class BadLineError(ValueError):
 
 
 @overload
-def read_events(path: str | Path, progress: Callable[[int], None] | None = ..., *,
-                errors: Literal["skip", "raise", ReadErrors.SKIP, ReadErrors.RAISE] = ...,
-                on_bad: Callable[[BadLine], None] | None = ...) -> Iterator[Event]: ...
+def read_events(
+    path: str | Path,
+    progress: Callable[[int], None] | None = ...,
+    *,
+    errors: Literal["skip", "raise", ReadErrors.SKIP, ReadErrors.RAISE] = ...,
+    on_bad: Callable[[BadLine], None] | None = ...,
+) -> Iterator[Event]: ...
 @overload
-def read_events(path: str | Path, progress: Callable[[int], None] | None = ..., *,
-                errors: Literal["include", ReadErrors.INCLUDE]) -> Iterator[Event | BadLine]: ...
-def read_events(path: str | Path, progress: Callable[[int], None] | None = None, *,
-                errors: str = ReadErrors.SKIP, on_bad: Callable[[BadLine], None] | None = None) -> Iterator[Event] | Iterator[Event | BadLine]:
+def read_events(
+    path: str | Path, progress: Callable[[int], None] | None = ..., *, errors: Literal["include", ReadErrors.INCLUDE]
+) -> Iterator[Event | BadLine]: ...
+def read_events(
+    path: str | Path,
+    progress: Callable[[int], None] | None = None,
+    *,
+    errors: str = ReadErrors.SKIP,
+    on_bad: Callable[[BadLine], None] | None = None,
+) -> Iterator[Event] | Iterator[Event | BadLine]:
     """Stream a JSON Lines file (plain or gzip) as events. Lines that are not valid events are skipped
     (``errors="skip"``; each passed to ``on_bad`` when given), yielded as :class:`BadLine` (``"include"``)
     or raised as :class:`BadLineError`. Raise :class:`EventFileError` when the file cannot be read through."""

@@ -83,10 +83,15 @@ class Rule:
 
 
 RULE_SPECS = (
-    Rule("card", 1.0, IDENTITY), Rule("api_key", 1.0, IDENTITY),
-    Rule("ip+client", 0.5, NETWORK), Rule("ip+burst", 1.0, NETWORK), Rule("subnet+client+burst", 0.5, NETWORK),
+    Rule("card", 1.0, IDENTITY),
+    Rule("api_key", 1.0, IDENTITY),
+    Rule("ip+client", 0.5, NETWORK),
+    Rule("ip+burst", 1.0, NETWORK),
+    Rule("subnet+client+burst", 0.5, NETWORK),
     Rule("client+burst", 0.34, NETWORK),
-    Rule("template", 0.5, CONTENT), Rule("template+client", 0.5, CONTENT), Rule("template+ip", 0.5, CONTENT),
+    Rule("template", 0.5, CONTENT),
+    Rule("template+client", 0.5, CONTENT),
+    Rule("template+ip", 0.5, CONTENT),
 )
 RULES = tuple(r.name for r in RULE_SPECS)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -108,19 +113,34 @@ class Linkage:
         if k <= 0:
             return self
         pad = lambda a, v: np.concatenate([a, np.full(k, v, dtype=a.dtype)])  # noqa: E731
-        return Linkage(pad(self.labels, -1), self.n_clusters, pad(self.shared_keys, 0), pad(self.burst_size, 0),
-                       pad(self.shares_template, False))
+        return Linkage(
+            pad(self.labels, -1),
+            self.n_clusters,
+            pad(self.shared_keys, 0),
+            pad(self.burst_size, 0),
+            pad(self.shares_template, False),
+        )
 
     def to_doc(self) -> dict:
         """Plain-data form for snapshots."""
-        return {"labels": self.labels.tolist(), "n_clusters": self.n_clusters, "shared_keys": self.shared_keys.tolist(),
-                "burst_size": self.burst_size.tolist(), "shares_template": self.shares_template.tolist()}
+        return {
+            "labels": self.labels.tolist(),
+            "n_clusters": self.n_clusters,
+            "shared_keys": self.shared_keys.tolist(),
+            "burst_size": self.burst_size.tolist(),
+            "shares_template": self.shares_template.tolist(),
+        }
 
     @classmethod
     def from_doc(cls, doc: dict) -> Linkage:
         """Inverse of :meth:`to_doc` (older snapshots' ``rule_members`` are ignored)."""
-        return cls(np.asarray(doc["labels"], dtype=np.int64), doc["n_clusters"], np.asarray(doc["shared_keys"], dtype=float),
-                   np.asarray(doc["burst_size"], dtype=float), np.asarray(doc["shares_template"], dtype=bool))
+        return cls(
+            np.asarray(doc["labels"], dtype=np.int64),
+            doc["n_clusters"],
+            np.asarray(doc["shared_keys"], dtype=float),
+            np.asarray(doc["burst_size"], dtype=float),
+            np.asarray(doc["shares_template"], dtype=bool),
+        )
 
     def members(self) -> list[np.ndarray]:
         """Member account indices of each cluster."""
@@ -140,7 +160,9 @@ def _mix(*cols: np.ndarray) -> np.ndarray:
     return h.view(np.int64)
 
 
-def _cross(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _cross(
+    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-account cross product of two (account, value) relations: (account, value_a, value_b)."""
     (aa, av), (ba, bv) = a, b
     if len(aa) == 0 or len(ba) == 0:
@@ -203,7 +225,9 @@ def evidence(state: AccountState) -> tuple[Evidence, dict[str, tuple[np.ndarray,
     n_req = np.maximum(state.col("n").astype(float), 1.0)
     share = np.minimum(1.0, tc[habit] / (TEMPLATE_SHARE * n_req[ta[habit]])) ** 2
     # ...and how template-driven the account is (rare repeated skeletons, two per request: opening, closing)
-    driven = np.minimum(1.0, np.bincount(ta[habit], weights=tc[habit], minlength=n_acc) / (2.0 * TEMPLATE_DRIVEN * n_req))
+    driven = np.minimum(
+        1.0, np.bincount(ta[habit], weights=tc[habit], minlength=n_acc) / (2.0 * TEMPLATE_DRIVEN * n_req)
+    )
     share *= driven[ta[habit]]
     tpl = (ta[habit], np.arange(len(habit)))  # (account, row of habit)
 
@@ -212,8 +236,11 @@ def evidence(state: AccountState) -> tuple[Evidence, dict[str, tuple[np.ndarray,
         acct, v = rel[kind]
         keys[kind] = (acct, _mix(np.full(len(acct), i), v), np.ones(len(acct)))
     keys["template"] = (tpl[0], _mix(np.full(len(habit), 11), tk[habit]), share)
-    for i, name, (left, right) in ((3, "ip+client", ("ip", "client")), (4, "ip+burst", ("ip", "burst")),
-                                   (5, "client+burst", ("client", "burst"))):
+    for i, name, (left, right) in (
+        (3, "ip+client", ("ip", "client")),
+        (4, "ip+burst", ("ip", "burst")),
+        (5, "client+burst", ("client", "burst")),
+    ):
         acct, va, vb = _cross(rel[left], rel[right])
         keys[name] = (acct, _mix(np.full(len(acct), i), va, vb), np.ones(len(acct)))
     for i, name, other in ((6, "template+client", "client"), (7, "template+ip", "ip")):
@@ -225,7 +252,8 @@ def evidence(state: AccountState) -> tuple[Evidence, dict[str, tuple[np.ndarray,
 
     parts = [keys[r.name] for r in RULE_SPECS]
     ev = Evidence(
-        account=np.concatenate([p[0] for p in parts]), key=np.concatenate([p[1] for p in parts]),
+        account=np.concatenate([p[0] for p in parts]),
+        key=np.concatenate([p[1] for p in parts]),
         rule=np.concatenate([np.full(len(p[0]), i, dtype=np.int64) for i, p in enumerate(parts)]),
         scale=np.concatenate([p[2] for p in parts]),
     )
@@ -262,7 +290,9 @@ def link_accounts(state: AccountState, max_df_share: float = 0.25) -> Linkage:
     strong = pair.data >= STRONG_LINK - 1e-9
     na, nb, pw = node[pair.row[strong]], node[pair.col[strong]], np.minimum(pair.data[strong], 2.0)
     cross = na != nb
-    edges = sparse.coo_matrix((pw[cross], (np.minimum(na, nb)[cross], np.maximum(na, nb)[cross])), shape=(n_nodes, n_nodes)).tocsr()
+    edges = sparse.coo_matrix(
+        (pw[cross], (np.minimum(na, nb)[cross], np.maximum(na, nb)[cross])), shape=(n_nodes, n_nodes)
+    ).tocsr()
     edges.sum_duplicates()
     comm = _communities(edges.tocoo(), np.bincount(node, minlength=n_nodes))[node]
     sizes = np.bincount(comm)
@@ -280,8 +310,11 @@ def link_accounts(state: AccountState, max_df_share: float = 0.25) -> Linkage:
     ta, holders = rel["template_holders"]
     shares_template[ta[holders >= 2]] = True
     return Linkage(
-        labels=labels, n_clusters=len(uniq), shared_keys=np.bincount(acct, minlength=n_acc).astype(float),
-        burst_size=burst_size, shares_template=shares_template,
+        labels=labels,
+        n_clusters=len(uniq),
+        shared_keys=np.bincount(acct, minlength=n_acc).astype(float),
+        burst_size=burst_size,
+        shares_template=shares_template,
     )
 
 

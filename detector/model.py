@@ -76,8 +76,12 @@ class DetectionModel:
 
     def _gb(self) -> HistGradientBoostingClassifier:
         return HistGradientBoostingClassifier(
-            max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
-            l2_regularization=self.l2_regularization, min_samples_leaf=self.min_samples_leaf, random_state=self.random_state,
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            l2_regularization=self.l2_regularization,
+            min_samples_leaf=self.min_samples_leaf,
+            random_state=self.random_state,
         )
 
     def anomaly(self, X: np.ndarray) -> np.ndarray:
@@ -93,7 +97,9 @@ class DetectionModel:
     def fit(self, rows: Rows) -> DetectionModel:
         """Fit all three stages on labelled rows (out-of-fold stage-2 scores feed stage 3)."""
         assert rows.y is not None
-        self.iforest_ = IsolationForest(n_estimators=self.n_estimators, max_samples=self.max_samples, random_state=self.random_state)
+        self.iforest_ = IsolationForest(
+            n_estimators=self.n_estimators, max_samples=self.max_samples, random_state=self.random_state
+        )
         self.iforest_.fit(rows.X)
         raw = -self.iforest_.score_samples(rows.X)
         lo, hi = self.anomaly_quantiles
@@ -149,12 +155,19 @@ class DetectionModel:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         blob = {
-            "format": FORMAT, "features": list(FEATURES), "context": list(STATIC), "behaviour": list(BEHAVIOUR),
-            "sklearn": sklearn.__version__, "model": {f.name: getattr(self, f.name) for f in fields(self)},
+            "format": FORMAT,
+            "features": list(FEATURES),
+            "context": list(STATIC),
+            "behaviour": list(BEHAVIOUR),
+            "sklearn": sklearn.__version__,
+            "model": {f.name: getattr(self, f.name) for f in fields(self)},
         }
         joblib.dump(blob, path, compress=3)
         card = {k: v for k, v in blob.items() if k != "model"} | {
-            "version": self.version, "threshold": self.threshold, "target_fpr": self.target_fpr, "training": self.training,
+            "version": self.version,
+            "threshold": self.threshold,
+            "target_fpr": self.target_fpr,
+            "training": self.training,
         }
         path.with_suffix(".json").write_text(json.dumps(card, indent=2, default=str) + "\n")
         return path
@@ -162,7 +175,9 @@ class DetectionModel:
     def stamp(self, training: dict) -> None:
         """Record what the model was trained on and derive its version string from that."""
         self.training = training
-        digest = hashlib.sha256(json.dumps([training, FEATURES, STATIC, sklearn.__version__], sort_keys=True, default=str).encode())
+        digest = hashlib.sha256(
+            json.dumps([training, FEATURES, STATIC, sklearn.__version__], sort_keys=True, default=str).encode()
+        )
         self.version = f"{datetime.now(UTC):%Y%m%d%H%M}-{digest.hexdigest()[:8]}"
 
 
@@ -180,8 +195,10 @@ def load_model(path: str | Path | None = None) -> DetectionModel:
     except Exception as exc:
         raise ModelError(f"cannot load model artifact {path}: {exc}") from exc
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ModelError(f"{path} is not a {FORMAT} artifact (format {blob.get('format') if isinstance(blob, dict) else None!r}); "
-                         "retrain with `distillguard train`")
+        raise ModelError(
+            f"{path} is not a {FORMAT} artifact (format {blob.get('format') if isinstance(blob, dict) else None!r}); "
+            "retrain with `distillguard train`"
+        )
     if blob["features"] != list(FEATURES) or blob["context"] != list(STATIC):
         raise ModelError(f"{path} was trained on a different feature set; retrain with `distillguard train`")
     return DetectionModel(**blob["model"])

@@ -71,7 +71,9 @@ def account_reasons(x: np.ndarray, n: int, mean_out: float, anomaly: float, mode
     if n >= SINGLE_TURN_MIN_REQUESTS and single >= SINGLE_TURN_SHARE and mean_out >= LONG_OUTPUT_TOKENS:
         out.append(f"{_pct(single)} single-turn with long outputs (mean {_tokens(mean_out)} tokens)")
     if x[IDX["share_high_max_tokens"]] >= HIGH_MAX_TOKENS_SHARE and n >= MIN_REQUESTS:
-        out.append(f"asks for max_tokens >= {HIGH_MAX_TOKENS // 1000}k in {_pct(x[IDX['share_high_max_tokens']])} of requests")
+        out.append(
+            f"asks for max_tokens >= {HIGH_MAX_TOKENS // 1000}k in {_pct(x[IDX['share_high_max_tokens']])} of requests"
+        )
     if text_share > 0 and x[IDX["top_template_share"]] >= TEMPLATE_SHARE and n >= TEMPLATE_MIN_REQUESTS:
         out.append(f"repeats one prompt template in {_pct(x[IDX['top_template_share']])} of its prompts")
     if 0 <= x[IDX["std_log_gap"]] < REGULAR_GAP_STD and n >= REGULAR_MIN_REQUESTS:
@@ -86,7 +88,10 @@ def account_reasons(x: np.ndarray, n: int, mean_out: float, anomaly: float, mode
     if 0 <= x[IDX["log_account_age_days"]] < np.log1p(NEW_ACCOUNT_DAYS):
         path = next((p for p in FARM_PATHS if x[IDX[f"path_{p}"]]), None)
         age = np.expm1(x[IDX["log_account_age_days"]])
-        out.append(f"account {age:.1f} days old at its first request" + (f", verified through the {path} programme" if path else ""))
+        out.append(
+            f"account {age:.1f} days old at its first request"
+            + (f", verified through the {path} programme" if path else "")
+        )
     if x[IDX["share_429"]] >= RATE_LIMITED_SHARE and n >= RATE_LIMITED_MIN_REQUESTS:
         out.append(f"{_pct(x[IDX['share_429']])} of requests rate-limited (429)")
     if anomaly >= UNUSUAL_ANOMALY:
@@ -105,10 +110,20 @@ def cluster_reasons(
     """What links a cluster and what it does together."""
     out: list[str] = []
     parts = []
-    for kind, noun in (("payment_fingerprint", "payment instrument"), ("api_key", "API key"), ("client", "TLS fingerprint + user agent")):
+    for kind, noun in (
+        ("payment_fingerprint", "payment instrument"),
+        ("api_key", "API key"),
+        ("client", "TLS fingerprint + user agent"),
+    ):
         k = len(shared.get(kind, []))
         if k:
-            parts.append(f"{k} {noun}{'s' if k > 1 else ''}" if k > 1 else f"a {noun}" if noun[0] not in "aeiouAPI" else f"an {noun}")
+            parts.append(
+                f"{k} {noun}{'s' if k > 1 else ''}"
+                if k > 1
+                else f"a {noun}"
+                if noun[0] not in "aeiouAPI"
+                else f"an {noun}"
+            )
     ips, subnets = len(shared.get("ip", [])), len(shared.get("subnet", []))
     if ips:
         parts.append(f"{ips} IP address{'es' if ips > 1 else ''}" + (f" in {subnets} subnets" if subnets > 1 else ""))
@@ -123,17 +138,22 @@ def cluster_reasons(
         if span <= CREATED_WITHIN_HOURS:
             when = f" created within {_hours(max(span, 0.1))}"
     if parts:
-        out.append(f"{size} accounts{when} share " + ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1])
+        out.append(
+            f"{size} accounts{when} share " + ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+        )
     farm = {p: c for p, c in paths.items() if p in FARM_PATHS and c}
     if farm and sum(farm.values()) >= FARM_PATH_SHARE * size:
         out.append(
-            f"{sum(farm.values())} of {size} verified through " + " / ".join(f"{p} ({c})" for p, c in sorted(farm.items(), key=lambda t: -t[1]))
+            f"{sum(farm.values())} of {size} verified through "
+            + " / ".join(f"{p} ({c})" for p, c in sorted(farm.items(), key=lambda t: -t[1]))
             + " programmes"
         )
     c = {name: ctx[i] for i, name in enumerate(STATIC)}
     per_member = n_requests / max(size, 1)
     if c["c_hour_entropy"] >= ROUND_THE_CLOCK_ENTROPY and size >= CLUSTER_ROUND_THE_CLOCK_SIZE:
-        out.append(f"together they run around the clock ({n_requests} requests, only {per_member:.0f} per account: load spread thin)")
+        out.append(
+            f"together they run around the clock ({n_requests} requests, only {per_member:.0f} per account: load spread thin)"
+        )
     if c["c_reasoning_share"] >= CLUSTER_REASONING_SHARE:
         out.append(f"{_pct(c['c_reasoning_share'])} of the cluster's requests ask for reasoning traces")
     if c["c_multi_turn_share"] <= CLUSTER_SINGLE_TURN_SHARE and n_requests >= CLUSTER_SINGLE_TURN_MIN_REQUESTS:

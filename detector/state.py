@@ -58,13 +58,49 @@ CLOCK_EVERY = 4096  # the wall clock is read once per this many time-rule checks
 
 # Accumulated per account: name -> dtype. Sums over requests unless noted.
 _ACC = {
-    "n": np.int64, "in_tok": np.float64, "out_tok": np.float64, "log_out": np.float64, "log_out_sq": np.float64,
-    "max_tok_n": np.int64, "log_max_tok": np.float64, "s429": np.int64, "s4xx": np.int64, "s5xx": np.int64,
-    "temp_n": np.int64, "temp": np.float64, "gap_n": np.int64, "log_gap": np.float64, "log_gap_sq": np.float64,
-    "first_ts": np.float64, "last_ts": np.float64, "created": np.float64, "verification": np.int8, "org": np.int64,
+    "n": np.int64,
+    "in_tok": np.float64,
+    "out_tok": np.float64,
+    "log_out": np.float64,
+    "log_out_sq": np.float64,
+    "max_tok_n": np.int64,
+    "log_max_tok": np.float64,
+    "s429": np.int64,
+    "s4xx": np.int64,
+    "s5xx": np.int64,
+    "temp_n": np.int64,
+    "temp": np.float64,
+    "gap_n": np.int64,
+    "log_gap": np.float64,
+    "log_gap_sq": np.float64,
+    "first_ts": np.float64,
+    "last_ts": np.float64,
+    "created": np.float64,
+    "verification": np.int8,
+    "org": np.int64,
 }
-_ACC_EMPTY = {"first_ts": np.nan, "last_ts": np.nan, "created": np.nan, "verification": -1, "org": -1}  # a new account's; others 0
-_FLAG_BITS = (REASONING, AGENTIC, GRADING, REWRITE, TEXT, REASONING_REQ, TOOLS, SYSTEM, STOP_MAX, STOP_TOOL, HIGH_MAX, MULTI_TURN, REFUSAL)
+_ACC_EMPTY = {
+    "first_ts": np.nan,
+    "last_ts": np.nan,
+    "created": np.nan,
+    "verification": -1,
+    "org": -1,
+}  # a new account's; others 0
+_FLAG_BITS = (
+    REASONING,
+    AGENTIC,
+    GRADING,
+    REWRITE,
+    TEXT,
+    REASONING_REQ,
+    TOOLS,
+    SYSTEM,
+    STOP_MAX,
+    STOP_TOOL,
+    HIGH_MAX,
+    MULTI_TURN,
+    REFUSAL,
+)
 
 
 def _grow(arr: np.ndarray, size: int, fill: float = 0) -> np.ndarray:
@@ -125,9 +161,13 @@ class AccountState:
     flags: np.ndarray = field(default_factory=lambda: np.zeros((0, len(_FLAG_BITS)), dtype=np.int64))
     hours: np.ndarray = field(default_factory=lambda: np.zeros((0, 24), dtype=np.int64))
     interned: dict[str, dict[str, int]] = field(default_factory=lambda: {k: {} for k in (*INDICATORS, "model", "org")})
-    links: dict[str, Store] = field(default_factory=lambda: {k: Store() for k in INDICATORS})  # acct << 32 | value -> requests
+    links: dict[str, Store] = field(
+        default_factory=lambda: {k: Store() for k in INDICATORS}
+    )  # acct << 32 | value -> requests
     templates: Store = field(default_factory=Store)  # acct << 32 | key -> count
-    top_template: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per account: its largest template count
+    top_template: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64)
+    )  # per account: its largest template count
     template_text: dict[int, str] = field(default_factory=dict)  # key -> a sample opening/closing
     model_first: Store = field(default_factory=lambda: Store(np.float64))  # acct << 20 | model -> first ts
     model_count: Store = field(default_factory=Store)  # acct << 20 | model -> requests
@@ -379,7 +419,9 @@ class AccountState:
         self.timeline.add((acct << 24) | (ts // HOUR).astype(np.int64))
         if b.template_account:
             ta = np.asarray(b.template_account, dtype=np.int64)
-            keys = np.concatenate([(ta << 32) | np.asarray(b.template_head, np.int64), (ta << 32) | np.asarray(b.template_tail, np.int64)])
+            keys = np.concatenate(
+                [(ta << 32) | np.asarray(b.template_head, np.int64), (ta << 32) | np.asarray(b.template_tail, np.int64)]
+            )
             uniq, totals = self.templates.add(keys)
             np.maximum.at(self.top_template, uniq >> 32, totals)
         for a, new in b.samples.items():
@@ -494,7 +536,12 @@ class AccountState:
         st.hours = np.frombuffer(doc["hours"], dtype=np.int64).reshape(n, 24).copy()
         st.interned = {k: {v: i for i, v in enumerate(vals)} for k, vals in doc["interned"].items()}
         st.links = {k: Store(np.int64, ks, vs) for k, (ks, vs) in doc["links"].items()}
-        for name, dtype in (("templates", np.int64), ("model_first", np.float64), ("model_count", np.int64), ("timeline", np.int64)):
+        for name, dtype in (
+            ("templates", np.int64),
+            ("model_first", np.float64),
+            ("model_count", np.int64),
+            ("timeline", np.int64),
+        ):
             setattr(st, name, Store(dtype, *doc[name]))
         for name in ("template_text", "samples"):
             ks, vs = doc[name]
@@ -530,22 +577,31 @@ class AccountState:
         for a in accounts:
             tpl = {k & mask32: self.templates[k] for k in store_keys["templates"].get(a, [])}
             org = int(self.acc["org"][a])
-            out.append(AccountSummary(
-                account_id=self.names[a],
-                acc=[float(self.acc[k][a]) for k in _ACC],
-                flags=self.flags[a].tolist(),
-                hours=self.hours[a].tolist(),
-                links={kind: {names[kind][k & mask32]: self.links[kind][k] for k in keys.get(a, [])} for kind, keys in link_keys.items()},
-                templates=tpl,
-                template_text={k: self.template_text[k] for k in tpl if k in self.template_text},
-                model_first={names["model"][k & mask20]: self.model_first[k] for k in store_keys["model_first"].get(a, [])},
-                model_count={names["model"][k & mask20]: self.model_count[k] for k in store_keys["model_count"].get(a, [])},
-                timeline={k & mask24: self.timeline[k] for k in store_keys["timeline"].get(a, [])},
-                samples=self.samples.get(a, []),
-                org=names["org"][org] if org >= 0 else None,
-                retired_hours=int(self.retired_hours[a]),
-                retired_after_release=int(self.retired_after_release[a]),
-            ))
+            out.append(
+                AccountSummary(
+                    account_id=self.names[a],
+                    acc=[float(self.acc[k][a]) for k in _ACC],
+                    flags=self.flags[a].tolist(),
+                    hours=self.hours[a].tolist(),
+                    links={
+                        kind: {names[kind][k & mask32]: self.links[kind][k] for k in keys.get(a, [])}
+                        for kind, keys in link_keys.items()
+                    },
+                    templates=tpl,
+                    template_text={k: self.template_text[k] for k in tpl if k in self.template_text},
+                    model_first={
+                        names["model"][k & mask20]: self.model_first[k] for k in store_keys["model_first"].get(a, [])
+                    },
+                    model_count={
+                        names["model"][k & mask20]: self.model_count[k] for k in store_keys["model_count"].get(a, [])
+                    },
+                    timeline={k & mask24: self.timeline[k] for k in store_keys["timeline"].get(a, [])},
+                    samples=self.samples.get(a, []),
+                    org=names["org"][org] if org >= 0 else None,
+                    retired_hours=int(self.retired_hours[a]),
+                    retired_after_release=int(self.retired_after_release[a]),
+                )
+            )
         return out
 
     def absorb_summaries(self, summaries: list[AccountSummary], owned: dict[int, list[tuple[str, int]]]) -> None:
@@ -574,7 +630,8 @@ class AccountState:
                     self.links[kind][k] = count
                     keys.append((f"links:{kind}", k))
             for name, src, shift, conv in (
-                ("templates", s.templates, 32, int), ("timeline", s.timeline, 24, int),
+                ("templates", s.templates, 32, int),
+                ("timeline", s.timeline, 24, int),
                 ("model_first", s.model_first, 20, lambda m: self._intern("model", m)),
                 ("model_count", s.model_count, 20, lambda m: self._intern("model", m)),
             ):

@@ -73,8 +73,11 @@ class TrainingDataError(ValueError):
     """The datasets hold no event to build a training row from."""
 
 
-def rows_for(datasets: Iterable[Dataset], progress: Callable[[str], None] | None = None,
-             on_bad: Callable[[BadLine], None] | None = None) -> tuple[Rows, list[Snapshot]]:
+def rows_for(
+    datasets: Iterable[Dataset],
+    progress: Callable[[str], None] | None = None,
+    on_bad: Callable[[BadLine], None] | None = None,
+) -> tuple[Rows, list[Snapshot]]:
     """Stack labelled rows of every snapshot of every dataset (group ids made unique); lines that are not
     events are skipped and passed to ``on_bad``. Raise :class:`TrainingDataError` when there is no event at all."""
     parts: list[Snapshot] = []
@@ -98,32 +101,50 @@ def rows_for(datasets: Iterable[Dataset], progress: Callable[[str], None] | None
             parts.append(snap)
     if not X:
         raise TrainingDataError("no valid events to build training rows from")
-    rows = Rows(X=np.vstack(X), groups=np.concatenate(G), context=np.vstack(C), y=np.concatenate(Y), split=np.concatenate(S))
+    rows = Rows(
+        X=np.vstack(X), groups=np.concatenate(G), context=np.vstack(C), y=np.concatenate(Y), split=np.concatenate(S)
+    )
     return rows, parts
 
 
-def train(train_sets: list[Dataset], calibration_sets: list[Dataset], target_fpr: float = 0.0005,
-          progress: Callable[[str], None] | None = None, extra: Rows | None = None) -> DetectionModel:
+def train(
+    train_sets: list[Dataset],
+    calibration_sets: list[Dataset],
+    target_fpr: float = 0.0005,
+    progress: Callable[[str], None] | None = None,
+    extra: Rows | None = None,
+) -> DetectionModel:
     """Fit on ``train_sets`` (plus ``extra`` rows, e.g. analysts' decisions), then set the threshold on
     the final snapshot of each ``calibration_sets`` day to meet ``target_fpr``."""
     rows, _ = rows_for(train_sets, progress)
     if extra is not None and len(extra.X):
         rows = Rows(
-            X=np.vstack([rows.X, extra.X]), groups=np.concatenate([rows.groups, extra.groups + rows.groups.max() + 1]),
-            context=np.vstack([rows.context, extra.context]), y=np.concatenate([rows.y, extra.y]),  # type: ignore[list-item]
+            X=np.vstack([rows.X, extra.X]),
+            groups=np.concatenate([rows.groups, extra.groups + rows.groups.max() + 1]),
+            context=np.vstack([rows.context, extra.context]),
+            y=np.concatenate([rows.y, extra.y]),  # type: ignore[list-item]
             split=np.concatenate([rows.split, np.full(len(extra.X), -1)]),  # type: ignore[list-item]
         )
     model = DetectionModel(target_fpr=target_fpr).fit(rows)
     calibrate(model, calibration_sets, progress)
-    model.stamp(model.training | {
-        "train": [d.name for d in train_sets], "calibration": [d.name for d in calibration_sets],
-        "rows": len(rows.X), "attack_rows": int(rows.y.sum()),  # type: ignore[union-attr]
-        "extra_rows": 0 if extra is None else len(extra.X), "target_fpr": target_fpr, "snapshot_hours": list(SNAPSHOT_HOURS),
-    })
+    model.stamp(
+        model.training
+        | {
+            "train": [d.name for d in train_sets],
+            "calibration": [d.name for d in calibration_sets],
+            "rows": len(rows.X),
+            "attack_rows": int(rows.y.sum()),  # type: ignore[union-attr]
+            "extra_rows": 0 if extra is None else len(extra.X),
+            "target_fpr": target_fpr,
+            "snapshot_hours": list(SNAPSHOT_HOURS),
+        }
+    )
     return model
 
 
-def calibrate(model: DetectionModel, calibration_sets: list[Dataset], progress: Callable[[str], None] | None = None) -> float:
+def calibrate(
+    model: DetectionModel, calibration_sets: list[Dataset], progress: Callable[[str], None] | None = None
+) -> float:
     """Set the model's threshold from the final snapshot of each held-out day; return it."""
     scores, ys = [], []
     for ds in calibration_sets:

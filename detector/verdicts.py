@@ -19,7 +19,14 @@ from distillguard.detector.state import INDICATORS, VERIFICATION, AccountState
 from distillguard.detector.store import Store
 from distillguard.detector.units import HOUR
 
-SHARED_KINDS = {"card": "payment_fingerprint", "api_key": "api_key", "ip": "ip", "subnet": "subnet", "asn": "asn", "client": "client"}
+SHARED_KINDS = {
+    "card": "payment_fingerprint",
+    "api_key": "api_key",
+    "ip": "ip",
+    "subnet": "subnet",
+    "asn": "asn",
+    "client": "client",
+}
 SHARED_VALUES_MAX = 25  # values listed per shared indicator kind of a cluster, most shared first
 SHARED_TEMPLATES_MAX = 10  # prompt templates (openings and closings) listed per cluster
 LINKED_KINDS = ("ip", "subnet", "client")  # a single one of these shared makes two clusters "linked"
@@ -98,7 +105,9 @@ class Records:
         m = s.members[k]
         paths = Counter(VERIFICATION[v] for v in st.col("verification")[m].tolist() if v >= 0)
         n_req = int(st.col("n")[m].sum())
-        reasons = cluster_reasons(len(m), s.shared.get(k, {}), st.col("created")[m], dict(paths), s.context[m[0]], n_req)
+        reasons = cluster_reasons(
+            len(m), s.shared.get(k, {}), st.col("created")[m], dict(paths), s.context[m[0]], n_req
+        )
         return reasons or [f"{len(m)} linked accounts; cluster score {s.cluster_score[k]:.2f}"]
 
     def accounts(self, flagged_at: dict[int, float]) -> list[AccountVerdict]:
@@ -122,16 +131,25 @@ class Records:
         for a in range(s.accounts):
             k = int(s.link.labels[a])
             is_flagged = bool(s.score[a] >= thr)
-            out.append(AccountVerdict(
-                account_id=st.names[a], score=round(float(s.score[a]), 6), flagged=is_flagged,
-                cluster_id=s.cluster_ids[k] if k >= 0 else None,
-                flagged_at=iso(flagged_at[a]) if is_flagged and a in flagged_at else None,
-                reasons=self.account_reasons(a) if s.score[a] >= REASONS_FROM * thr else [],
-                n_requests=int(n[a]), first_seen=iso(first[a]), last_seen=iso(last[a]), model_version=self.version,
-                org_id=orgs[org[a]] if org[a] >= 0 else None, verification_path=VERIFICATION[ver[a]] if ver[a] >= 0 else None,
-                models=sorted(by_acct_models.get(a, [])), hourly_requests=dict(sorted(hourly.get(a, {}).items())),
-                sample_prompts=list(st.samples.get(a, ())),
-            ))
+            out.append(
+                AccountVerdict(
+                    account_id=st.names[a],
+                    score=round(float(s.score[a]), 6),
+                    flagged=is_flagged,
+                    cluster_id=s.cluster_ids[k] if k >= 0 else None,
+                    flagged_at=iso(flagged_at[a]) if is_flagged and a in flagged_at else None,
+                    reasons=self.account_reasons(a) if s.score[a] >= REASONS_FROM * thr else [],
+                    n_requests=int(n[a]),
+                    first_seen=iso(first[a]),
+                    last_seen=iso(last[a]),
+                    model_version=self.version,
+                    org_id=orgs[org[a]] if org[a] >= 0 else None,
+                    verification_path=VERIFICATION[ver[a]] if ver[a] >= 0 else None,
+                    models=sorted(by_acct_models.get(a, [])),
+                    hourly_requests=dict(sorted(hourly.get(a, {}).items())),
+                    sample_prompts=list(st.samples.get(a, ())),
+                )
+            )
         return out
 
     def clusters(self, flagged_at: dict[str, float]) -> list[ClusterVerdict]:
@@ -144,13 +162,22 @@ class Records:
             m = s.members[k]
             is_flagged = bool(s.cluster_score[k] >= self.threshold)
             shared = {kind: list(values) for kind, values in s.shared.get(k, {}).items()}
-            out.append(ClusterVerdict(
-                cluster_id=cid, members=sorted(st.names[int(a)] for a in m), score=round(float(s.cluster_score[k]), 6),
-                flagged=is_flagged, flagged_at=iso(flagged_at.get(cid)) if is_flagged else None,
-                shared_indicators=shared, reasons=self.cluster_reasons(k), n_requests=int(n[m].sum()),
-                first_seen=iso(float(first[m].min())), last_seen=iso(float(last[m].max())), model_version=self.version,
-                linked_clusters=linked.get(k, []),
-            ))
+            out.append(
+                ClusterVerdict(
+                    cluster_id=cid,
+                    members=sorted(st.names[int(a)] for a in m),
+                    score=round(float(s.cluster_score[k]), 6),
+                    flagged=is_flagged,
+                    flagged_at=iso(flagged_at.get(cid)) if is_flagged else None,
+                    shared_indicators=shared,
+                    reasons=self.cluster_reasons(k),
+                    n_requests=int(n[m].sum()),
+                    first_seen=iso(float(first[m].min())),
+                    last_seen=iso(float(last[m].max())),
+                    model_version=self.version,
+                    linked_clusters=linked.get(k, []),
+                )
+            )
         out.sort(key=lambda c: (-c.score, c.cluster_id))
         return out
 

@@ -21,7 +21,20 @@ from distillguard.detector.model import DetectionModel, ModelError, load_model
 from distillguard.detector.records import AccountVerdict, Change, ClusterVerdict
 
 __all__ = [
-    "AccountVerdict", "BadLine", "BadLineError", "Change", "ClusterVerdict", "DetectionModel", "Detector", "Event",
-    "EventError", "ModelError", "__version__", "clusters_frame", "load_model", "parse_event", "read_events",
+    "AccountVerdict",
+    "BadLine",
+    "BadLineError",
+    "Change",
+    "ClusterVerdict",
+    "DetectionModel",
+    "Detector",
+    "Event",
+    "EventError",
+    "ModelError",
+    "__version__",
+    "clusters_frame",
+    "load_model",
+    "parse_event",
+    "read_events",
     "verdicts_frame",
 ]

@@ -43,7 +43,9 @@ def show_table(rows, header):
 """
 
 INVESTIGATE = [
-    ("md", """\
+    (
+        "md",
+        """\
 # Investigate a cluster
 
 Loads verdicts from the review database or `detect --out` JSON Lines (or runs the packaged `Detector` on a
@@ -53,9 +55,12 @@ groups that look most like it (university NATs, corporate seats, app backends ..
 
 Environment: `DG_NB_VERDICTS` (e.g. `sqlite:///demo-out/demo.db` or `verdicts.jsonl` with `DG_NB_CLUSTERS`),
 `DG_NB_EVENTS` (+ `DG_NB_LABELS`), `DG_NB_CLUSTER` (which cluster), `DG_NB_SCALE` / `DG_NB_SEED` for the
-simulated day. Features are always recomputed by the same `Detector` over the events."""),
+simulated day. Features are always recomputed by the same `Detector` over the events.""",
+    ),
     ("code", SETUP),
-    ("code", """\
+    (
+        "code",
+        """\
 day = load_day()
 by_id = {v.account_id: v for v in day.verdicts}
 flagged_clusters = [c for c in day.clusters if c.flagged]
@@ -77,9 +82,15 @@ if day.labels:
 example = max(members, key=lambda a: by_id[a].score)
 print(f"\\nmost suspicious member {example} (score {by_id[example].score:.4f}):")
 for r in by_id[example].reasons:
-    print("  -", r)"""),
-    ("md", "## Timeline\nRequests per hour of the cluster, when its members first appeared and when each was flagged; the dashed line is the new model's release."),
-    ("code", """\
+    print("  -", r)""",
+    ),
+    (
+        "md",
+        "## Timeline\nRequests per hour of the cluster, when its members first appeared and when each was flagged; the dashed line is the new model's release.",
+    ),
+    (
+        "code",
+        """\
 per_hour = Counter()
 for a in members:
     per_hour.update(by_id[a].hourly_requests)
@@ -100,9 +111,15 @@ if day.manifest.get("new_model_release"):
 fig.legend(loc="upper left", bbox_to_anchor=(0.07, 0.95))
 ax.set_title(f"{cluster.cluster_id}: activity and detection")
 fig.autofmt_xdate()
-plt.show()"""),
-    ("md", "## Look-alikes\nThe unflagged groups (clusters of three or more accounts) whose median behaviour is nearest to this cluster's, in the Detector's own feature space. With labels, their true population is shown: these are the hard negatives the model must tell apart."),
-    ("code", """\
+plt.show()""",
+    ),
+    (
+        "md",
+        "## Look-alikes\nThe unflagged groups (clusters of three or more accounts) whose median behaviour is nearest to this cluster's, in the Detector's own feature space. With labels, their true population is shown: these are the hard negatives the model must tell apart.",
+    ),
+    (
+        "code",
+        """\
 ids, X = day.features()
 row = {a: i for i, a in enumerate(ids)}
 Z = standardise(X)
@@ -122,9 +139,15 @@ else:
     lookalikes = {a for c in lookalike_clusters for a in c.members}
 show_table([(c.cluster_id, len(c.members), f"{d:.2f}", f"{c.score:.2g}", Counter(day.kind(a) for a in c.members).most_common(1)[0][0],
              (c.reasons or [""])[0][:80]) for d, c in candidates[:3]],
-           ("look-alike", "accounts", "distance", "score", "population", "what links it"))"""),
-    ("md", "## Linked accounts\nAccounts (blue) and the payment instruments, IP addresses and client builds (TLS fingerprint + user agent) that two or more of them share, from the events."),
-    ("code", """\
+           ("look-alike", "accounts", "distance", "score", "population", "what links it"))""",
+    ),
+    (
+        "md",
+        "## Linked accounts\nAccounts (blue) and the payment instruments, IP addresses and client builds (TLS fingerprint + user agent) that two or more of them share, from the events.",
+    ),
+    (
+        "code",
+        """\
 indicators = defaultdict(set)
 prompts = defaultdict(list)
 before_flag = total = 0
@@ -165,9 +188,15 @@ nx.draw_networkx_edges(G, pos, alpha=0.15, ax=ax)
 ax.legend(loc="upper right")
 ax.set_title(f"{len(shown)} of {len(members)} accounts and the indicators they share")
 ax.axis("off")
-plt.show()"""),
-    ("md", "## Prompt templates\nFirst-turn prompts grouped by the Detector's template skeleton (`detector.signals.template_keys`: the normalised opening). A campaign fills a few templates with varied questions; look-alikes spread over many openings or repeat one system template."),
-    ("code", """\
+plt.show()""",
+    ),
+    (
+        "md",
+        "## Prompt templates\nFirst-turn prompts grouped by the Detector's template skeleton (`detector.signals.template_keys`: the normalised opening). A campaign fills a few templates with varied questions; look-alikes spread over many openings or repeat one system template.",
+    ),
+    (
+        "code",
+        """\
 from distillguard.detector.signals import template_keys
 
 
@@ -194,9 +223,15 @@ ax.set_xlabel("top-k skeletons")
 ax.set_ylabel("share of first-turn prompts")
 ax.set_ylim(0, 1.02)
 ax.legend()
-plt.show()"""),
-    ("md", "## What sets it apart\nPer feature, the cluster's median against the look-alikes' median (standardised by the population's interquartile range), largest differences first. With labels, each hard-negative population's median is listed too."),
-    ("code", """\
+plt.show()""",
+    ),
+    (
+        "md",
+        "## What sets it apart\nPer feature, the cluster's median against the look-alikes' median (standardised by the population's interquartile range), largest differences first. With labels, each hard-negative population's median is listed too.",
+    ),
+    (
+        "code",
+        """\
 look_rows = [row[a] for a in lookalikes if a in row]
 mine_rows = [row[a] for a in members if a in row]
 diff = np.median(Z[mine_rows], axis=0) - np.median(Z[look_rows], axis=0)
@@ -211,20 +246,26 @@ ax.axvline(0, color="k", lw=0.8)
 ax.set_xlabel("cluster median - look-alike median (IQR units)")
 ax.set_title("Features that separate the cluster from its look-alikes")
 plt.tight_layout()
-plt.show()"""),
+plt.show()""",
+    ),
 ]
 
 THRESHOLDS = [
-    ("md", """\
+    (
+        "md",
+        """\
 # Threshold tuning
 
 Precision, recall and false-positive rate of the packaged `Detector` as the flag threshold moves, on a
 standard and a hard simulated day (labels from the simulator), and the threshold that minimises the cost
 of mistakes when a wrongly suspended customer costs as much as `R` harvested requests (a missed attack
 account costs the requests it harvests in the day). The packaged threshold was calibrated on held-out days
-to a 0.05% false-positive rate; this shows what moving it would buy. `DG_NB_SCALE` / `DG_NB_SEED` size the days."""),
+to a 0.05% false-positive rate; this shows what moving it would buy. `DG_NB_SCALE` / `DG_NB_SEED` size the days.""",
+    ),
     ("code", SETUP),
-    ("code", """\
+    (
+        "code",
+        """\
 from distillguard.detector.evaluate import recall_at_fpr
 
 days = {s: load_day(s) for s in ("standard", "hard")}
@@ -260,9 +301,15 @@ for name, c in C.items():
     flag = c["s"] >= threshold
     tp, fp = int((flag & c["y"]).sum()), int((flag & ~c["y"]).sum())
     rows.append((name, c["P"], c["N"], tp, fp, tp / max(tp + fp, 1), tp / max(c["P"], 1), fp / max(c["N"], 1)))
-show_table(rows, ("day", "attack accounts", "legit accounts", "TP", "FP", "precision", "recall", "FPR"))"""),
-    ("md", "## Scores by population\nWhere each population's scores fall (logit scale): the hard negatives are the ones a lower threshold would suspend first."),
-    ("code", """\
+show_table(rows, ("day", "attack accounts", "legit accounts", "TP", "FP", "precision", "recall", "FPR"))""",
+    ),
+    (
+        "md",
+        "## Scores by population\nWhere each population's scores fall (logit scale): the hard negatives are the ones a lower threshold would suspend first.",
+    ),
+    (
+        "code",
+        """\
 fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
 for ax, (name, d) in zip(axes, days.items()):
     by_kind = defaultdict(list)
@@ -275,8 +322,11 @@ for ax, (name, d) in zip(axes, days.items()):
     ax.set_xlabel("logit of score")
     ax.set_title(f"{name} day")
 plt.tight_layout()
-plt.show()"""),
-    ("code", """\
+plt.show()""",
+    ),
+    (
+        "code",
+        """\
 fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=False)
 for ax, (name, c) in zip(axes, C.items()):
     x = logit(c["t"])
@@ -294,9 +344,15 @@ for ax, (name, c) in zip(axes, C.items()):
 plt.tight_layout()
 plt.show()
 show_table([(f"{f:.2%}", *(recall_at_fpr(d.labels, d.verdicts, f) for d in days.values())) for f in (0.0001, 0.0005, 0.001, 0.01)],
-           ("FPR budget", *(f"best recall, {n}" for n in days)))"""),
-    ("md", "## Cost of a wrongly suspended customer\nCost(t) = R x false positives + harvested requests of the attack accounts left unflagged. For each R the cost-minimising threshold is marked."),
-    ("code", """\
+           ("FPR budget", *(f"best recall, {n}" for n in days)))""",
+    ),
+    (
+        "md",
+        "## Cost of a wrongly suspended customer\nCost(t) = R x false positives + harvested requests of the attack accounts left unflagged. For each R the cost-minimising threshold is marked.",
+    ),
+    (
+        "code",
+        """\
 fig, ax = plt.subplots(figsize=(9, 4))
 rows = []
 c = C["standard"]
@@ -315,20 +371,26 @@ ax.set_xlabel("threshold (logit of score)")
 ax.set_ylabel("cost (harvested requests)")
 ax.legend()
 plt.show()
-show_table(rows, ("R", "cost-minimising threshold range", "false positives", "attack accounts missed", "harvest caught", "FPR"))"""),
+show_table(rows, ("R", "cost-minimising threshold range", "false positives", "attack accounts missed", "harvest caught", "FPR"))""",
+    ),
 ]
 
 RELEASE = [
-    ("md", """\
+    (
+        "md",
+        """\
 # What changed after a model release
 
 A new model ships mid-day (the simulator's `frontier-5`, at the manifest's release time; on real traffic the
 newest model's first request). Distillers move to it within hours to harvest the new outputs; most customers
 move slowly. Per account group: the share of traffic on the new model, how long each account took to send its
 first request to it (pivot latency), and the Detector's flags over the same hours. Groups are the simulator's
-populations when labels exist, otherwise flagged / not flagged. `DG_NB_SCALE` / `DG_NB_SEED` size the day."""),
+populations when labels exist, otherwise flagged / not flagged. `DG_NB_SCALE` / `DG_NB_SEED` size the day.""",
+    ),
     ("code", SETUP),
-    ("code", """\
+    (
+        "code",
+        """\
 day = load_day()
 by_id = {v.account_id: v for v in day.verdicts}
 first_use = {}
@@ -357,8 +419,11 @@ for ev in events(day.events_path):
         on_new[g][h] += 1
         first_new.setdefault(ev.account_id, t)
     (active_after if t >= release else active_before).add(ev.account_id)
-groups = sorted(traffic, key=lambda g: -sum(traffic[g].values()))"""),
-    ("code", """\
+groups = sorted(traffic, key=lambda g: -sum(traffic[g].values()))""",
+    ),
+    (
+        "code",
+        """\
 fig, ax = plt.subplots(figsize=(11, 4))
 for i, g in enumerate(groups):
     hs = sorted(h for h in traffic[g] if h >= -3)
@@ -369,9 +434,15 @@ ax.set_xlabel("hours since release")
 ax.set_ylabel(f"share of requests on {new_model}")
 ax.set_title("Traffic shift by account group (dashed: attack populations)")
 ax.legend(ncol=2, fontsize=8)
-plt.show()"""),
-    ("md", "## Pivot latency\nFor accounts active both before and after the release: hours from the release to their first request on the new model (accounts that never moved are counted in the table, not the curves). The Detector's own `pivot_hours` feature (capped at 48 h) is shown beside it."),
-    ("code", """\
+plt.show()""",
+    ),
+    (
+        "md",
+        "## Pivot latency\nFor accounts active both before and after the release: hours from the release to their first request on the new model (accounts that never moved are counted in the table, not the curves). The Detector's own `pivot_hours` feature (capped at 48 h) is shown beside it.",
+    ),
+    (
+        "code",
+        """\
 from distillguard.detector.features import IDX
 
 ids, X = day.features()
@@ -394,9 +465,15 @@ ax.set_xlabel("hours from release to first request on the new model")
 ax.set_ylabel("share of the group's accounts")
 ax.legend(ncol=2, fontsize=8)
 plt.show()
-show_table(rows, ("group", "accounts active before+after", "moved", "median pivot h", "Detector pivot_hours (median)", "traffic on new model after release"))"""),
-    ("md", "## Detections around the release\nAccounts flagged per hour (by `flagged_at`) against all requests: the attack's pivot is one of the behaviours that makes accounts stand out."),
-    ("code", """\
+show_table(rows, ("group", "accounts active before+after", "moved", "median pivot h", "Detector pivot_hours (median)", "traffic on new model after release"))""",
+    ),
+    (
+        "md",
+        "## Detections around the release\nAccounts flagged per hour (by `flagged_at`) against all requests: the attack's pivot is one of the behaviours that makes accounts stand out.",
+    ),
+    (
+        "code",
+        """\
 flags = Counter(int((naive_utc(v.flagged_at) - release).total_seconds() // 3600) for v in day.verdicts if v.flagged and v.flagged_at)
 total = Counter()
 for g in groups:
@@ -412,7 +489,8 @@ ax.axvline(0, color="k", lw=1)
 ax.set_xlabel("hours since release")
 fig.legend(loc="upper left", bbox_to_anchor=(0.07, 0.95))
 plt.show()
-print(f"{sum(flags.values())} accounts flagged; {sum(n for h, n in flags.items() if h >= 0)} of them after the release")"""),
+print(f"{sum(flags.values())} accounts flagged; {sum(n for h, n in flags.items() if h >= 0)} of them after the release")""",
+    ),
 ]
 
 
@@ -424,7 +502,11 @@ def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     return nb
 
 
-NOTEBOOKS = {"investigate_cluster.ipynb": INVESTIGATE, "threshold_tuning.ipynb": THRESHOLDS, "model_release.ipynb": RELEASE}
+NOTEBOOKS = {
+    "investigate_cluster.ipynb": INVESTIGATE,
+    "threshold_tuning.ipynb": THRESHOLDS,
+    "model_release.ipynb": RELEASE,
+}
 
 if __name__ == "__main__":
     for name, cells in NOTEBOOKS.items():

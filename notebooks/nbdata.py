@@ -77,7 +77,9 @@ def run_detector(path: str | Path) -> dg.Detector:
     return det
 
 
-def load_verdicts(source: str, clusters_path: str | None = None) -> tuple[list[dg.AccountVerdict], list[dg.ClusterVerdict]]:
+def load_verdicts(
+    source: str, clusters_path: str | None = None
+) -> tuple[list[dg.AccountVerdict], list[dg.ClusterVerdict]]:
     """Verdicts and clusters from the review database (a SQLAlchemy URL, read through the review service's
     public :mod:`distillguard.api.detections.export`; needs ``distillguard[api]``) or ``detect`` JSON Lines files."""
     if "://" in source:
@@ -85,7 +87,11 @@ def load_verdicts(source: str, clusters_path: str | None = None) -> tuple[list[d
 
         return read_verdicts(source), read_clusters(source)
     verdicts = [verdict_from_json(line) for line in Path(source).read_bytes().splitlines() if line.strip()]
-    clusters = [cluster_from_json(line) for line in Path(clusters_path).read_bytes().splitlines() if line.strip()] if clusters_path else []
+    clusters = (
+        [cluster_from_json(line) for line in Path(clusters_path).read_bytes().splitlines() if line.strip()]
+        if clusters_path
+        else []
+    )
     return verdicts, clusters
 
 
@@ -98,7 +104,11 @@ def load_day(scenario: str = "standard") -> Day:
         manifest_file = events_path.parent / "manifest.json"
     else:
         sim = simulated_day(scenario=scenario)
-        events_path, labels_file, manifest_file = sim / "events.jsonl.gz", str(sim / "labels.json"), sim / "manifest.json"
+        events_path, labels_file, manifest_file = (
+            sim / "events.jsonl.gz",
+            str(sim / "labels.json"),
+            sim / "manifest.json",
+        )
     labels = load_labels(json.loads(Path(labels_file).read_text())) if labels_file else {}
     manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
     det = run_detector(events_path)
@@ -116,4 +126,14 @@ def standardise(X: np.ndarray) -> np.ndarray:
     return (X - med) / iqr
 
 
-__all__ = ["FEATURES", "HARD_NEGATIVE_KINDS", "Day", "events", "load_day", "load_verdicts", "run_detector", "simulated_day", "standardise"]
+__all__ = [
+    "FEATURES",
+    "HARD_NEGATIVE_KINDS",
+    "Day",
+    "events",
+    "load_day",
+    "load_verdicts",
+    "run_detector",
+    "simulated_day",
+    "standardise",
+]

@@ -32,7 +32,9 @@ def ensure_topics(bootstrap: str, specs: dict[str, tuple[int, dict[str, str]]], 
     deadline = time.monotonic() + timeout
     while True:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, client_id="distillguard-admin")
+            admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap, request_timeout_ms=5000, client_id="distillguard-admin"
+            )
             break
         except KafkaError as exc:
             if time.monotonic() > deadline:

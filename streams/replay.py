@@ -45,8 +45,9 @@ def account_key(line: bytes) -> bytes | None:
         return None
 
 
-def keyed_lines(path: str | Path, unkeyed: Callable[[BadLine], None],
-                progress: Callable[[int], None] | None = None) -> Iterator[tuple[bytes, bytes | None]]:
+def keyed_lines(
+    path: str | Path, unkeyed: Callable[[BadLine], None], progress: Callable[[int], None] | None = None
+) -> Iterator[tuple[bytes, bytes | None]]:
     """Stream ``(line, key)`` for every non-blank line of ``path``; a line with no key is passed to ``unkeyed``
     (with why) and yielded with key None. Raise :class:`EventFileError` when the file cannot be read through."""
     for lineno, line in iter_lines(path, progress):
@@ -84,13 +85,25 @@ class ReplayReport:
 
 def make_producer(bootstrap: str) -> KafkaProducer:
     """A throughput-oriented producer (batched, acks from the leader)."""
-    return KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20, batch_size=512 * 1024,
-                         max_request_size=8 * 1024 * 1024, retries=10,
-                         client_id="distillguard-replay")
+    return KafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks=1,
+        linger_ms=20,
+        batch_size=512 * 1024,
+        max_request_size=8 * 1024 * 1024,
+        retries=10,
+        client_id="distillguard-replay",
+    )
 
 
-def replay(path: str | Path, bootstrap: str, topic: str, rate: float | None = None,
-           progress: Callable[[int, int], None] | None = None, limit: int | None = None) -> ReplayReport:
+def replay(
+    path: str | Path,
+    bootstrap: str,
+    topic: str,
+    rate: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    limit: int | None = None,
+) -> ReplayReport:
     """Send every line of ``path`` (plain or gzip JSONL) to ``topic``; ``rate`` events/s or as fast as possible.
     ``progress(lines_sent, file_bytes_read)`` is called every few thousand lines. Raise :class:`EventFileError`
     when the file cannot be read through (the lines before it are sent)."""

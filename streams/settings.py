@@ -20,7 +20,9 @@ class StreamSettings(BaseSettings):
     dlq_topic: str = Field("api-events-dlq", description="Dead-letter topic for rejected messages.")
     detections_topic: str = Field("detections", description="Topic of newly flagged/changed accounts and clusters.")
     enforcement_topic: str = Field("enforcement-actions", description="Topic of enforcement actions from reviews.")
-    summaries_topic: str = Field("account-summaries", description="Compacted topic of per-account summaries for linking.")
+    summaries_topic: str = Field(
+        "account-summaries", description="Compacted topic of per-account summaries for linking."
+    )
     topic_partitions: int = Field(4, ge=1, description="Partitions for topics the worker creates.")
     metrics_port: int = Field(9108, description="Prometheus metrics port of the worker.")
 

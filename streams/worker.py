@@ -58,8 +58,14 @@ class WorkerOptions:
 
 def consumer_timeouts() -> dict[str, int]:
     """Small group timeouts so joins and failovers take seconds, not the Kafka defaults' ~25 s."""
-    return {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000, "rebalance_timeout_ms": 6000,
-            "max_poll_interval_ms": 60000, "request_timeout_ms": 15000, "retry_backoff_ms": 200}
+    return {
+        "session_timeout_ms": 6000,
+        "heartbeat_interval_ms": 1000,
+        "rebalance_timeout_ms": 6000,
+        "max_poll_interval_ms": 60000,
+        "request_timeout_ms": 15000,
+        "retry_backoff_ms": 200,
+    }
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -80,7 +86,9 @@ class StreamWorker:
     """One worker process: a Detector over the partitions the consumer group assigns it, writing its
     verdicts to ``sink``."""
 
-    def __init__(self, settings: StreamSettings, options: WorkerOptions, model: DetectionModel, sink: VerdictSink) -> None:
+    def __init__(
+        self, settings: StreamSettings, options: WorkerOptions, model: DetectionModel, sink: VerdictSink
+    ) -> None:
         self.s = settings
         self.o = options
         self.model = model
@@ -110,16 +118,33 @@ class StreamWorker:
     async def start(self) -> None:
         """Connect the consumer (group-managed), the summaries reader (all partitions) and the producer."""
         boot = self.s.kafka_bootstrap
-        self.producer = AIOKafkaProducer(bootstrap_servers=boot, linger_ms=20, max_batch_size=1 << 20,
-                                         max_request_size=8 << 20, request_timeout_ms=30000, acks=1)
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=boot,
+            linger_ms=20,
+            max_batch_size=1 << 20,
+            max_request_size=8 << 20,
+            request_timeout_ms=30000,
+            acks=1,
+        )
         await self.producer.start()
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=boot, group_id=self.o.group, enable_auto_commit=False, auto_offset_reset="earliest",
-            max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20, **consumer_timeouts())
+            bootstrap_servers=boot,
+            group_id=self.o.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 << 20,
+            fetch_max_bytes=64 << 20,
+            **consumer_timeouts(),
+        )
         await self.consumer.start()
         self.consumer.subscribe([self.s.events_topic], listener=_Rebalance(self))
-        self.summaries = AIOKafkaConsumer(bootstrap_servers=boot, group_id=None, enable_auto_commit=False,
-                                          auto_offset_reset="earliest", max_partition_fetch_bytes=8 << 20)
+        self.summaries = AIOKafkaConsumer(
+            bootstrap_servers=boot,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 << 20,
+        )
         await self.summaries.start()
         parts = self.summaries.partitions_for_topic(self.s.summaries_topic) or set()
         if not parts:
@@ -127,8 +152,14 @@ class StreamWorker:
             parts = self.summaries.partitions_for_topic(self.s.summaries_topic) or set()
         self.summaries.assign([TopicPartition(self.s.summaries_topic, p) for p in sorted(parts)])
         await asyncio.to_thread(self.sink.prepare)
-        log.info("worker started", bootstrap=boot, topic=self.s.events_topic, group=self.o.group, state_dir=str(self.o.state_dir),
-                 sink=type(self.sink).__name__)
+        log.info(
+            "worker started",
+            bootstrap=boot,
+            topic=self.s.events_topic,
+            group=self.o.group,
+            state_dir=str(self.o.state_dir),
+            sink=type(self.sink).__name__,
+        )
 
     async def stop(self) -> None:
         """Checkpoint and disconnect (a graceful stop; a SIGKILL is recovered from the last snapshot). Each
@@ -138,14 +169,20 @@ class StreamWorker:
                 await asyncio.wait_for(self.checkpoint("stop"), 15)
             except TimeoutError:
                 log.warning("checkpoint at stop timed out (broker unreachable?); the last snapshot stands")
-        for name, client in (("summaries consumer", self.summaries), ("events consumer", self.consumer),
-                             ("producer", self.producer)):
+        for name, client in (
+            ("summaries consumer", self.summaries),
+            ("events consumer", self.consumer),
+            ("producer", self.producer),
+        ):
             if client is not None:
                 try:
                     await asyncio.wait_for(client.stop(), 10)
                 except TimeoutError:
-                    log.warning("stopping a Kafka client timed out", client=name,
-                                why="broker unreachable, or the consumer group was rebalancing")
+                    log.warning(
+                        "stopping a Kafka client timed out",
+                        client=name,
+                        why="broker unreachable, or the consumer group was rebalancing",
+                    )
         self.sink.close()
 
     async def run(self) -> None:
@@ -192,8 +229,13 @@ class StreamWorker:
         self.dirty = True
         if self.summaries is not None:  # re-absorb every other worker's accounts into the new detector
             await self.summaries.seek_to_beginning()
-        log.info("partitions assigned", partitions=partitions, restored=snap is not None,
-                 offsets=self.offsets, events=self.detector.stats["events"])
+        log.info(
+            "partitions assigned",
+            partitions=partitions,
+            restored=snap is not None,
+            offsets=self.offsets,
+            events=self.detector.stats["events"],
+        )
         if self._shared():
             await self._publish_summaries(changed_only=False)
 
@@ -206,8 +248,14 @@ class StreamWorker:
         if not self.assigned:
             return
         t0 = time.perf_counter()
-        snap = Snapshot(topic=self.s.events_topic, partitions=self.assigned, offsets=dict(self.offsets),
-                        detector=self.detector.snapshot(), owned=sorted(self.owned), taken_at=time.time())
+        snap = Snapshot(
+            topic=self.s.events_topic,
+            partitions=self.assigned,
+            offsets=dict(self.offsets),
+            detector=self.detector.snapshot(),
+            owned=sorted(self.owned),
+            taken_at=time.time(),
+        )
         await asyncio.to_thread(self.store.save, snap)
         self.last_snapshot = time.monotonic()
         metrics.SNAPSHOT_SECONDS.observe(time.perf_counter() - t0)
@@ -216,16 +264,27 @@ class StreamWorker:
         try:
             if offsets:
                 await asyncio.wait_for(self.consumer.commit(offsets), 10)
-        except (KafkaError, TimeoutError) as exc:  # the snapshot is the source of truth; the commit only informs lag monitoring
+        except (
+            KafkaError,
+            TimeoutError,
+        ) as exc:  # the snapshot is the source of truth; the commit only informs lag monitoring
             log.warning("offset commit failed", error=str(exc), why=why)
-        log.info("snapshot", why=why, offsets=snap.offsets, bytes=len(snap.detector), seconds=round(time.perf_counter() - t0, 3))
+        log.info(
+            "snapshot",
+            why=why,
+            offsets=snap.offsets,
+            bytes=len(snap.detector),
+            seconds=round(time.perf_counter() - t0, 3),
+        )
 
     # ---- the loop ---------------------------------------------------------------------------------
     async def step(self) -> None:
         """Fetch one batch (or time out), process it, then do whatever is due: summaries, flush, sink, snapshot."""
         assert self.consumer is not None
         try:
-            records = await self.consumer.getmany(timeout_ms=int(self.o.batch_wait * 1000), max_records=self.o.batch_size)
+            records = await self.consumer.getmany(
+                timeout_ms=int(self.o.batch_wait * 1000), max_records=self.o.batch_size
+            )
         except KafkaError as exc:
             log.warning("fetch failed, retrying", error=str(exc))
             await asyncio.sleep(1.0)
@@ -241,7 +300,9 @@ class StreamWorker:
         idle = now - self.last_input >= self.o.idle_after and not self.aligner
         if self.dirty and idle:
             await self.flush()
-        elif (records and now - self.last_write >= self.o.sink_every) or (self.sink_failures and now >= self.sink_retry_at):
+        elif (records and now - self.last_write >= self.o.sink_every) or (
+            self.sink_failures and now >= self.sink_retry_at
+        ):
             await self.write_verdicts()
         if self.assigned and now - self.last_snapshot >= self.o.snapshot_every and records:
             await self.checkpoint("interval")
@@ -346,8 +407,13 @@ class StreamWorker:
         await self.write_verdicts()
         await self.checkpoint("idle")
         self.dirty = False
-        log.info("flushed", events=self.detector.stats["events"], accounts=self.detector.stats["accounts"],
-                 flagged=self.flagged, lag=self._lag())
+        log.info(
+            "flushed",
+            events=self.detector.stats["events"],
+            accounts=self.detector.stats["accounts"],
+            flagged=self.flagged,
+            lag=self._lag(),
+        )
 
     async def _after_rescore(self, changes: list[Change]) -> None:
         assert self.producer is not None
@@ -395,7 +461,9 @@ class StreamWorker:
             self.dirty = True  # reflected at the next window re-scoring, or at the next idle flush
 
     # ---- outputs ----------------------------------------------------------------------------------
-    def _send(self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]] | None = None) -> None:
+    def _send(
+        self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
         assert self.producer is not None
         self._pending.append(asyncio.ensure_future(self.producer.send(topic, value=value, key=key, headers=headers)))
 
@@ -409,9 +477,13 @@ class StreamWorker:
 
     def _dead_letter(self, m, kind: str, reason: str) -> None:
         """Send the raw message on with why it was refused and where it came from (in headers)."""
-        headers = [("dlq-reason", reason.encode()[:1000]), ("dlq-kind", kind.encode()),
-                   ("source-topic", m.topic.encode()), ("source-partition", str(m.partition).encode()),
-                   ("source-offset", str(m.offset).encode())]
+        headers = [
+            ("dlq-reason", reason.encode()[:1000]),
+            ("dlq-kind", kind.encode()),
+            ("source-topic", m.topic.encode()),
+            ("source-partition", str(m.partition).encode()),
+            ("source-offset", str(m.offset).encode()),
+        ]
         value = m.value
         if value is not None and len(value) > DLQ_MAX_VALUE:  # above a broker's default message size limit
             headers.append(("dlq-truncated-from", str(len(value)).encode()))
@@ -440,8 +512,13 @@ class StreamWorker:
             self.sink_retry_at = time.monotonic() + wait
             metrics.SINK_ERRORS.inc()
             metrics.SINK_PENDING.set(1)
-            log.error("verdict write failed; verdicts kept, retrying", sink=type(self.sink).__name__, reason=exc.reason,
-                      attempt=self.sink_failures, retry_in_s=wait)
+            log.error(
+                "verdict write failed; verdicts kept, retrying",
+                sink=type(self.sink).__name__,
+                reason=exc.reason,
+                attempt=self.sink_failures,
+                retry_in_s=wait,
+            )
             return
         if self.sink_failures:
             log.info("verdict sink writable again", after_failures=self.sink_failures)
@@ -463,4 +540,3 @@ class StreamWorker:
                 return -1
             lag += max(hw - self.offsets.get(p, 0), 0)
         return lag
-

@@ -91,9 +91,14 @@ def encode(doc: object) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
 
 
-_json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=16)
-any_json = st.recursive(_json_scalars, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
-                        max_leaves=12)
+_json_scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=16)
+)
+any_json = st.recursive(
+    _json_scalars,
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+    max_leaves=12,
+)
 
 
 def invalid_value(t: mi.Type) -> st.SearchStrategy:
@@ -116,19 +121,40 @@ def invalid_value(t: mi.Type) -> st.SearchStrategy:
     if isinstance(t, mi.FloatType):
         return st.floats(max_value=-1e-300, allow_infinity=False) | st.text(max_size=6) | st.booleans() | st.just([1.0])
     if isinstance(t, mi.DateTimeType):
-        return st.one_of(st.integers(), st.sampled_from(["yesterday", "", "2026-03-02", "2026-02-30T00:00:00Z", "0000-01-01T00:00:00Z",
-                                                         "10000-01-01T00:00:00Z", "2026-03-02T00:00:00+24:00", "2026-03-02T24:00:01Z"]),
-                         aware_times().map(lambda d: d.replace(tzinfo=None).isoformat()))  # no offset
+        return st.one_of(
+            st.integers(),
+            st.sampled_from(
+                [
+                    "yesterday",
+                    "",
+                    "2026-03-02",
+                    "2026-02-30T00:00:00Z",
+                    "0000-01-01T00:00:00Z",
+                    "10000-01-01T00:00:00Z",
+                    "2026-03-02T00:00:00+24:00",
+                    "2026-03-02T24:00:01Z",
+                ]
+            ),
+            aware_times().map(lambda d: d.replace(tzinfo=None).isoformat()),
+        )  # no offset
     if isinstance(t, mi.ListType):
-        return st.text(min_size=1, max_size=6) | st.integers() | st.lists(invalid_value(t.item_type), min_size=1, max_size=2)
+        return (
+            st.text(min_size=1, max_size=6)
+            | st.integers()
+            | st.lists(invalid_value(t.item_type), min_size=1, max_size=2)
+        )
     assert isinstance(t, mi.StrType)
     options = [not_str]
     if t.max_length:
-        options.append(st.builds(lambda c, extra: c * (t.max_length + extra), st.characters(codec="utf-8"), st.integers(1, 3)))
+        options.append(
+            st.builds(lambda c, extra: c * (t.max_length + extra), st.characters(codec="utf-8"), st.integers(1, 3))
+        )
     if t.min_length:
         options.append(st.just(""))
     if t.pattern:
-        options.append(st.text(max_size=4).filter(lambda s: not (len(s) == 2 and s.isascii() and s.isupper() and s.isalpha())))
+        options.append(
+            st.text(max_size=4).filter(lambda s: not (len(s) == 2 and s.isascii() and s.isupper() and s.isalpha()))
+        )
     return st.one_of(*options)
 
 
@@ -198,17 +224,26 @@ def deep_nesting(draw) -> Bad:
 def not_json(draw) -> Bad:
     """Bytes that are no JSON object: truncated events, binary noise, other JSON values, empty input."""
     raw = encode(draw(valid_events()))
-    return Bad(draw(st.one_of(
-        st.integers(0, len(raw) - 1).filter(lambda n: not raw[n - 1:n].isdigit()).map(lambda n: raw[:n]),  # a cut number may be out of range
-        st.binary(min_size=1, max_size=64).map(lambda b: b"\x00" + b),
-        st.sampled_from([b"", b"null", b"[]", b"1", b'"event"', b"\xef\xbb\xbf{}", b"[] []"]),
-        any_json.filter(lambda v: not isinstance(v, dict)).map(encode),
-    )), "$")
+    return Bad(
+        draw(
+            st.one_of(
+                st.integers(0, len(raw) - 1)
+                .filter(lambda n: not raw[n - 1 : n].isdigit())
+                .map(lambda n: raw[:n]),  # a cut number may be out of range
+                st.binary(min_size=1, max_size=64).map(lambda b: b"\x00" + b),
+                st.sampled_from([b"", b"null", b"[]", b"1", b'"event"', b"\xef\xbb\xbf{}", b"[] []"]),
+                any_json.filter(lambda v: not isinstance(v, dict)).map(encode),
+            )
+        ),
+        "$",
+    )
 
 
 def bad_messages() -> st.SearchStrategy[Bad]:
     """Every kind of broken message above."""
-    return st.one_of(wrong_values(), missing_required(), invalid_utf8(), non_finite_numbers(), deep_nesting(), not_json())
+    return st.one_of(
+        wrong_values(), missing_required(), invalid_utf8(), non_finite_numbers(), deep_nesting(), not_json()
+    )
 
 
 def examples(strategy: st.SearchStrategy, n: int, seed_: int) -> list:
@@ -217,7 +252,9 @@ def examples(strategy: st.SearchStrategy, n: int, seed_: int) -> list:
     out: list = []
 
     @seed(seed_)
-    @settings(max_examples=n, database=None, phases=[Phase.generate], deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=n, database=None, phases=[Phase.generate], deadline=None, suppress_health_check=list(HealthCheck)
+    )
     @given(strategy)
     def draw(value: object) -> None:
         out.append(value)

@@ -29,7 +29,9 @@ from distillguard.detector.records import verdict_line
 from distillguard.streams.replay import keyed_lines
 from tests.event_strategies import any_json
 
-FILES = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FILES = settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 FEW = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 DEEP = 100_000  # nesting depth of the deeply nested lines
@@ -61,9 +63,19 @@ def run(*args: str) -> Result:
 
 
 def event(i: int) -> dict:
-    return {"schema_version": 1, "event_id": f"e{i}", "ts": (T0 + timedelta(seconds=i)).isoformat(), "account_id": f"acct_{i % ACCOUNTS}",
-            "api_key_id": f"key_{i % ACCOUNTS}", "ip": "10.0.0.1", "model": "m", "input_tokens": 10, "output_tokens": 20, "status": 200,
-            "prompt": f"question {i}"}
+    return {
+        "schema_version": 1,
+        "event_id": f"e{i}",
+        "ts": (T0 + timedelta(seconds=i)).isoformat(),
+        "account_id": f"acct_{i % ACCOUNTS}",
+        "api_key_id": f"key_{i % ACCOUNTS}",
+        "ip": "10.0.0.1",
+        "model": "m",
+        "input_tokens": 10,
+        "output_tokens": 20,
+        "status": 200,
+        "prompt": f"question {i}",
+    }
 
 
 def encoded(doc: dict) -> bytes:
@@ -147,6 +159,7 @@ def assert_bad_lines_reported(res: Result, path: Path, expected: list[str]) -> N
 
 # ---- detect ----------------------------------------------------------------------------------------
 
+
 @FILES
 @given(hostile_files())
 def test_detect_reads_any_file(tmp_path_factory: pytest.TempPathFactory, f: Hostile) -> None:
@@ -154,7 +167,9 @@ def test_detect_reads_any_file(tmp_path_factory: pytest.TempPathFactory, f: Host
     events, out = f.write(tmp / "events.jsonl"), tmp / "v.jsonl"
     res = run("detect", str(events), "--out", str(out))
     if f.broken:
-        assert res.exit_code == FILE_EXIT and FILE_ERROR.search(res.output) and "no verdicts written" in res.output, res.output
+        assert res.exit_code == FILE_EXIT and FILE_ERROR.search(res.output) and "no verdicts written" in res.output, (
+            res.output
+        )
         assert not out.exists()
         return
     assert res.exit_code == 0, res.output
@@ -165,6 +180,7 @@ def test_detect_reads_any_file(tmp_path_factory: pytest.TempPathFactory, f: Host
 
 # ---- evaluate --------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def verdicts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """labels.json and verdicts of ACCOUNTS accounts."""
@@ -173,14 +189,19 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     det.process(parse_event(encoded(event(i))) for i in range(3 * ACCOUNTS))
     det.flush()
     (root / "v.jsonl").write_bytes(b"".join(verdict_line(v) + b"\n" for v in det.verdicts()))
-    labels = {f"acct_{i}": {"attack": i % 2 == 0, "campaign": "c1" if i % 2 == 0 else None, "kind": "k"} for i in range(ACCOUNTS)}
+    labels = {
+        f"acct_{i}": {"attack": i % 2 == 0, "campaign": "c1" if i % 2 == 0 else None, "kind": "k"}
+        for i in range(ACCOUNTS)
+    }
     (root / "labels.json").write_text(json.dumps(labels))
     return root / "labels.json", root / "v.jsonl"
 
 
 @FEW
 @given(hostile_files())
-def test_evaluate_reads_any_events_file(tmp_path_factory: pytest.TempPathFactory, verdicts: tuple[Path, Path], f: Hostile) -> None:
+def test_evaluate_reads_any_events_file(
+    tmp_path_factory: pytest.TempPathFactory, verdicts: tuple[Path, Path], f: Hostile
+) -> None:
     tmp = tmp_path_factory.mktemp("evaluate")
     events, report = f.write(tmp / "events.jsonl"), tmp / "r.json"
     res = run("evaluate", *map(str, verdicts), "--events", str(events), "--json", str(report))
@@ -191,22 +212,38 @@ def test_evaluate_reads_any_events_file(tmp_path_factory: pytest.TempPathFactory
     assert f"{len(f.bad):,} malformed lines skipped in" in res.output
     assert_bad_lines_reported(res, events, f.bad)
     requests = json.loads(report.read_text())["campaigns"]["c1"]["requests"]
-    assert requests == sum(1 for i in range(f.valid) if i % ACCOUNTS % 2 == 0)  # the campaign's valid events, all counted
+    assert requests == sum(
+        1 for i in range(f.valid) if i % ACCOUNTS % 2 == 0
+    )  # the campaign's valid events, all counted
 
 
 labels_documents = st.one_of(
     any_json.map(lambda doc: json.dumps(doc).encode()),
     st.dictionaries(st.text(max_size=8), any_json, max_size=3).map(lambda doc: json.dumps(doc).encode()),
-    st.dictionaries(st.text(max_size=8), st.fixed_dictionaries({"attack": any_json}), max_size=3).map(lambda doc: json.dumps(doc).encode()),
+    st.dictionaries(st.text(max_size=8), st.fixed_dictionaries({"attack": any_json}), max_size=3).map(
+        lambda doc: json.dumps(doc).encode()
+    ),
     st.binary(max_size=200),
-    st.sampled_from([b"", b"[" * DEEP, b'{"a": {"attack": NaN}}', b'{"a": {"attack": true, "kind": Infinity}}', b"1" * 5000,
-                     b"\xef\xbb\xbf{}", b'{"a": {"attack": true, "campaign": 7}}', b'\xff{"a": 1}']),
+    st.sampled_from(
+        [
+            b"",
+            b"[" * DEEP,
+            b'{"a": {"attack": NaN}}',
+            b'{"a": {"attack": true, "kind": Infinity}}',
+            b"1" * 5000,
+            b"\xef\xbb\xbf{}",
+            b'{"a": {"attack": true, "campaign": 7}}',
+            b'\xff{"a": 1}',
+        ]
+    ),
 )
 
 
 @FILES
 @given(labels_documents)
-def test_evaluate_refuses_a_labels_file_of_the_wrong_shape(tmp_path_factory: pytest.TempPathFactory, verdicts: tuple[Path, Path], raw: bytes) -> None:
+def test_evaluate_refuses_a_labels_file_of_the_wrong_shape(
+    tmp_path_factory: pytest.TempPathFactory, verdicts: tuple[Path, Path], raw: bytes
+) -> None:
     labels = tmp_path_factory.mktemp("labels") / "labels.json"
     labels.write_bytes(raw)
     res = run("evaluate", str(labels), str(verdicts[1]))
@@ -216,8 +253,13 @@ def test_evaluate_refuses_a_labels_file_of_the_wrong_shape(tmp_path_factory: pyt
 
 
 @FILES
-@given(st.integers(0, ACCOUNTS), st.sampled_from([b"{}", b"not json", b"[" * DEEP, b'{"account_id": NaN}', b"\xff\xfe", b"\x00"]))
-def test_evaluate_names_the_bad_verdict_line(tmp_path_factory: pytest.TempPathFactory, verdicts: tuple[Path, Path], at: int, line: bytes) -> None:
+@given(
+    st.integers(0, ACCOUNTS),
+    st.sampled_from([b"{}", b"not json", b"[" * DEEP, b'{"account_id": NaN}', b"\xff\xfe", b"\x00"]),
+)
+def test_evaluate_names_the_bad_verdict_line(
+    tmp_path_factory: pytest.TempPathFactory, verdicts: tuple[Path, Path], at: int, line: bytes
+) -> None:
     lines = verdicts[1].read_bytes().splitlines()
     lines.insert(at, line)
     path = tmp_path_factory.mktemp("verdicts") / "v.jsonl"
@@ -227,6 +269,7 @@ def test_evaluate_names_the_bad_verdict_line(tmp_path_factory: pytest.TempPathFa
 
 
 # ---- train --events --------------------------------------------------------------------------------
+
 
 class Trained(Exception):
     """Stands for the (slow) fit: the events were read."""
@@ -246,7 +289,9 @@ def test_train_reads_any_decisions_events_file(tmp_path_factory: pytest.TempPath
         mp.setattr(training, "train", lambda *a, **k: (_ for _ in ()).throw(typer.Exit(0)))
         res = run("train", "--out", str(tmp / "m.joblib"), "--with-decisions", "--events", str(events))
     if f.broken:
-        assert res.exit_code == FILE_EXIT and FILE_ERROR.search(res.output) and "no model trained" in res.output, res.output
+        assert res.exit_code == FILE_EXIT and FILE_ERROR.search(res.output) and "no model trained" in res.output, (
+            res.output
+        )
     elif f.valid == 0:
         assert res.exit_code == FILE_EXIT and "no valid events" in res.output, res.output
     else:
@@ -255,6 +300,7 @@ def test_train_reads_any_decisions_events_file(tmp_path_factory: pytest.TempPath
 
 
 # ---- replay ----------------------------------------------------------------------------------------
+
 
 @FILES
 @given(hostile_files())
@@ -272,7 +318,11 @@ def test_replay_keys_every_line_or_says_why(tmp_path_factory: pytest.TempPathFac
     assert sum(k is not None for k in keys) >= f.valid
     assert len(unkeyed) == keys.count(None)
     assert all(b.error.field and b.error.reason for b in unkeyed)
-    valid = [json.loads(line) for line, _ in sent if line.startswith(b'{"schema_version": 1, "event_id"') and b"question" in line]
+    valid = [
+        json.loads(line)
+        for line, _ in sent
+        if line.startswith(b'{"schema_version": 1, "event_id"') and b"question" in line
+    ]
     assert {d["account_id"].encode() for d in valid} <= set(keys)
 
 
@@ -301,9 +351,12 @@ def test_replay_to_an_unreachable_broker_is_a_clear_error(tmp_path: Path, monkey
 
 # ---- read_events and output paths ------------------------------------------------------------------
 
+
 @FILES
 @given(hostile_files())
-def test_read_events_yields_every_valid_event_and_counts_the_rest(tmp_path_factory: pytest.TempPathFactory, f: Hostile) -> None:
+def test_read_events_yields_every_valid_event_and_counts_the_rest(
+    tmp_path_factory: pytest.TempPathFactory, f: Hostile
+) -> None:
     path = f.write(tmp_path_factory.mktemp("read") / "events.jsonl")
     bad = []
     try:
@@ -360,5 +413,7 @@ def test_export_verdicts_refuses_an_output_path_it_cannot_write(tmp_path: Path, 
 
 
 def test_export_verdicts_from_a_database_without_the_schema_is_a_clear_error(tmp_path: Path) -> None:
-    res = run("export-verdicts", "--out", str(tmp_path / "v.jsonl"), "--database-url", f"sqlite:///{tmp_path / 'empty.db'}")
+    res = run(
+        "export-verdicts", "--out", str(tmp_path / "v.jsonl"), "--database-url", f"sqlite:///{tmp_path / 'empty.db'}"
+    )
     assert res.exit_code == FILE_EXIT and "cannot read verdicts from the review database" in res.output, res.output

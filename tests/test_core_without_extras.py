@@ -47,15 +47,22 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_core_commands_run_and_missing_layers_name_their_extra(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-c", SCRIPT.format(blocked=BLOCKED), str(tmp_path)],
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(blocked=BLOCKED), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["loaded"] == [] and got["dg"] == "Detector"
     assert got["help"]["code"] == 0 and "detect" in got["help"]["output"] and "worker" in got["help"]["output"]
     assert got["simulate"]["code"] == 0, got["simulate"]["output"]
     assert got["detect"]["code"] == 0 and (tmp_path / "verdicts.jsonl").stat().st_size > 0, got["detect"]["output"]
-    assert "pip install 'distillguard[stream]'" in re.sub(r"[\s│]+", " ", got["worker_help"]["output"])  # unwrap rich's box
+    assert "pip install 'distillguard[stream]'" in re.sub(
+        r"[\s│]+", " ", got["worker_help"]["output"]
+    )  # unwrap rich's box
     for name, extra in (("worker", "stream"), ("api", "api"), ("token", "api")):
         assert got[name]["code"] == EXIT_MISSING_EXTRA, got[name]
         assert f"needs: pip install 'distillguard[{extra}]'" in got[name]["output"], got[name]

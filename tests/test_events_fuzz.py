@@ -39,8 +39,12 @@ from tests.event_strategies import (
 )
 from tests.fuzzing import budget
 
-FAST = settings(max_examples=budget(50), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-BIG = settings(max_examples=budget(8), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FAST = settings(
+    max_examples=budget(50), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+BIG = settings(
+    max_examples=budget(8), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 def outcome(raw: bytes) -> Event | EventError:
@@ -67,6 +71,7 @@ def refused_at(bad: Bad) -> EventError:
 
 # ---- the parser ------------------------------------------------------------------------------------
 
+
 @FAST
 @given(valid_events())
 def test_valid_events_parse_and_round_trip(doc: dict) -> None:
@@ -83,7 +88,7 @@ def test_bytes_spliced_into_a_valid_event_give_an_event_or_a_named_error(doc: di
     for _ in range(data.draw(st.integers(1, 4))):
         at = data.draw(st.integers(0, len(raw)))
         cut = data.draw(st.integers(0, 3))
-        raw[at:at + cut] = data.draw(st.binary(max_size=4))
+        raw[at : at + cut] = data.draw(st.binary(max_size=4))
     got = outcome(bytes(raw))
     if isinstance(got, EventError):
         assert got.field == "$" or got.field.split("[")[0].split(".")[0] in FIELDS
@@ -121,7 +126,10 @@ def test_a_missing_required_field_is_named(bad: Bad) -> None:
 
 
 @FAST
-@given(valid_events(), st.dictionaries(st.text(max_size=12).filter(lambda k: k not in FIELDS), any_json, min_size=1, max_size=5))
+@given(
+    valid_events(),
+    st.dictionaries(st.text(max_size=12).filter(lambda k: k not in FIELDS), any_json, min_size=1, max_size=5),
+)
 def test_unknown_fields_are_ignored(doc: dict, extra: dict) -> None:
     assert parse_event(encode({**extra, **doc})) == parse_event(encode({**doc, **extra})) == parse_event(encode(doc))
 
@@ -130,16 +138,30 @@ def test_unknown_fields_are_ignored(doc: dict, extra: dict) -> None:
 @given(invalid_utf8())
 # Found with msgspec 0.23, which reports invalid UTF-8 as a DecodeError (0.22: UnicodeDecodeError): the reason
 # named `$` instead of the field until the parser checked the bytes itself.
-@example(Bad(b'{"schema_version":1,"event_id":"e\xff1","ts":"2026-03-02T09:00:00Z","account_id":"a","api_key_id":"k",'
-             b'"ip":"203.0.113.7","model":"m","input_tokens":1,"output_tokens":1,"status":200}', "event_id"))
-@example(Bad(b'{"schema_version":1,"event_id":"e1","ts":"2026-03-02T09:00:00Z","account_id":"a","api_key_id":"k",'
-             b'"ip":"203.0.113.7","model":"m","input_tokens":1,"output_tokens":1,"status":200,"prompt":"\xc3("}', "prompt"))
+@example(
+    Bad(
+        b'{"schema_version":1,"event_id":"e\xff1","ts":"2026-03-02T09:00:00Z","account_id":"a","api_key_id":"k",'
+        b'"ip":"203.0.113.7","model":"m","input_tokens":1,"output_tokens":1,"status":200}',
+        "event_id",
+    )
+)
+@example(
+    Bad(
+        b'{"schema_version":1,"event_id":"e1","ts":"2026-03-02T09:00:00Z","account_id":"a","api_key_id":"k",'
+        b'"ip":"203.0.113.7","model":"m","input_tokens":1,"output_tokens":1,"status":200,"prompt":"\xc3("}',
+        "prompt",
+    )
+)
 def test_invalid_utf8_or_a_lone_surrogate_inside_a_string_names_its_field(bad: Bad) -> None:
     assert "UTF" in refused_at(bad).reason
 
 
 @FAST
-@given(valid_events(), st.sampled_from(["prompt", "system_prompt", "user_agent", "model", "account_id", "ip"]), st.text(max_size=8))
+@given(
+    valid_events(),
+    st.sampled_from(["prompt", "system_prompt", "user_agent", "model", "account_id", "ip"]),
+    st.text(max_size=8),
+)
 def test_nul_bytes_in_strings_are_kept(doc: dict, name: str, text: str) -> None:
     doc[name] = f"\x00{text}\x00"[:45]
     ev = parse_event(encode(doc))
@@ -153,8 +175,11 @@ def test_nan_infinity_and_numbers_beyond_float_name_their_field(bad: Bad) -> Non
 
 
 @FAST
-@given(valid_events(), st.sampled_from(INT_FIELDS),
-       st.integers(INT64_MAX + 1, 2**5000) | st.sampled_from([2**63, 2**64, 2**64 + 1, 10**4299]))
+@given(
+    valid_events(),
+    st.sampled_from(INT_FIELDS),
+    st.integers(INT64_MAX + 1, 2**5000) | st.sampled_from([2**63, 2**64, 2**64 + 1, 10**4299]),
+)
 def test_integers_beyond_int64_name_their_field(doc: dict, name: str, value: int) -> None:
     doc[name] = value
     refused_at(Bad(encode(doc), name))
@@ -185,7 +210,9 @@ def _max_length(name: str) -> int | None:
 
 
 @pytest.mark.parametrize("name", sorted(n for n in FIELDS if _max_length(n)))
-@settings(max_examples=budget(3), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=budget(3), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(char=st.characters(codec="utf-8"))
 def test_strings_at_their_length_limit_parse_and_one_more_character_names_the_field(name: str, char: str) -> None:
     limit = _max_length(name)
@@ -195,8 +222,18 @@ def test_strings_at_their_length_limit_parse_and_one_more_character_names_the_fi
     assert str(limit) in refused_at(Bad(encode(doc), name)).reason
 
 
-_EVENT = {"schema_version": 1, "event_id": "e1", "ts": "2026-03-02T09:00:00Z", "account_id": "a", "api_key_id": "k",
-          "ip": "203.0.113.7", "model": "frontier-4", "input_tokens": 40, "output_tokens": 300, "status": 200}
+_EVENT = {
+    "schema_version": 1,
+    "event_id": "e1",
+    "ts": "2026-03-02T09:00:00Z",
+    "account_id": "a",
+    "api_key_id": "k",
+    "ip": "203.0.113.7",
+    "model": "frontier-4",
+    "input_tokens": 40,
+    "output_tokens": 300,
+    "status": 200,
+}
 
 
 def test_a_10_mb_prompt_is_refused_naming_the_prompt_and_a_1_mb_one_parses() -> None:
@@ -216,9 +253,20 @@ def test_billing_country_is_two_capitals_and_nothing_else() -> None:
     refused_at(Bad(encode({**_EVENT, "billing_country": "GB\n"}), "billing_country"))
 
 
-_TS_EDGES = ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00-23:59", "1900-01-01T00:00:00Z",
-             "1969-12-31T23:59:59.999999Z", "1970-01-01T00:00:00Z", "2262-04-11T23:47:16.854775Z", "2262-04-12T00:00:00Z",
-             "9999-12-31T23:59:59-23:59", "9999-12-31T23:59:59.999999+14:00", "2026-03-02T09:00:00+14:00", "2026-03-02T09:00:00-23:59"]
+_TS_EDGES = [
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+14:00",
+    "0001-01-01T00:00:00-23:59",
+    "1900-01-01T00:00:00Z",
+    "1969-12-31T23:59:59.999999Z",
+    "1970-01-01T00:00:00Z",
+    "2262-04-11T23:47:16.854775Z",
+    "2262-04-12T00:00:00Z",
+    "9999-12-31T23:59:59-23:59",
+    "9999-12-31T23:59:59.999999+14:00",
+    "2026-03-02T09:00:00+14:00",
+    "2026-03-02T09:00:00-23:59",
+]
 
 
 @FAST
@@ -234,13 +282,24 @@ def test_timestamp_edges_parse(ts: str) -> None:
 
 
 @FAST
-@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)), st.sampled_from(["ts", "account_created_at"]))
+@given(
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+    st.sampled_from(["ts", "account_created_at"]),
+)
 def test_a_timestamp_without_offset_names_its_field(when: datetime, name: str) -> None:
     assert "timezone" in refused_at(Bad(encode({**_EVENT, name: when.isoformat()}), name)).reason
 
 
-@settings(max_examples=budget(30), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.lists(st.one_of(valid_events().map(encode), bad_messages().map(lambda b: b.raw).filter(lambda r: b"\n" not in r)), min_size=1, max_size=8))
+@settings(
+    max_examples=budget(30), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(
+    st.lists(
+        st.one_of(valid_events().map(encode), bad_messages().map(lambda b: b.raw).filter(lambda r: b"\n" not in r)),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_read_events_reports_every_bad_line_by_number_as_parse_event_does(tmp_path_factory, lines: list[bytes]) -> None:
     path = Path(tmp_path_factory.mktemp("jsonl")) / "mixed.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
@@ -257,6 +316,7 @@ def test_read_events_reports_every_bad_line_by_number_as_parse_event_does(tmp_pa
 
 # ---- the detector ------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def model():
     return load_model()
@@ -267,33 +327,67 @@ _EXTREME_TS = st.one_of(
     aware_times().map(lambda d: d.isoformat()),
     st.integers(-48 * 60, 48 * 60).map(lambda m: (T0 + timedelta(minutes=m)).isoformat()),
     st.tuples(st.integers(-600, 600), st.integers(-(24 * 60 - 1), 24 * 60 - 1)).map(
-        lambda t: (T0 + timedelta(minutes=t[0])).astimezone(timezone(timedelta(minutes=t[1]))).isoformat()),
+        lambda t: (T0 + timedelta(minutes=t[0])).astimezone(timezone(timedelta(minutes=t[1]))).isoformat()
+    ),
 )
-_ODD_STRINGS = st.sampled_from(["", "\x00", "\x00" * 45, "é", "\U0001F600" * 10, " ", "\n"])
-_IPS = st.sampled_from(["::", "0.0.0.0", "::1", "255.255.255.255", "2001:db8::1", "fe80::1%eth0", "::ffff:192.0.2.1",
-                        "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", "", "\x00", "not an ip", "999.999.999.999", "1.2.3"])
+_ODD_STRINGS = st.sampled_from(["", "\x00", "\x00" * 45, "é", "\U0001f600" * 10, " ", "\n"])
+_IPS = st.sampled_from(
+    [
+        "::",
+        "0.0.0.0",
+        "::1",
+        "255.255.255.255",
+        "2001:db8::1",
+        "fe80::1%eth0",
+        "::ffff:192.0.2.1",
+        "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255",
+        "",
+        "\x00",
+        "not an ip",
+        "999.999.999.999",
+        "1.2.3",
+    ]
+)
 _BIG_INTS = st.sampled_from([0, 1, 2**31, 2**32, 2**53 + 1, 2**62, INT64_MAX])
 
 extreme_events = valid_events(
-    ts=_EXTREME_TS, account_created_at=st.none() | _EXTREME_TS,
-    account_id=st.sampled_from(["a", "b", "\x00", "é" * 128, "x" * 128]), event_id=st.text("ab\x00", min_size=1, max_size=2),  # replays
-    ip=_IPS, input_tokens=_BIG_INTS, output_tokens=_BIG_INTS, max_tokens=st.none() | _BIG_INTS, asn=st.none() | _BIG_INTS,
-    turn_index=st.none() | _BIG_INTS, latency_ms=st.none() | _BIG_INTS,
+    ts=_EXTREME_TS,
+    account_created_at=st.none() | _EXTREME_TS,
+    account_id=st.sampled_from(["a", "b", "\x00", "é" * 128, "x" * 128]),
+    event_id=st.text("ab\x00", min_size=1, max_size=2),  # replays
+    ip=_IPS,
+    input_tokens=_BIG_INTS,
+    output_tokens=_BIG_INTS,
+    max_tokens=st.none() | _BIG_INTS,
+    asn=st.none() | _BIG_INTS,
+    turn_index=st.none() | _BIG_INTS,
+    latency_ms=st.none() | _BIG_INTS,
     temperature=st.none() | st.sampled_from([0.0, 1e-300, 2.0, 1e300, 1.7976931348623157e308]),
-    prompt=st.none() | _ODD_STRINGS | st.text(max_size=300) | st.just("Solve step by step and show all reasoning: " * 40),
-    system_prompt=st.none() | _ODD_STRINGS, user_agent=st.none() | _ODD_STRINGS, tls_fingerprint=st.none() | _ODD_STRINGS,
-    org_id=st.none() | _ODD_STRINGS, payment_fingerprint=st.none() | _ODD_STRINGS, model=st.sampled_from(["m", "\x00", "é" * 128]),
+    prompt=st.none()
+    | _ODD_STRINGS
+    | st.text(max_size=300)
+    | st.just("Solve step by step and show all reasoning: " * 40),
+    system_prompt=st.none() | _ODD_STRINGS,
+    user_agent=st.none() | _ODD_STRINGS,
+    tls_fingerprint=st.none() | _ODD_STRINGS,
+    org_id=st.none() | _ODD_STRINGS,
+    payment_fingerprint=st.none() | _ODD_STRINGS,
+    model=st.sampled_from(["m", "\x00", "é" * 128]),
     tools=st.none() | st.lists(_ODD_STRINGS, max_size=3),
 ).map(lambda d: parse_event(encode(d)))
 
 
-@settings(max_examples=budget(20), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=budget(20), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(st.lists(extreme_events, min_size=1, max_size=20), st.integers(1, 10))
-def test_the_detector_never_raises_on_extreme_valid_events_and_says_why_it_refuses_one(model, events: list[Event], chunk: int) -> None:
+def test_the_detector_never_raises_on_extreme_valid_events_and_says_why_it_refuses_one(
+    model, events: list[Event], chunk: int
+) -> None:
     det = Detector(model, window_minutes=360)  # fewer re-scorings (each costs ~60 ms of model time)
     refused: list[tuple[Event, str]] = []
     for i in range(0, len(events), chunk):
-        det.process(events[i:i + chunk], on_reject=lambda ev, why: refused.append((ev, why)))
+        det.process(events[i : i + chunk], on_reject=lambda ev, why: refused.append((ev, why)))
     det.flush()
     verdicts, clusters = det.verdicts(), det.clusters()
     stats = det.stats
@@ -313,7 +407,10 @@ def test_the_detector_never_raises_on_extreme_valid_events_and_says_why_it_refus
 
 def test_an_event_before_1970_is_refused_with_a_reason_even_first(model) -> None:
     first = parse_event(encode({**_EVENT, "event_id": "old", "ts": "1900-01-01T00:00:00Z"}))
-    later = [parse_event(encode({**_EVENT, "event_id": f"e{i}", "ts": (T0 + timedelta(minutes=20 * i)).isoformat()})) for i in range(6)]
+    later = [
+        parse_event(encode({**_EVENT, "event_id": f"e{i}", "ts": (T0 + timedelta(minutes=20 * i)).isoformat()}))
+        for i in range(6)
+    ]
     det = Detector(model)
     refused: list[tuple[Event, str]] = []
     det.process([first, *later], on_reject=lambda ev, why: refused.append((ev, why)))
@@ -325,7 +422,10 @@ def test_an_event_before_1970_is_refused_with_a_reason_even_first(model) -> None
 def test_a_refused_first_event_does_not_move_the_re_scoring_windows(model) -> None:
     """A message from the year 9999 at the head of the input is refused; it must not push the first window
     boundary to 9999 (which would leave the whole day without re-scoring until the final flush)."""
-    day = [parse_event(encode({**_EVENT, "event_id": f"e{i}", "ts": (T0 + timedelta(minutes=10 * i)).isoformat()})) for i in range(12)]
+    day = [
+        parse_event(encode({**_EVENT, "event_id": f"e{i}", "ts": (T0 + timedelta(minutes=10 * i)).isoformat()}))
+        for i in range(12)
+    ]
     future = parse_event(encode({**_EVENT, "event_id": "late", "ts": "9999-12-31T23:59:59Z"}))
     plain, led = Detector(model), Detector(model)
     plain.process(day)

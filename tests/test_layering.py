@@ -63,9 +63,12 @@ def layer_violations() -> list[str]:
 
 def bare_name_imports() -> list[str]:
     """``file:line imports module`` for every absolute import of a layer folder by its bare name."""
-    return [f"{path.relative_to(ROOT)}:{lineno} imports {module}"
-            for path in python_files() for lineno, module, relative in imported_modules(path)
-            if not relative and module.split(".")[0] in LAYERS]
+    return [
+        f"{path.relative_to(ROOT)}:{lineno} imports {module}"
+        for path in python_files()
+        for lineno, module, relative in imported_modules(path)
+        if not relative and module.split(".")[0] in LAYERS
+    ]
 
 
 def test_the_layers_are_all_found() -> None:
@@ -82,13 +85,17 @@ def test_nothing_imports_a_layer_by_its_bare_name() -> None:
     assert not bare_name_imports(), "\n".join(bare_name_imports())
 
 
-@pytest.mark.parametrize(("source", "expected"), [
-    ("import distillguard.api.database\n", ["detector/x.py:1 imports distillguard.api.database"]),
-    ("def f():\n    from distillguard.streams import sinks\n", ["detector/x.py:2 imports distillguard.streams"]),
-    ("from distillguard.detector import records\n", []),
-])
-def test_a_lazy_or_eager_upward_import_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  source: str, expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import distillguard.api.database\n", ["detector/x.py:1 imports distillguard.api.database"]),
+        ("def f():\n    from distillguard.streams import sinks\n", ["detector/x.py:2 imports distillguard.streams"]),
+        ("from distillguard.detector import records\n", []),
+    ],
+)
+def test_a_lazy_or_eager_upward_import_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, expected: list[str]
+) -> None:
     (tmp_path / "detector").mkdir()
     (tmp_path / "detector" / "x.py").write_text(source)
     monkeypatch.setitem(globals(), "ROOT", tmp_path)

@@ -15,8 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (whl,) = out.glob("distillguard-*.whl")
     with zipfile.ZipFile(whl) as z:
         return z.namelist()
@@ -27,12 +31,22 @@ def test_the_wheel_installs_no_generic_top_level_module(wheel_names: list[str]) 
     assert {t for t in top if not t.endswith((".dist-info", ".data"))} == {"distillguard"}
 
 
-@pytest.mark.parametrize("path", [
-    "distillguard/__init__.py", "distillguard/detector/events.py", "distillguard/streams/worker.py", "distillguard/api/app.py",
-    "distillguard/detector/schema/api-event.schema.json", "distillguard/detector/models/default.joblib",
-    "distillguard/api/templates/queue.html", "distillguard/api/static/console.css", "distillguard/api/migrations/alembic.ini",
-    "distillguard/api/migrations/script.py.mako", "distillguard/api/migrations/versions/0001_review_schema.py",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "distillguard/__init__.py",
+        "distillguard/detector/events.py",
+        "distillguard/streams/worker.py",
+        "distillguard/api/app.py",
+        "distillguard/detector/schema/api-event.schema.json",
+        "distillguard/detector/models/default.joblib",
+        "distillguard/api/templates/queue.html",
+        "distillguard/api/static/console.css",
+        "distillguard/api/migrations/alembic.ini",
+        "distillguard/api/migrations/script.py.mako",
+        "distillguard/api/migrations/versions/0001_review_schema.py",
+    ],
+)
 def test_the_wheel_carries_what_the_code_reads(wheel_names: list[str], path: str) -> None:
     assert path in wheel_names
 

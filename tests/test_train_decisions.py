@@ -56,8 +56,19 @@ def test_train_with_decisions_learns_from_analysts_and_verdicts_name_the_model(t
     assert recorded == {first[0].model_version}  # each decision names the model whose verdict it judged
 
     out = tmp_path / "model.joblib"
-    r = _run("train", "--with-decisions", "--events", str(events), "--scale", "0.05", "--data-dir", str(tmp_path / "train"),
-             "--out", str(out), env=env)
+    r = _run(
+        "train",
+        "--with-decisions",
+        "--events",
+        str(events),
+        "--scale",
+        "0.05",
+        "--data-dir",
+        str(tmp_path / "train"),
+        "--out",
+        str(out),
+        env=env,
+    )
     assert "20 analyst decisions" in r.stderr
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["training"]["with_decisions"] is True and card["training"]["extra_rows"] >= 20

@@ -25,7 +25,10 @@ class AuditEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
 
-    __table_args__ = (Index("ix_audit_entity", "entity_type", "entity_id", "id"), Index("ix_audit_actor", "actor", "id"))
+    __table_args__ = (
+        Index("ix_audit_entity", "entity_type", "entity_id", "id"),
+        Index("ix_audit_actor", "actor", "id"),
+    )
 
 
 def _refuse(*_args: object) -> None:

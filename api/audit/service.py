@@ -9,21 +9,41 @@ from distillguard.api.audit.models import AuditEvent
 from distillguard.api.database import where_given
 
 
-def record(session: Session, actor: str, action: str, entity_type: str, entity_id: str | int,
-           reason: str | None = None, **details: object) -> AuditEvent:
+def record(
+    session: Session,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str | int,
+    reason: str | None = None,
+    **details: object,
+) -> AuditEvent:
     """Append one audit event (committed with the change it describes)."""
-    ev = AuditEvent(actor=actor, action=action, entity_type=entity_type, entity_id=str(entity_id), reason=reason,
-                    details=details)
+    ev = AuditEvent(
+        actor=actor, action=action, entity_type=entity_type, entity_id=str(entity_id), reason=reason, details=details
+    )
     session.add(ev)
     return ev
 
 
-def events(session: Session, *, entity_type: str | None = None, entity_id: str | None = None,
-           actor: str | None = None, action: str | None = None, after: int | None = None,
-           limit: int = 100) -> list[AuditEvent]:
+def events(
+    session: Session,
+    *,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    after: int | None = None,
+    limit: int = 100,
+) -> list[AuditEvent]:
     """Audit events oldest first, filtered; ``after`` is the last id already seen (pagination)."""
-    stmt = where_given(select(AuditEvent).order_by(AuditEvent.id).limit(limit), (AuditEvent.entity_type, entity_type),
-                       (AuditEvent.entity_id, entity_id), (AuditEvent.actor, actor), (AuditEvent.action, action))
+    stmt = where_given(
+        select(AuditEvent).order_by(AuditEvent.id).limit(limit),
+        (AuditEvent.entity_type, entity_type),
+        (AuditEvent.entity_id, entity_id),
+        (AuditEvent.actor, actor),
+        (AuditEvent.action, action),
+    )
     if after is not None:
         stmt = stmt.where(AuditEvent.id > after)
     return list(session.scalars(stmt))

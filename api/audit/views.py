@@ -33,13 +33,17 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=COMMON)
 
 
 @router.get("", response_model=list[AuditOut], summary="Audit log (oldest first)")
-def list_audit(entity_type: Annotated[str | None, Query(max_length=32)] = None,
-               entity_id: Annotated[str | None, Query(max_length=128)] = None,
-               actor: Annotated[str | None, Query(max_length=128)] = None,
-               action: Annotated[str | None, Query(max_length=64)] = None,
-               after: AfterId = None,
-               limit: Annotated[int, Query(ge=1, le=500)] = 100,
-               session: Session = Depends(get_session), _who: Principal = Depends(viewer)):
+def list_audit(
+    entity_type: Annotated[str | None, Query(max_length=32)] = None,
+    entity_id: Annotated[str | None, Query(max_length=128)] = None,
+    actor: Annotated[str | None, Query(max_length=128)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    after: AfterId = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    session: Session = Depends(get_session),
+    _who: Principal = Depends(viewer),
+):
     """Who changed what, when and why; filter by entity, actor or action; page with ``after``."""
-    return service.events(session, entity_type=entity_type, entity_id=entity_id, actor=actor, action=action,
-                          after=after, limit=limit)
+    return service.events(
+        session, entity_type=entity_type, entity_id=entity_id, actor=actor, action=action, after=after, limit=limit
+    )

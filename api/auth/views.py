@@ -69,9 +69,12 @@ def create_token(body: TokenCreate, session: Session = Depends(get_session), who
     return TokenOut.model_validate(row).model_dump() | {"token": secret}
 
 
-@router.post("/tokens/{token_id}/revoke", response_model=TokenOut, responses=NOT_FOUND, summary="Revoke a token (admin)")
-def revoke_token(token_id: RowId, request: Request, session: Session = Depends(get_session),
-                 who: Principal = Depends(admin)):
+@router.post(
+    "/tokens/{token_id}/revoke", response_model=TokenOut, responses=NOT_FOUND, summary="Revoke a token (admin)"
+)
+def revoke_token(
+    token_id: RowId, request: Request, session: Session = Depends(get_session), who: Principal = Depends(admin)
+):
     """Revoke a token; requests with it get 401 from now on (other API processes: within API_TOKEN_CACHE_SECONDS)."""
     row = service.revoke_token(session, token_id, actor=who.name)
     request.app.state.principals.forget(token_id)

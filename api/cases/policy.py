@@ -20,5 +20,8 @@ def may_change(who: Principal, case: Case) -> bool:
 def check_may_change(who: Principal, case: Case, what: str) -> None:
     """403 saying why when ``who`` may not ``what`` (e.g. "change its status") on ``case``."""
     if not may_change(who, case):
-        raise ServiceError(403, f"case {case.id} is assigned to {case.assignee!r}: only they, a lead or an admin may "
-                                f"{what}; token {who.name!r} is {who.role!r} (any analyst may comment)")
+        raise ServiceError(
+            403,
+            f"case {case.id} is assigned to {case.assignee!r}: only they, a lead or an admin may "
+            f"{what}; token {who.name!r} is {who.role!r} (any analyst may comment)",
+        )

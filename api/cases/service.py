@@ -25,10 +25,16 @@ ACTION = "suspend"
 # allowed moves, and the role each needs
 TRANSITIONS: dict[str, dict[str, str]] = {
     CaseStatus.open: {CaseStatus.in_review: "analyst", CaseStatus.escalated: "analyst"},
-    CaseStatus.in_review: {CaseStatus.confirmed_attack: "lead", CaseStatus.dismissed: "analyst",
-                           CaseStatus.escalated: "analyst"},
-    CaseStatus.escalated: {CaseStatus.confirmed_attack: "lead", CaseStatus.dismissed: "lead",
-                           CaseStatus.in_review: "lead"},
+    CaseStatus.in_review: {
+        CaseStatus.confirmed_attack: "lead",
+        CaseStatus.dismissed: "analyst",
+        CaseStatus.escalated: "analyst",
+    },
+    CaseStatus.escalated: {
+        CaseStatus.confirmed_attack: "lead",
+        CaseStatus.dismissed: "lead",
+        CaseStatus.in_review: "lead",
+    },
     CaseStatus.dismissed: {CaseStatus.in_review: "lead"},
     CaseStatus.confirmed_attack: {},
 }
@@ -42,11 +48,21 @@ def get_case(session: Session, case_id: int) -> Case:
     return case
 
 
-def list_cases(session: Session, status: str | None = None, assignee: str | None = None,
-               subject_type: str | None = None, after: int | None = None, limit: int = 50) -> list[Case]:
+def list_cases(
+    session: Session,
+    status: str | None = None,
+    assignee: str | None = None,
+    subject_type: str | None = None,
+    after: int | None = None,
+    limit: int = 50,
+) -> list[Case]:
     """Cases newest first, filtered; ``after`` is the last id seen (ids below it follow)."""
-    stmt = where_given(select(Case).order_by(Case.id.desc()).limit(limit),
-                       (Case.status, status), (Case.assignee, assignee), (Case.subject_type, subject_type))
+    stmt = where_given(
+        select(Case).order_by(Case.id.desc()).limit(limit),
+        (Case.status, status),
+        (Case.assignee, assignee),
+        (Case.subject_type, subject_type),
+    )
     if after is not None:
         stmt = stmt.where(Case.id < after)
     return list(session.scalars(stmt))
@@ -65,13 +81,19 @@ def _set_status(session: Session, case: Case, status: str) -> None:
         session.execute(update(ClusterRow).where(ClusterRow.cluster_id == case.subject_id).values(status=status))
         ids = _account_ids(session, case)
         for i in range(0, len(ids), 900):
-            session.execute(update(AccountRow).where(AccountRow.account_id.in_(ids[i:i + 900])).values(status=status))
+            session.execute(update(AccountRow).where(AccountRow.account_id.in_(ids[i : i + 900])).values(status=status))
     else:
         session.execute(update(AccountRow).where(AccountRow.account_id == case.subject_id).values(status=status))
 
 
-def open_case(session: Session, who: Principal, subject_type: str, subject_id: str, reason: str | None,
-              assignee: str | None = None) -> Case:
+def open_case(
+    session: Session,
+    who: Principal,
+    subject_type: str,
+    subject_id: str,
+    reason: str | None,
+    assignee: str | None = None,
+) -> Case:
     """Open a case on a cluster or an account (409 when one exists)."""
     if subject_type == SubjectKind.cluster:
         get_cluster(session, subject_id)
@@ -83,13 +105,23 @@ def open_case(session: Session, who: Principal, subject_type: str, subject_id: s
     existing = session.scalar(select(Case).where(Case.subject_type == subject_type, Case.subject_id == subject_id))
     if existing is not None:
         raise ServiceError(409, f"{subject_type} {subject_id!r} already has case {existing.id} ({existing.status})")
-    case = Case(subject_type=subject_type, subject_id=subject_id, status=CaseStatus.open, created_by=who.name,
-                assignee=assignee)
+    case = Case(
+        subject_type=subject_type, subject_id=subject_id, status=CaseStatus.open, created_by=who.name, assignee=assignee
+    )
     session.add(case)
     session.flush()
     _set_status(session, case, CaseStatus.open)
-    record(session, who.name, "case.open", "case", case.id, reason, subject_type=subject_type,
-           subject_id=subject_id, assignee=assignee)
+    record(
+        session,
+        who.name,
+        "case.open",
+        "case",
+        case.id,
+        reason,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        assignee=assignee,
+    )
     session.commit()
     return case
 
@@ -115,8 +147,9 @@ def comment(session: Session, who: Principal, case: Case, body: str) -> CaseComm
     return c
 
 
-def decide_accounts(session: Session, who: Principal, case: Case, account_ids: Iterable[str] | None,
-                    decision: str, reason: str | None) -> int:
+def decide_accounts(
+    session: Session, who: Principal, case: Case, account_ids: Iterable[str] | None, decision: str, reason: str | None
+) -> int:
     """Record ``decision`` for some (or, with None, all) accounts of a cluster case; returns how many changed."""
     if decision not in FINAL:
         raise ServiceError(422, f"decision must be one of {', '.join(Decision)}, not {decision!r}")
@@ -129,21 +162,39 @@ def decide_accounts(session: Session, who: Principal, case: Case, account_ids: I
         raise ServiceError(422, f"not accounts of case {case.id}: {', '.join(outside[:10])}")
     changed = _write_decisions(session, who, case, ids, decision, reason, overwrite=True)
     case.updated_at = utcnow()
-    record(session, who.name, "case.decide_accounts", "case", case.id, reason, decision=decision,
-           accounts=sorted(changed), count=len(changed))
+    record(
+        session,
+        who.name,
+        "case.decide_accounts",
+        "case",
+        case.id,
+        reason,
+        decision=decision,
+        accounts=sorted(changed),
+        count=len(changed),
+    )
     session.commit()
     return len(changed)
 
 
-def _write_decisions(session: Session, who: Principal, case: Case, ids: list[str], decision: str,
-                     reason: str | None, overwrite: bool) -> list[str]:
+def _write_decisions(
+    session: Session, who: Principal, case: Case, ids: list[str], decision: str, reason: str | None, overwrite: bool
+) -> list[str]:
     now = utcnow()
     versions = {}
     for i in range(0, len(ids), 900):
-        versions.update(session.execute(select(AccountRow.account_id, AccountRow.model_version)
-                                        .where(AccountRow.account_id.in_(ids[i:i + 900]))).all())
-    current = {d.account_id: d for i in range(0, len(ids), 900)
-               for d in session.scalars(select(AccountDecision).where(AccountDecision.account_id.in_(ids[i:i + 900])))}
+        versions.update(
+            session.execute(
+                select(AccountRow.account_id, AccountRow.model_version).where(
+                    AccountRow.account_id.in_(ids[i : i + 900])
+                )
+            ).all()
+        )
+    current = {
+        d.account_id: d
+        for i in range(0, len(ids), 900)
+        for d in session.scalars(select(AccountDecision).where(AccountDecision.account_id.in_(ids[i : i + 900])))
+    }
     changed = []
     for acc in ids:
         d = current.get(acc)
@@ -168,8 +219,11 @@ def transition(session: Session, who: Principal, case: Case, to: str, reason: st
         moves = ", ".join(allowed) or "none (final)"
         raise ServiceError(409, f"case {case.id} is {case.status}; it can move to: {moves}")
     if not who.can(allowed[to]):
-        raise ServiceError(403, f"moving a case from {case.status} to {to} needs role {allowed[to]!r} or above; "
-                                f"token {who.name!r} is {who.role!r}")
+        raise ServiceError(
+            403,
+            f"moving a case from {case.status} to {to} needs role {allowed[to]!r} or above; "
+            f"token {who.name!r} is {who.role!r}",
+        )
     if to in FINAL and not reason:
         raise ServiceError(422, f"a reason is required to mark a case {to}")
     before = case.status
@@ -194,26 +248,43 @@ def transition(session: Session, who: Principal, case: Case, to: str, reason: st
 
 
 def _enforcement_events(session: Session, who: Principal, case: Case) -> list[dict]:
-    rows = session.scalars(select(AccountDecision).where(AccountDecision.case_id == case.id,
-                                                         AccountDecision.decision == Decision.confirmed_attack)
-                           .order_by(AccountDecision.account_id))
-    return [{"idempotency_key": idempotency_key(case.id, d.account_id, ACTION), "action": ACTION,
-             "account_id": d.account_id, "case_id": case.id,
-             "cluster_id": case.subject_id if case.subject_type == SubjectKind.cluster else None,
-             "decided_by": who.name, "decided_at": case.decided_at.isoformat(), "reason": case.decision_reason,
-             "model_version": d.model_version} for d in rows]
+    rows = session.scalars(
+        select(AccountDecision)
+        .where(AccountDecision.case_id == case.id, AccountDecision.decision == Decision.confirmed_attack)
+        .order_by(AccountDecision.account_id)
+    )
+    return [
+        {
+            "idempotency_key": idempotency_key(case.id, d.account_id, ACTION),
+            "action": ACTION,
+            "account_id": d.account_id,
+            "case_id": case.id,
+            "cluster_id": case.subject_id if case.subject_type == SubjectKind.cluster else None,
+            "decided_by": who.name,
+            "decided_at": case.decided_at.isoformat(),
+            "reason": case.decision_reason,
+            "model_version": d.model_version,
+        }
+        for d in rows
+    ]
 
 
 def decisions(session: Session, case: Case) -> list[AccountDecision]:
     """The per-account decisions of a case."""
-    return list(session.scalars(select(AccountDecision).where(AccountDecision.case_id == case.id)
-                                .order_by(AccountDecision.account_id)))
+    return list(
+        session.scalars(
+            select(AccountDecision).where(AccountDecision.case_id == case.id).order_by(AccountDecision.account_id)
+        )
+    )
 
 
 def decisions_as_labels(session: Session) -> dict[str, bool]:
     """Analysts' final decisions as training labels: confirmed attack -> True, dismissed -> False."""
-    stmt = (select(AccountDecision.account_id, AccountDecision.decision)
-            .join(Case, Case.id == AccountDecision.case_id).where(Case.status.in_(FINAL)))
+    stmt = (
+        select(AccountDecision.account_id, AccountDecision.decision)
+        .join(Case, Case.id == AccountDecision.case_id)
+        .where(Case.status.in_(FINAL))
+    )
     return {acc: d == Decision.confirmed_attack for acc, d in session.execute(stmt)}
 
 

@@ -34,8 +34,10 @@ router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=COMMON | NO
 def _detail(session: Session, case_id: int) -> dict:
     case = service.get_case(session, case_id)
     return CaseOut.model_validate(case).model_dump() | {
-        "comments": case.comments, "decisions": service.decisions(session, case),
-        "enforcement": for_case(session, case.id)}
+        "comments": case.comments,
+        "decisions": service.decisions(session, case),
+        "enforcement": for_case(session, case.id),
+    }
 
 
 @router.post("", response_model=CaseOut, status_code=201, responses=CONFLICT | BODY, summary="Open a case")
@@ -45,14 +47,19 @@ def create_case(body: CaseCreate, session: Session = Depends(get_session), who: 
 
 
 @router.get("", response_model=list[CaseOut], summary="List cases (newest first)")
-def list_cases(status: CaseStatus | None = None, assignee: Annotated[str | None, Query(max_length=128)] = None,
-               subject_type: SubjectKind | None = None,
-               after: AfterId = None,
-               limit: Annotated[int, Query(ge=1, le=200)] = 50, session: Session = Depends(get_session),
-               _who: Principal = Depends(viewer)):
+def list_cases(
+    status: CaseStatus | None = None,
+    assignee: Annotated[str | None, Query(max_length=128)] = None,
+    subject_type: SubjectKind | None = None,
+    after: AfterId = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    session: Session = Depends(get_session),
+    _who: Principal = Depends(viewer),
+):
     """Cases filtered by status, assignee or subject type."""
-    return service.list_cases(session, status.value if status else None, assignee,
-                              subject_type.value if subject_type else None, after, limit)
+    return service.list_cases(
+        session, status.value if status else None, assignee, subject_type.value if subject_type else None, after, limit
+    )
 
 
 @router.get("/{case_id}", response_model=CaseDetail, summary="A case with comments, decisions, enforcement")
@@ -62,25 +69,34 @@ def get_case(case_id: RowId, session: Session = Depends(get_session), _who: Prin
 
 
 @router.post("/{case_id}/assign", response_model=CaseOut, responses=BODY, summary="Assign a case")
-def assign(case_id: RowId, body: AssignBody, session: Session = Depends(get_session), who: Principal = Depends(analyst)):
+def assign(
+    case_id: RowId, body: AssignBody, session: Session = Depends(get_session), who: Principal = Depends(analyst)
+):
     """Assign or unassign a case. Analysts may (re)assign only unassigned cases and their own."""
     case = service.get_case(session, case_id)
     check_may_change(who, case, "reassign it")
     return service.assign(session, who, case, body.assignee, body.reason)
 
 
-@router.post("/{case_id}/comments", response_model=CommentOut, status_code=201, responses=BODY,
-             summary="Comment on a case")
-def add_comment(case_id: RowId, body: CommentBody, session: Session = Depends(get_session),
-                who: Principal = Depends(analyst)):
+@router.post(
+    "/{case_id}/comments", response_model=CommentOut, status_code=201, responses=BODY, summary="Comment on a case"
+)
+def add_comment(
+    case_id: RowId, body: CommentBody, session: Session = Depends(get_session), who: Principal = Depends(analyst)
+):
     """Add a comment."""
     return service.comment(session, who, service.get_case(session, case_id), body.body)
 
 
-@router.post("/{case_id}/decisions", response_model=DecisionsOut, responses=CONFLICT | BODY,
-             summary="Decide many accounts of a case")
-def decide(case_id: RowId, body: DecisionsBody, session: Session = Depends(get_session),
-           who: Principal = Depends(analyst)):
+@router.post(
+    "/{case_id}/decisions",
+    response_model=DecisionsOut,
+    responses=CONFLICT | BODY,
+    summary="Decide many accounts of a case",
+)
+def decide(
+    case_id: RowId, body: DecisionsBody, session: Session = Depends(get_session), who: Principal = Depends(analyst)
+):
     """Bulk decision (confirmed_attack / dismissed) over some or all accounts of a case before it is final.
     Analysts decide only on unassigned cases and their own."""
     case = service.get_case(session, case_id)
@@ -88,10 +104,19 @@ def decide(case_id: RowId, body: DecisionsBody, session: Session = Depends(get_s
     return {"changed": service.decide_accounts(session, who, case, body.account_ids, body.decision.value, body.reason)}
 
 
-@router.post("/{case_id}/transition", response_model=TransitionOut, responses=CONFLICT | BODY,
-             summary="Move a case to a new status")
-def transition(case_id: RowId, body: TransitionBody, request: Request, session: Session = Depends(get_session),
-               who: Principal = Depends(analyst)):
+@router.post(
+    "/{case_id}/transition",
+    response_model=TransitionOut,
+    responses=CONFLICT | BODY,
+    summary="Move a case to a new status",
+)
+def transition(
+    case_id: RowId,
+    body: TransitionBody,
+    request: Request,
+    session: Session = Depends(get_session),
+    who: Principal = Depends(analyst),
+):
     """open -> in_review -> confirmed_attack | dismissed | escalated. Confirming (leads only) emits one
     enforcement event per confirmed account; repeating it is a no-op that re-sends only unacknowledged events.
     Analysts move only unassigned cases and their own."""
@@ -101,5 +126,9 @@ def transition(case_id: RowId, body: TransitionBody, request: Request, session: 
     sent = {"sent": 0, "pending": 0}
     if case.status == CaseStatus.confirmed_attack:
         sent = dispatch(session, request.app.state.publisher)
-    return {"case": CaseOut.model_validate(case), "changed": changed, "enforcement_sent": sent["sent"],
-            "enforcement_pending": sent["pending"]}
+    return {
+        "case": CaseOut.model_validate(case),
+        "changed": changed,
+        "enforcement_sent": sent["sent"],
+        "enforcement_pending": sent["pending"],
+    }

@@ -64,8 +64,10 @@ def chart(timeline: list[dict]) -> dict:
     series = [((start + timedelta(hours=i)).strftime("%Y-%m-%dT%H"),) for i in range(hours)]
     top = max(counts.values()) or 1
     bar = max(2, min(24, 720 // hours))
-    bars = [{"x": i * bar, "h": round(150 * counts.get(h, 0) / top, 1), "hour": h, "n": counts.get(h, 0)}
-            for i, (h,) in enumerate(series)]
+    bars = [
+        {"x": i * bar, "h": round(150 * counts.get(h, 0) / top, 1), "hour": h, "n": counts.get(h, 0)}
+        for i, (h,) in enumerate(series)
+    ]
     labels = [{"x": b["x"], "text": b["hour"][5:].replace("T", " ") + "h"} for b in bars[:: max(1, hours // 6)]]
     return {"bars": bars, "max": top, "width": bar, "labels": labels, "total_width": hours * bar}
 
@@ -96,35 +98,73 @@ def logout() -> Response:
 
 
 @router.get("", response_class=HTMLResponse)
-def queue_page(request: Request, status: str | None = None, min_score: float | None = None,
-               cursor: str | None = None, msg: str | None = None, session: Session = Depends(get_session),
-               who: Principal = Depends(console_user)) -> Response:
+def queue_page(
+    request: Request,
+    status: str | None = None,
+    min_score: float | None = None,
+    cursor: str | None = None,
+    msg: str | None = None,
+    session: Session = Depends(get_session),
+    who: Principal = Depends(console_user),
+) -> Response:
     """The queue of clusters by risk."""
     st = ReviewStatus(status) if status in ReviewStatus.__members__ else None
     f = QueueFilters(status=st, min_score=min_score if min_score is not None and 0 <= min_score <= 1 else None)
     rows, nxt, total = queue.page(session, SubjectKind.cluster, f, cursor, 50)
-    return templates.TemplateResponse(request, "queue.html", {
-        "who": who, "rows": rows, "next": nxt, "total": total, "status": status or "", "min_score": min_score,
-        "counts": queue.counts(session, SubjectKind.cluster, QueueFilters()), "statuses": list(ReviewStatus),
-        "msg": msg})
+    return templates.TemplateResponse(
+        request,
+        "queue.html",
+        {
+            "who": who,
+            "rows": rows,
+            "next": nxt,
+            "total": total,
+            "status": status or "",
+            "min_score": min_score,
+            "counts": queue.counts(session, SubjectKind.cluster, QueueFilters()),
+            "statuses": list(ReviewStatus),
+            "msg": msg,
+        },
+    )
 
 
 @router.get("/clusters/{cluster_id}", response_class=HTMLResponse)
-def cluster_page(request: Request, cluster_id: str, redact: bool = True, msg: str | None = None,
-                 session: Session = Depends(get_session), who: Principal = Depends(console_user)) -> Response:
+def cluster_page(
+    request: Request,
+    cluster_id: str,
+    redact: bool = True,
+    msg: str | None = None,
+    session: Session = Depends(get_session),
+    who: Principal = Depends(console_user),
+) -> Response:
     """A cluster's evidence, case controls and audit trail."""
     redact = redact or not who.can("analyst")
     try:
         d = evidence.cluster_detail(session, cluster_id, redact)
     except ServiceError as exc:
-        return templates.TemplateResponse(request, "error.html", {"who": who, "msg": exc.detail}, status_code=exc.status)
+        return templates.TemplateResponse(
+            request, "error.html", {"who": who, "msg": exc.detail}, status_code=exc.status
+        )
     case = cases.get_case(session, d["case"]["id"]) if d["case"] else None
     trail = events(session, entity_type="case", entity_id=str(case.id), limit=500) if case else []
     moves = cases.TRANSITIONS.get(case.status, {}) if case else {}
-    return templates.TemplateResponse(request, "cluster.html", {
-        "who": who, "d": d, "case": case, "trail": trail, "chart": chart(d["timeline"]), "redact": redact,
-        "moves": {to: who.can(role) for to, role in moves.items()}, "mine": case is None or may_change(who, case),
-        "final": FINAL, "decisions": Decision, "msg": msg})
+    return templates.TemplateResponse(
+        request,
+        "cluster.html",
+        {
+            "who": who,
+            "d": d,
+            "case": case,
+            "trail": trail,
+            "chart": chart(d["timeline"]),
+            "redact": redact,
+            "moves": {to: who.can(role) for to, role in moves.items()},
+            "mine": case is None or may_change(who, case),
+            "final": FINAL,
+            "decisions": Decision,
+            "msg": msg,
+        },
+    )
 
 
 def _act(url: str, action: Callable[[], object]) -> Response:
@@ -136,9 +176,12 @@ def _act(url: str, action: Callable[[], object]) -> Response:
 
 
 @router.post("/clusters/{cluster_id}/case")
-def open_case(cluster_id: str, reason: Annotated[Text, Form(max_length=2000)] = "",
-              session: Session = Depends(get_session),
-              who: Principal = Depends(console_user)) -> Response:
+def open_case(
+    cluster_id: str,
+    reason: Annotated[Text, Form(max_length=2000)] = "",
+    session: Session = Depends(get_session),
+    who: Principal = Depends(console_user),
+) -> Response:
     """Open a case on the cluster."""
     url = f"/console/clusters/{quote(cluster_id)}"
     if not who.can("analyst"):
@@ -147,9 +190,14 @@ def open_case(cluster_id: str, reason: Annotated[Text, Form(max_length=2000)] = 
 
 
 @router.post("/cases/{case_id}/transition")
-def transition(request: Request, case_id: RowId, status: Annotated[Text, Form(max_length=32)],
-               reason: Annotated[Text, Form(max_length=2000)] = "", session: Session = Depends(get_session),
-               who: Principal = Depends(console_user)) -> Response:
+def transition(
+    request: Request,
+    case_id: RowId,
+    status: Annotated[Text, Form(max_length=32)],
+    reason: Annotated[Text, Form(max_length=2000)] = "",
+    session: Session = Depends(get_session),
+    who: Principal = Depends(console_user),
+) -> Response:
     """Move the case (confirming also sends the enforcement events)."""
     case = cases.get_case(session, case_id)
     url = f"/console/clusters/{quote(case.subject_id)}"
@@ -164,8 +212,12 @@ def transition(request: Request, case_id: RowId, status: Annotated[Text, Form(ma
 
 
 @router.post("/cases/{case_id}/comment")
-def comment(case_id: RowId, body: Annotated[Text, Form(min_length=1, max_length=10_000)],
-            session: Session = Depends(get_session), who: Principal = Depends(console_user)) -> Response:
+def comment(
+    case_id: RowId,
+    body: Annotated[Text, Form(min_length=1, max_length=10_000)],
+    session: Session = Depends(get_session),
+    who: Principal = Depends(console_user),
+) -> Response:
     """Comment on the case."""
     case = cases.get_case(session, case_id)
     url = f"/console/clusters/{quote(case.subject_id)}"
@@ -175,10 +227,14 @@ def comment(case_id: RowId, body: Annotated[Text, Form(min_length=1, max_length=
 
 
 @router.post("/cases/{case_id}/decisions")
-def decide(case_id: RowId, decision: Annotated[Text, Form(max_length=32)],
-           account_ids: Annotated[list[Text] | None, Form()] = None,
-           reason: Annotated[Text, Form(max_length=2000)] = "", session: Session = Depends(get_session),
-           who: Principal = Depends(console_user)) -> Response:
+def decide(
+    case_id: RowId,
+    decision: Annotated[Text, Form(max_length=32)],
+    account_ids: Annotated[list[Text] | None, Form()] = None,
+    reason: Annotated[Text, Form(max_length=2000)] = "",
+    session: Session = Depends(get_session),
+    who: Principal = Depends(console_user),
+) -> Response:
     """Bulk decision over the ticked accounts."""
     if account_ids is None:
         account_ids = []

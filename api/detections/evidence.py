@@ -88,7 +88,7 @@ def members(session: Session, row: ClusterRow) -> list[AccountRow]:
     out: list[AccountRow] = []
     ids = list(row.members)
     for i in range(0, len(ids), 900):
-        out += session.scalars(select(AccountRow).where(AccountRow.account_id.in_(ids[i:i + 900])))
+        out += session.scalars(select(AccountRow).where(AccountRow.account_id.in_(ids[i : i + 900])))
     out.sort(key=lambda a: (-a.score, a.account_id))
     return out
 
@@ -101,8 +101,13 @@ def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
     case = _case(session, SubjectKind.cluster, cluster_id)
     decisions = {}
     if case:
-        decisions = dict(session.execute(select(AccountDecision.account_id, AccountDecision.decision)
-                                         .where(AccountDecision.case_id == case["id"])).all())
+        decisions = dict(
+            session.execute(
+                select(AccountDecision.account_id, AccountDecision.decision).where(
+                    AccountDecision.case_id == case["id"]
+                )
+            ).all()
+        )
     listed = [a.account_id for a in accts] + sorted(set(row.members) - set(known))
     member_rows = []
     for acc in listed[:MAX_MEMBERS]:
@@ -111,19 +116,28 @@ def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
         if a is not None:
             base |= _fields(a, MemberAccount, *base)
         member_rows.append(base)
-    linked_rows = {c.cluster_id: c for c in session.scalars(
-        select(ClusterRow).where(ClusterRow.cluster_id.in_(list(row.linked_clusters))))} if row.linked_clusters else {}
+    linked_rows = (
+        {
+            c.cluster_id: c
+            for c in session.scalars(select(ClusterRow).where(ClusterRow.cluster_id.in_(list(row.linked_clusters))))
+        }
+        if row.linked_clusters
+        else {}
+    )
     linked = []
     for cid in row.linked_clusters:
         c = linked_rows.get(cid)
         ref = {"cluster_id": cid, "known": c is not None}
         linked.append(ref | (_fields(c, LinkedCluster, *ref) if c else {}))
     return cluster_item(row) | {
-        "shared_indicators": _indicators(row.shared_indicators, redacted), "members": member_rows,
+        "shared_indicators": _indicators(row.shared_indicators, redacted),
+        "members": member_rows,
         "members_total": len(row.members),
         "verification_paths": dict(Counter(a.verification_path or "unknown" for a in accts)),
         "models": dict(Counter(m for a in accts for m in a.models)),
-        "timeline": _timeline(accts), "sample_prompts": _prompts(accts, redacted), "linked_clusters": linked,
+        "timeline": _timeline(accts),
+        "sample_prompts": _prompts(accts, redacted),
+        "linked_clusters": linked,
         "case": case,
     }
 
@@ -133,10 +147,13 @@ def account_detail(session: Session, account_id: str, redacted: bool) -> dict:
     row = get_account(session, account_id)
     cluster = session.get(ClusterRow, row.cluster_id) if row.cluster_id else None
     case = _case(session, SubjectKind.account, account_id) or (
-        _case(session, SubjectKind.cluster, row.cluster_id) if cluster else None)
+        _case(session, SubjectKind.cluster, row.cluster_id) if cluster else None
+    )
     decision = session.get(AccountDecision, account_id)
     return account_item(row) | {
-        "timeline": _timeline([row]), "sample_prompts": _prompts([row], redacted),
-        "cluster": cluster_item(cluster) if cluster else None, "case": case,
+        "timeline": _timeline([row]),
+        "sample_prompts": _prompts([row], redacted),
+        "cluster": cluster_item(cluster) if cluster else None,
+        "case": case,
         "decision": decision.decision if decision else None,
     }

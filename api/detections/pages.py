@@ -31,8 +31,9 @@ class PageCache:
     """JSON bodies by (epoch, key). ``get`` answers a hit on the event loop; a miss is rendered once in a worker
     thread, and concurrent requests for the same key wait for that one rendering."""
 
-    def __init__(self, sessions: sessionmaker[Session], ttl: float, maxsize: int = 1024,
-                 refresh_ahead: int = 64) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], ttl: float, maxsize: int = 1024, refresh_ahead: int = 64
+    ) -> None:
         self.sessions = sessions
         self.ttl = ttl
         self._pages: LRUCache = LRUCache(maxsize)
@@ -56,8 +57,9 @@ class PageCache:
         if flight is None or flight[0] != commits:  # a rendering begun before this process's last write won't do
             future = asyncio.ensure_future(run_in_threadpool(self._render, key, render, epoch))
             flight = self._rendering[key] = (commits, future)
-            future.add_done_callback(lambda _f, k=key, f=flight: self._rendering.pop(k, None) if
-                                     self._rendering.get(k) is f else None)
+            future.add_done_callback(
+                lambda _f, k=key, f=flight: self._rendering.pop(k, None) if self._rendering.get(k) is f else None
+            )
         return await asyncio.shield(flight[1])
 
     def _usable_epoch(self) -> int | None:

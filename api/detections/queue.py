@@ -88,11 +88,17 @@ def _cluster_filters(stmt: Select, f: QueueFilters, with_status: bool = True) ->
     c = ClusterRow
     stmt = _sized(_record_filters(stmt, c, f, with_status), f)
     if f.verification_path:
-        stmt = stmt.where(exists().where(AccountRow.cluster_id == c.cluster_id,
-                                         AccountRow.verification_path == f.verification_path))
+        stmt = stmt.where(
+            exists().where(AccountRow.cluster_id == c.cluster_id, AccountRow.verification_path == f.verification_path)
+        )
     if f.model:
-        stmt = stmt.where(exists().where(AccountRow.cluster_id == c.cluster_id,
-                                         AccountModel.account_id == AccountRow.account_id, AccountModel.model == f.model))
+        stmt = stmt.where(
+            exists().where(
+                AccountRow.cluster_id == c.cluster_id,
+                AccountModel.account_id == AccountRow.account_id,
+                AccountModel.model == f.model,
+            )
+        )
     if f.indicator:
         stmt = stmt.where(exists().where(ClusterIndicator.cluster_id == c.cluster_id, _indicator_match(f)))
     return stmt
@@ -113,8 +119,11 @@ def _account_filters(stmt: Select, f: QueueFilters, with_status: bool = True) ->
 
 
 def _table(kind: SubjectKind):
-    return (ClusterRow, ClusterRow.cluster_id, _cluster_filters) if kind is SubjectKind.cluster else \
-        (AccountRow, AccountRow.account_id, _account_filters)
+    return (
+        (ClusterRow, ClusterRow.cluster_id, _cluster_filters)
+        if kind is SubjectKind.cluster
+        else (AccountRow, AccountRow.account_id, _account_filters)
+    )
 
 
 # Columns only the detail views read: a queue page does not load them.
@@ -124,12 +133,15 @@ _DETAIL_ONLY = {
 }
 
 
-def page(session: Session, kind: SubjectKind, f: QueueFilters, cursor: str | None,
-         limit: int) -> tuple[list, str | None, int]:
+def page(
+    session: Session, kind: SubjectKind, f: QueueFilters, cursor: str | None, limit: int
+) -> tuple[list, str | None, int]:
     """(rows, next cursor or None, total matching) of one queue page, score descending then id ascending."""
     table, key, apply = _table(kind)
     stmt = apply(select(table), f)
-    total = _cached(session, "total", kind, f, lambda: session.scalar(apply(select(func.count()).select_from(table), f)) or 0)
+    total = _cached(
+        session, "total", kind, f, lambda: session.scalar(apply(select(func.count()).select_from(table), f)) or 0
+    )
     if cursor:
         score, last = decode_cursor(cursor)
         stmt = stmt.where(or_(table.score < score, and_(table.score == score, key > last)))

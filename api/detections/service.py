@@ -25,7 +25,7 @@ def _hash(record: msgspec.Struct) -> str:
 
 def _chunks(items: Sequence, n: int = _CHUNK) -> Iterator[Sequence]:
     for i in range(0, len(items), n):
-        yield items[i:i + n]
+        yield items[i : i + n]
 
 
 def _upsert(session: Session, table: Table, key: str, rows: list[dict]) -> set[str]:
@@ -39,7 +39,9 @@ def _upsert(session: Session, table: Table, key: str, rows: list[dict]) -> set[s
         stmt = ins(table)
         updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in (key, "status")}
         stmt = stmt.on_conflict_do_update(
-            index_elements=[key], set_=updates, where=table.c.content_hash != stmt.excluded.content_hash,
+            index_elements=[key],
+            set_=updates,
+            where=table.c.content_hash != stmt.excluded.content_hash,
         ).returning(table.c[key])
         changed.update(session.execute(stmt, list(chunk)).scalars().all())
     return changed
@@ -101,16 +103,30 @@ def upsert_detections(session: Session, verdicts: list[AccountVerdict], clusters
     if verdicts:
         latest = {v.account_id: v for v in verdicts}  # the last record of an account in the batch wins
         changed = _upsert(session, AccountRow.__table__, "account_id", [_row(v, now) for v in latest.values()])
-        _replace(session, AccountModel.__table__, "account_id", changed,
-                 [{"account_id": a, "model": m} for a in sorted(changed) for m in sorted(set(latest[a].models))])
+        _replace(
+            session,
+            AccountModel.__table__,
+            "account_id",
+            changed,
+            [{"account_id": a, "model": m} for a in sorted(changed) for m in sorted(set(latest[a].models))],
+        )
         any_changed = bool(changed)
     if clusters:
         latest_c = {c.cluster_id: c for c in clusters}
         changed = _upsert(session, ClusterRow.__table__, "cluster_id", [_row(c, now) for c in latest_c.values()])
-        rows = {(cid, kind, value[:INDICATOR_VALUE_MAX])
-                for cid in changed for kind, values in latest_c[cid].shared_indicators.items() for value in values}
-        _replace(session, ClusterIndicator.__table__, "cluster_id", changed,
-                 [{"cluster_id": c, "kind": k, "value": v} for c, k, v in sorted(rows)])
+        rows = {
+            (cid, kind, value[:INDICATOR_VALUE_MAX])
+            for cid in changed
+            for kind, values in latest_c[cid].shared_indicators.items()
+            for value in values
+        }
+        _replace(
+            session,
+            ClusterIndicator.__table__,
+            "cluster_id",
+            changed,
+            [{"cluster_id": c, "kind": k, "value": v} for c, k, v in sorted(rows)],
+        )
         any_changed = any_changed or bool(changed)
     if any_changed:
         bump_epoch(session)

@@ -22,9 +22,13 @@ MIGRATE_BACKOFF_S = 1.0  # seconds before the first retry, one more before each 
 WRITE_TIMEOUT_MS = 20_000  # a PostgreSQL write stuck longer (a lock, a hung server) fails and is retried
 REASON_MAX_CHARS = 300
 _REASONS = (
-    ("readonly", "the database is read-only"), ("read-only", "the database is read-only"),
-    ("disk is full", "the disk is full"), ("no space left", "the disk is full"), ("could not extend", "the disk is full"),
-    ("unable to open", "the database file cannot be opened"), ("connection", "the database connection failed"),
+    ("readonly", "the database is read-only"),
+    ("read-only", "the database is read-only"),
+    ("disk is full", "the disk is full"),
+    ("no space left", "the disk is full"),
+    ("could not extend", "the disk is full"),
+    ("unable to open", "the database file cannot be opened"),
+    ("connection", "the database connection failed"),
     ("terminating", "the database server ended the connection"),
 )
 

@@ -37,29 +37,38 @@ async def get_queue(
     Pages of the same detections epoch are rendered once (other processes' writes show within about
     API_QUEUE_CACHE_SECONDS)."""
     key = ("page", kind, f.model_dump_json(), cursor, limit)
-    body = await request.app.state.queue_pages.get(key, partial(queue.page_json, kind=kind, f=f, cursor=cursor, limit=limit))
+    body = await request.app.state.queue_pages.get(
+        key, partial(queue.page_json, kind=kind, f=f, cursor=cursor, limit=limit)
+    )
     return Response(body, media_type="application/json")
 
 
 @router.get("/detections/counts", response_model=Counts, summary="Detections per review status")
-async def get_counts(request: Request, f: Annotated[QueueFilters, Query()], kind: SubjectKind = SubjectKind.cluster,
-                     _who: Principal = Depends(viewer)) -> Response:
+async def get_counts(
+    request: Request,
+    f: Annotated[QueueFilters, Query()],
+    kind: SubjectKind = SubjectKind.cluster,
+    _who: Principal = Depends(viewer),
+) -> Response:
     """Total, flagged and per-status counts under the filters (the status filter is ignored)."""
-    body = await request.app.state.queue_pages.get(("counts", kind, f.model_dump_json()),
-                                                   partial(queue.counts_json, kind=kind, f=f))
+    body = await request.app.state.queue_pages.get(
+        ("counts", kind, f.model_dump_json()), partial(queue.counts_json, kind=kind, f=f)
+    )
     return Response(body, media_type="application/json")
 
 
 @router.get("/clusters/{cluster_id}", response_model=ClusterDetail, responses=NOT_FOUND, summary="Cluster evidence")
-def get_cluster(cluster_id: str, redact: bool = True, session: Session = Depends(get_session),
-                who: Principal = Depends(viewer)) -> dict:
+def get_cluster(
+    cluster_id: str, redact: bool = True, session: Session = Depends(get_session), who: Principal = Depends(viewer)
+) -> dict:
     """A cluster with members, shared indicators, hourly timeline, sample prompts, reasons, linked clusters, case.
     ``redact=false`` shows prompt text (analysts and above)."""
     return evidence.cluster_detail(session, cluster_id, _redacted(redact, who))
 
 
 @router.get("/accounts/{account_id}", response_model=AccountDetail, responses=NOT_FOUND, summary="Account evidence")
-def get_account(account_id: str, redact: bool = True, session: Session = Depends(get_session),
-                who: Principal = Depends(viewer)) -> dict:
+def get_account(
+    account_id: str, redact: bool = True, session: Session = Depends(get_session), who: Principal = Depends(viewer)
+) -> dict:
     """An account with its timeline, sample prompts, reasons, cluster and case."""
     return evidence.account_detail(session, account_id, _redacted(redact, who))

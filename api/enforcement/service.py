@@ -33,9 +33,22 @@ def enqueue(session: Session, events: list[dict]) -> int:
         return 0
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    rows = [{"idempotency_key": e["idempotency_key"], "case_id": e["case_id"], "account_id": e["account_id"],
-             "payload": e, "created_at": utcnow(), "attempts": 0} for e in events]
-    stmt = ins(OutboxEvent).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(OutboxEvent.idempotency_key)
+    rows = [
+        {
+            "idempotency_key": e["idempotency_key"],
+            "case_id": e["case_id"],
+            "account_id": e["account_id"],
+            "payload": e,
+            "created_at": utcnow(),
+            "attempts": 0,
+        }
+        for e in events
+    ]
+    stmt = (
+        ins(OutboxEvent)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(OutboxEvent.idempotency_key)
+    )
     return len(session.execute(stmt, rows).scalars().all())
 
 
@@ -53,17 +66,31 @@ class Publisher:
         if self._producer is None:
             from kafka import KafkaProducer
 
-            self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", retries=0, enable_idempotence=False, linger_ms=5,
-                                           max_block_ms=int(self.timeout * 1000), bootstrap_timeout_ms=int(self.timeout * 1000),
-                                           request_timeout_ms=int(self.timeout * 1000))
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.bootstrap,
+                acks="all",
+                retries=0,
+                enable_idempotence=False,
+                linger_ms=5,
+                max_block_ms=int(self.timeout * 1000),
+                bootstrap_timeout_ms=int(self.timeout * 1000),
+                request_timeout_ms=int(self.timeout * 1000),
+            )
         return self._producer
 
     def send(self, rows: list[OutboxEvent]) -> None:
         """Send ``rows`` (keyed by account id, idempotency key in a header) and wait for the broker's acks."""
         with self._lock:
             producer = self._get()
-            futures = [producer.send(self.topic, key=r.account_id.encode(), value=json.dumps(r.payload).encode(),
-                                     headers=[("idempotency-key", r.idempotency_key.encode())]) for r in rows]
+            futures = [
+                producer.send(
+                    self.topic,
+                    key=r.account_id.encode(),
+                    value=json.dumps(r.payload).encode(),
+                    headers=[("idempotency-key", r.idempotency_key.encode())],
+                )
+                for r in rows
+            ]
             for f in futures:
                 f.get(timeout=self.timeout)
 
@@ -78,8 +105,12 @@ class Publisher:
 def dispatch(session: Session, publisher: Publisher | Callable[[list[OutboxEvent]], None], limit: int = 500) -> dict:
     """Send pending outbox events; marks them sent once acked. Returns counts of sent and still pending."""
     send = publisher.send if isinstance(publisher, Publisher) else publisher
-    stmt = select(OutboxEvent).where(OutboxEvent.sent_at.is_(None)).order_by(OutboxEvent.created_at,
-                                                                           OutboxEvent.idempotency_key).limit(limit)
+    stmt = (
+        select(OutboxEvent)
+        .where(OutboxEvent.sent_at.is_(None))
+        .order_by(OutboxEvent.created_at, OutboxEvent.idempotency_key)
+        .limit(limit)
+    )
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     rows = list(session.scalars(stmt))
@@ -107,9 +138,13 @@ def dispatch(session: Session, publisher: Publisher | Callable[[list[OutboxEvent
 
 def pending(session: Session) -> list[OutboxEvent]:
     """Events not yet acknowledged by the broker."""
-    return list(session.scalars(select(OutboxEvent).where(OutboxEvent.sent_at.is_(None)).order_by(OutboxEvent.created_at)))
+    return list(
+        session.scalars(select(OutboxEvent).where(OutboxEvent.sent_at.is_(None)).order_by(OutboxEvent.created_at))
+    )
 
 
 def for_case(session: Session, case_id: int) -> list[OutboxEvent]:
     """A case's enforcement events."""
-    return list(session.scalars(select(OutboxEvent).where(OutboxEvent.case_id == case_id).order_by(OutboxEvent.account_id)))
+    return list(
+        session.scalars(select(OutboxEvent).where(OutboxEvent.case_id == case_id).order_by(OutboxEvent.account_id))
+    )

@@ -16,8 +16,13 @@ from distillguard.api.review import CaseStatus
 from distillguard.detector.records import SubjectKind
 
 NAMESPACE = uuid.UUID("6f1a5e0e-6a4b-4b43-9a4c-6d0c2e5b1f10")  # deterministic ids: same cluster, same objects
-IDENTITY = stix2.Identity(id=f"identity--{uuid.uuid5(NAMESPACE, 'distillguard')}", name="DistillGuard",
-                          identity_class="system", created="2026-01-01T00:00:00Z", modified="2026-01-01T00:00:00Z")
+IDENTITY = stix2.Identity(
+    id=f"identity--{uuid.uuid5(NAMESPACE, 'distillguard')}",
+    name="DistillGuard",
+    identity_class="system",
+    created="2026-01-01T00:00:00Z",
+    modified="2026-01-01T00:00:00Z",
+)
 
 
 def _quote(value: str) -> str:
@@ -37,7 +42,9 @@ def _pattern(kind: str, value: str) -> tuple[str, str] | None:
         return f"[{obj}:value = '{text}']", f"{'IP address' if kind == 'ip' else 'Subnet'} shared by the cluster"
     if kind == "asn":
         digits = value.upper().removeprefix("AS")
-        return (f"[autonomous-system:number = {int(digits)}]", "ASN shared by the cluster") if digits.isdigit() else None
+        return (
+            (f"[autonomous-system:number = {int(digits)}]", "ASN shared by the cluster") if digits.isdigit() else None
+        )
     if kind == "client":
         return f"[x-distillguard-client:fingerprint = '{v}']", "TLS fingerprint and user agent shared by the cluster"
     if kind == "payment_fingerprint":
@@ -58,10 +65,16 @@ def cluster_bundle(session: Session, cluster_id: str) -> stix2.Bundle:
     stamp = case.decided_at
     ident = lambda kind, key: f"{kind}--{uuid.uuid5(NAMESPACE, f'{cluster_id}/{key}')}"  # noqa: E731
     campaign = stix2.Campaign(
-        id=ident("campaign", "campaign"), name=f"Distillation campaign {cluster_id}", created=stamp, modified=stamp,
-        created_by_ref=IDENTITY.id, first_seen=row.first_seen, last_seen=row.last_seen,
+        id=ident("campaign", "campaign"),
+        name=f"Distillation campaign {cluster_id}",
+        created=stamp,
+        modified=stamp,
+        created_by_ref=IDENTITY.id,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
         description=f"{row.size} coordinated accounts harvesting model outputs. " + " ".join(row.reasons[:5]),
-        objective="Harvest model outputs (distillation)", confidence=round(row.score * 100),
+        objective="Harvest model outputs (distillation)",
+        confidence=round(row.score * 100),
     )
     objects: list = [IDENTITY, campaign]
     for kind, values in sorted(row.shared_indicators.items()):
@@ -71,12 +84,26 @@ def cluster_bundle(session: Session, cluster_id: str) -> stix2.Bundle:
                 continue
             pattern, what = made
             ind = stix2.Indicator(
-                id=ident("indicator", f"{kind}/{value}"), name=f"{kind}: {value[:80]}", description=what,
-                pattern=pattern, pattern_type="stix", valid_from=stamp, created=stamp, modified=stamp,
-                created_by_ref=IDENTITY.id, indicator_types=["malicious-activity"], labels=["distillation", kind],
+                id=ident("indicator", f"{kind}/{value}"),
+                name=f"{kind}: {value[:80]}",
+                description=what,
+                pattern=pattern,
+                pattern_type="stix",
+                valid_from=stamp,
+                created=stamp,
+                modified=stamp,
+                created_by_ref=IDENTITY.id,
+                indicator_types=["malicious-activity"],
+                labels=["distillation", kind],
             )
-            rel = stix2.Relationship(id=ident("relationship", f"{kind}/{value}"), relationship_type="indicates",
-                                     source_ref=ind.id, target_ref=campaign.id, created=stamp, modified=stamp,
-                                     created_by_ref=IDENTITY.id)
+            rel = stix2.Relationship(
+                id=ident("relationship", f"{kind}/{value}"),
+                relationship_type="indicates",
+                source_ref=ind.id,
+                target_ref=campaign.id,
+                created=stamp,
+                modified=stamp,
+                created_by_ref=IDENTITY.id,
+            )
             objects += [ind, rel]
     return stix2.Bundle(id=ident("bundle", f"bundle/{stamp.isoformat()}"), objects=objects, allow_custom=True)

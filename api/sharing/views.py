@@ -15,11 +15,28 @@ router = APIRouter(prefix="/api/v1", tags=["sharing"], responses=COMMON | NOT_FO
 STIX_MEDIA = "application/stix+json;version=2.1"
 
 
-@router.get("/clusters/{cluster_id}/stix", summary="STIX 2.1 bundle of a confirmed cluster's indicators",
-            responses={200: {"description": "A STIX 2.1 bundle", "content": {STIX_MEDIA: {"schema": {
-                "type": "object", "required": ["type", "id", "objects"],
-                "properties": {"type": {"type": "string", "enum": ["bundle"]}, "id": {"type": "string"},
-                               "objects": {"type": "array", "items": {"type": "object"}}}}}}}})
+@router.get(
+    "/clusters/{cluster_id}/stix",
+    summary="STIX 2.1 bundle of a confirmed cluster's indicators",
+    responses={
+        200: {
+            "description": "A STIX 2.1 bundle",
+            "content": {
+                STIX_MEDIA: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["type", "id", "objects"],
+                        "properties": {
+                            "type": {"type": "string", "enum": ["bundle"]},
+                            "id": {"type": "string"},
+                            "objects": {"type": "array", "items": {"type": "object"}},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
 def stix(cluster_id: str, session: Session = Depends(get_session), _who: Principal = Depends(analyst)) -> Response:
     """The cluster's shared indicators (IPs, subnets, ASNs, client fingerprints, cards, templates) as STIX
     indicators of a campaign, for exchange with other providers. Only clusters confirmed as attacks."""

@@ -42,12 +42,51 @@ COUNTRY_CODES = tuple(COUNTRIES)
 COUNTRY_WEIGHTS = np.array([COUNTRIES[c][2] for c in COUNTRY_CODES]) / sum(COUNTRIES[c][2] for c in COUNTRY_CODES)
 
 # Cloud providers backends run in, and the cheap hosting ASNs proxy services rent from.
-CLOUD_ASNS = {16509: "US", 14618: "US", 15169: "US", 396982: "US", 8075: "US", 14061: "US", 63949: "US", 24940: "DE", 16276: "FR"}
+CLOUD_ASNS = {
+    16509: "US",
+    14618: "US",
+    15169: "US",
+    396982: "US",
+    8075: "US",
+    14061: "US",
+    63949: "US",
+    24940: "DE",
+    16276: "FR",
+}
 CLOUD_MAIN = (16509, 14618, 15169, 396982, 8075)
-HOSTING_ASNS = {24940: "DE", 16276: "FR", 14061: "NL", 20473: "US", 9009: "GB", 60781: "NL", 51167: "DE", 63949: "SG", 45102: "SG", 132203: "HK", 4785: "HK"}
+HOSTING_ASNS = {
+    24940: "DE",
+    16276: "FR",
+    14061: "NL",
+    20473: "US",
+    9009: "GB",
+    60781: "NL",
+    51167: "DE",
+    63949: "SG",
+    45102: "SG",
+    132203: "HK",
+    4785: "HK",
+}
 # National research and education networks / campus ASNs.
-UNIVERSITY_ASNS = {3: "US", 25: "US", 237: "US", 2152: "US", 786: "GB", 680: "DE", 2200: "FR", 1103: "NL", 2907: "JP", 7575: "AU",
-                   55824: "IN", 1916: "BR", 766: "ES", 137: "IT", 4538: "CN", 2603: "SE", 8501: "PL"}
+UNIVERSITY_ASNS = {
+    3: "US",
+    25: "US",
+    237: "US",
+    2152: "US",
+    786: "GB",
+    680: "DE",
+    2200: "FR",
+    1103: "NL",
+    2907: "JP",
+    7575: "AU",
+    55824: "IN",
+    1916: "BR",
+    766: "ES",
+    137: "IT",
+    4538: "CN",
+    2603: "SE",
+    8501: "PL",
+}
 # Business ISPs corporate offices egress through.
 BUSINESS_ASNS = {3356: "US", 174: "US", 6461: "US", 3257: "DE", 1299: "SE", 2914: "US", 6762: "IT", 5511: "FR"}
 
@@ -116,30 +155,69 @@ _LINUX = "X11; Linux x86_64"
 
 def _chrome(os_: str, v: int, edge: bool = False) -> Client:
     tail = f" Edg/{v}.0.0.0" if edge else ""
-    return Client(f"Mozilla/5.0 ({os_}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.0.0 Safari/537.36{tail}", TLS_CHROME, True)
+    return Client(
+        f"Mozilla/5.0 ({os_}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.0.0 Safari/537.36{tail}",
+        TLS_CHROME,
+        True,
+    )
 
 
 BROWSERS: tuple[Client, ...] = (
     *(_chrome(o, v) for o in (_WIN, _MAC, _LINUX) for v in (120, 121, 122, 123)),
     *(_chrome(_WIN, v, edge=True) for v in (121, 122)),
-    Client("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.6261.105 Mobile Safari/537.36", TLS_CHROME, True),
-    Client("Mozilla/5.0 (Linux; Android 13; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.6167.178 Mobile Safari/537.36", TLS_CHROME, True),
-    *(Client(f"Mozilla/5.0 ({o}; rv:{v}.0) Gecko/20100101 Firefox/{v}.0", TLS_FIREFOX, True) for o in (_WIN, _MAC, _LINUX) for v in (122, 123)),
-    Client(f"Mozilla/5.0 ({_MAC}) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.3 Safari/605.1.15", TLS_SAFARI, True),
-    Client(f"Mozilla/5.0 ({_MAC}) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2.1 Safari/605.1.15", TLS_SAFARI, True),
-    Client("Mozilla/5.0 (iPhone; CPU iPhone OS 17_3_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.3 Mobile/15E148 Safari/604.1", TLS_SAFARI, True),
-    Client("Mozilla/5.0 (iPad; CPU OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1", TLS_SAFARI, True),
+    Client(
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.6261.105 Mobile Safari/537.36",
+        TLS_CHROME,
+        True,
+    ),
+    Client(
+        "Mozilla/5.0 (Linux; Android 13; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.6167.178 Mobile Safari/537.36",
+        TLS_CHROME,
+        True,
+    ),
+    *(
+        Client(f"Mozilla/5.0 ({o}; rv:{v}.0) Gecko/20100101 Firefox/{v}.0", TLS_FIREFOX, True)
+        for o in (_WIN, _MAC, _LINUX)
+        for v in (122, 123)
+    ),
+    Client(
+        f"Mozilla/5.0 ({_MAC}) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.3 Safari/605.1.15", TLS_SAFARI, True
+    ),
+    Client(
+        f"Mozilla/5.0 ({_MAC}) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2.1 Safari/605.1.15",
+        TLS_SAFARI,
+        True,
+    ),
+    Client(
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_3_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.3 Mobile/15E148 Safari/604.1",
+        TLS_SAFARI,
+        True,
+    ),
+    Client(
+        "Mozilla/5.0 (iPad; CPU OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
+        TLS_SAFARI,
+        True,
+    ),
 )
-BROWSER_WEIGHTS = np.array([3.0 if "Windows" in c.user_agent and "Chrome" in c.user_agent else 1.5 if c.tls == TLS_CHROME else 1.0 for c in BROWSERS])
+BROWSER_WEIGHTS = np.array(
+    [
+        3.0 if "Windows" in c.user_agent and "Chrome" in c.user_agent else 1.5 if c.tls == TLS_CHROME else 1.0
+        for c in BROWSERS
+    ]
+)
 BROWSER_WEIGHTS /= BROWSER_WEIGHTS.sum()
 
 # What hydra proxies present: one scripted client, sometimes dressed up as a browser (the TLS stack gives it away).
 PROXY_CLIENTS: tuple[Client, ...] = (
     Client("python-httpx/0.26.0", TLS_PYTHON, False),
-    Client(f"Mozilla/5.0 ({_WIN}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36", TLS_GO, False),
+    Client(
+        f"Mozilla/5.0 ({_WIN}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36", TLS_GO, False
+    ),
     Client("anthropic-python/0.42.0", TLS_PYTHON_OLD, False),
     Client("node-fetch/1.0 (+https://github.com/bitinn/node-fetch)", TLS_NODE, False),
-    Client(f"Mozilla/5.0 ({_MAC}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/118.0.0.0 Safari/537.36", TLS_PYTHON, False),
+    Client(
+        f"Mozilla/5.0 ({_MAC}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/118.0.0.0 Safari/537.36", TLS_PYTHON, False
+    ),
     Client("axios/1.6.7", TLS_NODE, False),
     Client("anthropic-typescript/0.32.1", TLS_NODE, False),
 )
@@ -187,7 +265,15 @@ def residential_ip(country: str, rng: np.random.Generator) -> tuple[str, int]:
     return ip, asn
 
 
-_WIDE = {"US": (-2.0, -1.0, 0.0, 1.0), "CA": (-3.0, -2.0, 0.0, 1.5), "BR": (0.0, -1.0), "AU": (-2.0, 0.0, 1.0), "RU": (-1.0, 0.0, 2.0, 4.0), "MX": (0.0, -1.0, 1.0), "ID": (0.0, 1.0, 2.0)}
+_WIDE = {
+    "US": (-2.0, -1.0, 0.0, 1.0),
+    "CA": (-3.0, -2.0, 0.0, 1.5),
+    "BR": (0.0, -1.0),
+    "AU": (-2.0, 0.0, 1.0),
+    "RU": (-1.0, 0.0, 2.0, 4.0),
+    "MX": (0.0, -1.0, 1.0),
+    "ID": (0.0, 1.0, 2.0),
+}
 VPN_ASNS = {9009: "GB", 60068: "NL", 212238: "US", 20473: "US", 136787: "SG"}
 
 

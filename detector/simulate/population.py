@@ -114,7 +114,9 @@ class Builder:
         return "".join(f"{x:02x}" for x in self.rng.integers(0, 256, size=6))
 
     def aged(self, lo_days: float, hi_days: float) -> datetime:
-        return self.start - timedelta(days=float(self.rng.uniform(lo_days, hi_days)), seconds=float(self.rng.integers(0, int(DAY))))
+        return self.start - timedelta(
+            days=float(self.rng.uniform(lo_days, hi_days)), seconds=float(self.rng.integers(0, int(DAY)))
+        )
 
     def keys(self, extra_p: float = 0.15) -> tuple[str, ...]:
         k = 1 + int(self.rng.random() < extra_p)
@@ -123,7 +125,9 @@ class Builder:
     def poisson_days(self, per_day: float) -> int:
         return int(self.rng.poisson(per_day * self.days))
 
-    def human_convs(self, a: Actor, per_day: float, mean_turns: float, gap_s: float, profile=HUMAN, weekend=1.0, min_one=True) -> None:
+    def human_convs(
+        self, a: Actor, per_day: float, mean_turns: float, gap_s: float, profile=HUMAN, weekend=1.0, min_one=True
+    ) -> None:
         tz = net.local_offset(a.billing_country or "US", self.rng)
         rate = hourly_rate(profile, tz, self.days, self.weekday, weekend)
         k = max(int(min_one), self.poisson_days(per_day))
@@ -144,7 +148,15 @@ class Builder:
         a.ip = np.concatenate([a.ip, self.rng.integers(0, len(a.ips), size=len(ct))])[o]
         a.camo = np.concatenate([a.camo, np.ones(len(ct), dtype=bool)])[o]
 
-    def set_plan(self, a: Actor, t: np.ndarray, conv: np.ndarray, turn: np.ndarray, ip: np.ndarray | None = None, camo: np.ndarray | None = None) -> None:
+    def set_plan(
+        self,
+        a: Actor,
+        t: np.ndarray,
+        conv: np.ndarray,
+        turn: np.ndarray,
+        ip: np.ndarray | None = None,
+        camo: np.ndarray | None = None,
+    ) -> None:
         keep = t < self.days * DAY
         a.t, a.conv, a.turn = t[keep], conv[keep], turn[keep]
         if ip is None:
@@ -198,16 +210,49 @@ class Builder:
             client = net.pick_browser(self.rng) if browser else net.pick_sdk(self.rng)
             lang = text.COUNTRY_LANG.get(c, "en") if self.rng.random() < 0.5 else "en"
             step = float(self.rng.random() < 0.15) * float(self.rng.uniform(0.1, 0.4))
-            prof = Profile(out_median=float(self.rng.uniform(250, 600)), max_tokens=(4096, 8192) if browser else (1024, 2048, 4096),
-                           reasoning_p=0.12 if step else 0.02, temperature=(None,) if browser else (None, 0.7, 1.0, 0.2))
-            card = prev.payment if household and self.rng.random() < 0.5 else None if self.rng.random() < 0.3 else self.card()
-            a = self.add(Actor(self.hexid("acct_"), "individual", False, None, self.keys(), self.aged(40, 1100), "standard", c,
-                               card, ips, client, "chat", prof, lang=lang,
-                               sends_conv=browser or self.rng.random() < 0.5, extra={"step": step, "topics": self.rng.choice(9, size=3).tolist()}))
+            prof = Profile(
+                out_median=float(self.rng.uniform(250, 600)),
+                max_tokens=(4096, 8192) if browser else (1024, 2048, 4096),
+                reasoning_p=0.12 if step else 0.02,
+                temperature=(None,) if browser else (None, 0.7, 1.0, 0.2),
+            )
+            card = (
+                prev.payment
+                if household and self.rng.random() < 0.5
+                else None
+                if self.rng.random() < 0.3
+                else self.card()
+            )
+            a = self.add(
+                Actor(
+                    self.hexid("acct_"),
+                    "individual",
+                    False,
+                    None,
+                    self.keys(),
+                    self.aged(40, 1100),
+                    "standard",
+                    c,
+                    card,
+                    ips,
+                    client,
+                    "chat",
+                    prof,
+                    lang=lang,
+                    sends_conv=browser or self.rng.random() < 0.5,
+                    extra={"step": step, "topics": self.rng.choice(9, size=3).tolist()},
+                )
+            )
             power = self.rng.random() < 0.02  # heavy users: all day in the app, long answers, often step by step
             if power:
-                a.profile.out_median, a.profile.reasoning_p, a.extra["step"] = float(self.rng.uniform(900, 2000)), 0.3, 0.3
-            self.human_convs(a, float(self.rng.uniform(40, 120)) if power else float(self.rng.lognormal(np.log(7.0), 0.8)), 3.2, 70.0)
+                a.profile.out_median, a.profile.reasoning_p, a.extra["step"] = (
+                    float(self.rng.uniform(900, 2000)),
+                    0.3,
+                    0.3,
+                )
+            self.human_convs(
+                a, float(self.rng.uniform(40, 120)) if power else float(self.rng.lognormal(np.log(7.0), 0.8)), 3.2, 70.0
+            )
             self.set_models(a, 0.1, *self.adoption(0.06, 0.08))
             prev = a
         self.legit_counts["individual"] = count
@@ -221,14 +266,40 @@ class Builder:
                 asn = int(self.rng.choice((*net.CLOUD_MAIN, 14061, 24940, 16276)))
                 ips.append((net.ip_in(asn, self.rng), asn, net.CLOUD_ASNS.get(asn, "US")))
             tools = text.AGENT_TOOLS[int(self.rng.integers(len(text.AGENT_TOOLS)))] if self.rng.random() < 0.3 else ()
-            prof = Profile(out_median=float(self.rng.uniform(300, 900)), max_tokens=(1024, 2048, 4096, 8192), temperature=(0.0, 0.2, None, 1.0),
-                           reasoning_p=0.08, tools=tools, tools_p=0.6 if tools else 0.0, rate_limit_p=0.01)
-            a = self.add(Actor(self.hexid("acct_"), "developer", False, None, self.keys(0.4), self.aged(20, 900), "standard", c, self.card(), ips,
-                               net.pick_sdk(self.rng), "dev", prof, org_id=self.hexid("org_", 8) if self.rng.random() < 0.3 else None,
-                               sends_conv=self.rng.random() < 0.3, endpoint="chat/completions" if self.rng.random() < 0.1 else "messages"))
+            prof = Profile(
+                out_median=float(self.rng.uniform(300, 900)),
+                max_tokens=(1024, 2048, 4096, 8192),
+                temperature=(0.0, 0.2, None, 1.0),
+                reasoning_p=0.08,
+                tools=tools,
+                tools_p=0.6 if tools else 0.0,
+                rate_limit_p=0.01,
+            )
+            a = self.add(
+                Actor(
+                    self.hexid("acct_"),
+                    "developer",
+                    False,
+                    None,
+                    self.keys(0.4),
+                    self.aged(20, 900),
+                    "standard",
+                    c,
+                    self.card(),
+                    ips,
+                    net.pick_sdk(self.rng),
+                    "dev",
+                    prof,
+                    org_id=self.hexid("org_", 8) if self.rng.random() < 0.3 else None,
+                    sends_conv=self.rng.random() < 0.3,
+                    endpoint="chat/completions" if self.rng.random() < 0.1 else "messages",
+                )
+            )
             tz = net.utc_offset(c)
             rate = hourly_rate(HUMAN, tz, self.days, self.weekday) + 0.1
-            starts = sample_times(self.rng, rate, max(1, self.poisson_days(float(self.rng.lognormal(np.log(2.5), 0.6)))), self.days)
+            starts = sample_times(
+                self.rng, rate, max(1, self.poisson_days(float(self.rng.lognormal(np.log(2.5), 0.6)))), self.days
+            )
             t = np.sort(bursts(self.rng, starts, float(self.rng.uniform(5, 25)), float(self.rng.uniform(5, 60))))
             self.set_plan(a, t, np.arange(len(t)), np.zeros(len(t), dtype=np.int64))
             self.set_models(a, 0.25, *self.adoption(0.15, 0.15))
@@ -240,15 +311,41 @@ class Builder:
             brand = text.BRANDS[int(self.rng.integers(len(text.BRANDS)))]
             asn = int(self.rng.choice(net.CLOUD_MAIN))
             sub = net.subnet24(asn, self.rng)
-            ips = [(net.ip_in(asn, self.rng, sub), asn, net.CLOUD_ASNS[asn]) for _ in range(int(self.rng.integers(1, 5)))]
+            ips = [
+                (net.ip_in(asn, self.rng, sub), asn, net.CLOUD_ASNS[asn]) for _ in range(int(self.rng.integers(1, 5)))
+            ]
             org = self.hexid("org_", 8)
-            prof = Profile(out_median=float(self.rng.uniform(150, 700)), out_sigma=0.5, max_tokens=(int(self.rng.choice([1024, 2048, 4096])),),
-                           temperature=(float(self.rng.choice([0.0, 0.3, 0.5, 0.7])),), reasoning_p=0.0, tools=text.APPS[app][2], tools_p=1.0,
-                           rate_limit_p=0.01, history_tokens=250)
-            a = self.add(Actor(self.hexid("acct_"), "app_backend", False, None, self.keys(0.3), self.aged(60, 700),
-                               "startup" if self.rng.random() < 0.3 else "standard", net.CLOUD_ASNS[asn] if self.rng.random() < 0.7 else net.pick_country(self.rng),
-                               self.card(), ips, net.pick_sdk(self.rng), "app", prof, org_id=org, sends_conv=self.rng.random() < 0.6,
-                               extra={"app": app, "system": text.app_system_prompt(self.r, app, brand)}))
+            prof = Profile(
+                out_median=float(self.rng.uniform(150, 700)),
+                out_sigma=0.5,
+                max_tokens=(int(self.rng.choice([1024, 2048, 4096])),),
+                temperature=(float(self.rng.choice([0.0, 0.3, 0.5, 0.7])),),
+                reasoning_p=0.0,
+                tools=text.APPS[app][2],
+                tools_p=1.0,
+                rate_limit_p=0.01,
+                history_tokens=250,
+            )
+            a = self.add(
+                Actor(
+                    self.hexid("acct_"),
+                    "app_backend",
+                    False,
+                    None,
+                    self.keys(0.3),
+                    self.aged(60, 700),
+                    "startup" if self.rng.random() < 0.3 else "standard",
+                    net.CLOUD_ASNS[asn] if self.rng.random() < 0.7 else net.pick_country(self.rng),
+                    self.card(),
+                    ips,
+                    net.pick_sdk(self.rng),
+                    "app",
+                    prof,
+                    org_id=org,
+                    sends_conv=self.rng.random() < 0.6,
+                    extra={"app": app, "system": text.app_system_prompt(self.r, app, brand)},
+                )
+            )
             tz = float(self.rng.choice([-6.0, 0.0, 1.0, 5.5, 8.0]))
             rate = hourly_rate(APP, tz, self.days, self.weekday)
             k = max(5, self.poisson_days(float(self.rng.lognormal(np.log(400), 0.6))))
@@ -270,11 +367,30 @@ class Builder:
             course = self.hexid("course_", 6)
             for _ in range(size):
                 home = net.residential_ip(country, self.rng)
-                prof = Profile(out_median=float(self.rng.uniform(400, 900)), max_tokens=(4096, 8192), temperature=(None,), reasoning_p=0.15)
-                a = self.add(Actor(self.hexid("acct_"), "university_student", False, None, self.keys(0.0),
-                                   semester + timedelta(hours=float(self.rng.exponential(30))), "education", country,
-                                   None if self.rng.random() < 0.5 else self.card(), [nat, (home[0], home[1], country)],
-                                   net.pick_browser(self.rng), "homework", prof, extra={"problems": problems, "course": course}))
+                prof = Profile(
+                    out_median=float(self.rng.uniform(400, 900)),
+                    max_tokens=(4096, 8192),
+                    temperature=(None,),
+                    reasoning_p=0.15,
+                )
+                a = self.add(
+                    Actor(
+                        self.hexid("acct_"),
+                        "university_student",
+                        False,
+                        None,
+                        self.keys(0.0),
+                        semester + timedelta(hours=float(self.rng.exponential(30))),
+                        "education",
+                        country,
+                        None if self.rng.random() < 0.5 else self.card(),
+                        [nat, (home[0], home[1], country)],
+                        net.pick_browser(self.rng),
+                        "homework",
+                        prof,
+                        extra={"problems": problems, "course": course},
+                    )
+                )
                 self.human_convs(a, float(self.rng.uniform(1.0, 3.5)), 2.8, 90.0, profile=CLASS, weekend=0.4)
                 a.ip = np.where(self.rng.random(len(a.t)) < 0.85, 0, 1)
                 self.set_models(a, 0.0, *self.adoption(0.01, 0.03))
@@ -290,15 +406,39 @@ class Builder:
             sub = net.subnet24(asn, self.rng)
             nats = [(net.ip_in(asn, self.rng, sub), asn, country) for _ in range(int(self.rng.integers(1, 3)))]
             org, card = self.hexid("org_", 8), self.card()
-            tool = net.Client(f"{self.r.choice(('acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark'))}-assistant/{self.rng.integers(1, 4)}.{self.rng.integers(0, 10)}.{self.rng.integers(0, 20)} (internal)",
-                              self.r.choice((net.TLS_JAVA, net.TLS_DOTNET, net.TLS_NODE)), False)
+            tool = net.Client(
+                f"{self.r.choice(('acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark'))}-assistant/{self.rng.integers(1, 4)}.{self.rng.integers(0, 10)}.{self.rng.integers(0, 20)} (internal)",
+                self.r.choice((net.TLS_JAVA, net.TLS_DOTNET, net.TLS_NODE)),
+                False,
+            )
             contract = self.aged(90, 700)
             size = int(self.rng.integers(30, 81))
             for _ in range(size):
                 client = tool if self.rng.random() < 0.4 else net.pick_browser(self.rng)
-                prof = Profile(out_median=float(self.rng.uniform(300, 800)), max_tokens=(4096, 8192), temperature=(None,), reasoning_p=0.03)
-                a = self.add(Actor(self.hexid("acct_"), "enterprise_seat", False, None, self.keys(0.0), contract + timedelta(days=float(self.rng.uniform(0, 60))),
-                                   "enterprise", country, card, nats, client, "work", prof, org_id=org))
+                prof = Profile(
+                    out_median=float(self.rng.uniform(300, 800)),
+                    max_tokens=(4096, 8192),
+                    temperature=(None,),
+                    reasoning_p=0.03,
+                )
+                a = self.add(
+                    Actor(
+                        self.hexid("acct_"),
+                        "enterprise_seat",
+                        False,
+                        None,
+                        self.keys(0.0),
+                        contract + timedelta(days=float(self.rng.uniform(0, 60))),
+                        "enterprise",
+                        country,
+                        card,
+                        nats,
+                        client,
+                        "work",
+                        prof,
+                        org_id=org,
+                    )
+                )
                 self.human_convs(a, float(self.rng.uniform(2.5, 9)), 2.0, 120.0, profile=WORK, weekend=0.08)
                 a.ip = self.rng.integers(0, len(nats), size=len(a.t))
                 self.set_models(a, 0.05, *self.adoption(0.02, 0.05))
@@ -311,19 +451,46 @@ class Builder:
             ip = (net.ip_in(asn, self.rng), asn, net.CLOUD_ASNS.get(asn, "US"))
             focus = [str(f) for f in self.rng.choice(list(text.QUESTIONS), size=2, replace=False)]
             header = text.BENCH_HEADERS[int(self.rng.integers(len(text.BENCH_HEADERS)))]
-            prof = Profile(out_median=float(self.rng.uniform(500, 1500)), out_sigma=0.6, max_tokens=(int(self.rng.choice([8192, 16384, 32000])),),
-                           temperature=(0.0,), reasoning_p=0.5 if self.rng.random() < 0.5 else 0.0, rate_limit_p=0.03)
-            a = self.add(Actor(self.hexid("acct_"), "benchmark", False, None, self.keys(0.5), self.aged(30, 500),
-                               "research" if self.rng.random() < 0.6 else "standard", ip[2], self.card(), [ip], net.pick_sdk(self.rng), "bench", prof,
-                               org_id=self.hexid("org_", 8), sends_conv=False, extra={"focus": focus, "header": header, "options": bool(self.rng.random() < 0.4)}))
+            prof = Profile(
+                out_median=float(self.rng.uniform(500, 1500)),
+                out_sigma=0.6,
+                max_tokens=(int(self.rng.choice([8192, 16384, 32000])),),
+                temperature=(0.0,),
+                reasoning_p=0.5 if self.rng.random() < 0.5 else 0.0,
+                rate_limit_p=0.03,
+            )
+            a = self.add(
+                Actor(
+                    self.hexid("acct_"),
+                    "benchmark",
+                    False,
+                    None,
+                    self.keys(0.5),
+                    self.aged(30, 500),
+                    "research" if self.rng.random() < 0.6 else "standard",
+                    ip[2],
+                    self.card(),
+                    [ip],
+                    net.pick_sdk(self.rng),
+                    "bench",
+                    prof,
+                    org_id=self.hexid("org_", 8),
+                    sends_conv=False,
+                    extra={"focus": focus, "header": header, "options": bool(self.rng.random() < 0.4)},
+                )
+            )
             starts = np.sort(self.rng.uniform(0, self.days * DAY, size=max(1, self.poisson_days(1.5))))
             t = np.sort(bursts(self.rng, starts, float(self.rng.uniform(250, 700)), float(self.rng.uniform(0.6, 3.0))))
             self.set_plan(a, t, np.arange(len(t)), np.zeros(len(t), dtype=np.int64))
             # a lab evaluates the new model as soon as it ships (a hard negative for pivot latency)
             early = i == 0 or self.rng.random() < 0.3
-            self.set_models(a, 0.2, self.release + (float(self.rng.uniform(600, 2 * HOUR)) if early else INF), 0.8 if early else 0.0)
+            self.set_models(
+                a, 0.2, self.release + (float(self.rng.uniform(600, 2 * HOUR)) if early else INF), 0.8 if early else 0.0
+            )
             if early and self.release < self.days * DAY:  # an eval run on the new model shortly after release
-                extra = np.sort(bursts(self.rng, np.array([self.release + float(self.rng.uniform(900, 2 * HOUR))]), 300, 1.5))
+                extra = np.sort(
+                    bursts(self.rng, np.array([self.release + float(self.rng.uniform(900, 2 * HOUR))]), 300, 1.5)
+                )
                 keep = extra < self.days * DAY
                 extra = extra[keep]
                 order = np.argsort(np.concatenate([a.t, extra]), kind="stable")
@@ -340,10 +507,28 @@ class Builder:
         for _ in range(count):
             c = net.pick_country(self.rng)
             browser = self.rng.random() < 0.6
-            prof = Profile(out_median=float(self.rng.uniform(250, 700)), max_tokens=(2048, 4096, 8192), reasoning_p=0.04)
-            a = self.add(Actor(self.hexid("acct_"), "reseller_customer", False, None, self.keys(), self.aged(10, 400), "standard", c, self.card(), pool,
-                               net.pick_browser(self.rng) if browser else net.pick_sdk(self.rng), "chat", prof, lang=text.COUNTRY_LANG.get(c, "en"),
-                               extra={"step": 0.0, "topics": self.rng.choice(9, size=3).tolist(), "via": camp.id}))
+            prof = Profile(
+                out_median=float(self.rng.uniform(250, 700)), max_tokens=(2048, 4096, 8192), reasoning_p=0.04
+            )
+            a = self.add(
+                Actor(
+                    self.hexid("acct_"),
+                    "reseller_customer",
+                    False,
+                    None,
+                    self.keys(),
+                    self.aged(10, 400),
+                    "standard",
+                    c,
+                    self.card(),
+                    pool,
+                    net.pick_browser(self.rng) if browser else net.pick_sdk(self.rng),
+                    "chat",
+                    prof,
+                    lang=text.COUNTRY_LANG.get(c, "en"),
+                    extra={"step": 0.0, "topics": self.rng.choice(9, size=3).tolist(), "via": camp.id},
+                )
+            )
             self.human_convs(a, float(self.rng.lognormal(np.log(2.5), 0.7)), 3.0, 80.0)
             a.ip = self.rng.integers(0, len(pool), size=len(a.t))
             self.set_models(a, 0.1, *self.adoption(0.05, 0.1))
@@ -358,26 +543,57 @@ class Builder:
         lang_i = int(self.rng.integers(len(langs)))
         picks = [names[int(self.rng.choice(len(names), p=w / w.sum()))] for _ in range(k)]
         picks += [n for n in names if n not in picks]
-        while sum(p in ("elicit", "rubric") for p in picks) < len(langs) and any(n in ("elicit", "rubric") for n in names):
+        while sum(p in ("elicit", "rubric") for p in picks) < len(langs) and any(
+            n in ("elicit", "rubric") for n in names
+        ):
             picks.append("elicit" if "elicit" in names else "rubric")
         for kind in picks:
             if kind in ("elicit", "rubric"):
                 lang = langs[lang_i % len(langs)]
                 lang_i += 1
-                out.append((kind, text.elicit_template(self.r, lang) if kind == "elicit" else text.rubric_template(self.r, lang)))
+                out.append(
+                    (
+                        kind,
+                        text.elicit_template(self.r, lang) if kind == "elicit" else text.rubric_template(self.r, lang),
+                    )
+                )
             elif kind == "agent":
-                out.append((kind, (int(self.rng.integers(len(text.AGENT_SYSTEM))), text.AGENT_TOOLS[int(self.rng.integers(len(text.AGENT_TOOLS)))])))
+                out.append(
+                    (
+                        kind,
+                        (
+                            int(self.rng.integers(len(text.AGENT_SYSTEM))),
+                            text.AGENT_TOOLS[int(self.rng.integers(len(text.AGENT_TOOLS)))],
+                        ),
+                    )
+                )
             elif kind == "bench":
-                out.append((kind, (text.BENCH_HEADERS[int(self.rng.integers(len(text.BENCH_HEADERS)))], bool(self.rng.random() < 0.5))))
+                out.append(
+                    (
+                        kind,
+                        (
+                            text.BENCH_HEADERS[int(self.rng.integers(len(text.BENCH_HEADERS)))],
+                            bool(self.rng.random() < 0.5),
+                        ),
+                    )
+                )
             else:
                 out.append((kind, ()))
         return out
 
     def attack_profile(self, heavy: bool = True) -> Profile:
-        return Profile(out_median=float(self.rng.uniform(3000, 5200)), out_sigma=0.35, max_tokens=tuple(int(x) for x in self.rng.choice([8192, 16000, 16384, 32000, 32768], size=2)),
-                       temperature=(float(self.rng.choice([0.6, 0.7, 1.0])),), reasoning_p=float(self.rng.uniform(0.6, 0.95)), rate_limit_p=0.04 if heavy else 0.015)
+        return Profile(
+            out_median=float(self.rng.uniform(3000, 5200)),
+            out_sigma=0.35,
+            max_tokens=tuple(int(x) for x in self.rng.choice([8192, 16000, 16384, 32000, 32768], size=2)),
+            temperature=(float(self.rng.choice([0.6, 0.7, 1.0])),),
+            reasoning_p=float(self.rng.uniform(0.6, 0.95)),
+            rate_limit_p=0.04 if heavy else 0.015,
+        )
 
-    def hydra(self, idx: int, size: int, per_account_day: float, kinds: dict[str, float], langs: tuple[str, ...], focus: str) -> Campaign:
+    def hydra(
+        self, idx: int, size: int, per_account_day: float, kinds: dict[str, float], langs: tuple[str, ...], focus: str
+    ) -> Campaign:
         cid = f"hydra-{idx + 1}"
         hard, rng = self.hard, self.rng
         # proxy egress pool
@@ -415,10 +631,26 @@ class Builder:
         for j in range(size):
             card_i = int(rng.integers(len(cards)))
             verification = main_path if (not hard and rng.random() < 0.8) else paths[int(rng.integers(3))]
-            a = self.add(Actor(self.hexid("acct_"), "hydra", True, cid, self.keys(0.0), created0 + timedelta(hours=float(rng.uniform(0, spread_h))),
-                               verification, card_countries[card_i] if not hard else str(rng.choice(["US", "BR", "IN", "NG", "ID", "GB", "DE"])),
-                               self.card() if hard else cards[card_i], pool, clients[j % n_clients], "attack", prof,
-                               sends_conv=conv_ids, endpoint=endpoint, extra={"templates": tmpl, "focus": focus}))
+            a = self.add(
+                Actor(
+                    self.hexid("acct_"),
+                    "hydra",
+                    True,
+                    cid,
+                    self.keys(0.0),
+                    created0 + timedelta(hours=float(rng.uniform(0, spread_h))),
+                    verification,
+                    card_countries[card_i] if not hard else str(rng.choice(["US", "BR", "IN", "NG", "ID", "GB", "DE"])),
+                    self.card() if hard else cards[card_i],
+                    pool,
+                    clients[j % n_clients],
+                    "attack",
+                    prof,
+                    sends_conv=conv_ids,
+                    endpoint=endpoint,
+                    extra={"templates": tmpl, "focus": focus},
+                )
+            )
             members.append(a)
         # one job stream, load-balanced across the accounts
         n_jobs = self.poisson_days(size * per_account_day)
@@ -430,7 +662,9 @@ class Builder:
         burnt = ~late & (rng.random(size) < 0.05)  # accounts the proxy stops using (banned, exhausted)
         active_to[burnt] = rng.uniform(4 * HOUR, window, size=int(burnt.sum()))
         for j in np.flatnonzero(late):
-            members[j].created_at = self.start + timedelta(seconds=float(active_from[j] - rng.uniform(0.5 * HOUR, 30 * HOUR)))
+            members[j].created_at = self.start + timedelta(
+                seconds=float(active_from[j] - rng.uniform(0.5 * HOUR, 30 * HOUR))
+            )
         who = round_robin(rng, jobs, active_from, active_to, jitter=hard)
         if hard:
             jobs = jobs + rng.normal(0, 900, size=len(jobs))
@@ -456,15 +690,28 @@ class Builder:
             else:
                 self.set_plan(a, t, np.arange(len(t)), np.zeros(len(t), dtype=np.int64), ipj)
             self.set_models(a, 0.0, pivot, 0.88)
-        info = {"late_joins": int(late.sum()), "retired": int(burnt.sum()), "proxy_pool_size": len(pool), "proxy_asns": sorted({p[1] for p in pool}), "payment_fingerprints": len({m.payment for m in members}),
-                "clients": [c.user_agent for c in clients], "created_from": created0.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "created_spread_hours": round(spread_h, 1), "pivot_at": (self.start + timedelta(seconds=pivot)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "templates": len(tmpl), "template_kinds": sorted({t[0] for t in tmpl}), "languages": list(langs), "_pool": pool}
+        info = {
+            "late_joins": int(late.sum()),
+            "retired": int(burnt.sum()),
+            "proxy_pool_size": len(pool),
+            "proxy_asns": sorted({p[1] for p in pool}),
+            "payment_fingerprints": len({m.payment for m in members}),
+            "clients": [c.user_agent for c in clients],
+            "created_from": created0.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created_spread_hours": round(spread_h, 1),
+            "pivot_at": (self.start + timedelta(seconds=pivot)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "templates": len(tmpl),
+            "template_kinds": sorted({t[0] for t in tmpl}),
+            "languages": list(langs),
+            "_pool": pool,
+        }
         camp = Campaign(cid, "hydra", focus, members, info)
         self.campaigns.append(camp)
         return camp
 
-    def low_and_slow(self, idx: int, size: int, kinds: dict[str, float], langs: tuple[str, ...], focus: str) -> Campaign:
+    def low_and_slow(
+        self, idx: int, size: int, kinds: dict[str, float], langs: tuple[str, ...], focus: str
+    ) -> Campaign:
         cid = f"low-slow-{idx + 1}"
         rng = self.rng
         prof = self.attack_profile(heavy=False)
@@ -474,16 +721,43 @@ class Builder:
             c = str(rng.choice(["US", "GB", "DE", "IN", "BR", "CA", "FR"]))
             home = net.residential_ip(c, rng)
             client = net.pick_browser(rng) if rng.random() < 0.5 else net.pick_sdk(rng)
-            a = self.add(Actor(self.hexid("acct_"), "low_and_slow", True, cid, self.keys(), self.aged(30, 400), "standard", c, self.card(),
-                               [(home[0], home[1], c)], client, "attack", prof, sends_conv=rng.random() < 0.5,
-                               extra={"templates": tmpl, "focus": focus}))
+            a = self.add(
+                Actor(
+                    self.hexid("acct_"),
+                    "low_and_slow",
+                    True,
+                    cid,
+                    self.keys(),
+                    self.aged(30, 400),
+                    "standard",
+                    c,
+                    self.card(),
+                    [(home[0], home[1], c)],
+                    client,
+                    "attack",
+                    prof,
+                    sends_conv=rng.random() < 0.5,
+                    extra={"templates": tmpl, "focus": focus},
+                )
+            )
             self.human_convs(a, float(rng.uniform(12, 30)), 1.0, 60.0)
             if self.hard:
                 self.camouflage(a, max(1, round(len(a.t) * 0.06)))
             self.set_models(a, 0.0, self.release + float(rng.uniform(2 * HOUR, 8 * HOUR)), 0.6)
             members.append(a)
-        camp = Campaign(cid, "low_and_slow", focus, members, {"proxy_pool_size": 0, "payment_fingerprints": size, "templates": len(tmpl),
-                                                              "template_kinds": sorted({t[0] for t in tmpl}), "languages": list(langs)})
+        camp = Campaign(
+            cid,
+            "low_and_slow",
+            focus,
+            members,
+            {
+                "proxy_pool_size": 0,
+                "payment_fingerprints": size,
+                "templates": len(tmpl),
+                "template_kinds": sorted({t[0] for t in tmpl}),
+                "languages": list(langs),
+            },
+        )
         self.campaigns.append(camp)
         return camp
 
@@ -494,16 +768,43 @@ class Builder:
         asn = int(rng.choice(net.CLOUD_MAIN))
         prof = self.attack_profile()
         tmpl = self.templates({"elicit": 1.0}, ("en",), 3)
-        a = self.add(Actor(self.hexid("acct_"), "lone_harvester", True, cid, self.keys(), self.aged(5, 120), "standard", c, self.card(),
-                           [(net.ip_in(asn, rng), asn, net.CLOUD_ASNS[asn])], net.pick_sdk(rng), "attack", prof, sends_conv=False,
-                           extra={"templates": tmpl, "focus": "math"}))
+        a = self.add(
+            Actor(
+                self.hexid("acct_"),
+                "lone_harvester",
+                True,
+                cid,
+                self.keys(),
+                self.aged(5, 120),
+                "standard",
+                c,
+                self.card(),
+                [(net.ip_in(asn, rng), asn, net.CLOUD_ASNS[asn])],
+                net.pick_sdk(rng),
+                "attack",
+                prof,
+                sends_conv=False,
+                extra={"templates": tmpl, "focus": "math"},
+            )
+        )
         t = job_stream(rng, max(50, self.poisson_days(per_day)), self.days)
         self.set_plan(a, t, np.arange(len(t)), np.zeros(len(t), dtype=np.int64))
         if self.hard:
             self.camouflage(a, max(1, round(len(a.t) * 0.06)))
         self.set_models(a, 0.0, self.release + float(rng.uniform(0.5 * HOUR, 4 * HOUR)), 0.9)
-        camp = Campaign(cid, "lone_harvester", "math", [a], {"proxy_pool_size": 0, "payment_fingerprints": 1, "templates": len(tmpl),
-                                                             "template_kinds": ["elicit"], "languages": ["en"]})
+        camp = Campaign(
+            cid,
+            "lone_harvester",
+            "math",
+            [a],
+            {
+                "proxy_pool_size": 0,
+                "payment_fingerprints": 1,
+                "templates": len(tmpl),
+                "template_kinds": ["elicit"],
+                "languages": ["en"],
+            },
+        )
         self.campaigns.append(camp)
         return camp
 
@@ -517,9 +818,25 @@ class Builder:
         self.enterprise(self.n(4, 1))
         self.benchmarks(self.n(6, 2))
         hydras = [
-            self.hydra(0, self.n(400, 20), float(self.rng.uniform(30, 50)), {"elicit": 0.6, "rubric": 0.25, "bench": 0.15}, ("en", "zh"), "math"),
-            self.hydra(1, self.n(150, 12), float(self.rng.uniform(25, 45)), {"agent": 0.7, "elicit": 0.3}, ("en",), "code"),
-            self.hydra(2, self.n(40, 8), float(self.rng.uniform(30, 60)), {"elicit": 0.7, "rewrite": 0.3}, ("es", "de", "fr", "ru", "ja", "en"), "science"),
+            self.hydra(
+                0,
+                self.n(400, 20),
+                float(self.rng.uniform(30, 50)),
+                {"elicit": 0.6, "rubric": 0.25, "bench": 0.15},
+                ("en", "zh"),
+                "math",
+            ),
+            self.hydra(
+                1, self.n(150, 12), float(self.rng.uniform(25, 45)), {"agent": 0.7, "elicit": 0.3}, ("en",), "code"
+            ),
+            self.hydra(
+                2,
+                self.n(40, 8),
+                float(self.rng.uniform(30, 60)),
+                {"elicit": 0.7, "rewrite": 0.3},
+                ("es", "de", "fr", "ru", "ja", "en"),
+                "science",
+            ),
         ]
         share = 0.6 if self.hard else 0.2
         for h in hydras:

@@ -56,15 +56,25 @@ class Params:
         if self.scenario not in SCENARIOS:
             raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}, got {self.scenario!r}")
         if not self.days >= MIN_DAYS:
-            raise ValueError(f"days must be >= {MIN_DAYS:g} (the campaigns' plans need {MIN_DAYS * DAY / HOUR:g} hours), got {self.days}")
+            raise ValueError(
+                f"days must be >= {MIN_DAYS:g} (the campaigns' plans need {MIN_DAYS * DAY / HOUR:g} hours), got {self.days}"
+            )
 
 
 class Simulation:
     """One simulated window. ``events()`` yields api-event/v1 dicts in strict time order; ``labels`` maps every
     account to its ground truth; ``manifest`` describes the run (its event counts are final after ``events()``)."""
 
-    def __init__(self, *, seed: int, scale: float = 1.0, scenario: str = "standard", redact: float = 0.0, days: float = 1.0,
-                 start: datetime = DEFAULT_START):
+    def __init__(
+        self,
+        *,
+        seed: int,
+        scale: float = 1.0,
+        scenario: str = "standard",
+        redact: float = 0.0,
+        days: float = 1.0,
+        start: datetime = DEFAULT_START,
+    ):
         self.params = Params(seed, scale, scenario, redact, days)
         self.params.check()
         self.start = start
@@ -89,12 +99,16 @@ class Simulation:
         n = len(t)
         limited = np.flatnonzero(rng.random(n) < np.array([a.profile.rate_limit_p for a in self.actors])[actor])
         scripted = np.array([not a.client.browser for a in self.actors])[actor[limited]]
-        retry_t = t[limited] + np.where(scripted, rng.uniform(0.5, 8.0, len(limited)), rng.uniform(5.0, 60.0, len(limited)))
+        retry_t = t[limited] + np.where(
+            scripted, rng.uniform(0.5, 8.0, len(limited)), rng.uniform(5.0, 60.0, len(limited))
+        )
         dup_src = np.flatnonzero(rng.random(n) < DUPLICATE_RATE)
         dup_t = t[dup_src] + rng.uniform(1.0, 25.0, size=len(dup_src))
         ms = np.round(np.concatenate([t, retry_t, dup_t]) * 1000).astype(np.int64)
         slot = np.concatenate([np.arange(n), limited, dup_src])  # which planned request each row materialises
-        kind = np.concatenate([np.full(n, ROW_REQUEST), np.full(len(limited), ROW_RETRY), np.full(len(dup_src), ROW_REPLAY)]).astype(np.int8)
+        kind = np.concatenate(
+            [np.full(n, ROW_REQUEST), np.full(len(limited), ROW_RETRY), np.full(len(dup_src), ROW_REPLAY)]
+        ).astype(np.int8)
         order = np.lexsort((kind, slot, ms))
         ms = ms[order]
         ms = np.maximum.accumulate(ms - np.arange(len(ms))) + np.arange(len(ms))  # strictly increasing
@@ -110,8 +124,8 @@ class Simulation:
     def events(self, progress: Callable[[int], None] | None = None) -> Iterator[dict]:
         """Yield every event (retries and replays included) in strictly increasing ``ts`` order."""
         seed = self.params.seed
-        r = random.Random(seed * 1_000_003 + 11)          # content
-        rr = random.Random(seed * 1_000_033 + 29)         # redaction (independent: same events at any --redact)
+        r = random.Random(seed * 1_000_003 + 11)  # content
+        rr = random.Random(seed * 1_000_033 + 29)  # redaction (independent: same events at any --redact)
         redact = self.params.redact
         epoch = self.start.timestamp()
         copies: dict[int, dict] = {}
@@ -124,8 +138,13 @@ class Simulation:
         for lo in range(0, len(self._ms), 1 << 16):
             rows = slice(lo, lo + (1 << 16))
             slots = self._slot[rows]
-            cols = [self._ms[rows].tolist(), slots.tolist(), self._kind[rows].tolist(), self._actor[slots].tolist(),
-                    *(cat[f][slots].tolist() for f in ("conv", "turn", "model", "ip", "camo"))]
+            cols = [
+                self._ms[rows].tolist(),
+                slots.tolist(),
+                self._kind[rows].tolist(),
+                self._actor[slots].tolist(),
+                *(cat[f][slots].tolist() for f in ("conv", "turn", "model", "ip", "camo")),
+            ]
             for ms, slot, kind, ai, conv, turn, model, ip, camo in zip(*cols, strict=True):
                 sec = ms // 1000
                 if sec != last_sec:
@@ -144,7 +163,13 @@ class Simulation:
                         ev["system_prompt"] = None
                     if slot in self._limited:
                         retries[slot] = dict(ev)
-                        ev.update(status=429, input_tokens=0, output_tokens=0, stop_reason=None, latency_ms=int(r.uniform(15, 250)))
+                        ev.update(
+                            status=429,
+                            input_tokens=0,
+                            output_tokens=0,
+                            stop_reason=None,
+                            latency_ms=int(r.uniform(15, 250)),
+                        )
                     if slot in self._needs_copy:
                         copies[slot] = ev
                 yield ev
@@ -154,7 +179,18 @@ class Simulation:
         if progress is not None:
             progress(len(self._ms))
 
-    def _event(self, r: random.Random, a: Actor, conv: int, turn: int, model_code: int, ip_i: int, camo: bool, ts: str, salt: int) -> dict:
+    def _event(
+        self,
+        r: random.Random,
+        a: Actor,
+        conv: int,
+        turn: int,
+        model_code: int,
+        ip_i: int,
+        camo: bool,
+        ts: str,
+        salt: int,
+    ) -> dict:
         """Materialise one planned request of account ``a`` (conversation, turn, model, egress and camouflage are planned)."""
         prof = a.profile
         ip, asn, ip_country = a.ips[ip_i]
@@ -173,7 +209,11 @@ class Simulation:
             prompt = text.q_code(r) if r.random() < 0.3 else text.legit_prompt(r, 0, 0)
             if prof.tools and r.random() < prof.tools_p:
                 tools = list(prof.tools)
-                system = text.AGENT_SYSTEM[int(r.random() * len(text.AGENT_SYSTEM))] if r.random() < 0.3 else "You are a helpful coding assistant."
+                system = (
+                    text.AGENT_SYSTEM[int(r.random() * len(text.AGENT_SYSTEM))]
+                    if r.random() < 0.3
+                    else "You are a helpful coding assistant."
+                )
         elif content == "app":
             system, tools = a.extra["system"], list(prof.tools)
             prompt = text.app_prompt(r, a.extra["app"]) if turn == 0 else text.app_follow_up(r)
@@ -201,7 +241,12 @@ class Simulation:
                 prompt = text.rewrite_prompt(r, tmpl, focus)
             reasoning = r.random() < prof.reasoning_p
         # tokens
-        in_tok = (len(prompt.encode()) + 3) // 4 + (len(system.encode()) // 4 if system else 0) + turn * prof.history_tokens + 8 * len(tools)
+        in_tok = (
+            (len(prompt.encode()) + 3) // 4
+            + (len(system.encode()) // 4 if system else 0)
+            + turn * prof.history_tokens
+            + 8 * len(tools)
+        )
         in_tok = max(1, int(in_tok * (0.9 + 0.2 * r.random())))
         want = int(r.lognormvariate(0.0, prof.out_sigma) * out_median * (1.6 if reasoning else 1.0)) + 1
         u = r.random()
@@ -265,17 +310,30 @@ class Simulation:
         for c in self.campaigns:
             members = [m for m in c.members if m.account_id in per_actor]
             info = {k: v for k, v in c.info.items() if not k.startswith("_")}
-            camps.append({"id": c.id, "kind": c.kind, "focus": c.focus, "n_accounts": len(members),
-                          "n_requests": sum(per_actor[m.account_id] for m in members),
-                          "resold_customers": sum(1 for a in self.actors if a.extra.get("via") == c.id), **info})
+            camps.append(
+                {
+                    "id": c.id,
+                    "kind": c.kind,
+                    "focus": c.focus,
+                    "n_accounts": len(members),
+                    "n_requests": sum(per_actor[m.account_id] for m in members),
+                    "resold_customers": sum(1 for a in self.actors if a.extra.get("via") == c.id),
+                    **info,
+                }
+            )
         legit: dict[str, int] = {}
         for a in self.actors:
             if not a.attack:
                 legit[a.kind] = legit.get(a.kind, 0) + 1
         return {
             "generator": "distillguard.simulate/1",
-            "seed": p.seed, "scale": p.scale, "scenario": p.scenario, "redact": p.redact, "days": p.days,
-            "start": _iso(self.start), "end": _iso(self.start + timedelta(seconds=p.days * DAY)),
+            "seed": p.seed,
+            "scale": p.scale,
+            "scenario": p.scenario,
+            "redact": p.redact,
+            "days": p.days,
+            "start": _iso(self.start),
+            "end": _iso(self.start + timedelta(seconds=p.days * DAY)),
             "models": [
                 {"name": "frontier-4", "released": "2025-06-10T00:00:00Z", "new": False},
                 {"name": "frontier-4-mini", "released": "2025-08-21T00:00:00Z", "new": False},
@@ -295,13 +353,23 @@ class Simulation:
         }
 
 
-def generate(*, seed: int, scale: float = 1.0, scenario: str = "standard", redact: float = 0.0, days: float = 1.0) -> Simulation:
+def generate(
+    *, seed: int, scale: float = 1.0, scenario: str = "standard", redact: float = 0.0, days: float = 1.0
+) -> Simulation:
     """Plan a simulated window; iterate ``.events()`` for the events, read ``.labels`` and ``.manifest``."""
     return Simulation(seed=seed, scale=scale, scenario=scenario, redact=redact, days=days)
 
 
-def simulate(out_dir: str | Path, *, seed: int, scale: float = 1.0, scenario: str = "standard", redact: float = 0.0,
-             days: float = 1.0, progress: Callable[[int], None] | None = None) -> dict:
+def simulate(
+    out_dir: str | Path,
+    *,
+    seed: int,
+    scale: float = 1.0,
+    scenario: str = "standard",
+    redact: float = 0.0,
+    days: float = 1.0,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
     """Write ``events.jsonl.gz`` (time-ordered), ``labels.json`` and ``manifest.json`` into ``out_dir``;
     return the manifest. Byte-identical output for identical parameters."""
     return write(generate(seed=seed, scale=scale, scenario=scenario, redact=redact, days=days), out_dir, progress)

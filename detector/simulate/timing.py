@@ -12,16 +12,96 @@ import numpy as np
 from distillguard.detector.units import DAY, HOUR
 
 # Relative activity of a person by local hour of day.
-HUMAN = np.array([0.16, 0.09, 0.05, 0.04, 0.04, 0.07, 0.18, 0.42, 0.68, 0.88, 1.0, 1.0,
-                  0.92, 0.95, 1.0, 0.98, 0.95, 0.9, 0.88, 0.98, 1.0, 0.92, 0.62, 0.32])
-WORK = np.array([0.01, 0.01, 0.0, 0.0, 0.0, 0.01, 0.04, 0.2, 0.75, 1.0, 1.0, 0.95,
-                 0.6, 0.9, 1.0, 1.0, 0.9, 0.6, 0.25, 0.1, 0.06, 0.04, 0.02, 0.01])
-CLASS = np.array([0.02, 0.01, 0.0, 0.0, 0.0, 0.0, 0.02, 0.1, 0.6, 1.0, 1.0, 0.8,
-                  0.5, 0.9, 1.0, 0.9, 0.6, 0.4, 0.35, 0.5, 0.7, 0.6, 0.35, 0.1])
+HUMAN = np.array(
+    [
+        0.16,
+        0.09,
+        0.05,
+        0.04,
+        0.04,
+        0.07,
+        0.18,
+        0.42,
+        0.68,
+        0.88,
+        1.0,
+        1.0,
+        0.92,
+        0.95,
+        1.0,
+        0.98,
+        0.95,
+        0.9,
+        0.88,
+        0.98,
+        1.0,
+        0.92,
+        0.62,
+        0.32,
+    ]
+)
+WORK = np.array(
+    [
+        0.01,
+        0.01,
+        0.0,
+        0.0,
+        0.0,
+        0.01,
+        0.04,
+        0.2,
+        0.75,
+        1.0,
+        1.0,
+        0.95,
+        0.6,
+        0.9,
+        1.0,
+        1.0,
+        0.9,
+        0.6,
+        0.25,
+        0.1,
+        0.06,
+        0.04,
+        0.02,
+        0.01,
+    ]
+)
+CLASS = np.array(
+    [
+        0.02,
+        0.01,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.02,
+        0.1,
+        0.6,
+        1.0,
+        1.0,
+        0.8,
+        0.5,
+        0.9,
+        1.0,
+        0.9,
+        0.6,
+        0.4,
+        0.35,
+        0.5,
+        0.7,
+        0.6,
+        0.35,
+        0.1,
+    ]
+)
 APP = 0.55 + 0.45 * HUMAN  # end users behind an app, smeared over its market
 
 
-def hourly_rate(profile: np.ndarray, utc_offset: float, days: float, start_weekday: int, weekend: float = 1.0) -> np.ndarray:
+def hourly_rate(
+    profile: np.ndarray, utc_offset: float, days: float, start_weekday: int, weekend: float = 1.0
+) -> np.ndarray:
     """Rate per UTC hour of the window for a profile given in local time (``weekend`` scales Sat/Sun)."""
     n = int(np.ceil(days * 24))
     utc_h = np.arange(n)
@@ -45,7 +125,9 @@ def sample_times(rng: np.random.Generator, rate: np.ndarray, n: int, days: float
     return np.sort(t[t < days * DAY])
 
 
-def conversations(rng: np.random.Generator, starts: np.ndarray, mean_turns: float, gap_s: float, max_turns: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def conversations(
+    rng: np.random.Generator, starts: np.ndarray, mean_turns: float, gap_s: float, max_turns: int = 12
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Expand conversation start times into turns: (times, conversation index, turn index)."""
     k = len(starts)
     if mean_turns <= 1:
@@ -82,7 +164,9 @@ def job_stream(rng: np.random.Generator, n_jobs: int, days: float) -> np.ndarray
     return sample_times(rng, rate, n_jobs, days)
 
 
-def round_robin(rng: np.random.Generator, times: np.ndarray, active_from: np.ndarray, active_to: np.ndarray, jitter: bool) -> np.ndarray:
+def round_robin(
+    rng: np.random.Generator, times: np.ndarray, active_from: np.ndarray, active_to: np.ndarray, jitter: bool
+) -> np.ndarray:
     """Which account serves each job (``times`` sorted): strict rotation over the accounts active at that
     moment (replacements join, burnt accounts leave), or (hard) a weighted random pick among them."""
     n = len(active_from)

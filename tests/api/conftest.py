@@ -111,8 +111,17 @@ def make_api(url: str, bootstrap: str, **overrides: object) -> Iterator[Api]:
     """An :class:`Api` on ``url`` publishing enforcement to a fresh topic on ``bootstrap``."""
     topic = f"enforcement-actions-{uuid.uuid4().hex[:8]}"
     ensure_topics(bootstrap, {topic: (1, {})})
-    settings = ApiSettings(**({"database_url": url, "kafka_bootstrap": bootstrap, "enforcement_topic": topic,
-                            "api_rate_limit_per_minute": 100_000} | overrides))
+    settings = ApiSettings(
+        **(
+            {
+                "database_url": url,
+                "kafka_bootstrap": bootstrap,
+                "enforcement_topic": topic,
+                "api_rate_limit_per_minute": 100_000,
+            }
+            | overrides
+        )
+    )
     tokens = {}
     with session_scope(url) as s:
         for role in ROLES:

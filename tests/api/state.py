@@ -14,8 +14,10 @@ KEPT = {"audit_events", "detections_epoch", "api_tokens"}  # append-only, a coun
 def snapshot(url: str) -> dict[str, list[dict]]:
     """Every row of every table, in primary-key order."""
     with session_scope(url) as s:
-        return {t.name: [dict(r._mapping) for r in s.execute(select(t).order_by(*t.primary_key.columns))]
-                for t in Base.metadata.sorted_tables}
+        return {
+            t.name: [dict(r._mapping) for r in s.execute(select(t).order_by(*t.primary_key.columns))]
+            for t in Base.metadata.sorted_tables
+        }
 
 
 def restore(url: str, snap: dict[str, list[dict]]) -> None:

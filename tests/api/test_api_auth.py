@@ -21,8 +21,12 @@ def test_every_endpoint_but_health_needs_a_token(sqlite_api: Api) -> None:
         if path == "/health":
             continue
         for method in ops:
-            url = path.replace("{cluster_id}", "c-hydra").replace("{account_id}", "acct-h000") \
-                .replace("{case_id}", "1").replace("{token_id}", "1")
+            url = (
+                path.replace("{cluster_id}", "c-hydra")
+                .replace("{account_id}", "acct-h000")
+                .replace("{case_id}", "1")
+                .replace("{token_id}", "1")
+            )
             r = c.request(method.upper(), url, json={})
             assert r.status_code == 401, (method, path, r.status_code)
             assert r.json()["detail"].startswith("missing API token") and r.headers["www-authenticate"] == "Bearer"
@@ -72,8 +76,9 @@ def test_oversized_bodies_are_refused_with_413(sqlite_api: Api) -> None:
             yield b"y" * 50_000
         yield b'"}'
 
-    r = sqlite_api.client.post("/api/v1/cases", content=chunks(),
-                               headers=sqlite_api.h("analyst") | {"Content-Type": "application/json"})
+    r = sqlite_api.client.post(
+        "/api/v1/cases", content=chunks(), headers=sqlite_api.h("analyst") | {"Content-Type": "application/json"}
+    )
     assert r.status_code == 413
 
 

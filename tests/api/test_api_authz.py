@@ -32,48 +32,48 @@ ROLES = ("none", "viewer", "analyst", "lead", "admin")
 # read from the code: a route missing here fails test_every_route_of_the_app_is_in_the_matrix.
 MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]] = {
     # method, path, variant                                              none     viewer   analyst  lead  admin
-    ("GET", "/health", ""):                                              (OK,     OK,      OK,      OK,   OK),
-    ("GET", "/openapi.json", ""):                                        (OK,     OK,      OK,      OK,   OK),
-    ("HEAD", "/openapi.json", ""):                                       (OK,     OK,      OK,      OK,   OK),
-    ("GET", "/docs", ""):                                                (OK,     OK,      OK,      OK,   OK),
-    ("HEAD", "/docs", ""):                                               (OK,     OK,      OK,      OK,   OK),
-    ("GET", "/docs/oauth2-redirect", ""):                                (OK,     OK,      OK,      OK,   OK),
-    ("HEAD", "/docs/oauth2-redirect", ""):                               (OK,     OK,      OK,      OK,   OK),
-    ("GET", "/redoc", ""):                                               (OK,     OK,      OK,      OK,   OK),
-    ("HEAD", "/redoc", ""):                                              (OK,     OK,      OK,      OK,   OK),
-    ("GET", "/console/static/{path}", ""):                               (OK,     OK,      OK,      OK,   OK),
-    ("GET", "/api/v1/detections", ""):                                   (401,    OK,      OK,      OK,   OK),
-    ("GET", "/api/v1/detections/counts", ""):                            (401,    OK,      OK,      OK,   OK),
-    ("GET", "/api/v1/clusters/{cluster_id}", ""):                        (401,    OK,      OK,      OK,   OK),
-    ("GET", "/api/v1/clusters/{cluster_id}", "redact=false"):            (401,    403,     OK,      OK,   OK),
-    ("GET", "/api/v1/accounts/{account_id}", ""):                        (401,    OK,      OK,      OK,   OK),
-    ("GET", "/api/v1/accounts/{account_id}", "redact=false"):            (401,    403,     OK,      OK,   OK),
-    ("GET", "/api/v1/clusters/{cluster_id}/stix", ""):                   (401,    403,     OK,      OK,   OK),
-    ("GET", "/api/v1/cases", ""):                                        (401,    OK,      OK,      OK,   OK),
-    ("POST", "/api/v1/cases", ""):                                       (401,    403,     OK,      OK,   OK),
-    ("GET", "/api/v1/cases/{case_id}", ""):                              (401,    OK,      OK,      OK,   OK),
-    ("POST", "/api/v1/cases/{case_id}/assign", ""):                      (401,    403,     OK,      OK,   OK),
-    ("POST", "/api/v1/cases/{case_id}/comments", ""):                    (401,    403,     OK,      OK,   OK),
-    ("POST", "/api/v1/cases/{case_id}/decisions", ""):                   (401,    403,     OK,      OK,   OK),
-    ("POST", "/api/v1/cases/{case_id}/transition", ""):                  (401,    403,     OK,      OK,   OK),
-    ("POST", "/api/v1/cases/{case_id}/transition", "confirm"):           (401,    403,     403,     OK,   OK),
-    ("GET", "/api/v1/audit", ""):                                        (401,    OK,      OK,      OK,   OK),
-    ("GET", "/api/v1/enforcement/pending", ""):                          (401,    OK,      OK,      OK,   OK),
-    ("POST", "/api/v1/enforcement/dispatch", ""):                        (401,    403,     403,     OK,   OK),
-    ("GET", "/api/v1/me", ""):                                           (401,    OK,      OK,      OK,   OK),
-    ("GET", "/api/v1/tokens", ""):                                       (401,    403,     403,     403,  OK),
-    ("POST", "/api/v1/tokens", ""):                                      (401,    403,     403,     403,  OK),
-    ("POST", "/api/v1/tokens/{token_id}/revoke", ""):                    (401,    403,     403,     403,  OK),
-    ("GET", "/console/login", ""):                                       (OK,     OK,      OK,      OK,   OK),
-    ("POST", "/console/login", ""):                                      (SIGN_IN, OK,     OK,      OK,   OK),
-    ("POST", "/console/logout", ""):                                     (OK,     OK,      OK,      OK,   OK),
-    ("GET", "/console", ""):                                             (SIGN_IN, OK,     OK,      OK,   OK),
-    ("GET", "/console/clusters/{cluster_id}", ""):                       (SIGN_IN, OK,     OK,      OK,   OK),
-    ("POST", "/console/clusters/{cluster_id}/case", ""):                 (SIGN_IN, REFUSED, OK,     OK,   OK),
-    ("POST", "/console/cases/{case_id}/transition", ""):                 (SIGN_IN, REFUSED, OK,     OK,   OK),
-    ("POST", "/console/cases/{case_id}/transition", "confirm"):          (SIGN_IN, REFUSED, REFUSED, OK,  OK),
-    ("POST", "/console/cases/{case_id}/comment", ""):                    (SIGN_IN, REFUSED, OK,     OK,   OK),
-    ("POST", "/console/cases/{case_id}/decisions", ""):                  (SIGN_IN, REFUSED, OK,     OK,   OK),
+    ("GET", "/health", ""): (OK, OK, OK, OK, OK),
+    ("GET", "/openapi.json", ""): (OK, OK, OK, OK, OK),
+    ("HEAD", "/openapi.json", ""): (OK, OK, OK, OK, OK),
+    ("GET", "/docs", ""): (OK, OK, OK, OK, OK),
+    ("HEAD", "/docs", ""): (OK, OK, OK, OK, OK),
+    ("GET", "/docs/oauth2-redirect", ""): (OK, OK, OK, OK, OK),
+    ("HEAD", "/docs/oauth2-redirect", ""): (OK, OK, OK, OK, OK),
+    ("GET", "/redoc", ""): (OK, OK, OK, OK, OK),
+    ("HEAD", "/redoc", ""): (OK, OK, OK, OK, OK),
+    ("GET", "/console/static/{path}", ""): (OK, OK, OK, OK, OK),
+    ("GET", "/api/v1/detections", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/detections/counts", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/clusters/{cluster_id}", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/clusters/{cluster_id}", "redact=false"): (401, 403, OK, OK, OK),
+    ("GET", "/api/v1/accounts/{account_id}", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/accounts/{account_id}", "redact=false"): (401, 403, OK, OK, OK),
+    ("GET", "/api/v1/clusters/{cluster_id}/stix", ""): (401, 403, OK, OK, OK),
+    ("GET", "/api/v1/cases", ""): (401, OK, OK, OK, OK),
+    ("POST", "/api/v1/cases", ""): (401, 403, OK, OK, OK),
+    ("GET", "/api/v1/cases/{case_id}", ""): (401, OK, OK, OK, OK),
+    ("POST", "/api/v1/cases/{case_id}/assign", ""): (401, 403, OK, OK, OK),
+    ("POST", "/api/v1/cases/{case_id}/comments", ""): (401, 403, OK, OK, OK),
+    ("POST", "/api/v1/cases/{case_id}/decisions", ""): (401, 403, OK, OK, OK),
+    ("POST", "/api/v1/cases/{case_id}/transition", ""): (401, 403, OK, OK, OK),
+    ("POST", "/api/v1/cases/{case_id}/transition", "confirm"): (401, 403, 403, OK, OK),
+    ("GET", "/api/v1/audit", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/enforcement/pending", ""): (401, OK, OK, OK, OK),
+    ("POST", "/api/v1/enforcement/dispatch", ""): (401, 403, 403, OK, OK),
+    ("GET", "/api/v1/me", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/tokens", ""): (401, 403, 403, 403, OK),
+    ("POST", "/api/v1/tokens", ""): (401, 403, 403, 403, OK),
+    ("POST", "/api/v1/tokens/{token_id}/revoke", ""): (401, 403, 403, 403, OK),
+    ("GET", "/console/login", ""): (OK, OK, OK, OK, OK),
+    ("POST", "/console/login", ""): (SIGN_IN, OK, OK, OK, OK),
+    ("POST", "/console/logout", ""): (OK, OK, OK, OK, OK),
+    ("GET", "/console", ""): (SIGN_IN, OK, OK, OK, OK),
+    ("GET", "/console/clusters/{cluster_id}", ""): (SIGN_IN, OK, OK, OK, OK),
+    ("POST", "/console/clusters/{cluster_id}/case", ""): (SIGN_IN, REFUSED, OK, OK, OK),
+    ("POST", "/console/cases/{case_id}/transition", ""): (SIGN_IN, REFUSED, OK, OK, OK),
+    ("POST", "/console/cases/{case_id}/transition", "confirm"): (SIGN_IN, REFUSED, REFUSED, OK, OK),
+    ("POST", "/console/cases/{case_id}/comment", ""): (SIGN_IN, REFUSED, OK, OK, OK),
+    ("POST", "/console/cases/{case_id}/decisions", ""): (SIGN_IN, REFUSED, OK, OK, OK),
 }
 
 # Routes whose success is a change: exactly one audit record with this action, by the caller.
@@ -165,15 +165,23 @@ class World:
         return case.id
 
 
-def _case_call(tail: str, body: dict, *, form: bool = False, expect: int = 200, status: str = "open",
-               tick: bool = False) -> Callable[[World, str], Req]:
+def _case_call(
+    tail: str, body: dict, *, form: bool = False, expect: int = 200, status: str = "open", tick: bool = False
+) -> Callable[[World, str], Req]:
     """A request to a new case (on a fresh account, unassigned); ``tick``: the console form ticks that account."""
+
     def build(w: World, _role: str) -> Req:
         case_id, account = w.case(status=status)
         body_ = body | {"account_ids": [account]} if tick else body
         prefix = "/console/cases" if form else "/api/v1/cases"
-        return Req(f"{prefix}/{case_id}/{tail}", data=body_ if form else None, json=None if form else body_,
-                   expect=303 if form else expect, entity=str(case_id))
+        return Req(
+            f"{prefix}/{case_id}/{tail}",
+            data=body_ if form else None,
+            json=None if form else body_,
+            expect=303 if form else expect,
+            entity=str(case_id),
+        )
+
     return build
 
 
@@ -205,37 +213,44 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
     ("GET", "/api/v1/accounts/{account_id}", "redact=false"): _url("/api/v1/accounts/acct-h001?redact=false"),
     ("GET", "/api/v1/clusters/{cluster_id}/stix", ""): _url("/api/v1/clusters/c-hydra-2/stix"),
     ("GET", "/api/v1/cases", ""): _url("/api/v1/cases"),
-    ("POST", "/api/v1/cases", ""): lambda w, _r: Req("/api/v1/cases", expect=201,
-                                                     json={"subject_type": "account", "subject_id": w.account()}),
+    ("POST", "/api/v1/cases", ""): lambda w, _r: Req(
+        "/api/v1/cases", expect=201, json={"subject_type": "account", "subject_id": w.account()}
+    ),
     ("GET", "/api/v1/cases/{case_id}", ""): lambda w, _r: Req(f"/api/v1/cases/{w.confirmed}"),
     ("POST", "/api/v1/cases/{case_id}/assign", ""): _case_call("assign", {"assignee": "on-shift", "reason": "rota"}),
     ("POST", "/api/v1/cases/{case_id}/comments", ""): _case_call("comments", {"body": "seen"}, expect=201),
     ("POST", "/api/v1/cases/{case_id}/decisions", ""): _case_call("decisions", {"decision": "dismissed"}),
     ("POST", "/api/v1/cases/{case_id}/transition", ""): _case_call("transition", {"status": "in_review"}),
     ("POST", "/api/v1/cases/{case_id}/transition", "confirm"): _case_call(
-        "transition", {"status": "confirmed_attack", "reason": "proxy IPs"}, status="in_review"),
+        "transition", {"status": "confirmed_attack", "reason": "proxy IPs"}, status="in_review"
+    ),
     ("GET", "/api/v1/audit", ""): _url("/api/v1/audit?limit=500"),
     ("GET", "/api/v1/enforcement/pending", ""): _url("/api/v1/enforcement/pending"),
     ("POST", "/api/v1/enforcement/dispatch", ""): _url("/api/v1/enforcement/dispatch"),
     ("GET", "/api/v1/me", ""): _url("/api/v1/me"),
     ("GET", "/api/v1/tokens", ""): _url("/api/v1/tokens"),
-    ("POST", "/api/v1/tokens", ""): lambda _w, role: Req("/api/v1/tokens", json={"name": f"by-{role}", "role": "viewer"},
-                                                         expect=201),
+    ("POST", "/api/v1/tokens", ""): lambda _w, role: Req(
+        "/api/v1/tokens", json={"name": f"by-{role}", "role": "viewer"}, expect=201
+    ),
     ("POST", "/api/v1/tokens/{token_id}/revoke", ""): _revoke,
     ("GET", "/console/login", ""): _url("/console/login"),
     ("POST", "/console/login", ""): lambda w, role: Req(
-        "/console/login", data={"token": w.api.tokens[role] if role != "none" else "dg_unknown"}, expect=303),
+        "/console/login", data={"token": w.api.tokens[role] if role != "none" else "dg_unknown"}, expect=303
+    ),
     ("POST", "/console/logout", ""): lambda _w, _r: Req("/console/logout", expect=303),
     ("GET", "/console", ""): _url("/console"),
     ("GET", "/console/clusters/{cluster_id}", ""): _url("/console/clusters/c-hydra"),
     ("POST", "/console/clusters/{cluster_id}/case", ""): lambda w, _r: Req(
-        f"/console/clusters/{w.cluster()}/case", data={"reason": "triage"}, expect=303),
+        f"/console/clusters/{w.cluster()}/case", data={"reason": "triage"}, expect=303
+    ),
     ("POST", "/console/cases/{case_id}/transition", ""): _case_call("transition", {"status": "in_review"}, form=True),
     ("POST", "/console/cases/{case_id}/transition", "confirm"): _case_call(
-        "transition", {"status": "confirmed_attack", "reason": "proxy IPs"}, form=True, status="in_review"),
+        "transition", {"status": "confirmed_attack", "reason": "proxy IPs"}, form=True, status="in_review"
+    ),
     ("POST", "/console/cases/{case_id}/comment", ""): _case_call("comment", {"body": "seen"}, form=True),
-    ("POST", "/console/cases/{case_id}/decisions", ""): _case_call("decisions", {"decision": "dismissed"}, form=True,
-                                                                   tick=True),
+    ("POST", "/console/cases/{case_id}/decisions", ""): _case_call(
+        "decisions", {"decision": "dismissed"}, form=True, tick=True
+    ),
 }
 
 
@@ -244,10 +259,13 @@ def send(api: Api, method: str, path: str, role: str, req: Req) -> Response:
     headers = {}
     if role != "none":
         token = api.tokens[role]
-        headers = {"Cookie": f"dg_token={token}"} if path.startswith("/console") else {"Authorization": f"Bearer {token}"}
+        headers = (
+            {"Cookie": f"dg_token={token}"} if path.startswith("/console") else {"Authorization": f"Bearer {token}"}
+        )
     try:
-        return api.client.request(method, req.url, json=req.json, data=req.data, headers=headers,
-                                  follow_redirects=False)
+        return api.client.request(
+            method, req.url, json=req.json, data=req.data, headers=headers, follow_redirects=False
+        )
     finally:
         api.client.cookies.clear()  # a console sign-in must not carry over to the next request
 
@@ -265,7 +283,7 @@ def check_outcome(r: Response, expected: object, role: str, req: Req) -> None:
         assert r.status_code == 403, r.text[:300]
         detail = r.json()["detail"]
         assert repr(role) in detail, detail
-        assert any(repr(higher) in detail for higher in ROLES[ROLES.index(role) + 1:]), detail
+        assert any(repr(higher) in detail for higher in ROLES[ROLES.index(role) + 1 :]), detail
     elif expected == SIGN_IN:
         assert r.status_code == 303 and where.startswith("/console/login"), (r.status_code, where)
     else:
@@ -316,8 +334,8 @@ def test_authorization_matrix(api: Api) -> None:
             label = f"{method} {path} {variant} as {role}"
             check_outcome(r, expected, role, req)
             check_no_leaks(r, role, w.secrets, after["api_tokens"])
-            new = after["audit_events"][len(before["audit_events"]):]
-            assert after["audit_events"][:len(before["audit_events"])] == before["audit_events"], label
+            new = after["audit_events"][len(before["audit_events"]) :]
+            assert after["audit_events"][: len(before["audit_events"])] == before["audit_events"], label
             if expected != OK:
                 assert after == before, f"refused {label} changed the database"
             elif (method, path) in AUDITED:
@@ -332,30 +350,29 @@ def test_authorization_matrix(api: Api) -> None:
                 assert after == before, f"{label} changed the database"
 
     end = snapshot(w.api.url)["audit_events"]
-    assert end[:len(start)] == start  # append-only: nothing recorded before the run changed
+    assert end[: len(start)] == start  # append-only: nothing recorded before the run changed
     ids = [e["id"] for e in end]
     assert ids == sorted(set(ids))
-    run = end[len(start):]
+    run = end[len(start) :]
     assert [(e["actor"], e["action"], e["entity_id"]) for e in run if e["actor"] != SETUP.name] == made
     assert sum(e["actor"] == SETUP.name for e in run) == w.setup_changes - setup_before
     assert len(made) == sum(o == OK for (m, p, _), row in MATRIX.items() if (m, p) in AUDITED for o in row)
-
 
 
 # A case assigned to analyst-2: what each token may do with it (comments are open to every analyst).
 ACTORS = ("analyst-user", "analyst-2", "lead-user", "admin-user")
 WHOSE_CASE: dict[str, tuple[tuple[object, ...], str, dict]] = {
     #              analyst-user analyst-2 lead-user admin-user  path tail     body
-    "comment":    ((OK,         OK,       OK,       OK),        "comments",   {"body": "I saw this too"}),
-    "transition": ((403,        OK,       OK,       OK),        "transition", {"status": "escalated"}),
-    "decide":     ((403,        OK,       OK,       OK),        "decisions",  {"decision": "dismissed", "reason": "x"}),
-    "take":       ((403,        OK,       OK,       OK),        "assign",     {"assignee": "analyst-user"}),
-    "unassign":   ((403,        OK,       OK,       OK),        "assign",     {"assignee": None}),
+    "comment": ((OK, OK, OK, OK), "comments", {"body": "I saw this too"}),
+    "transition": ((403, OK, OK, OK), "transition", {"status": "escalated"}),
+    "decide": ((403, OK, OK, OK), "decisions", {"decision": "dismissed", "reason": "x"}),
+    "take": ((403, OK, OK, OK), "assign", {"assignee": "analyst-user"}),
+    "unassign": ((403, OK, OK, OK), "assign", {"assignee": None}),
 }
 CONSOLE_WHOSE_CASE: dict[str, tuple[tuple[object, ...], str, dict]] = {
-    "comment":    ((OK,         OK,       OK,       OK),        "comment",    {"body": "I saw this too"}),
-    "transition": ((REFUSED,    OK,       OK,       OK),        "transition", {"status": "escalated"}),
-    "decide":     ((REFUSED,    OK,       OK,       OK),        "decisions",  {"decision": "dismissed"}),
+    "comment": ((OK, OK, OK, OK), "comment", {"body": "I saw this too"}),
+    "transition": ((REFUSED, OK, OK, OK), "transition", {"status": "escalated"}),
+    "decide": ((REFUSED, OK, OK, OK), "decisions", {"decision": "dismissed"}),
 }
 
 
@@ -397,7 +414,7 @@ def test_a_case_assigned_to_someone_is_theirs_to_change(whose: World, surface: s
             if expected == OK:
                 done = r.status_code in (200, 201) if surface == "api" else "msg=" not in r.headers["location"]
                 assert done, (label, r.status_code, r.headers.get("location"), r.text[:300])
-                new = after["audit_events"][len(before["audit_events"]):]
+                new = after["audit_events"][len(before["audit_events"]) :]
                 assert [(e["actor"], e["entity_id"]) for e in new] == [(actor, str(case_id))], label
                 continue
             why = r.json()["detail"] if expected == 403 else parse_qs(urlsplit(r.headers["location"]).query)["msg"][0]
@@ -421,11 +438,17 @@ def test_an_analyst_takes_or_hands_over_an_unassigned_case(whose: World) -> None
     assert act("analyst-user", "assign", {"assignee": "analyst-user"}) == 200
     assert act("analyst-2", "transition", {"status": "escalated"}) == 403
     assert act("analyst-user", "transition", {"status": "escalated"}) == 200
-    audit = whose.api.client.get("/api/v1/audit", params={"entity_type": "case", "entity_id": case_id},
-                                 headers={"Authorization": f"Bearer {whose.api.tokens['viewer']}"}).json()
+    audit = whose.api.client.get(
+        "/api/v1/audit",
+        params={"entity_type": "case", "entity_id": case_id},
+        headers={"Authorization": f"Bearer {whose.api.tokens['viewer']}"},
+    ).json()
     assert [(e["actor"], e["action"], e["details"].get("after")) for e in audit][2:] == [
-        ("analyst-user", "case.assign", "analyst-2"), ("analyst-2", "case.assign", None),
-        ("analyst-user", "case.assign", "analyst-user"), ("analyst-user", "case.transition", "escalated")]
+        ("analyst-user", "case.assign", "analyst-2"),
+        ("analyst-2", "case.assign", None),
+        ("analyst-user", "case.assign", "analyst-user"),
+        ("analyst-user", "case.transition", "escalated"),
+    ]
 
 
 def test_the_console_offers_no_moves_on_someone_elses_case(whose: World) -> None:

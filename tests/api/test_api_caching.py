@@ -55,11 +55,15 @@ def test_a_review_decision_shows_in_the_queue_and_counts_at_once(cached_api: Api
     api = cached_api
     assert _top(api)["status"] == "new"
     before = api.client.get("/api/v1/detections/counts", headers=api.h("viewer")).json()["by_status"]
-    case = api.client.post("/api/v1/cases", json={"subject_type": "cluster", "subject_id": "c-hydra"},
-                           headers=api.h("analyst"))
+    case = api.client.post(
+        "/api/v1/cases", json={"subject_type": "cluster", "subject_id": "c-hydra"}, headers=api.h("analyst")
+    )
     assert case.status_code == 201, case.text
-    r = api.client.post(f"/api/v1/cases/{case.json()['id']}/transition", json={"status": "in_review", "reason": "looking"},
-                        headers=api.h("analyst"))
+    r = api.client.post(
+        f"/api/v1/cases/{case.json()['id']}/transition",
+        json={"status": "in_review", "reason": "looking"},
+        headers=api.h("analyst"),
+    )
     assert r.status_code == 200, r.text
     assert _top(api)["status"] == "in_review"  # no waiting: the write went through this process
     after = api.client.get("/api/v1/detections/counts", headers=api.h("viewer")).json()["by_status"]
@@ -87,8 +91,9 @@ def test_a_token_revoked_elsewhere_is_refused_within_the_cache_seconds(cached_ap
     assert api.client.get("/api/v1/detections", headers=api.h("analyst")).status_code == 200
     with engine_for(api.url).begin() as c:  # `distillguard token revoke` in another process
         c.execute(text("UPDATE api_tokens SET revoked_at = CURRENT_TIMESTAMP WHERE name = 'analyst-user'"))
-    _eventually(lambda: api.client.get("/api/v1/detections", headers=api.h("analyst")).status_code == 401,
-                within=TTL + 2)
+    _eventually(
+        lambda: api.client.get("/api/v1/detections", headers=api.h("analyst")).status_code == 401, within=TTL + 2
+    )
     r = api.client.get("/api/v1/detections", headers=api.h("analyst"))
     assert r.json()["detail"] == "API token 'analyst-user' was revoked"
 
@@ -98,9 +103,13 @@ def test_an_unknown_token_is_never_cached(cached_api: Api) -> None:
     bad = {"Authorization": "Bearer dg_not-yet-issued"}
     assert api.client.get("/api/v1/detections", headers=bad).status_code == 401
     with engine_for(api.url).begin() as c:  # the same secret is then issued (as its hash)
-        c.execute(text("INSERT INTO api_tokens (name, role, prefix, token_hash, created_at) "
-                       "VALUES ('late', 'viewer', 'dg_not-yet', :h, CURRENT_TIMESTAMP)"),
-                  {"h": hash_token("dg_not-yet-issued")})
+        c.execute(
+            text(
+                "INSERT INTO api_tokens (name, role, prefix, token_hash, created_at) "
+                "VALUES ('late', 'viewer', 'dg_not-yet', :h, CURRENT_TIMESTAMP)"
+            ),
+            {"h": hash_token("dg_not-yet-issued")},
+        )
     assert api.client.get("/api/v1/detections", headers=bad).status_code == 200
 
 

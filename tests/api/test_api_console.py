@@ -23,8 +23,9 @@ pytestmark = pytest.mark.browser
 def server(sqlite_api: Api) -> Iterator[str]:
     """The app served by uvicorn on a free loopback port."""
     port = free_port()
-    config = uvicorn.Config(create_app(sqlite_api.settings, outbox_loop=False), host="127.0.0.1", port=port,
-                            log_level="warning")
+    config = uvicorn.Config(
+        create_app(sqlite_api.settings, outbox_loop=False), host="127.0.0.1", port=port, log_level="warning"
+    )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -44,8 +45,11 @@ def page(tmp_path: Path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         pg = browser.new_page(viewport={"width": 1280, "height": 900})
         yield pg
         browser.close()

@@ -23,8 +23,12 @@ LEAD = Principal("lead-user", "lead", 0)
 
 def _topic(api: Api) -> list[tuple[str, dict, str]]:
     """Every message on the enforcement topic: (key, value, idempotency-key header)."""
-    consumer = KafkaConsumer(bootstrap_servers=api.settings.kafka_bootstrap, enable_auto_commit=False,
-                             auto_offset_reset="earliest", consumer_timeout_ms=1500)
+    consumer = KafkaConsumer(
+        bootstrap_servers=api.settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=1500,
+    )
     tp = TopicPartition(api.settings.enforcement_topic, 0)
     consumer.assign([tp])
     consumer.seek_to_beginning(tp)
@@ -34,21 +38,28 @@ def _topic(api: Api) -> list[tuple[str, dict, str]]:
 
 
 def _review(api: Api, cluster: str) -> int:
-    case = api.client.post("/api/v1/cases", json={"subject_type": "cluster", "subject_id": cluster},
-                           headers=api.h("analyst")).json()
+    case = api.client.post(
+        "/api/v1/cases", json={"subject_type": "cluster", "subject_id": cluster}, headers=api.h("analyst")
+    ).json()
     api.client.post(f"/api/v1/cases/{case['id']}/transition", json={"status": "in_review"}, headers=api.h("analyst"))
     return case["id"]
 
 
 def _confirm(api: Api, case_id: int):
-    return api.client.post(f"/api/v1/cases/{case_id}/transition",
-                           json={"status": "confirmed_attack", "reason": "hydra cluster"}, headers=api.h("lead"))
+    return api.client.post(
+        f"/api/v1/cases/{case_id}/transition",
+        json={"status": "confirmed_attack", "reason": "hydra cluster"},
+        headers=api.h("lead"),
+    )
 
 
 def test_confirming_emits_one_event_per_account_and_retries_add_none(api: Api) -> None:
     case_id = _review(api, "c-hydra")
-    api.client.post(f"/api/v1/cases/{case_id}/decisions", json={"decision": "dismissed", "account_ids": ["acct-r000"]},
-                    headers=api.h("analyst"))
+    api.client.post(
+        f"/api/v1/cases/{case_id}/decisions",
+        json={"decision": "dismissed", "account_ids": ["acct-r000"]},
+        headers=api.h("analyst"),
+    )
     first = _confirm(api, case_id).json()
     assert first["changed"] and first["enforcement_sent"] == 41 and first["enforcement_pending"] == 0
     for _ in range(3):
@@ -59,12 +70,21 @@ def test_confirming_emits_one_event_per_account_and_retries_add_none(api: Api) -
     keys = {k for k, _, _ in msgs}
     assert len(keys) == 41 and "acct-r000" not in keys and "acct-r001" in keys
     _key, event, header = next(m for m in msgs if m[0] == "acct-h000")
-    assert event == {"idempotency_key": idempotency_key(case_id, "acct-h000", "suspend"), "action": "suspend",
-                     "account_id": "acct-h000", "case_id": case_id, "cluster_id": "c-hydra", "decided_by": "lead-user",
-                     "decided_at": event["decided_at"], "reason": "hydra cluster", "model_version": "m-2026.03"}
+    assert event == {
+        "idempotency_key": idempotency_key(case_id, "acct-h000", "suspend"),
+        "action": "suspend",
+        "account_id": "acct-h000",
+        "case_id": case_id,
+        "cluster_id": "c-hydra",
+        "decided_by": "lead-user",
+        "decided_at": event["decided_at"],
+        "reason": "hydra cluster",
+        "model_version": "m-2026.03",
+    }
     assert header == event["idempotency_key"]
-    audit = api.client.get("/api/v1/audit", params={"entity_id": case_id, "action": "case.transition"},
-                           headers=api.h("viewer")).json()
+    audit = api.client.get(
+        "/api/v1/audit", params={"entity_id": case_id, "action": "case.transition"}, headers=api.h("viewer")
+    ).json()
     assert audit[-1]["details"]["enforcement_events"] == 41 and len(audit) == 2  # retries are not changes
 
 
@@ -97,7 +117,9 @@ def test_a_resend_after_an_unrecorded_ack_carries_the_same_keys(api: Api) -> Non
     actions = {}  # a consumer that dedups on the idempotency key applies each action once
     for _key, event, header in msgs:
         actions.setdefault(header, event)
-    assert len(actions) == 10 and sorted(e["account_id"] for e in actions.values()) == [f"acct-k{i:03d}" for i in range(10)]
+    assert len(actions) == 10 and sorted(e["account_id"] for e in actions.values()) == [
+        f"acct-k{i:03d}" for i in range(10)
+    ]
 
 
 def test_events_wait_in_the_outbox_while_the_broker_is_down(api: Api, broker: EmbeddedBroker) -> None:
@@ -108,8 +130,11 @@ def test_events_wait_in_the_outbox_while_the_broker_is_down(api: Api, broker: Em
     with TestClient(app) as client:
         broker.pause()
         try:
-            r = client.post(f"/api/v1/cases/{case_id}/transition", json={"status": "confirmed_attack", "reason": "x"},
-                            headers=api.h("lead"))
+            r = client.post(
+                f"/api/v1/cases/{case_id}/transition",
+                json={"status": "confirmed_attack", "reason": "x"},
+                headers=api.h("lead"),
+            )
         finally:
             broker.resume()
         assert r.status_code == 200 and r.json()["enforcement_pending"] == 10

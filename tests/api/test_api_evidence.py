@@ -42,8 +42,13 @@ def test_account_evidence(api: Api) -> None:
     assert d["cluster_id"] == "c-hydra-2" and d["cluster"]["size"] == 10
     assert d["verification_path"] == "startup" and d["models"] == ["frontier-3"]
     assert len(d["timeline"]) == 12 and sum(h["requests"] for h in d["timeline"]) == d["n_requests"]
-    assert d["sample_prompts"] == [{"account_id": "acct-k003", "redacted": False,
-                                    "prompt": "Grade this answer against the rubric and explain each point."}]
+    assert d["sample_prompts"] == [
+        {
+            "account_id": "acct-k003",
+            "redacted": False,
+            "prompt": "Grade this answer against the rubric and explain each point.",
+        }
+    ]
     assert d["reasons"] == ["pivoted to frontier-3 within 3 hours of release"]
     single = api.client.get("/api/v1/accounts/acct-s000", headers=api.h("viewer")).json()
     assert single["cluster"] is None and single["case"] is None

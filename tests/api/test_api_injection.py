@@ -22,8 +22,19 @@ from tests.api.conftest import Api
 from tests.api.state import snapshot
 
 HOSTILE = [
-    "' OR 1=1 --", "open' OR '1'='1", "1; DROP TABLE cases; --", "' UNION SELECT token_hash, prefix FROM api_tokens --",
-    "%", "_", "acct-h00%", "\\", "ünïcödé ✓ 数据 😀 \u202eevil", "\r\nX-Injected: 1", "x" * 5000, "a\x00b", "\x00",
+    "' OR 1=1 --",
+    "open' OR '1'='1",
+    "1; DROP TABLE cases; --",
+    "' UNION SELECT token_hash, prefix FROM api_tokens --",
+    "%",
+    "_",
+    "acct-h00%",
+    "\\",
+    "ünïcödé ✓ 数据 😀 \u202eevil",
+    "\r\nX-Injected: 1",
+    "x" * 5000,
+    "a\x00b",
+    "\x00",
 ]
 NOTHING = "zz-matches-nothing"  # a value no row has: what every hostile filter must find too
 PATH_VALUES = {"cluster_id": "c-hydra", "account_id": "acct-h000", "case_id": "1"}
@@ -74,10 +85,10 @@ def _world(api: Api) -> int:
         return uni.id
 
 
-
 def _placed(base: dict, name: str, in_path: bool, value: str) -> tuple[dict, dict]:
     """(path parameters, query parameters) with ``value`` as parameter ``name``."""
     return ({**base, name: value}, {}) if in_path else (base, {name: value})
+
 
 def test_hostile_path_and_query_parameters(api: Api) -> None:
     """Every parameter of every GET route (read from the app, so new ones are covered) x every hostile string."""
@@ -113,8 +124,9 @@ def test_injection_classics_find_nothing(api: Api) -> None:
     assert api.client.get("/api/v1/audit", params={"actor": "_etup"}, headers=h).json() == []
     q = api.client.get("/api/v1/detections", params={"indicator": "203.0.113.%"}, headers=h).json()
     assert q["total"] == 0 and q["items"] == []
-    q = api.client.get("/api/v1/detections", params={"model": "' UNION SELECT token_hash FROM api_tokens --"},
-                       headers=h).json()
+    q = api.client.get(
+        "/api/v1/detections", params={"model": "' UNION SELECT token_hash FROM api_tokens --"}, headers=h
+    ).json()
     assert q["total"] == 0
     r = api.client.get("/api/v1/clusters/" + quote("c-hydra' OR '1'='1", safe=""), headers=h)
     assert r.status_code == 404 and r.json()["detail"] == "no cluster \"c-hydra' OR '1'='1\""
@@ -179,8 +191,9 @@ class Accounts:
 
 def _post(api: Api, path: str, body: dict) -> Response:
     if path.startswith("/console"):
-        r = api.client.post(path, data=body, headers={"Cookie": f"dg_token={api.tokens['admin']}"},
-                            follow_redirects=False)
+        r = api.client.post(
+            path, data=body, headers={"Cookie": f"dg_token={api.tokens['admin']}"}, follow_redirects=False
+        )
         api.client.cookies.clear()
         return r
     return api.client.post(path, json=body, headers=api.h("admin"))
@@ -207,7 +220,9 @@ def test_hostile_request_bodies(api: Api) -> None:
                 refused = r.status_code >= 400
             if "\x00" in value:  # refused before the database: NUL, or not one of the allowed values
                 assert r.status_code == 422, label
-                assert any(why in r.json()["detail"] for why in ("NUL", "Input should be", "should match pattern")), label
+                assert any(why in r.json()["detail"] for why in ("NUL", "Input should be", "should match pattern")), (
+                    label
+                )
             accepted += not refused
             if refused:
                 continue
@@ -219,8 +234,11 @@ def test_hostile_request_bodies(api: Api) -> None:
             elif template == "/api/v1/tokens":
                 assert r.json()["name"] == value, label
             if "reason" in sent:
-                last = api.client.get("/api/v1/audit", params={"entity_id": case_id or r.json()["id"],
-                                                               "entity_type": "case"}, headers=api.h("viewer")).json()
+                last = api.client.get(
+                    "/api/v1/audit",
+                    params={"entity_id": case_id or r.json()["id"], "entity_type": "case"},
+                    headers=api.h("viewer"),
+                ).json()
                 assert last[-1]["reason"] == value, label
     audit = snapshot(api.url)["audit_events"]
     assert len(audit) == start + accepted
@@ -239,8 +257,11 @@ def test_oversized_fields_are_refused_with_the_limit(api: Api) -> None:
 
 def test_case_ids_beyond_the_database_integer_range_are_refused(api: Api) -> None:
     """The console's case actions take only ids a database integer holds (SQLite raised OverflowError: a 500)."""
-    for tail, form in (("comment", {"body": "x"}), ("transition", {"status": "in_review"}),
-                       ("decisions", {"decision": "dismissed", "account_ids": ["acct-s000"]})):
+    for tail, form in (
+        ("comment", {"body": "x"}),
+        ("transition", {"status": "in_review"}),
+        ("decisions", {"decision": "dismissed", "account_ids": ["acct-s000"]}),
+    ):
         r = _post(api, f"/console/cases/{2**63}/{tail}", form)
         assert r.status_code == 422 and "case_id" in r.json()["detail"], tail
 
@@ -250,6 +271,6 @@ def _cursor(raw: bytes) -> str:
 
 
 def test_forged_cursors_are_refused_with_a_reason(api: Api) -> None:
-    for raw in (b'[1' + b'0' * 310 + b', "a"]', b'[0.5, "\\ud800"]'):  # a score too large for a float; a lone surrogate
+    for raw in (b"[1" + b"0" * 310 + b', "a"]', b'[0.5, "\\ud800"]'):  # a score too large for a float; a lone surrogate
         r = api.client.get("/api/v1/detections", params={"cursor": _cursor(raw)}, headers=api.h("viewer"))
         assert r.status_code == 422 and "cursor" in r.json()["detail"], raw

@@ -8,8 +8,9 @@ from tests.api.conftest import Api
 def _all(api: Api, **params: object) -> list[dict]:
     out, cursor = [], None
     while True:
-        page = api.client.get("/api/v1/detections", params=params | ({"cursor": cursor} if cursor else {}),
-                              headers=api.h("viewer"))
+        page = api.client.get(
+            "/api/v1/detections", params=params | ({"cursor": cursor} if cursor else {}), headers=api.h("viewer")
+        )
         assert page.status_code == 200, page.text
         body = page.json()
         out += body["items"]
@@ -52,21 +53,29 @@ def test_filters(api: Api) -> None:
     assert ids(indicator="64500", indicator_kind="ip") == []
     assert ids(since="2026-03-02T20:00:00Z") == ["c-hydra", "c-hydra-2"]
     assert ids(until="2026-03-02T10:00:00Z") == ["c-hydra", "c-uni", "c-corp"]
-    assert ids(kind="account", verification_path="standard", min_score=0.3) == \
-        ["acct-s005", "acct-s004", "acct-s003", "acct-r001", "acct-r000"]
+    assert ids(kind="account", verification_path="standard", min_score=0.3) == [
+        "acct-s005",
+        "acct-s004",
+        "acct-s003",
+        "acct-r001",
+        "acct-r000",
+    ]
     assert set(ids(kind="account", indicator="card-5511")) == {f"acct-k{i:03d}" for i in range(10)}
     assert ids(kind="account", model="frontier-1", max_score=0.1) == ["acct-s000"]
 
 
 def test_status_filter_and_counts_follow_cases(api: Api) -> None:
-    r = api.client.post("/api/v1/cases", json={"subject_type": "cluster", "subject_id": "c-uni"}, headers=api.h("analyst"))
+    r = api.client.post(
+        "/api/v1/cases", json={"subject_type": "cluster", "subject_id": "c-uni"}, headers=api.h("analyst")
+    )
     assert r.status_code == 201
     assert [c["cluster_id"] for c in _all(api, status="open")] == ["c-uni"]
     assert len(_all(api, kind="account", status="open")) == 25
     counts = api.client.get("/api/v1/detections/counts", headers=api.h("viewer")).json()
     assert counts == {"kind": "cluster", "total": 4, "flagged": 2, "by_status": {"new": 3, "open": 1}}
-    acc = api.client.get("/api/v1/detections/counts", params={"kind": "account", "flagged": True},
-                         headers=api.h("viewer")).json()
+    acc = api.client.get(
+        "/api/v1/detections/counts", params={"kind": "account", "flagged": True}, headers=api.h("viewer")
+    ).json()
     assert acc["total"] == acc["flagged"] == 50 + 1  # hydra members, hydra-2 members and acct-s005
 
 

@@ -23,26 +23,39 @@ from tests.api.conftest import Api
 
 EXAMPLES = 10
 FUZZ_TOKEN = "dg_schemathesis-admin-token"
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture
 def st_schema(sqlite_api: Api):
     """The app's OpenAPI schema, with an admin token whose id the fuzzer will not guess."""
     with session_scope(sqlite_api.url) as s:
-        s.add(ApiToken(id=987_654_321, name="fuzzer", role="admin", prefix=FUZZ_TOKEN[:10],
-                       token_hash=hash_token(FUZZ_TOKEN)))
+        s.add(
+            ApiToken(
+                id=987_654_321, name="fuzzer", role="admin", prefix=FUZZ_TOKEN[:10], token_hash=hash_token(FUZZ_TOKEN)
+            )
+        )
     for cluster in ("c-uni", "c-hydra-2"):
-        r = sqlite_api.client.post("/api/v1/cases", json={"subject_type": "cluster", "subject_id": cluster},
-                                   headers=sqlite_api.h("analyst"))
+        r = sqlite_api.client.post(
+            "/api/v1/cases", json={"subject_type": "cluster", "subject_id": cluster}, headers=sqlite_api.h("analyst")
+        )
         assert r.status_code == 201
     return schemathesis.openapi.from_asgi("/openapi.json", sqlite_api.client.app)
 
 
 # half the generated requests use ids that exist, so the fuzzer reaches past the 404s
-REAL_IDS = {"cluster_id": ["c-hydra", "c-uni", "c-hydra-2"], "account_id": ["acct-h000", "acct-u001"],
-            "case_id": [1, 2], "token_id": [1, 2]}
+REAL_IDS = {
+    "cluster_id": ["c-hydra", "c-uni", "c-hydra-2"],
+    "account_id": ["acct-h000", "acct-u001"],
+    "case_id": [1, 2],
+    "token_id": [1, 2],
+}
 
 
 def test_api_conforms_to_its_openapi(st_schema) -> None:
@@ -52,8 +65,13 @@ def test_api_conforms_to_its_openapi(st_schema) -> None:
     for op, mode in [(op, mode) for op in operations for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]:
 
         @given(case=op.as_strategy(generation_mode=mode), real=st.booleans(), pick=st.integers(0, 2))
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-                  database=None)
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
         def run(case, real: bool, pick: int) -> None:
             if real and case.path_parameters:
                 case.path_parameters = {k: REAL_IDS[k][pick % len(REAL_IDS[k])] for k in case.path_parameters}

@@ -17,14 +17,23 @@ from schemathesis.checks import (
 from tests.api.conftest import Api
 from tests.api.state import restore, snapshot
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 # the review workflow the links must carry a client through, each step answered with one of these at least once;
 # a transition is reached with a real case id when it answers 200 or 409 (a move the case's status does not allow:
 # which status the random walk asks for is luck, and derandomized walks favour the enum's first value)
-WORKFLOW = [("GET", "/api/v1/detections", {200}), ("GET", "/api/v1/clusters/{cluster_id}", {200}),
-            ("POST", "/api/v1/cases", {201}), ("POST", "/api/v1/cases/{case_id}/decisions", {200}),
-            ("POST", "/api/v1/cases/{case_id}/transition", {200, 409})]
+WORKFLOW = [
+    ("GET", "/api/v1/detections", {200}),
+    ("GET", "/api/v1/clusters/{cluster_id}", {200}),
+    ("POST", "/api/v1/cases", {201}),
+    ("POST", "/api/v1/cases/{case_id}/decisions", {200}),
+    ("POST", "/api/v1/cases/{case_id}/transition", {200, 409}),
+]
 
 
 def test_stateful_run_over_the_openapi_links(sqlite_api: Api) -> None:
@@ -54,8 +63,17 @@ def test_stateful_run_over_the_openapi_links(sqlite_api: Api) -> None:
             case.validate_response(response, checks=CHECKS, headers=headers, transport_kwargs=kwargs)
 
     for examples in (40, 80, 120):  # derandomized walks; a longer one only when a workflow step was not reached
-        Workflow.run(settings=settings(max_examples=examples, stateful_step_count=16, deadline=None, derandomize=True,
-                                       database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)))
+        Workflow.run(
+            settings=settings(
+                max_examples=examples,
+                stateful_step_count=16,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                phases=[Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
+        )
         missed = [(m, p, codes) for m, p, codes in WORKFLOW if not any((m, p, c) in answered for c in codes)]
         if not missed:
             break

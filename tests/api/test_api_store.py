@@ -16,8 +16,10 @@ def _snapshot(url: str) -> list[tuple]:
     with session_scope(url) as s:
         accts = s.execute(select(AccountRow.account_id, AccountRow.content_hash, AccountRow.updated_at)).all()
         clus = s.execute(select(ClusterRow.cluster_id, ClusterRow.content_hash, ClusterRow.updated_at)).all()
-        side = (s.scalar(select(func.count()).select_from(AccountModel)),
-                s.scalar(select(func.count()).select_from(ClusterIndicator)))
+        side = (
+            s.scalar(select(func.count()).select_from(AccountModel)),
+            s.scalar(select(func.count()).select_from(ClusterIndicator)),
+        )
     return sorted(accts) + sorted(clus) + [side]
 
 
@@ -47,9 +49,12 @@ def test_changed_records_are_updated_and_review_status_is_kept(db_url: str) -> N
     with session_scope(db_url) as s:
         row = s.get(AccountRow, "acct-h000")
         assert (row.score, row.models, row.status) == (0.5, ["frontier-9"], "in_review")
-        assert s.scalars(select(AccountModel.model).where(AccountModel.account_id == "acct-h000")).all() == ["frontier-9"]
-        assert s.execute(select(ClusterIndicator.kind, ClusterIndicator.value)
-                         .where(ClusterIndicator.cluster_id == "c-hydra")).all() == [("ip", "192.0.2.99")]
+        assert s.scalars(select(AccountModel.model).where(AccountModel.account_id == "acct-h000")).all() == [
+            "frontier-9"
+        ]
+        assert s.execute(
+            select(ClusterIndicator.kind, ClusterIndicator.value).where(ClusterIndicator.cluster_id == "c-hydra")
+        ).all() == [("ip", "192.0.2.99")]
         other = s.get(AccountRow, "acct-h001")
         assert other.models == verdicts[1].models
 
@@ -67,8 +72,12 @@ def test_batches_of_thousands_with_repeats_in_a_batch(db_url: str) -> None:
 
 def test_the_audit_log_is_append_only_in_the_database(db_url: str) -> None:
     with session_scope(db_url) as s:
-        s.execute(text("INSERT INTO audit_events (at, actor, action, entity_type, entity_id, details) "
-                       "VALUES ('2026-03-02 10:00:00', 'x', 'case.open', 'case', '1', '{}')"))
+        s.execute(
+            text(
+                "INSERT INTO audit_events (at, actor, action, entity_type, entity_id, details) "
+                "VALUES ('2026-03-02 10:00:00', 'x', 'case.open', 'case', '1', '{}')"
+            )
+        )
     for sql in ("UPDATE audit_events SET actor = 'mallory'", "DELETE FROM audit_events"):
         with pytest.raises(Exception, match="append-only"), session_scope(db_url) as s:
             s.execute(text(sql))

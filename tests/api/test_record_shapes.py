@@ -38,15 +38,24 @@ REVIEWED = set(Reviewed.__annotations__)  # review status and write bookkeeping,
 TABLES = {AccountRow: (AccountVerdict, REVIEWED), ClusterRow: (ClusterVerdict, REVIEWED | {"size"})}
 # detail body -> (its record, {record field: the body field serving it in another form}, body-only fields)
 DETAILS = {
-    AccountDetail: (AccountVerdict, {"hourly_requests": "timeline", "sample_prompts": "sample_prompts"},
-                    {"status", "cluster", "case", "decision"}),
-    ClusterDetail: (ClusterVerdict, {"members": "members", "linked_clusters": "linked_clusters"},
-                    {"size", "status", "members_total", "verification_paths", "models", "timeline", "sample_prompts",
-                     "case"}),
+    AccountDetail: (
+        AccountVerdict,
+        {"hourly_requests": "timeline", "sample_prompts": "sample_prompts"},
+        {"status", "cluster", "case", "decision"},
+    ),
+    ClusterDetail: (
+        ClusterVerdict,
+        {"members": "members", "linked_clusters": "linked_clusters"},
+        {"size", "status", "members_total", "verification_paths", "models", "timeline", "sample_prompts", "case"},
+    ),
 }
 # bodies serving some of a record's fields (as they are, or null for an unknown member)
-PARTS = {AccountItem: AccountVerdict, ClusterItem: ClusterVerdict, MemberAccount: AccountVerdict,
-         LinkedCluster: ClusterVerdict}
+PARTS = {
+    AccountItem: AccountVerdict,
+    ClusterItem: ClusterVerdict,
+    MemberAccount: AccountVerdict,
+    LinkedCluster: ClusterVerdict,
+}
 SQL_TYPES = {str: String, float: Float, bool: Boolean, int: Integer, datetime: UTCDateTime, list: JSON, dict: JSON}
 
 

@@ -18,11 +18,19 @@ EXE = str(Path(sys.executable).with_name("distillguard"))
 def test_demo_runs_summarises_and_stops_everything(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     env = os.environ | {"COLUMNS": "200"}
-    r = subprocess.run([EXE, "demo", "--out", str(out), "--scale", "0.05", "--exit-when-done"], capture_output=True, text=True, timeout=400, env=env)
+    r = subprocess.run(
+        [EXE, "demo", "--out", str(out), "--scale", "0.05", "--exit-when-done"],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env=env,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "hydra-1" in r.stdout and "harvested before flag" in r.stdout
     assert "/console" in r.stdout and "token (role lead): dg_" in r.stdout
-    leftovers = [p.info for p in psutil.process_iter(["pid", "cmdline"]) if any(str(out) in a for a in (p.info["cmdline"] or []))]
+    leftovers = [
+        p.info for p in psutil.process_iter(["pid", "cmdline"]) if any(str(out) in a for a in (p.info["cmdline"] or []))
+    ]
     assert leftovers == []
     assert (out / "demo.db").exists() and (out / "worker.log").exists()
 
@@ -31,8 +39,14 @@ def test_demo_runs_summarises_and_stops_everything(tmp_path: Path) -> None:
 def test_demo_ctrl_c_stops_everything(tmp_path: Path) -> None:
     """While serving the console, Ctrl-C (SIGINT) stops the broker, the worker and the API, and the demo exits."""
     out = tmp_path / "demo"
-    p = subprocess.Popen([EXE, "demo", "--out", str(out), "--scale", "0.03"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True, env=os.environ | {"COLUMNS": "200"}, start_new_session=True)
+    p = subprocess.Popen(
+        [EXE, "demo", "--out", str(out), "--scale", "0.03"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {"COLUMNS": "200"},
+        start_new_session=True,
+    )
     try:
         lines = []
         for line in p.stdout:  # type: ignore[union-attr]

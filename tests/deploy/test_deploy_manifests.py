@@ -127,7 +127,9 @@ def assert_real_command(argv: list[str], where: str) -> None:
         assert args, f"{where}: `{' '.join(path)}` needs a sub-command"
         name = args.pop(0)
         sub = command.get_command(ctx, name)
-        assert sub is not None, f"{where}: `{' '.join(path)} {name}` is not a command (have {command.list_commands(ctx)})"
+        assert sub is not None, (
+            f"{where}: `{' '.join(path)} {name}` is not a command (have {command.list_commands(ctx)})"
+        )
         command, path = sub, [*path, name]
     try:
         command.make_context(" ".join(path), args)
@@ -183,7 +185,16 @@ def test_kustomize_builds_each_overlay():
 
     base, production, tools = build("base"), build("production"), build("tools")
     kinds = lambda docs: sorted({d["kind"] for d in docs})  # noqa: E731
-    assert kinds(base) == ["ConfigMap", "Deployment", "Job", "Namespace", "PersistentVolumeClaim", "PodDisruptionBudget", "Secret", "Service"]
+    assert kinds(base) == [
+        "ConfigMap",
+        "Deployment",
+        "Job",
+        "Namespace",
+        "PersistentVolumeClaim",
+        "PodDisruptionBudget",
+        "Secret",
+        "Service",
+    ]
     # production: the operator extras, and no placeholder Secret to overwrite the real one
     assert "Secret" not in kinds(production)
     assert {"ScaledObject", "ServiceMonitor", "PrometheusRule"} <= set(kinds(production))
@@ -191,7 +202,9 @@ def test_kustomize_builds_each_overlay():
     for doc in base + production + tools:
         if doc["kind"] != "Namespace":
             assert doc["metadata"]["namespace"] == "distillguard", doc["metadata"]["name"]
-    images = {c["image"] for d in production if d["kind"] in WORKLOADS for c in d["spec"]["template"]["spec"]["containers"]}
+    images = {
+        c["image"] for d in production if d["kind"] in WORKLOADS for c in d["spec"]["template"]["spec"]["containers"]
+    }
     assert len(images) == 1, "production runs one image"
     image = images.pop()
     assert image.startswith("registry.") and image.endswith(f":{PROJECT_VERSION}"), f"production image {image}"
@@ -202,7 +215,12 @@ def test_kustomize_builds_each_overlay():
 
 def test_every_container_runs_the_one_image_as_non_root_with_resources():
     seen = list(containers())
-    assert {name.split("/")[0] for name, _ in seen} >= {"distillguard-api", "distillguard-worker", "distillguard-migrate", "distillguard-token"}
+    assert {name.split("/")[0] for name, _ in seen} >= {
+        "distillguard-api",
+        "distillguard-worker",
+        "distillguard-migrate",
+        "distillguard-token",
+    }
     images = {c["image"] for _, c in seen}
     assert len(images) == 1, f"one image for every process, got {images}"
     name, tag = images.pop().split(":")
@@ -291,8 +309,14 @@ def test_worker_is_probed_and_scraped_on_the_metrics_port():
     assert c["livenessProbe"]["httpGet"]["port"] == "metrics"
     assert worker["metadata"]["annotations"]["prometheus.io/port"] == config()["METRICS_PORT"]
     monitor = one("ServiceMonitor", "distillguard-worker")
-    services = [s for s in objects("Service") if monitor["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()]
-    assert len(services) == 1 and {p["name"] for p in services[0]["spec"]["ports"]} >= {e["port"] for e in monitor["spec"]["endpoints"]}
+    services = [
+        s
+        for s in objects("Service")
+        if monitor["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()
+    ]
+    assert len(services) == 1 and {p["name"] for p in services[0]["spec"]["ports"]} >= {
+        e["port"] for e in monitor["spec"]["endpoints"]
+    }
 
 
 def test_worker_snapshots_go_to_a_volume_every_worker_shares():
@@ -308,7 +332,9 @@ def test_worker_snapshots_go_to_a_volume_every_worker_shares():
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
     svc = compose()["services"]["worker"]
     compose_dir = svc["command"][svc["command"].index("--state-dir") + 1]
-    assert any(m.split(":")[1] == compose_dir and m.split(":")[0] in compose()["volumes"] for m in svc["volumes"]), "compose: shared named volume"
+    assert any(m.split(":")[1] == compose_dir and m.split(":")[0] in compose()["volumes"] for m in svc["volumes"]), (
+        "compose: shared named volume"
+    )
 
 
 def test_alerts_use_metrics_the_worker_exports():
@@ -330,7 +356,11 @@ def test_alerts_use_metrics_the_worker_exports():
 
 
 def test_selectors_match_their_pods():
-    pods = {doc["metadata"]["name"]: doc["spec"]["template"]["metadata"]["labels"] for _, doc in manifests() if doc["kind"] in WORKLOADS}
+    pods = {
+        doc["metadata"]["name"]: doc["spec"]["template"]["metadata"]["labels"]
+        for _, doc in manifests()
+        if doc["kind"] in WORKLOADS
+    }
     for _, doc in manifests():
         kind, name = doc["kind"], doc["metadata"]["name"]
         if kind == "Deployment":
@@ -380,7 +410,11 @@ def test_compose_app_environment_holds_only_settings_that_parse(monkeypatch):
         monkeypatch.setenv(key, compose_default(str(value)))
     url = make_url(ApiSettings().database_url)
     pg = compose()["services"]["postgres"]["environment"]
-    assert (url.username, url.password, url.database) == (pg["POSTGRES_USER"], compose_default(pg["POSTGRES_PASSWORD"]), pg["POSTGRES_DB"])
+    assert (url.username, url.password, url.database) == (
+        pg["POSTGRES_USER"],
+        compose_default(pg["POSTGRES_PASSWORD"]),
+        pg["POSTGRES_DB"],
+    )
     assert url.host in compose()["services"] and url.drivername == "postgresql+psycopg"
 
 
@@ -401,9 +435,13 @@ def test_workers_never_outnumber_the_partitions():
     assert (target["kind"], target["name"]) == (worker["kind"], worker["metadata"]["name"])
     assert scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"] <= partitions
     (trigger,) = scaled["spec"]["triggers"]
-    assert trigger["metadata"]["topic"] == config().get("EVENTS_TOPIC", StreamSettings.model_fields["events_topic"].default)
+    assert trigger["metadata"]["topic"] == config().get(
+        "EVENTS_TOPIC", StreamSettings.model_fields["events_topic"].default
+    )
     assert trigger["metadata"]["bootstrapServers"] == config()["KAFKA_BOOTSTRAP"]
-    assert trigger["metadata"]["consumerGroup"] == worker_group(worker["spec"]["template"]["spec"]["containers"][0]["args"])
+    assert trigger["metadata"]["consumerGroup"] == worker_group(
+        worker["spec"]["template"]["spec"]["containers"][0]["args"]
+    )
     assert trigger["metadata"]["allowIdleConsumers"] == "false"
     env = compose()["services"]["worker"]["environment"]
     assert compose()["services"]["worker"]["deploy"]["replicas"] <= int(env["TOPIC_PARTITIONS"])
@@ -438,8 +476,12 @@ def test_compose_references_resolve():
             assert (DEPLOY / svc["build"]["context"] / svc["build"]["dockerfile"]).resolve() == DOCKERFILE
             image = compose_default(svc["image"])
             assert image == next(c["image"] for _, c in containers()), f"{name}: compose and Kubernetes run one image"
-    assert services["worker"]["command"][0] == "worker" and "ports" not in services["worker"], "scalable: no fixed host port"
-    assert {"kafka", "postgres"} <= {d for d in services["worker"]["depends_on"]} | {d for d in services["migrate"]["depends_on"]}
+    assert services["worker"]["command"][0] == "worker" and "ports" not in services["worker"], (
+        "scalable: no fixed host port"
+    )
+    assert {"kafka", "postgres"} <= {d for d in services["worker"]["depends_on"]} | {
+        d for d in services["migrate"]["depends_on"]
+    }
 
 
 def test_compose_kafka_is_single_node_kraft_with_reachable_listeners():
@@ -454,7 +496,10 @@ def test_compose_kafka_is_single_node_kraft_with_reachable_listeners():
     assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] not in advertised, "the controller listener is not advertised"
     assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in advertised
     node = env["KAFKA_NODE_ID"]
-    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{node}@kafka:{listeners[env['KAFKA_CONTROLLER_LISTENER_NAMES']].lstrip(':')}"
+    assert (
+        env["KAFKA_CONTROLLER_QUORUM_VOTERS"]
+        == f"{node}@kafka:{listeners[env['KAFKA_CONTROLLER_LISTENER_NAMES']].lstrip(':')}"
+    )
     # the app's bootstrap is an advertised listener on the compose network
     bootstrap = compose()["services"]["worker"]["environment"]["KAFKA_BOOTSTRAP"]
     assert bootstrap in advertised.values()
@@ -476,16 +521,22 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
     text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
     lines = [line.strip() for line in text.splitlines()]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines if line and not line.startswith("#")]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines if line and not line.startswith("#")
+    ]
 
 
 def test_dockerfile_is_multi_stage_non_root_with_a_healthcheck():
     steps = dockerfile_instructions()
     stages = [i for i, (op, _) in enumerate(steps) if op == "FROM"]
     assert len(stages) >= 2, "multi-stage"
-    final = steps[stages[-1]:]
+    final = steps[stages[-1] :]
     args = dict(a.split("=", 1) for op, a in steps if op == "ARG" and "=" in a)
-    assert all(a.split()[0].replace("${PYTHON_IMAGE}", args["PYTHON_IMAGE"]) == "python:3.11-slim" for op, a in steps if op == "FROM")
+    assert all(
+        a.split()[0].replace("${PYTHON_IMAGE}", args["PYTHON_IMAGE"]) == "python:3.11-slim"
+        for op, a in steps
+        if op == "FROM"
+    )
     users = [a for op, a in final if op == "USER"]
     assert users and users[-1].split(":")[0] not in {"root", "0"}, "the final stage runs as a non-root user"
     uids = {spec["securityContext"]["runAsUser"] for _, spec in pod_specs()}
@@ -494,7 +545,9 @@ def test_dockerfile_is_multi_stage_non_root_with_a_healthcheck():
     assert ("ENTRYPOINT", '["distillguard"]') in final
     env = {k for op, a in final if op == "ENV" for k in re.findall(r"(\w+)=", a)}
     runtime = {"PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"}
-    assert env - runtime and env - runtime <= SETTING_NAMES, f"image ENV that Settings does not read: {sorted(env - runtime - SETTING_NAMES)}"
+    assert env - runtime and env - runtime <= SETTING_NAMES, (
+        f"image ENV that Settings does not read: {sorted(env - runtime - SETTING_NAMES)}"
+    )
     assert not any(op == "ADD" for op, _ in steps), "COPY only: no remote ADD"
     assert not any(re.search(r"\b(curl|wget)\b", a) for op, a in steps if op == "RUN"), "no downloads but PyPI"
 
@@ -560,7 +613,9 @@ def healthcheck(api_port: int, metrics_port: int) -> subprocess.CompletedProcess
     import sys
 
     env = os.environ | {"API_PORT": str(api_port), "METRICS_PORT": str(metrics_port)}
-    return subprocess.run([sys.executable, str(DEPLOY / "healthcheck.py")], env=env, capture_output=True, text=True, timeout=20)
+    return subprocess.run(
+        [sys.executable, str(DEPLOY / "healthcheck.py")], env=env, capture_output=True, text=True, timeout=20
+    )
 
 
 def test_healthcheck_passes_on_a_healthy_api(serve):

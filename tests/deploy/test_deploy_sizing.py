@@ -17,20 +17,28 @@ def sizing(*args: str) -> subprocess.CompletedProcess:
 
 def write_results(folder: Path) -> None:
     meta = {"machine": "x86_64 2 cpus 24 GiB", "wall_seconds": 60}
-    (folder / "detect.json").write_text(json.dumps({
-        "events": 1_000_000,
-        "baseline_json_parse": {"events_per_s": 300_000},
-        "detect": {"events_per_s": 30_000, "peak_rss_mb": 900, "cores": 1},
-        "targets": {"events_per_s": 25_000},
-        "meets_targets": True,
-        "_meta": meta,
-    }))
-    (folder / "stream.json").write_text(json.dumps({
-        "raw_aiokafka_consume": {"events_per_s": 90_000},
-        "worker": {"events_per_s": 8_000, "peak_rss_mb": 1_200},
-        "latency": {"produce_rate_events_per_s": 500, "p95_seconds": 1.5},  # a set load, not a capacity
-        "_meta": meta,
-    }))
+    (folder / "detect.json").write_text(
+        json.dumps(
+            {
+                "events": 1_000_000,
+                "baseline_json_parse": {"events_per_s": 300_000},
+                "detect": {"events_per_s": 30_000, "peak_rss_mb": 900, "cores": 1},
+                "targets": {"events_per_s": 25_000},
+                "meets_targets": True,
+                "_meta": meta,
+            }
+        )
+    )
+    (folder / "stream.json").write_text(
+        json.dumps(
+            {
+                "raw_aiokafka_consume": {"events_per_s": 90_000},
+                "worker": {"events_per_s": 8_000, "peak_rss_mb": 1_200},
+                "latency": {"produce_rate_events_per_s": 500, "p95_seconds": 1.5},  # a set load, not a capacity
+                "_meta": meta,
+            }
+        )
+    )
 
 
 def test_table_lists_every_measured_figure_but_targets_and_metadata(tmp_path):
@@ -63,11 +71,15 @@ def test_update_readme_replaces_only_the_marked_block(tmp_path):
     write_results(tmp_path)
     readme = tmp_path / "README.md"
     before, after = "# Deploying\n\nintro\n\n", "\n\nafter the table\n"
-    readme.write_text(before + "<!-- BEGIN SIZING TABLE: generated -->\nold placeholder\n<!-- END SIZING TABLE -->" + after)
+    readme.write_text(
+        before + "<!-- BEGIN SIZING TABLE: generated -->\nold placeholder\n<!-- END SIZING TABLE -->" + after
+    )
     out = sizing("--results", str(tmp_path), "--events-per-second", "20000", "--update-readme", str(readme))
     assert out.returncode == 0, out.stderr
     doc = readme.read_text()
-    assert doc.startswith(before + "<!-- BEGIN SIZING TABLE: generated -->\n| benchmark | figure |") and doc.endswith("<!-- END SIZING TABLE -->" + after)
+    assert doc.startswith(before + "<!-- BEGIN SIZING TABLE: generated -->\n| benchmark | figure |") and doc.endswith(
+        "<!-- END SIZING TABLE -->" + after
+    )
     assert "old placeholder" not in doc and "- workers: 5;" in doc
     # deploy/README.md carries a block the script can fill
     assert runpy.run_path(str(SIZING))["BLOCK"].search((SIZING.parent / "README.md").read_text())

@@ -27,8 +27,14 @@ def _detect(day: Path) -> dict:
     det.flush()
     verdicts = det.verdicts()
     labels = load_labels(json.loads((day / "labels.json").read_text()))
-    return {"detector": det, "verdicts": verdicts, "clusters": det.clusters(), "labels": labels,
-            "report": evaluate(labels, verdicts, day / "events.jsonl.gz"), "day": day}
+    return {
+        "detector": det,
+        "verdicts": verdicts,
+        "clusters": det.clusters(),
+        "labels": labels,
+        "report": evaluate(labels, verdicts, day / "events.jsonl.gz"),
+        "day": day,
+    }
 
 
 @pytest.fixture(scope="session")

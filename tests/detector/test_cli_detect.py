@@ -54,7 +54,15 @@ def test_evaluate_reports_both_detectors(standard_day: dict, tmp_path: Path) -> 
     day = standard_day["day"]
     shutil.copy(day / "labels.json", tmp_path / "labels.json")
     (tmp_path / "v.jsonl").write_bytes(b"".join(verdict_line(v) + b"\n" for v in standard_day["verdicts"]))
-    r = _run("evaluate", str(tmp_path / "labels.json"), str(tmp_path / "v.jsonl"), "--events", str(day / "events.jsonl.gz"), "--json", str(tmp_path / "r.json"))
+    r = _run(
+        "evaluate",
+        str(tmp_path / "labels.json"),
+        str(tmp_path / "v.jsonl"),
+        "--events",
+        str(day / "events.jsonl.gz"),
+        "--json",
+        str(tmp_path / "r.json"),
+    )
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["detector"]["recall"] > report["naive_peer"]["recall"]
@@ -63,13 +71,25 @@ def test_evaluate_reports_both_detectors(standard_day: dict, tmp_path: Path) -> 
 
 def test_bad_model_path_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "e.jsonl").write_text("")
-    r = _run("detect", str(tmp_path / "e.jsonl"), "--out", str(tmp_path / "v.jsonl"), "--model", str(tmp_path / "missing.joblib"))
+    r = _run(
+        "detect",
+        str(tmp_path / "e.jsonl"),
+        "--out",
+        str(tmp_path / "v.jsonl"),
+        "--model",
+        str(tmp_path / "missing.joblib"),
+    )
     assert r.returncode == 2 and "model artifact not found" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_detect_uses_the_model_named_by_MODEL_PATH(tmp_path: Path) -> None:
     (tmp_path / "e.jsonl").write_text("")
     env = os.environ | {"MODEL_PATH": str(tmp_path / "from-env.joblib")}
-    r = subprocess.run([EXE, "detect", str(tmp_path / "e.jsonl"), "--out", str(tmp_path / "v.jsonl")],
-                       capture_output=True, text=True, timeout=300, env=env)
+    r = subprocess.run(
+        [EXE, "detect", str(tmp_path / "e.jsonl"), "--out", str(tmp_path / "v.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert r.returncode == 2 and "from-env.joblib" in r.stderr  # the setting was used (and is missing)

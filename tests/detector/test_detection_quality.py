@@ -52,7 +52,9 @@ def test_redacted_traffic_still_catches_hydras(redacted_day: dict) -> None:
 def test_hard_negatives_are_not_flagged(standard_day: dict) -> None:
     labels, verdicts = standard_day["labels"], standard_day["verdicts"]
     kinds = {"university_student", "enterprise_seat", "app_backend", "benchmark", "reseller_customer"}
-    flagged = [v.account_id for v in verdicts if v.flagged and v.account_id in labels and labels[v.account_id].kind in kinds]
+    flagged = [
+        v.account_id for v in verdicts if v.flagged and v.account_id in labels and labels[v.account_id].kind in kinds
+    ]
     assert flagged == []
 
 

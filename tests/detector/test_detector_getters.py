@@ -33,7 +33,12 @@ def _scored(model) -> Detector:
 
 def _later(det: Detector) -> None:
     """Events after the last re-scoring, inside its window: a new account and one more prompt of a scored one."""
-    det.process([ev("newcomer", 7, payment_fingerprint="card-1"), ev("farm-0", 8, payment_fingerprint="card-1", prompt=PROMPT.format("x"))])
+    det.process(
+        [
+            ev("newcomer", 7, payment_fingerprint="card-1"),
+            ev("farm-0", 8, payment_fingerprint="card-1", prompt=PROMPT.format("x")),
+        ]
+    )
 
 
 def test_getters_change_no_counter_and_no_snapshot_byte(model) -> None:

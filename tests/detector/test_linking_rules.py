@@ -31,20 +31,41 @@ def _ring(prefix: str, size: int, templates: tuple[str, ...], uses: int = 3, net
         acct = f"{prefix}{j}"
         for t_i, tmpl in enumerate(templates):
             for u in range(uses):
-                events.append(ev(acct, j + 7 * t_i + u, ip=f"{net}.{j}.0.1", tls_fingerprint=f"ja3-{prefix}{j}",
-                                 user_agent=f"browser/{j}", payment_fingerprint=f"card-{acct}", prompt=tmpl.format(f"question {acct} {t_i} {u}")))
+                events.append(
+                    ev(
+                        acct,
+                        j + 7 * t_i + u,
+                        ip=f"{net}.{j}.0.1",
+                        tls_fingerprint=f"ja3-{prefix}{j}",
+                        user_agent=f"browser/{j}",
+                        payment_fingerprint=f"card-{acct}",
+                        prompt=tmpl.format(f"question {acct} {t_i} {u}"),
+                    )
+                )
     return events
 
 
 def test_shared_payment_instrument_links_accounts_on_different_networks() -> None:
-    lab = _clusters([ev("a", ip="198.51.100.1", payment_fingerprint="card-1"), ev("b", ip="192.0.2.9", payment_fingerprint="card-1")])
+    lab = _clusters(
+        [
+            ev("a", ip="198.51.100.1", payment_fingerprint="card-1"),
+            ev("b", ip="192.0.2.9", payment_fingerprint="card-1"),
+        ]
+    )
     assert lab["a"] == lab["b"] != -1
 
 
 def test_reseller_customers_on_a_hydras_proxy_ips_are_not_linked() -> None:
     proxy = [f"45.9.1.{i}" for i in range(10, 14)]
-    events = [ev(f"hydra-{j}", j * 4 + i, ip=ip, tls_fingerprint="ja3-x", user_agent="httpx/0.27") for j in range(3) for i, ip in enumerate(proxy)]
-    events += [ev("customer", 30 + i, ip=ip, tls_fingerprint="ja3-chrome", user_agent="Mozilla/5.0 Chrome/131") for i, ip in enumerate(proxy)]
+    events = [
+        ev(f"hydra-{j}", j * 4 + i, ip=ip, tls_fingerprint="ja3-x", user_agent="httpx/0.27")
+        for j in range(3)
+        for i, ip in enumerate(proxy)
+    ]
+    events += [
+        ev("customer", 30 + i, ip=ip, tls_fingerprint="ja3-chrome", user_agent="Mozilla/5.0 Chrome/131")
+        for i, ip in enumerate(proxy)
+    ]
     # a customer whose SDK build matches the hydra's, sending through one of the proxy's addresses once
     events.append(ev("sdk-customer", 40, ip=proxy[0], tls_fingerprint="ja3-x", user_agent="httpx/0.27"))
     lab = _clusters(events)
@@ -54,14 +75,27 @@ def test_reseller_customers_on_a_hydras_proxy_ips_are_not_linked() -> None:
 
 
 def test_same_browser_build_alone_links_nobody() -> None:
-    events = [ev(f"u{i}", i, ip=f"81.2.3.{i}", tls_fingerprint="ja3-chrome", user_agent="Mozilla/5.0 Chrome/131") for i in range(5)]
+    events = [
+        ev(f"u{i}", i, ip=f"81.2.3.{i}", tls_fingerprint="ja3-chrome", user_agent="Mozilla/5.0 Chrome/131")
+        for i in range(5)
+    ]
     assert set(_clusters(events).values()) == {-1}
 
 
 def test_creation_burst_with_one_client_alone_does_not_link_but_a_shared_proxy_subnet_does() -> None:
     def farm(prefix: str, ip) -> list:
-        return [ev(f"{prefix}{i}", i, ip=ip(i), tls_fingerprint="ja3-x", user_agent="sdk/1.0",
-                   account_created_at=f"2026-02-27T0{i // 2}:{10 + 30 * (i % 2)}:00Z", verification_path="education") for i in range(4)]
+        return [
+            ev(
+                f"{prefix}{i}",
+                i,
+                ip=ip(i),
+                tls_fingerprint="ja3-x",
+                user_agent="sdk/1.0",
+                account_created_at=f"2026-02-27T0{i // 2}:{10 + 30 * (i % 2)}:00Z",
+                verification_path="education",
+            )
+            for i in range(4)
+        ]
 
     apart = _clusters(farm("farm", lambda i: f"100.{i}.0.1"))
     assert set(apart.values()) == {-1}
@@ -72,7 +106,15 @@ def test_creation_burst_with_one_client_alone_does_not_link_but_a_shared_proxy_s
 def test_low_and_slow_ring_linked_only_by_its_templates_is_one_cluster() -> None:
     events = _ring("slow", 6, (RUBRIC, STEPS))
     # someone who reused one of the ring's prompts twice during a day of ordinary chat
-    events += [ev("chatter", 100 + i, ip="9.9.9.9", prompt=f"What is a good recipe for banana bread with {i} eggs and some walnuts?") for i in range(20)]
+    events += [
+        ev(
+            "chatter",
+            100 + i,
+            ip="9.9.9.9",
+            prompt=f"What is a good recipe for banana bread with {i} eggs and some walnuts?",
+        )
+        for i in range(20)
+    ]
     events += [ev("chatter", 130 + i, ip="9.9.9.9", prompt=RUBRIC.format(f"my essay draft {i}")) for i in range(2)]
     events.append(ev("stranger", 0, ip="9.9.9.8", prompt="What is a good recipe for banana bread?"))
     lab = _clusters(events)
@@ -86,8 +128,18 @@ def test_two_hydras_bridged_by_one_weak_shared_key_stay_separate() -> None:
     for name, net, card in (("ha", 45, "card-a"), ("hb", 46, "card-b")):
         for j in range(6):
             for i in range(4):
-                events.append(ev(f"{name}{j}", j * 4 + i, ip=f"{net}.0.0.{i + 1}", tls_fingerprint="ja3-x", user_agent="httpx/0.27",
-                                 payment_fingerprint=card, account_created_at="2026-02-27T01:00:00Z", verification_path="education"))
+                events.append(
+                    ev(
+                        f"{name}{j}",
+                        j * 4 + i,
+                        ip=f"{net}.0.0.{i + 1}",
+                        tls_fingerprint="ja3-x",
+                        user_agent="httpx/0.27",
+                        payment_fingerprint=card,
+                        account_created_at="2026-02-27T01:00:00Z",
+                        verification_path="education",
+                    )
+                )
     # the weak bridge: both hydras' accounts share a client build and a creation burst (and nothing else)
     lab = _clusters(events)
     assert len({lab[f"ha{j}"] for j in range(6)}) == 1 and lab["ha0"] != -1
@@ -101,15 +153,39 @@ def test_enterprise_with_one_card_behind_one_nat_is_not_merged_with_a_hydra() ->
     for j in range(8):
         browser = ("ja3-chrome", "Mozilla/5.0 Chrome/131") if j % 2 else ("ja3-firefox", "Mozilla/5.0 Firefox/133")
         for i in range(3):
-            events.append(ev(f"seat{j}", 60 * i + j, ip=nat, tls_fingerprint=browser[0], user_agent=browser[1],
-                             payment_fingerprint="card-acme", org_id="org-acme", verification_path="enterprise"))
+            events.append(
+                ev(
+                    f"seat{j}",
+                    60 * i + j,
+                    ip=nat,
+                    tls_fingerprint=browser[0],
+                    user_agent=browser[1],
+                    payment_fingerprint="card-acme",
+                    org_id="org-acme",
+                    verification_path="enterprise",
+                )
+            )
     for j in range(6):
         for i in range(4):
-            events.append(ev(f"hydra{j}", j * 4 + i, ip=f"45.0.0.{i + 1}", tls_fingerprint="ja3-x", user_agent="httpx/0.27",
-                             payment_fingerprint=f"card-h{j % 2}", account_created_at="2026-02-27T01:00:00Z", verification_path="education"))
+            events.append(
+                ev(
+                    f"hydra{j}",
+                    j * 4 + i,
+                    ip=f"45.0.0.{i + 1}",
+                    tls_fingerprint="ja3-x",
+                    user_agent="httpx/0.27",
+                    payment_fingerprint=f"card-h{j % 2}",
+                    account_created_at="2026-02-27T01:00:00Z",
+                    verification_path="education",
+                )
+            )
     # one seat runs the hydra's SDK build from the NAT, and one hydra account once sent through the NAT too
-    events.append(ev("seat0", 300, ip=nat, tls_fingerprint="ja3-x", user_agent="httpx/0.27", payment_fingerprint="card-acme"))
-    events.append(ev("hydra0", 301, ip=nat, tls_fingerprint="ja3-x", user_agent="httpx/0.27", payment_fingerprint="card-h0"))
+    events.append(
+        ev("seat0", 300, ip=nat, tls_fingerprint="ja3-x", user_agent="httpx/0.27", payment_fingerprint="card-acme")
+    )
+    events.append(
+        ev("hydra0", 301, ip=nat, tls_fingerprint="ja3-x", user_agent="httpx/0.27", payment_fingerprint="card-h0")
+    )
     lab = _clusters(events)
     assert len({lab[f"seat{j}"] for j in range(8)}) == 1 and lab["seat0"] != -1
     assert len({lab[f"hydra{j}"] for j in range(6)}) == 1 and lab["hydra0"] != -1
@@ -121,8 +197,19 @@ def test_a_ring_bridged_to_another_by_one_account_is_cut_at_the_bridge() -> None
     # that two of ring B's accounts also send: connected components would chain all of them together
     events = _ring("ra", 8, (RUBRIC, STEPS), net=10) + _ring("rb", 8, (PROOF, CODE), net=11)
     events += _ring("bridge", 1, (RUBRIC, ESSAY), net=12)
-    events += [ev(f"rb{j}", 200 + u, ip=f"11.{j}.0.1", tls_fingerprint=f"ja3-rb{j}", user_agent=f"browser/{j}",
-                  payment_fingerprint=f"card-rb{j}", prompt=ESSAY.format(f"paragraph {j} {u}")) for j in (0, 1) for u in range(3)]
+    events += [
+        ev(
+            f"rb{j}",
+            200 + u,
+            ip=f"11.{j}.0.1",
+            tls_fingerprint=f"ja3-rb{j}",
+            user_agent=f"browser/{j}",
+            payment_fingerprint=f"card-rb{j}",
+            prompt=ESSAY.format(f"paragraph {j} {u}"),
+        )
+        for j in (0, 1)
+        for u in range(3)
+    ]
     lab = _clusters(events)
     ring_a, ring_b = {lab[f"ra{j}"] for j in range(8)}, {lab[f"rb{j}"] for j in range(8)}
     assert len(ring_a) == 1 and len(ring_b) == 1 and -1 not in ring_a | ring_b
@@ -130,5 +217,9 @@ def test_a_ring_bridged_to_another_by_one_account_is_cut_at_the_bridge() -> None
 
 
 def test_linking_is_deterministic() -> None:
-    events = _ring("ra", 8, (RUBRIC, STEPS), net=10) + _ring("rb", 8, (PROOF, CODE), net=11) + _ring("bridge", 1, (RUBRIC, ESSAY), net=12)
+    events = (
+        _ring("ra", 8, (RUBRIC, STEPS), net=10)
+        + _ring("rb", 8, (PROOF, CODE), net=11)
+        + _ring("bridge", 1, (RUBRIC, ESSAY), net=12)
+    )
     assert _clusters(events) == _clusters(events)

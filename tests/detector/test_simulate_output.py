@@ -22,7 +22,9 @@ SCALE = 0.1
 
 
 def _digest(d: Path) -> dict[str, str]:
-    return {f: hashlib.sha256((d / f).read_bytes()).hexdigest() for f in ("events.jsonl.gz", "labels.json", "manifest.json")}
+    return {
+        f: hashlib.sha256((d / f).read_bytes()).hexdigest() for f in ("events.jsonl.gz", "labels.json", "manifest.json")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +61,18 @@ def test_labels_cover_every_account_and_every_kind_is_present(std, std_events):
     accounts = {e.account_id for e in std_events}
     assert accounts == set(labels)
     kinds = Counter(v["kind"] for v in labels.values())
-    for kind in ("individual", "developer", "app_backend", "university_student", "enterprise_seat", "benchmark", "reseller_customer",
-                 "hydra", "low_and_slow", "lone_harvester"):
+    for kind in (
+        "individual",
+        "developer",
+        "app_backend",
+        "university_student",
+        "enterprise_seat",
+        "benchmark",
+        "reseller_customer",
+        "hydra",
+        "low_and_slow",
+        "lone_harvester",
+    ):
         assert kinds[kind] > 0, kind
     assert all(v["attack"] == (v["campaign"] is not None) for v in labels.values())
     hydras = Counter(v["campaign"] for v in labels.values() if v["kind"] == "hydra")
@@ -86,7 +98,11 @@ def test_replays_repeat_the_event_seconds_later(std, std_events):
     assert len(dups) == json.loads((std / "manifest.json").read_text())["duplicates"] > 0
     for first, again in dups:
         assert 0 < (again.ts - first.ts).total_seconds() < 30
-        assert (first.account_id, first.prompt, first.output_tokens) == (again.account_id, again.prompt, again.output_tokens)
+        assert (first.account_id, first.prompt, first.output_tokens) == (
+            again.account_id,
+            again.prompt,
+            again.output_tokens,
+        )
 
 
 def test_new_model_only_after_release_and_hydras_pivot(std, std_events):
@@ -119,7 +135,9 @@ def test_full_redaction_removes_all_text_but_keeps_the_traffic(tmp_path):
     n = 0
     for a, b in zip(plain.events(), hidden.events(), strict=True):
         assert b["prompt"] is None and b["system_prompt"] is None
-        assert {k: v for k, v in a.items() if k not in ("prompt", "system_prompt")} == {k: v for k, v in b.items() if k not in ("prompt", "system_prompt")}
+        assert {k: v for k, v in a.items() if k not in ("prompt", "system_prompt")} == {
+            k: v for k, v in b.items() if k not in ("prompt", "system_prompt")
+        }
         n += a["prompt"] is not None
     assert n > 0
 
@@ -167,7 +185,15 @@ def test_a_conversation_keeps_its_model_and_counts_turns_up(std_events):
 @pytest.mark.parametrize("scenario", ["standard", "hard"])
 def test_every_population_and_campaign_kind_exists_at_the_smallest_scale(scenario):
     m = generate(seed=13, scale=0.05, scenario=scenario).manifest  # planning only: no events materialised
-    assert set(m["legit_accounts"]) == {"individual", "developer", "app_backend", "university_student", "enterprise_seat", "benchmark", "reseller_customer"}
+    assert set(m["legit_accounts"]) == {
+        "individual",
+        "developer",
+        "app_backend",
+        "university_student",
+        "enterprise_seat",
+        "benchmark",
+        "reseller_customer",
+    }
     assert all(n > 0 for n in m["legit_accounts"].values())
     kinds = Counter(c["kind"] for c in m["campaigns"])
     assert kinds["hydra"] == 3 and kinds["low_and_slow"] == 2 and kinds["lone_harvester"] >= 1
@@ -183,5 +209,9 @@ def test_rate_limited_requests_are_retried_with_the_same_request(std, std_events
             later.setdefault((e.account_id, e.prompt, e.conversation_id, e.turn_index), []).append(e)
     for e in limited.values():
         assert e.output_tokens == 0 and e.stop_reason is None
-        retry = [x for x in later.get((e.account_id, e.prompt, e.conversation_id, e.turn_index), []) if 0 < (x.ts - e.ts).total_seconds() <= 61]
+        retry = [
+            x
+            for x in later.get((e.account_id, e.prompt, e.conversation_id, e.turn_index), [])
+            if 0 < (x.ts - e.ts).total_seconds() <= 61
+        ]
         assert retry and retry[0].event_id != e.event_id

@@ -59,7 +59,11 @@ def test_standard_hydra_accounts_are_light_and_regular(standard):
     assert 10 <= mean(per_acct) <= 80
     cvs = []
     for a in biggest:
-        t = np.array([np.datetime64(e["ts"][:-1]) for e in acc[a] if e["status"] != 0]).astype("datetime64[ms]").astype(np.int64)
+        t = (
+            np.array([np.datetime64(e["ts"][:-1]) for e in acc[a] if e["status"] != 0])
+            .astype("datetime64[ms]")
+            .astype(np.int64)
+        )
         gaps = np.diff(t)
         cvs.append(gaps.std() / gaps.mean())
     assert np.median(cvs) < 0.5  # round-robin: far more regular than a Poisson user (CV ~ 1)

@@ -21,7 +21,7 @@ def test_readme_generated_blocks_are_current(tmp_path: Path) -> None:
 
 def test_settings_table_lists_every_field() -> None:
     text = (ROOT / "README.md").read_text()
-    block = text[text.index("<!-- report:settings -->"):text.index("<!-- /report:settings -->")]
+    block = text[text.index("<!-- report:settings -->") : text.index("<!-- /report:settings -->")]
     for cls in settings_classes():
         for name in cls.model_fields:
             assert f"| `{name.upper()}` |" in block, f"{cls.__name__}.{name} is not in the README's settings table"

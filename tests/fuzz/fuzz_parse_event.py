@@ -39,7 +39,9 @@ def write_seeds(out: Path, n: int = 200) -> int:
     """Write ``n`` valid events and ``n`` broken messages drawn from the hypothesis strategies as seed files."""
     from tests.event_strategies import bad_messages, encode, examples, valid_events
 
-    seeds = [encode(doc) for doc in examples(valid_events(), n, 1)] + [bad.raw for bad in examples(bad_messages(), n, 2)]
+    seeds = [encode(doc) for doc in examples(valid_events(), n, 1)] + [
+        bad.raw for bad in examples(bad_messages(), n, 2)
+    ]
     out.mkdir(parents=True, exist_ok=True)
     for i, raw in enumerate(seeds):
         (out / f"seed-{i:04d}").write_bytes(raw)

@@ -16,9 +16,16 @@ HARNESS = Path(__file__).with_name("fuzz_parse_event.py")
 
 def test_a_short_atheris_session_over_the_seeds_finds_no_crash(tmp_path: Path) -> None:
     seeds = tmp_path / "seeds"
-    subprocess.run([sys.executable, str(HARNESS), "--write-seeds", str(seeds), "40"], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, str(HARNESS), "--write-seeds", str(seeds), "40"], check=True, capture_output=True, timeout=120
+    )
     assert len(list(seeds.iterdir())) >= 40
-    run = subprocess.run([sys.executable, str(HARNESS), str(seeds), "-runs=30000", "-max_len=65536", f"-artifact_prefix={tmp_path}/"],
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    run = subprocess.run(
+        [sys.executable, str(HARNESS), str(seeds), "-runs=30000", "-max_len=65536", f"-artifact_prefix={tmp_path}/"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0 and "Done 30000 runs" in run.stderr, run.stderr[-3000:]
     assert not list(tmp_path.glob("crash-*"))

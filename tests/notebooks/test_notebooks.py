@@ -51,7 +51,9 @@ def execute(name: str) -> tuple[str, int]:
 
 
 @pytest.mark.slow
-def test_investigate_cluster_from_review_database(kernel_env: None, tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_investigate_cluster_from_review_database(
+    kernel_env: None, tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Verdicts stored in the review database (as the worker writes them) are investigated against the events."""
     day = tmp_path / "day"
     simulate(day, seed=1, scale=float(SCALE))
@@ -85,4 +87,3 @@ def test_model_release(kernel_env: None) -> None:
     hydra = next(line for line in text.splitlines() if line.startswith("hydra "))
     assert "100%" in hydra  # every hydra account active before and after moved to the new model
     assert images == 3
-

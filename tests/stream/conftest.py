@@ -68,17 +68,37 @@ class Stream:
     @property
     def env(self) -> dict[str, str]:
         t = self.tag
-        return {"KAFKA_BOOTSTRAP": self.bootstrap, "EVENTS_TOPIC": f"events-{t}", "DLQ_TOPIC": f"dlq-{t}",
-                "DETECTIONS_TOPIC": f"detections-{t}", "SUMMARIES_TOPIC": f"summaries-{t}",
-                "ENFORCEMENT_TOPIC": f"enforcement-{t}", "DATABASE_URL": self.database_url or f"sqlite:///{self.root / 'review.db'}",
-                "MODEL_PATH": str(self.model), "LOG_JSON": "true"}
+        return {
+            "KAFKA_BOOTSTRAP": self.bootstrap,
+            "EVENTS_TOPIC": f"events-{t}",
+            "DLQ_TOPIC": f"dlq-{t}",
+            "DETECTIONS_TOPIC": f"detections-{t}",
+            "SUMMARIES_TOPIC": f"summaries-{t}",
+            "ENFORCEMENT_TOPIC": f"enforcement-{t}",
+            "DATABASE_URL": self.database_url or f"sqlite:///{self.root / 'review.db'}",
+            "MODEL_PATH": str(self.model),
+            "LOG_JSON": "true",
+        }
 
     def worker(self, *args: str, partitions: int = 4, exit_when_idle: float = 0) -> WorkerProc:
         port = free_port()
         env = os.environ | self.env | {"METRICS_PORT": str(port)}
         log = open(self.root / f"worker-{len(self.workers)}.log", "ab")  # noqa: SIM115 - closed by WorkerProc
-        cmd = [EXE, "worker", "--partitions", str(partitions), "--state-dir", str(self.root / "state"),
-               "--group", f"g-{self.tag}", "--snapshot-every", "1", "--exit-when-idle", str(exit_when_idle), *args]
+        cmd = [
+            EXE,
+            "worker",
+            "--partitions",
+            str(partitions),
+            "--state-dir",
+            str(self.root / "state"),
+            "--group",
+            f"g-{self.tag}",
+            "--snapshot-every",
+            "1",
+            "--exit-when-idle",
+            str(exit_when_idle),
+            *args,
+        ]
         w = WorkerProc(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), port, log)
         self.workers.append(w)
         return w

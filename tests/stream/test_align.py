@@ -57,7 +57,9 @@ def test_reset_forgets_held_items_and_times() -> None:
 @st.composite
 def _backlog(draw) -> tuple[dict[int, list[float]], list[tuple[int, int]]]:
     """Per partition a time-ordered list of event times, and an arbitrary order of fetches (partition, count)."""
-    parts = {p: sorted(draw(st.lists(st.floats(0, 5 * 24 * HOUR), max_size=40))) for p in range(draw(st.integers(1, 4)))}
+    parts = {
+        p: sorted(draw(st.lists(st.floats(0, 5 * 24 * HOUR), max_size=40))) for p in range(draw(st.integers(1, 4)))
+    }
     fetches = draw(st.lists(st.tuples(st.sampled_from(sorted(parts)), st.integers(1, 15)), max_size=60))
     return parts, fetches
 
@@ -70,11 +72,13 @@ def test_released_events_never_fall_more_than_the_slack_behind_what_was_released
     pos = dict.fromkeys(parts, 0)
     released: list[tuple[int, tuple[int, int]]] = []
     for p, n in [*fetches, *((p, len(ts)) for p, ts in parts.items())]:  # then whatever was left, in full
-        chunk = parts[p][pos[p]:pos[p] + n]
+        chunk = parts[p][pos[p] : pos[p] + n]
         a.add(p, [(t, (p, pos[p] + i)) for i, t in enumerate(chunk)])
         pos[p] += len(chunk)
         released += a.release(unread={q for q in parts if pos[q] < len(parts[q])})
-    assert sorted(item for _, item in released) == [(p, i) for p in sorted(parts) for i in range(len(parts[p]))]  # each once
+    assert sorted(item for _, item in released) == [
+        (p, i) for p in sorted(parts) for i in range(len(parts[p]))
+    ]  # each once
     newest = float("-inf")
     for p, (_, i) in released:
         t = parts[p][i]

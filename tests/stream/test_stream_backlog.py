@@ -36,7 +36,9 @@ def _days(src: Path, out: Path, days: int) -> Path:
 
 
 @pytest.mark.slow
-def test_a_backlog_of_days_is_consumed_in_event_time_order_and_nothing_is_refused(stream: Stream, day, tmp_path: Path) -> None:
+def test_a_backlog_of_days_is_consumed_in_event_time_order_and_nothing_is_refused(
+    stream: Stream, day, tmp_path: Path
+) -> None:
     events = _days(day.events, tmp_path / "days.jsonl.gz", DAYS)
     replay(events, stream.bootstrap, stream.env["EVENTS_TOPIC"])  # all of it waits before the worker starts
     w = stream.worker(exit_when_idle=2)

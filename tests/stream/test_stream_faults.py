@@ -43,7 +43,11 @@ def _admin(sql: str, *args) -> list[tuple]:
 
 def _kick(db: str) -> int:
     """End every session on ``db`` (what clients see when the server restarts); returns how many."""
-    return len(_admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", db))
+    return len(
+        _admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", db
+        )
+    )
 
 
 def _halves(stream: Stream, day, tmp_path) -> tuple:
@@ -82,7 +86,9 @@ def test_sigkill_while_a_verdict_write_waits_on_a_lock(stream: Stream, day, tmp_
         replay(first, stream.bootstrap, topic)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            waiting = _admin("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", pg_db)[0][0]
+            waiting = _admin(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", pg_db
+            )[0][0]
             if waiting:
                 break
             time.sleep(0.3)
@@ -118,15 +124,27 @@ def test_database_away_for_a_while_then_caught_up_and_the_api_says_503(stream: S
     try:
         _kick(pg_db)
         replay(second, stream.bootstrap, topic)
-        m = w.wait(lambda m: m.get("distillguard_db_write_errors_total", 0) >= 2, 90, "failed writes while the database is away")
+        m = w.wait(
+            lambda m: m.get("distillguard_db_write_errors_total", 0) >= 2,
+            90,
+            "failed writes while the database is away",
+        )
         assert m["distillguard_db_pending"] == 1 and m["distillguard_idle"] == 0
         r = client.get("/api/v1/detections", headers=auth)
         assert r.status_code == 503 and r.headers["Retry-After"] and "database" in r.json()["detail"]
     finally:
         _admin(f'ALTER DATABASE "{pg_db}" ALLOW_CONNECTIONS true')
-    w.wait(lambda m: m.get("distillguard_db_pending") == 0 and m.get("distillguard_idle") == 1, 90, "the database caught up")
+    w.wait(
+        lambda m: m.get("distillguard_db_pending") == 0 and m.get("distillguard_idle") == 1,
+        90,
+        "the database caught up",
+    )
     assert w.proc.poll() is None
-    assert '"sink": "ReviewDatabaseSink"' in stream.logs() and "verdict write failed" in stream.logs() and "the database" in stream.logs()
+    assert (
+        '"sink": "ReviewDatabaseSink"' in stream.logs()
+        and "verdict write failed" in stream.logs()
+        and "the database" in stream.logs()
+    )
     assert client.get("/api/v1/detections", headers=auth).status_code == 200
     assert_same_verdicts(stream.verdicts(), day.verdicts)
     engine_for(url).dispose()
@@ -145,5 +163,9 @@ def test_a_read_only_database_is_reported_in_words_and_caught_up(stream: Stream,
     finally:
         _admin(f'ALTER DATABASE "{pg_db}" RESET default_transaction_read_only')
         _kick(pg_db)
-    w.wait(lambda m: m.get("distillguard_db_pending") == 0 and m.get("distillguard_idle") == 1, 90, "the database caught up")
+    w.wait(
+        lambda m: m.get("distillguard_db_pending") == 0 and m.get("distillguard_idle") == 1,
+        90,
+        "the database caught up",
+    )
     assert_same_verdicts(stream.verdicts(), day.verdicts)

@@ -40,8 +40,20 @@ class Sent:
 
 
 def _event(i: int, ts: str) -> bytes:
-    return encode({"schema_version": 1, "event_id": f"fuzz-{i}", "ts": ts, "account_id": f"fuzz-acct-{i}", "api_key_id": "k",
-                   "ip": "192.0.2.1", "model": "frontier-4", "input_tokens": 1, "output_tokens": 1, "status": 200})
+    return encode(
+        {
+            "schema_version": 1,
+            "event_id": f"fuzz-{i}",
+            "ts": ts,
+            "account_id": f"fuzz-acct-{i}",
+            "api_key_id": "k",
+            "ip": "192.0.2.1",
+            "model": "frontier-4",
+            "input_tokens": 1,
+            "output_tokens": 1,
+            "status": 200,
+        }
+    )
 
 
 def _produce(p: KafkaProducer, topic: str, items: list[Sent | tuple[bytes, bytes | None]]) -> None:
@@ -71,15 +83,33 @@ def test_every_broken_message_is_dead_lettered_once_with_its_field_and_the_worke
         lines = [line for line in fh.read().splitlines() if line.strip()]
     day_start = min(datetime.fromisoformat(json.loads(line)["ts"]) for line in lines[:50])
 
-    broken = [Sent(b.raw, b.field, "invalid", f"fuzz-{i}".encode()) for i, b in enumerate(examples(bad_messages(), CORPUS_SIZE, 20261123))]
-    oversized = Sent(_event(10**6, day_start.isoformat())[:-1] + b',"prompt":"' + b"x" * 10_000_000 + b'"}', "prompt", "invalid", b"big")
+    broken = [
+        Sent(b.raw, b.field, "invalid", f"fuzz-{i}".encode())
+        for i, b in enumerate(examples(bad_messages(), CORPUS_SIZE, 20261123))
+    ]
+    oversized = Sent(
+        _event(10**6, day_start.isoformat())[:-1] + b',"prompt":"' + b"x" * 10_000_000 + b'"}',
+        "prompt",
+        "invalid",
+        b"big",
+    )
     broken += [oversized, Sent(None, "$", "invalid", b"tombstone")]
     now = datetime.now(UTC)
-    for i, ts in enumerate(["0001-01-01T00:00:00+14:00", "1900-01-01T00:00:00Z", "1969-12-31T23:59:59Z",
-                            (now + timedelta(hours=2)).isoformat(), "9999-12-31T23:59:59-23:59"]):
+    for i, ts in enumerate(
+        [
+            "0001-01-01T00:00:00+14:00",
+            "1900-01-01T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            (now + timedelta(hours=2)).isoformat(),
+            "9999-12-31T23:59:59-23:59",
+        ]
+    ):
         broken.append(Sent(_event(i, ts), "ts", "time-rule", f"fuzz-acct-{i}".encode()))
     # Older than the de-duplication horizon behind the stream: sent once the day has set the stream's time.
-    stale = [Sent(_event(100 + i, (day_start - timedelta(days=2, minutes=i)).isoformat()), "ts", "time-rule", b"stale") for i in range(5)]
+    stale = [
+        Sent(_event(100 + i, (day_start - timedelta(days=2, minutes=i)).isoformat()), "ts", "time-rule", b"stale")
+        for i in range(5)
+    ]
 
     mixed: list = []
     step = max(len(lines) // len(broken), 1)
@@ -91,22 +121,36 @@ def test_every_broken_message_is_dead_lettered_once_with_its_field_and_the_worke
     mixed.extend(pending)
 
     w = stream.worker()
-    p = KafkaProducer(bootstrap_servers=stream.bootstrap, max_request_size=BIG, linger_ms=20)  # idempotent: a retried batch is not appended twice
+    p = KafkaProducer(
+        bootstrap_servers=stream.bootstrap, max_request_size=BIG, linger_ms=20
+    )  # idempotent: a retried batch is not appended twice
     try:
         _produce(p, topic, mixed)
         n_invalid = sum(s.kind == "invalid" for s in broken)
-        w.wait(lambda m: m.get("distillguard_events_total", 0) >= day.n and _dlq_count(m, "invalid") >= n_invalid, 120,
-               "the day and the broken messages to be consumed")
+        w.wait(
+            lambda m: m.get("distillguard_events_total", 0) >= day.n and _dlq_count(m, "invalid") >= n_invalid,
+            120,
+            "the day and the broken messages to be consumed",
+        )
         _produce(p, topic, stale)
     finally:
         p.close()
     sent = broken + stale
-    m = w.wait(lambda m: m.get("distillguard_idle") == 1 and _dlq_count(m, "time-rule") >= len(sent) - n_invalid, 60,
-               "the stale events and an idle flush")
+    m = w.wait(
+        lambda m: m.get("distillguard_idle") == 1 and _dlq_count(m, "time-rule") >= len(sent) - n_invalid,
+        60,
+        "the stale events and an idle flush",
+    )
     assert w.proc.poll() is None, stream.logs()
 
-    c = KafkaConsumer(env["DLQ_TOPIC"], bootstrap_servers=stream.bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=4000,
-                      max_partition_fetch_bytes=BIG, fetch_max_bytes=4 * BIG)
+    c = KafkaConsumer(
+        env["DLQ_TOPIC"],
+        bootstrap_servers=stream.bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=4000,
+        max_partition_fetch_bytes=BIG,
+        fetch_max_bytes=4 * BIG,
+    )
     dead: dict[tuple[int, int], list] = {}
     for r in c:
         h = dict(r.headers)
@@ -117,7 +161,9 @@ def test_every_broken_message_is_dead_lettered_once_with_its_field_and_the_worke
     assert dead.keys() <= by_place.keys(), "a valid event was dead-lettered"
     for place, s in by_place.items():
         got = dead.get(place, [])
-        assert len(got) == 1, f"{len(got)} dead letters for offset {place} (2: processed twice, see the re-delivery test below)"
+        assert len(got) == 1, (
+            f"{len(got)} dead letters for offset {place} (2: processed twice, see the re-delivery test below)"
+        )
         value, h = got[0]
         if s is oversized:  # kept to DLQ_MAX_VALUE bytes (under a broker's default limit), its size in a header
             assert len(value) == DLQ_MAX_VALUE and s.value.startswith(value)
@@ -127,7 +173,9 @@ def test_every_broken_message_is_dead_lettered_once_with_its_field_and_the_worke
         assert h["dlq-kind"].decode() == s.kind
         reason = h["dlq-reason"].decode()
         field = reason.split(":", 1)[0] if s.kind == "invalid" else reason.split(" ", 1)[0]
-        assert field == s.field or field.startswith((f"{s.field}[", f"{s.field}.")), f"{reason!r} for {(s.value or b'')[:120]!r}"
+        assert field == s.field or field.startswith((f"{s.field}[", f"{s.field}.")), (
+            f"{reason!r} for {(s.value or b'')[:120]!r}"
+        )
         assert len(reason) > len(field) + 3
 
     assert m["distillguard_events_total"] == day.n
@@ -166,8 +214,15 @@ def test_a_redelivered_range_below_the_processed_offsets_is_skipped_not_processe
     worker = StreamWorker(StreamSettings(), WorkerOptions(state_dir=tmp_path), load_model(model_path), NullSink())
     worker.producer = _Producer()  # type: ignore[assignment]
     tp = TopicPartition("api-events", 0)
-    msgs = [_Record(i, b"{broken" if i % 4 == 0 else _event(i, (datetime(2026, 3, 2, tzinfo=UTC) + timedelta(seconds=i)).isoformat()))
-            for i in range(12)]
+    msgs = [
+        _Record(
+            i,
+            b"{broken"
+            if i % 4 == 0
+            else _event(i, (datetime(2026, 3, 2, tzinfo=UTC) + timedelta(seconds=i)).isoformat()),
+        )
+        for i in range(12)
+    ]
 
     async def deliver() -> None:
         await worker.process({tp: msgs})  # first delivery

@@ -34,14 +34,22 @@ def test_stream_verdicts_equal_detect(stream: Stream, day, tmp_path):
     """Replay a simulated day, run the worker to the end: export-verdicts equals detect on the same file."""
     env = stream.env
     batch = tmp_path / "batch.jsonl"  # the batch run, meanwhile (it needs nothing from the stream)
-    detect = subprocess.Popen([EXE, "detect", str(day.events), "--out", str(batch), "--model", env["MODEL_PATH"]],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    detect = subprocess.Popen(
+        [EXE, "detect", str(day.events), "--out", str(batch), "--model", env["MODEL_PATH"]],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         replay(day.events, stream.bootstrap, env["EVENTS_TOPIC"])
         w = stream.worker(exit_when_idle=2)
         assert w.proc.wait(120) == 0, stream.logs()
         out = tmp_path / "stream.jsonl"
-        subprocess.run([EXE, "export-verdicts", "--out", str(out)], env=__import__("os").environ | env, check=True, capture_output=True)
+        subprocess.run(
+            [EXE, "export-verdicts", "--out", str(out)],
+            env=__import__("os").environ | env,
+            check=True,
+            capture_output=True,
+        )
         got = {v.account_id: v for v in map(verdict_from_json, out.read_bytes().splitlines())}
         _, err = detect.communicate(timeout=120)
         assert detect.returncode == 0, err.decode(errors="replace")[-3000:]
@@ -70,8 +78,15 @@ def test_sigkill_mid_stream_then_restart_gives_the_same_verdicts_and_duplicates_
     src.write_bytes(b"\n".join(lines[:half]) + b"\n")
     w = stream.worker()
     replay(src, stream.bootstrap, topic)
-    w.wait(lambda m: m.get("distillguard_events_total", 0) > 0 and (stream.root / "state").exists()
-           and any((stream.root / "state").glob("*.snap")), 60, "a first snapshot")
+    w.wait(
+        lambda m: (
+            m.get("distillguard_events_total", 0) > 0
+            and (stream.root / "state").exists()
+            and any((stream.root / "state").glob("*.snap"))
+        ),
+        60,
+        "a first snapshot",
+    )
     rest = stream.root / "rest.jsonl"
     rest.write_bytes(b"\n".join(lines[half:]) + b"\n")
     replay(rest, stream.bootstrap, topic, rate=4000, limit=2000)  # the worker is busy with live input ...
@@ -95,13 +110,26 @@ def test_malformed_and_out_of_range_messages_go_to_the_dlq_and_the_worker_keeps_
     from kafka import KafkaProducer
 
     env = stream.env
-    future = {"schema_version": 1, "event_id": "from-the-future", "ts": (datetime.now(UTC) + timedelta(days=365)).isoformat(),
-              "account_id": "acct-future", "api_key_id": "k", "ip": "192.0.2.1", "model": "frontier-4",
-              "input_tokens": 1, "output_tokens": 1, "status": 200}
-    bad = [b"{not json", b'{"schema_version": 1, "event_id": "x"}', b"\xff\xfe\x00garbage",
-           b'{"schema_version": 1, "event_id": "neg", "ts": "2026-03-02T00:00:00Z", "account_id": "a", "api_key_id": "k",'
-           b' "ip": "192.0.2.1", "model": "m", "input_tokens": -5, "output_tokens": 1, "status": 200}',
-           msgspec.json.encode(future)]
+    future = {
+        "schema_version": 1,
+        "event_id": "from-the-future",
+        "ts": (datetime.now(UTC) + timedelta(days=365)).isoformat(),
+        "account_id": "acct-future",
+        "api_key_id": "k",
+        "ip": "192.0.2.1",
+        "model": "frontier-4",
+        "input_tokens": 1,
+        "output_tokens": 1,
+        "status": 200,
+    }
+    bad = [
+        b"{not json",
+        b'{"schema_version": 1, "event_id": "x"}',
+        b"\xff\xfe\x00garbage",
+        b'{"schema_version": 1, "event_id": "neg", "ts": "2026-03-02T00:00:00Z", "account_id": "a", "api_key_id": "k",'
+        b' "ip": "192.0.2.1", "model": "m", "input_tokens": -5, "output_tokens": 1, "status": 200}',
+        msgspec.json.encode(future),
+    ]
     w = stream.worker()
     p = KafkaProducer(bootstrap_servers=stream.bootstrap)
     for raw in bad[:3]:
@@ -116,12 +144,18 @@ def test_malformed_and_out_of_range_messages_go_to_the_dlq_and_the_worker_keeps_
     assert w.proc.poll() is None
     assert m['distillguard_dlq_messages_total{reason="invalid"}'] == 4
     assert m['distillguard_dlq_messages_total{reason="time-rule"}'] == 1
-    c = KafkaConsumer(env["DLQ_TOPIC"], bootstrap_servers=stream.bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    c = KafkaConsumer(
+        env["DLQ_TOPIC"], bootstrap_servers=stream.bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000
+    )
     dead = [(r.value, dict(r.headers)) for r in c]
     c.close()
     assert sorted(v for v, _ in dead) == sorted(bad)
     for _value, h in dead:
-        assert h["source-topic"] == env["EVENTS_TOPIC"].encode() and int(h["source-partition"]) >= 0 and int(h["source-offset"]) >= 0
+        assert (
+            h["source-topic"] == env["EVENTS_TOPIC"].encode()
+            and int(h["source-partition"]) >= 0
+            and int(h["source-offset"]) >= 0
+        )
         assert h["dlq-reason"]
     reasons = {v: h["dlq-reason"].decode() for v, h in dead}
     assert "future" in reasons[bad[4]]
@@ -167,7 +201,9 @@ def test_two_workers_link_accounts_across_partitions(stream: Stream, day):
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         ms = [w.metrics() for w in (w1, w2)]
-        if sum(m.get("distillguard_events_total", 0) for m in ms) >= day.n and all(m.get("distillguard_idle") == 1 for m in ms):
+        if sum(m.get("distillguard_events_total", 0) for m in ms) >= day.n and all(
+            m.get("distillguard_idle") == 1 for m in ms
+        ):
             break
         time.sleep(0.5)
     # The last exchanged summaries are absorbed and flushed a moment after both went idle: poll for that
