@@ -27,13 +27,15 @@ install: $(STAMP)
 lock: $(STAMP)
 	$(BIN)/uv pip compile $(LOCK_FLAGS) $(UPGRADE) -o $(LOCK)
 
-# The lower bounds in pyproject.toml are tested: resolve every direct dependency at its lowest allowed
-# version into a separate venv and run the core's tests there (not part of `make test`: it downloads).
+# The lower bounds in pyproject.toml are tested: the core's dependencies at their lowest allowed versions in a
+# separate venv, and the core's tests there (not part of `make test`: it downloads the old releases).
 lowest: $(STAMP)
 	rm -rf .venv-lowest && $(BIN)/uv venv -q -p 3.11 .venv-lowest
-	$(BIN)/uv pip compile $(LOCK_FLAGS) --resolution lowest-direct -o .venv-lowest/lowest.txt -q
+	printf 'pytest>=8\nhypothesis>=6.100\n' | $(BIN)/uv pip compile pyproject.toml - --resolution lowest-direct \
+		--python-version 3.11 -q -o .venv-lowest/lowest.txt
 	VIRTUAL_ENV=.venv-lowest $(BIN)/uv pip install -q -r .venv-lowest/lowest.txt -e .
-	.venv-lowest/bin/python -m pytest -q -p no:cacheprovider tests/test_events.py tests/test_events_fuzz.py tests/detector
+	OMP_NUM_THREADS=1 .venv-lowest/bin/python -m pytest -q -p no:cacheprovider tests/test_events.py tests/test_events_fuzz.py \
+		tests/detector
 
 # ruff (lint and format), mypy and vulture (dead code): clean, or `make test` fails.
 lint: $(STAMP)

@@ -12,7 +12,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ENV_CONFIG = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+# protected_namespaces: the field model_path is ours, not a pydantic "model_" method (pydantic < 2.10 warned).
+ENV_CONFIG = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", protected_namespaces=())
 
 
 class Settings(BaseSettings):

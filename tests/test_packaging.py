@@ -50,9 +50,3 @@ def test_the_wheel_installs_no_generic_top_level_module(wheel_names: list[str]) 
 def test_the_wheel_carries_what_the_code_reads(wheel_names: list[str], path: str) -> None:
     assert path in wheel_names
 
-
-def test_the_vendored_contract_is_the_shared_one() -> None:
-    shared = ROOT.parent / "shared" / "contracts" / "api-event.schema.json"
-    if not shared.exists():
-        pytest.skip("../shared is not beside the checkout")
-    assert (ROOT / "detector" / "schema" / "api-event.schema.json").read_bytes() == shared.read_bytes()
