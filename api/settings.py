@@ -5,19 +5,14 @@ from __future__ import annotations
 from functools import lru_cache
 
 from pydantic import Field
-from pydantic_settings import BaseSettings
 
-from distillguard.detector.settings import ENV_CONFIG
+from distillguard.detector.settings import KafkaSettings
 
 
-class ApiSettings(BaseSettings):
+class ApiSettings(KafkaSettings):
     """Review-service configuration. Each field reads the upper-case environment variable of its name."""
 
-    model_config = ENV_CONFIG
-
     database_url: str = Field("sqlite:///distillguard.db", description="SQLAlchemy URL of the review database.")
-    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
-    enforcement_topic: str = Field("enforcement-actions", description="Topic of enforcement actions from reviews.")
     api_host: str = Field("127.0.0.1", description="Review API bind address.")
     api_port: int = Field(8000, description="Review API port.")
     api_rate_limit_per_minute: int = Field(600, ge=1, description="Requests per token per minute before 429.")

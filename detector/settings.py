@@ -27,6 +27,16 @@ class Settings(BaseSettings):
     log_json: bool = Field(False, description="Log JSON lines instead of console format.")
 
 
+class KafkaSettings(BaseSettings):
+    """The Kafka connection that the stream worker and the review service's enforcement publisher share (the
+    core never connects to Kafka; both layers' settings extend this, so each variable is declared once)."""
+
+    model_config = ENV_CONFIG
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
+    enforcement_topic: str = Field("enforcement-actions", description="Topic of enforcement actions from reviews.")
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide core settings (cached; tests may call ``get_settings.cache_clear()``)."""

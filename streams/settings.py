@@ -5,21 +5,16 @@ from __future__ import annotations
 from functools import lru_cache
 
 from pydantic import Field
-from pydantic_settings import BaseSettings
 
-from distillguard.detector.settings import ENV_CONFIG
+from distillguard.detector.settings import KafkaSettings
 
 
-class StreamSettings(BaseSettings):
+class StreamSettings(KafkaSettings):
     """Stream configuration. Each field reads the upper-case environment variable of its name."""
 
-    model_config = ENV_CONFIG
-
-    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
     events_topic: str = Field("api-events", description="Input topic of api-event/v1 messages.")
     dlq_topic: str = Field("api-events-dlq", description="Dead-letter topic for rejected messages.")
     detections_topic: str = Field("detections", description="Topic of newly flagged/changed accounts and clusters.")
-    enforcement_topic: str = Field("enforcement-actions", description="Topic of enforcement actions from reviews.")
     summaries_topic: str = Field(
         "account-summaries", description="Compacted topic of per-account summaries for linking."
     )
