@@ -86,6 +86,14 @@ def valid_events(**overrides: st.SearchStrategy) -> st.SearchStrategy[dict]:
     return st.fixed_dictionaries(required, optional=optional)
 
 
+def minimal_event(**fields: object) -> dict:
+    """A valid event of the required fields only, with ``fields`` set or replaced."""
+    return {
+        "schema_version": 1, "event_id": "e1", "ts": "2026-03-02T09:00:00Z", "account_id": "a", "api_key_id": "k",
+        "ip": "192.0.2.1", "model": "frontier-4", "input_tokens": 1, "output_tokens": 1, "status": 200, **fields,
+    }  # fmt: skip
+
+
 def encode(doc: object) -> bytes:
     """JSON bytes of ``doc`` (integers of any size, strings unescaped)."""
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")

@@ -49,4 +49,3 @@ def test_the_wheel_installs_no_generic_top_level_module(wheel_names: list[str]) 
 )
 def test_the_wheel_carries_what_the_code_reads(wheel_names: list[str], path: str) -> None:
     assert path in wheel_names
-

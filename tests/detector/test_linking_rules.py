@@ -45,6 +45,25 @@ def _ring(prefix: str, size: int, templates: tuple[str, ...], uses: int = 3, net
     return events
 
 
+def _hydra(prefix: str, net: int, cards: tuple[str, ...], size: int = 6, proxies: int = 4) -> list:
+    """A hydra: accounts created in one burst, one SDK build, a proxy pool of ``proxies`` addresses in network
+    ``net`` shared by all, paying with ``cards`` in turn."""
+    return [
+        ev(
+            f"{prefix}{j}",
+            j * proxies + i,
+            ip=f"{net}.0.0.{i + 1}",
+            tls_fingerprint="ja3-x",
+            user_agent="httpx/0.27",
+            payment_fingerprint=cards[j % len(cards)],
+            account_created_at="2026-02-27T01:00:00Z",
+            verification_path="education",
+        )
+        for j in range(size)
+        for i in range(proxies)
+    ]
+
+
 def test_shared_payment_instrument_links_accounts_on_different_networks() -> None:
     lab = _clusters(
         [
@@ -124,22 +143,7 @@ def test_low_and_slow_ring_linked_only_by_its_templates_is_one_cluster() -> None
 
 
 def test_two_hydras_bridged_by_one_weak_shared_key_stay_separate() -> None:
-    events = []
-    for name, net, card in (("ha", 45, "card-a"), ("hb", 46, "card-b")):
-        for j in range(6):
-            for i in range(4):
-                events.append(
-                    ev(
-                        f"{name}{j}",
-                        j * 4 + i,
-                        ip=f"{net}.0.0.{i + 1}",
-                        tls_fingerprint="ja3-x",
-                        user_agent="httpx/0.27",
-                        payment_fingerprint=card,
-                        account_created_at="2026-02-27T01:00:00Z",
-                        verification_path="education",
-                    )
-                )
+    events = _hydra("ha", net=45, cards=("card-a",)) + _hydra("hb", net=46, cards=("card-b",))
     # the weak bridge: both hydras' accounts share a client build and a creation burst (and nothing else)
     lab = _clusters(events)
     assert len({lab[f"ha{j}"] for j in range(6)}) == 1 and lab["ha0"] != -1
@@ -165,20 +169,7 @@ def test_enterprise_with_one_card_behind_one_nat_is_not_merged_with_a_hydra() ->
                     verification_path="enterprise",
                 )
             )
-    for j in range(6):
-        for i in range(4):
-            events.append(
-                ev(
-                    f"hydra{j}",
-                    j * 4 + i,
-                    ip=f"45.0.0.{i + 1}",
-                    tls_fingerprint="ja3-x",
-                    user_agent="httpx/0.27",
-                    payment_fingerprint=f"card-h{j % 2}",
-                    account_created_at="2026-02-27T01:00:00Z",
-                    verification_path="education",
-                )
-            )
+    events += _hydra("hydra", net=45, cards=("card-h0", "card-h1"))
     # one seat runs the hydra's SDK build from the NAT, and one hydra account once sent through the NAT too
     events.append(
         ev("seat0", 300, ip=nat, tls_fingerprint="ja3-x", user_agent="httpx/0.27", payment_fingerprint="card-acme")

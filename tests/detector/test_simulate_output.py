@@ -18,6 +18,12 @@ import pytest
 from distillguard.detector.events import parse_event
 from distillguard.detector.simulate import generate, simulate
 
+# The simulator's populations, as the README documents them.
+LEGIT_KINDS = (
+    "individual", "developer", "app_backend", "university_student", "enterprise_seat", "benchmark", "reseller_customer",
+)  # fmt: skip
+ATTACK_KINDS = ("hydra", "low_and_slow", "lone_harvester")
+
 SCALE = 0.1
 
 
@@ -61,18 +67,7 @@ def test_labels_cover_every_account_and_every_kind_is_present(std, std_events):
     accounts = {e.account_id for e in std_events}
     assert accounts == set(labels)
     kinds = Counter(v["kind"] for v in labels.values())
-    for kind in (
-        "individual",
-        "developer",
-        "app_backend",
-        "university_student",
-        "enterprise_seat",
-        "benchmark",
-        "reseller_customer",
-        "hydra",
-        "low_and_slow",
-        "lone_harvester",
-    ):
+    for kind in (*LEGIT_KINDS, *ATTACK_KINDS):
         assert kinds[kind] > 0, kind
     assert all(v["attack"] == (v["campaign"] is not None) for v in labels.values())
     hydras = Counter(v["campaign"] for v in labels.values() if v["kind"] == "hydra")
@@ -185,15 +180,7 @@ def test_a_conversation_keeps_its_model_and_counts_turns_up(std_events):
 @pytest.mark.parametrize("scenario", ["standard", "hard"])
 def test_every_population_and_campaign_kind_exists_at_the_smallest_scale(scenario):
     m = generate(seed=13, scale=0.05, scenario=scenario).manifest  # planning only: no events materialised
-    assert set(m["legit_accounts"]) == {
-        "individual",
-        "developer",
-        "app_backend",
-        "university_student",
-        "enterprise_seat",
-        "benchmark",
-        "reseller_customer",
-    }
+    assert set(m["legit_accounts"]) == set(LEGIT_KINDS)
     assert all(n > 0 for n in m["legit_accounts"].values())
     kinds = Counter(c["kind"] for c in m["campaigns"])
     assert kinds["hydra"] == 3 and kinds["low_and_slow"] == 2 and kinds["lone_harvester"] >= 1

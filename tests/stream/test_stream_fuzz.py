@@ -20,7 +20,7 @@ from distillguard.streams.replay import account_key
 from distillguard.streams.settings import StreamSettings
 from distillguard.streams.sinks import NullSink
 from distillguard.streams.worker import DLQ_MAX_VALUE, StreamWorker, WorkerOptions
-from tests.event_strategies import bad_messages, encode, examples
+from tests.event_strategies import bad_messages, encode, examples, minimal_event
 from tests.stream.conftest import Stream, assert_same_verdicts
 
 CORPUS_SIZE = 300
@@ -40,20 +40,7 @@ class Sent:
 
 
 def _event(i: int, ts: str) -> bytes:
-    return encode(
-        {
-            "schema_version": 1,
-            "event_id": f"fuzz-{i}",
-            "ts": ts,
-            "account_id": f"fuzz-acct-{i}",
-            "api_key_id": "k",
-            "ip": "192.0.2.1",
-            "model": "frontier-4",
-            "input_tokens": 1,
-            "output_tokens": 1,
-            "status": 200,
-        }
-    )
+    return encode(minimal_event(event_id=f"fuzz-{i}", ts=ts, account_id=f"fuzz-acct-{i}"))
 
 
 def _produce(p: KafkaProducer, topic: str, items: list[Sent | tuple[bytes, bytes | None]]) -> None:

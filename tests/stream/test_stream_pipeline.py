@@ -15,6 +15,7 @@ from kafka import KafkaConsumer
 from distillguard.detector.records import verdict_from_json
 from distillguard.streams.broker import EmbeddedBroker
 from distillguard.streams.replay import replay
+from tests.event_strategies import minimal_event
 from tests.stream.conftest import EXE, Stream, assert_same_verdicts, stop_all
 
 pytestmark = [pytest.mark.broker]
@@ -110,18 +111,9 @@ def test_malformed_and_out_of_range_messages_go_to_the_dlq_and_the_worker_keeps_
     from kafka import KafkaProducer
 
     env = stream.env
-    future = {
-        "schema_version": 1,
-        "event_id": "from-the-future",
-        "ts": (datetime.now(UTC) + timedelta(days=365)).isoformat(),
-        "account_id": "acct-future",
-        "api_key_id": "k",
-        "ip": "192.0.2.1",
-        "model": "frontier-4",
-        "input_tokens": 1,
-        "output_tokens": 1,
-        "status": 200,
-    }
+    future = minimal_event(
+        event_id="from-the-future", ts=(datetime.now(UTC) + timedelta(days=365)).isoformat(), account_id="acct-future"
+    )
     bad = [
         b"{not json",
         b'{"schema_version": 1, "event_id": "x"}',
