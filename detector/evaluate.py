@@ -20,8 +20,6 @@ from sklearn.metrics import roc_auc_score
 from distillguard.detector.events import BadLine, Event, read_events
 from distillguard.detector.records import AccountVerdict
 
-MIN_CAMPAIGN = 20
-
 
 @dataclass
 class Label:

@@ -185,7 +185,6 @@ class AccountState:
     _pending: EventBuffer = field(default_factory=EventBuffer)
     _dirty: set[int] = field(default_factory=set)  # accounts changed since the last summaries export
     _pairs_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
-    generation: int = 0  # bumped whenever folded or absorbed data changes the stores
     _infra: dict[tuple, tuple[int, ...]] = field(default_factory=dict)
     _clock_calls: int = 0
     _now: float = 0.0
@@ -455,7 +454,6 @@ class AccountState:
 
     def _changed(self) -> None:
         self._pairs_cache.clear()
-        self.generation += 1
 
     def _evict_seen(self) -> None:
         horizon = int((self.watermark - self.dedup_horizon_hours * HOUR) // HOUR)
