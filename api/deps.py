@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from functools import partial
+from typing import Any
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.exc import DBAPIError
@@ -73,7 +74,7 @@ async def principal(request: Request) -> Principal:
     return who
 
 
-def require(role: str) -> Callable[..., Principal]:
+def require(role: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency admitting tokens whose role is ``role`` or above (403 otherwise)."""
     assert role in ROLES
 

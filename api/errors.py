@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,7 +28,11 @@ class ErrorBody(BaseModel):
     detail: str
 
 
-def _responses(*codes: int) -> dict[int, dict]:
+# What FastAPI's ``responses=`` takes: status code -> the OpenAPI response (a model and a description).
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _responses(*codes: int) -> Responses:
     what = {
         400: "Bad request",
         401: "Missing, unknown or revoked token",
@@ -47,6 +51,10 @@ COMMON = _responses(401, 403, 422, 429, 503)
 NOT_FOUND = _responses(404)
 CONFLICT = _responses(409)
 BODY = _responses(400, 413)  # operations reading a JSON body
+
+
+class InconsistentRecordError(RuntimeError):
+    """A stored record breaks an invariant the schema does not enforce (a decided case without its decision time)."""
 
 
 class ServiceError(Exception):

@@ -5,16 +5,27 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from datetime import datetime
 
 import numpy as np
 
 from distillguard.detector.reasons import iso
-from distillguard.detector.records import Change
+from distillguard.detector.records import Change, SubjectKind
 from distillguard.detector.scoring import Scoring
 from distillguard.detector.verdicts import Records
 
 CLUSTER_ID_PREFIX = "cl-"
 CLUSTER_ID_HEX = 12  # hex digits of the hash naming a new cluster
+
+
+class ChangeTimeError(ValueError):
+    """A change would be reported at a re-scoring whose event time is not finite (none was seen)."""
+
+
+def _stamp(when: datetime | None, at: float) -> datetime:
+    if when is None:
+        raise ChangeTimeError(f"a change needs a finite event time, the re-scoring is at {at!r}")
+    return when
 
 
 def _new_cluster_id(seed: str) -> str:
@@ -60,9 +71,9 @@ class ChangeTracker:
 
         def account(a: int, kind: str) -> Change:
             return Change(
-                kind="account",
+                kind=SubjectKind.account,
                 id=names[a],
-                at=when,
+                at=_stamp(when, at),
                 change=kind,
                 score=round(float(s.score[a]), 6),
                 reasons=records.account_reasons(a),
@@ -96,9 +107,9 @@ class ChangeTracker:
                 continue
             changes.append(
                 Change(
-                    kind="cluster",
+                    kind=SubjectKind.cluster,
                     id=cid,
-                    at=when,
+                    at=_stamp(when, at),
                     change=kind,
                     score=round(float(s.cluster_score[k]), 6),
                     reasons=records.cluster_reasons(k),
@@ -111,9 +122,9 @@ class ChangeTracker:
                 del self.cluster_flagged_at[cid]
                 changes.append(
                     Change(
-                        kind="cluster",
+                        kind=SubjectKind.cluster,
                         id=cid,
-                        at=when,
+                        at=_stamp(when, at),
                         change="unflagged",
                         score=0.0,
                         reasons=["cluster dissolved"],

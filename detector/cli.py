@@ -58,8 +58,8 @@ def build_app() -> typer.Typer:
     )
     for command in (simulate, detect, evaluate, train):
         app.command()(command)
-    for command in layer_commands():
-        add_layer_command(app, command)
+    for layer in layer_commands():
+        add_layer_command(app, layer)
     return app
 
 

@@ -8,7 +8,7 @@ import json
 import time
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -39,7 +39,7 @@ def _progress(label: str) -> Progress:
 REPORTED_BAD_LINES = 20  # malformed lines listed one by one; the rest are counted
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 

@@ -20,8 +20,6 @@ from sklearn.metrics import roc_auc_score
 from distillguard.detector.events import BadLine, Event, read_events
 from distillguard.detector.records import AccountVerdict
 
-MIN_CAMPAIGN = 20
-
 
 @dataclass
 class Label:
@@ -138,7 +136,7 @@ def naive_peer(
     return {a: (float(s), bool(f)) for a, s, f in zip(names, score, flag, strict=True)}
 
 
-def _metrics(y: np.ndarray, score: np.ndarray, flag: np.ndarray) -> dict[str, float | int]:
+def _metrics(y: np.ndarray, score: np.ndarray, flag: np.ndarray) -> dict[str, float | int | None]:
     tp = int((flag & y).sum())
     fp = int((flag & ~y).sum())
     fn = int((~flag & y).sum())
@@ -174,8 +172,8 @@ def evaluate(
 
     campaigns: dict[str, list[str]] = defaultdict(list)
     for a in names:
-        if labels[a].campaign:
-            campaigns[labels[a].campaign].append(a)
+        if campaign := labels[a].campaign:
+            campaigns[campaign].append(a)
     clusters: dict[str, list[str]] = defaultdict(list)
     for v in verdicts:
         if v.cluster_id:
@@ -191,8 +189,8 @@ def evaluate(
         }
         overlap: dict[str, int] = defaultdict(int)
         for a in members:
-            if by_id[a].cluster_id:
-                overlap[by_id[a].cluster_id] += 1
+            if cluster_id := by_id[a].cluster_id:
+                overlap[cluster_id] += 1
         if overlap:
             best = max(overlap, key=overlap.get)  # type: ignore[arg-type]
             size = len(clusters[best])

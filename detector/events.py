@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar, overload
+from typing import Annotated, Literal, TypeVar, cast, overload
 
 import msgspec
 from isal import igzip, isal_zlib
@@ -213,6 +213,8 @@ class BadLine:
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
 GZIP_BUFFER = 1 << 20  # bytes of decompressed text read ahead: a truncated stream loses at most this tail
+# isal's stub declares ``isal_zlib.error: Exception`` (an instance); at run time it is the exception class.
+_ISAL_ERROR = cast(type[Exception], isal_zlib.error)
 
 
 class EventFileError(ValueError):
@@ -246,7 +248,7 @@ def iter_lines(path: str | Path, progress: Callable[[int], None] | None = None) 
     lineno = 0
     try:
         gz = raw.peek(len(GZIP_MAGIC))[: len(GZIP_MAGIC)] == GZIP_MAGIC
-        fh = io.BufferedReader(igzip.IGzipFile(fileobj=raw), buffer_size=GZIP_BUFFER) if gz else raw  # type: ignore[arg-type]
+        fh = io.BufferedReader(igzip.IGzipFile(fileobj=raw), buffer_size=GZIP_BUFFER) if gz else raw
         for lineno, line in enumerate(fh, 1):
             if progress is not None and not lineno & 8191:
                 progress(raw.tell())
@@ -257,7 +259,7 @@ def iter_lines(path: str | Path, progress: Callable[[int], None] | None = None) 
                 yield lineno, line
         if progress is not None:
             progress(raw.tell())
-    except (OSError, EOFError, isal_zlib.error) as exc:
+    except (OSError, EOFError, _ISAL_ERROR) as exc:
         raise EventFileError(path, lineno, _stream_error(exc)) from None
     finally:
         raw.close()

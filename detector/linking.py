@@ -93,7 +93,6 @@ RULE_SPECS = (
     Rule("template+client", 0.5, CONTENT),
     Rule("template+ip", 0.5, CONTENT),
 )
-RULES = tuple(r.name for r in RULE_SPECS)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 

@@ -18,7 +18,7 @@ def configure_logging(level: str | None = None, json: bool | None = None) -> Non
     s = get_settings()
     lvl = getattr(logging, (level or s.log_level).upper(), logging.INFO)
     as_json = s.log_json if json is None else json
-    processors = [
+    processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

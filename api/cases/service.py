@@ -4,8 +4,9 @@ per-account decisions. Every change writes an audit event in the same transactio
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from distillguard.api.audit.service import record
@@ -16,7 +17,7 @@ from distillguard.api.detections.evidence import get_account, get_cluster
 from distillguard.api.detections.models import AccountRow, ClusterRow
 from distillguard.api.detections.service import bump_epoch
 from distillguard.api.enforcement.service import enqueue, idempotency_key
-from distillguard.api.errors import ServiceError
+from distillguard.api.errors import InconsistentRecordError, ServiceError
 from distillguard.api.review import FINAL, CaseStatus, Decision
 from distillguard.api.types import utcnow
 from distillguard.detector.records import SubjectKind
@@ -181,7 +182,7 @@ def _write_decisions(
     session: Session, who: Principal, case: Case, ids: list[str], decision: str, reason: str | None, overwrite: bool
 ) -> list[str]:
     now = utcnow()
-    versions = {}
+    versions: dict[str, str | None] = {}  # account -> the model version of its verdict
     for i in range(0, len(ids), 900):
         versions.update(
             session.execute(
@@ -231,7 +232,10 @@ def transition(session: Session, who: Principal, case: Case, to: str, reason: st
     case.status, case.updated_at = to, now
     details: dict = {"before": before, "after": to}
     if before == CaseStatus.dismissed:
-        cleared = session.execute(delete(AccountDecision).where(AccountDecision.case_id == case.id)).rowcount
+        # Session.execute is typed to return a Result; a DELETE's is a CursorResult, which has rowcount
+        cleared = cast(
+            CursorResult, session.execute(delete(AccountDecision).where(AccountDecision.case_id == case.id))
+        ).rowcount
         details["decisions_cleared"] = cleared
         case.decided_by = case.decided_at = case.decision_reason = None
     if to in FINAL:
@@ -248,6 +252,9 @@ def transition(session: Session, who: Principal, case: Case, to: str, reason: st
 
 
 def _enforcement_events(session: Session, who: Principal, case: Case) -> list[dict]:
+    decided_at = case.decided_at
+    if decided_at is None:
+        raise InconsistentRecordError(f"case {case.id} is {case.status} but has no decision time")
     rows = session.scalars(
         select(AccountDecision)
         .where(AccountDecision.case_id == case.id, AccountDecision.decision == Decision.confirmed_attack)
@@ -261,7 +268,7 @@ def _enforcement_events(session: Session, who: Principal, case: Case) -> list[di
             "case_id": case.id,
             "cluster_id": case.subject_id if case.subject_type == SubjectKind.cluster else None,
             "decided_by": who.name,
-            "decided_at": case.decided_at.isoformat(),
+            "decided_at": decided_at.isoformat(),
             "reason": case.decision_reason,
             "model_version": d.model_version,
         }

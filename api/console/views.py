@@ -108,7 +108,7 @@ def queue_page(
     who: Principal = Depends(console_user),
 ) -> Response:
     """The queue of clusters by risk."""
-    st = ReviewStatus(status) if status in ReviewStatus.__members__ else None
+    st = ReviewStatus(status) if status is not None and status in ReviewStatus.__members__ else None
     f = QueueFilters(status=st, min_score=min_score if min_score is not None and 0 <= min_score <= 1 else None)
     rows, nxt, total = queue.page(session, SubjectKind.cluster, f, cursor, 50)
     return templates.TemplateResponse(

@@ -31,7 +31,7 @@ def _indicators(shared: dict[str, list[str]], redacted: bool) -> dict[str, list[
 
 
 def _prompts(accounts: list[AccountRow], redacted: bool) -> list[dict]:
-    out = []
+    out: list[dict] = []
     for a in accounts:
         for p in a.sample_prompts:
             if len(out) >= MAX_PROMPTS:
@@ -145,9 +145,10 @@ def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
 def account_detail(session: Session, account_id: str, redacted: bool) -> dict:
     """An account with its evidence (prompts redacted when ``redacted``)."""
     row = get_account(session, account_id)
-    cluster = session.get(ClusterRow, row.cluster_id) if row.cluster_id else None
+    cluster_id = row.cluster_id
+    cluster = session.get(ClusterRow, cluster_id) if cluster_id else None
     case = _case(session, SubjectKind.account, account_id) or (
-        _case(session, SubjectKind.cluster, row.cluster_id) if cluster else None
+        _case(session, SubjectKind.cluster, cluster_id) if cluster_id and cluster else None
     )
     decision = session.get(AccountDecision, account_id)
     return account_item(row) | {

@@ -57,9 +57,12 @@ class PageCache:
         if flight is None or flight[0] != commits:  # a rendering begun before this process's last write won't do
             future = asyncio.ensure_future(run_in_threadpool(self._render, key, render, epoch))
             flight = self._rendering[key] = (commits, future)
-            future.add_done_callback(
-                lambda _f, k=key, f=flight: self._rendering.pop(k, None) if self._rendering.get(k) is f else None
-            )
+
+            def forget(_f: asyncio.Future, k: Hashable = key, f: tuple[int, asyncio.Future] = flight) -> None:
+                if self._rendering.get(k) is f:
+                    self._rendering.pop(k, None)
+
+            future.add_done_callback(forget)
         return await asyncio.shield(flight[1])
 
     def _usable_epoch(self) -> int | None:

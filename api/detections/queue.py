@@ -24,7 +24,7 @@ _counts_lock = threading.Lock()
 
 
 def _cached(session: Session, what: str, kind: SubjectKind, f: QueueFilters, compute):
-    key = (what, session.get_bind().url.render_as_string(), kind, f.model_dump_json(), current_epoch(session))
+    key = (what, session.get_bind().engine.url.render_as_string(), kind, f.model_dump_json(), current_epoch(session))
     with _counts_lock:
         hit = _counts.get(key)
     if hit is None:

@@ -11,12 +11,14 @@ from sqlalchemy import Table, delete, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from distillguard.api.database import Base
 from distillguard.api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow, DetectionsEpoch
 from distillguard.api.types import utcnow
 from distillguard.detector.records import AccountVerdict, ClusterVerdict
 
 INDICATOR_VALUE_MAX = 1000  # longer values (prompt templates) are indexed by their prefix
 _CHUNK = 1000
+_UPSERT_DIALECTS = ("postgresql", "sqlite")
 
 
 def _hash(record: msgspec.Struct) -> str:
@@ -28,22 +30,34 @@ def _chunks(items: Sequence, n: int = _CHUNK) -> Iterator[Sequence]:
         yield items[i : i + n]
 
 
+def _table(model: type[Base]) -> Table:
+    """A mapped class's table (SQLAlchemy types ``__table__`` as any FromClause; a declarative class's is a Table)."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
+
+
+def _insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT with ON CONFLICT, in ``dialect`` (one of ``_UPSERT_DIALECTS``)."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
 def _upsert(session: Session, table: Table, key: str, rows: list[dict]) -> set[str]:
     """Insert ``rows`` or update those whose content hash changed; returns the keys inserted or updated."""
     dialect = session.get_bind().dialect.name
-    ins = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if ins is None:
+    if dialect not in _UPSERT_DIALECTS:
         raise NotImplementedError(f"upserts need SQLite or PostgreSQL, not {dialect}")
     changed: set[str] = set()
     for chunk in _chunks(rows):
-        stmt = ins(table)
+        stmt = _insert(dialect, table)
         updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in (key, "status")}
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=[key],
             set_=updates,
             where=table.c.content_hash != stmt.excluded.content_hash,
         ).returning(table.c[key])
-        changed.update(session.execute(stmt, list(chunk)).scalars().all())
+        changed.update(session.execute(upsert, list(chunk)).scalars().all())
     return changed
 
 
@@ -93,7 +107,7 @@ def current_epoch(session: Session) -> int:
     return session.scalar(select(DetectionsEpoch.epoch).where(DetectionsEpoch.id == 1)) or 0
 
 
-def upsert_detections(session: Session, verdicts: list[AccountVerdict], clusters: list[ClusterVerdict]) -> None:
+def upsert_detections(session: Session, verdicts: Sequence[AccountVerdict], clusters: Sequence[ClusterVerdict]) -> None:
     """Write verdicts and clusters in batches (insert, or update when the record changed).
 
     Idempotent: re-applying the same records changes no row. Review status is never touched. The caller commits.
@@ -102,10 +116,10 @@ def upsert_detections(session: Session, verdicts: list[AccountVerdict], clusters
     any_changed = False
     if verdicts:
         latest = {v.account_id: v for v in verdicts}  # the last record of an account in the batch wins
-        changed = _upsert(session, AccountRow.__table__, "account_id", [_row(v, now) for v in latest.values()])
+        changed = _upsert(session, _table(AccountRow), "account_id", [_row(v, now) for v in latest.values()])
         _replace(
             session,
-            AccountModel.__table__,
+            _table(AccountModel),
             "account_id",
             changed,
             [{"account_id": a, "model": m} for a in sorted(changed) for m in sorted(set(latest[a].models))],
@@ -113,7 +127,7 @@ def upsert_detections(session: Session, verdicts: list[AccountVerdict], clusters
         any_changed = bool(changed)
     if clusters:
         latest_c = {c.cluster_id: c for c in clusters}
-        changed = _upsert(session, ClusterRow.__table__, "cluster_id", [_row(c, now) for c in latest_c.values()])
+        changed = _upsert(session, _table(ClusterRow), "cluster_id", [_row(c, now) for c in latest_c.values()])
         rows = {
             (cid, kind, value[:INDICATOR_VALUE_MAX])
             for cid in changed
@@ -122,7 +136,7 @@ def upsert_detections(session: Session, verdicts: list[AccountVerdict], clusters
         }
         _replace(
             session,
-            ClusterIndicator.__table__,
+            _table(ClusterIndicator),
             "cluster_id",
             changed,
             [{"cluster_id": c, "kind": k, "value": v} for c, k, v in sorted(rows)],

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from distillguard.api.cases.models import Case
 from distillguard.api.detections.evidence import get_cluster
-from distillguard.api.errors import ServiceError
+from distillguard.api.errors import InconsistentRecordError, ServiceError
 from distillguard.api.review import CaseStatus
 from distillguard.detector.records import SubjectKind
 
@@ -63,6 +63,8 @@ def cluster_bundle(session: Session, cluster_id: str) -> stix2.Bundle:
     if case is None or case.status != CaseStatus.confirmed_attack:
         raise ServiceError(409, f"cluster {cluster_id!r} is not a confirmed attack; only confirmed clusters are shared")
     stamp = case.decided_at
+    if stamp is None:
+        raise InconsistentRecordError(f"case {case.id} is {case.status} but has no decision time")
     ident = lambda kind, key: f"{kind}--{uuid.uuid5(NAMESPACE, f'{cluster_id}/{key}')}"  # noqa: E731
     campaign = stix2.Campaign(
         id=ident("campaign", "campaign"),

@@ -75,6 +75,16 @@ class Actor:
     camo: np.ndarray | None = None
     model: np.ndarray | None = None
 
+    def planned(self, schedule: np.ndarray | None) -> np.ndarray:
+        """One of this actor's schedule arrays, which the planner must have filled before it is read."""
+        if schedule is None:
+            raise UnplannedActorError(f"{self.account_id}: schedule read before the planner filled it")
+        return schedule
+
+
+class UnplannedActorError(RuntimeError):
+    """An actor's schedule was read before the planner set it: a bug in the population builder."""
+
 
 @dataclass(slots=True)
 class Campaign:
@@ -141,7 +151,8 @@ class Builder:
         ct, cconv, cturn = conversations(self.rng, sample_times(self.rng, rate, n_convs, self.days), 3.0, 60.0)
         keep = ct < self.days * DAY
         ct, cconv, cturn = ct[keep], cconv[keep], cturn[keep]
-        base = int(a.conv.max()) + 1 if len(a.conv) else 0
+        conv = a.planned(a.conv)
+        base = int(conv.max()) + 1 if len(conv) else 0
         t = np.concatenate([a.t, ct])
         o = np.argsort(t, kind="stable")
         a.t, a.conv, a.turn = t[o], np.concatenate([a.conv, base + cconv])[o], np.concatenate([a.turn, cturn])[o]
@@ -167,13 +178,14 @@ class Builder:
 
     def set_models(self, a: Actor, mini_p: float, adopt_at: float = INF, adopt_share: float = 0.0) -> None:
         """Model per request, consistent within a conversation: the new model only after ``adopt_at``."""
-        n = len(a.t)
+        t = a.planned(a.t)
+        n = len(t)
         if n == 0:
             a.model = np.zeros(0, dtype=np.int8)
             return
-        ids, grp = np.unique(a.conv, return_inverse=True)
+        ids, grp = np.unique(a.planned(a.conv), return_inverse=True)
         starts = np.full(len(ids), np.inf)
-        np.minimum.at(starts, grp, a.t)
+        np.minimum.at(starts, grp, t)
         u = self.rng.random(len(starts))
         m = np.where(u < mini_p, MODEL_MINI, MODEL_OLD)
         new = (starts >= max(adopt_at, self.release)) & (self.rng.random(len(starts)) < adopt_share)
@@ -197,9 +209,13 @@ class Builder:
     def individuals(self, count: int) -> None:
         prev: Actor | None = None
         for _ in range(count):
-            household = prev is not None and self.rng.random() < 0.04  # a second account in the same home
-            c = prev.billing_country if household else net.pick_country(self.rng)
-            home = prev.ips[0][:2] if household else net.residential_ip(c, self.rng)
+            # a second account in the same home
+            housemate = prev if prev is not None and self.rng.random() < 0.04 else None
+            if housemate is not None:
+                c, home = housemate.ips[0][2], housemate.ips[0][:2]  # its home address, in its billing country
+            else:
+                c = net.pick_country(self.rng)
+                home = net.residential_ip(c, self.rng)
             ips = [(home[0], home[1], c)]
             if self.rng.random() < 0.35:  # phone on a carrier's CGNAT: strangers share these addresses
                 ips.append((*net.cgnat_ip(c, self.rng), c))
@@ -217,8 +233,8 @@ class Builder:
                 temperature=(None,) if browser else (None, 0.7, 1.0, 0.2),
             )
             card = (
-                prev.payment
-                if household and self.rng.random() < 0.5
+                housemate.payment
+                if housemate is not None and self.rng.random() < 0.5
                 else None
                 if self.rng.random() < 0.3
                 else self.card()
@@ -392,7 +408,7 @@ class Builder:
                     )
                 )
                 self.human_convs(a, float(self.rng.uniform(1.0, 3.5)), 2.8, 90.0, profile=CLASS, weekend=0.4)
-                a.ip = np.where(self.rng.random(len(a.t)) < 0.85, 0, 1)
+                a.ip = np.where(self.rng.random(len(a.planned(a.t))) < 0.85, 0, 1)
                 self.set_models(a, 0.0, *self.adoption(0.01, 0.03))
             total += size
         self.legit_counts["university_student"] = total
@@ -440,7 +456,7 @@ class Builder:
                     )
                 )
                 self.human_convs(a, float(self.rng.uniform(2.5, 9)), 2.0, 120.0, profile=WORK, weekend=0.08)
-                a.ip = self.rng.integers(0, len(nats), size=len(a.t))
+                a.ip = self.rng.integers(0, len(nats), size=len(a.planned(a.t)))
                 self.set_models(a, 0.05, *self.adoption(0.02, 0.05))
             total += size
         self.legit_counts["enterprise_seat"] = total
@@ -496,10 +512,10 @@ class Builder:
                 order = np.argsort(np.concatenate([a.t, extra]), kind="stable")
                 a.t = np.concatenate([a.t, extra])[order]
                 a.model = np.concatenate([a.model, np.full(len(extra), MODEL_NEW, dtype=np.int8)])[order]
-                a.conv = np.arange(len(a.t))
-                a.turn = np.zeros(len(a.t), dtype=np.int64)
-                a.ip = np.zeros(len(a.t), dtype=np.int64)
-                a.camo = np.zeros(len(a.t), dtype=bool)
+                a.conv = np.arange(len(a.planned(a.t)))
+                a.turn = np.zeros(len(a.planned(a.t)), dtype=np.int64)
+                a.ip = np.zeros(len(a.planned(a.t)), dtype=np.int64)
+                a.camo = np.zeros(len(a.planned(a.t)), dtype=bool)
         self.legit_counts["benchmark"] = count
 
     def reseller_customers(self, camp: Campaign, count: int) -> None:
@@ -530,7 +546,7 @@ class Builder:
                 )
             )
             self.human_convs(a, float(self.rng.lognormal(np.log(2.5), 0.7)), 3.0, 80.0)
-            a.ip = self.rng.integers(0, len(pool), size=len(a.t))
+            a.ip = self.rng.integers(0, len(pool), size=len(a.planned(a.t)))
             self.set_models(a, 0.1, *self.adoption(0.05, 0.1))
         self.legit_counts["reseller_customer"] = self.legit_counts.get("reseller_customer", 0) + count
 
@@ -661,9 +677,9 @@ class Builder:
         active_from[late] = rng.uniform(2 * HOUR, 0.85 * window, size=int(late.sum()))
         burnt = ~late & (rng.random(size) < 0.05)  # accounts the proxy stops using (banned, exhausted)
         active_to[burnt] = rng.uniform(4 * HOUR, window, size=int(burnt.sum()))
-        for j in np.flatnonzero(late):
-            members[j].created_at = self.start + timedelta(
-                seconds=float(active_from[j] - rng.uniform(0.5 * HOUR, 30 * HOUR))
+        for r in np.flatnonzero(late):
+            members[r].created_at = self.start + timedelta(
+                seconds=float(active_from[r] - rng.uniform(0.5 * HOUR, 30 * HOUR))
             )
         who = round_robin(rng, jobs, active_from, active_to, jitter=hard)
         if hard:
@@ -742,7 +758,7 @@ class Builder:
             )
             self.human_convs(a, float(rng.uniform(12, 30)), 1.0, 60.0)
             if self.hard:
-                self.camouflage(a, max(1, round(len(a.t) * 0.06)))
+                self.camouflage(a, max(1, round(len(a.planned(a.t)) * 0.06)))
             self.set_models(a, 0.0, self.release + float(rng.uniform(2 * HOUR, 8 * HOUR)), 0.6)
             members.append(a)
         camp = Campaign(
@@ -790,7 +806,7 @@ class Builder:
         t = job_stream(rng, max(50, self.poisson_days(per_day)), self.days)
         self.set_plan(a, t, np.arange(len(t)), np.zeros(len(t), dtype=np.int64))
         if self.hard:
-            self.camouflage(a, max(1, round(len(a.t) * 0.06)))
+            self.camouflage(a, max(1, round(len(a.planned(a.t)) * 0.06)))
         self.set_models(a, 0.0, self.release + float(rng.uniform(0.5 * HOUR, 4 * HOUR)), 0.9)
         camp = Campaign(
             cid,

@@ -81,7 +81,7 @@ class Simulation:
         self.release = RELEASE_AFTER
         b = Builder(seed, scale, scenario, days, start, self.release)
         b.build()
-        self.actors: list[Actor] = [a for a in b.actors if len(a.t)]
+        self.actors: list[Actor] = [a for a in b.actors if len(a.planned(a.t))]
         for a in self.actors:
             a.extra["created"] = _iso(a.created_at)
         self.campaigns = b.campaigns
@@ -93,7 +93,7 @@ class Simulation:
     def _plan(self, rng: np.random.Generator) -> None:
         """Rows to materialise, in time order: every planned request, a retry after each rate-limited one
         (SDKs back off for seconds, people press retry later) and the gateway's replays."""
-        sizes = np.array([len(a.t) for a in self.actors])
+        sizes = np.array([len(a.planned(a.t)) for a in self.actors])
         actor = np.repeat(np.arange(len(self.actors), dtype=np.int32), sizes)
         t = np.concatenate([a.t for a in self.actors])
         n = len(t)
@@ -305,7 +305,7 @@ class Simulation:
     # -------------------------------------------------------------------------------------- manifest
     def _manifest(self, b: Builder) -> dict:
         p = self.params
-        per_actor = {a.account_id: len(a.t) for a in self.actors}
+        per_actor = {a.account_id: len(a.planned(a.t)) for a in self.actors}
         camps = []
         for c in self.campaigns:
             members = [m for m in c.members if m.account_id in per_actor]
