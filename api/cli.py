@@ -4,17 +4,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from distillguard.api.auth.roles import ROLES
 from distillguard.detector.cli import LayerCommand
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+from distillguard.detector.terminal import fail
 
 
 def serve(
@@ -57,7 +53,7 @@ def export_verdicts(
     try:
         verdicts = read_verdicts(database_url or get_api_settings().database_url)
     except SQLAlchemyError as exc:
-        _fail(
+        fail(
             f"cannot read verdicts from the review database: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}",
             1,
         )
@@ -67,7 +63,7 @@ def export_verdicts(
             for v in verdicts:
                 fh.write(verdict_line(v) + b"\n")
     except OSError as exc:
-        _fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
+        fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
     typer.echo(f"{len(verdicts):,} verdicts ({sum(v.flagged for v in verdicts):,} flagged) -> {out}", err=True)
 
 

@@ -8,45 +8,24 @@ import json
 import time
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+from rich.progress import DownloadColumn, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
 from distillguard.detector.events import BadLine, EventFileError, read_events
 from distillguard.detector.records import cluster_line, verdict_line
 from distillguard.detector.settings import get_settings
-
-err = Console(stderr=True, soft_wrap=True)  # one message per line, greppable when redirected
-
-
-def _progress(label: str) -> Progress:
-    return Progress(
-        TextColumn(f"[bold]{label}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not err.is_terminal,
-        transient=False,
-    )
-
+from distillguard.detector.terminal import err, fail, note, progress
 
 REPORTED_BAD_LINES = 20  # malformed lines listed one by one; the rest are counted
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[red]error:[/red] {escape(message)}")
-    raise typer.Exit(code)
-
-
 def _report_skipped(path: Path, bad: list[BadLine]) -> None:
     for b in bad[:REPORTED_BAD_LINES]:
-        err.print(f"[yellow]skipped[/yellow] {escape(f'{path}:{b.lineno}: {b.error}')}")
+        note("skipped", "yellow", f"{path}:{b.lineno}: {b.error}")
     if len(bad) > REPORTED_BAD_LINES:
         err.print(f"[yellow]... and {len(bad) - REPORTED_BAD_LINES:,} more malformed lines[/yellow]")
 
@@ -57,7 +36,7 @@ def _load_model(path: Path | None):
     try:
         return load_model(path or get_settings().model_path)
     except ModelError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def simulate(
@@ -85,26 +64,19 @@ def simulate(
     try:
         Params(seed, scale, scenario, redact, days).check()
     except ValueError as exc:
-        _fail(f"--{exc}")
+        fail(f"--{exc}")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)  # before generating: a bad directory fails at once
     except OSError as exc:
-        _fail(f"cannot create {out_dir}: {exc.strerror or exc}")
+        fail(f"cannot create {out_dir}: {exc.strerror or exc}")
     t0 = time.perf_counter()
     sim = generate(seed=seed, scale=scale, scenario=scenario, redact=redact, days=days)
     try:
-        with Progress(
-            TextColumn("[bold]simulate"),
-            BarColumn(),
-            TextColumn("{task.completed:,}/{task.total:,} events"),
-            TimeElapsedColumn(),
-            console=err,
-            disable=not err.is_terminal,
-        ) as bar:
+        with progress("simulate", TextColumn("{task.completed:,}/{task.total:,} events")) as bar:
             task = bar.add_task("simulate", total=sim.manifest["events"])
             m = write(sim, out_dir, progress=lambda n: bar.update(task, completed=n))
     except OSError as exc:
-        _fail(f"cannot write {exc.filename or out_dir}: {exc.strerror or exc}")
+        fail(f"cannot write {exc.filename or out_dir}: {exc.strerror or exc}")
     attack = sum(c["n_accounts"] for c in m["campaigns"])
     err.print(
         f"{m['events']:,} events ({m['duplicates']:,} replays), {m['accounts']:,} accounts ({attack:,} in {len(m['campaigns'])} campaigns), "
@@ -141,14 +113,14 @@ def detect(
     rejected: list[tuple[str, str]] = []
     t0 = time.perf_counter()
     size = events.stat().st_size
-    with _progress("detect") as bar:
+    with progress("detect", DownloadColumn(), TransferSpeedColumn()) as bar:
         task = bar.add_task("detect", total=size)
 
         def good():
             for item in read_events(events, progress=lambda b: bar.update(task, completed=b), errors="include"):
                 if isinstance(item, BadLine):
                     if strict:
-                        _fail(f"{events}:{item.lineno}: {item.error}", 1)
+                        fail(f"{events}:{item.lineno}: {item.error}", 1)
                     bad.append(item)
                     continue
                 yield item
@@ -157,7 +129,7 @@ def detect(
             det.process(good(), on_reject=lambda ev, why: rejected.append((ev.event_id, why)))
         except EventFileError as exc:
             _report_skipped(events, bad)
-            _fail(
+            fail(
                 f"{exc} ({len(bad):,} malformed lines before it); no verdicts written, "
                 "as a partial file would look complete",
                 1,
@@ -175,12 +147,12 @@ def detect(
                 for c in found:
                     fh.write(cluster_line(c) + b"\n")
     except OSError as exc:
-        _fail(f"cannot write {exc.filename}: {exc.strerror or exc}")
+        fail(f"cannot write {exc.filename}: {exc.strerror or exc}")
     elapsed = time.perf_counter() - t0
     st = det.stats
     _report_skipped(events, bad)
     for eid, why in rejected[:10]:
-        err.print(f"[yellow]rejected[/yellow] event {eid}: {why}")
+        note("rejected", "yellow", f"event {eid}: {why}")
     err.print(
         f"{st['events']:,} events ({st['events'] / max(elapsed, 1e-9):,.0f}/s), {st['duplicates']:,} duplicates ignored, "
         f"{len(bad):,} malformed lines skipped, {st['rejected']:,} rejected by time rules; {st['accounts']:,} accounts, "
@@ -218,23 +190,23 @@ def evaluate(
     try:
         lab = read_labels(labels)
     except LabelsError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         verdict_bytes = verdicts.read_bytes()
     except OSError as exc:
-        _fail(f"cannot read {verdicts}: {exc.strerror or exc}")
+        fail(f"cannot read {verdicts}: {exc.strerror or exc}")
     vs = []
     for i, line in enumerate(verdict_bytes.splitlines(), 1):
         if line.strip():
             try:
                 vs.append(verdict_from_json(line))
             except Exception as exc:  # noqa: BLE001 - msgspec raises several kinds
-                _fail(f"{verdicts}:{i}: not a verdict line: {exc}")
+                fail(f"{verdicts}:{i}: not a verdict line: {exc}")
     bad: list[BadLine] = []
     try:
         report = run(lab, vs, events, on_bad=bad.append)
     except EventFileError as exc:
-        _fail(f"{exc}; no report", 1)
+        fail(f"{exc}; no report", 1)
     if events is not None:
         _report_skipped(events, bad)
         err.print(f"{len(bad):,} malformed lines skipped in {events}")
@@ -289,7 +261,7 @@ CALIBRATION_SETS = ((201, "standard", 0.0, 1.0), (202, "hard", 0.0, 0.5), (203, 
 def _decisions() -> dict[str, bool]:
     sources = entry_points(group="distillguard.label_sources")
     if not sources:
-        _fail("--with-decisions needs the review service installed (no distillguard.label_sources entry point)")
+        fail("--with-decisions needs the review service installed (no distillguard.label_sources entry point)")
     labels: dict[str, bool] = {}
     for ep in sources:
         labels.update(ep.load()())
@@ -341,17 +313,17 @@ def train(
     extra = None
     if with_decisions:
         if events is None:
-            _fail("--with-decisions needs --events: the events of the accounts the analysts decided")
+            fail("--with-decisions needs --events: the events of the accounts the analysts decided")
         decided = _decisions()
         if not decided:
-            _fail("the review database holds no confirmed or dismissed decisions yet")
+            fail("the review database holds no confirmed or dismissed decisions yet")
         bad: list[BadLine] = []
         try:
             extra, _ = rows_for([Dataset(events, decided, "decisions")], on_bad=bad.append)
         except EventFileError as exc:
-            _fail(f"{exc}; no model trained", 1)
+            fail(f"{exc}; no model trained", 1)
         except TrainingDataError as exc:
-            _fail(f"{events}: {exc}", 1)
+            fail(f"{events}: {exc}", 1)
         _report_skipped(events, bad)
         err.print(f"{len(bad):,} malformed lines skipped in {events}")
         err.print(f"{len(decided)} analyst decisions -> {len(extra.X)} training rows")

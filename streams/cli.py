@@ -9,20 +9,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import DownloadColumn, TextColumn
 
 from distillguard.detector.cli import LayerCommand
+from distillguard.detector.terminal import err, fail, note, progress
 from distillguard.streams.demo import demo
 
-err = Console(stderr=True)
 REVIEW_DB_SINK = "review-db"
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {escape(message)}")
-    raise typer.Exit(code)
 
 
 def broker(port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: a free one).")] = 9092) -> None:
@@ -35,14 +28,14 @@ def broker(port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (
     try:
         b.start()
     except BrokerError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     err.print(f"broker ready: KAFKA_BOOTSTRAP={b.bootstrap} (in-memory; Ctrl-C stops it)")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             if b.proc is None or b.proc.poll() is not None:
-                _fail("broker exited", 1)
+                fail("broker exited", 1)
     except KeyboardInterrupt:
         pass
     finally:
@@ -79,19 +72,11 @@ def replay(
         except ValueError:
             per_s = -1.0
         if per_s is None or per_s <= 0:
-            _fail(f"--rate must be a positive number or 'max', not {rate!r}")
+            fail(f"--rate must be a positive number or 'max', not {rate!r}")
     else:
         per_s = None
     size = events.stat().st_size
-    with Progress(
-        TextColumn("[bold]replay"),
-        BarColumn(),
-        DownloadColumn(),
-        TextColumn("{task.fields[sent]:,} events"),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not err.is_terminal,
-    ) as bar:
+    with progress("replay", DownloadColumn(), TextColumn("{task.fields[sent]:,} events")) as bar:
         task = bar.add_task("replay", total=size, sent=0)
         try:
             rep = run(
@@ -102,13 +87,13 @@ def replay(
                 progress=lambda n, b: bar.update(task, completed=b, sent=n),
             )
         except KafkaError as exc:
-            _fail(f"cannot produce to {bootstrap or s.kafka_bootstrap}: {exc}", 1)
+            fail(f"cannot produce to {bootstrap or s.kafka_bootstrap}: {exc}", 1)
         except ReplayError as exc:
-            _fail(str(exc), 1)
+            fail(str(exc), 1)
         except EventFileError as exc:
-            _fail(f"{exc}; the lines before it were sent", 1)
+            fail(f"{exc}; the lines before it were sent", 1)
     for b in rep.unkeyed_lines:
-        err.print(f"[yellow]no key[/yellow] {escape(f'{events}:{b.lineno}: {b.error}')}")
+        note("no key", "yellow", f"{events}:{b.lineno}: {b.error}")
     unkeyed = (
         f", {rep.unkeyed:,} without a readable account_id sent unkeyed (the worker dead-letters them)"
         if rep.unkeyed
@@ -161,12 +146,12 @@ def worker(
     try:
         m = load_model(model or core.model_path)
     except ModelError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         verdict_sink = open_sink(sink)
     except SinkUnavailableError as exc:
         hint = " (pip install 'distillguard[api]', or --sink none / jsonl:PATH)" if sink == REVIEW_DB_SINK else ""
-        _fail(f"{exc}{hint}")
+        fail(f"{exc}{hint}")
     opts = WorkerOptions(
         group=group,
         batch_size=batch_size,
