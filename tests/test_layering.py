@@ -20,12 +20,12 @@ FORBIDDEN = {  # layer -> the layers it must not import
     "streams": ("distillguard.api",),
     "api": (),
 }
-SKIP = {".venv", ".git", "build", "node_modules", "distillguard"}  # distillguard/ only links the layer folders
+SOURCES = ("detector", "streams", "api", "tests", "bench", "deploy", "notebooks")  # distillguard/ links the layers
 
 
 def python_files() -> list[Path]:
-    """Every Python file of the repository (the layers, tests, bench, deploy, notebooks)."""
-    return sorted(p for p in ROOT.rglob("*.py") if not SKIP & set(p.relative_to(ROOT).parts))
+    """Every Python file of the repository's source folders (virtualenvs and build output live outside them)."""
+    return sorted(p for folder in SOURCES for p in (ROOT / folder).rglob("*.py"))
 
 
 def imported_modules(path: Path) -> Iterator[tuple[int, str, bool]]:

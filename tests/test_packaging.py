@@ -49,3 +49,15 @@ def test_the_wheel_installs_no_generic_top_level_module(wheel_names: list[str]) 
 )
 def test_the_wheel_carries_what_the_code_reads(wheel_names: list[str], path: str) -> None:
     assert path in wheel_names
+
+
+def test_the_notebook_api_is_complete_and_loads_on_first_use() -> None:
+    code = (
+        "import sys, distillguard as dg; "
+        "assert 'sklearn' not in sys.modules, 'importing the package loaded scikit-learn'; "
+        "import distillguard.detector.events; "
+        "assert 'sklearn' not in sys.modules, 'importing the parser loaded scikit-learn'; "
+        "missing = [n for n in dg.__all__ if getattr(dg, n, None) is None]; "
+        "assert not missing, missing"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
