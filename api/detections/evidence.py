@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from distillguard.api.cases.labels import effective_decisions
 from distillguard.api.cases.models import AccountDecision, Case
 from distillguard.api.detections.models import AccountRow, ClusterRow
 from distillguard.api.detections.schemas import AccountItem, ClusterFields, LinkedCluster, MemberAccount
@@ -94,7 +95,8 @@ def members(session: Session, row: ClusterRow) -> list[AccountRow]:
 
 
 def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
-    """A cluster with its evidence (prompts redacted when ``redacted``)."""
+    """A cluster with its evidence (prompts redacted when ``redacted``); each member's ``decision`` is the one
+    the cluster's case made on it."""
     row = get_cluster(session, cluster_id)
     accts = members(session, row)
     known = {a.account_id: a for a in accts}
@@ -143,17 +145,19 @@ def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
 
 
 def account_detail(session: Session, account_id: str, redacted: bool) -> dict:
-    """An account with its evidence (prompts redacted when ``redacted``)."""
+    """An account with its evidence (prompts redacted when ``redacted``); ``decision`` is its effective decision
+    (:mod:`distillguard.api.cases.labels`), ``decision_conflicts`` the final cases that decided otherwise."""
     row = get_account(session, account_id)
     cluster = session.get(ClusterRow, row.cluster_id) if row.cluster_id else None
     case = _case(session, SubjectKind.account, account_id) or (
         _case(session, SubjectKind.cluster, row.cluster_id) if cluster else None
     )
-    decision = session.get(AccountDecision, account_id)
+    decision = effective_decisions(session, [account_id]).get(account_id)
     return account_item(row) | {
         "timeline": _timeline([row]),
         "sample_prompts": _prompts([row], redacted),
         "cluster": cluster_item(cluster) if cluster else None,
         "case": case,
         "decision": decision.decision if decision else None,
+        "decision_conflicts": list(decision.conflicts) if decision else [],
     }

@@ -157,4 +157,5 @@ class AccountDetail(AccountItem):
     sample_prompts: list[SamplePrompt]
     cluster: ClusterItem | None
     case: CaseRef | None
-    decision: Decision | None
+    decision: Decision | None = Field(description="The effective decision: the rule of api/cases/labels.py.")
+    decision_conflicts: list[int] = Field(description="Final cases whose decision on the account disagrees.")
