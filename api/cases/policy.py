@@ -10,7 +10,10 @@ else's (:func:`check_may_open`).
 
 from __future__ import annotations
 
-from distillguard.api.auth.service import Principal
+from sqlalchemy.orm import Session
+
+from distillguard.api.auth.roles import ROLES
+from distillguard.api.auth.service import Principal, active_token
 from distillguard.api.cases.models import Case
 from distillguard.api.errors import ServiceError
 from distillguard.api.review import FINAL
@@ -28,6 +31,21 @@ def check_may_change(who: Principal, case: Case, what: str) -> None:
             403,
             f"case {case.id} is assigned to {case.assignee!r}: only they, a lead or an admin may "
             f"{what}; token {who.name!r} is {who.role!r} (any analyst may comment)",
+        )
+
+
+ASSIGNABLE_ROLE = "analyst"  # a case is assigned to someone who may work on it
+
+
+def check_assignee(session: Session, assignee: str | None) -> None:
+    """422 unless ``assignee`` (None: unassigned) names an unrevoked token of an analyst, lead or admin: a case
+    is never assigned to a name nobody holds (it would stay locked to everybody but leads)."""
+    if assignee is None:
+        return
+    token = active_token(session, assignee)
+    if token is None or ROLES.index(token.role) < ROLES.index(ASSIGNABLE_ROLE):
+        raise ServiceError(
+            422, f"cannot assign to {assignee!r}: no active token of an analyst, lead or admin has that name"
         )
 
 

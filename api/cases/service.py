@@ -13,7 +13,7 @@ from distillguard.api.audit.service import record
 from distillguard.api.auth.service import Principal
 from distillguard.api.cases.labels import CHUNK, effective_decisions
 from distillguard.api.cases.models import AccountDecision, Case, CaseComment
-from distillguard.api.cases.policy import check_may_open
+from distillguard.api.cases.policy import check_assignee, check_may_open
 from distillguard.api.database import where_given
 from distillguard.api.detections.evidence import get_account, get_cluster
 from distillguard.api.detections.models import AccountRow, ClusterRow
@@ -136,6 +136,7 @@ def open_case(
     if existing is not None:
         raise ServiceError(409, f"{subject_type} {subject_id!r} already has case {existing.id} ({existing.status})")
     check_may_open(who, covering_cases(session, accounts))
+    check_assignee(session, assignee)
     case = Case(
         subject_type=subject_type, subject_id=subject_id, status=CaseStatus.open, created_by=who.name, assignee=assignee
     )
@@ -144,7 +145,7 @@ def open_case(
     _set_status(session, case, CaseStatus.open)
     record(
         session,
-        who.name,
+        who,
         "case.open",
         "case",
         case.id,
@@ -158,11 +159,12 @@ def open_case(
 
 
 def assign(session: Session, who: Principal, case: Case, assignee: str | None, reason: str | None) -> Case:
-    """Assign (or unassign, with None) a case."""
+    """Assign (or unassign, with None) a case to an existing principal (:func:`check_assignee`)."""
+    check_assignee(session, assignee)
     before = case.assignee
     case.assignee = assignee
     case.updated_at = utcnow()
-    record(session, who.name, "case.assign", "case", case.id, reason, before=before, after=assignee)
+    record(session, who, "case.assign", "case", case.id, reason, before=before, after=assignee)
     session.commit()
     return case
 
@@ -173,7 +175,7 @@ def comment(session: Session, who: Principal, case: Case, body: str) -> CaseComm
     session.add(c)
     session.flush()
     case.updated_at = utcnow()
-    record(session, who.name, "case.comment", "case", case.id, None, comment_id=c.id, body=body)
+    record(session, who, "case.comment", "case", case.id, None, comment_id=c.id, body=body)
     session.commit()
     return c
 
@@ -195,7 +197,7 @@ def decide_accounts(
     case.updated_at = utcnow()
     record(
         session,
-        who.name,
+        who,
         "case.decide_accounts",
         "case",
         case.id,
@@ -270,7 +272,7 @@ def transition(session: Session, who: Principal, case: Case, to: str, reason: st
     if to == CaseStatus.confirmed_attack:
         details["enforcement_events"] = enqueue(session, _enforcement_events(session, who, case))
     _set_status(session, case, to)
-    record(session, who.name, "case.transition", "case", case.id, reason, **details)
+    record(session, who, "case.transition", "case", case.id, reason, **details)
     session.commit()
     return case, True
 

@@ -84,14 +84,15 @@ AUDITED = {
     ("POST", "/api/v1/cases/{case_id}/decisions"): "case.decide_accounts",
     ("POST", "/api/v1/cases/{case_id}/transition"): "case.transition",
     ("POST", "/api/v1/tokens"): "token.create",
+    ("POST", "/api/v1/enforcement/dispatch"): "enforcement.dispatch",
     ("POST", "/api/v1/tokens/{token_id}/revoke"): "token.revoke",
     ("POST", "/console/clusters/{cluster_id}/case"): "case.open",
     ("POST", "/console/cases/{case_id}/transition"): "case.transition",
     ("POST", "/console/cases/{case_id}/comment"): "case.comment",
     ("POST", "/console/cases/{case_id}/decisions"): "case.decide_accounts",
 }
-# Sending already-audited enforcement events changes only their delivery state. Every other route changes nothing.
-DELIVERY = {("POST", "/api/v1/enforcement/dispatch"): "outbox_events"}
+# Routes whose success changes only delivery state. Every other route changes nothing.
+DELIVERY: dict[tuple[str, str], str] = {}
 
 PROMPTS = sorted({p for v in seed.build()[0] for p in v.sample_prompts})
 SETUP = Principal(name="setup", role="admin", token_id=0)
@@ -222,7 +223,9 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
         "/api/v1/cases", expect=201, json={"subject_type": "account", "subject_id": w.account()}
     ),
     ("GET", "/api/v1/cases/{case_id}", ""): lambda w, _r: Req(f"/api/v1/cases/{w.confirmed}"),
-    ("POST", "/api/v1/cases/{case_id}/assign", ""): _case_call("assign", {"assignee": "on-shift", "reason": "rota"}),
+    ("POST", "/api/v1/cases/{case_id}/assign", ""): _case_call(
+        "assign", {"assignee": "analyst-user", "reason": "rota"}
+    ),
     ("POST", "/api/v1/cases/{case_id}/comments", ""): _case_call("comments", {"body": "seen"}, expect=201),
     ("POST", "/api/v1/cases/{case_id}/decisions", ""): _case_call("decisions", {"decision": "dismissed"}),
     ("POST", "/api/v1/cases/{case_id}/transition", ""): _case_call("transition", {"status": "in_review"}),
