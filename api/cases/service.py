@@ -19,7 +19,7 @@ from distillguard.api.detections.evidence import get_account, get_cluster
 from distillguard.api.detections.models import AccountRow, ClusterRow
 from distillguard.api.detections.service import bump_epoch
 from distillguard.api.enforcement.service import enqueue, idempotency_key
-from distillguard.api.errors import ServiceError
+from distillguard.api.errors import ServiceError, echo
 from distillguard.api.review import FINAL, CaseStatus, Decision
 from distillguard.api.types import utcnow
 from distillguard.detector.records import SubjectKind
@@ -131,10 +131,10 @@ def open_case(
         accounts = [get_account(session, subject_id).account_id]
     else:
         kinds = " or ".join(repr(k.value) for k in SubjectKind)
-        raise ServiceError(422, f"subject_type must be {kinds}, not {subject_type!r}")
+        raise ServiceError(422, f"subject_type must be {kinds}, not {echo(subject_type)}")
     existing = session.scalar(select(Case).where(Case.subject_type == subject_type, Case.subject_id == subject_id))
     if existing is not None:
-        raise ServiceError(409, f"{subject_type} {subject_id!r} already has case {existing.id} ({existing.status})")
+        raise ServiceError(409, f"{subject_type} {echo(subject_id)} already has case {existing.id} ({existing.status})")
     check_may_open(who, covering_cases(session, accounts))
     check_assignee(session, assignee)
     case = Case(
@@ -185,14 +185,14 @@ def decide_accounts(
 ) -> int:
     """Record ``decision`` for some (or, with None, all) accounts of a cluster case; returns how many changed."""
     if decision not in FINAL:
-        raise ServiceError(422, f"decision must be one of {', '.join(Decision)}, not {decision!r}")
+        raise ServiceError(422, f"decision must be one of {', '.join(Decision)}, not {echo(decision)}")
     if case.status in FINAL:
         raise ServiceError(409, f"case {case.id} is already {case.status}; reopen it before changing decisions")
     members = _account_ids(session, case)
     ids = members if account_ids is None else list(dict.fromkeys(account_ids))
     outside = sorted(set(ids) - set(members))
     if outside:
-        raise ServiceError(422, f"not accounts of case {case.id}: {', '.join(outside[:10])}")
+        raise ServiceError(422, f"not accounts of case {case.id}: {', '.join(echo(a) for a in outside[:10])}")
     changed = _write_decisions(session, who, case, ids, decision, reason, overwrite=True)
     case.updated_at = utcnow()
     record(

@@ -12,7 +12,7 @@ from distillguard.api.cases.labels import effective_decisions
 from distillguard.api.cases.models import AccountDecision, Case
 from distillguard.api.detections.models import AccountRow, ClusterRow
 from distillguard.api.detections.schemas import AccountItem, ClusterFields, LinkedCluster, MemberAccount
-from distillguard.api.errors import ServiceError
+from distillguard.api.errors import ServiceError, echo
 from distillguard.detector.records import SubjectKind
 
 MAX_MEMBERS = 500
@@ -72,7 +72,7 @@ def get_cluster(session: Session, cluster_id: str) -> ClusterRow:
     """The stored cluster; 404 when unknown."""
     row = session.get(ClusterRow, cluster_id)
     if row is None:
-        raise ServiceError(404, f"no cluster {cluster_id!r}")
+        raise ServiceError(404, f"no cluster {echo(cluster_id)}")
     return row
 
 
@@ -80,7 +80,7 @@ def get_account(session: Session, account_id: str) -> AccountRow:
     """The stored account verdict; 404 when unknown."""
     row = session.get(AccountRow, account_id)
     if row is None:
-        raise ServiceError(404, f"no account {account_id!r}")
+        raise ServiceError(404, f"no account {echo(account_id)}")
     return row
 
 
