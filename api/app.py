@@ -30,6 +30,7 @@ from distillguard.api.limits import BodyLimit
 from distillguard.api.ratelimit import RateLimiter
 from distillguard.api.settings import ApiSettings, get_api_settings
 from distillguard.api.sharing.views import router as sharing_router
+from distillguard.api.strict import StrictJson
 from distillguard.detector.logs import get_logger
 
 log = get_logger("api")
@@ -86,6 +87,7 @@ def create_app(
     app.state.principals = PrincipalCache(settings.api_token_cache_seconds)
     app.state.queue_pages = PageCache(app.state.sessions, settings.api_queue_cache_seconds)
     app.state.publisher = publisher or Publisher(settings.kafka_bootstrap, settings.enforcement_topic)
+    app.add_middleware(StrictJson)  # inside BodyLimit: the body it buffers is bounded
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(NulGuard)
     errors.install(app)

@@ -76,9 +76,14 @@ def create(
         typer.echo(f"error: unknown role {role!r}; choose one of {', '.join(ROLES)}", err=True)
         raise typer.Exit(2)
     from distillguard.api.auth.service import create_token
+    from distillguard.api.errors import ServiceError
 
-    with _session() as session:
-        row, secret = create_token(session, name, role)
+    try:
+        with _session() as session:
+            row, secret = create_token(session, name, role)
+    except ServiceError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(secret)
     typer.echo(f"token {row.id} ({name}, {role}) created; it is shown only now", err=True)
 

@@ -35,7 +35,10 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 
 def _token(request: Request) -> str:
-    header = request.headers.get("authorization")
+    headers = request.headers.getlist("authorization")
+    if len(headers) > 1:  # proxies and frameworks disagree on which one counts
+        raise HTTPException(400, "send exactly one Authorization header", {"WWW-Authenticate": "Bearer"})
+    header = headers[0] if headers else None
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():

@@ -18,6 +18,7 @@ log = get_logger("api")
 
 
 MAX_ID = 2_147_483_647
+MAX_ECHO = 64  # characters of a caller's value an error message repeats
 RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="Numeric id.")]
 AfterId = Annotated[int | None, Query(ge=0, le=2**62, description="Last id seen; the page continues after it.")]
 
@@ -40,6 +41,7 @@ def _responses(*codes: int) -> Responses:
         404: "Not found",
         409: "Conflicts with the current state",
         413: "Request body too large",
+        415: "Request body is not application/json",
         422: "Invalid request",
         429: "Rate limit exceeded (see Retry-After)",
         503: "Database unavailable",
@@ -50,7 +52,7 @@ def _responses(*codes: int) -> Responses:
 COMMON = _responses(401, 403, 422, 429, 503)
 NOT_FOUND = _responses(404)
 CONFLICT = _responses(409)
-BODY = _responses(400, 413)  # operations reading a JSON body
+BODY = _responses(400, 413, 415)  # operations reading a JSON body
 
 
 class InconsistentRecordError(RuntimeError):
@@ -64,6 +66,11 @@ class ServiceError(Exception):
         super().__init__(detail)
         self.status = status
         self.detail = detail
+
+
+def echo(value: str) -> str:
+    """``value`` quoted for an error message, cut to :data:`MAX_ECHO` characters (a marked "…" when longer)."""
+    return repr(value) if len(value) <= MAX_ECHO else repr(value[:MAX_ECHO]) + "…"
 
 
 def _validation_message(exc: RequestValidationError) -> str:

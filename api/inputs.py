@@ -4,6 +4,7 @@ no lone surrogates (not encodable as UTF-8). Request bodies use :data:`Text`; UR
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator
@@ -22,6 +23,20 @@ def storable(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(storable)]
+
+
+def in_utc(value: datetime) -> datetime:
+    """``value`` in UTC (naive values are taken as UTC); ValueError when it falls outside the years 1-9999 there
+    (``0001-01-01T00:00:00+14:00`` is in year 0 in UTC), so that a filter never overflows into a 500."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date out of range once converted to UTC (years 1 to 9999)") from None
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(in_utc)]
 
 
 class NulGuard:

@@ -16,7 +16,10 @@ class UTCDateTime(TypeDecorator):
 
     def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
         if value is not None and value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
+            try:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            except OverflowError:  # beyond year 1 or 9999 in UTC: the nearest representable instant
+                value = datetime.min if value.year == datetime.min.year else datetime.max
         return value
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:

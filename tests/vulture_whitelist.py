@@ -27,7 +27,7 @@ from distillguard.api.cases.views import decide as decide_case
 from distillguard.api.console.views import cluster_page, login, login_page, logout, queue_page
 from distillguard.api.console.views import decide as decide_in_console
 from distillguard.api.detections.models import Reviewed
-from distillguard.api.detections.schemas import ClusterDetail, ClusterItem, HourCount, QueuePage
+from distillguard.api.detections.schemas import AccountDetail, ClusterDetail, ClusterItem, HourCount, QueuePage
 from distillguard.api.detections.service import _count_commit, _forget_bump
 from distillguard.api.detections.sink import review_database_sink
 from distillguard.api.detections.views import get_counts, get_queue
@@ -119,6 +119,7 @@ QueuePage.next_cursor
 HourCount.requests
 ClusterDetail.members_total
 ClusterDetail.verification_paths
+AccountDetail.decision_conflicts
 
 # ---- msgspec records: fields of the event schema and of the worker's snapshot files (decoded, not read by name)
 Event.schema_version
@@ -126,6 +127,10 @@ Event.conversation_id
 Event.latency_ms
 StreamSnapshot.taken_at
 TrainingSnapshot.dataset  # which training day a snapshot was taken from (shown in its repr while debugging)
+
+# ---- module attribute protocol (PEP 562): the dg facade's lazy names
+_.__getattr__
+_.__dir__
 
 # ---- faust and aiokafka callbacks
 _.consume  # @app.task in streams/app.py: the faust app runs it

@@ -12,13 +12,15 @@ from distillguard.api.types import UTCDateTime, utcnow
 
 
 class AuditEvent(Base):
-    """One change: ``actor`` did ``action`` to ``entity_type``/``entity_id`` at ``at`` because ``reason``."""
+    """One change: ``actor`` did ``action`` to ``entity_type``/``entity_id`` at ``at`` because ``reason``;
+    ``token_id`` is the API token the actor used (null for the CLI)."""
 
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     actor: Mapped[str] = mapped_column(String(128), nullable=False)
+    token_id: Mapped[int | None] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(64), nullable=False)
     entity_type: Mapped[str] = mapped_column(String(32), nullable=False)
     entity_id: Mapped[str] = mapped_column(String(128), nullable=False)

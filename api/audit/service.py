@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -9,18 +11,36 @@ from distillguard.api.audit.models import AuditEvent
 from distillguard.api.database import where_given
 
 
+class Actor(Protocol):
+    """Who acts through an API token (an :class:`~distillguard.api.auth.service.Principal`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def token_id(self) -> int: ...
+
+
 def record(
     session: Session,
-    actor: str,
+    actor: Actor | str,
     action: str,
     entity_type: str,
     entity_id: str | int,
     reason: str | None = None,
     **details: object,
 ) -> AuditEvent:
-    """Append one audit event (committed with the change it describes)."""
+    """Append one audit event (committed with the change it describes). ``actor`` is the principal acting (its
+    name and token id are recorded), or a name alone for actors without a token (the CLI)."""
+    name, token_id = (actor, None) if isinstance(actor, str) else (actor.name, actor.token_id)
     ev = AuditEvent(
-        actor=actor, action=action, entity_type=entity_type, entity_id=str(entity_id), reason=reason, details=details
+        actor=name,
+        token_id=token_id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        reason=reason,
+        details=details,
     )
     session.add(ev)
     return ev

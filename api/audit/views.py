@@ -22,6 +22,7 @@ class AuditOut(BaseModel):
     id: int
     at: datetime
     actor: str
+    token_id: int | None
     action: str
     entity_type: str
     entity_id: str

@@ -14,12 +14,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from distillguard.api.audit.service import record
+from distillguard.api.audit.service import Actor, record
 from distillguard.api.auth.models import ApiToken
 from distillguard.api.auth.roles import ROLES
+from distillguard.api.errors import ServiceError
 from distillguard.api.types import utcnow
 
 TOKEN_PREFIX = "dg_"
+CLI_ACTOR = "cli"  # the audit actor of changes made with the command line
+# names no token may take (compared case-insensitively): actors the service records itself, and names an
+# audit reader would take for the service rather than a person
+RESERVED_NAMES = frozenset({CLI_ACTOR, "system", "setup", "root", "anonymous", "unknown", "distillguard"})
 
 
 @dataclass(frozen=True)
@@ -86,10 +91,29 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(session: Session, name: str, role: str, actor: str = "cli") -> tuple[ApiToken, str]:
-    """A new token with ``role``; returns the row and the secret (shown once, never stored)."""
+def active_token(session: Session, name: str) -> ApiToken | None:
+    """The unrevoked token named ``name`` (names are unique among them), or None."""
+    return session.scalar(select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None)).limit(1))
+
+
+def check_token_name(session: Session, name: str) -> None:
+    """422 when ``name`` is reserved, 409 when an unrevoked token has it: a name is one principal (the audit
+    actor and the assignee of cases), so nobody can get a token acting as someone else."""
+    if name.strip().casefold() in RESERVED_NAMES or name != name.strip():
+        raise ServiceError(
+            422, f"token name {name!r} is reserved or padded; reserved: {', '.join(sorted(RESERVED_NAMES))}"
+        )
+    existing = active_token(session, name)
+    if existing is not None:
+        raise ServiceError(409, f"token {existing.id} named {name!r} is active; revoke it first or choose another name")
+
+
+def create_token(session: Session, name: str, role: str, actor: Actor | str = CLI_ACTOR) -> tuple[ApiToken, str]:
+    """A new token with ``role``; returns the row and the secret (shown once, never stored). ServiceError when
+    the name is reserved or taken (:func:`check_token_name`)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    check_token_name(session, name)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(name=name, role=role, prefix=secret[:10], token_hash=hash_token(secret))
     session.add(row)
@@ -109,7 +133,9 @@ def list_tokens(session: Session) -> list[ApiToken]:
     return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
 
 
-def revoke_token(session: Session, token_id: int, actor: str = "cli", reason: str | None = None) -> ApiToken | None:
+def revoke_token(
+    session: Session, token_id: int, actor: Actor | str = CLI_ACTOR, reason: str | None = None
+) -> ApiToken | None:
     """Revoke a token (kept for the audit trail); None when no such token."""
     row = session.get(ApiToken, token_id)
     if row is None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from distillguard.api.auth import service
 from distillguard.api.auth.service import Principal
 from distillguard.api.deps import admin, get_session, viewer
-from distillguard.api.errors import BODY, COMMON, NOT_FOUND, RowId, ServiceError
+from distillguard.api.errors import BODY, COMMON, CONFLICT, NOT_FOUND, RowId, ServiceError
 from distillguard.api.inputs import Text
 
 router = APIRouter(prefix="/api/v1", tags=["auth"], responses=COMMON)
@@ -62,10 +62,13 @@ def list_tokens(session: Session = Depends(get_session), _who: Principal = Depen
     return service.list_tokens(session)
 
 
-@router.post("/tokens", response_model=TokenCreated, status_code=201, responses=BODY, summary="Create a token (admin)")
+@router.post(
+    "/tokens", response_model=TokenCreated, status_code=201, responses=BODY | CONFLICT, summary="Create a token (admin)"
+)
 def create_token(body: TokenCreate, session: Session = Depends(get_session), who: Principal = Depends(admin)):
-    """A new token; the secret is in the response only."""
-    row, secret = service.create_token(session, body.name, body.role, actor=who.name)
+    """A new token; the secret is in the response only. Names are unique among unrevoked tokens (409) and
+    reserved names (``cli``, ``system``, ...) are refused (422)."""
+    row, secret = service.create_token(session, body.name, body.role, actor=who)
     return TokenOut.model_validate(row).model_dump() | {"token": secret}
 
 
@@ -76,7 +79,7 @@ def revoke_token(
     token_id: RowId, request: Request, session: Session = Depends(get_session), who: Principal = Depends(admin)
 ):
     """Revoke a token; requests with it get 401 from now on (other API processes: within API_TOKEN_CACHE_SECONDS)."""
-    row = service.revoke_token(session, token_id, actor=who.name)
+    row = service.revoke_token(session, token_id, actor=who)
     request.app.state.principals.forget(token_id)
     if row is None:
         raise ServiceError(404, f"no token {token_id}")

@@ -52,14 +52,22 @@ class CaseComment(Base):
 
 
 class AccountDecision(Base):
-    """An analyst's decision on one account (the labels ``train --with-decisions`` learns from)."""
+    """A case's decision on one of its accounts (the labels ``train --with-decisions`` learns from).
+
+    One row per (case, account): a case only ever changes its own rows, so a newer case never erases an older
+    case's decision. Which of an account's decisions counts is :func:`distillguard.api.cases.labels.effective`.
+    ``decided_role`` is the decider's role then (null for rows older than migration 0003 whose decider is unknown).
+    """
 
     __tablename__ = "account_decisions"
 
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), nullable=False, index=True)
     decision: Mapped[str] = mapped_column(String(32), nullable=False)  # a Decision
     decided_by: Mapped[str] = mapped_column(String(128), nullable=False)
+    decided_role: Mapped[str | None] = mapped_column(String(16))  # a role of api.auth.roles.ROLES
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     reason: Mapped[str | None] = mapped_column(Text)
     model_version: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_account_decisions_account", "account_id", "case_id"),)

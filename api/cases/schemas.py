@@ -81,12 +81,13 @@ class CaseOut(BaseModel):
 
 
 class AccountDecisionOut(BaseModel):
-    """An analyst's decision on one account."""
+    """The case's decision on one of its accounts."""
 
     model_config = ConfigDict(from_attributes=True)
     account_id: str
     decision: Decision
     decided_by: str
+    decided_role: str | None
     decided_at: datetime
     reason: str | None
     model_version: str | None

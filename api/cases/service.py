@@ -1,5 +1,6 @@
 """Case workflow: open -> in_review -> confirmed_attack | dismissed | escalated, with assignment, comments and
-per-account decisions. Every change writes an audit event in the same transaction."""
+per-account decisions. Decisions belong to their case: a case only writes and clears its own rows. Every change
+writes an audit event on the case in the same transaction."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from sqlalchemy.orm import Session
 
 from distillguard.api.audit.service import record
 from distillguard.api.auth.service import Principal
+from distillguard.api.cases.labels import CHUNK, effective_decisions
 from distillguard.api.cases.models import AccountDecision, Case, CaseComment
+from distillguard.api.cases.policy import check_assignee, check_may_open
 from distillguard.api.database import where_given
 from distillguard.api.detections.evidence import get_account, get_cluster
 from distillguard.api.detections.models import AccountRow, ClusterRow
 from distillguard.api.detections.service import bump_epoch
 from distillguard.api.enforcement.service import enqueue, idempotency_key
-from distillguard.api.errors import InconsistentRecordError, ServiceError
+from distillguard.api.errors import InconsistentRecordError, ServiceError, echo
 from distillguard.api.review import FINAL, CaseStatus, Decision
 from distillguard.api.types import utcnow
 from distillguard.detector.records import SubjectKind
@@ -75,14 +78,41 @@ def _account_ids(session: Session, case: Case) -> list[str]:
     return list(get_cluster(session, case.subject_id).members)
 
 
+def _chunks(ids: list[str]) -> Iterable[list[str]]:
+    for i in range(0, len(ids), CHUNK):
+        yield ids[i : i + CHUNK]
+
+
+def covering_cases(session: Session, account_ids: list[str]) -> dict[int, tuple[Case, str]]:
+    """The cases that already cover some of ``account_ids``: case id -> (case, one such account). A case covers an
+    account it decided on, an account case covers its account and a cluster case its cluster's accounts."""
+    found: dict[int, tuple[Case, str]] = {}
+    for chunk in _chunks(account_ids):
+        for case, acc in session.execute(
+            select(Case, AccountDecision.account_id)
+            .join(Case, Case.id == AccountDecision.case_id)
+            .where(AccountDecision.account_id.in_(chunk))
+        ):
+            found.setdefault(case.id, (case, acc))
+        for case in session.scalars(
+            select(Case).where(Case.subject_type == SubjectKind.account, Case.subject_id.in_(chunk))
+        ):
+            found.setdefault(case.id, (case, case.subject_id))
+        in_cluster = select(Case, AccountRow.account_id).join(
+            AccountRow, (Case.subject_type == SubjectKind.cluster) & (Case.subject_id == AccountRow.cluster_id)
+        )
+        for case, acc in session.execute(in_cluster.where(AccountRow.account_id.in_(chunk))):
+            found.setdefault(case.id, (case, acc))
+    return found
+
+
 def _set_status(session: Session, case: Case, status: str) -> None:
     """Mirror the case status onto the detections it covers (the queue's status filter)."""
     bump_epoch(session)
     if case.subject_type == SubjectKind.cluster:
         session.execute(update(ClusterRow).where(ClusterRow.cluster_id == case.subject_id).values(status=status))
-        ids = _account_ids(session, case)
-        for i in range(0, len(ids), 900):
-            session.execute(update(AccountRow).where(AccountRow.account_id.in_(ids[i : i + 900])).values(status=status))
+        for chunk in _chunks(_account_ids(session, case)):
+            session.execute(update(AccountRow).where(AccountRow.account_id.in_(chunk)).values(status=status))
     else:
         session.execute(update(AccountRow).where(AccountRow.account_id == case.subject_id).values(status=status))
 
@@ -95,17 +125,20 @@ def open_case(
     reason: str | None,
     assignee: str | None = None,
 ) -> Case:
-    """Open a case on a cluster or an account (409 when one exists)."""
+    """Open a case on a cluster or an account (409 when one exists; refused by :func:`check_may_open` when its
+    accounts belong to a final case or to someone else's)."""
     if subject_type == SubjectKind.cluster:
-        get_cluster(session, subject_id)
+        accounts = list(get_cluster(session, subject_id).members)
     elif subject_type == SubjectKind.account:
-        get_account(session, subject_id)
+        accounts = [get_account(session, subject_id).account_id]
     else:
         kinds = " or ".join(repr(k.value) for k in SubjectKind)
-        raise ServiceError(422, f"subject_type must be {kinds}, not {subject_type!r}")
+        raise ServiceError(422, f"subject_type must be {kinds}, not {echo(subject_type)}")
     existing = session.scalar(select(Case).where(Case.subject_type == subject_type, Case.subject_id == subject_id))
     if existing is not None:
-        raise ServiceError(409, f"{subject_type} {subject_id!r} already has case {existing.id} ({existing.status})")
+        raise ServiceError(409, f"{subject_type} {echo(subject_id)} already has case {existing.id} ({existing.status})")
+    check_may_open(who, covering_cases(session, accounts))
+    check_assignee(session, assignee)
     case = Case(
         subject_type=subject_type, subject_id=subject_id, status=CaseStatus.open, created_by=who.name, assignee=assignee
     )
@@ -114,7 +147,7 @@ def open_case(
     _set_status(session, case, CaseStatus.open)
     record(
         session,
-        who.name,
+        who,
         "case.open",
         "case",
         case.id,
@@ -128,11 +161,12 @@ def open_case(
 
 
 def assign(session: Session, who: Principal, case: Case, assignee: str | None, reason: str | None) -> Case:
-    """Assign (or unassign, with None) a case."""
+    """Assign (or unassign, with None) a case to an existing principal (:func:`check_assignee`)."""
+    check_assignee(session, assignee)
     before = case.assignee
     case.assignee = assignee
     case.updated_at = utcnow()
-    record(session, who.name, "case.assign", "case", case.id, reason, before=before, after=assignee)
+    record(session, who, "case.assign", "case", case.id, reason, before=before, after=assignee)
     session.commit()
     return case
 
@@ -143,7 +177,7 @@ def comment(session: Session, who: Principal, case: Case, body: str) -> CaseComm
     session.add(c)
     session.flush()
     case.updated_at = utcnow()
-    record(session, who.name, "case.comment", "case", case.id, None, comment_id=c.id, body=body)
+    record(session, who, "case.comment", "case", case.id, None, comment_id=c.id, body=body)
     session.commit()
     return c
 
@@ -153,19 +187,19 @@ def decide_accounts(
 ) -> int:
     """Record ``decision`` for some (or, with None, all) accounts of a cluster case; returns how many changed."""
     if decision not in FINAL:
-        raise ServiceError(422, f"decision must be one of {', '.join(Decision)}, not {decision!r}")
+        raise ServiceError(422, f"decision must be one of {', '.join(Decision)}, not {echo(decision)}")
     if case.status in FINAL:
         raise ServiceError(409, f"case {case.id} is already {case.status}; reopen it before changing decisions")
     members = _account_ids(session, case)
     ids = members if account_ids is None else list(dict.fromkeys(account_ids))
     outside = sorted(set(ids) - set(members))
     if outside:
-        raise ServiceError(422, f"not accounts of case {case.id}: {', '.join(outside[:10])}")
+        raise ServiceError(422, f"not accounts of case {case.id}: {', '.join(echo(a) for a in outside[:10])}")
     changed = _write_decisions(session, who, case, ids, decision, reason, overwrite=True)
     case.updated_at = utcnow()
     record(
         session,
-        who.name,
+        who,
         "case.decide_accounts",
         "case",
         case.id,
@@ -181,30 +215,27 @@ def decide_accounts(
 def _write_decisions(
     session: Session, who: Principal, case: Case, ids: list[str], decision: str, reason: str | None, overwrite: bool
 ) -> list[str]:
+    """Write ``case``'s decision on ``ids`` (only ``case``'s own rows; ``overwrite`` False keeps the ones it has)."""
     now = utcnow()
-    versions: dict[str, str | None] = {}  # account -> the model version of its verdict
-    for i in range(0, len(ids), 900):
+    versions: dict[str, str | None] = {}
+    current: dict[str, AccountDecision] = {}
+    for chunk in _chunks(ids):
         versions.update(
             session.execute(
-                select(AccountRow.account_id, AccountRow.model_version).where(
-                    AccountRow.account_id.in_(ids[i : i + 900])
-                )
+                select(AccountRow.account_id, AccountRow.model_version).where(AccountRow.account_id.in_(chunk))
             ).all()
         )
-    current = {
-        d.account_id: d
-        for i in range(0, len(ids), 900)
-        for d in session.scalars(select(AccountDecision).where(AccountDecision.account_id.in_(ids[i : i + 900])))
-    }
+        mine = select(AccountDecision).where(AccountDecision.case_id == case.id, AccountDecision.account_id.in_(chunk))
+        current.update((d.account_id, d) for d in session.scalars(mine))
     changed = []
     for acc in ids:
         d = current.get(acc)
-        if d is not None and d.case_id == case.id and (not overwrite or d.decision == decision):
+        if d is not None and (not overwrite or d.decision == decision):
             continue
         if d is None:
-            d = AccountDecision(account_id=acc)
+            d = AccountDecision(case_id=case.id, account_id=acc)
             session.add(d)
-        d.case_id, d.decision, d.decided_by, d.decided_at, d.reason = case.id, decision, who.name, now, reason
+        d.decision, d.decided_by, d.decided_role, d.decided_at, d.reason = decision, who.name, who.role, now, reason
         d.model_version = versions.get(acc)
         changed.append(acc)
     return changed
@@ -246,20 +277,25 @@ def transition(session: Session, who: Principal, case: Case, to: str, reason: st
     if to == CaseStatus.confirmed_attack:
         details["enforcement_events"] = enqueue(session, _enforcement_events(session, who, case))
     _set_status(session, case, to)
-    record(session, who.name, "case.transition", "case", case.id, reason, **details)
+    record(session, who, "case.transition", "case", case.id, reason, **details)
     session.commit()
     return case, True
 
 
 def _enforcement_events(session: Session, who: Principal, case: Case) -> list[dict]:
+    """One event per account the case confirmed whose effective decision (:mod:`labels`) is an attack."""
     decided_at = case.decided_at
     if decided_at is None:
         raise InconsistentRecordError(f"case {case.id} is {case.status} but has no decision time")
-    rows = session.scalars(
-        select(AccountDecision)
-        .where(AccountDecision.case_id == case.id, AccountDecision.decision == Decision.confirmed_attack)
-        .order_by(AccountDecision.account_id)
+    rows = list(
+        session.scalars(
+            select(AccountDecision)
+            .where(AccountDecision.case_id == case.id, AccountDecision.decision == Decision.confirmed_attack)
+            .order_by(AccountDecision.account_id)
+        )
     )
+    labels = effective_decisions(session, [d.account_id for d in rows])
+    rows = [d for d in rows if d.account_id in labels and labels[d.account_id].decision == Decision.confirmed_attack]
     return [
         {
             "idempotency_key": idempotency_key(case.id, d.account_id, ACTION),
@@ -286,13 +322,9 @@ def decisions(session: Session, case: Case) -> list[AccountDecision]:
 
 
 def decisions_as_labels(session: Session) -> dict[str, bool]:
-    """Analysts' final decisions as training labels: confirmed attack -> True, dismissed -> False."""
-    stmt = (
-        select(AccountDecision.account_id, AccountDecision.decision)
-        .join(Case, Case.id == AccountDecision.case_id)
-        .where(Case.status.in_(FINAL))
-    )
-    return {acc: d == Decision.confirmed_attack for acc, d in session.execute(stmt)}
+    """Each decided account's effective decision (:mod:`distillguard.api.cases.labels`) as a training label:
+    confirmed attack -> True, dismissed -> False."""
+    return {acc: e.decision == Decision.confirmed_attack for acc, e in effective_decisions(session).items()}
 
 
 def decision_labels() -> dict[str, bool]:

@@ -23,7 +23,7 @@ from distillguard.api.cases.schemas import (
     TransitionOut,
 )
 from distillguard.api.deps import analyst, get_session, viewer
-from distillguard.api.enforcement.service import dispatch, for_case
+from distillguard.api.enforcement.service import ERROR_READER, as_seen_by, dispatch, for_case
 from distillguard.api.errors import BODY, COMMON, CONFLICT, NOT_FOUND, AfterId, RowId
 from distillguard.api.review import CaseStatus
 from distillguard.detector.records import SubjectKind
@@ -31,12 +31,12 @@ from distillguard.detector.records import SubjectKind
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=COMMON | NOT_FOUND)
 
 
-def _detail(session: Session, case_id: int) -> dict:
+def _detail(session: Session, case_id: int, who: Principal) -> dict:
     case = service.get_case(session, case_id)
     return CaseOut.model_validate(case).model_dump() | {
         "comments": case.comments,
         "decisions": service.decisions(session, case),
-        "enforcement": for_case(session, case.id),
+        "enforcement": as_seen_by(for_case(session, case.id), who.can(ERROR_READER)),
     }
 
 
@@ -63,9 +63,9 @@ def list_cases(
 
 
 @router.get("/{case_id}", response_model=CaseDetail, summary="A case with comments, decisions, enforcement")
-def get_case(case_id: RowId, session: Session = Depends(get_session), _who: Principal = Depends(viewer)):
-    """One case in full."""
-    return _detail(session, case_id)
+def get_case(case_id: RowId, session: Session = Depends(get_session), who: Principal = Depends(viewer)):
+    """One case in full (enforcement ``last_error`` in full for leads and admins)."""
+    return _detail(session, case_id, who)
 
 
 @router.post("/{case_id}/assign", response_model=CaseOut, responses=BODY, summary="Assign a case")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
@@ -33,6 +33,8 @@ from distillguard.detector.records import SubjectKind
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 router = APIRouter(prefix="/console", include_in_schema=False)
 MAX_BARS = 24 * 14
+MAX_FILTER_CHARS = 32
+MAX_MESSAGE_CHARS = 2000  # a redirect's message: a ServiceError's detail
 
 
 class SignIn(Exception):
@@ -73,7 +75,7 @@ def chart(timeline: list[dict]) -> dict:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, msg: str | None = None) -> Response:
+def login_page(request: Request, msg: Annotated[str | None, Query(max_length=MAX_MESSAGE_CHARS)] = None) -> Response:
     """The sign-in form."""
     return templates.TemplateResponse(request, "login.html", {"msg": msg})
 
@@ -100,10 +102,10 @@ def logout() -> Response:
 @router.get("", response_class=HTMLResponse)
 def queue_page(
     request: Request,
-    status: str | None = None,
+    status: Annotated[str | None, Query(max_length=MAX_FILTER_CHARS)] = None,
     min_score: float | None = None,
-    cursor: str | None = None,
-    msg: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=queue.MAX_CURSOR_CHARS)] = None,
+    msg: Annotated[str | None, Query(max_length=MAX_MESSAGE_CHARS)] = None,
     session: Session = Depends(get_session),
     who: Principal = Depends(console_user),
 ) -> Response:
@@ -133,7 +135,7 @@ def cluster_page(
     request: Request,
     cluster_id: str,
     redact: bool = True,
-    msg: str | None = None,
+    msg: Annotated[str | None, Query(max_length=MAX_MESSAGE_CHARS)] = None,
     session: Session = Depends(get_session),
     who: Principal = Depends(console_user),
 ) -> Response:

@@ -8,10 +8,11 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from distillguard.api.cases.labels import effective_decisions
 from distillguard.api.cases.models import AccountDecision, Case
 from distillguard.api.detections.models import AccountRow, ClusterRow
 from distillguard.api.detections.schemas import AccountItem, ClusterFields, LinkedCluster, MemberAccount
-from distillguard.api.errors import ServiceError
+from distillguard.api.errors import ServiceError, echo
 from distillguard.detector.records import SubjectKind
 
 MAX_MEMBERS = 500
@@ -71,7 +72,7 @@ def get_cluster(session: Session, cluster_id: str) -> ClusterRow:
     """The stored cluster; 404 when unknown."""
     row = session.get(ClusterRow, cluster_id)
     if row is None:
-        raise ServiceError(404, f"no cluster {cluster_id!r}")
+        raise ServiceError(404, f"no cluster {echo(cluster_id)}")
     return row
 
 
@@ -79,7 +80,7 @@ def get_account(session: Session, account_id: str) -> AccountRow:
     """The stored account verdict; 404 when unknown."""
     row = session.get(AccountRow, account_id)
     if row is None:
-        raise ServiceError(404, f"no account {account_id!r}")
+        raise ServiceError(404, f"no account {echo(account_id)}")
     return row
 
 
@@ -94,7 +95,8 @@ def members(session: Session, row: ClusterRow) -> list[AccountRow]:
 
 
 def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
-    """A cluster with its evidence (prompts redacted when ``redacted``)."""
+    """A cluster with its evidence (prompts redacted when ``redacted``); each member's ``decision`` is the one
+    the cluster's case made on it."""
     row = get_cluster(session, cluster_id)
     accts = members(session, row)
     known = {a.account_id: a for a in accts}
@@ -143,18 +145,20 @@ def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
 
 
 def account_detail(session: Session, account_id: str, redacted: bool) -> dict:
-    """An account with its evidence (prompts redacted when ``redacted``)."""
+    """An account with its evidence (prompts redacted when ``redacted``); ``decision`` is its effective decision
+    (:mod:`distillguard.api.cases.labels`), ``decision_conflicts`` the final cases that decided otherwise."""
     row = get_account(session, account_id)
     cluster_id = row.cluster_id
     cluster = session.get(ClusterRow, cluster_id) if cluster_id else None
     case = _case(session, SubjectKind.account, account_id) or (
         _case(session, SubjectKind.cluster, cluster_id) if cluster_id and cluster else None
     )
-    decision = session.get(AccountDecision, account_id)
+    decision = effective_decisions(session, [account_id]).get(account_id)
     return account_item(row) | {
         "timeline": _timeline([row]),
         "sample_prompts": _prompts([row], redacted),
         "cluster": cluster_item(cluster) if cluster else None,
         "case": case,
         "decision": decision.decision if decision else None,
+        "decision_conflicts": list(decision.conflicts) if decision else [],
     }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import math
 import threading
 
@@ -34,20 +33,30 @@ def _cached(session: Session, what: str, kind: SubjectKind, f: QueueFilters, com
     return hit
 
 
+MAX_CURSOR_CHARS = 500  # a cursor this API issues is (score, an id of at most 128 characters) in base64
+_CURSOR_SEP = " "  # between the score (repr of a float: no space) and the key
+
+
 def encode_cursor(score: float, key: str) -> str:
     """The opaque cursor after the row (score, key)."""
-    return base64.urlsafe_b64encode(json.dumps([score, key]).encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(f"{score!r}{_CURSOR_SEP}{key}".encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[float, str]:
-    """(score, key) of a cursor; 422 when it is not one this API issued."""
+    """(score, key) of a cursor; 422 when it is not one this API issued. Length-capped and parsed without
+    recursion: a split on the first separator, a float and a string."""
     try:
-        score, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        score, key = float(score), storable(str(key))
+        if len(cursor) > MAX_CURSOR_CHARS:
+            raise ValueError("cursor too long")
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        score_text, sep, key = raw.partition(_CURSOR_SEP)
+        if not sep:
+            raise ValueError("no separator")
+        score = float(score_text)
         if not math.isfinite(score):
             raise ValueError("score is not finite")
-        return score, key
-    except (ValueError, TypeError, OverflowError) as exc:
+        return score, storable(key)
+    except (ValueError, TypeError, OverflowError) as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors
         raise ServiceError(422, "invalid cursor: pass the next_cursor of a previous page unchanged") from exc
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from distillguard.api.inputs import UtcDatetime
 from distillguard.api.review import CaseStatus, Decision, ReviewStatus
 from distillguard.detector.records import SubjectKind
 
@@ -22,8 +23,8 @@ class QueueFilters(BaseModel):
     max_score: float | None = Field(None, ge=0, le=1)
     min_size: int | None = Field(None, ge=1, le=1_000_000, description="Cluster size (accounts: their cluster's).")
     max_size: int | None = Field(None, ge=1, le=1_000_000)
-    since: datetime | None = Field(None, description="Active at or after (ISO 8601; last_seen >= since).")
-    until: datetime | None = Field(None, description="Active at or before (ISO 8601; first_seen <= until).")
+    since: UtcDatetime | None = Field(None, description="Active at or after (ISO 8601; last_seen >= since).")
+    until: UtcDatetime | None = Field(None, description="Active at or before (ISO 8601; first_seen <= until).")
     verification_path: str | None = Field(None, max_length=32)
     model: str | None = Field(None, max_length=128, description="Called this model (a cluster: any member did).")
     indicator: str | None = Field(None, max_length=1000, description="Shares this indicator value (IP, ASN, card...).")
@@ -157,4 +158,5 @@ class AccountDetail(AccountItem):
     sample_prompts: list[SamplePrompt]
     cluster: ClusterItem | None
     case: CaseRef | None
-    decision: Decision | None
+    decision: Decision | None = Field(description="The effective decision: the rule of api/cases/labels.py.")
+    decision_conflicts: list[int] = Field(description="Final cases whose decision on the account disagrees.")

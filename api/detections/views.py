@@ -29,7 +29,9 @@ async def get_queue(
     request: Request,
     f: Annotated[QueueFilters, Query()],
     kind: SubjectKind = SubjectKind.cluster,
-    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page.")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=queue.MAX_CURSOR_CHARS, description="next_cursor of the previous page.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     _who: Principal = Depends(viewer),
 ) -> Response:

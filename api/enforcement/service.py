@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from distillguard.api.audit.service import Actor, record
 from distillguard.api.enforcement.models import OutboxEvent
 from distillguard.api.types import utcnow
 from distillguard.detector.logs import get_logger
@@ -102,8 +103,19 @@ class Publisher:
                 self._producer = None
 
 
-def dispatch(session: Session, publisher: Publisher | Callable[[list[OutboxEvent]], None], limit: int = 500) -> dict:
-    """Send pending outbox events; marks them sent once acked. Returns counts of sent and still pending."""
+HIDDEN_ERROR = "sending failed (the broker's error is shown to leads and admins)"
+ERROR_READER = "lead"  # the role from which internal send errors are shown
+
+
+def dispatch(
+    session: Session,
+    publisher: Publisher | Callable[[list[OutboxEvent]], None],
+    limit: int = 500,
+    who: Actor | None = None,
+) -> dict:
+    """Send pending outbox events; marks them sent once acked. Returns counts of sent and still pending.
+    With ``who`` (a dispatch someone asked for), an ``enforcement.dispatch`` audit event records the outcome in
+    the same transaction; without, the change that queued the events is the audited one."""
     send = publisher.send if isinstance(publisher, Publisher) else publisher
     stmt = (
         select(OutboxEvent)
@@ -115,25 +127,50 @@ def dispatch(session: Session, publisher: Publisher | Callable[[list[OutboxEvent
         stmt = stmt.with_for_update(skip_locked=True)
     rows = list(session.scalars(stmt))
     if not rows:
-        session.rollback()
-        return {"sent": 0, "pending": 0}
+        if who is None:
+            session.rollback()
+            return {"sent": 0, "pending": 0}
+        return _audited(session, who, rows, {"sent": 0, "pending": 0})
     try:
         send(rows)
     except Exception as exc:  # noqa: BLE001 - any broker failure leaves the events pending for the next try
         for r in rows:
             r.attempts += 1
             r.last_error = f"{type(exc).__name__}: {exc}"[:500]
-        session.commit()
         log.warning("enforcement send failed; will retry", pending=len(rows), error=str(exc)[:200])
-        return {"sent": 0, "pending": len(rows)}
+        return _audited(session, who, rows, {"sent": 0, "pending": len(rows)}, error=type(exc).__name__)
     now = utcnow()
     for r in rows:
         r.attempts += 1
         r.sent_at = now
         r.last_error = None
-    session.commit()
     log.info("enforcement events sent", sent=len(rows))
-    return {"sent": len(rows), "pending": 0}
+    return _audited(session, who, rows, {"sent": len(rows), "pending": 0})
+
+
+def _audited(session: Session, who: Actor | None, rows: list[OutboxEvent], outcome: dict, **details: object) -> dict:
+    """Commit a dispatch's changes, with its audit event when someone asked for it."""
+    if who is not None:
+        keys = [r.idempotency_key for r in rows]
+        record(session, who, "enforcement.dispatch", "enforcement", "outbox", None, **outcome, keys=keys, **details)
+    session.commit()
+    return outcome
+
+
+def as_seen_by(rows: list[OutboxEvent], may_see_errors: bool) -> list[dict]:
+    """Outbox rows as a reader sees them: the broker's error text only for leads and admins (it can name
+    internal hosts), a note that sending failed for everybody else."""
+    return [
+        {
+            "idempotency_key": r.idempotency_key,
+            "account_id": r.account_id,
+            "payload": r.payload,
+            "sent_at": r.sent_at,
+            "attempts": r.attempts,
+            "last_error": r.last_error if may_see_errors or r.last_error is None else HIDDEN_ERROR,
+        }
+        for r in rows
+    ]
 
 
 def pending(session: Session) -> list[OutboxEvent]:

@@ -23,12 +23,12 @@ class DispatchOut(BaseModel):
 
 
 @router.get("/pending", response_model=list[EnforcementOut], summary="Enforcement events not yet acknowledged")
-def pending(session: Session = Depends(get_session), _who: Principal = Depends(viewer)):
-    """Outbox events the broker has not acknowledged yet."""
-    return service.pending(session)
+def pending(session: Session = Depends(get_session), who: Principal = Depends(viewer)):
+    """Outbox events the broker has not acknowledged yet (``last_error`` in full for leads and admins)."""
+    return service.as_seen_by(service.pending(session), who.can(service.ERROR_READER))
 
 
 @router.post("/dispatch", response_model=DispatchOut, summary="Send pending enforcement events now")
-def dispatch(request: Request, session: Session = Depends(get_session), _who: Principal = Depends(lead)):
-    """Send pending events (same idempotency keys as before)."""
-    return service.dispatch(session, request.app.state.publisher)
+def dispatch(request: Request, session: Session = Depends(get_session), who: Principal = Depends(lead)):
+    """Send pending events (same idempotency keys as before); audited as ``enforcement.dispatch``."""
+    return service.dispatch(session, request.app.state.publisher, who=who)

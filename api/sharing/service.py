@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from distillguard.api.cases.models import Case
 from distillguard.api.detections.evidence import get_cluster
-from distillguard.api.errors import InconsistentRecordError, ServiceError
+from distillguard.api.errors import InconsistentRecordError, ServiceError, echo
 from distillguard.api.review import CaseStatus
 from distillguard.detector.records import SubjectKind
 
@@ -61,7 +61,9 @@ def cluster_bundle(session: Session, cluster_id: str) -> stix2.Bundle:
     row = get_cluster(session, cluster_id)
     case = session.scalar(select(Case).where(Case.subject_type == SubjectKind.cluster, Case.subject_id == cluster_id))
     if case is None or case.status != CaseStatus.confirmed_attack:
-        raise ServiceError(409, f"cluster {cluster_id!r} is not a confirmed attack; only confirmed clusters are shared")
+        raise ServiceError(
+            409, f"cluster {echo(cluster_id)} is not a confirmed attack; only confirmed clusters are shared"
+        )
     stamp = case.decided_at
     if stamp is None:
         raise InconsistentRecordError(f"case {case.id} is {case.status} but has no decision time")

@@ -20,14 +20,14 @@ def snapshot(url: str) -> dict[str, list[dict]]:
         }
 
 
-def restore(url: str, snap: dict[str, list[dict]]) -> None:
-    """Put every table but :data:`KEPT` back as :func:`snapshot` found it (the audit log is append-only), and move
+def restore(url: str, snap: dict[str, list[dict]], kept: frozenset[str] | set[str] = KEPT) -> None:
+    """Put every table but ``kept`` back as :func:`snapshot` found it (the audit log is append-only), and move
     the detections epoch on, so this process's cached queue pages are dropped."""
     with session_scope(url) as s:
         for t in reversed(Base.metadata.sorted_tables):
-            if t.name not in KEPT:
+            if t.name not in kept:
                 s.execute(delete(t))
         for t in Base.metadata.sorted_tables:
-            if t.name not in KEPT and snap[t.name]:
+            if t.name not in kept and snap[t.name]:
                 s.execute(insert(t), snap[t.name])
         bump_epoch(s)

@@ -41,7 +41,7 @@ DETAILS = {
     AccountDetail: (
         AccountVerdict,
         {"hourly_requests": "timeline", "sample_prompts": "sample_prompts"},
-        {"status", "cluster", "case", "decision"},
+        {"status", "cluster", "case", "decision", "decision_conflicts"},
     ),
     ClusterDetail: (
         ClusterVerdict,
