@@ -8,28 +8,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from distillguard.api.auth.models import ApiToken
 from distillguard.api.auth.service import hash_token
 from distillguard.api.database import session_scope
 from tests.api.conftest import Api
+from tests.api.schema_checks import CHECKS
 
 EXAMPLES = 10
 FUZZ_TOKEN = "dg_schemathesis-admin-token"
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
 
 
 @pytest.fixture

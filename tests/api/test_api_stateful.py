@@ -6,24 +6,11 @@ from __future__ import annotations
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from tests.api.conftest import Api
+from tests.api.schema_checks import CHECKS
 from tests.api.state import KEPT, restore, snapshot
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
 # the review workflow the links must carry a client through, each step answered with one of these at least once;
 # a transition is reached with a real case id when it answers 200 or 409 (a move the case's status does not allow:
 # which status the random walk asks for is luck, and derandomized walks favour the enum's first value)
