@@ -12,7 +12,7 @@ import numpy as np
 from distillguard.detector.features import IDX
 from distillguard.detector.linking import Linkage
 from distillguard.detector.signals import REASONING
-from distillguard.detector.state import MULTI_TURN, REASONING_REQ, AccountState
+from distillguard.detector.state import MULTI_TURN, REASONING_REQ, VALUE_BITS, AccountState
 from distillguard.detector.units import HOUR
 
 STATIC: tuple[str, ...] = (
@@ -47,8 +47,8 @@ def groups_of(link: Linkage) -> np.ndarray:
 def _per_group_distinct(groups: np.ndarray, acct: np.ndarray, value: np.ndarray, n_groups: int) -> np.ndarray:
     if len(acct) == 0:
         return np.zeros(n_groups)
-    key = np.unique((groups[acct].astype(np.int64) << 32) | value)
-    return np.bincount(key >> 32, minlength=n_groups).astype(np.float64)
+    key = np.unique((groups[acct].astype(np.int64) << VALUE_BITS) | value)
+    return np.bincount(key >> VALUE_BITS, minlength=n_groups).astype(np.float64)
 
 
 def static_context(state: AccountState, link: Linkage, X: np.ndarray) -> np.ndarray:
@@ -68,9 +68,9 @@ def static_context(state: AccountState, link: Linkage, X: np.ndarray) -> np.ndar
 
     put("c_log_size", np.log1p(size))
     for kind, name in (("client", "c_client_diversity"), ("card", "c_cards_per_member")):
-        a, v, _ = state.pairs(state.links[kind], 32)
+        a, v, _ = state.pairs(state.links[kind], VALUE_BITS)
         put(name, _per_group_distinct(g, a, v, ng) / size)
-    a, v, _ = state.pairs(state.links["ip"], 32)
+    a, v, _ = state.pairs(state.links["ip"], VALUE_BITS)
     put("c_log_ips_per_member", np.log1p(_per_group_distinct(g, a, v, ng) / size))
     created = state.col("created")
     has = ~np.isnan(created)
@@ -85,8 +85,8 @@ def static_context(state: AccountState, link: Linkage, X: np.ndarray) -> np.ndar
     top_org = np.zeros(ng)
     if (org >= 0).any():
         ok = org >= 0
-        keys, counts = np.unique((g[ok].astype(np.int64) << 32) | org[ok], return_counts=True)
-        np.maximum.at(top_org, keys >> 32, counts)
+        keys, counts = np.unique((g[ok].astype(np.int64) << VALUE_BITS) | org[ok], return_counts=True)
+        np.maximum.at(top_org, keys >> VALUE_BITS, counts)
     put("c_top_org_share", top_org / size)
     hh = np.column_stack([np.bincount(g, weights=col, minlength=ng) for col in state.hour_hist().T])
     p = hh / np.maximum(hh.sum(1, keepdims=True), 1)

@@ -9,6 +9,8 @@ import numpy as np
 from distillguard.detector.signals import AGENTIC, GRADING, REASONING, REWRITE, TEXT
 from distillguard.detector.state import (
     HIGH_MAX,
+    HOUR_BITS,
+    MODEL_BITS,
     MULTI_TURN,
     REASONING_REQ,
     REFUSAL,
@@ -16,6 +18,7 @@ from distillguard.detector.state import (
     STOP_TOOL,
     SYSTEM,
     TOOLS,
+    VALUE_BITS,
     VERIFICATION,
     AccountState,
 )
@@ -85,7 +88,7 @@ def _share(num: np.ndarray, den: np.ndarray, empty: float = 0.0) -> np.ndarray:
 
 
 def _distinct(state: AccountState, kind: str) -> np.ndarray:
-    a, _, _ = state.pairs(state.links[kind], 32)
+    a, _, _ = state.pairs(state.links[kind], VALUE_BITS)
     return np.bincount(a, minlength=state.size).astype(np.float64)
 
 
@@ -93,7 +96,7 @@ def new_models(state: AccountState) -> dict[int, float]:
     """Models first seen after the warm-up: model id -> the time it was first used by anyone."""
     if not state.model_first:
         return {}
-    _acct, model, first = state.pairs(state.model_first, 20)
+    _acct, model, first = state.pairs(state.model_first, MODEL_BITS)
     start = np.nanmin(state.col("first_ts")) if state.size else 0.0
     out: dict[int, float] = {}
     for m in np.unique(model).tolist():
@@ -122,7 +125,7 @@ def account_features(state: AccountState) -> np.ndarray:
     f = state.flag_count
     text = f(TEXT).astype(np.float64)
     X[:, IDX["log_requests"]] = np.log1p(n)
-    ta, th, tc = state.pairs(state.timeline, 24)
+    ta, th, tc = state.pairs(state.timeline, HOUR_BITS)
     active_hours = (np.bincount(ta, minlength=n_acc) + state.retired_hours[:n_acc]).astype(np.float64)
     X[:, IDX["requests_per_active_hour"]] = np.log1p(_share(n, active_hours))
     X[:, IDX["log_mean_input"]] = np.log1p(c("in_tok") / nz)
@@ -145,7 +148,7 @@ def account_features(state: AccountState) -> np.ndarray:
     X[:, IDX["share_refusal"]] = f(REFUSAL) / nz
 
     # Template repetition: the most repeated opening/closing skeleton, and how many distinct ones.
-    a, _, _ = state.pairs(state.templates, 32)
+    a, _, _ = state.pairs(state.templates, VALUE_BITS)
     distinct = np.bincount(a, minlength=n_acc).astype(np.float64)
     X[:, IDX["top_template_share"]] = _share(state.top_template[:n_acc].astype(np.float64), text, -1.0)
     X[:, IDX["template_diversity"]] = _share(distinct, 2 * text, -1.0)
@@ -168,8 +171,8 @@ def account_features(state: AccountState) -> np.ndarray:
     share_new = np.zeros(n_acc)
     released = new_models(state)
     if released:
-        ma, mm, mfirst = state.pairs(state.model_first, 20)
-        ca, cm, cc = state.pairs(state.model_count, 20)
+        ma, mm, mfirst = state.pairs(state.model_first, MODEL_BITS)
+        ca, cm, cc = state.pairs(state.model_count, MODEL_BITS)
         new_req = np.zeros(n_acc)
         for m, t0 in released.items():
             sel = mm == m

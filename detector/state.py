@@ -39,6 +39,11 @@ HIGH_MAX = 1 << 10  # max_tokens >= HIGH_MAX_TOKENS
 MULTI_TURN = 1 << 11  # turn_index > 0
 REFUSAL = 1 << 12
 
+# The per-account stores pack an account and a value into one int64 key, ``account << BITS | value``, with as
+# many low bits as the value needs (and the rest for account numbers).
+VALUE_BITS = 32  # interned indicators (cards, IPs, clients ...), template keys; also cluster labels over values
+MODEL_BITS = 20  # interned model names
+HOUR_BITS = 24  # epoch hours (2**24 hours: until the year 3883)
 INDICATORS = ("card", "ip", "subnet", "asn", "client", "api_key")
 VERIFICATION = ("standard", "education", "research", "startup", "enterprise")
 SAMPLES_PER_ACCOUNT = 3
@@ -163,15 +168,19 @@ class AccountState:
     interned: dict[str, dict[str, int]] = field(default_factory=lambda: {k: {} for k in (*INDICATORS, "model", "org")})
     links: dict[str, Store[int]] = field(
         default_factory=lambda: {k: Store() for k in INDICATORS}
-    )  # acct << 32 | value -> requests
-    templates: Store[int] = field(default_factory=Store)  # acct << 32 | key -> count
+    )  # acct << VALUE_BITS | value -> requests
+    templates: Store[int] = field(default_factory=Store)  # acct << VALUE_BITS | key -> count
     top_template: np.ndarray = field(
         default_factory=lambda: np.zeros(0, dtype=np.int64)
     )  # per account: its largest template count
     template_text: dict[int, str] = field(default_factory=dict)  # key -> a sample opening/closing
-    model_first: Store[float] = field(default_factory=lambda: Store(np.float64))  # acct << 20 | model -> first ts
-    model_count: Store[int] = field(default_factory=Store)  # acct << 20 | model -> requests
-    timeline: Store[int] = field(default_factory=Store)  # acct << 24 | epoch hour -> requests, the last timeline_hours
+    model_first: Store[float] = field(
+        default_factory=lambda: Store(np.float64)
+    )  # acct << MODEL_BITS | model -> first ts
+    model_count: Store[int] = field(default_factory=Store)  # acct << MODEL_BITS | model -> requests
+    timeline: Store[int] = field(
+        default_factory=Store
+    )  # acct << HOUR_BITS | epoch hour -> requests, the last timeline_hours
     # per account, from hours folded out of the timeline: active hours, and requests at or after the
     # release hour known when they were folded (see retire_timeline)
     retired_hours: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -407,22 +416,25 @@ class AccountState:
         for j, kind in enumerate(INDICATORS):
             col = ind[:, j]
             ok = col >= 0
-            self.links[kind].add((acct[ok] << 32) | col[ok])
-        mkey = (acct << 20) | model
+            self.links[kind].add((acct[ok] << VALUE_BITS) | col[ok])
+        mkey = (acct << MODEL_BITS) | model
         self.model_count.add(mkey)
         o = np.lexsort((ts, mkey))
         mk, mts = mkey[o], ts[o]
         head = np.ones(len(mk), dtype=bool)
         head[1:] = mk[1:] != mk[:-1]
         self.model_first.minimum(mk[head], mts[head])
-        self.timeline.add((acct << 24) | (ts // HOUR).astype(np.int64))
+        self.timeline.add((acct << HOUR_BITS) | (ts // HOUR).astype(np.int64))
         if b.template_account:
             ta = np.asarray(b.template_account, dtype=np.int64)
             keys = np.concatenate(
-                [(ta << 32) | np.asarray(b.template_head, np.int64), (ta << 32) | np.asarray(b.template_tail, np.int64)]
+                [
+                    (ta << VALUE_BITS) | np.asarray(b.template_head, np.int64),
+                    (ta << VALUE_BITS) | np.asarray(b.template_tail, np.int64),
+                ]
             )
             uniq, totals = self.templates.add(keys)
-            np.maximum.at(self.top_template, uniq >> 32, totals)
+            np.maximum.at(self.top_template, uniq >> VALUE_BITS, totals)
         for a, new in b.samples.items():
             self.samples.setdefault(a, []).extend(new)
         b.clear()
@@ -440,7 +452,7 @@ class AccountState:
         summary from a worker far behind could say otherwise); the classification stays right."""
         self.fold()
         self.retired_below = cutoff
-        a, h, c = self.pairs(self.timeline, 24)
+        a, h, c = self.pairs(self.timeline, HOUR_BITS)
         old = h < cutoff
         if not old.any():
             return
@@ -571,9 +583,9 @@ class AccountState:
         link_keys = {kind: _by_account(store, 32, wanted) for kind, store in self.links.items()}
         store_keys = {name: _by_account(getattr(self, name), shift, wanted) for name, shift in _STORES.items()}
         out = []
-        mask32, mask20, mask24 = (1 << 32) - 1, (1 << 20) - 1, (1 << 24) - 1
+        value_mask, model_mask, hour_mask = (1 << VALUE_BITS) - 1, (1 << MODEL_BITS) - 1, (1 << HOUR_BITS) - 1
         for a in accounts:
-            tpl = {k & mask32: self.templates[k] for k in store_keys["templates"].get(a, [])}
+            tpl = {k & value_mask: self.templates[k] for k in store_keys["templates"].get(a, [])}
             org = int(self.acc["org"][a])
             out.append(
                 AccountSummary(
@@ -582,18 +594,20 @@ class AccountState:
                     flags=self.flags[a].tolist(),
                     hours=self.hours[a].tolist(),
                     links={
-                        kind: {names[kind][k & mask32]: self.links[kind][k] for k in keys.get(a, [])}
+                        kind: {names[kind][k & value_mask]: self.links[kind][k] for k in keys.get(a, [])}
                         for kind, keys in link_keys.items()
                     },
                     templates=tpl,
                     template_text={k: self.template_text[k] for k in tpl if k in self.template_text},
                     model_first={
-                        names["model"][k & mask20]: self.model_first[k] for k in store_keys["model_first"].get(a, [])
+                        names["model"][k & model_mask]: self.model_first[k]
+                        for k in store_keys["model_first"].get(a, [])
                     },
                     model_count={
-                        names["model"][k & mask20]: self.model_count[k] for k in store_keys["model_count"].get(a, [])
+                        names["model"][k & model_mask]: self.model_count[k]
+                        for k in store_keys["model_count"].get(a, [])
                     },
-                    timeline={k & mask24: self.timeline[k] for k in store_keys["timeline"].get(a, [])},
+                    timeline={k & hour_mask: self.timeline[k] for k in store_keys["timeline"].get(a, [])},
                     samples=self.samples.get(a, []),
                     org=names["org"][org] if org >= 0 else None,
                     retired_hours=int(self.retired_hours[a]),
@@ -624,14 +638,14 @@ class AccountState:
             keys: list[tuple[str, int]] = []
             for kind, values in s.links.items():
                 for value, count in values.items():
-                    k = (a << 32) | self._intern(kind, value)
+                    k = (a << VALUE_BITS) | self._intern(kind, value)
                     self.links[kind][k] = count
                     keys.append((f"links:{kind}", k))
             for name, src, shift, conv in (
-                ("templates", s.templates, 32, int),
-                ("timeline", s.timeline, 24, int),
-                ("model_first", s.model_first, 20, lambda m: self._intern("model", m)),
-                ("model_count", s.model_count, 20, lambda m: self._intern("model", m)),
+                ("templates", s.templates, VALUE_BITS, int),
+                ("timeline", s.timeline, HOUR_BITS, int),
+                ("model_first", s.model_first, MODEL_BITS, lambda m: self._intern("model", m)),
+                ("model_count", s.model_count, MODEL_BITS, lambda m: self._intern("model", m)),
             ):
                 store = getattr(self, name)
                 for raw, amount in src.items():
@@ -650,7 +664,7 @@ class AccountState:
 
     def _recount_top_templates(self, accounts: set[int] | None = None) -> None:
         """Recompute the largest template count of the given accounts (all when None) from the store."""
-        ta, _, tc = self.pairs(self.templates, 32)
+        ta, _, tc = self.pairs(self.templates, VALUE_BITS)
         if accounts is None:
             self.top_template[:] = 0
             np.maximum.at(self.top_template, ta, tc)
@@ -686,7 +700,7 @@ class AccountSummary(msgspec.Struct, kw_only=True, array_like=True):
     retired_after_release: int = 0
 
 
-_STORES = {"templates": 32, "model_first": 20, "model_count": 20, "timeline": 24}
+_STORES = {"templates": VALUE_BITS, "model_first": MODEL_BITS, "model_count": MODEL_BITS, "timeline": HOUR_BITS}
 
 
 def _by_account(store: Store, shift: int, wanted: set[int]) -> dict[int, list[int]]:

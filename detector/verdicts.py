@@ -15,7 +15,7 @@ from distillguard.detector.model import DetectionModel
 from distillguard.detector.reasons import account_reasons, cluster_reasons, iso
 from distillguard.detector.records import AccountVerdict, ClusterVerdict
 from distillguard.detector.scoring import Scoring
-from distillguard.detector.state import INDICATORS, VERIFICATION, AccountState
+from distillguard.detector.state import HOUR_BITS, INDICATORS, MODEL_BITS, VALUE_BITS, VERIFICATION, AccountState
 from distillguard.detector.store import Store
 from distillguard.detector.units import HOUR
 
@@ -35,16 +35,16 @@ REASONS_FROM = 0.5  # account verdicts scoring at least this share of the flag t
 
 
 def _top_shared(state: AccountState, store: Store, labels: np.ndarray, limit: int) -> dict[int, list[int]]:
-    """Per cluster label: the values of ``store`` (``acct << 32 | value``) held by two or more of its
+    """Per cluster label: the values of ``store`` (``acct << VALUE_BITS | value``) held by two or more of its
     members, most held first (ties: smaller value first), at most ``limit``."""
-    a, v, _ = state.pairs(store, 32)
+    a, v, _ = state.pairs(store, VALUE_BITS)
     a, v = a[a < len(labels)], v[a < len(labels)]
     lab = labels[a]
     sel = lab >= 0
-    keys, counts = np.unique((lab[sel] << 32) | v[sel], return_counts=True)
+    keys, counts = np.unique((lab[sel] << VALUE_BITS) | v[sel], return_counts=True)
     keep = counts >= 2
     keys, counts = keys[keep], counts[keep]
-    lab, v = keys >> 32, keys & 0xFFFFFFFF
+    lab, v = keys >> VALUE_BITS, keys & ((1 << VALUE_BITS) - 1)
     order = np.lexsort((v, -counts, lab))
     lab, v = lab[order], v[order]
     if not len(lab):
@@ -116,11 +116,11 @@ class Records:
         thr = self.threshold
         models = list(st.interned["model"])
         orgs = list(st.interned["org"])
-        ca, cm, _ = st.pairs(st.model_count, 20)
+        ca, cm, _ = st.pairs(st.model_count, MODEL_BITS)
         by_acct_models: dict[int, list[str]] = {}
         for a, m in zip(ca.tolist(), cm.tolist(), strict=True):
             by_acct_models.setdefault(a, []).append(models[m])
-        ta, th, tc = st.pairs(st.timeline, 24)
+        ta, th, tc = st.pairs(st.timeline, HOUR_BITS)
         hourly: dict[int, dict[str, int]] = {}
         hour_label = {h: iso(h * HOUR).strftime("%Y-%m-%dT%H") for h in np.unique(th).tolist()}  # type: ignore[union-attr]
         for a, h, c in zip(ta.tolist(), th.tolist(), tc.tolist(), strict=True):
@@ -187,7 +187,7 @@ class Records:
         lab = s.link.labels
         out: dict[int, set[str]] = {}
         for kind in LINKED_KINDS:
-            a, v, _ = st.pairs(st.links[kind], 32)
+            a, v, _ = st.pairs(st.links[kind], VALUE_BITS)
             scored = a < len(lab)
             a, v = a[scored], v[scored]
             sel = lab[a] >= 0
