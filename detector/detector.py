@@ -27,7 +27,7 @@ from distillguard.detector.records import AccountVerdict, Change, ClusterVerdict
 from distillguard.detector.scoring import Scoring, score_accounts
 from distillguard.detector.state import AccountState, AccountSummary
 from distillguard.detector.units import HOUR, MINUTE
-from distillguard.detector.verdicts import Records, newest_model, shared_indicators
+from distillguard.detector.verdicts import Records, newest_model
 
 RELINK_GROWTH = 0.02  # re-link when the accounts seen grew by 2% since the last linking...
 RELINK_EVERY = HOUR  # ...or an hour of event time passed (and always on flush)
@@ -179,7 +179,6 @@ class Detector:
             cluster_score,
             final_in,
             newest_model(st),
-            shared_indicators(st, link.labels),
         )
         self.rescores += 1
         return self.changes.update(Records(self.last, st, self.model))

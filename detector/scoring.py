@@ -29,7 +29,6 @@ class Scoring:
     cluster_score: np.ndarray
     final_in: np.ndarray  # cluster context + behaviour context, to detect rows needing a new final score
     newest_model: str | None  # name of the newest released model, None if none
-    shared: dict[int, dict[str, list[str]]]  # per cluster: indicators two or more members share
 
     @property
     def accounts(self) -> int:

@@ -1,12 +1,13 @@
 """Verdict and cluster records from a scoring: scores, flags, and the reasons and evidence behind them.
 
-:class:`Records` only reads its scoring and the state; the evidence that needs whole-state passes
-(:func:`shared_indicators`, :func:`newest_model`) is computed once per re-scoring, into the scoring.
+:class:`Records` only reads its scoring and the state. :func:`newest_model` is computed once per re-scoring,
+into the scoring; :func:`shared_indicators`, a pass over every indicator, once per :class:`Records` that needs it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from functools import cached_property
 
 import numpy as np
 
@@ -85,6 +86,12 @@ class Records:
         self.threshold = model.threshold
         self.version = model.version
 
+    @cached_property
+    def shared(self) -> dict[int, dict[str, list[str]]]:
+        """Per cluster label: the indicators two or more members share (computed for all clusters at once, when
+        first needed: a re-scoring that changes no flagged cluster never needs them)."""
+        return shared_indicators(self.state, self.scoring.link.labels)
+
     def account_reasons(self, a: int) -> list[str]:
         """Why account ``a`` scores as it does: its cluster first, then what stands out in its behaviour."""
         s, st = self.scoring, self.state
@@ -106,7 +113,7 @@ class Records:
         paths = Counter(VERIFICATION[v] for v in st.col("verification")[m].tolist() if v >= 0)
         n_req = int(st.col("n")[m].sum())
         reasons = cluster_reasons(
-            len(m), s.shared.get(k, {}), st.col("created")[m], dict(paths), s.context[m[0]], n_req
+            len(m), self.shared.get(k, {}), st.col("created")[m], dict(paths), s.context[m[0]], n_req
         )
         return reasons or [f"{len(m)} linked accounts; cluster score {s.cluster_score[k]:.2f}"]
 
@@ -161,7 +168,7 @@ class Records:
         for k, cid in enumerate(s.cluster_ids):
             m = s.members[k]
             is_flagged = bool(s.cluster_score[k] >= self.threshold)
-            shared = {kind: list(values) for kind, values in s.shared.get(k, {}).items()}
+            shared = {kind: list(values) for kind, values in self.shared.get(k, {}).items()}
             out.append(
                 ClusterVerdict(
                     cluster_id=cid,
