@@ -88,69 +88,27 @@ def build() -> tuple[list[AccountVerdict], list[ClusterVerdict]]:
                 org=f"org-shop{i}",
             )
         )
+    # Groups alike but for their numbers: (ids, top score, score step, cluster, verification, start, active hours,
+    # requests per hour, prompts, models, org, reasons).
     hydra2 = [f"acct-k{i:03d}" for i in range(10)]
-    for i, a in enumerate(hydra2):
-        verdicts.append(
-            _account(
-                a,
-                round(0.88 - i * 0.01, 4),
-                "c-hydra-2",
-                "startup",
-                T0 + timedelta(hours=20),
-                12,
-                6,
-                ["Grade this answer against the rubric and explain each point."],
-                ["frontier-3"],
-                reasons=["pivoted to frontier-3 within 3 hours of release"],
-            )
-        )
     uni = [f"acct-u{i:03d}" for i in range(25)]
-    for i, a in enumerate(uni):
-        verdicts.append(
-            _account(
-                a,
-                round(0.32 - i * 0.002, 4),
-                "c-uni",
-                "education",
-                T0 + timedelta(hours=1),
-                3,
-                5,
-                ["Homework 4, question 2: solve step by step."],
-                ["frontier-2"],
-                org="org-univ",
-            )
-        )
     corp = [f"acct-c{i:03d}" for i in range(50)]
-    for i, a in enumerate(corp):
-        verdicts.append(
-            _account(
-                a,
-                round(0.12 - i * 0.001, 4),
-                "c-corp",
-                "enterprise",
-                T0,
-                9,
-                2,
-                ["Draft a reply to the customer."],
-                ["frontier-2"],
-                org="org-acme",
-            )
-        )
-    singles = [
-        _account(
-            f"acct-s{i:03d}",
-            round(0.05 + i * 0.1, 4),
-            None,
-            "standard",
-            T0 + timedelta(days=1),
-            5,
-            1,
-            ["hello"],
-            ["frontier-1"],
-        )
-        for i in range(6)
-    ]
-    verdicts += singles
+    singles = [f"acct-s{i:03d}" for i in range(6)]
+    groups = [
+        (hydra2, 0.88, -0.01, "c-hydra-2", "startup", T0 + timedelta(hours=20), 12, 6,
+         ["Grade this answer against the rubric and explain each point."], ["frontier-3"], None,
+         ["pivoted to frontier-3 within 3 hours of release"]),
+        (uni, 0.32, -0.002, "c-uni", "education", T0 + timedelta(hours=1), 3, 5,
+         ["Homework 4, question 2: solve step by step."], ["frontier-2"], "org-univ", None),
+        (corp, 0.12, -0.001, "c-corp", "enterprise", T0, 9, 2, ["Draft a reply to the customer."], ["frontier-2"],
+         "org-acme", None),
+        (singles, 0.05, 0.1, None, "standard", T0 + timedelta(days=1), 5, 1, ["hello"], ["frontier-1"], None, None),
+    ]  # fmt: skip
+    for ids, top, step, cluster, path, start, hours, per_hour, prompts, models, org, reasons in groups:
+        verdicts += [
+            _account(a, round(top + i * step, 4), cluster, path, start, hours, per_hour, prompts, models, org, reasons)
+            for i, a in enumerate(ids)
+        ]
     clusters = [
         ClusterVerdict(
             cluster_id="c-hydra",
