@@ -25,9 +25,10 @@ from distillguard.api.detections.pages import PageCache
 from distillguard.api.detections.views import router as detections_router
 from distillguard.api.enforcement.service import Publisher, dispatch
 from distillguard.api.enforcement.views import router as enforcement_router
+from distillguard.api.errors import log_refusal
 from distillguard.api.inputs import NulGuard
 from distillguard.api.limits import BodyLimit
-from distillguard.api.ratelimit import RateLimiter
+from distillguard.api.ratelimit import RedisLimiter, make_limiter
 from distillguard.api.settings import ApiSettings, get_api_settings
 from distillguard.api.sharing.views import router as sharing_router
 from distillguard.api.strict import StrictJson
@@ -58,6 +59,12 @@ def _dispatch_once(app: FastAPI) -> None:
         dispatch(session, app.state.publisher)
 
 
+def _sign_in(request: Request, exc: Exception) -> RedirectResponse:
+    """A console page without a valid session: logged like a 401, then off to the sign-in form."""
+    log_refusal(request, 401, str(exc.__cause__ or exc))
+    return RedirectResponse("/console/login", status_code=303)
+
+
 def create_app(
     settings: ApiSettings | None = None, *, publisher: Publisher | None = None, outbox_loop: bool = True
 ) -> FastAPI:
@@ -73,6 +80,8 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         app.state.publisher.close()
+        if isinstance(app.state.limiter, RedisLimiter):
+            await app.state.limiter.close()
 
     app = FastAPI(
         title="DistillGuard review API",
@@ -83,7 +92,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.sessions = session_factory(settings.database_url)
-    app.state.limiter = RateLimiter(settings.api_rate_limit_per_minute)
+    app.state.limiter = make_limiter(settings.api_rate_limit_redis_url, settings.api_rate_limit_redis_prefix)
     app.state.principals = PrincipalCache(settings.api_token_cache_seconds)
     app.state.queue_pages = PageCache(app.state.sessions, settings.api_queue_cache_seconds)
     app.state.publisher = publisher or Publisher(settings.kafka_bootstrap, settings.enforcement_topic)
@@ -92,7 +101,7 @@ def create_app(
     app.add_middleware(NulGuard)
     errors.install(app)
     links.install(app)
-    app.add_exception_handler(SignIn, lambda _req, _exc: RedirectResponse("/console/login", status_code=303))
+    app.add_exception_handler(SignIn, _sign_in)
     app.mount("/console/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     for router in (
         detections_router,

@@ -16,16 +16,17 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from distillguard.api.audit.service import events
 from distillguard.api.auth.service import Principal, authenticate, hash_token
 from distillguard.api.cases import service as cases
 from distillguard.api.cases.policy import check_may_change, may_change
-from distillguard.api.deps import COOKIE, get_session, principal
+from distillguard.api.deps import COOKIE, count_failure, get_session, principal, refuse_failing_client
 from distillguard.api.detections import evidence, queue
 from distillguard.api.detections.schemas import QueueFilters
 from distillguard.api.enforcement.service import dispatch
-from distillguard.api.errors import RowId, ServiceError
+from distillguard.api.errors import RowId, ServiceError, log_refusal
 from distillguard.api.inputs import Text
 from distillguard.api.review import FINAL, CaseStatus, Decision, ReviewStatus
 from distillguard.detector.records import SubjectKind
@@ -81,10 +82,21 @@ def login_page(request: Request, msg: Annotated[str | None, Query(max_length=MAX
 
 
 @router.post("/login")
-def login(token: str = Form(..., max_length=200), session: Session = Depends(get_session)) -> Response:
-    """Check the token and keep it in a cookie."""
-    row = authenticate(session, hash_token(token.strip()))
+async def login(
+    request: Request, token: str = Form(..., max_length=200), session: Session = Depends(get_session)
+) -> Response:
+    """Check the token and keep it in a cookie. Failures count against the client IP's authentication limit."""
+    try:
+        await refuse_failing_client(request)
+    except HTTPException as exc:
+        log_refusal(request, exc.status_code, exc.detail)
+        return templates.TemplateResponse(
+            request, "login.html", {"msg": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+    row = await run_in_threadpool(authenticate, session, hash_token(token.strip()))
     if row is None or row.revoked_at is not None:
+        await count_failure(request)
+        log_refusal(request, 401, "console sign-in with an unknown or revoked token")
         return _back("/console/login", "That token is unknown or revoked.")
     resp = _back("/console")
     resp.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", max_age=12 * 3600)

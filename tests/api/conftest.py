@@ -118,6 +118,7 @@ def make_api(url: str, bootstrap: str, **overrides: object) -> Iterator[Api]:
                 "kafka_bootstrap": bootstrap,
                 "enforcement_topic": topic,
                 "api_rate_limit_per_minute": 100_000,
+                "api_auth_failures_per_minute": 100_000,
             }
             | overrides
         )
