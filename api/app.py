@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from distillguard.api import errors, links
+from distillguard.api import docs, errors, links
 from distillguard.api.audit.views import router as audit_router
 from distillguard.api.auth.service import PrincipalCache
 from distillguard.api.auth.views import router as auth_router
@@ -26,6 +26,7 @@ from distillguard.api.detections.views import router as detections_router
 from distillguard.api.enforcement.service import Publisher, dispatch
 from distillguard.api.enforcement.views import router as enforcement_router
 from distillguard.api.errors import log_refusal
+from distillguard.api.headers import SecurityHeaders
 from distillguard.api.inputs import NulGuard
 from distillguard.api.limits import BodyLimit
 from distillguard.api.ratelimit import RedisLimiter, make_limiter
@@ -87,6 +88,8 @@ def create_app(
         title="DistillGuard review API",
         version="1.0.0",
         lifespan=lifespan,
+        docs_url=None,  # api.docs serves /docs with local assets; ReDoc would load from a CDN
+        redoc_url=None,
         description="Review distillation-attack detections: queue, evidence, cases, enforcement, "
         "indicator sharing. Every endpoint but /health needs 'Authorization: Bearer <token>'.",
     )
@@ -99,7 +102,9 @@ def create_app(
     app.add_middleware(StrictJson)  # inside BodyLimit: the body it buffers is bounded
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(NulGuard)
+    app.add_middleware(SecurityHeaders)  # outermost: every response, the middlewares' own refusals included
     errors.install(app)
+    docs.install(app)
     links.install(app)
     app.add_exception_handler(SignIn, _sign_in)
     app.mount("/console/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
