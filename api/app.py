@@ -62,7 +62,7 @@ def _dispatch_once(app: FastAPI) -> None:
 
 def _sign_in(request: Request, exc: Exception) -> RedirectResponse:
     """A console page without a valid session: logged like a 401, then off to the sign-in form."""
-    log_refusal(request, 401, str(exc.__cause__ or exc))
+    log_refusal(request, 401, str(exc))
     return RedirectResponse("/console/login", status_code=303)
 
 

@@ -17,7 +17,6 @@ from distillguard.detector.logs import get_logger
 
 log = get_logger("api")
 
-COOKIE = "dg_token"
 AUTH_FAILURES = "auth-fail:"  # limiter keys: failed authentications per client IP
 TOKEN_REQUESTS = "token:"  # limiter keys: requests per token id
 
@@ -47,9 +46,6 @@ def _token(request: Request) -> str:
         if scheme.lower() != "bearer" or not value.strip():
             raise HTTPException(401, "Authorization header must be 'Bearer <token>'", {"WWW-Authenticate": "Bearer"})
         return value.strip()
-    cookie = request.cookies.get(COOKIE)
-    if cookie:
-        return cookie
     raise HTTPException(401, "missing API token: send 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"})
 
 
@@ -97,6 +93,13 @@ async def principal(request: Request) -> Principal:
         if exc.status_code == 401:
             await count_failure(request)
         raise
+    await limit_token(request, who)
+    return who
+
+
+async def limit_token(request: Request, who: Principal) -> None:
+    """429 when ``who``'s token made ``API_RATE_LIMIT_PER_MINUTE`` requests in the last 60 s; else count this one."""
+    state = request.app.state
     request.state.token_id = who.token_id
     per_minute = state.settings.api_rate_limit_per_minute
     wait = await state.limiter.hit(TOKEN_REQUESTS + str(who.token_id), per_minute)
@@ -106,7 +109,6 @@ async def principal(request: Request) -> Principal:
             f"rate limit of {per_minute} requests per minute exceeded for token {who.name!r}; retry in {wait}s",
             {"Retry-After": str(wait)},
         )
-    return who
 
 
 def require(role: str) -> Callable[..., Coroutine[Any, Any, Principal]]:

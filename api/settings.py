@@ -36,6 +36,13 @@ class ApiSettings(KafkaSettings):
         description="Failed authentications (missing, unknown or revoked token; failed console sign-in) a client IP may "
         "make in any 60 s; it then gets 429 until the window frees up, whatever token it sends.",
     )
+    api_cookie_secure: bool = Field(
+        False,
+        description="Mark the console's session cookie Secure (sent over HTTPS only): set it when the console is served over TLS.",
+    )
+    api_session_hours: float = Field(
+        12.0, gt=0, description="Hours a console sign-in lasts (sign-out and revoking its token end it sooner)."
+    )
     api_max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body the review API accepts (413 above)."
     )

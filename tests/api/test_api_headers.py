@@ -29,7 +29,7 @@ def test_every_response_carries_the_security_headers(sqlite_api: Api, path: str)
     assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert r.headers["x-frame-options"] == "DENY"
     assert r.headers["x-content-type-options"] == "nosniff"
-    assert r.headers["referrer-policy"] == "no-referrer"
+    assert r.headers["referrer-policy"] == "same-origin"
 
 
 def test_refusals_of_the_middlewares_carry_them_too(sqlite_api: Api) -> None:

@@ -19,10 +19,11 @@ import structlog
 
 from distillguard.api import ratelimit
 from distillguard.api.ratelimit import MemoryLimiter, RedisLimiter
-from tests.api.conftest import Api, make_api, seed_world
+from tests.api.conftest import ORIGIN, Api, make_api, seed_world
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 LIMIT = 30
+SAME = {"Origin": ORIGIN}  # console posts come from the console's own origin
 
 
 class Clock:
@@ -117,11 +118,13 @@ def test_failed_console_sign_ins_are_limited_per_client_ip(sqlite_url: str, brok
     gen = make_api(sqlite_url, broker.bootstrap, api_auth_failures_per_minute=5)
     api = next(gen)
     codes = [
-        api.client.post("/console/login", data={"token": f"guess-{i}"}, follow_redirects=False).status_code
+        api.client.post(
+            "/console/login", data={"token": f"guess-{i}"}, headers=SAME, follow_redirects=False
+        ).status_code
         for i in range(7)
     ]
     assert codes == [303] * 5 + [429] * 2
-    r = api.client.post("/console/login", data={"token": api.tokens["viewer"]}, follow_redirects=False)
+    r = api.client.post("/console/login", data={"token": api.tokens["viewer"]}, headers=SAME, follow_redirects=False)
     assert r.status_code == 429 and "failed authentications" in r.text
     gen.close()
 
@@ -131,7 +134,7 @@ def test_refusals_are_logged_with_reason_never_the_token(sqlite_api: Api) -> Non
     with structlog.testing.capture_logs() as logs:
         sqlite_api.client.get("/api/v1/me", headers={"Authorization": f"Bearer {bad}"})
         sqlite_api.client.post("/api/v1/tokens", json={"name": "x", "role": "viewer"}, headers=sqlite_api.h("viewer"))
-        sqlite_api.client.post("/console/login", data={"token": bad}, follow_redirects=False)
+        sqlite_api.client.post("/console/login", data={"token": bad}, headers=SAME, follow_redirects=False)
     refused = [e for e in logs if e["event"] == "request refused"]
     assert [(e["status"], e["route"]) for e in refused] == [
         (401, "/api/v1/me"),
