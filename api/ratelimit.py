@@ -20,6 +20,7 @@ log = get_logger("api")
 
 WINDOW_SECONDS = 60.0
 REDIS_TIMEOUT_SECONDS = 0.25  # connect and reply timeout: a dead Redis must not stall requests
+MAX_IDLE_KEYS = 10_000  # past this many keys, the in-process windows drop keys with no hit in the window
 REDIS_RETRY_SECONDS = 5.0  # after a Redis failure, in-process windows for this long before trying again
 
 # KEYS[1] the window's sorted set; ARGV: limit, window (ms), member, count (1: record a hit, 0: only look).
@@ -63,6 +64,7 @@ class MemoryLimiter:
 
     def __init__(self) -> None:
         self._hits: dict[str, deque[float]] = {}
+        self._swept_at = float("-inf")
 
     def slide(self, key: str, limit: int, window: float, record: bool) -> int:
         """The window of ``key``: record a hit (``record``) unless full; 0 if allowed, else seconds to wait."""
@@ -76,9 +78,17 @@ class MemoryLimiter:
             return _seconds(hits[0] + window - now)
         if record:
             hits.append(now)
+            if len(self._hits) > MAX_IDLE_KEYS and now - self._swept_at >= window:  # at most once a window
+                self._swept_at = now
+                self._sweep(now - window)
         elif not hits:
             del self._hits[key]  # keys of callers gone quiet do not pile up
         return 0
+
+    def _sweep(self, before: float) -> None:
+        """Drop the keys whose last hit is older than ``before`` (addresses that stopped calling)."""
+        for key in [k for k, hits in self._hits.items() if hits[-1] <= before]:
+            del self._hits[key]
 
     async def hit(self, key: str, limit: int, window: float = WINDOW_SECONDS) -> int:
         """See :meth:`Limiter.hit` (runs on the event loop: no lock needed)."""

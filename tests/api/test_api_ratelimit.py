@@ -86,6 +86,15 @@ def test_a_full_window_stays_full_until_its_oldest_hit_is_60_seconds_old(clock: 
     assert asyncio.run(lim.hit("k", LIMIT)) == 0
 
 
+def test_idle_keys_do_not_pile_up_in_process(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ratelimit, "MAX_IDLE_KEYS", 50)
+    lim = MemoryLimiter()
+    for i in range(1000):  # a new address every second, each failing once
+        clock.now += 1
+        asyncio.run(lim.hit(f"auth-fail:10.0.{i // 256}.{i % 256}", 20))
+    assert len(lim._hits) <= 50 + 2 * 60  # the cap, plus the addresses of the last two windows (one sweep a window)
+
+
 def test_per_token_limit_over_http(sqlite_url: str, broker, clock: Clock) -> None:
     seed_world(sqlite_url)
     gen = make_api(sqlite_url, broker.bootstrap, api_rate_limit_per_minute=LIMIT)
