@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from distillguard.api import errors, links
+from distillguard.api import docs, errors, links
 from distillguard.api.audit.views import router as audit_router
 from distillguard.api.auth.service import PrincipalCache
 from distillguard.api.auth.views import router as auth_router
@@ -25,9 +25,11 @@ from distillguard.api.detections.pages import PageCache
 from distillguard.api.detections.views import router as detections_router
 from distillguard.api.enforcement.service import Publisher, dispatch
 from distillguard.api.enforcement.views import router as enforcement_router
+from distillguard.api.errors import log_refusal
+from distillguard.api.headers import SecurityHeaders
 from distillguard.api.inputs import NulGuard
 from distillguard.api.limits import BodyLimit
-from distillguard.api.ratelimit import RateLimiter
+from distillguard.api.ratelimit import RedisLimiter, make_limiter
 from distillguard.api.settings import ApiSettings, get_api_settings
 from distillguard.api.sharing.views import router as sharing_router
 from distillguard.api.strict import StrictJson
@@ -58,6 +60,12 @@ def _dispatch_once(app: FastAPI) -> None:
         dispatch(session, app.state.publisher)
 
 
+def _sign_in(request: Request, exc: Exception) -> RedirectResponse:
+    """A console page without a valid session: logged like a 401, then off to the sign-in form."""
+    log_refusal(request, 401, str(exc))
+    return RedirectResponse("/console/login", status_code=303)
+
+
 def create_app(
     settings: ApiSettings | None = None, *, publisher: Publisher | None = None, outbox_loop: bool = True
 ) -> FastAPI:
@@ -73,26 +81,32 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         app.state.publisher.close()
+        if isinstance(app.state.limiter, RedisLimiter):
+            await app.state.limiter.close()
 
     app = FastAPI(
         title="DistillGuard review API",
         version="1.0.0",
         lifespan=lifespan,
+        docs_url=None,  # api.docs serves /docs with local assets; ReDoc would load from a CDN
+        redoc_url=None,
         description="Review distillation-attack detections: queue, evidence, cases, enforcement, "
         "indicator sharing. Every endpoint but /health needs 'Authorization: Bearer <token>'.",
     )
     app.state.settings = settings
     app.state.sessions = session_factory(settings.database_url)
-    app.state.limiter = RateLimiter(settings.api_rate_limit_per_minute)
+    app.state.limiter = make_limiter(settings.api_rate_limit_redis_url, settings.api_rate_limit_redis_prefix)
     app.state.principals = PrincipalCache(settings.api_token_cache_seconds)
     app.state.queue_pages = PageCache(app.state.sessions, settings.api_queue_cache_seconds)
     app.state.publisher = publisher or Publisher(settings.kafka_bootstrap, settings.enforcement_topic)
     app.add_middleware(StrictJson)  # inside BodyLimit: the body it buffers is bounded
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(NulGuard)
+    app.add_middleware(SecurityHeaders)  # outermost: every response, the middlewares' own refusals included
     errors.install(app)
+    docs.install(app)
     links.install(app)
-    app.add_exception_handler(SignIn, lambda _req, _exc: RedirectResponse("/console/login", status_code=303))
+    app.add_exception_handler(SignIn, _sign_in)
     app.mount("/console/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     for router in (
         detections_router,

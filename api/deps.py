@@ -12,11 +12,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from distillguard.api.auth.roles import ROLES
 from distillguard.api.auth.service import Principal, authenticate, hash_token
+from distillguard.api.errors import client_ip
 from distillguard.detector.logs import get_logger
 
 log = get_logger("api")
 
-COOKIE = "dg_token"
+AUTH_FAILURES = "auth-fail:"  # limiter keys: failed authentications per client IP
+TOKEN_REQUESTS = "token:"  # limiter keys: requests per token id
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -44,9 +46,6 @@ def _token(request: Request) -> str:
         if scheme.lower() != "bearer" or not value.strip():
             raise HTTPException(401, "Authorization header must be 'Bearer <token>'", {"WWW-Authenticate": "Bearer"})
         return value.strip()
-    cookie = request.cookies.get(COOKIE)
-    if cookie:
-        return cookie
     raise HTTPException(401, "missing API token: send 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"})
 
 
@@ -60,21 +59,56 @@ def _look_up(sessions: sessionmaker[Session], token_hash: str) -> Principal:
         return Principal(name=row.name, role=row.role, token_id=row.id)
 
 
-async def principal(request: Request) -> Principal:
-    """The caller, authenticated by token and rate-limited per token. A token seen in the last
-    ``API_TOKEN_CACHE_SECONDS`` is not looked up again (the look-up runs in a worker thread with its own session)."""
+async def refuse_failing_client(request: Request) -> None:
+    """429 when the client IP failed to authenticate ``API_AUTH_FAILURES_PER_MINUTE`` times in the last minute."""
     state = request.app.state
-    token_hash = hash_token(_token(request))
-    who = await state.principals.get(token_hash, partial(_look_up, state.sessions, token_hash))
-    wait = state.limiter.check(who.token_id)
+    ip = client_ip(request)
+    wait = await state.limiter.blocked(AUTH_FAILURES + ip, state.settings.api_auth_failures_per_minute)
     if wait:
         raise HTTPException(
             429,
-            f"rate limit of {state.settings.api_rate_limit_per_minute} requests "
-            f"per minute exceeded for token {who.name!r}; retry in {wait}s",
+            f"too many failed authentications from {ip}: at most "
+            f"{state.settings.api_auth_failures_per_minute} per minute; retry in {wait}s",
             {"Retry-After": str(wait)},
         )
+
+
+async def count_failure(request: Request) -> None:
+    """Count one failed authentication against the client IP."""
+    state = request.app.state
+    await state.limiter.hit(AUTH_FAILURES + client_ip(request), state.settings.api_auth_failures_per_minute)
+
+
+async def principal(request: Request) -> Principal:
+    """The caller, authenticated by token and rate-limited per token (a sliding minute, shared by the API
+    processes through Redis when configured). A client IP failing authentication too often gets 429 first.
+    A token seen in the last ``API_TOKEN_CACHE_SECONDS`` is not looked up again (the look-up runs in a worker
+    thread with its own session)."""
+    state = request.app.state
+    await refuse_failing_client(request)
+    try:
+        token_hash = hash_token(_token(request))
+        who = await state.principals.get(token_hash, partial(_look_up, state.sessions, token_hash))
+    except HTTPException as exc:
+        if exc.status_code == 401:
+            await count_failure(request)
+        raise
+    await limit_token(request, who)
     return who
+
+
+async def limit_token(request: Request, who: Principal) -> None:
+    """429 when ``who``'s token made ``API_RATE_LIMIT_PER_MINUTE`` requests in the last 60 s; else count this one."""
+    state = request.app.state
+    request.state.token_id = who.token_id
+    per_minute = state.settings.api_rate_limit_per_minute
+    wait = await state.limiter.hit(TOKEN_REQUESTS + str(who.token_id), per_minute)
+    if wait:
+        raise HTTPException(
+            429,
+            f"rate limit of {per_minute} requests per minute exceeded for token {who.name!r}; retry in {wait}s",
+            {"Retry-After": str(wait)},
+        )
 
 
 def require(role: str) -> Callable[..., Coroutine[Any, Any, Principal]]:

@@ -17,6 +17,7 @@ from distillguard.detector.logs import get_logger
 log = get_logger("api")
 
 
+LOGGED = frozenset({401, 403, 429})  # refusals logged with their reason (api.deps.log_refusal)
 MAX_ID = 2_147_483_647
 MAX_ECHO = 64  # characters of a caller's value an error message repeats
 RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="Numeric id.")]
@@ -81,16 +82,38 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
+def client_ip(request: Request) -> str:
+    """The peer address of ``request`` (the proxy's, behind one)."""
+    return request.client.host if request.client else "unknown"
+
+
+def log_refusal(request: Request, status: int, reason: str) -> None:
+    """One structured line per 401/403/429: why, where, from which address and token id (never the token)."""
+    log.warning(
+        "request refused",
+        status=status,
+        reason=reason[:200],
+        method=request.method,
+        route=request.url.path,
+        client_ip=client_ip(request),
+        token_id=getattr(request.state, "token_id", None),
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the JSON error handlers on ``app``."""
 
     @app.exception_handler(ServiceError)
-    async def _service(_req: Request, exc: ServiceError) -> JSONResponse:
+    async def _service(req: Request, exc: ServiceError) -> JSONResponse:
+        if exc.status in LOGGED:
+            log_refusal(req, exc.status, exc.detail)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(req: Request, exc: HTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code in LOGGED:
+            log_refusal(req, exc.status_code, detail)
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)

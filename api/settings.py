@@ -15,7 +15,34 @@ class ApiSettings(KafkaSettings):
     database_url: str = Field("sqlite:///distillguard.db", description="SQLAlchemy URL of the review database.")
     api_host: str = Field("127.0.0.1", description="Review API bind address.")
     api_port: int = Field(8000, description="Review API port.")
-    api_rate_limit_per_minute: int = Field(600, ge=1, description="Requests per token per minute before 429.")
+    api_rate_limit_per_minute: int = Field(
+        600,
+        ge=1,
+        description="Requests a token may make in any 60 s (a sliding window), summed over API processes that share API_RATE_LIMIT_REDIS_URL; 429 above.",
+    )
+    api_rate_limit_redis_url: str | None = Field(
+        None,
+        description="Redis URL (redis://127.0.0.1:6379/0) holding the rate-limit windows shared by every API process. Unset: "
+        "each process counts on its own. While Redis does not answer, each process limits on its own and logs a warning.",
+    )
+    api_rate_limit_redis_prefix: str = Field(
+        "dg:rl:",
+        min_length=1,
+        description="Prefix of the rate-limit keys in Redis (deployments sharing one Redis use different ones).",
+    )
+    api_auth_failures_per_minute: int = Field(
+        20,
+        ge=1,
+        description="Failed authentications (missing, unknown or revoked token; failed console sign-in) a client IP may "
+        "make in any 60 s; it then gets 429 until the window frees up, whatever token it sends.",
+    )
+    api_cookie_secure: bool = Field(
+        False,
+        description="Mark the console's session cookie Secure (sent over HTTPS only): set it when the console is served over TLS.",
+    )
+    api_session_hours: float = Field(
+        12.0, gt=0, description="Hours a console sign-in lasts (sign-out and revoking its token end it sooner)."
+    )
     api_max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest request body the review API accepts (413 above)."
     )

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cachetools import TTLCache
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from distillguard.api.audit.service import Actor, record
-from distillguard.api.auth.models import ApiToken
+from distillguard.api.auth.models import ApiToken, ConsoleSession
 from distillguard.api.auth.roles import ROLES
 from distillguard.api.errors import ServiceError
 from distillguard.api.types import utcnow
@@ -142,6 +142,11 @@ def revoke_token(
         return None
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+        session.execute(  # its console sessions end with it (api.auth.sessions)
+            update(ConsoleSession)
+            .where(ConsoleSession.token_id == token_id, ConsoleSession.revoked_at.is_(None))
+            .values(revoked_at=row.revoked_at)
+        )
         record(session, actor, "token.revoke", "token", row.id, reason=reason, name=row.name)
         session.commit()
     return row

@@ -1,7 +1,10 @@
 """Console pages: sign-in, queue, cluster evidence with timeline chart, decision buttons, audit trail.
 
 Pages are rendered on the server; actions are HTML form posts that redirect back (no front-end build).
-The token is entered once and kept in an HttpOnly, SameSite=Strict cookie.
+The token is entered once and exchanged for a server-side session (api.auth.sessions): the HttpOnly,
+SameSite=Lax cookie holds the session's random id, never the token. A form post signed in by that cookie
+must come from this origin (Origin, else Referer) and carry the session's CSRF token; 403 otherwise.
+Scripts (no browser) may send 'Authorization: Bearer <token>' instead, without either check.
 """
 
 from __future__ import annotations
@@ -10,45 +13,105 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.orm import Session
+from markupsafe import Markup
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from distillguard.api.audit.service import events
 from distillguard.api.auth.service import Principal, authenticate, hash_token
+from distillguard.api.auth.sessions import (
+    SessionRefused,
+    close_session,
+    csrf_matches,
+    csrf_token,
+    open_session,
+    session_principal,
+)
 from distillguard.api.cases import service as cases
 from distillguard.api.cases.policy import check_may_change, may_change
-from distillguard.api.deps import COOKIE, get_session, principal
+from distillguard.api.deps import count_failure, get_session, limit_token, principal, refuse_failing_client
 from distillguard.api.detections import evidence, queue
 from distillguard.api.detections.schemas import QueueFilters
 from distillguard.api.enforcement.service import dispatch
-from distillguard.api.errors import RowId, ServiceError
+from distillguard.api.errors import RowId, ServiceError, log_refusal
 from distillguard.api.inputs import Text
 from distillguard.api.review import FINAL, CaseStatus, Decision, ReviewStatus
 from distillguard.detector.records import SubjectKind
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+def csrf_input(request: Request) -> Markup:
+    """The hidden CSRF input of a console form (empty before sign-in)."""
+    token = getattr(request.state, "csrf", None)
+    return Markup(f'<input type="hidden" name="{CSRF_FIELD}" value="{token}">') if token else Markup("")
+
+
+templates.env.globals["csrf_input"] = csrf_input
 MAX_BARS = 24 * 14
 MAX_FILTER_CHARS = 32
 MAX_MESSAGE_CHARS = 2000  # a redirect's message: a ServiceError's detail
+SESSION_COOKIE = "dg_session"
+CSRF_FIELD = "csrf"  # the hidden input of every console form
+SECONDS_PER_HOUR = 3600
 
 
 class SignIn(Exception):
     """The console needs a (valid) token."""
 
 
+def same_origin(request: Request) -> bool:
+    """Whether the request's Origin (else Referer) names this host (as the client addressed it)."""
+    sent = request.headers.get("origin") or request.headers.get("referer")
+    if not sent or sent == "null":
+        return False
+    return urlsplit(sent).netloc == request.headers.get("host")
+
+
+def _refuse(request: Request, reason: str) -> HTTPException:
+    return HTTPException(403, f"console form refused: {reason}")
+
+
 async def console_user(request: Request) -> Principal:
-    """The signed-in principal, or a redirect to the sign-in page."""
+    """The signed-in principal (by session cookie, or by bearer token for scripts), or a redirect to the
+    sign-in page. Posts signed in by the cookie must pass the same-origin and CSRF checks (403)."""
+    if request.headers.get("authorization"):
+        try:
+            return await principal(request)
+        except HTTPException as exc:
+            if exc.status_code == 401:
+                raise SignIn(exc.detail) from exc
+            raise
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
+        raise SignIn("no console session")
+    await refuse_failing_client(request)
     try:
-        return await principal(request)
-    except HTTPException as exc:
-        if exc.status_code == 401:
-            raise SignIn from exc
-        raise
+        who = await run_in_threadpool(_session_principal, request.app.state.sessions, session_id)
+    except SessionRefused as exc:
+        await count_failure(request)
+        raise SignIn(str(exc)) from exc
+    await limit_token(request, who)
+    request.state.csrf = csrf_token(session_id)
+    if request.method == "POST":
+        if not same_origin(request):
+            raise _refuse(request, "it was not sent from this site (Origin/Referer)")
+        form = await request.form()
+        sent = form.get(CSRF_FIELD)
+        if not csrf_matches(session_id, sent if isinstance(sent, str) else None):
+            raise _refuse(request, "missing or wrong CSRF token; reload the page and try again")
+    return who
+
+
+def _session_principal(sessions: sessionmaker[Session], session_id: str) -> Principal:
+    with sessions() as session:
+        return session_principal(session, session_id)
 
 
 def _back(url: str, msg: str | None = None) -> RedirectResponse:
@@ -81,21 +144,50 @@ def login_page(request: Request, msg: Annotated[str | None, Query(max_length=MAX
 
 
 @router.post("/login")
-def login(token: str = Form(..., max_length=200), session: Session = Depends(get_session)) -> Response:
-    """Check the token and keep it in a cookie."""
-    row = authenticate(session, hash_token(token.strip()))
+async def login(
+    request: Request, token: str = Form(..., max_length=200), session: Session = Depends(get_session)
+) -> Response:
+    """Check the token and open a session (its id in the cookie). Failures count against the client IP's
+    authentication limit; a sign-in posted from another site is refused (403)."""
+    try:
+        await refuse_failing_client(request)
+        if not same_origin(request):
+            raise _refuse(request, "it was not sent from this site (Origin/Referer)")
+    except HTTPException as exc:
+        log_refusal(request, exc.status_code, exc.detail)
+        return templates.TemplateResponse(
+            request, "login.html", {"msg": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+    row = await run_in_threadpool(authenticate, session, hash_token(token.strip()))
     if row is None or row.revoked_at is not None:
+        await count_failure(request)
+        log_refusal(request, 401, "console sign-in with an unknown or revoked token")
         return _back("/console/login", "That token is unknown or revoked.")
+    settings = request.app.state.settings
+    session_id = await run_in_threadpool(open_session, session, row, timedelta(hours=settings.api_session_hours))
     resp = _back("/console")
-    resp.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", max_age=12 * 3600)
+    resp.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        max_age=int(settings.api_session_hours * SECONDS_PER_HOUR),
+        path="/console",
+        httponly=True,
+        samesite="lax",
+        secure=settings.api_cookie_secure,
+    )
     return resp
 
 
 @router.post("/logout")
-def logout() -> Response:
-    """Forget the token."""
+async def logout(
+    request: Request, session: Session = Depends(get_session), _who: Principal = Depends(console_user)
+) -> Response:
+    """End the session on the server (its cookie value is refused from now on) and drop the cookie."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id:
+        await run_in_threadpool(close_session, session, session_id)
     resp = _back("/console/login")
-    resp.delete_cookie(COOKIE)
+    resp.delete_cookie(SESSION_COOKIE, path="/console")
     return resp
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from sqlalchemy import text
 
 from distillguard.api.app import create_app
 from distillguard.api.auth.roles import ROLES
-from distillguard.api.auth.service import create_token
+from distillguard.api.auth.service import authenticate, create_token, hash_token
+from distillguard.api.auth.sessions import csrf_token, open_session
+from distillguard.api.console.views import SESSION_COOKIE
 from distillguard.api.database import engine_for, make_engine, migrate, session_scope
 from distillguard.api.detections.service import upsert_detections
 from distillguard.api.settings import ApiSettings
@@ -24,6 +27,7 @@ from distillguard.streams.broker import EmbeddedBroker
 from tests.api import seed
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+ORIGIN = "http://testserver"  # the TestClient's origin (console posts must come from it)
 
 
 @cache
@@ -95,9 +99,24 @@ class Api:
     settings: ApiSettings
     tokens: dict[str, str]
 
+    consoles: dict[str, tuple[dict[str, str], str]] = field(default_factory=dict)
+
     def h(self, role: str) -> dict[str, str]:
         """Authorization headers of the ``role`` token."""
         return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def console(self, role: str) -> tuple[dict[str, str], str]:
+        """Headers of a console session of the ``role`` token (its cookie, this origin) and its CSRF token;
+        one session per role, opened on first use."""
+        if role not in self.consoles:
+            with session_scope(self.url) as s:
+                token = authenticate(s, hash_token(self.tokens[role]))
+                session_id = open_session(s, token, timedelta(hours=1))
+            self.consoles[role] = (
+                {"Cookie": f"{SESSION_COOKIE}={session_id}", "Origin": ORIGIN},
+                csrf_token(session_id),
+            )
+        return self.consoles[role]
 
 
 def seed_world(url: str) -> None:
@@ -118,6 +137,7 @@ def make_api(url: str, bootstrap: str, **overrides: object) -> Iterator[Api]:
                 "kafka_bootstrap": bootstrap,
                 "enforcement_topic": topic,
                 "api_rate_limit_per_minute": 100_000,
+                "api_auth_failures_per_minute": 100_000,
             }
             | overrides
         )

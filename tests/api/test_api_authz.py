@@ -22,7 +22,7 @@ from distillguard.api.cases import service as cases
 from distillguard.api.database import session_scope
 from distillguard.api.detections.service import upsert_detections
 from tests.api import seed
-from tests.api.conftest import Api
+from tests.api.conftest import ORIGIN, Api
 from tests.api.state import snapshot
 
 OK, SIGN_IN, REFUSED = "ok", "sign-in", "refused"  # SIGN_IN / REFUSED: console redirects (to sign-in / back, why)
@@ -37,10 +37,7 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("HEAD", "/openapi.json", ""): (OK, OK, OK, OK, OK),
     ("GET", "/docs", ""): (OK, OK, OK, OK, OK),
     ("HEAD", "/docs", ""): (OK, OK, OK, OK, OK),
-    ("GET", "/docs/oauth2-redirect", ""): (OK, OK, OK, OK, OK),
-    ("HEAD", "/docs/oauth2-redirect", ""): (OK, OK, OK, OK, OK),
-    ("GET", "/redoc", ""): (OK, OK, OK, OK, OK),
-    ("HEAD", "/redoc", ""): (OK, OK, OK, OK, OK),
+    ("GET", "/docs/assets/{path}", ""): (OK, OK, OK, OK, OK),
     ("GET", "/console/static/{path}", ""): (OK, OK, OK, OK, OK),
     ("GET", "/api/v1/detections", ""): (401, OK, OK, OK, OK),
     ("GET", "/api/v1/detections/counts", ""): (401, OK, OK, OK, OK),
@@ -92,7 +89,10 @@ AUDITED = {
     ("POST", "/console/cases/{case_id}/decisions"): "case.decide_accounts",
 }
 # Routes whose success changes only delivery state. Every other route changes nothing.
-DELIVERY: dict[tuple[str, str], str] = {}
+DELIVERY: dict[tuple[str, str], str] = {
+    ("POST", "/console/login"): "console_sessions",  # opens a session
+    ("POST", "/console/logout"): "console_sessions",  # ends it
+}
 
 PROMPTS = sorted({p for v in seed.build()[0] for p in v.sample_prompts})
 SETUP = Principal(name="setup", role="admin", token_id=0)
@@ -206,10 +206,7 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
     ("HEAD", "/openapi.json", ""): _url("/openapi.json"),
     ("GET", "/docs", ""): _url("/docs"),
     ("HEAD", "/docs", ""): _url("/docs"),
-    ("GET", "/docs/oauth2-redirect", ""): _url("/docs/oauth2-redirect"),
-    ("HEAD", "/docs/oauth2-redirect", ""): _url("/docs/oauth2-redirect"),
-    ("GET", "/redoc", ""): _url("/redoc"),
-    ("HEAD", "/redoc", ""): _url("/redoc"),
+    ("GET", "/docs/assets/{path}", ""): _url("/docs/assets/swagger-ui.css"),
     ("GET", "/console/static/{path}", ""): _url("/console/static/console.css"),
     ("GET", "/api/v1/detections", ""): _url("/api/v1/detections?kind=account&limit=200"),
     ("GET", "/api/v1/detections/counts", ""): _url("/api/v1/detections/counts"),
@@ -262,18 +259,31 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
 }
 
 
+def _throwaway_console(api: Api, role: str) -> tuple[dict[str, str], str]:
+    """A console session of ``role`` other than its kept one (signing out must not end that one)."""
+    kept = api.consoles.pop(role, None)
+    fresh = api.console(role)
+    api.consoles.pop(role)
+    if kept is not None:
+        api.consoles[role] = kept
+    return fresh
+
+
 def send(api: Api, method: str, path: str, role: str, req: Req) -> Response:
-    """``req`` as ``role`` ("none": no credentials): the API by bearer token, the console by its cookie."""
-    headers = {}
-    if role != "none":
-        token = api.tokens[role]
-        headers = (
-            {"Cookie": f"dg_token={token}"} if path.startswith("/console") else {"Authorization": f"Bearer {token}"}
-        )
+    """``req`` as ``role`` ("none": no credentials): the API by bearer token, the console by its session cookie
+    (posts from this origin with the session's CSRF token)."""
+    headers: dict[str, str] = {}
+    data = req.data
+    if path.startswith("/console"):
+        headers = {"Origin": ORIGIN}
+        if role != "none":
+            headers, csrf = _throwaway_console(api, role) if path == "/console/logout" else api.console(role)
+            if method == "POST":
+                data = (data or {}) | {"csrf": csrf}
+    elif role != "none":
+        headers = {"Authorization": f"Bearer {api.tokens[role]}"}
     try:
-        return api.client.request(
-            method, req.url, json=req.json, data=req.data, headers=headers, follow_redirects=False
-        )
+        return api.client.request(method, req.url, json=req.json, data=data, headers=headers, follow_redirects=False)
     finally:
         api.client.cookies.clear()  # a console sign-in must not carry over to the next request
 
@@ -331,6 +341,8 @@ def test_authorization_matrix(api: Api) -> None:
     dialects: the audit log must hold on the production database too."""
     w = World(api)
     w.confirmed = w.confirmed_cluster_case(CONFIRMED)  # decisions, pending enforcement events, a STIX bundle
+    for role in ROLES[1:]:
+        api.console(role)  # each role's console session, opened before the changes are counted
     start, setup_before = snapshot(w.api.url)["audit_events"], w.setup_changes
     made: list[tuple[str, str, str | None]] = []
     for (method, path, variant), outcomes in MATRIX.items():
@@ -396,9 +408,13 @@ def whose(sqlite_api: Api) -> World:
 
 
 def _as(w: World, actor: str, method: str, url: str, **kw: object) -> Response:
-    auth = f"dg_token={w.api.tokens[actor]}" if url.startswith("/console") else f"Bearer {w.api.tokens[actor]}"
-    header = "Cookie" if url.startswith("/console") else "Authorization"
-    r = w.api.client.request(method, url, headers={header: auth}, follow_redirects=False, **kw)
+    if url.startswith("/console"):
+        headers, csrf = w.api.console(actor)
+        if "data" in kw:
+            kw["data"] = kw["data"] | {"csrf": csrf}  # type: ignore[operator]
+    else:
+        headers = {"Authorization": f"Bearer {w.api.tokens[actor]}"}
+    r = w.api.client.request(method, url, headers=headers, follow_redirects=False, **kw)
     w.api.client.cookies.clear()
     return r
 
@@ -476,7 +492,7 @@ def test_prompt_templates_among_indicators_are_redacted_for_viewers(whose: World
     viewer = {"Authorization": f"Bearer {whose.api.tokens['viewer']}"}
     api = whose.api.client.get("/api/v1/clusters/c-uni", headers=viewer).json()
     assert api["shared_indicators"]["template"] == [f"[redacted: {len(template)} characters]"]
-    page = whose.api.client.get("/console/clusters/c-uni", headers={"Cookie": f"dg_token={whose.api.tokens['viewer']}"})
+    page = whose.api.client.get("/console/clusters/c-uni", headers=whose.api.console("viewer")[0])
     whose.api.client.cookies.clear()
     assert template not in page.text
     analyst = {"Authorization": f"Bearer {whose.api.tokens['analyst']}"}

@@ -103,3 +103,19 @@ def test_review_flow_in_the_console(server: str, sqlite_api: Api, page, tmp_path
     case = sqlite_api.client.get("/api/v1/cases", headers=sqlite_api.h("viewer")).json()[0]
     detail = sqlite_api.client.get(f"/api/v1/cases/{case['id']}", headers=sqlite_api.h("viewer")).json()
     assert pending == [] and len(detail["enforcement"]) == 40 and all(e["sent_at"] for e in detail["enforcement"])
+
+
+def test_console_and_docs_render_under_the_content_security_policy(server: str, sqlite_api: Api, page) -> None:
+    from playwright.sync_api import expect
+
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(server + "/console/login")
+    page.fill("input[name=token]", sqlite_api.tokens["viewer"])
+    page.click("button[type=submit]")
+    expect(page.locator("#queue tbody tr")).to_have_count(4)
+    page.click("text=c-hydra >> nth=0")
+    expect(page.locator("#timeline rect")).to_have_count(30)
+    page.goto(server + "/docs")
+    expect(page.locator(".opblock").first).to_be_visible()  # Swagger UI 5 renders the OpenAPI 3.1 document
+    assert violations == []

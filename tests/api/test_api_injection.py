@@ -59,7 +59,7 @@ def _get_routes(app) -> list[tuple[str, list[str], list[str]]]:
 
 def _call(api: Api, path: str, path_params: dict[str, str], query: dict[str, str]) -> Response:
     url = path.format(**{k: quote(v, safe="") for k, v in path_params.items()})
-    headers = {"Cookie": f"dg_token={api.tokens['admin']}"} if path.startswith("/console") else api.h("admin")
+    headers = api.console("admin")[0] if path.startswith("/console") else api.h("admin")
     try:
         return api.client.get(url, params=query, headers=headers, follow_redirects=False)
     finally:
@@ -95,6 +95,7 @@ def test_hostile_path_and_query_parameters(api: Api) -> None:
     _world(api)
     routes = _get_routes(api.client.app)
     assert {p for p, _, _ in routes} >= {"/api/v1/detections", "/api/v1/cases", "/api/v1/audit", "/console"}
+    api.console("admin")  # the console session, opened before the snapshot
     before = snapshot(api.url)
     for path, path_names, query_names in routes:
         base = {k: PATH_VALUES[k] for k in path_names}
@@ -191,9 +192,8 @@ class Accounts:
 
 def _post(api: Api, path: str, body: dict) -> Response:
     if path.startswith("/console"):
-        r = api.client.post(
-            path, data=body, headers={"Cookie": f"dg_token={api.tokens['admin']}"}, follow_redirects=False
-        )
+        headers, csrf = api.console("admin")
+        r = api.client.post(path, data=body | {"csrf": csrf}, headers=headers, follow_redirects=False)
         api.client.cookies.clear()
         return r
     return api.client.post(path, json=body, headers=api.h("admin"))

@@ -1,17 +1,23 @@
 """The red-team findings of issue 12, each replayed as an attacker with an analyst's (or an admin's) token
-would. Every test here failed on the code before the fixes (commit 5ca6cb7); the cross-case overwrite first."""
+would. Every test here failed on the code before the fixes (commit 5ca6cb7); the cross-case overwrite first.
+The second round's findings (limits, console session, headers) follow at the end; they failed before
+branch security2's fixes."""
 
 from __future__ import annotations
 
 import base64
+import re
+import secrets
 
 from sqlalchemy import update
 
+from distillguard.api import ratelimit
 from distillguard.api.auth.service import create_token
+from distillguard.api.auth.sessions import csrf_token
 from distillguard.api.cases.service import decisions_as_labels
 from distillguard.api.database import session_scope
 from distillguard.api.enforcement.models import OutboxEvent
-from tests.api.conftest import Api
+from tests.api.conftest import ORIGIN, Api, make_api, seed_world
 
 SECRET_ERROR = "KafkaTimeoutError: broker-internal.corp:9092"
 
@@ -153,3 +159,103 @@ def test_a_vendor_json_content_type_is_refused(api: Api) -> None:
 def test_a_long_id_is_not_echoed_in_full(api: Api) -> None:
     r = api.client.get("/api/v1/accounts/" + "a" * 5000, headers=api.h("viewer"))
     assert r.status_code == 404 and len(r.json()["detail"]) < 100
+
+
+# --- second round: limits, the console session, headers ------------------------------------------------------
+
+
+def _limited_api(url: str, bootstrap: str, **overrides: object):
+    """An app with the documented defaults for the limits (the fixtures raise them), ``overrides`` aside."""
+    seed_world(url)
+    return make_api(url, bootstrap, **({"api_auth_failures_per_minute": 20} | overrides))
+
+
+def test_a_token_gets_no_more_than_its_limit_in_a_minute(sqlite_url: str, broker, monkeypatch) -> None:
+    """Finding: 787 requests accepted within 21 s under a 600/minute limit (a bucket refilling at 10/s)."""
+    now = [1000.0]
+    monkeypatch.setattr(ratelimit.time, "monotonic", lambda: now[0])
+    gen = _limited_api(sqlite_url, broker.bootstrap, api_rate_limit_per_minute=30)
+    api = next(gen)
+    accepted = 0
+    for _ in range(21 * 4):  # four requests a second for 21 s
+        accepted += api.client.get("/api/v1/me", headers=api.h("viewer")).status_code == 200
+        now[0] += 0.25
+    assert accepted == 30
+    gen.close()
+
+
+def test_a_flood_of_unknown_tokens_is_cut_off(sqlite_url: str, broker) -> None:
+    """Finding: 200 random tokens in 0.5 s, every one looked up and answered 401."""
+    gen = _limited_api(sqlite_url, broker.bootstrap)
+    api = next(gen)
+    codes = [
+        api.client.get("/api/v1/me", headers={"Authorization": f"Bearer dg_{secrets.token_urlsafe(32)}"}).status_code
+        for _ in range(200)
+    ]
+    assert codes.count(401) == 20 and codes.count(429) == 180
+    gen.close()
+
+
+def test_failed_sign_ins_are_cut_off(sqlite_url: str, broker) -> None:
+    """Finding: 150 failed console sign-ins in 0.5 s, none limited."""
+    gen = _limited_api(sqlite_url, broker.bootstrap)
+    api = next(gen)
+    codes = [
+        api.client.post(
+            "/console/login", data={"token": f"dg_guess{i}"}, headers={"Origin": ORIGIN}, follow_redirects=False
+        ).status_code
+        for i in range(150)
+    ]
+    assert codes.count(303) == 20 and codes.count(429) == 130
+    gen.close()
+
+
+def _sign_in(api: Api) -> str:
+    r = api.client.post(
+        "/console/login", data={"token": api.tokens["analyst"]}, headers={"Origin": ORIGIN}, follow_redirects=False
+    )
+    api.client.cookies.clear()
+    return r.headers["set-cookie"].split(";")[0]
+
+
+def test_the_cookie_is_not_the_token_and_dies_at_sign_out(api: Api) -> None:
+    """Finding: the cookie held the raw long-lived token, and sign-out only cleared it (the value still worked)."""
+    cookie = _sign_in(api)
+    assert api.tokens["analyst"] not in cookie and cookie.startswith("dg_session=")
+    csrf = csrf_token(cookie.split("=", 1)[1])
+    out = api.client.post(
+        "/console/logout", data={"csrf": csrf}, headers={"Cookie": cookie, "Origin": ORIGIN}, follow_redirects=False
+    )
+    assert out.status_code == 303
+    r = api.client.get("/console", headers={"Cookie": cookie}, follow_redirects=False)
+    api.client.cookies.clear()
+    assert r.status_code == 303 and r.headers["location"] == "/console/login"
+
+
+def test_a_cross_origin_post_is_refused(api: Api) -> None:
+    """Finding: no CSRF token and no Origin check: any site could post the signed-in analyst's forms."""
+    cookie = _sign_in(api)
+    case = _open(api, "cluster", "c-uni", api.h("analyst")).json()["id"]
+    r = api.client.post(
+        f"/console/cases/{case}/comment",
+        data={"body": "posted by evil.example"},
+        headers={"Cookie": cookie, "Origin": "https://evil.example"},
+        follow_redirects=False,
+    )
+    api.client.cookies.clear()
+    assert r.status_code == 403
+    assert api.client.get(f"/api/v1/cases/{case}", headers=api.h("viewer")).json()["comments"] == []
+
+
+def test_pages_carry_security_headers(api: Api) -> None:
+    """Finding: no CSP, X-Frame-Options or nosniff."""
+    for path in ("/console/login", "/api/v1/me", "/docs"):
+        h = api.client.get(path, headers=api.h("viewer")).headers
+        assert "frame-ancestors 'none'" in h["content-security-policy"] and h["x-frame-options"] == "DENY"
+        assert h["x-content-type-options"] == "nosniff" and h["referrer-policy"] == "same-origin"
+
+
+def test_docs_load_nothing_from_a_cdn(api: Api) -> None:
+    """Finding: /docs loaded Swagger UI from a CDN, on the console's origin, without integrity checks."""
+    html = api.client.get("/docs").text
+    assert not re.findall(r'(?:src|href)="(?:https?:)?//', html)
