@@ -163,14 +163,15 @@ def detect(
 
 def evaluate(
     labels: Annotated[
-        Path,
+        Path | None,
         typer.Argument(
             help="labels.json from `simulate` (account_id -> attack, campaign, kind).", exists=True, dir_okay=False
         ),
-    ],
+    ] = None,
     verdicts: Annotated[
-        Path, typer.Argument(help="Verdicts from `detect --out` or `export-verdicts`.", exists=True, dir_okay=False)
-    ],
+        Path | None,
+        typer.Argument(help="Verdicts from `detect --out` or `export-verdicts`.", exists=True, dir_okay=False),
+    ] = None,
     events: Annotated[
         Path | None,
         typer.Option(
@@ -178,11 +179,32 @@ def evaluate(
         ),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON.")] = None,
+    leave_one_attack_out: Annotated[
+        bool,
+        typer.Option(
+            "--leave-one-attack-out",
+            help="Instead of LABELS and VERDICTS: for each attack family, train without it on the recipe's days and "
+            "report its recall and the legitimate FPR on the evaluation days.",
+        ),
+    ] = False,
+    family: Annotated[
+        list[str] | None,
+        typer.Option("--family", help="With --leave-one-attack-out: only these families (repeatable)."),
+    ] = None,
+    data_dir: Annotated[Path, typer.Option(help="With --leave-one-attack-out: cache of simulated days.")] = Path(
+        ".cache/distillguard/days"
+    ),
 ) -> None:
-    """Precision, recall, FPR, AUC, per-campaign recall and cluster purity, versus the naive peer.
+    """Precision, recall, FPR, AUC, per-campaign recall and cluster purity, versus the naive peer; or, with
+    --leave-one-attack-out, each attack family's recall by a model trained without it.
 
     Exit 2 when the labels or verdicts cannot be read (the first bad verdict line is named by line number);
     malformed lines of --events are skipped and listed; exit 1 when --events cannot be read through."""
+    if leave_one_attack_out:
+        _leave_one_attack_out(family, data_dir, json_out)
+        return
+    if labels is None or verdicts is None:
+        fail("evaluate needs LABELS and VERDICTS (or --leave-one-attack-out)")
     from distillguard.detector.evaluate import LabelsError, read_labels
     from distillguard.detector.evaluate import evaluate as run
     from distillguard.detector.records import verdict_from_json
@@ -215,6 +237,30 @@ def evaluate(
     _print_report(report)
 
 
+def _leave_one_attack_out(families: list[str] | None, data_dir: Path, json_out: Path | None) -> None:
+    from distillguard.detector import recipe
+    from distillguard.detector.holdout import leave_one_attack_out
+
+    def days(which: tuple[recipe.Day, ...]) -> list:
+        return [recipe.materialise(d, data_dir, say=err.print) for d in which]
+
+    t0 = time.perf_counter()
+    report = leave_one_attack_out(
+        days(recipe.TRAIN), days(recipe.CALIBRATION), days(recipe.EVALUATION), families, progress=err.print
+    )
+    report["seconds"] = round(time.perf_counter() - t0)
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+    t = Table(title="Leave one attack family out: recall on the held-out family, legitimate FPR")
+    for c in ("held out", "day", "accounts", "recall", "recall at FPR 0.1%", "FPR"):
+        t.add_column(c, justify="left" if c in ("held out", "day") else "right")
+    for fam, row in report["families"].items():
+        for day, r in row["days"].items():
+            if r["accounts"]:
+                t.add_row(fam, day, str(r["accounts"]), str(r["recall"]), str(r["recall_at_max_fpr"]), str(r["fpr"]))
+    Console().print(t)
+
+
 def _print_report(report: dict) -> None:
     out = Console()
     t = Table(title="Accounts")
@@ -244,20 +290,6 @@ def _print_report(report: dict) -> None:
     out.print(ct)
 
 
-# (seed, scenario, redact, relative scale): mixed population sizes, so that cluster-size features
-# generalise; evaluation uses seed 1, which is never trained or calibrated on.
-TRAIN_SETS = (
-    (101, "standard", 0.0, 1.0),
-    (102, "standard", 0.0, 0.5),
-    (103, "hard", 0.0, 1.0),
-    (104, "hard", 0.0, 0.5),
-    (105, "standard", 1.0, 0.5),
-    (106, "hard", 0.5, 0.25),
-    (107, "standard", 0.0, 0.25),
-)
-CALIBRATION_SETS = ((201, "standard", 0.0, 1.0), (202, "hard", 0.0, 0.5), (203, "standard", 1.0, 0.5))
-
-
 def _decisions() -> dict[str, bool]:
     sources = entry_points(group="distillguard.label_sources")
     if not sources:
@@ -273,8 +305,8 @@ def train(
         Path,
         typer.Option("--out", help="Where to write the model artifact (.joblib; a .json card is written beside it)."),
     ],
-    data_dir: Annotated[Path, typer.Option(help="Cache of simulated training days.")] = Path(
-        ".cache/distillguard/train"
+    data_dir: Annotated[Path, typer.Option(help="Cache of simulated days (one folder per simulator version).")] = Path(
+        ".cache/distillguard/days"
     ),
     scale: Annotated[float, typer.Option(help="Multiplies the scale of every simulated training day.", min=0.05)] = 1.0,
     target_fpr: Annotated[
@@ -296,19 +328,14 @@ def train(
         ),
     ] = None,
 ) -> None:
-    """Train the model on simulated days (seeds 101-107; never the evaluation seed 1), calibrated on seeds 201-203."""
-    from distillguard.detector.simulate import simulate
+    """Train the model on the recipe's simulated days (seeds 101-109; never the evaluation seed 1), calibrated on
+    seeds 201-204; the card records the days and the digests of the simulator and detection code."""
+    from distillguard.detector import recipe
     from distillguard.detector.training import Dataset, TrainingDataError, rows_for
     from distillguard.detector.training import train as fit
 
-    def day(seed: int, scenario: str, redact: float, rel: float) -> Dataset:
-        x = rel * scale
-        d = data_dir / f"s{seed}-{scenario}-r{redact:g}-x{x:g}"
-        if not (d / "labels.json").exists():
-            err.print(f"simulating seed {seed} ({scenario}, redact {redact:g}, scale {x:g}) -> {d}")
-            simulate(d, seed=seed, scale=x, scenario=scenario, redact=redact)
-        labels = {a: bool(v["attack"]) for a, v in json.loads((d / "labels.json").read_text()).items()}
-        return Dataset(d / "events.jsonl.gz", labels, d.name)
+    def day(d: recipe.Day) -> Dataset:
+        return recipe.materialise(d, data_dir, scale, err.print)[0]
 
     extra = None
     if with_decisions:
@@ -327,13 +354,13 @@ def train(
         _report_skipped(events, bad)
         err.print(f"{len(bad):,} malformed lines skipped in {events}")
         err.print(f"{len(decided)} analyst decisions -> {len(extra.X)} training rows")
-    train_sets = [day(*s) for s in TRAIN_SETS]
-    cal_sets = [day(*s) for s in CALIBRATION_SETS]
+    train_sets = [day(d) for d in recipe.TRAIN]
+    cal_sets = [day(d) for d in recipe.CALIBRATION]
     t0 = time.perf_counter()
     model = fit(
         train_sets, cal_sets, target_fpr=target_fpr, progress=lambda what: err.print(f"features: {what}"), extra=extra
     )
-    model.stamp(model.training | {"scale": scale, "with_decisions": with_decisions})
+    model.stamp(model.training | {"scale": scale, "with_decisions": with_decisions} | recipe.card(scale))
     model.save(out)
     err.print(
         f"model {model.version}: threshold {model.threshold:.4f}, {model.training['rows']:,} rows, {time.perf_counter() - t0:.0f}s -> {out}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from distillguard.detector.cohorts import Neighbourhoods, neighbour_mean
 from distillguard.detector.features import IDX
 from distillguard.detector.linking import Linkage
 from distillguard.detector.signals import REASONING
@@ -31,8 +32,9 @@ STATIC: tuple[str, ...] = (
     "c_log_shared_keys",
     "c_log_burst_size",
     "c_log_requests_per_member",
+    "k_density",
 )
-BEHAVIOUR: tuple[str, ...] = ("c_mean_behaviour", "c_share_behaviour_high", "c_min_behaviour")
+BEHAVIOUR: tuple[str, ...] = ("c_mean_behaviour", "c_share_behaviour_high", "c_min_behaviour", "k_mean_behaviour")
 FARM_PATHS = ("path_education", "path_research", "path_startup")
 
 
@@ -51,8 +53,9 @@ def _per_group_distinct(groups: np.ndarray, acct: np.ndarray, value: np.ndarray,
     return np.bincount(key >> VALUE_BITS, minlength=n_groups).astype(np.float64)
 
 
-def static_context(state: AccountState, link: Linkage, X: np.ndarray) -> np.ndarray:
-    """Cluster features that do not depend on any model, broadcast to each member (shape n x len(STATIC))."""
+def static_context(state: AccountState, link: Linkage, hoods: Neighbourhoods, X: np.ndarray) -> np.ndarray:
+    """Cluster features that do not depend on any model, broadcast to each member, and the density of each
+    account's behavioural neighbourhood (shape n x len(STATIC))."""
     n_acc = state.size
     g = groups_of(link)
     ng = int(g.max()) + 1 if n_acc else 0
@@ -100,15 +103,19 @@ def static_context(state: AccountState, link: Linkage, X: np.ndarray) -> np.ndar
     put("c_log_requests_per_member", np.log1p(req / size))
     out[:, STATIC.index("c_log_shared_keys")] = np.log1p(link.shared_keys)
     out[:, STATIC.index("c_log_burst_size")] = np.log1p(link.burst_size)
+    out[:, STATIC.index("k_density")] = hoods.density
     return out
 
 
-def behaviour_context(groups: np.ndarray, p: np.ndarray, high: float = 0.5) -> np.ndarray:
-    """Cluster aggregates of the per-account behaviour score ``p`` (shape n x len(BEHAVIOUR))."""
+def behaviour_context(groups: np.ndarray, hoods: Neighbourhoods, p: np.ndarray, high: float = 0.5) -> np.ndarray:
+    """Cluster aggregates of the per-account behaviour score ``p``, and its mean over each account's behavioural
+    neighbours (shape n x len(BEHAVIOUR))."""
     ng = int(groups.max()) + 1 if len(groups) else 0
     size = np.bincount(groups, minlength=ng).astype(np.float64)
     mean = np.bincount(groups, weights=p, minlength=ng) / np.maximum(size, 1)
     share = np.bincount(groups, weights=(p >= high).astype(float), minlength=ng) / np.maximum(size, 1)
     mn = np.ones(ng)
     np.minimum.at(mn, groups, p)
-    return np.column_stack([mean[groups], share[groups], mn[groups]]) if len(groups) else np.zeros((0, len(BEHAVIOUR)))
+    if not len(groups):
+        return np.zeros((0, len(BEHAVIOUR)))
+    return np.column_stack([mean[groups], share[groups], mn[groups], neighbour_mean(hoods, p)])

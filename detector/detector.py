@@ -18,6 +18,7 @@ import msgspec
 import numpy as np
 
 from distillguard.detector.changes import ChangeTracker
+from distillguard.detector.cohorts import Neighbourhoods, neighbourhoods
 from distillguard.detector.context import groups_of, static_context
 from distillguard.detector.events import Event
 from distillguard.detector.features import FEATURES, Features, account_features, release_hour
@@ -58,6 +59,7 @@ class Detector:
         self.changes = ChangeTracker()
         self._absorbed: dict[int, list[tuple[str, int]]] = {}
         self._link: Linkage | None = None
+        self._hoods: Neighbourhoods | None = None
         self._link_accounts = 0
         self._link_at = -np.inf
         self.rescores = 0
@@ -119,6 +121,7 @@ class Detector:
             **self.changes.to_doc(names),
             "absorbed": {names[a]: keys for a, keys in self._absorbed.items()},
             "link": None if self._link is None else self._link.to_doc(),
+            "hoods": None if self._hoods is None else self._hoods.to_doc(),
             "link_accounts": self._link_accounts,
             "link_at": self._link_at if np.isfinite(self._link_at) else None,
         }
@@ -138,6 +141,7 @@ class Detector:
         det.changes = ChangeTracker.from_doc(doc, ids)
         det._absorbed = {ids[n]: [tuple(k) for k in keys] for n, keys in doc["absorbed"].items()}
         det._link = None if doc["link"] is None else Linkage.from_doc(doc["link"])
+        det._hoods = None if doc.get("hoods") is None else Neighbourhoods.from_doc(doc["hoods"])
         det._link_accounts = doc["link_accounts"]
         det._link_at = -np.inf if doc["link_at"] is None else doc["link_at"]
         return det
@@ -156,13 +160,15 @@ class Detector:
         if (
             relink
             or self._link is None
+            or self._hoods is None
             or st.size >= self._link_accounts * (1 + RELINK_GROWTH)
             or at - self._link_at >= RELINK_EVERY
         ):
-            self._link, self._link_accounts, self._link_at = link_accounts(st), st.size, at
-        link = self._link.extended(st.size)
-        ctx = static_context(st, link, X)
-        score, behaviour, anomaly, final_in = score_accounts(self.model, X, groups_of(link), ctx, self.last)
+            self._link, self._hoods = link_accounts(st), neighbourhoods(X)
+            self._link_accounts, self._link_at = st.size, at
+        link, hoods = self._link.extended(st.size), self._hoods.extended(st.size)
+        ctx = static_context(st, link, hoods, X)
+        score, behaviour, anomaly, final_in = score_accounts(self.model, X, groups_of(link), hoods, ctx, self.last)
         members = link.members()
         cluster_ids = self.changes.cluster_ids(members, st.names)
         cluster_score = np.array([float(np.median(score[m])) for m in members])
@@ -170,6 +176,7 @@ class Detector:
             at,
             X,
             link,
+            hoods,
             members,
             ctx,
             score,

@@ -26,6 +26,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 from sklearn.model_selection import GroupKFold, cross_val_predict
 from threadpoolctl import ThreadpoolController
 
+from distillguard.detector.cohorts import Neighbourhoods
 from distillguard.detector.context import BEHAVIOUR, STATIC, behaviour_context
 from distillguard.detector.features import FEATURES
 
@@ -38,10 +39,11 @@ THRESHOLD_RANGE = (0.05, 0.95)  # a calibrated threshold is clipped into this ra
 
 @dataclass
 class Rows:
-    """Training or scoring rows: account features, cluster groups and static cluster context."""
+    """Training or scoring rows: account features, cluster groups, behavioural neighbourhoods and static context."""
 
     X: np.ndarray  # n x len(FEATURES)
     groups: np.ndarray  # n, group ids unique across snapshots/datasets
+    hoods: Neighbourhoods  # neighbours are row indices
     context: np.ndarray  # n x len(STATIC)
     y: np.ndarray | None = None  # 1 attack, 0 legit
     split: np.ndarray | None = None  # ids for grouped cross-validation (e.g. dataset id)
@@ -109,7 +111,7 @@ class DetectionModel:
         folds = GroupKFold(n_splits=min(self.n_splits, len(np.unique(split))))
         oof = cross_val_predict(self._gb(), X2, rows.y, cv=folds, groups=split, method="predict_proba")[:, 1]
         self.behaviour_ = self._gb().fit(X2, rows.y)
-        X3 = np.column_stack([X2, rows.context, behaviour_context(rows.groups, oof)])
+        X3 = np.column_stack([X2, rows.context, behaviour_context(rows.groups, rows.hoods, oof)])
         self.final_ = self._gb().fit(X3, rows.y)
         return self
 
@@ -133,7 +135,7 @@ class DetectionModel:
     def score_samples(self, rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(final score, behaviour score, anomaly) per row."""
         anomaly, p2 = self.behaviour(rows.X)
-        return self.final(rows.X, anomaly, rows.context, behaviour_context(rows.groups, p2)), p2, anomaly
+        return self.final(rows.X, anomaly, rows.context, behaviour_context(rows.groups, rows.hoods, p2)), p2, anomaly
 
     def calibrate(self, scores: np.ndarray, y: np.ndarray) -> float:
         """Set ``threshold`` for held-out FPR <= ``target_fpr`` at the best recall, in the middle of

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from distillguard.detector.cohorts import PROFILE, Dimension
 from distillguard.detector.context import STATIC
 from distillguard.detector.features import IDX
 from distillguard.detector.state import HIGH_MAX_TOKENS
@@ -43,6 +44,10 @@ CLUSTER_ROUND_THE_CLOCK_SIZE = 5  # members needed to say the cluster runs aroun
 CLUSTER_REASONING_SHARE = 0.5
 CLUSTER_SINGLE_TURN_SHARE, CLUSTER_SINGLE_TURN_MIN_REQUESTS = 0.05, 20  # multi-turn share at most this
 IP_POOL_PER_MEMBER, IP_POOL_MIN_SIZE = 0.5, 5  # distinct IPs per member: a rotating pool
+# A behavioural neighbourhood is said when its accounts crowd this much closer than a typical account's
+# (log of the radius ratio: log 2, twice as close) and score this high on average on their own behaviour.
+CROWDED_DENSITY, CROWD_BEHAVIOUR = float(np.log(2.0)), 0.5
+CROWD_DIMENSIONS = 3  # profile coordinates named: those furthest from the population's median
 
 
 def _pct(x: float) -> str:
@@ -161,6 +166,34 @@ def cluster_reasons(
     if np.expm1(c["c_log_ips_per_member"]) >= IP_POOL_PER_MEMBER and size >= IP_POOL_MIN_SIZE:
         out.append(f"requests rotate across a pool of {len(shared.get('ip', []))}+ shared IPs")
     return out
+
+
+def _profile_value(d: Dimension, v: float) -> str:
+    if d.unit == "share":
+        return _pct(v)
+    if d.unit == "tokens":
+        return f"{_tokens(float(np.expm1(v)))} tokens"
+    return f"{v:.2f}"
+
+
+def crowd_reason(
+    density: float, behaviour: float, linked: int, crowd: np.ndarray, typical: np.ndarray, size: int
+) -> str | None:
+    """What an account's behavioural neighbourhood says, when it is crowded and harvest-like: ``crowd`` and
+    ``typical`` are the PROFILE medians of the neighbourhood and of the population; ``linked``: neighbours in the
+    account's own cluster."""
+    if density < CROWDED_DENSITY or behaviour < CROWD_BEHAVIOUR:
+        return None
+    far = np.argsort(-np.abs(crowd - typical) / np.array([d.resolution for d in PROFILE]), kind="stable")
+    said = ", ".join(
+        f"{PROFILE[j].label} {_profile_value(PROFILE[j], crowd[j])} (typical {_profile_value(PROFILE[j], typical[j])})"
+        for j in far[:CROWD_DIMENSIONS]
+    )
+    infra = "none of them sharing" if linked == 0 else f"{linked} sharing"
+    return (
+        f"its {size} nearest accounts by behaviour ({infra} its payment, network or client) crowd "
+        f"{np.exp(density):.1f}x closer than typical and score {behaviour:.2f} on their own behaviour: {said}"
+    )
 
 
 def iso(ts: float | None) -> datetime | None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from distillguard.detector.cohorts import Neighbourhoods
 from distillguard.detector.context import behaviour_context
 from distillguard.detector.linking import Linkage
 from distillguard.detector.model import DetectionModel
@@ -20,6 +21,7 @@ class Scoring:
     at: float  # event time scored at
     X: np.ndarray  # account features, accounts x FEATURES
     link: Linkage
+    hoods: Neighbourhoods
     members: list[np.ndarray]  # account ids per cluster
     context: np.ndarray  # static cluster context per account
     score: np.ndarray  # final score per account
@@ -37,7 +39,12 @@ class Scoring:
 
 
 def score_accounts(
-    model: DetectionModel, X: np.ndarray, groups: np.ndarray, ctx: np.ndarray, prev: Scoring | None
+    model: DetectionModel,
+    X: np.ndarray,
+    groups: np.ndarray,
+    hoods: Neighbourhoods,
+    ctx: np.ndarray,
+    prev: Scoring | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(score, behaviour, anomaly, final input) per account, re-running the models only on rows whose
     inputs changed since ``prev`` (the models score row by row, so the result equals scoring everything)."""
@@ -49,7 +56,7 @@ def score_accounts(
         changed[:m] = np.any(X[:m] != prev.X, axis=1)
         anomaly[:m], behaviour[:m] = prev.anomaly, prev.behaviour
     anomaly[changed], behaviour[changed] = model.behaviour(X[changed])
-    bctx = behaviour_context(groups, behaviour)
+    bctx = behaviour_context(groups, hoods, behaviour)
     final_in = np.column_stack([ctx, bctx])
     redo = changed.copy()
     score = np.zeros(n)

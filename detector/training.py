@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distillguard.detector.cohorts import Neighbourhoods, neighbourhoods
 from distillguard.detector.context import groups_of, static_context
 from distillguard.detector.events import BadLine, Event, read_events
 from distillguard.detector.features import account_features
@@ -53,9 +54,9 @@ def snapshots(events: Iterable[Event], hours: Iterable[float] = SNAPSHOT_HOURS, 
     def take(h: float) -> None:
         st.fold()
         X = account_features(st)
-        link = link_accounts(st)
-        ctx = static_context(st, link, X)
-        out.append(Snapshot(name, h, list(st.names), Rows(X=X, groups=groups_of(link), context=ctx)))
+        link, hoods = link_accounts(st), neighbourhoods(X)
+        ctx = static_context(st, link, hoods, X)
+        out.append(Snapshot(name, h, list(st.names), Rows(X=X, groups=groups_of(link), hoods=hoods, context=ctx)))
 
     for ev in events:
         ts = ev.ts.timestamp()
@@ -67,6 +68,11 @@ def snapshots(events: Iterable[Event], hours: Iterable[float] = SNAPSHOT_HOURS, 
     if start is not None:
         take(marks[0] if marks else (st.watermark - start) / HOUR)
     return out
+
+
+def stack(parts: list[Neighbourhoods]) -> Neighbourhoods:
+    """Neighbourhoods of stacked rows (each part's indices already shifted to its rows)."""
+    return Neighbourhoods(np.vstack([p.neighbours for p in parts]), np.concatenate([p.density for p in parts]))
 
 
 class TrainingDataError(ValueError):
@@ -81,8 +87,8 @@ def rows_for(
     """Stack labelled rows of every snapshot of every dataset (group ids made unique); lines that are not
     events are skipped and passed to ``on_bad``. Raise :class:`TrainingDataError` when there is no event at all."""
     parts: list[Snapshot] = []
-    X, G, C, Y, S = [], [], [], [], []
-    offset = 0
+    X, G, C, Y, S, H = [], [], [], [], [], []
+    offset = rows_so_far = 0
     for d_i, ds in enumerate(datasets):
         if progress:
             progress(ds.name)
@@ -94,6 +100,8 @@ def rows_for(
             X.append(r.X[known])
             G.append(r.groups[known] + offset)
             offset += int(r.groups.max()) + 1 if len(r.groups) else 0
+            H.append(r.hoods.subset(known).shifted(rows_so_far))
+            rows_so_far += int(known.sum())
             C.append(r.context[known])
             Y.append(y[known])
             S.append(np.full(int(known.sum()), d_i))
@@ -102,7 +110,12 @@ def rows_for(
     if not X:
         raise TrainingDataError("no valid events to build training rows from")
     rows = Rows(
-        X=np.vstack(X), groups=np.concatenate(G), context=np.vstack(C), y=np.concatenate(Y), split=np.concatenate(S)
+        X=np.vstack(X),
+        groups=np.concatenate(G),
+        hoods=stack(H),
+        context=np.vstack(C),
+        y=np.concatenate(Y),
+        split=np.concatenate(S),
     )
     return rows, parts
 
@@ -121,6 +134,7 @@ def train(
         rows = Rows(
             X=np.vstack([rows.X, extra.X]),
             groups=np.concatenate([rows.groups, extra.groups + rows.groups.max() + 1]),
+            hoods=stack([rows.hoods, extra.hoods.shifted(len(rows.X))]),
             context=np.vstack([rows.context, extra.context]),
             y=np.concatenate([rows.y, extra.y]),
             split=np.concatenate([rows.split, np.full(len(extra.X), -1)]),

@@ -11,9 +11,10 @@ from functools import cached_property
 
 import numpy as np
 
-from distillguard.detector.features import new_models
+from distillguard.detector.cohorts import NONE, PROFILE, profile
+from distillguard.detector.features import IDX, new_models
 from distillguard.detector.model import DetectionModel
-from distillguard.detector.reasons import account_reasons, cluster_reasons, iso
+from distillguard.detector.reasons import account_reasons, cluster_reasons, crowd_reason, iso
 from distillguard.detector.records import AccountVerdict, ClusterVerdict
 from distillguard.detector.scoring import Scoring
 from distillguard.detector.state import HOUR_BITS, INDICATORS, MODEL_BITS, VALUE_BITS, VERIFICATION, AccountState
@@ -92,12 +93,42 @@ class Records:
         first needed: a re-scoring that changes no flagged cluster never needs them)."""
         return shared_indicators(self.state, self.scoring.link.labels)
 
+    @cached_property
+    def typical_profile(self) -> np.ndarray:
+        """The population's median of each PROFILE feature, over accounts with a neighbourhood."""
+        X = self.scoring.X
+        has = profile(X)[1]
+        cols = [IDX[d.feature] for d in PROFILE]
+        return np.median(X[has][:, cols], axis=0) if has.any() else np.zeros(len(cols))
+
+    def crowd_reason(self, a: int) -> str | None:
+        """What account ``a``'s behavioural neighbourhood says, if it is crowded and harvest-like."""
+        s = self.scoring
+        nb = s.hoods.neighbours[a]
+        nb = nb[nb != NONE]
+        if not len(nb):
+            return None
+        crowd = np.vstack([s.X[nb], s.X[a : a + 1]])
+        cols = [IDX[d.feature] for d in PROFILE]
+        k = int(s.link.labels[a])
+        linked = int((s.link.labels[nb] == k).sum()) if k >= 0 else 0
+        return crowd_reason(
+            float(s.hoods.density[a]),
+            float(s.behaviour[nb].mean()),
+            linked,
+            np.median(crowd[:, cols], axis=0),
+            self.typical_profile,
+            len(nb),
+        )
+
     def account_reasons(self, a: int) -> list[str]:
         """Why account ``a`` scores as it does: its cluster first, then what stands out in its behaviour."""
         s, st = self.scoring, self.state
         n = int(st.col("n")[a])
         mean_out = float(st.col("out_tok")[a] / max(n, 1))
         own = account_reasons(s.X[a], n, mean_out, float(s.anomaly[a]), s.newest_model)
+        if crowd := self.crowd_reason(a):
+            own.append(crowd)
         k = int(s.link.labels[a])
         if k >= 0:
             lead = f"member of cluster {s.cluster_ids[k]} ({len(s.members[k])} accounts, cluster score {s.cluster_score[k]:.2f})"

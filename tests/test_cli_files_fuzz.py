@@ -275,14 +275,14 @@ class Trained(Exception):
 @FEW
 @given(hostile_files())
 def test_train_reads_any_decisions_events_file(tmp_path_factory: pytest.TempPathFactory, f: Hostile) -> None:
-    from distillguard.detector import training
+    from distillguard.detector import recipe, training
 
     tmp = tmp_path_factory.mktemp("train")
     events = f.write(tmp / "events.jsonl")
     with pytest.MonkeyPatch.context() as mp:  # only the reading of --events is under test: no review service, no fit
         mp.setattr(commands, "_decisions", lambda: {f"acct_{i}": i % 2 == 0 for i in range(ACCOUNTS)})
-        mp.setattr(commands, "TRAIN_SETS", ())
-        mp.setattr(commands, "CALIBRATION_SETS", ())
+        mp.setattr(recipe, "TRAIN", ())
+        mp.setattr(recipe, "CALIBRATION", ())
         mp.setattr(training, "train", lambda *a, **k: (_ for _ in ()).throw(typer.Exit(0)))
         res = run("train", "--out", str(tmp / "m.joblib"), "--with-decisions", "--events", str(events))
     if f.broken:
