@@ -49,7 +49,11 @@ def simulate(
         float, typer.Option(help="Population size: 1.0 is ~4,000 accounts and ~250k events per day.")
     ] = 1.0,
     scenario: Annotated[
-        str, typer.Option(help="standard, or hard: no card reuse, large proxy pools, timing jitter, camouflage chats.")
+        str,
+        typer.Option(
+            help="standard; hard: no card reuse, large proxy pools, timing jitter, camouflage chats, some adaptive "
+            "campaigns; evasive: adaptive campaigns only (aged accounts bought one by one, ordinary clients and hours)."
+        ),
     ] = "standard",
     redact: Annotated[
         float, typer.Option(help="Share of events whose prompt and system prompt are null (1.0: no text at all).")
@@ -57,12 +61,18 @@ def simulate(
     days: Annotated[
         float, typer.Option(help="Length of the simulated window in days (starts 2026-03-02T00:00Z; at least 0.25).")
     ] = 1.0,
+    evasive_requests: Annotated[
+        float | None,
+        typer.Option(
+            help="Mean requests per adaptive-campaign account over the whole window (default: each variant's)."
+        ),
+    ] = None,
 ) -> None:
     """Simulate a day of API traffic with distillation campaigns and hard negatives, plus ground-truth labels."""
     from distillguard.detector.simulate import Params, generate, write
 
     try:
-        Params(seed, scale, scenario, redact, days).check()
+        Params(seed, scale, scenario, redact, days, evasive_requests).check()
     except ValueError as exc:
         fail(f"--{exc}")
     try:
@@ -70,7 +80,9 @@ def simulate(
     except OSError as exc:
         fail(f"cannot create {out_dir}: {exc.strerror or exc}")
     t0 = time.perf_counter()
-    sim = generate(seed=seed, scale=scale, scenario=scenario, redact=redact, days=days)
+    sim = generate(
+        seed=seed, scale=scale, scenario=scenario, redact=redact, days=days, evasive_requests=evasive_requests
+    )
     try:
         with progress("simulate", TextColumn("{task.completed:,}/{task.total:,} events")) as bar:
             task = bar.add_task("simulate", total=sim.manifest["events"])

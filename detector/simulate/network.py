@@ -222,9 +222,13 @@ PROXY_CLIENTS: tuple[Client, ...] = (
     Client("anthropic-typescript/0.32.1", TLS_NODE, False),
 )
 
-SDKS: tuple[Client, ...] = (
+# The official SDKs at the versions most developers run: what an adaptive attacker picks to blend in.
+OFFICIAL_SDKS: tuple[Client, ...] = (
     *(Client(f"anthropic-python/{v}", TLS_PYTHON, False) for v in ("0.45.2", "0.47.0", "0.49.0", "0.50.1")),
     *(Client(f"anthropic-typescript/{v}", TLS_NODE, False) for v in ("0.36.3", "0.37.0", "0.39.0")),
+)
+SDKS: tuple[Client, ...] = (
+    *OFFICIAL_SDKS,
     Client("python-httpx/0.27.0", TLS_PYTHON, False),
     Client("python-requests/2.31.0", TLS_PYTHON, False),
     Client("python-requests/2.28.2", TLS_PYTHON_OLD, False),
@@ -251,6 +255,14 @@ def pick_browser(rng: np.random.Generator) -> Client:
 def pick_sdk(rng: np.random.Generator) -> Client:
     """An SDK or HTTP library, weighted by popularity."""
     return SDKS[int(rng.choice(len(SDKS), p=SDK_WEIGHTS))]
+
+
+OFFICIAL_SDK_WEIGHTS = SDK_WEIGHTS[: len(OFFICIAL_SDKS)] / SDK_WEIGHTS[: len(OFFICIAL_SDKS)].sum()
+
+
+def pick_official_sdk(rng: np.random.Generator) -> Client:
+    """An official SDK build, weighted by popularity (shared with many developers)."""
+    return OFFICIAL_SDKS[int(rng.choice(len(OFFICIAL_SDKS), p=OFFICIAL_SDK_WEIGHTS))]
 
 
 def pick_country(rng: np.random.Generator) -> str:

@@ -27,6 +27,7 @@ from distillguard.detector.simulate.timing import (
 from distillguard.detector.units import DAY, HOUR
 
 INF = float("inf")
+CLASSIC_SCENARIOS = ("standard", "hard")  # the scenarios with hydras, low-and-slow rings and lone harvesters
 MODEL_OLD, MODEL_MINI, MODEL_NEW = 0, 1, 2
 
 
@@ -833,6 +834,11 @@ class Builder:
         self.university(self.n(6, 1))
         self.enterprise(self.n(4, 1))
         self.benchmarks(self.n(6, 2))
+        if self.scenario in CLASSIC_SCENARIOS:
+            self.classic_campaigns()
+
+    def classic_campaigns(self) -> None:
+        """Hydra proxies with their reseller customers, low-and-slow rings and lone harvesters."""
         hydras = [
             self.hydra(
                 0,

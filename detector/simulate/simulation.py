@@ -16,11 +16,11 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from distillguard.detector.simulate import text
+from distillguard.detector.simulate import adaptive, lookalikes, text
 from distillguard.detector.simulate.population import MODEL_MINI, MODEL_NEW, MODEL_OLD, Actor, Builder
 from distillguard.detector.units import DAY, HOUR
 
-SCENARIOS = ("standard", "hard")
+SCENARIOS = ("standard", "hard", "evasive")
 DEFAULT_START = datetime(2026, 3, 2, tzinfo=UTC)
 RELEASE_AFTER = 9 * HOUR
 # The shortest window: hydras rotate replacement accounts in from 2 h and retire burnt ones from 4 h on.
@@ -28,6 +28,7 @@ MIN_DAYS = 0.25
 MODELS = {MODEL_OLD: "frontier-4", MODEL_MINI: "frontier-4-mini", MODEL_NEW: "frontier-5"}
 MODEL_SPEED = {MODEL_OLD: 70.0, MODEL_MINI: 160.0, MODEL_NEW: 55.0}  # output tokens per second
 DUPLICATE_RATE = 0.001
+CAMO_OUT_MEDIAN, CAMO_MAX_TOKENS = 400.0, 4096  # a camouflage chat's answers
 ROW_REQUEST, ROW_RETRY, ROW_REPLAY = 0, 1, 2
 
 
@@ -47,6 +48,7 @@ class Params:
     scenario: str = "standard"
     redact: float = 0.0
     days: float = 1.0
+    evasive_requests: float | None = None  # mean requests per adaptive account over the window (None: the variants')
 
     def check(self) -> None:
         if not self.scale > 0:
@@ -59,6 +61,8 @@ class Params:
             raise ValueError(
                 f"days must be >= {MIN_DAYS:g} (the campaigns' plans need {MIN_DAYS * DAY / HOUR:g} hours), got {self.days}"
             )
+        if self.evasive_requests is not None and not self.evasive_requests > 0:
+            raise ValueError(f"evasive-requests must be > 0, got {self.evasive_requests}")
 
 
 class Simulation:
@@ -73,14 +77,17 @@ class Simulation:
         scenario: str = "standard",
         redact: float = 0.0,
         days: float = 1.0,
+        evasive_requests: float | None = None,
         start: datetime = DEFAULT_START,
     ):
-        self.params = Params(seed, scale, scenario, redact, days)
+        self.params = Params(seed, scale, scenario, redact, days, evasive_requests)
         self.params.check()
         self.start = start
         self.release = RELEASE_AFTER
         b = Builder(seed, scale, scenario, days, start, self.release)
         b.build()
+        lookalikes.populate(b)
+        adaptive.populate(b, evasive_requests)
         self.actors: list[Actor] = [a for a in b.actors if len(a.planned(a.t))]
         for a in self.actors:
             a.extra["created"] = _iso(a.created_at)
@@ -194,17 +201,21 @@ class Simulation:
         """Materialise one planned request of account ``a`` (conversation, turn, model, egress and camouflage are planned)."""
         prof = a.profile
         ip, asn, ip_country = a.ips[ip_i]
-        system, tools, reasoning = None, [], r.random() < prof.reasoning_p
+        system: str | None = None
+        tools: list[str] = []
+        reasoning = r.random() < prof.reasoning_p
         content = "chat" if camo else a.content
         max_tokens = prof.max_tokens[int(r.random() * len(prof.max_tokens))]
         out_median = prof.out_median
         stop, kind = None, content
-        if content == "chat":
+        if a.content == "evasive":
+            prompt, system, tools = adaptive.request(r, a, conv, turn, camo)
+        elif content == "chat":
             topics = a.extra.get("topics") or [int(r.random() * 9)]
             topic = topics[(conv * 7 + 3) % len(topics)]
             prompt = text.legit_prompt(r, topic, turn, a.lang, r.random() < a.extra.get("step", 0.0))
-            if camo:
-                out_median, max_tokens, reasoning = 400.0, 4096, False
+        elif content in lookalikes.CONTENT:
+            prompt, system, tools = lookalikes.CONTENT[content](r, a, turn)
         elif content == "dev":
             prompt = text.q_code(r) if r.random() < 0.3 else text.legit_prompt(r, 0, 0)
             if prof.tools and r.random() < prof.tools_p:
@@ -240,6 +251,8 @@ class Simulation:
             else:
                 prompt = text.rewrite_prompt(r, tmpl, focus)
             reasoning = r.random() < prof.reasoning_p
+        if camo:
+            out_median, max_tokens, reasoning = CAMO_OUT_MEDIAN, CAMO_MAX_TOKENS, False
         # tokens
         in_tok = (
             (len(prompt.encode()) + 3) // 4
@@ -332,6 +345,7 @@ class Simulation:
             "scenario": p.scenario,
             "redact": p.redact,
             "days": p.days,
+            "evasive_requests": p.evasive_requests,
             "start": _iso(self.start),
             "end": _iso(self.start + timedelta(seconds=p.days * DAY)),
             "models": [
@@ -354,10 +368,19 @@ class Simulation:
 
 
 def generate(
-    *, seed: int, scale: float = 1.0, scenario: str = "standard", redact: float = 0.0, days: float = 1.0
+    *,
+    seed: int,
+    scale: float = 1.0,
+    scenario: str = "standard",
+    redact: float = 0.0,
+    days: float = 1.0,
+    evasive_requests: float | None = None,
 ) -> Simulation:
-    """Plan a simulated window; iterate ``.events()`` for the events, read ``.labels`` and ``.manifest``."""
-    return Simulation(seed=seed, scale=scale, scenario=scenario, redact=redact, days=days)
+    """Plan a simulated window; iterate ``.events()`` for the events, read ``.labels`` and ``.manifest``.
+    ``evasive_requests`` sets the mean requests per adaptive account over the window (default: each variant's)."""
+    return Simulation(
+        seed=seed, scale=scale, scenario=scenario, redact=redact, days=days, evasive_requests=evasive_requests
+    )
 
 
 def simulate(
@@ -368,11 +391,15 @@ def simulate(
     scenario: str = "standard",
     redact: float = 0.0,
     days: float = 1.0,
+    evasive_requests: float | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Write ``events.jsonl.gz`` (time-ordered), ``labels.json`` and ``manifest.json`` into ``out_dir``;
     return the manifest. Byte-identical output for identical parameters."""
-    return write(generate(seed=seed, scale=scale, scenario=scenario, redact=redact, days=days), out_dir, progress)
+    sim = generate(
+        seed=seed, scale=scale, scenario=scenario, redact=redact, days=days, evasive_requests=evasive_requests
+    )
+    return write(sim, out_dir, progress)
 
 
 def write(sim: Simulation, out_dir: str | Path, progress: Callable[[int], None] | None = None) -> dict:

@@ -97,6 +97,11 @@ CLASS = np.array(
     ]
 )
 APP = 0.55 + 0.45 * HUMAN  # end users behind an app, smeared over its market
+# Someone at it after work: a little at lunch, most in the evening, some late at night.
+EVENING = np.array(
+    [0.35, 0.18, 0.08, 0.04, 0.03, 0.03, 0.08, 0.15, 0.18, 0.15, 0.15, 0.2,
+     0.35, 0.3, 0.18, 0.18, 0.22, 0.35, 0.6, 0.85, 1.0, 1.0, 0.9, 0.6]
+)  # fmt: skip
 
 
 def hourly_rate(
@@ -126,11 +131,19 @@ def sample_times(rng: np.random.Generator, rate: np.ndarray, n: int, days: float
 
 
 def conversations(
-    rng: np.random.Generator, starts: np.ndarray, mean_turns: float, gap_s: float, max_turns: int = 12
+    rng: np.random.Generator,
+    starts: np.ndarray,
+    mean_turns: float,
+    gap_s: float,
+    max_turns: int = 12,
+    turns: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Expand conversation start times into turns: (times, conversation index, turn index)."""
+    """Expand conversation start times into turns: (times, conversation index, turn index). Each conversation
+    has a geometric number of turns (mean ``mean_turns``, at most ``max_turns``) unless ``turns`` gives them."""
     k = len(starts)
-    if mean_turns <= 1:
+    if turns is not None:
+        turns = turns[:k]
+    elif mean_turns <= 1:
         turns = np.ones(k, dtype=np.int64)
     else:
         turns = np.minimum(rng.geometric(1.0 / mean_turns, size=k), max_turns)
@@ -143,6 +156,21 @@ def conversations(
     base = csum[first]
     t = starts[conv] + (csum - base)
     return t, conv, turn.astype(np.int64)
+
+
+def sessions(
+    rng: np.random.Generator, rate: np.ndarray, n: int, go_on_p: float, gap_s: float, days: float, max_turns: int = 12
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exactly ``n`` requests (fewer only where the window cuts a conversation) in conversations started at
+    ``rate`` that go on after each turn with probability ``go_on_p``: (times, conversation index, turn index)."""
+    if n <= 0:
+        return np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    turns = np.minimum(rng.geometric(1.0 - go_on_p, size=n), max_turns)
+    k = int(np.searchsorted(np.cumsum(turns), n)) + 1
+    turns = turns[:k]
+    turns[-1] -= int(turns.sum()) - n
+    starts = sample_times(rng, rate, k, days)
+    return conversations(rng, starts, 0.0, gap_s, turns=turns)
 
 
 def bursts(rng: np.random.Generator, starts: np.ndarray, mean_size: float, gap_s: float) -> np.ndarray:

@@ -29,6 +29,7 @@ def test_simulate_command_refuses_bad_options(tmp_path):
         (["--redact", "1.5"], "--redact must be within [0, 1]"),
         (["--scenario", "easy"], "--scenario must be one of"),
         (["--days", "0.1"], "--days must be >= 0.25"),
+        (["--evasive-requests", "0"], "--evasive-requests must be > 0"),
     ):
         res = runner.invoke(build_app(), ["simulate", str(tmp_path / "x"), *args])
         assert res.exit_code == 2 and message in res.output, res.output
