@@ -17,6 +17,8 @@ from distillguard.detector.records import SubjectKind
 
 MAX_MEMBERS = 500
 MAX_PROMPTS = 20
+PROMPT_ROLE = "analyst"  # the lowest role that may see prompt text (prompts and prompt templates) unredacted
+TEMPLATE_KIND = "template"  # the shared indicator whose values are prompt text
 
 
 def redact(text: str) -> str:
@@ -28,7 +30,7 @@ def _indicators(shared: dict[str, list[str]], redacted: bool) -> dict[str, list[
     """Shared indicators; prompt templates are prompt text, so redacted like prompts when ``redacted``."""
     if not redacted:
         return shared
-    return {kind: [redact(v) for v in values] if kind == "template" else values for kind, values in shared.items()}
+    return {kind: [redact(v) for v in values] if kind == TEMPLATE_KIND else values for kind, values in shared.items()}
 
 
 def _prompts(accounts: list[AccountRow], redacted: bool) -> list[dict]:

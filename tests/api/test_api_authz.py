@@ -40,7 +40,9 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("GET", "/docs/assets/{path}", ""): (OK, OK, OK, OK, OK),
     ("GET", "/console/static/{path}", ""): (OK, OK, OK, OK, OK),
     ("GET", "/api/v1/detections", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/detections", "indicator_kind=template"): (401, 403, OK, OK, OK),
     ("GET", "/api/v1/detections/counts", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/detections/counts", "indicator_kind=template"): (401, 403, OK, OK, OK),
     ("GET", "/api/v1/clusters/{cluster_id}", ""): (401, OK, OK, OK, OK),
     ("GET", "/api/v1/clusters/{cluster_id}", "redact=false"): (401, 403, OK, OK, OK),
     ("GET", "/api/v1/accounts/{account_id}", ""): (401, OK, OK, OK, OK),
@@ -109,6 +111,7 @@ class Req(NamedTuple):
 
 
 CONFIRMED = "c-hydra-2"  # the cluster whose case the matrix confirms
+BY_TEMPLATE = "indicator=Homework%204%2C%20question%202%3A%20solve%20step%20by%20step.&indicator_kind=template"
 
 
 @dataclass
@@ -209,7 +212,9 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
     ("GET", "/docs/assets/{path}", ""): _url("/docs/assets/swagger-ui.css"),
     ("GET", "/console/static/{path}", ""): _url("/console/static/console.css"),
     ("GET", "/api/v1/detections", ""): _url("/api/v1/detections?kind=account&limit=200"),
+    ("GET", "/api/v1/detections", "indicator_kind=template"): _url(f"/api/v1/detections?{BY_TEMPLATE}"),
     ("GET", "/api/v1/detections/counts", ""): _url("/api/v1/detections/counts"),
+    ("GET", "/api/v1/detections/counts", "indicator_kind=template"): _url(f"/api/v1/detections/counts?{BY_TEMPLATE}"),
     ("GET", "/api/v1/clusters/{cluster_id}", ""): _url("/api/v1/clusters/c-hydra"),
     ("GET", "/api/v1/clusters/{cluster_id}", "redact=false"): _url("/api/v1/clusters/c-hydra?redact=false"),
     ("GET", "/api/v1/accounts/{account_id}", ""): _url("/api/v1/accounts/acct-h001"),

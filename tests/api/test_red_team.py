@@ -259,3 +259,33 @@ def test_docs_load_nothing_from_a_cdn(api: Api) -> None:
     """Finding: /docs loaded Swagger UI from a CDN, on the console's origin, without integrity checks."""
     html = api.client.get("/docs").text
     assert not re.findall(r'(?:src|href)="(?:https?:)?//', html)
+
+
+# --- third round: what a viewer can learn about prompt text ----------------------------------------------------
+
+UNI_TEMPLATE = "Homework 4, question 2: solve step by step."  # the prompt template c-uni shares (tests/api/seed.py)
+
+
+def test_a_viewer_cannot_confirm_a_guessed_prompt_template(api: Api) -> None:
+    """Finding: a viewer (templates redacted in the evidence) guessed a template and the queue and counts answered
+    whether a cluster shares it (exact match, with or without indicator_kind=template): right and wrong guesses
+    must get the same answer."""
+
+    def answers(guess: str) -> list[tuple[int, object]]:
+        out = []
+        for path in ("/api/v1/detections", "/api/v1/detections/counts"):
+            for params in ({"indicator": guess, "indicator_kind": "template"}, {"indicator": guess}):
+                r = api.client.get(path, params=params, headers=api.h("viewer"))
+                out.append((r.status_code, r.json().get("total")))
+        return out
+
+    assert answers(UNI_TEMPLATE) == answers("Homework 5, question 1: solve step by step.")
+    console = [
+        api.client.get(
+            "/console", params={"indicator": g, "indicator_kind": "template"}, headers=api.console("viewer")[0]
+        )
+        for g in (UNI_TEMPLATE, "a wrong guess")
+    ]
+    api.client.cookies.clear()
+    assert console[0].status_code == console[1].status_code == 200
+    assert console[0].text == console[1].text
