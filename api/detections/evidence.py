@@ -21,9 +21,15 @@ PROMPT_ROLE = "analyst"  # the lowest role that may see prompt text (prompts and
 TEMPLATE_KIND = "template"  # the shared indicator whose values are prompt text
 
 
+# A redacted text shows its size class, not its length: an exact length would let a viewer confirm a guess.
+SHORT_BELOW = 100  # characters: shorter texts are "short"
+MEDIUM_BELOW = 1_000  # characters: shorter texts (not short) are "medium", the rest "long"
+
+
 def redact(text: str) -> str:
-    """What a redacted prompt shows instead of its text."""
-    return f"[redacted: {len(text)} characters]"
+    """What a redacted prompt shows instead of its text: ``[redacted: short|medium|long]``."""
+    size = "short" if len(text) < SHORT_BELOW else "medium" if len(text) < MEDIUM_BELOW else "long"
+    return f"[redacted: {size}]"
 
 
 def _indicators(shared: dict[str, list[str]], redacted: bool) -> dict[str, list[str]]:

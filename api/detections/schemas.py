@@ -98,7 +98,7 @@ class HourCount(BaseModel):
 
 
 class SamplePrompt(BaseModel):
-    """A prompt an account sent (text replaced by a length note when redacted)."""
+    """A prompt an account sent (text replaced by its size class, ``[redacted: short]``, when redacted)."""
 
     account_id: str
     prompt: str
