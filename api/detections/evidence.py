@@ -20,7 +20,6 @@ MAX_PROMPTS = 20
 PROMPT_ROLE = "analyst"  # the lowest role that may see prompt text (prompts and prompt templates) unredacted
 TEMPLATE_KIND = "template"  # the shared indicator whose values are prompt text
 
-
 # A redacted text shows its size class, not its length: an exact length would let a viewer confirm a guess.
 SHORT_BELOW = 100  # characters: shorter texts are "short"
 MEDIUM_BELOW = 1_000  # characters: shorter texts (not short) are "medium", the rest "long"

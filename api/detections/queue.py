@@ -19,7 +19,8 @@ from distillguard.api.errors import ServiceError
 from distillguard.api.inputs import storable
 from distillguard.detector.records import SubjectKind
 
-_counts: LRUCache = LRUCache(1024)  # (query, database, epoch) -> count; exact, as every write bumps the epoch
+# (query, database, template matching, epoch) -> count; exact, as every write bumps the epoch
+_counts: LRUCache = LRUCache(1024)
 _counts_lock = threading.Lock()
 
 
