@@ -4,17 +4,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from distillguard.api.database import Base
 from distillguard.api.types import UTCDateTime, utcnow
 
+ACTIVE = "revoked_at IS NULL"  # the tokens whose names are unique (migration 0006)
+
 
 class ApiToken(Base):
-    """A named API token with a role; ``token_hash`` is the SHA-256 of the secret."""
+    """A named API token with a role; ``token_hash`` is the SHA-256 of the secret. Names are unique among the
+    unrevoked tokens (a partial unique index): a name is one principal."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = (
+        Index(
+            "uq_api_tokens_active_name",
+            "name",
+            unique=True,
+            sqlite_where=text(ACTIVE),
+            postgresql_where=text(ACTIVE),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(128), nullable=False)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from cachetools import TTLCache
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -96,6 +97,13 @@ def active_token(session: Session, name: str) -> ApiToken | None:
     return session.scalar(select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None)).limit(1))
 
 
+def _refuse_taken(session: Session, name: str) -> None:
+    """409 when an unrevoked token is named ``name``."""
+    existing = active_token(session, name)
+    if existing is not None:
+        raise ServiceError(409, f"token {existing.id} named {name!r} is active; revoke it first or choose another name")
+
+
 def check_token_name(session: Session, name: str) -> None:
     """422 when ``name`` is reserved, 409 when an unrevoked token has it: a name is one principal (the audit
     actor and the assignee of cases), so nobody can get a token acting as someone else."""
@@ -103,9 +111,20 @@ def check_token_name(session: Session, name: str) -> None:
         raise ServiceError(
             422, f"token name {name!r} is reserved or padded; reserved: {', '.join(sorted(RESERVED_NAMES))}"
         )
-    existing = active_token(session, name)
-    if existing is not None:
-        raise ServiceError(409, f"token {existing.id} named {name!r} is active; revoke it first or choose another name")
+    _refuse_taken(session, name)
+
+
+def _insert_token(session: Session, row: ApiToken) -> None:
+    """Insert ``row``. The database keeps names unique among unrevoked tokens (index
+    ``uq_api_tokens_active_name``): when another transaction took the name after :func:`check_token_name` ran,
+    the insert is rolled back and answered with the same 409."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        _refuse_taken(session, row.name)
+        raise
 
 
 def create_token(session: Session, name: str, role: str, actor: Actor | str = CLI_ACTOR) -> tuple[ApiToken, str]:
@@ -116,8 +135,7 @@ def create_token(session: Session, name: str, role: str, actor: Actor | str = CL
     check_token_name(session, name)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(name=name, role=role, prefix=secret[:10], token_hash=hash_token(secret))
-    session.add(row)
-    session.flush()
+    _insert_token(session, row)
     record(session, actor, "token.create", "token", row.id, name=name, role=role)
     session.commit()
     return row, secret

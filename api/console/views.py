@@ -204,7 +204,8 @@ def queue_page(
     """The queue of clusters by risk."""
     st = ReviewStatus(status) if status is not None and status in ReviewStatus.__members__ else None
     f = QueueFilters(status=st, min_score=min_score if min_score is not None and 0 <= min_score <= 1 else None)
-    rows, nxt, total = queue.page(session, SubjectKind.cluster, f, cursor, 50)
+    match_templates = queue.template_matching(f, who)
+    rows, nxt, total = queue.page(session, SubjectKind.cluster, f, cursor, 50, templates=match_templates)
     return templates.TemplateResponse(
         request,
         "queue.html",
@@ -215,7 +216,7 @@ def queue_page(
             "total": total,
             "status": status or "",
             "min_score": min_score,
-            "counts": queue.counts(session, SubjectKind.cluster, QueueFilters()),
+            "counts": queue.counts(session, SubjectKind.cluster, QueueFilters(), templates=match_templates),
             "statuses": list(ReviewStatus),
             "msg": msg,
         },

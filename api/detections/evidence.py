@@ -17,18 +17,25 @@ from distillguard.detector.records import SubjectKind
 
 MAX_MEMBERS = 500
 MAX_PROMPTS = 20
+PROMPT_ROLE = "analyst"  # the lowest role that may see prompt text (prompts and prompt templates) unredacted
+TEMPLATE_KIND = "template"  # the shared indicator whose values are prompt text
+
+# A redacted text shows its size class, not its length: an exact length would let a viewer confirm a guess.
+SHORT_BELOW = 100  # characters: shorter texts are "short"
+MEDIUM_BELOW = 1_000  # characters: shorter texts (not short) are "medium", the rest "long"
 
 
 def redact(text: str) -> str:
-    """What a redacted prompt shows instead of its text."""
-    return f"[redacted: {len(text)} characters]"
+    """What a redacted prompt shows instead of its text: ``[redacted: short|medium|long]``."""
+    size = "short" if len(text) < SHORT_BELOW else "medium" if len(text) < MEDIUM_BELOW else "long"
+    return f"[redacted: {size}]"
 
 
 def _indicators(shared: dict[str, list[str]], redacted: bool) -> dict[str, list[str]]:
     """Shared indicators; prompt templates are prompt text, so redacted like prompts when ``redacted``."""
     if not redacted:
         return shared
-    return {kind: [redact(v) for v in values] if kind == "template" else values for kind, values in shared.items()}
+    return {kind: [redact(v) for v in values] if kind == TEMPLATE_KIND else values for kind, values in shared.items()}
 
 
 def _prompts(accounts: list[AccountRow], redacted: bool) -> list[dict]:

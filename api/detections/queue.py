@@ -10,6 +10,7 @@ from cachetools import LRUCache
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, defer
 
+from distillguard.api.auth.service import Principal
 from distillguard.api.detections import evidence
 from distillguard.api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow
 from distillguard.api.detections.schemas import Counts, QueueFilters, QueuePage
@@ -18,12 +19,20 @@ from distillguard.api.errors import ServiceError
 from distillguard.api.inputs import storable
 from distillguard.detector.records import SubjectKind
 
-_counts: LRUCache = LRUCache(1024)  # (query, database, epoch) -> count; exact, as every write bumps the epoch
+# (query, database, template matching, epoch) -> count; exact, as every write bumps the epoch
+_counts: LRUCache = LRUCache(1024)
 _counts_lock = threading.Lock()
 
 
-def _cached(session: Session, what: str, kind: SubjectKind, f: QueueFilters, compute):
-    key = (what, session.get_bind().engine.url.render_as_string(), kind, f.model_dump_json(), current_epoch(session))
+def _cached(session: Session, what: str, kind: SubjectKind, f: QueueFilters, templates: bool, compute):
+    key = (
+        what,
+        session.get_bind().engine.url.render_as_string(),
+        kind,
+        f.model_dump_json(),
+        templates,
+        current_epoch(session),
+    )
     with _counts_lock:
         hit = _counts.get(key)
     if hit is None:
@@ -60,10 +69,29 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise ServiceError(422, "invalid cursor: pass the next_cursor of a previous page unchanged") from exc
 
 
-def _indicator_match(f: QueueFilters):
+def template_matching(f: QueueFilters, who: Principal) -> bool:
+    """Whether ``f.indicator`` may match prompt templates for ``who`` (role analyst and above). A template is
+    prompt text, redacted for viewers: matching one by exact value would confirm a guessed template. So a viewer
+    naming ``indicator_kind=template`` gets 403, and a viewer's indicator without a kind skips templates."""
+    if who.can(evidence.PROMPT_ROLE):
+        return True
+    if f.indicator_kind is not None and f.indicator_kind.strip().casefold() == evidence.TEMPLATE_KIND:
+        raise ServiceError(
+            403,
+            f"matching prompt templates needs role {evidence.PROMPT_ROLE!r} or above (templates are prompt text, "
+            f"redacted for viewers); token {who.name!r} is {who.role!r}",
+        )
+    return False
+
+
+def _indicator_match(f: QueueFilters, templates: bool):
+    """The indicator rows ``f.indicator`` matches: of ``f.indicator_kind`` when given, prompt templates only when
+    ``templates``."""
     cond = ClusterIndicator.value == f.indicator
     if f.indicator_kind:
         cond = and_(cond, ClusterIndicator.kind == f.indicator_kind)
+    if not templates:
+        cond = and_(cond, ClusterIndicator.kind != evidence.TEMPLATE_KIND)
     return cond
 
 
@@ -93,7 +121,7 @@ def _sized(stmt: Select, f: QueueFilters) -> Select:
     return stmt
 
 
-def _cluster_filters(stmt: Select, f: QueueFilters, with_status: bool = True) -> Select:
+def _cluster_filters(stmt: Select, f: QueueFilters, templates: bool, with_status: bool = True) -> Select:
     c = ClusterRow
     stmt = _sized(_record_filters(stmt, c, f, with_status), f)
     if f.verification_path:
@@ -109,11 +137,11 @@ def _cluster_filters(stmt: Select, f: QueueFilters, with_status: bool = True) ->
             )
         )
     if f.indicator:
-        stmt = stmt.where(exists().where(ClusterIndicator.cluster_id == c.cluster_id, _indicator_match(f)))
+        stmt = stmt.where(exists().where(ClusterIndicator.cluster_id == c.cluster_id, _indicator_match(f, templates)))
     return stmt
 
 
-def _account_filters(stmt: Select, f: QueueFilters, with_status: bool = True) -> Select:
+def _account_filters(stmt: Select, f: QueueFilters, templates: bool, with_status: bool = True) -> Select:
     a = AccountRow
     stmt = _record_filters(stmt, a, f, with_status)
     if f.min_size is not None or f.max_size is not None:
@@ -123,7 +151,7 @@ def _account_filters(stmt: Select, f: QueueFilters, with_status: bool = True) ->
     if f.model:
         stmt = stmt.where(exists().where(AccountModel.account_id == a.account_id, AccountModel.model == f.model))
     if f.indicator:
-        stmt = stmt.where(a.cluster_id.in_(select(ClusterIndicator.cluster_id).where(_indicator_match(f))))
+        stmt = stmt.where(a.cluster_id.in_(select(ClusterIndicator.cluster_id).where(_indicator_match(f, templates))))
     return stmt
 
 
@@ -143,13 +171,19 @@ _DETAIL_ONLY = {
 
 
 def page(
-    session: Session, kind: SubjectKind, f: QueueFilters, cursor: str | None, limit: int
+    session: Session, kind: SubjectKind, f: QueueFilters, cursor: str | None, limit: int, *, templates: bool
 ) -> tuple[list, str | None, int]:
-    """(rows, next cursor or None, total matching) of one queue page, score descending then id ascending."""
+    """(rows, next cursor or None, total matching) of one queue page, score descending then id ascending;
+    ``f.indicator`` matches prompt templates only when ``templates`` (:func:`template_matching`)."""
     table, key, apply = _table(kind)
-    stmt = apply(select(table), f)
+    stmt = apply(select(table), f, templates)
     total = _cached(
-        session, "total", kind, f, lambda: session.scalar(apply(select(func.count()).select_from(table), f)) or 0
+        session,
+        "total",
+        kind,
+        f,
+        templates,
+        lambda: session.scalar(apply(select(func.count()).select_from(table), f, templates)) or 0,
     )
     if cursor:
         score, last = decode_cursor(cursor)
@@ -163,10 +197,11 @@ def page(
     return rows, nxt, total
 
 
-def counts(session: Session, kind: SubjectKind, f: QueueFilters) -> dict:
-    """Total, flagged and per-status counts under the filters (ignoring the status filter)."""
+def counts(session: Session, kind: SubjectKind, f: QueueFilters, *, templates: bool) -> dict:
+    """Total, flagged and per-status counts under the filters (ignoring the status filter); ``templates`` as
+    in :func:`page`."""
     table, _, apply = _table(kind)
-    stmt = apply(select(table.status, table.flagged, func.count()).select_from(table), f, with_status=False)
+    stmt = apply(select(table.status, table.flagged, func.count()).select_from(table), f, templates, with_status=False)
 
     def compute() -> tuple[dict[str, int], int]:
         by_status: dict[str, int] = {}
@@ -176,17 +211,19 @@ def counts(session: Session, kind: SubjectKind, f: QueueFilters) -> dict:
             flagged += n if is_flagged else 0
         return by_status, flagged
 
-    by_status, flagged = _cached(session, "counts", kind, f, compute)
+    by_status, flagged = _cached(session, "counts", kind, f, templates, compute)
     return {"kind": kind, "total": sum(by_status.values()), "flagged": flagged, "by_status": dict(by_status)}
 
 
-def page_json(session: Session, kind: SubjectKind, f: QueueFilters, cursor: str | None, limit: int) -> bytes:
+def page_json(
+    session: Session, kind: SubjectKind, f: QueueFilters, cursor: str | None, limit: int, *, templates: bool
+) -> bytes:
     """One queue page as the API's JSON body (:class:`QueuePage`)."""
-    rows, nxt, total = page(session, kind, f, cursor, limit)
+    rows, nxt, total = page(session, kind, f, cursor, limit, templates=templates)
     item = evidence.cluster_item if kind is SubjectKind.cluster else evidence.account_item
     return QueuePage(kind=kind, total=total, items=[item(r) for r in rows], next_cursor=nxt).model_dump_json().encode()
 
 
-def counts_json(session: Session, kind: SubjectKind, f: QueueFilters) -> bytes:
+def counts_json(session: Session, kind: SubjectKind, f: QueueFilters, *, templates: bool) -> bytes:
     """The counts under the filters as the API's JSON body (:class:`Counts`)."""
-    return Counts(**counts(session, kind, f)).model_dump_json().encode()
+    return Counts(**counts(session, kind, f, templates=templates)).model_dump_json().encode()

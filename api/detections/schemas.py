@@ -28,7 +28,12 @@ class QueueFilters(BaseModel):
     verification_path: str | None = Field(None, max_length=32)
     model: str | None = Field(None, max_length=128, description="Called this model (a cluster: any member did).")
     indicator: str | None = Field(None, max_length=1000, description="Shares this indicator value (IP, ASN, card...).")
-    indicator_kind: str | None = Field(None, max_length=32)
+    indicator_kind: str | None = Field(
+        None,
+        max_length=32,
+        description="The indicator's kind (ip, asn, payment_fingerprint...). `template` (prompt text) needs role "
+        "analyst (403 for viewers); a viewer's indicator without a kind does not match templates.",
+    )
 
 
 class ClusterFields(BaseModel):
@@ -98,7 +103,7 @@ class HourCount(BaseModel):
 
 
 class SamplePrompt(BaseModel):
-    """A prompt an account sent (text replaced by a length note when redacted)."""
+    """A prompt an account sent (text replaced by its size class, ``[redacted: short]``, when redacted)."""
 
     account_id: str
     prompt: str

@@ -33,14 +33,15 @@ async def get_queue(
         str | None, Query(max_length=queue.MAX_CURSOR_CHARS, description="next_cursor of the previous page.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    _who: Principal = Depends(viewer),
+    who: Principal = Depends(viewer),
 ) -> Response:
     """Clusters or accounts ordered by score (then id), filtered, with cursor pagination and the total count.
     Pages of the same detections epoch are rendered once (other processes' writes show within about
-    API_QUEUE_CACHE_SECONDS)."""
-    key = ("page", kind, f.model_dump_json(), cursor, limit)
+    API_QUEUE_CACHE_SECONDS). Matching prompt templates (``indicator_kind=template``) needs role analyst."""
+    templates = queue.template_matching(f, who)
+    key = ("page", kind, f.model_dump_json(), templates, cursor, limit)
     body = await request.app.state.queue_pages.get(
-        key, partial(queue.page_json, kind=kind, f=f, cursor=cursor, limit=limit)
+        key, partial(queue.page_json, kind=kind, f=f, cursor=cursor, limit=limit, templates=templates)
     )
     return Response(body, media_type="application/json")
 
@@ -50,11 +51,14 @@ async def get_counts(
     request: Request,
     f: Annotated[QueueFilters, Query()],
     kind: SubjectKind = SubjectKind.cluster,
-    _who: Principal = Depends(viewer),
+    who: Principal = Depends(viewer),
 ) -> Response:
-    """Total, flagged and per-status counts under the filters (the status filter is ignored)."""
+    """Total, flagged and per-status counts under the filters (the status filter is ignored); template matching
+    as in the queue."""
+    templates = queue.template_matching(f, who)
     body = await request.app.state.queue_pages.get(
-        ("counts", kind, f.model_dump_json()), partial(queue.counts_json, kind=kind, f=f)
+        ("counts", kind, f.model_dump_json(), templates),
+        partial(queue.counts_json, kind=kind, f=f, templates=templates),
     )
     return Response(body, media_type="application/json")
 

@@ -40,7 +40,9 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("GET", "/docs/assets/{path}", ""): (OK, OK, OK, OK, OK),
     ("GET", "/console/static/{path}", ""): (OK, OK, OK, OK, OK),
     ("GET", "/api/v1/detections", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/detections", "indicator_kind=template"): (401, 403, OK, OK, OK),
     ("GET", "/api/v1/detections/counts", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/detections/counts", "indicator_kind=template"): (401, 403, OK, OK, OK),
     ("GET", "/api/v1/clusters/{cluster_id}", ""): (401, OK, OK, OK, OK),
     ("GET", "/api/v1/clusters/{cluster_id}", "redact=false"): (401, 403, OK, OK, OK),
     ("GET", "/api/v1/accounts/{account_id}", ""): (401, OK, OK, OK, OK),
@@ -109,6 +111,7 @@ class Req(NamedTuple):
 
 
 CONFIRMED = "c-hydra-2"  # the cluster whose case the matrix confirms
+BY_TEMPLATE = "indicator=Homework%204%2C%20question%202%3A%20solve%20step%20by%20step.&indicator_kind=template"
 
 
 @dataclass
@@ -209,7 +212,9 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
     ("GET", "/docs/assets/{path}", ""): _url("/docs/assets/swagger-ui.css"),
     ("GET", "/console/static/{path}", ""): _url("/console/static/console.css"),
     ("GET", "/api/v1/detections", ""): _url("/api/v1/detections?kind=account&limit=200"),
+    ("GET", "/api/v1/detections", "indicator_kind=template"): _url(f"/api/v1/detections?{BY_TEMPLATE}"),
     ("GET", "/api/v1/detections/counts", ""): _url("/api/v1/detections/counts"),
+    ("GET", "/api/v1/detections/counts", "indicator_kind=template"): _url(f"/api/v1/detections/counts?{BY_TEMPLATE}"),
     ("GET", "/api/v1/clusters/{cluster_id}", ""): _url("/api/v1/clusters/c-hydra"),
     ("GET", "/api/v1/clusters/{cluster_id}", "redact=false"): _url("/api/v1/clusters/c-hydra?redact=false"),
     ("GET", "/api/v1/accounts/{account_id}", ""): _url("/api/v1/accounts/acct-h001"),
@@ -487,11 +492,11 @@ def test_the_console_offers_no_moves_on_someone_elses_case(whose: World) -> None
 
 
 def test_prompt_templates_among_indicators_are_redacted_for_viewers(whose: World) -> None:
-    """A prompt template shared by a cluster is prompt text: viewers (and redacted views) see its length only."""
+    """A prompt template shared by a cluster is prompt text: viewers (and redacted views) see its size class only."""
     template = "Homework 4, question 2: solve step by step."
     viewer = {"Authorization": f"Bearer {whose.api.tokens['viewer']}"}
     api = whose.api.client.get("/api/v1/clusters/c-uni", headers=viewer).json()
-    assert api["shared_indicators"]["template"] == [f"[redacted: {len(template)} characters]"]
+    assert api["shared_indicators"]["template"] == ["[redacted: short]"]
     page = whose.api.client.get("/console/clusters/c-uni", headers=whose.api.console("viewer")[0])
     whose.api.client.cookies.clear()
     assert template not in page.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from distillguard.api.detections.evidence import MEDIUM_BELOW, SHORT_BELOW, redact
 from tests.api.conftest import Api
 
 
@@ -29,12 +30,17 @@ def test_cluster_evidence(api: Api) -> None:
 
 def test_prompts_are_redacted_unless_an_analyst_asks(api: Api) -> None:
     red = api.client.get("/api/v1/clusters/c-hydra", headers=api.h("viewer")).json()["sample_prompts"]
-    assert red and all(p["redacted"] and p["prompt"].startswith("[redacted: ") for p in red)
+    assert red and all(p["redacted"] and p["prompt"] == "[redacted: short]" for p in red)
     r = api.client.get("/api/v1/clusters/c-hydra", params={"redact": False}, headers=api.h("viewer"))
     assert r.status_code == 403 and "analyst" in r.json()["detail"]
     clear = api.client.get("/api/v1/clusters/c-hydra", params={"redact": False}, headers=api.h("analyst")).json()
     assert clear["sample_prompts"][0]["prompt"].startswith("Think step by step")
     assert len(clear["sample_prompts"]) == 20
+
+
+def test_a_redacted_text_shows_its_size_class() -> None:
+    sizes = {n: redact("x" * n) for n in (0, SHORT_BELOW - 1, SHORT_BELOW, MEDIUM_BELOW - 1, MEDIUM_BELOW, 10**6)}
+    assert list(sizes.values()) == ["[redacted: short]"] * 2 + ["[redacted: medium]"] * 2 + ["[redacted: long]"] * 2
 
 
 def test_account_evidence(api: Api) -> None:

@@ -1,14 +1,24 @@
-"""Identity and audit: one active token per name, reserved names refused, audit rows name the token used,
-cases assigned only to existing principals, dispatch audited, broker errors shown only to leads and admins."""
+"""Identity and audit: one active token per name (in code and in the database), reserved names refused, audit
+rows name the token used, cases assigned only to existing principals, dispatch audited, broker errors shown only to
+leads and admins."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from pathlib import Path
 
-from distillguard.api.database import session_scope
+import pytest
+from alembic import command
+from sqlalchemy import text, update
+from sqlalchemy.exc import IntegrityError
+
+from distillguard.api.auth import service
+from distillguard.api.auth.models import ApiToken
+from distillguard.api.database import alembic_config, engine_for, session_scope
 from distillguard.api.enforcement.models import OutboxEvent
 from distillguard.api.enforcement.service import HIDDEN_ERROR
-from tests.api.conftest import Api
+from distillguard.api.errors import ServiceError
+from distillguard.api.types import utcnow
+from tests.api.conftest import Api, new_database
 
 BROKER_ERROR = "KafkaTimeoutError: kafka-internal-7.corp:9092 unreachable"
 
@@ -72,3 +82,55 @@ def test_dispatch_is_audited_and_broker_errors_are_for_leads(api: Api) -> None:
     assert [(e["actor"], e["token_id"], e["details"]["sent"], len(e["details"]["keys"])) for e in audit] == [
         ("lead-user", _tokens(api)["lead-user"], 10, 10)
     ]
+
+
+def _token_row(name: str, token_hash: str, revoked: bool = False) -> ApiToken:
+    return ApiToken(
+        name=name, role="viewer", prefix="dg_x", token_hash=token_hash, revoked_at=utcnow() if revoked else None
+    )
+
+
+def test_the_database_keeps_names_unique_among_active_tokens(db_url: str) -> None:
+    with session_scope(db_url) as s:
+        s.add_all([_token_row("twin", "h1", revoked=True), _token_row("twin", "h2")])  # a revoked one may share it
+    with pytest.raises(IntegrityError), session_scope(db_url) as s:
+        s.add(_token_row("twin", "h3"))
+
+
+def test_a_name_taken_after_the_check_is_a_409_not_a_second_token(db_url: str, monkeypatch) -> None:
+    """Two creations of one name whose checks both ran before either inserted: the second insert is refused."""
+    monkeypatch.setattr(service, "check_token_name", lambda _session, _name: None)  # the race: both checks passed
+    with session_scope(db_url) as s:
+        first = service.create_token(s, "twin", "viewer")[0]
+    with pytest.raises(ServiceError) as refused, session_scope(db_url) as s:
+        service.create_token(s, "twin", "admin")
+    assert refused.value.status == 409
+    assert refused.value.detail == f"token {first.id} named 'twin' is active; revoke it first or choose another name"
+    with session_scope(db_url) as s:
+        assert [(t.name, t.role) for t in service.list_tokens(s)] == [("twin", "viewer")]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_migration_0006_stops_on_shared_names_and_downgrades(kind: str, tmp_path: Path) -> None:
+    url, drop = new_database(kind, tmp_path)
+    try:
+        cfg = alembic_config(url)
+        command.upgrade(cfg, "0005")
+        insert = text(
+            "INSERT INTO api_tokens (name, role, prefix, token_hash, created_at) "
+            "VALUES ('twin', 'viewer', 'dg_x', :h, '2026-03-01')"
+        )
+        with engine_for(url).begin() as c:
+            c.execute(insert, [{"h": "h1"}, {"h": "h2"}])
+        with pytest.raises(RuntimeError, match=r"\('twin' by tokens 1, 2\): revoke all but one"):
+            command.upgrade(cfg, "head")
+        with engine_for(url).begin() as c:
+            c.execute(text("UPDATE api_tokens SET revoked_at = '2026-03-02' WHERE id = 2"))
+        command.upgrade(cfg, "head")
+        with pytest.raises(IntegrityError), engine_for(url).begin() as c:
+            c.execute(insert, {"h": "h3"})
+        command.downgrade(cfg, "0005")
+        with engine_for(url).begin() as c:
+            c.execute(insert, {"h": "h3"})  # without the index, only the code keeps names unique
+    finally:
+        drop()

@@ -86,3 +86,27 @@ def test_bad_queue_requests_say_why(api: Api) -> None:
     assert r.status_code == 422 and "min_score" in r.json()["detail"]
     r = api.client.get("/api/v1/detections", params={"status": "maybe"}, headers=api.h("viewer"))
     assert r.status_code == 422 and "status" in r.json()["detail"]
+
+
+UNI_TEMPLATE = "Homework 4, question 2: solve step by step."  # the prompt template c-uni shares (tests/api/seed.py)
+
+
+def test_matching_a_prompt_template_by_kind_needs_an_analyst(api: Api) -> None:
+    by_template = {"indicator": UNI_TEMPLATE, "indicator_kind": "template"}
+    for path in ("/api/v1/detections", "/api/v1/detections/counts"):
+        r = api.client.get(path, params=by_template, headers=api.h("viewer"))
+        assert r.status_code == 403, (path, r.text)
+        assert "prompt templates needs role 'analyst'" in r.json()["detail"] and "'viewer'" in r.json()["detail"]
+    analyst = api.client.get("/api/v1/detections", params=by_template, headers=api.h("analyst")).json()
+    assert [c["cluster_id"] for c in analyst["items"]] == ["c-uni"]
+    counts = api.client.get("/api/v1/detections/counts", params=by_template, headers=api.h("analyst")).json()
+    assert counts["total"] == 1
+
+
+def test_a_viewers_indicator_without_a_kind_skips_prompt_templates(api: Api) -> None:
+    """Analyst first: a page cached for the analyst must not be served to the viewer."""
+    for path in ("/api/v1/detections", "/api/v1/detections/counts"):
+        analyst = api.client.get(path, params={"indicator": UNI_TEMPLATE}, headers=api.h("analyst")).json()
+        viewer = api.client.get(path, params={"indicator": UNI_TEMPLATE}, headers=api.h("viewer")).json()
+        assert (analyst["total"], viewer["total"]) == (1, 0), path
+    assert [c["cluster_id"] for c in _all(api, indicator="198.51.100.20")] == ["c-uni"]  # other kinds still match

@@ -9,6 +9,7 @@ import base64
 import re
 import secrets
 
+import msgspec
 from sqlalchemy import update
 
 from distillguard.api import ratelimit
@@ -16,7 +17,9 @@ from distillguard.api.auth.service import create_token
 from distillguard.api.auth.sessions import csrf_token
 from distillguard.api.cases.service import decisions_as_labels
 from distillguard.api.database import session_scope
+from distillguard.api.detections.service import upsert_detections
 from distillguard.api.enforcement.models import OutboxEvent
+from tests.api import seed
 from tests.api.conftest import ORIGIN, Api, make_api, seed_world
 
 SECRET_ERROR = "KafkaTimeoutError: broker-internal.corp:9092"
@@ -259,3 +262,49 @@ def test_docs_load_nothing_from_a_cdn(api: Api) -> None:
     """Finding: /docs loaded Swagger UI from a CDN, on the console's origin, without integrity checks."""
     html = api.client.get("/docs").text
     assert not re.findall(r'(?:src|href)="(?:https?:)?//', html)
+
+
+# --- third round: what a viewer can learn about prompt text ----------------------------------------------------
+
+UNI_TEMPLATE = "Homework 4, question 2: solve step by step."  # the prompt template c-uni shares (tests/api/seed.py)
+
+
+def test_a_viewer_cannot_confirm_a_guessed_prompt_template(api: Api) -> None:
+    """Finding: a viewer (templates redacted in the evidence) guessed a template and the queue and counts answered
+    whether a cluster shares it (exact match, with or without indicator_kind=template): right and wrong guesses
+    must get the same answer."""
+
+    def answers(guess: str) -> list[tuple[int, object]]:
+        out = []
+        for path in ("/api/v1/detections", "/api/v1/detections/counts"):
+            for params in ({"indicator": guess, "indicator_kind": "template"}, {"indicator": guess}):
+                r = api.client.get(path, params=params, headers=api.h("viewer"))
+                out.append((r.status_code, r.json().get("total")))
+        return out
+
+    assert answers(UNI_TEMPLATE) == answers("Homework 5, question 1: solve step by step.")
+    console = [
+        api.client.get(
+            "/console", params={"indicator": g, "indicator_kind": "template"}, headers=api.console("viewer")[0]
+        )
+        for g in (UNI_TEMPLATE, "a wrong guess")
+    ]
+    api.client.cookies.clear()
+    assert console[0].status_code == console[1].status_code == 200
+    assert console[0].text == console[1].text
+
+
+def test_a_redacted_template_does_not_tell_its_length(api: Api) -> None:
+    """Finding: a viewer saw '[redacted: 43 characters]' and could rule out every guess of another length."""
+    longer = "Homework 4, question 2: solve it step by step and show your work."
+    uni = next(c for c in seed.build()[1] if c.cluster_id == "c-uni")
+    with session_scope(api.url) as s:
+        upsert_detections(
+            s, [], [msgspec.structs.replace(uni, cluster_id="c-uni-2", shared_indicators={"template": [longer]})]
+        )
+    shown = [
+        api.client.get(f"/api/v1/clusters/{c}", headers=api.h("viewer")).json()["shared_indicators"]["template"]
+        for c in ("c-uni", "c-uni-2")
+    ]
+    assert len(UNI_TEMPLATE) != len(longer) and shown[0] == shown[1]
+    assert str(len(UNI_TEMPLATE)) not in shown[0][0]
