@@ -10,6 +10,7 @@ re-draws any prompt that contains one. :class:`EvasiveKnobs` holds every setting
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ from distillguard.detector.units import HOUR
 PACING: dict[str, tuple[np.ndarray, float]] = {"human": (HUMAN, 1.0), "work": (WORK, 0.15), "evening": (EVENING, 1.4)}
 TURN_GAP_S = {"curriculum": 150.0, "coding": 20.0}  # median gap between turns: reading an answer, a tool loop
 CLIENTS = ("sdk", "browser", "mixed")
+ORDINARY_MAX_TOKENS = (4096, 8192)  # what browser users and most SDK users send: a higher limit stands out
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class EvasiveKnobs:
     subjects: tuple[str, ...]  # curriculum subjects asked about (curriculum.SUBJECTS keys)
     pacing: str  # local-time activity profile: a PACING key
     clients: str  # "sdk" (official SDKs), "browser" or "mixed"
+    question_bank: int = 0  # questions the campaign asks again and again in other words (0: always new ones)
     volume_sigma: float = 0.4  # lognormal spread of the per-account volume
 
     def __post_init__(self) -> None:
@@ -66,8 +69,8 @@ VARIANTS: dict[str, EvasiveKnobs] = {
         requests_per_day=30.0,
         reasoning_share=0.85,
         dilution_share=0.15,
-        max_tokens=(8192, 16384),
-        output_tokens=2400.0,
+        max_tokens=ORDINARY_MAX_TOKENS,
+        output_tokens=1800.0,
         follow_up_share=0.1,
         paraphrase="wrap",
         harvest="curriculum",
@@ -80,14 +83,43 @@ VARIANTS: dict[str, EvasiveKnobs] = {
         requests_per_day=40.0,
         reasoning_share=0.4,
         dilution_share=0.1,
-        max_tokens=(8192, 16384),
-        output_tokens=1500.0,
+        max_tokens=ORDINARY_MAX_TOKENS,
+        output_tokens=1200.0,
         follow_up_share=0.6,
         paraphrase="wrap",
         harvest="coding",
         subjects=("computing",),
         pacing="work",
         clients="sdk",
+    ),
+    "evasive_paraphrase": EvasiveKnobs(
+        accounts=100,
+        requests_per_day=25.0,
+        reasoning_share=0.0,
+        dilution_share=0.3,
+        max_tokens=ORDINARY_MAX_TOKENS,
+        output_tokens=1500.0,
+        follow_up_share=0.05,
+        paraphrase="multilingual",
+        harvest="curriculum",
+        subjects=tuple(curriculum.SUBJECTS),
+        pacing="human",
+        clients="mixed",
+        question_bank=400,
+    ),
+    "evasive_slowdrip": EvasiveKnobs(
+        accounts=100,
+        requests_per_day=6.0,
+        reasoning_share=0.6,
+        dilution_share=0.5,
+        max_tokens=ORDINARY_MAX_TOKENS,
+        output_tokens=1500.0,
+        follow_up_share=0.3,
+        paraphrase="chatty",
+        harvest="curriculum",
+        subjects=tuple(curriculum.SUBJECTS),
+        pacing="evening",
+        clients="browser",
     ),
 }
 
@@ -126,7 +158,8 @@ def campaign(b: Builder, kind: str, knobs: EvasiveKnobs, size: int, requests: fl
     """One adaptive campaign of ``size`` accounts averaging ``requests`` requests each over the window."""
     cid = kind.replace("_", "-")
     used: set[str] = set()
-    members = [_member(b, kind, cid, knobs, used) for _ in range(size)]
+    bank = [_cue_free(lambda: curriculum.question(b.r, knobs.subjects)) for _ in range(knobs.question_bank)]
+    members = [_member(b, kind, cid, knobs, used, bank) for _ in range(size)]
     for a in members:
         _plan(b, a, knobs, requests)
     info = {"requests_per_account": round(requests, 2), "knobs": asdict(knobs)}
@@ -150,7 +183,7 @@ def _client(b: Builder, clients: str) -> net.Client:
     return net.pick_browser(b.rng)
 
 
-def _member(b: Builder, kind: str, cid: str, knobs: EvasiveKnobs, used: set[str]) -> Actor:
+def _member(b: Builder, kind: str, cid: str, knobs: EvasiveKnobs, used: set[str], bank: list[str]) -> Actor:
     """An aged account bought on its own: own card, key, address and ordinary client."""
     rng = b.rng
     country = net.pick_country(rng)
@@ -188,6 +221,7 @@ def _member(b: Builder, kind: str, cid: str, knobs: EvasiveKnobs, used: set[str]
             sends_conv=bool(rng.random() < CONV_ID_SHARE),
             extra={
                 "knobs": knobs,
+                "bank": bank,
                 "topics": rng.choice(len(text.TOPICS), size=3).tolist(),
                 "system": CODING_SYSTEM if tools and rng.random() < CODING_SYSTEM_SHARE else None,
             },
@@ -222,11 +256,16 @@ def request(r: text.Rnd, a: Actor, conv: int, turn: int, camo: bool) -> tuple[st
     coding = knobs.harvest == "coding" and not camo
     system = a.extra["system"] if coding else None
     tools = list(a.profile.tools) if coding else []
+    return _cue_free(lambda: _prompt(r, a, knobs, conv, turn, camo)), system, tools
+
+
+def _cue_free(draw: Callable[[], str]) -> str:
+    """The first of ``draw()``'s texts that holds none of the detector's cue phrases."""
     for _ in range(MAX_REDRAWS):
-        prompt = _prompt(r, a, knobs, conv, turn, camo)
+        prompt = draw()
         if text_flags(prompt) == TEXT:
-            return prompt, system, tools
-    raise RuntimeError(f"{a.kind}: no cue-free prompt in {MAX_REDRAWS} draws")
+            return prompt
+    raise RuntimeError(f"no cue-free text in {MAX_REDRAWS} draws")
 
 
 def _prompt(r: text.Rnd, a: Actor, knobs: EvasiveKnobs, conv: int, turn: int, camo: bool) -> str:
@@ -237,4 +276,6 @@ def _prompt(r: text.Rnd, a: Actor, knobs: EvasiveKnobs, conv: int, turn: int, ca
         return curriculum.coding_turn(r, turn)
     if turn > 0:
         return curriculum.next_one(r, knobs.subjects)
-    return curriculum.phrase(r, curriculum.question(r, knobs.subjects), knobs.paraphrase)
+    bank = a.extra["bank"]
+    question = bank[int(r.random() * len(bank))] if bank else curriculum.question(r, knobs.subjects)
+    return curriculum.phrase(r, question, knobs.paraphrase)
