@@ -137,6 +137,10 @@ ADOPT_SHARE = 0.6
 MINI_SHARE = 0.05
 TEMPERATURES = (None, 0.7, 1.0)
 OUTPUT_JITTER = (0.8, 1.25)  # per-account spread of the output length target
+OUTPUT_SIGMA = 0.5  # lognormal spread of one account's answer lengths
+MIXED_SDK_SHARE = 0.5  # members of a "mixed" campaign on an SDK (the others in a browser)
+LOCAL_LANGUAGE_SHARE = 0.5  # members whose dilution chats are in their country's language
+CHAT_TOPICS = 3  # everyday topics a member's dilution chats are about
 HISTORY_TOKENS = 1500  # input tokens a follow-up carries per earlier turn (long answers)
 CODING_SYSTEM = "You are a helpful coding assistant."
 CODING_SYSTEM_SHARE = 0.5  # coding members that send the common one-line system prompt
@@ -154,7 +158,7 @@ def populate(b: Builder, requests: float | None) -> None:
         campaign(b, kind, knobs, b.n(knobs.accounts * share, MIN_ACCOUNTS), mean)
 
 
-def campaign(b: Builder, kind: str, knobs: EvasiveKnobs, size: int, requests: float) -> Campaign:
+def campaign(b: Builder, kind: str, knobs: EvasiveKnobs, size: int, requests: float) -> None:
     """One adaptive campaign of ``size`` accounts averaging ``requests`` requests each over the window."""
     cid = kind.replace("_", "-")
     used: set[str] = set()
@@ -163,9 +167,7 @@ def campaign(b: Builder, kind: str, knobs: EvasiveKnobs, size: int, requests: fl
     for a in members:
         _plan(b, a, knobs, requests)
     info = {"requests_per_account": round(requests, 2), "knobs": asdict(knobs)}
-    camp = Campaign(cid, kind, knobs.harvest, members, info)
-    b.campaigns.append(camp)
-    return camp
+    b.campaigns.append(Campaign(cid, kind, knobs.harvest, members, info))
 
 
 def _own_ip(b: Builder, country: str, used: set[str]) -> tuple[str, int, str]:
@@ -178,7 +180,7 @@ def _own_ip(b: Builder, country: str, used: set[str]) -> tuple[str, int, str]:
 
 
 def _client(b: Builder, clients: str) -> net.Client:
-    if clients == "sdk" or (clients == "mixed" and b.rng.random() < 0.5):
+    if clients == "sdk" or (clients == "mixed" and b.rng.random() < MIXED_SDK_SHARE):
         return net.pick_official_sdk(b.rng)
     return net.pick_browser(b.rng)
 
@@ -193,12 +195,11 @@ def _member(b: Builder, kind: str, cid: str, knobs: EvasiveKnobs, used: set[str]
     tools = text.AGENT_TOOLS[int(rng.integers(len(text.AGENT_TOOLS)))] if knobs.harvest == "coding" else ()
     prof = Profile(
         out_median=knobs.output_tokens * float(rng.uniform(*OUTPUT_JITTER)),
-        out_sigma=0.5,
+        out_sigma=OUTPUT_SIGMA,
         max_tokens=knobs.max_tokens,
         temperature=TEMPERATURES,
         reasoning_p=knobs.reasoning_share,
         tools=tools,
-        tools_p=1.0 if tools else 0.0,
         history_tokens=HISTORY_TOKENS,
     )
     standard = rng.random() < STANDARD_PATH_SHARE
@@ -217,12 +218,12 @@ def _member(b: Builder, kind: str, cid: str, knobs: EvasiveKnobs, used: set[str]
             _client(b, knobs.clients),
             "evasive",
             prof,
-            lang=text.COUNTRY_LANG.get(country, "en") if rng.random() < 0.5 else "en",
+            lang=text.COUNTRY_LANG.get(country, "en") if rng.random() < LOCAL_LANGUAGE_SHARE else "en",
             sends_conv=bool(rng.random() < CONV_ID_SHARE),
             extra={
                 "knobs": knobs,
                 "bank": bank,
-                "topics": rng.choice(len(text.TOPICS), size=3).tolist(),
+                "topics": rng.choice(len(text.TOPICS), size=CHAT_TOPICS).tolist(),
                 "system": CODING_SYSTEM if tools and rng.random() < CODING_SYSTEM_SHARE else None,
             },
         )
