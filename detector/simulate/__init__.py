@@ -6,9 +6,12 @@ and benchmarks.
 :class:`Simulation` whose ``events()`` streams the same events as dicts, with ``labels`` and ``manifest``.
 
 Populations (``kind``): legitimate ``individual``, ``developer``, ``app_backend``, ``university_student``,
-``enterprise_seat``, ``benchmark``, ``reseller_customer``; attacks ``hydra``, ``low_and_slow``,
-``lone_harvester``. A new model (``frontier-5``) ships at start + 9 h. Scale 1.0 is ~4,300 accounts and
-~240k events a day; output is byte-identical for identical parameters.
+``enterprise_seat``, ``benchmark``, ``reseller_customer`` and the look-alikes of adaptive harvesting
+``power_user``, ``researcher``, ``tutoring_app``, ``agent_platform``; attacks ``hydra``, ``low_and_slow``,
+``lone_harvester`` (standard, hard) and the adaptive ``evasive_reasoning``, ``evasive_agentic``,
+``evasive_paraphrase``, ``evasive_slowdrip`` (evasive; hard mixes in smaller ones). A new model
+(``frontier-5``) ships at start + 9 h. Scale 1.0 is ~4,400 accounts and ~280k events a day; output is
+byte-identical for identical parameters.
 """
 
 from distillguard.detector.simulate.simulation import MIN_DAYS, SCENARIOS, Params, Simulation, generate, simulate, write

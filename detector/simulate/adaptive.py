@@ -10,6 +10,7 @@ re-draws any prompt that contains one. :class:`EvasiveKnobs` holds every setting
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ from distillguard.detector.units import HOUR
 PACING: dict[str, tuple[np.ndarray, float]] = {"human": (HUMAN, 1.0), "work": (WORK, 0.15), "evening": (EVENING, 1.4)}
 TURN_GAP_S = {"curriculum": 150.0, "coding": 20.0}  # median gap between turns: reading an answer, a tool loop
 CLIENTS = ("sdk", "browser", "mixed")
+ORDINARY_MAX_TOKENS = (4096, 8192)  # what browser users and most SDK users send: a higher limit stands out
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class EvasiveKnobs:
     subjects: tuple[str, ...]  # curriculum subjects asked about (curriculum.SUBJECTS keys)
     pacing: str  # local-time activity profile: a PACING key
     clients: str  # "sdk" (official SDKs), "browser" or "mixed"
+    question_bank: int = 0  # questions the campaign asks again and again in other words (0: always new ones)
     volume_sigma: float = 0.4  # lognormal spread of the per-account volume
 
     def __post_init__(self) -> None:
@@ -66,8 +69,8 @@ VARIANTS: dict[str, EvasiveKnobs] = {
         requests_per_day=30.0,
         reasoning_share=0.85,
         dilution_share=0.15,
-        max_tokens=(8192, 16384),
-        output_tokens=2400.0,
+        max_tokens=ORDINARY_MAX_TOKENS,
+        output_tokens=1800.0,
         follow_up_share=0.1,
         paraphrase="wrap",
         harvest="curriculum",
@@ -80,14 +83,43 @@ VARIANTS: dict[str, EvasiveKnobs] = {
         requests_per_day=40.0,
         reasoning_share=0.4,
         dilution_share=0.1,
-        max_tokens=(8192, 16384),
-        output_tokens=1500.0,
+        max_tokens=ORDINARY_MAX_TOKENS,
+        output_tokens=1200.0,
         follow_up_share=0.6,
         paraphrase="wrap",
         harvest="coding",
         subjects=("computing",),
         pacing="work",
         clients="sdk",
+    ),
+    "evasive_paraphrase": EvasiveKnobs(
+        accounts=100,
+        requests_per_day=25.0,
+        reasoning_share=0.0,
+        dilution_share=0.3,
+        max_tokens=ORDINARY_MAX_TOKENS,
+        output_tokens=1500.0,
+        follow_up_share=0.05,
+        paraphrase="multilingual",
+        harvest="curriculum",
+        subjects=tuple(curriculum.SUBJECTS),
+        pacing="human",
+        clients="mixed",
+        question_bank=400,
+    ),
+    "evasive_slowdrip": EvasiveKnobs(
+        accounts=100,
+        requests_per_day=6.0,
+        reasoning_share=0.6,
+        dilution_share=0.5,
+        max_tokens=ORDINARY_MAX_TOKENS,
+        output_tokens=1500.0,
+        follow_up_share=0.3,
+        paraphrase="chatty",
+        harvest="curriculum",
+        subjects=tuple(curriculum.SUBJECTS),
+        pacing="evening",
+        clients="browser",
     ),
 }
 
@@ -105,6 +137,10 @@ ADOPT_SHARE = 0.6
 MINI_SHARE = 0.05
 TEMPERATURES = (None, 0.7, 1.0)
 OUTPUT_JITTER = (0.8, 1.25)  # per-account spread of the output length target
+OUTPUT_SIGMA = 0.5  # lognormal spread of one account's answer lengths
+MIXED_SDK_SHARE = 0.5  # members of a "mixed" campaign on an SDK (the others in a browser)
+LOCAL_LANGUAGE_SHARE = 0.5  # members whose dilution chats are in their country's language
+CHAT_TOPICS = 3  # everyday topics a member's dilution chats are about
 HISTORY_TOKENS = 1500  # input tokens a follow-up carries per earlier turn (long answers)
 CODING_SYSTEM = "You are a helpful coding assistant."
 CODING_SYSTEM_SHARE = 0.5  # coding members that send the common one-line system prompt
@@ -122,17 +158,16 @@ def populate(b: Builder, requests: float | None) -> None:
         campaign(b, kind, knobs, b.n(knobs.accounts * share, MIN_ACCOUNTS), mean)
 
 
-def campaign(b: Builder, kind: str, knobs: EvasiveKnobs, size: int, requests: float) -> Campaign:
+def campaign(b: Builder, kind: str, knobs: EvasiveKnobs, size: int, requests: float) -> None:
     """One adaptive campaign of ``size`` accounts averaging ``requests`` requests each over the window."""
     cid = kind.replace("_", "-")
     used: set[str] = set()
-    members = [_member(b, kind, cid, knobs, used) for _ in range(size)]
+    bank = [_cue_free(lambda: curriculum.question(b.r, knobs.subjects)) for _ in range(knobs.question_bank)]
+    members = [_member(b, kind, cid, knobs, used, bank) for _ in range(size)]
     for a in members:
         _plan(b, a, knobs, requests)
     info = {"requests_per_account": round(requests, 2), "knobs": asdict(knobs)}
-    camp = Campaign(cid, kind, knobs.harvest, members, info)
-    b.campaigns.append(camp)
-    return camp
+    b.campaigns.append(Campaign(cid, kind, knobs.harvest, members, info))
 
 
 def _own_ip(b: Builder, country: str, used: set[str]) -> tuple[str, int, str]:
@@ -145,12 +180,12 @@ def _own_ip(b: Builder, country: str, used: set[str]) -> tuple[str, int, str]:
 
 
 def _client(b: Builder, clients: str) -> net.Client:
-    if clients == "sdk" or (clients == "mixed" and b.rng.random() < 0.5):
+    if clients == "sdk" or (clients == "mixed" and b.rng.random() < MIXED_SDK_SHARE):
         return net.pick_official_sdk(b.rng)
     return net.pick_browser(b.rng)
 
 
-def _member(b: Builder, kind: str, cid: str, knobs: EvasiveKnobs, used: set[str]) -> Actor:
+def _member(b: Builder, kind: str, cid: str, knobs: EvasiveKnobs, used: set[str], bank: list[str]) -> Actor:
     """An aged account bought on its own: own card, key, address and ordinary client."""
     rng = b.rng
     country = net.pick_country(rng)
@@ -160,12 +195,11 @@ def _member(b: Builder, kind: str, cid: str, knobs: EvasiveKnobs, used: set[str]
     tools = text.AGENT_TOOLS[int(rng.integers(len(text.AGENT_TOOLS)))] if knobs.harvest == "coding" else ()
     prof = Profile(
         out_median=knobs.output_tokens * float(rng.uniform(*OUTPUT_JITTER)),
-        out_sigma=0.5,
+        out_sigma=OUTPUT_SIGMA,
         max_tokens=knobs.max_tokens,
         temperature=TEMPERATURES,
         reasoning_p=knobs.reasoning_share,
         tools=tools,
-        tools_p=1.0 if tools else 0.0,
         history_tokens=HISTORY_TOKENS,
     )
     standard = rng.random() < STANDARD_PATH_SHARE
@@ -184,11 +218,12 @@ def _member(b: Builder, kind: str, cid: str, knobs: EvasiveKnobs, used: set[str]
             _client(b, knobs.clients),
             "evasive",
             prof,
-            lang=text.COUNTRY_LANG.get(country, "en") if rng.random() < 0.5 else "en",
+            lang=text.COUNTRY_LANG.get(country, "en") if rng.random() < LOCAL_LANGUAGE_SHARE else "en",
             sends_conv=bool(rng.random() < CONV_ID_SHARE),
             extra={
                 "knobs": knobs,
-                "topics": rng.choice(len(text.TOPICS), size=3).tolist(),
+                "bank": bank,
+                "topics": rng.choice(len(text.TOPICS), size=CHAT_TOPICS).tolist(),
                 "system": CODING_SYSTEM if tools and rng.random() < CODING_SYSTEM_SHARE else None,
             },
         )
@@ -222,11 +257,16 @@ def request(r: text.Rnd, a: Actor, conv: int, turn: int, camo: bool) -> tuple[st
     coding = knobs.harvest == "coding" and not camo
     system = a.extra["system"] if coding else None
     tools = list(a.profile.tools) if coding else []
+    return _cue_free(lambda: _prompt(r, a, knobs, conv, turn, camo)), system, tools
+
+
+def _cue_free(draw: Callable[[], str]) -> str:
+    """The first of ``draw()``'s texts that holds none of the detector's cue phrases."""
     for _ in range(MAX_REDRAWS):
-        prompt = _prompt(r, a, knobs, conv, turn, camo)
+        prompt = draw()
         if text_flags(prompt) == TEXT:
-            return prompt, system, tools
-    raise RuntimeError(f"{a.kind}: no cue-free prompt in {MAX_REDRAWS} draws")
+            return prompt
+    raise RuntimeError(f"no cue-free text in {MAX_REDRAWS} draws")
 
 
 def _prompt(r: text.Rnd, a: Actor, knobs: EvasiveKnobs, conv: int, turn: int, camo: bool) -> str:
@@ -237,4 +277,6 @@ def _prompt(r: text.Rnd, a: Actor, knobs: EvasiveKnobs, conv: int, turn: int, ca
         return curriculum.coding_turn(r, turn)
     if turn > 0:
         return curriculum.next_one(r, knobs.subjects)
-    return curriculum.phrase(r, curriculum.question(r, knobs.subjects), knobs.paraphrase)
+    bank = a.extra["bank"]
+    question = bank[int(r.random() * len(bank))] if bank else curriculum.question(r, knobs.subjects)
+    return curriculum.phrase(r, question, knobs.paraphrase)

@@ -352,14 +352,25 @@ CLOSERS = (
     " Please don't skip anything.",
     " I want to be able to do the next one myself.",
 )
-LONG_ASKS = (
-    " Please answer thoroughly, with the background and an example.",
-    " Write it up like a section of a textbook.",
-    " Give a complete answer: the idea behind it, the working, and a short summary.",
-    " I'd like a long, careful answer that a beginner could follow.",
-    " Cover the common mistakes people make with this too.",
-    " Be as complete as you can.",
+# A request for a long answer in plain words: how x how much x what to cover (composed, so it rarely repeats).
+LONG_ASK_HOW = ("Please answer", "I'd like an answer", "Answer", "Could you answer", "Write the answer")
+LONG_ASK_HOW_MUCH = ("thoroughly", "at length", "as completely as you can", "carefully", "in full")
+LONG_ASK_WHAT = (
+    ", with the background and an example.",
+    ", covering the idea behind it and the working.",
+    ", like a section of a textbook.",
+    ", so that a beginner could follow.",
+    ", including the usual mistakes.",
+    ", and add a short summary at the end.",
+    ".",
 )
+
+
+def long_ask(r: Rnd) -> str:
+    """A plain request for a long, explanatory answer."""
+    return f"{_p(r, LONG_ASK_HOW)} {_p(r, LONG_ASK_HOW_MUCH)}{_p(r, LONG_ASK_WHAT)}"
+
+
 # Wrappers in other languages for questions of the local banks (plain, like the English ones).
 LOCAL_WRAPS = {
     "es": (
@@ -379,19 +390,21 @@ PARAPHRASES = ("wrap", "long", "multilingual", "chatty")
 
 
 def phrase(r: Rnd, question_text: str, strategy: str) -> str:
-    """Put a question the way ``strategy`` varies it: ``wrap`` (greeting, lead, closer), ``long`` (and ask for a
-    long answer in plain words), ``multilingual`` (often a local-language question instead), ``chatty`` (with a
-    personal remark, as in a conversation)."""
+    """Put a question the way ``strategy`` varies it: ``wrap`` (greeting, lead, closer), ``long`` (and a request
+    for a long answer in plain words, before or after the question), ``multilingual`` (as ``long``, and often a
+    local-language question instead), ``chatty`` (with a personal remark, as in a conversation)."""
     if strategy == "multilingual" and r.random() < MULTILINGUAL_SHARE:
         lang = _p(r, tuple(LOCAL_WRAPS))
         leads, closers = LOCAL_WRAPS[lang]
         return _p(r, leads) + _p(r, text.LOCAL_QUESTIONS[lang])(r) + _p(r, closers)
-    body = _p(r, GREETINGS) + _p(r, LEADS) + question_text + _p(r, CLOSERS)
+    greeting, closer = _p(r, GREETINGS), _p(r, CLOSERS)
     if strategy in ("long", "multilingual"):
-        body += _p(r, LONG_ASKS)
-    elif strategy == "chatty":
-        body = text.personalise(r, body)
-    return body
+        ask = long_ask(r)
+        if r.random() < 0.5:
+            return f"{greeting}{ask} {question_text}{closer}"
+        return f"{greeting}{_p(r, LEADS)}{question_text} {ask}{closer}"
+    body = greeting + _p(r, LEADS) + question_text + closer
+    return text.personalise(r, body) if strategy == "chatty" else body
 
 
 MULTILINGUAL_SHARE = 0.45  # questions a multilingual paraphraser asks in another language

@@ -10,6 +10,7 @@ market. ``agent_platform``: a coding product relaying many developers' tool-use 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,16 +28,65 @@ AGENT_PLATFORMS, PLATFORM_FLOOR = 4, 1
 
 POWER_CONVS_PER_DAY = (12.0, 30.0)
 POWER_TURNS, POWER_GAP_S = 4.0, 90.0
+POWER_OUTPUT = (1200.0, 2500.0)  # median answer length of a heavy user
+POWER_REASONING = (0.4, 0.7)  # share of requests with reasoning on
+POWER_MAX_TOKENS = (8192, 16384)
+POWER_PHONE_SHARE = 0.5  # also on a carrier's shared mobile address
+POWER_BROWSER_SHARE = 0.7  # in the web app (the others through an SDK)
+POWER_LOCAL_LANGUAGE_SHARE = 0.3
+POWER_TOPICS = 4
+POWER_AGE_DAYS = (60, 1000)
+POWER_ADOPTION = (0.3, 0.3)  # early and late adopters of the new model
+
 GROUP_SIZE = (2, 6)
+GROUP_NAT_IPS = (1, 2)
 RUNS_PER_DAY = 0.8  # evaluation runs a researcher starts a day
 RUN_SIZE = (120.0, 400.0)  # items per run
 RUN_GAP_S = (0.8, 4.0)  # seconds between a run's requests
+RESEARCH_OUTPUT = (1500.0, 3000.0)
+RESEARCH_OUTPUT_SIGMA = 0.5
+RESEARCH_SUBJECTS = 3  # curriculum subjects a lab's benchmark covers
+RESEARCH_MAX_TOKENS = (8192, 16384, 32000)  # one per account, as its harness sets it
+RESEARCH_REASONING = 0.9
+RESEARCH_RATE_LIMITED = 0.03  # runs hit the rate limit
+RESEARCH_PATH_SHARE = 0.6  # on the research verification path (the others: education)
+RESEARCH_ORG_SHARE = 0.5  # members billed to the lab's organisation
+RESEARCH_AGE_DAYS = (30, 600)
+RESEARCH_WEEKEND = 0.3
+RESEARCH_EVAL_AFTER_H = (1.0, 6.0)  # a lab evaluates the new model within hours of release
+RESEARCH_EVAL_SHARE = (0.3, 0.8)
 SAME_SDK_SHARE = 0.7  # lab members running the group's harness with its SDK build
-TUTOR_CONVS_PER_DAY, TUTOR_SIGMA = 700.0, 0.5
-TUTOR_TURNS, TUTOR_GAP_S = 1.6, 60.0
-PLATFORM_SESSIONS_PER_DAY, PLATFORM_SIGMA = 250.0, 0.5
-PLATFORM_TURNS, PLATFORM_GAP_S = 5.0, 15.0
+
 MARKET_OFFSETS = (-6.0, -3.0, 0.0, 1.0, 5.5, 8.0, 9.0)  # a backend's market time zone
+BACKEND_IPS = (1, 4)
+BACKEND_MAX_TOKENS = (4096, 8192, 16384)
+BACKEND_TEMPERATURES = (0.0, 0.3, 0.7)
+BACKEND_AGE_DAYS = (60, 900)
+BACKEND_STARTUP_SHARE = 0.4  # on the startup verification path
+BACKEND_MIN_SESSIONS = 5
+BACKEND_RATE_LIMITED = 0.01
+BACKEND_OUTPUT_SIGMA = 0.5
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What an app backend relays: its content, sessions a day (lognormal), turns and answers."""
+
+    content: str
+    sessions_per_day: float
+    sessions_sigma: float
+    mean_turns: float
+    gap_s: float
+    output: tuple[float, float]  # median answer length, drawn per backend
+    reasoning: tuple[float, float]  # share of requests with reasoning on, drawn per backend
+    history_tokens: int
+    coding: bool  # sends a coding product's system prompt and tools (else a tutor's, no tools)
+
+
+BACKENDS = {
+    "tutoring_app": Backend("tutor", 700.0, 0.5, 1.6, 60.0, (1000.0, 2200.0), (0.5, 0.9), 600, False),
+    "agent_platform": Backend("platform", 250.0, 0.5, 5.0, 15.0, (900.0, 1800.0), (0.1, 0.4), 2000, True),
+}
 
 
 def populate(b: Builder) -> None:
@@ -54,14 +104,14 @@ def power_users(b: Builder, count: int) -> None:
         c = net.pick_country(rng)
         home = net.residential_ip(c, rng)
         ips = [(home[0], home[1], c)]
-        if rng.random() < 0.5:
+        if rng.random() < POWER_PHONE_SHARE:
             ips.append((*net.cgnat_ip(c, rng), c))
-        browser = rng.random() < 0.7
+        browser = rng.random() < POWER_BROWSER_SHARE
         prof = Profile(
-            out_median=float(rng.uniform(1200, 2500)),
-            max_tokens=(8192, 16384),
+            out_median=float(rng.uniform(*POWER_OUTPUT)),
+            max_tokens=POWER_MAX_TOKENS,
             temperature=(None,),
-            reasoning_p=float(rng.uniform(0.4, 0.7)),
+            reasoning_p=float(rng.uniform(*POWER_REASONING)),
         )
         a = b.add(
             Actor(
@@ -70,7 +120,7 @@ def power_users(b: Builder, count: int) -> None:
                 False,
                 None,
                 b.keys(),
-                b.aged(60, 1000),
+                b.aged(*POWER_AGE_DAYS),
                 "standard",
                 c,
                 b.card(),
@@ -78,12 +128,12 @@ def power_users(b: Builder, count: int) -> None:
                 net.pick_browser(rng) if browser else net.pick_official_sdk(rng),
                 "power",
                 prof,
-                lang=text.COUNTRY_LANG.get(c, "en") if rng.random() < 0.3 else "en",
-                extra={"topics": rng.choice(len(text.TOPICS), size=4).tolist()},
+                lang=text.COUNTRY_LANG.get(c, "en") if rng.random() < POWER_LOCAL_LANGUAGE_SHARE else "en",
+                extra={"topics": rng.choice(len(text.TOPICS), size=POWER_TOPICS).tolist()},
             )
         )
         b.human_convs(a, float(rng.uniform(*POWER_CONVS_PER_DAY)), POWER_TURNS, POWER_GAP_S)
-        b.set_models(a, 0.05, *b.adoption(0.3, 0.3))
+        b.set_models(a, 0.05, *b.adoption(*POWER_ADOPTION))
     b.legit_counts["power_user"] = count
 
 
@@ -94,19 +144,22 @@ def researchers(b: Builder, groups: int) -> None:
     for _ in range(groups):
         asn = int(rng.choice(list(net.UNIVERSITY_ASNS)))
         country = net.UNIVERSITY_ASNS[asn]
-        nat = [(net.ip_in(asn, rng), asn, country) for _ in range(int(rng.integers(1, 3)))]
+        nat = [
+            (net.ip_in(asn, rng), asn, country)
+            for _ in range(int(rng.integers(GROUP_NAT_IPS[0], GROUP_NAT_IPS[1] + 1)))
+        ]
         fmt = curriculum.EVAL_FORMATS[int(rng.integers(len(curriculum.EVAL_FORMATS)))]
-        subjects = tuple(str(s) for s in rng.choice(list(curriculum.SUBJECTS), size=3, replace=False))
+        subjects = tuple(str(s) for s in rng.choice(list(curriculum.SUBJECTS), size=RESEARCH_SUBJECTS, replace=False))
         sdk, org = net.pick_official_sdk(rng), b.hexid("org_", 8)
         size = int(rng.integers(GROUP_SIZE[0], GROUP_SIZE[1] + 1))
         for _ in range(size):
             prof = Profile(
-                out_median=float(rng.uniform(1500, 3000)),
-                out_sigma=0.5,
-                max_tokens=(int(rng.choice([8192, 16384, 32000])),),
+                out_median=float(rng.uniform(*RESEARCH_OUTPUT)),
+                out_sigma=RESEARCH_OUTPUT_SIGMA,
+                max_tokens=(int(rng.choice(RESEARCH_MAX_TOKENS)),),
                 temperature=(0.0,),
-                reasoning_p=0.9,
-                rate_limit_p=0.03,
+                reasoning_p=RESEARCH_REASONING,
+                rate_limit_p=RESEARCH_RATE_LIMITED,
             )
             a = b.add(
                 Actor(
@@ -115,15 +168,15 @@ def researchers(b: Builder, groups: int) -> None:
                     False,
                     None,
                     b.keys(0.3),
-                    b.aged(30, 600),
-                    "research" if rng.random() < 0.6 else "education",
+                    b.aged(*RESEARCH_AGE_DAYS),
+                    "research" if rng.random() < RESEARCH_PATH_SHARE else "education",
                     country,
                     b.card(),
                     nat,
                     sdk if rng.random() < SAME_SDK_SHARE else net.pick_official_sdk(rng),
                     "research",
                     prof,
-                    org_id=org if rng.random() < 0.5 else None,
+                    org_id=org if rng.random() < RESEARCH_ORG_SHARE else None,
                     sends_conv=False,
                     extra={"format": fmt, "subjects": subjects},
                 )
@@ -136,44 +189,36 @@ def researchers(b: Builder, groups: int) -> None:
 def _eval_runs(b: Builder, a: Actor) -> None:
     """A researcher's schedule: runs started in working hours, each a burst of single-turn items."""
     rng = b.rng
-    rate = hourly_rate(WORK, net.utc_offset(a.billing_country or "US"), b.days, b.weekday, 0.3)
+    rate = hourly_rate(WORK, net.utc_offset(a.billing_country or "US"), b.days, b.weekday, RESEARCH_WEEKEND)
     starts = sample_times(rng, rate, max(1, b.poisson_days(RUNS_PER_DAY)), b.days)
     t = np.sort(bursts(rng, starts, float(rng.uniform(*RUN_SIZE)), float(rng.uniform(*RUN_GAP_S))))
     b.set_plan(a, t, np.arange(len(t)), np.zeros(len(t), dtype=np.int64), ip=rng.integers(0, len(a.ips), size=len(t)))
-    b.set_models(a, 0.1, b.release + float(rng.uniform(1, 6)) * HOUR, float(rng.uniform(0.3, 0.8)))
-
-
-# kind -> (content, sessions a day, lognormal spread, mean turns, gap between turns)
-BACKENDS: dict[str, tuple[str, float, float, float, float]] = {
-    "tutoring_app": ("tutor", TUTOR_CONVS_PER_DAY, TUTOR_SIGMA, TUTOR_TURNS, TUTOR_GAP_S),
-    "agent_platform": ("platform", PLATFORM_SESSIONS_PER_DAY, PLATFORM_SIGMA, PLATFORM_TURNS, PLATFORM_GAP_S),
-}
+    adopt = b.release + float(rng.uniform(*RESEARCH_EVAL_AFTER_H)) * HOUR
+    b.set_models(a, 0.1, adopt, float(rng.uniform(*RESEARCH_EVAL_SHARE)))
 
 
 def backends(b: Builder, kind: str, count: int) -> None:
-    """App backends relaying many end users: tutoring apps (curriculum questions, reasoning on, long answers)
-    or agent platforms (coding sessions with tools)."""
+    """App backends relaying many end users' sessions around the clock of their market: tutoring apps
+    (curriculum questions, reasoning often on, long answers) or agent platforms (coding sessions with tools)."""
     rng = b.rng
-    content, per_day, sigma, turns, gap = BACKENDS[kind]
+    spec = BACKENDS[kind]
     for _ in range(count):
         asn = int(rng.choice(net.CLOUD_MAIN))
         sub = net.subnet24(asn, rng)
-        ips = [(net.ip_in(asn, rng, sub), asn, net.CLOUD_ASNS[asn]) for _ in range(int(rng.integers(1, 5)))]
+        n_ips = int(rng.integers(BACKEND_IPS[0], BACKEND_IPS[1] + 1))
+        ips = [(net.ip_in(asn, rng, sub), asn, net.CLOUD_ASNS[asn]) for _ in range(n_ips)]
         brand = text.BRANDS[int(rng.integers(len(text.BRANDS)))]
-        tutor = kind == "tutoring_app"
-        tools = () if tutor else text.AGENT_TOOLS[int(rng.integers(len(text.AGENT_TOOLS)))]
         prof = Profile(
-            out_median=float(rng.uniform(1000, 2200)),
-            out_sigma=0.5,
-            max_tokens=(int(rng.choice([4096, 8192, 16384])),),
-            temperature=(float(rng.choice([0.0, 0.3, 0.7])),),
-            reasoning_p=float(rng.uniform(0.5, 0.9)) if tutor else float(rng.uniform(0.1, 0.4)),
-            tools=tools,
-            tools_p=1.0,
-            rate_limit_p=0.01,
-            history_tokens=600 if tutor else 2000,
+            out_median=float(rng.uniform(*spec.output)),
+            out_sigma=BACKEND_OUTPUT_SIGMA,
+            max_tokens=(int(rng.choice(BACKEND_MAX_TOKENS)),),
+            temperature=(float(rng.choice(BACKEND_TEMPERATURES)),),
+            reasoning_p=float(rng.uniform(*spec.reasoning)),
+            tools=text.AGENT_TOOLS[int(rng.integers(len(text.AGENT_TOOLS)))] if spec.coding else (),
+            rate_limit_p=BACKEND_RATE_LIMITED,
+            history_tokens=spec.history_tokens,
         )
-        system = curriculum.tutor_system(b.r, brand) if tutor else curriculum.platform_system(b.r, brand)
+        system = curriculum.platform_system(b.r, brand) if spec.coding else curriculum.tutor_system(b.r, brand)
         a = b.add(
             Actor(
                 b.hexid("acct_"),
@@ -181,21 +226,22 @@ def backends(b: Builder, kind: str, count: int) -> None:
                 False,
                 None,
                 b.keys(0.3),
-                b.aged(60, 900),
-                "startup" if rng.random() < 0.4 else "standard",
+                b.aged(*BACKEND_AGE_DAYS),
+                "startup" if rng.random() < BACKEND_STARTUP_SHARE else "standard",
                 net.CLOUD_ASNS[asn],
                 b.card(),
                 ips,
                 net.pick_official_sdk(rng),
-                content,
+                spec.content,
                 prof,
                 org_id=b.hexid("org_", 8),
                 extra={"system": system},
             )
         )
         rate = hourly_rate(APP, float(rng.choice(MARKET_OFFSETS)), b.days, b.weekday)
-        k = max(5, b.poisson_days(float(rng.lognormal(np.log(per_day), sigma))))
-        t, conv, turn = conversations(rng, sample_times(rng, rate, k, b.days), turns, gap)
+        per_day = float(rng.lognormal(np.log(spec.sessions_per_day), spec.sessions_sigma))
+        starts = sample_times(rng, rate, max(BACKEND_MIN_SESSIONS, b.poisson_days(per_day)), b.days)
+        t, conv, turn = conversations(rng, starts, spec.mean_turns, spec.gap_s)
         b.set_plan(a, t, conv, turn, ip=rng.integers(0, len(ips), size=len(t)))
         b.set_models(a, 0.0)
     b.legit_counts[kind] = count

@@ -3,13 +3,16 @@ sends plain, cue-free prompts through ordinary clients, and the volume follows `
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from datetime import datetime
 
 import pytest
 
 from distillguard.detector.signals import TEXT, template_keys, text_flags
-from distillguard.detector.simulate import generate, network
+from distillguard.detector.simulate import generate, network, simulate
 from distillguard.detector.simulate.adaptive import VARIANTS
 from distillguard.detector.state import MIN_TEMPLATE_CHARS
 
@@ -140,3 +143,35 @@ def test_hard_mixes_in_smaller_evasive_campaigns_next_to_the_classic_ones():
 def test_the_volume_knob_is_validated():
     with pytest.raises(ValueError, match="evasive-requests must be > 0"):
         generate(seed=1, scale=0.05, scenario="evasive", evasive_requests=0)
+
+
+def test_lookalikes_behave_like_their_legit_populations(day):
+    labels, acc, _ = day
+
+    def evs(kind: str) -> list[dict]:
+        return [e for a in _members(labels, kind) for e in acc[a]]
+
+    power = evs("power_user")
+    assert sum((e["turn_index"] or 0) > 0 for e in power) / len(power) > 0.4  # conversational
+    assert sum(e["reasoning_requested"] for e in power) / len(power) > 0.3
+    labs: dict[str, set] = defaultdict(set)
+    for a in _members(labels, "researcher"):
+        assert all(e["turn_index"] is None for e in acc[a])  # single-turn evaluation items
+        labs[acc[a][0]["asn"]].add(a)
+    assert max(len(v) for v in labs.values()) >= 2  # a lab group on its university's network
+    research = evs("researcher")
+    assert sum(e["reasoning_requested"] for e in research) / len(research) > 0.7
+    for kind in ("tutoring_app", "agent_platform"):
+        for a in _members(labels, kind):
+            assert len({e["system_prompt"] for e in acc[a]}) == 1 and len(acc[a]) > 100
+            assert len({e["ts"][11:13] for e in acc[a]}) >= 20  # around the clock
+            assert bool(acc[a][0]["tools"]) == (kind == "agent_platform")
+
+
+def test_same_parameters_give_identical_files_in_another_process(tmp_path):
+    kw = "seed=35, scale=0.05, scenario='evasive', days=0.5, evasive_requests=12"
+    code = f"from distillguard.detector.simulate import simulate; simulate({str(tmp_path / 'b')!r}, {kw})"
+    subprocess.run([sys.executable, "-c", code], check=True, env=os.environ | {"PYTHONHASHSEED": "77"})
+    simulate(tmp_path / "a", seed=35, scale=0.05, scenario="evasive", days=0.5, evasive_requests=12)
+    for name in ("events.jsonl.gz", "labels.json", "manifest.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
