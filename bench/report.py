@@ -2,7 +2,7 @@
 benchmarks from ``bench/results/*.json``, configuration from the settings of the core, the stream worker and the review service.
 
 ``--write README.md`` replaces the text between ``<!-- report:NAME -->`` and ``<!-- /report:NAME -->``
-(NAME = ``evaluation``, ``benchmarks``, ``reliability`` or ``settings``) with the freshly rendered table; without it the
+(NAME = ``evaluation``, ``benchmarks``, ``reliability``, ``evasion``, ``holdout`` or ``settings``) with the freshly rendered table; without it the
 tables are printed.
 The evaluation file holds one ``distillguard evaluate --json`` report per day (``bench/bench_evaluation.py``),
 or a single report.
@@ -143,7 +143,7 @@ def _api(r: dict) -> list[tuple[str, ...]]:
 
 
 BENCHMARKS: dict[str, Callable[[dict], list[tuple[str, ...]]]] = {"detect": _detect, "stream": _stream, "api": _api}
-SEPARATE = {"reliability"}  # results with a table of their own
+SEPARATE = {"reliability", "evasion", "holdout"}  # results with a table of their own
 
 
 def render_reliability(r: dict) -> str:
@@ -183,6 +183,50 @@ def render_reliability(r: dict) -> str:
         when += f"; the API part {rerun['finished_at'][:16].replace('T', ' ')} UTC, {rerun['why']}"
     when += "." if meta else ""
     return _table(("check", "measured", "must be"), rows) + when
+
+
+def render_evasion(r: dict) -> str:
+    """Recall per attacker variant and legitimate FPR per volume per account, then the attacker's cost."""
+    variants = sorted(r["windows"][0]["recall"])
+    rows = []
+    for w in r["windows"]:
+        fps = ", ".join(f"{k} {n}" for k, n in w["false_positives"].items() if n) or "none"
+        rows.append(
+            (
+                f"{w['requests_per_account']}",
+                *(f"{w['recall'][k]:.2f}" for k in variants),
+                f"{_pct(w['fpr'])} ({fps})",
+            )
+        )
+    cost = r["attacker_cost"]
+    costs = ", ".join(
+        f"{k}: {c['accounts_needed']:,} accounts (at most {c['max_requests_per_account_3d']:g} requests each per {r['days']:g} days)"
+        for k, c in cost["variants"].items()
+    )
+    header = ("requests per account over 3 days", *variants, "FPR (false positives)")
+    return (
+        _table(header, rows)
+        + f"\n\nTo harvest {cost['exchanges']:,} exchanges in {cost['days']} days with recall under {cost['recall_ceiling']:g}: {costs}."
+    )
+
+
+def render_holdout(r: dict) -> str:
+    """One row per held-out attack family and evaluation day holding it."""
+    rows = []
+    for fam, row in r["families"].items():
+        for day, d in row["days"].items():
+            if d["accounts"]:
+                rows.append(
+                    (
+                        fam,
+                        day,
+                        f"{d['accounts']:,}",
+                        f"{d['recall']:.3f}",
+                        f"{d['recall_at_max_fpr']:.3f}",
+                        _pct(d["fpr"]),
+                    )
+                )
+    return _table(("held out", "evaluation day", "accounts", "recall", "recall at FPR <= 0.1%", "legit FPR"), rows)
 
 
 def render_benchmarks(results: dict[str, dict]) -> str:
@@ -246,8 +290,9 @@ def main(argv: list[str] | None = None) -> int:
         if p.resolve() != eval_path.resolve()
     }
     tables = {"benchmarks": render_benchmarks(benches), "settings": render_settings()}
-    if "reliability" in benches:
-        tables["reliability"] = render_reliability(benches["reliability"])
+    for name, render in (("reliability", render_reliability), ("evasion", render_evasion), ("holdout", render_holdout)):
+        if name in benches:
+            tables[name] = render(benches[name])
     if eval_path.exists():
         tables["evaluation"] = render_evaluation(json.loads(eval_path.read_text()))
     else:

@@ -494,6 +494,71 @@ print(f"{sum(flags.values())} accounts flagged; {sum(n for h, n in flags.items()
 ]
 
 
+EVASION = [
+    (
+        "md",
+        """\
+# The evasion curve
+
+How the shipped model does against the adaptive attacker (aged accounts bought one by one, own card and address,
+ordinary clients, human pacing, no cue phrases) as it spreads its harvest over more accounts with fewer requests
+each: recall per attacker variant against requests per account over three days, with the legitimate false-positive
+rate on the same windows; then each attack family's recall by a model trained without it. Reads
+`bench/results/evasion.json` and `holdout.json` (`python -m bench.run evasion holdout`), or the files named by
+`DG_NB_EVASION` and `DG_NB_HOLDOUT`.""",
+    ),
+    ("code", SETUP),
+    (
+        "code",
+        """\
+import json
+from pathlib import Path
+
+RESULTS = Path(os.environ.get("DG_NB_RESULTS", Path.cwd().parent / "bench" / "results"))
+evasion = json.loads(Path(os.environ.get("DG_NB_EVASION", RESULTS / "evasion.json")).read_text())
+volumes = [w["requests_per_account"] for w in evasion["windows"]]
+variants = sorted(evasion["windows"][0]["recall"])
+fig, ax = plt.subplots(figsize=(8, 4))
+for k in variants:
+    ax.plot(volumes, [w["recall"][k] for w in evasion["windows"]], marker="o", label=k)
+ax.set_xscale("log")
+ax.set_xticks(volumes, [str(v) for v in volumes])
+ax.set_xlabel(f"requests per account over {evasion['days']:g} days")
+ax.set_ylabel("recall")
+ax.set_ylim(0, 1.02)
+ax.axhline(evasion["attacker_cost"]["recall_ceiling"], color="k", lw=0.8, ls=":")
+ax2 = ax.twinx()
+ax2.plot(volumes, [100 * w["fpr"] for w in evasion["windows"]], color="C7", ls="--", label="legit FPR (%)")
+ax2.set_ylabel("legitimate FPR (%)")
+fig.legend(loc="lower right", bbox_to_anchor=(0.88, 0.15))
+plt.show()
+cost = evasion["attacker_cost"]
+show_table(
+    [(k, c["max_requests_per_account_3d"], c["accounts_needed"]) for k, c in cost["variants"].items()],
+    ("variant", "max requests / account / 3 days under the ceiling", f"accounts for {cost['exchanges']:,} in {cost['days']} days"),
+)""",
+    ),
+    (
+        "code",
+        """\
+holdout_path = Path(os.environ.get("DG_NB_HOLDOUT", RESULTS / "holdout.json"))
+if holdout_path.exists():
+    holdout = json.loads(holdout_path.read_text())
+    show_table(
+        [
+            (fam, day, d["accounts"], d["recall"], d["recall_at_max_fpr"], d["fpr"])
+            for fam, row in holdout["families"].items()
+            for day, d in row["days"].items()
+            if d["accounts"]
+        ],
+        ("held out", "day", "accounts", "recall", "recall at FPR <= 0.1%", "legit FPR"),
+    )
+else:
+    print(f"{holdout_path} not found: run python -m bench.run holdout")""",
+    ),
+]
+
+
 def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     """A notebook from (kind, source) pairs, with the python3 kernel."""
     nb = new_notebook(cells=[new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in cells])
@@ -506,6 +571,7 @@ NOTEBOOKS = {
     "investigate_cluster.ipynb": INVESTIGATE,
     "threshold_tuning.ipynb": THRESHOLDS,
     "model_release.ipynb": RELEASE,
+    "evasion_curve.ipynb": EVASION,
 }
 
 if __name__ == "__main__":

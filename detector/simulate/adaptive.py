@@ -135,7 +135,7 @@ CHAT_GO_ON, CHAT_GAP_S = 2 / 3, 60.0  # a dilution chat goes on after a turn (3 
 ADOPT_AFTER_H = (4.0, 20.0)  # the new model is taken up like an ordinary user would, hours after release
 ADOPT_SHARE = 0.6
 MINI_SHARE = 0.05
-TEMPERATURES = (None, 0.7, 1.0)
+TEMPERATURES = (None, None, 0.7, 1.0, 0.2)  # one per account, as a client's settings; browsers send none
 OUTPUT_JITTER = (0.8, 1.25)  # per-account spread of the output length target
 OUTPUT_SIGMA = 0.5  # lognormal spread of one account's answer lengths
 MIXED_SDK_SHARE = 0.5  # members of a "mixed" campaign on an SDK (the others in a browser)
@@ -193,11 +193,13 @@ def _member(b: Builder, kind: str, cid: str, knobs: EvasiveKnobs, used: set[str]
     if rng.random() < MOBILE_SHARE:
         ips.append(_own_ip(b, country, used))
     tools = text.AGENT_TOOLS[int(rng.integers(len(text.AGENT_TOOLS)))] if knobs.harvest == "coding" else ()
+    client = _client(b, knobs.clients)
+    temperature = None if client.browser else TEMPERATURES[int(rng.integers(len(TEMPERATURES)))]
     prof = Profile(
         out_median=knobs.output_tokens * float(rng.uniform(*OUTPUT_JITTER)),
         out_sigma=OUTPUT_SIGMA,
         max_tokens=knobs.max_tokens,
-        temperature=TEMPERATURES,
+        temperature=(temperature,),
         reasoning_p=knobs.reasoning_share,
         tools=tools,
         history_tokens=HISTORY_TOKENS,
@@ -215,7 +217,7 @@ def _member(b: Builder, kind: str, cid: str, knobs: EvasiveKnobs, used: set[str]
             country,
             b.card(),
             ips,
-            _client(b, knobs.clients),
+            client,
             "evasive",
             prof,
             lang=text.COUNTRY_LANG.get(country, "en") if rng.random() < LOCAL_LANGUAGE_SHARE else "en",
