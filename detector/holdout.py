@@ -48,7 +48,7 @@ def subset(rows: Rows, keep: np.ndarray) -> Rows:
     )
 
 
-def _kinds(datasets: list[Dataset], labels: list[dict[str, Label]], final_only: bool) -> LabelledRows:
+def labelled_rows(datasets: list[Dataset], labels: list[dict[str, Label]], final_only: bool) -> LabelledRows:
     """Labelled rows of every snapshot (or only the last one) of each day, in the order rows_for stacks them."""
     if not final_only:
         rows, snaps = rows_for(datasets)
@@ -105,10 +105,10 @@ def leave_one_attack_out(
     """Per held-out family: the model's recall on it and the legitimate FPR, on each evaluation day."""
     say = progress or (lambda _: None)
     say("features of the training days")
-    tr = _kinds([d for d, _ in train], [lab for _, lab in train], final_only=False)
+    tr = labelled_rows([d for d, _ in train], [lab for _, lab in train], final_only=False)
     say("features of the calibration and evaluation days")
-    cal = _kinds([d for d, _ in calibration], [lab for _, lab in calibration], final_only=True)
-    days = {d.name: _kinds([d], [lab], final_only=True) for d, lab in evaluation}
+    cal = labelled_rows([d for d, _ in calibration], [lab for _, lab in calibration], final_only=True)
+    days = {d.name: labelled_rows([d], [lab], final_only=True) for d, lab in evaluation}
     present = sorted(set(tr.kind[tr.attack]) | {k for day in days.values() for k in day.kind[day.attack]})
     report: dict = {"target_fpr": target_fpr, "max_fpr": MAX_FPR, "families": {}}
     for family in families or present:

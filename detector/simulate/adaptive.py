@@ -47,6 +47,7 @@ class EvasiveKnobs:
     clients: str  # "sdk" (official SDKs), "browser" or "mixed"
     question_bank: int = 0  # questions the campaign asks again and again in other words (0: always new ones)
     volume_sigma: float = 0.4  # lognormal spread of the per-account volume
+    new_model_share: float = 0.6  # conversations on a newly released model once taken up (0: stays on the old ones)
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -91,6 +92,7 @@ VARIANTS: dict[str, EvasiveKnobs] = {
         subjects=("computing",),
         pacing="work",
         clients="sdk",
+        new_model_share=0.0,
     ),
     "evasive_paraphrase": EvasiveKnobs(
         accounts=100,
@@ -106,6 +108,7 @@ VARIANTS: dict[str, EvasiveKnobs] = {
         pacing="human",
         clients="mixed",
         question_bank=400,
+        new_model_share=0.0,
     ),
     "evasive_slowdrip": EvasiveKnobs(
         accounts=100,
@@ -133,7 +136,6 @@ MOBILE_SHARE = 0.35  # members that also send from a phone on mobile data
 CONV_ID_SHARE = 0.7  # members whose client sends conversation ids
 CHAT_GO_ON, CHAT_GAP_S = 2 / 3, 60.0  # a dilution chat goes on after a turn (3 turns on average), a minute apart
 ADOPT_AFTER_H = (4.0, 20.0)  # the new model is taken up like an ordinary user would, hours after release
-ADOPT_SHARE = 0.6
 MINI_SHARE = 0.05
 TEMPERATURES = (None, None, 0.7, 1.0, 0.2)  # one per account, as a client's settings; browsers send none
 OUTPUT_JITTER = (0.8, 1.25)  # per-account spread of the output length target
@@ -249,7 +251,7 @@ def _plan(b: Builder, a: Actor, knobs: EvasiveKnobs, requests: float) -> None:
     conv = np.concatenate([hconv, len(ht) + cconv])
     camo = np.concatenate([np.zeros(len(ht), dtype=bool), np.ones(len(ct), dtype=bool)])
     b.set_plan(a, t[o], conv[o], np.concatenate([hturn, cturn])[o], camo=camo[o])
-    b.set_models(a, MINI_SHARE, b.release + float(rng.uniform(*ADOPT_AFTER_H)) * HOUR, ADOPT_SHARE)
+    b.set_models(a, MINI_SHARE, b.release + float(rng.uniform(*ADOPT_AFTER_H)) * HOUR, knobs.new_model_share)
 
 
 def request(r: text.Rnd, a: Actor, conv: int, turn: int, camo: bool) -> tuple[str, str | None, list[str]]:

@@ -1,0 +1,65 @@
+"""Leave one attack family out: the family held out is absent from training and calibration, and reported on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from distillguard.detector import recipe
+from distillguard.detector.cli import build_app
+from distillguard.detector.holdout import labelled_rows, leave_one_attack_out
+
+SMALL = 0.1
+HELD_OUT = "evasive_reasoning"
+
+
+@pytest.fixture(scope="module")
+def days(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list]:
+    cache = tmp_path_factory.mktemp("days")
+
+    def make(*which: recipe.Day) -> list:
+        return [recipe.materialise(d, cache) for d in which]
+
+    return {
+        "train": make(recipe.Day(11, "hard", scale=SMALL), recipe.Day(12, "evasive", scale=SMALL, evasive_requests=20)),
+        "calibration": make(recipe.Day(21, "evasive", scale=SMALL, evasive_requests=20)),
+        "evaluation": make(recipe.Day(1, "evasive", scale=SMALL, evasive_requests=20)),
+    }
+
+
+def test_the_held_out_family_is_never_trained_on_and_is_scored(days: dict[str, list]) -> None:
+    report = leave_one_attack_out(days["train"], days["calibration"], days["evaluation"], families=[HELD_OUT])
+    assert list(report["families"]) == [HELD_OUT]
+    row = report["families"][HELD_OUT]
+    ((_, day),) = row["days"].items()
+    labels = days["evaluation"][0][1]
+    held = [a for a, lab in labels.items() if lab.kind == HELD_OUT]
+    assert day["accounts"] == len(held) > 0
+    assert 0.0 <= day["recall"] <= 1.0 and 0.0 <= day["fpr"] <= 1.0
+    legit_kinds = {lab.kind for lab in labels.values() if not lab.attack}
+    assert set(day["false_positives"]) == legit_kinds
+    full = leave_one_attack_out(days["train"], days["calibration"], days["evaluation"], families=["no-such-family"])
+    dropped = full["families"]["no-such-family"]["training_rows"] - row["training_rows"]
+    tr = labelled_rows([d for d, _ in days["train"]], [lab for _, lab in days["train"]], final_only=False)
+    assert dropped == int((tr.attack & (tr.kind == HELD_OUT)).sum()) > 0
+    assert not (tr.without(HELD_OUT).kind == HELD_OUT).any()
+
+
+def test_evaluate_needs_labels_and_verdicts_unless_leaving_one_out() -> None:
+    res = CliRunner().invoke(build_app(), ["evaluate"])
+    assert res.exit_code == 2 and "needs LABELS and VERDICTS (or --leave-one-attack-out)" in res.output
+
+
+def test_days_are_cached_per_simulator_version(tmp_path: Path) -> None:
+    day = recipe.Day(3, "standard", scale=0.05)
+    ds, labels = recipe.materialise(day, tmp_path)
+    assert ds.events.parent == tmp_path / recipe.simulator_digest() / day.name(1.0)
+    assert ds.labels == {a: lab.attack for a, lab in labels.items()}
+    stamp = ds.events.stat().st_mtime_ns
+    assert recipe.materialise(day, tmp_path)[0].events.stat().st_mtime_ns == stamp  # not simulated again
+    assert json.loads((ds.events.parent / "manifest.json").read_text())["seed"] == 3
+    assert np.isclose(json.loads((ds.events.parent / "manifest.json").read_text())["scale"], 0.05)
