@@ -44,9 +44,9 @@ CLUSTER_ROUND_THE_CLOCK_SIZE = 5  # members needed to say the cluster runs aroun
 CLUSTER_REASONING_SHARE = 0.5
 CLUSTER_SINGLE_TURN_SHARE, CLUSTER_SINGLE_TURN_MIN_REQUESTS = 0.05, 20  # multi-turn share at most this
 IP_POOL_PER_MEMBER, IP_POOL_MIN_SIZE = 0.5, 5  # distinct IPs per member: a rotating pool
-# A behavioural neighbourhood is said when its accounts crowd this much closer than a typical account's
-# (log of the radius ratio: log 2, twice as close) and score this high on average on their own behaviour.
-CROWDED_DENSITY, CROWD_BEHAVIOUR = float(np.log(2.0)), 0.5
+# A behavioural neighbourhood is said when its accounts score this high on average on their own behaviour; that
+# they crowd closer than a typical account's neighbours is said from this density (log of the radius ratio: log 2).
+CROWD_BEHAVIOUR, CROWDED_DENSITY = 0.5, float(np.log(2.0))
 CROWD_DIMENSIONS = 3  # profile coordinates named: those furthest from the population's median
 
 
@@ -179,10 +179,10 @@ def _profile_value(d: Dimension, v: float) -> str:
 def crowd_reason(
     density: float, behaviour: float, linked: int, crowd: np.ndarray, typical: np.ndarray, size: int
 ) -> str | None:
-    """What an account's behavioural neighbourhood says, when it is crowded and harvest-like: ``crowd`` and
-    ``typical`` are the PROFILE medians of the neighbourhood and of the population; ``linked``: neighbours in the
-    account's own cluster."""
-    if density < CROWDED_DENSITY or behaviour < CROWD_BEHAVIOUR:
+    """What an account's behavioural neighbourhood says, when it is harvest-like: ``crowd`` and ``typical`` are
+    the PROFILE medians of the neighbourhood and of the population; ``linked``: neighbours in the account's own
+    cluster."""
+    if behaviour < CROWD_BEHAVIOUR:
         return None
     far = np.argsort(-np.abs(crowd - typical) / np.array([d.resolution for d in PROFILE]), kind="stable")
     said = ", ".join(
@@ -190,9 +190,10 @@ def crowd_reason(
         for j in far[:CROWD_DIMENSIONS]
     )
     infra = "none of them sharing" if linked == 0 else f"{linked} sharing"
+    crowded = f" crowd {np.exp(density):.1f}x closer than typical and" if density >= CROWDED_DENSITY else ""
     return (
-        f"its {size} nearest accounts by behaviour ({infra} its payment, network or client) crowd "
-        f"{np.exp(density):.1f}x closer than typical and score {behaviour:.2f} on their own behaviour: {said}"
+        f"its {size} nearest accounts by behaviour ({infra} its payment, network or client){crowded} score "
+        f"{behaviour:.2f} on their own behaviour: {said}"
     )
 
 

@@ -100,7 +100,8 @@ def test_a_crowded_harvest_like_neighbourhood_is_explained_in_numbers() -> None:
     assert said is not None
     assert "8 nearest accounts" in said and "none of them sharing" in said and "3.0x closer" in said
     assert "reasoning requested 71% (typical 0%)" in said and "typical output 1.4k tokens (typical 310 tokens)" in said
-    assert crowd_reason(np.log(1.2), 0.9, 0, crowd, typical, NEIGHBOURS) is None  # not crowded
+    sparse = crowd_reason(np.log(0.5), 0.9, 2, crowd, typical, NEIGHBOURS)  # harvest-like, not crowded
+    assert sparse is not None and "closer" not in sparse and "2 sharing" in sparse
     assert crowd_reason(np.log(3.0), 0.2, 0, crowd, typical, NEIGHBOURS) is None  # crowded, but not harvest-like
 
 
