@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.neighbors import KDTree
+from scipy.spatial import cKDTree
 
 from distillguard.detector.features import IDX
 
@@ -121,7 +121,7 @@ def neighbourhoods(X: np.ndarray) -> Neighbourhoods:
     idx = np.flatnonzero(eligible)
     if len(idx) <= NEIGHBOURS:
         return out
-    dist, nn = KDTree(P[idx]).query(P[idx], k=NEIGHBOURS + 1)  # the first neighbour is the account itself
+    dist, nn = cKDTree(P[idx]).query(P[idx], k=NEIGHBOURS + 1)  # the first neighbour is the account itself
     radius = np.maximum(dist[:, -1], MIN_RADIUS)
     out.neighbours[idx] = idx[nn[:, 1:]]
     out.density[idx] = np.log(np.median(radius) / radius)

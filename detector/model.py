@@ -6,7 +6,7 @@ account's own behaviour is. Stage 3, a gradient-boosted classifier over account 
 the cluster's static context and its members' stage-2 scores: the final probability in [0, 1].
 The flag threshold is calibrated on held-out simulated days to a target false-positive rate.
 
-Scoring runs on one thread: a detector is one core's work (workers scale by partitions), and the
+Scoring and fitting run on one thread: a detector is one core's work (workers scale by partitions), and the
 gradient-boosting predictor's OpenMP threads, spinning against other processes on the same cores,
 made re-scoring several times slower (two stream workers on two cores: 6x).
 """
@@ -97,7 +97,12 @@ class DetectionModel:
         return np.column_stack([X, self.anomaly(X)])
 
     def fit(self, rows: Rows) -> DetectionModel:
-        """Fit all three stages on labelled rows (out-of-fold stage-2 scores feed stage 3)."""
+        """Fit all three stages on labelled rows (out-of-fold stage-2 scores feed stage 3), on one thread: with
+        other work on the machine, OpenMP threads spinning against it made a fit several times slower."""
+        with _THREADPOOLS.limit(limits=1, user_api="openmp"):
+            return self._fit(rows)
+
+    def _fit(self, rows: Rows) -> DetectionModel:
         assert rows.y is not None
         self.iforest_ = IsolationForest(
             n_estimators=self.n_estimators, max_samples=self.max_samples, random_state=self.random_state
