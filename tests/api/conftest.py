@@ -3,8 +3,9 @@ the embedded Kafka-protocol broker, an app client and one token per role."""
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
@@ -138,8 +139,11 @@ def seed_world(url: str) -> None:
         upsert_detections(s, verdicts, clusters)
 
 
-def make_api(url: str, bootstrap: str, **overrides: object) -> Iterator[Api]:
-    """An :class:`Api` on ``url`` publishing enforcement to a fresh topic on ``bootstrap``."""
+def make_api(
+    url: str, bootstrap: str, clock: Callable[[], float] = time.monotonic, **overrides: object
+) -> Iterator[Api]:
+    """An :class:`Api` on ``url`` publishing enforcement to a fresh topic on ``bootstrap``, its caches timed by
+    ``clock``."""
     topic = f"enforcement-actions-{uuid.uuid4().hex[:8]}"
     ensure_topics(bootstrap, {topic: (1, {})})
     settings = ApiSettings(
@@ -158,7 +162,7 @@ def make_api(url: str, bootstrap: str, **overrides: object) -> Iterator[Api]:
     with session_scope(url) as s:
         for role in ROLES:
             tokens[role] = create_token(s, f"{role}-user", role)[1]
-    app = create_app(settings, outbox_loop=False)
+    app = create_app(settings, outbox_loop=False, clock=clock)
     with TestClient(app) as client:
         yield Api(client, url, settings, tokens)
 
