@@ -167,13 +167,24 @@ def exec_in_parallel(cosmic: list[str], cfg: Path, session: Path, trees: list[Pa
     ]
     if any(w.wait() != 0 for w in workers):
         raise SystemExit("a cosmic-ray worker failed")
+    gather(session)
+
+
+def gather(session: Path) -> int:
+    """Move into ``session`` the verdicts its workers' shares hold (also those of an interrupted run, which
+    ``--survivors`` then resumes); how many."""
+    from cosmic_ray.work_db import WorkDB, use_db
+
+    moved = 0
     with use_db(str(session), WorkDB.Mode.open) as db:
-        for share in shares:
+        for share in sorted(session.parent.glob(f"{session.stem}.[0-9]*.sqlite")):
             with use_db(str(share), WorkDB.Mode.open) as part:
                 for item, result in part.completed_work_items:
-                    if item.job_id in pending and result.output != OTHER_WORKER:
+                    if result.output != OTHER_WORKER:
                         db.set_result(item.job_id, result)
+                        moved += 1
             share.unlink()
+    return moved
 
 
 def run(name: str, module: Module, survivors_only: bool = False, jobs: int = 1) -> dict[str, int]:
@@ -185,6 +196,7 @@ def run(name: str, module: Module, survivors_only: bool = False, jobs: int = 1) 
     cfg, session, previous = WORK / f"{name}.toml", WORK / f"{name}.sqlite", WORK / f"{name}.previous.sqlite"
     cfg.write_text(config(module))
     if survivors_only:
+        gather(session)
         session.replace(previous)
     session.unlink(missing_ok=True)
     cosmic = [str(BIN / "cosmic-ray")]

@@ -1,6 +1,7 @@
 """Reading events files (:func:`iter_lines`, :func:`read_events`): line numbers, a byte-order mark, progress,
-gzip, the three ways of treating a bad line, and files that cannot be read through; and which field an error names
-when a list holds the bad value. (The parser itself: test_events.py and test_events_fuzz.py.)"""
+gzip, the three ways of treating a bad line, and files that cannot be read through; and, at the parser's edges,
+which field an error names, identifier lengths, reasons cut to 200 characters and messages that are not bytes.
+Written to kill surviving mutants (docs/mutation.md); the parser's fuzzing is test_events.py and test_events_fuzz.py."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from distillguard.detector.events import (
+    MAX_REASON,
     BadLine,
     BadLineError,
     EventError,
@@ -162,3 +164,56 @@ def test_the_first_bad_field_in_schema_order_is_named_else_the_whole_message(
     with pytest.raises(EventError) as raised:
         parse_event(raw)
     assert (raised.value.field, raised.value.reason) == (field, reason)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "reason"),
+    [
+        ({"event_id": ""}, "event_id", "Expected `str` of length >= 1"),
+        ({"event_id": "e" * 65}, "event_id", "Expected `str` of length <= 64"),
+        ({"account_id": ""}, "account_id", "Expected `str` of length >= 1"),
+        ({"account_id": "a" * 129}, "account_id", "Expected `str` of length <= 128"),
+        ({"model": ""}, "model", "Expected `str` of length >= 1"),
+    ],
+)
+def test_identifiers_outside_their_lengths_are_refused(fields: dict[str, str], field: str, reason: str) -> None:
+    with pytest.raises(EventError) as raised:
+        parse_event(encode(minimal_event(**fields)))
+    assert (raised.value.field, raised.value.reason) == (field, reason)
+
+
+def test_identifiers_at_their_length_limits_are_accepted() -> None:
+    event = parse_event(encode(minimal_event(event_id="e" * 64, account_id="a" * 128, api_key_id="k")))
+    assert (event.event_id, event.account_id, event.api_key_id) == ("e" * 64, "a" * 128, "k")
+
+
+ENUM_REFUSAL = "Invalid enum value '{}'"  # msgspec's reason for a stop_reason outside the schema's
+
+
+@pytest.mark.parametrize(
+    "length", [MAX_REASON - len(ENUM_REFUSAL.format("")), MAX_REASON - len(ENUM_REFUSAL.format("")) + 1]
+)
+def test_a_reason_is_cut_to_200_characters_ending_in_an_ellipsis(length: int) -> None:
+    full = ENUM_REFUSAL.format("x" * length)
+    with pytest.raises(EventError) as raised:
+        parse_event(encode(minimal_event(stop_reason="x" * length)))
+    assert raised.value.reason == (full if len(full) <= MAX_REASON else full[: MAX_REASON - 1] + "\u2026")
+    assert len(raised.value.reason) == MAX_REASON
+
+
+@pytest.mark.parametrize("value", [None, 12345], ids=["kafka-tombstone", "int"])
+def test_a_message_that_is_not_bytes_is_an_event_error(value: object) -> None:
+    with pytest.raises(EventError) as raised:
+        parse_event(value)  # type: ignore[arg-type]
+    kind = type(value).__name__
+    assert (raised.value.field, raised.value.reason) == (
+        "$",
+        f"undecodable message: TypeError: a bytes-like object is required, not '{kind}'",
+    )
+
+
+def test_a_bad_line_is_an_immutable_value() -> None:
+    bad = BadLine(2, EventError("status", "Expected `int` >= 100"), b"{}")
+    assert {bad: "seen"}[BadLine(2, EventError("status", "Expected `int` >= 100"), b"{}")] == "seen"
+    with pytest.raises(AttributeError):
+        bad.lineno = 3  # type: ignore[misc]
