@@ -9,7 +9,7 @@ LOCK := requirements-lock.txt
 LOCK_FLAGS := pyproject.toml --extra dev --universal --python-version 3.11 --no-emit-package distillguard \
 	--custom-compile-command "make lock"
 
-.PHONY: install test lint format fuzz lock lowest bench demo browser wrk clean model report
+.PHONY: install test lint format fuzz mutation lock lowest bench demo browser wrk clean model report
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -54,6 +54,12 @@ fuzz: $(STAMP)
 		$(wildcard tests/test_cli_files_fuzz.py)
 	$(BIN)/python tests/fuzz/fuzz_parse_event.py --write-seeds .cache/fuzz-seeds 200
 	$(BIN)/python tests/fuzz/fuzz_parse_event.py .cache/fuzz-seeds -max_total_time=300 -max_len=65536
+
+# Mutation testing with cosmic-ray (not part of `make test`: minutes per module) in a scratch copy of the tree:
+# the score and each surviving mutant's diff in .cache/mutation/<module>.md (docs/mutation.md explains survivors).
+# All modules of tests/mutation.py, or some: `make mutation MODULES="inputs events"`.
+mutation: $(STAMP)
+	$(BIN)/python -m tests.mutation $(MODULES)
 
 # Debian's chromium for the console's end-to-end test (Playwright cannot download a browser here).
 browser:

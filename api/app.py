@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -67,9 +68,14 @@ def _sign_in(request: Request, exc: Exception) -> RedirectResponse:
 
 
 def create_app(
-    settings: ApiSettings | None = None, *, publisher: Publisher | None = None, outbox_loop: bool = True
+    settings: ApiSettings | None = None,
+    *,
+    publisher: Publisher | None = None,
+    outbox_loop: bool = True,
+    clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
-    """The app on ``settings.database_url`` (already migrated), publishing enforcement to ``settings.kafka_bootstrap``."""
+    """The app on ``settings.database_url`` (already migrated), publishing enforcement to ``settings.kafka_bootstrap``;
+    ``clock`` (seconds, monotonic) times its caches."""
     settings = settings or get_api_settings()
 
     @contextlib.asynccontextmanager
@@ -96,8 +102,8 @@ def create_app(
     app.state.settings = settings
     app.state.sessions = session_factory(settings.database_url)
     app.state.limiter = make_limiter(settings.api_rate_limit_redis_url, settings.api_rate_limit_redis_prefix)
-    app.state.principals = PrincipalCache(settings.api_token_cache_seconds)
-    app.state.queue_pages = PageCache(app.state.sessions, settings.api_queue_cache_seconds)
+    app.state.principals = PrincipalCache(settings.api_token_cache_seconds, clock=clock)
+    app.state.queue_pages = PageCache(app.state.sessions, settings.api_queue_cache_seconds, clock=clock)
     app.state.publisher = publisher or Publisher(settings.kafka_bootstrap, settings.enforcement_topic)
     app.add_middleware(StrictJson)  # inside BodyLimit: the body it buffers is bounded
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)

@@ -27,6 +27,7 @@ from distillguard.api.cases.views import decide as decide_case
 from distillguard.api.console.views import cluster_page, login, login_page, logout, queue_page
 from distillguard.api.console.views import decide as decide_in_console
 from distillguard.api.detections.models import Reviewed
+from distillguard.api.detections.pages import PageCache
 from distillguard.api.detections.schemas import AccountDetail, ClusterDetail, ClusterItem, HourCount, QueuePage
 from distillguard.api.detections.service import _count_commit, _forget_bump
 from distillguard.api.detections.sink import review_database_sink
@@ -141,3 +142,4 @@ _Rebalance.on_partitions_assigned
 recall_at_fpr  # notebooks/threshold_tuning.ipynb
 encode_event  # documented round trip of parse_event; tests/test_events_fuzz.py, tests/fuzz/fuzz_parse_event.py
 schema_text  # the published event JSON schema; tests/test_events.py checks the shared copy against it
+PageCache.refreshed  # waiting for the background epoch read; tests/api/test_api_caching.py, instead of sleeping

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,10 +45,11 @@ class Principal:
 class PrincipalCache:
     """Authenticated principals by token hash, trusted for ``ttl`` seconds without a database look-up
     (``ttl`` 0: none kept). Concurrent requests with a token not in the cache share one look-up (when an entry
-    expires under load, one query, not one per request in flight). :meth:`forget` drops a token at once."""
+    expires under load, one query, not one per request in flight). :meth:`forget` drops a token at once.
+    ``clock`` (seconds, monotonic) measures ``ttl``."""
 
-    def __init__(self, ttl: float, maxsize: int = 4096) -> None:
-        self._cache: TTLCache | None = TTLCache(maxsize, ttl) if ttl > 0 else None
+    def __init__(self, ttl: float, maxsize: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
+        self._cache: TTLCache | None = TTLCache(maxsize, ttl, timer=clock) if ttl > 0 else None
         self._lock = threading.Lock()
         self._looking_up: dict[str, tuple[int, asyncio.Future]] = {}
         self._forgets = 0  # a look-up begun before a forget() is not cached (it may predate the revocation)

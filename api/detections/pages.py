@@ -25,17 +25,24 @@ from distillguard.detector.logs import get_logger
 log = get_logger("api")
 
 Render = Callable[[Session], bytes]
+Clock = Callable[[], float]  # seconds, monotonic
 
 
 class PageCache:
     """JSON bodies by (epoch, key). ``get`` answers a hit on the event loop; a miss is rendered once in a worker
-    thread, and concurrent requests for the same key wait for that one rendering."""
+    thread, and concurrent requests for the same key wait for that one rendering. ``clock`` measures ``ttl``."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], ttl: float, maxsize: int = 1024, refresh_ahead: int = 64
+        self,
+        sessions: sessionmaker[Session],
+        ttl: float,
+        maxsize: int = 1024,
+        refresh_ahead: int = 64,
+        clock: Clock = time.monotonic,
     ) -> None:
         self.sessions = sessions
         self.ttl = ttl
+        self.clock = clock
         self._pages: LRUCache = LRUCache(maxsize)
         self._hot: LRUCache = LRUCache(refresh_ahead)  # key -> render: rendered at a new epoch before it is served
         self._epoch: tuple[int, float, int] | None = None  # (epoch served, when read, local commits at that read)
@@ -71,9 +78,15 @@ class PageCache:
         seen = self._epoch
         if self.ttl <= 0 or seen is None or seen[2] != local_commits():
             return None
-        if time.monotonic() - seen[1] >= self.ttl and self._refreshing is None:
+        if self.clock() - seen[1] >= self.ttl and self._refreshing is None:
             self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
         return seen[0]
+
+    async def refreshed(self) -> None:
+        """Return once the background read of the epoch a request started, if any, has finished."""
+        task = self._refreshing
+        if task is not None:
+            await asyncio.shield(task)
 
     async def _refresh(self) -> None:
         try:
@@ -104,7 +117,7 @@ class PageCache:
                 self._pages.clear()
             for key, body in bodies.items():
                 self._pages[(epoch, key)] = body
-            self._epoch = (epoch, time.monotonic(), commits)
+            self._epoch = (epoch, self.clock(), commits)
 
     def _render(self, key: Hashable, render: Render, epoch: int | None) -> bytes:
         """Render ``key``: at the served ``epoch`` when given, else after reading the epoch and serving it. May
@@ -116,7 +129,7 @@ class PageCache:
                 with self._lock:
                     if self._epoch is None or self._epoch[0] != epoch:
                         self._pages.clear()  # pages of older epochs are never served again
-                    self._epoch = (epoch, time.monotonic(), commits)
+                    self._epoch = (epoch, self.clock(), commits)
                     self._hot[key] = render
                     body = self._pages.get((epoch, key))
                 if body is not None:

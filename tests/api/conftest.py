@@ -3,8 +3,9 @@ the embedded Kafka-protocol broker, an app client and one token per role."""
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
@@ -25,22 +26,33 @@ from distillguard.api.settings import ApiSettings
 from distillguard.streams.admin import ensure_topics
 from distillguard.streams.broker import EmbeddedBroker
 from tests.api import seed
+from tests.services import missing, unreachable_reason
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_ADMIN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test"
 ORIGIN = "http://testserver"  # the TestClient's origin (console posts must come from it)
+
+
+def postgres_reason(url: str, host: str, port: int) -> str | None:
+    """None when PostgreSQL at ``url`` (listening on ``host:port``) answers a query; why not when the connection
+    is refused or times out. Any other failure (the server is there but refuses the login, lacks the database,
+    breaks off) is raised, not taken for a missing server."""
+    reason = unreachable_reason("PostgreSQL", host, port)
+    if reason:
+        return reason
+    engine = make_engine(url)
+    try:
+        with engine.connect() as c:
+            c.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
+    return None
 
 
 @cache
 def pg_reason() -> str | None:
-    """None when PostgreSQL answers on 127.0.0.1:5432, else why not."""
-    try:
-        engine = make_engine(PG_ADMIN)
-        with engine.connect() as c:
-            c.execute(text("SELECT 1"))
-        engine.dispose()
-        return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
-        return f"PostgreSQL not reachable on 127.0.0.1:5432 (database 'test'): {type(exc).__name__}"
+    """None when PostgreSQL answers on 127.0.0.1:5432 (database 'test'), else why not (:func:`postgres_reason`)."""
+    return postgres_reason(PG_ADMIN, PG_HOST, PG_PORT)
 
 
 def new_database(kind: str, tmp_path: Path) -> tuple[str, callable]:
@@ -49,7 +61,7 @@ def new_database(kind: str, tmp_path: Path) -> tuple[str, callable]:
         return f"sqlite:///{tmp_path / 'review.db'}", lambda: engine_for.cache_clear()
     reason = pg_reason()
     if reason:
-        pytest.skip(reason)
+        missing(reason)
     name = f"dgapi_{uuid.uuid4().hex[:12]}"
     admin = make_engine(PG_ADMIN).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
@@ -68,7 +80,8 @@ def new_database(kind: str, tmp_path: Path) -> tuple[str, callable]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty, migrated database: SQLite, then PostgreSQL (skipped with a reason when unreachable)."""
+    """An empty, migrated database: SQLite, then PostgreSQL (when unreachable: skipped with the reason, failed
+    under CI)."""
     url, drop = new_database(request.param, tmp_path)
     migrate(url)
     yield url
@@ -126,8 +139,11 @@ def seed_world(url: str) -> None:
         upsert_detections(s, verdicts, clusters)
 
 
-def make_api(url: str, bootstrap: str, **overrides: object) -> Iterator[Api]:
-    """An :class:`Api` on ``url`` publishing enforcement to a fresh topic on ``bootstrap``."""
+def make_api(
+    url: str, bootstrap: str, clock: Callable[[], float] = time.monotonic, **overrides: object
+) -> Iterator[Api]:
+    """An :class:`Api` on ``url`` publishing enforcement to a fresh topic on ``bootstrap``, its caches timed by
+    ``clock``."""
     topic = f"enforcement-actions-{uuid.uuid4().hex[:8]}"
     ensure_topics(bootstrap, {topic: (1, {})})
     settings = ApiSettings(
@@ -146,7 +162,7 @@ def make_api(url: str, bootstrap: str, **overrides: object) -> Iterator[Api]:
     with session_scope(url) as s:
         for role in ROLES:
             tokens[role] = create_token(s, f"{role}-user", role)[1]
-    app = create_app(settings, outbox_loop=False)
+    app = create_app(settings, outbox_loop=False, clock=clock)
     with TestClient(app) as client:
         yield Api(client, url, settings, tokens)
 

@@ -14,6 +14,7 @@ import uvicorn
 from distillguard.api.app import create_app
 from distillguard.streams.broker import free_port
 from tests.api.conftest import Api
+from tests.services import missing
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.browser
@@ -41,7 +42,7 @@ def server(sqlite_api: Api) -> Iterator[str]:
 def page(tmp_path: Path):
     """A headless Chromium page."""
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not installed (run `make browser` as root to install Debian chromium)")
+        missing(f"{CHROMIUM} not installed (run `make browser` as root to install Debian chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

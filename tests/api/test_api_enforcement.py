@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,12 +15,15 @@ from distillguard.api.app import create_app
 from distillguard.api.auth.service import Principal
 from distillguard.api.cases import service as cases
 from distillguard.api.database import session_scope
-from distillguard.api.enforcement.service import Publisher, dispatch, idempotency_key, pending
+from distillguard.api.enforcement.service import Publisher, dispatch, pending
 from distillguard.streams.broker import EmbeddedBroker
 from tests.api.conftest import Api
 
 pytestmark = pytest.mark.broker
 LEAD = Principal("lead-user", "lead", 0)
+DECIDED_AT = datetime(2026, 3, 5, 12, 30, tzinfo=UTC)
+KEY_HEX_DIGITS = 40
+HYDRA = [f"acct-h{i:03d}" for i in range(40)]  # the seed's c-hydra accounts besides its two resellers
 
 
 def _topic(api: Api) -> list[tuple[str, dict, str]]:
@@ -53,35 +58,42 @@ def _confirm(api: Api, case_id: int):
     )
 
 
-def test_confirming_emits_one_event_per_account_and_retries_add_none(api: Api) -> None:
+def documented_key(case_id: int, account_id: str, action: str) -> str:
+    """The idempotency key as documented: derived from (case, account, action), the first 40 hex digits of the
+    SHA-256 of ``case:account:action``."""
+    return hashlib.sha256(f"{case_id}:{account_id}:{action}".encode()).hexdigest()[:KEY_HEX_DIGITS]
+
+
+def test_confirming_emits_one_event_per_account_and_retries_add_none(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     case_id = _review(api, "c-hydra")
     api.client.post(
         f"/api/v1/cases/{case_id}/decisions",
         json={"decision": "dismissed", "account_ids": ["acct-r000"]},
         headers=api.h("analyst"),
     )
+    monkeypatch.setattr(cases, "utcnow", lambda: DECIDED_AT)  # the clock of the confirmation
     first = _confirm(api, case_id).json()
     assert first["changed"] and first["enforcement_sent"] == 41 and first["enforcement_pending"] == 0
     for _ in range(3):
         again = _confirm(api, case_id).json()
         assert not again["changed"] and again["enforcement_sent"] == 0
     msgs = _topic(api)
-    assert len(msgs) == 41
-    keys = {k for k, _, _ in msgs}
-    assert len(keys) == 41 and "acct-r000" not in keys and "acct-r001" in keys
+    confirmed = [*HYDRA, "acct-r001"]  # every member but the dismissed reseller
+    assert sorted(k for k, _, _ in msgs) == sorted(confirmed)
+    assert sorted(h for _, _, h in msgs) == sorted(documented_key(case_id, a, "suspend") for a in confirmed)
     _key, event, header = next(m for m in msgs if m[0] == "acct-h000")
     assert event == {
-        "idempotency_key": idempotency_key(case_id, "acct-h000", "suspend"),
+        "idempotency_key": documented_key(case_id, "acct-h000", "suspend"),
         "action": "suspend",
         "account_id": "acct-h000",
         "case_id": case_id,
         "cluster_id": "c-hydra",
         "decided_by": "lead-user",
-        "decided_at": event["decided_at"],
+        "decided_at": DECIDED_AT.isoformat(),
         "reason": "hydra cluster",
         "model_version": "m-2026.03",
     }
-    assert header == event["idempotency_key"]
+    assert header == documented_key(case_id, "acct-h000", "suspend")
     audit = api.client.get(
         "/api/v1/audit", params={"entity_id": case_id, "action": "case.transition"}, headers=api.h("viewer")
     ).json()

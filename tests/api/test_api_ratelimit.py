@@ -20,8 +20,10 @@ import structlog
 from distillguard.api import ratelimit
 from distillguard.api.ratelimit import MemoryLimiter, RedisLimiter
 from tests.api.conftest import ORIGIN, Api, make_api, seed_world
+from tests.services import CONNECT_TIMEOUT, missing, unreachable_reason
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
 LIMIT = 30
 SAME = {"Origin": ORIGIN}  # console posts come from the console's own origin
 
@@ -44,23 +46,24 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 def redis_reason() -> str | None:
-    """None when Redis answers on 127.0.0.1:6379, else why not (a failure, not a skip, when CI=true)."""
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            if s.recv(16).startswith(b"+PONG"):
-                return None
-            return "Redis on 127.0.0.1:6379 did not answer PING"
-    except OSError as exc:
-        return f"Redis not reachable on 127.0.0.1:6379: {exc}"
+    """None when Redis answers PING on 127.0.0.1:6379; why not when the connection is refused or times out
+    (:func:`tests.services.unreachable_reason`). Any other answer to PING is raised, not taken for a missing Redis."""
+    reason = unreachable_reason("Redis", REDIS_HOST, REDIS_PORT)
+    if reason:
+        return reason
+    with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=CONNECT_TIMEOUT) as s:
+        s.sendall(b"PING\r\n")
+        reply = s.recv(64)
+    if not reply.startswith(b"+PONG"):
+        raise RuntimeError(f"Redis on {REDIS_HOST}:{REDIS_PORT} answered PING with {reply!r}")
+    return None
 
 
 def need_redis() -> None:
+    """Skip (locally) or fail (CI) a test needing Redis when it is not there."""
     reason = redis_reason()
     if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing(reason)
 
 
 def test_memory_window_admits_at_most_the_limit_in_any_60_seconds(clock: Clock) -> None:
