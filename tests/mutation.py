@@ -165,9 +165,10 @@ def exec_in_parallel(cosmic: list[str], cfg: Path, session: Path, trees: list[Pa
         subprocess.Popen([*cosmic, "exec", str(cfg), str(share)], cwd=tree)
         for share, tree in zip(shares, trees, strict=True)
     ]
-    if any(w.wait() != 0 for w in workers):
-        raise SystemExit("a cosmic-ray worker failed")
+    codes = [w.wait() for w in workers]
     gather(session)
+    if any(codes):
+        raise SystemExit(f"cosmic-ray workers exited with {codes}; `--survivors` resumes the run")
 
 
 def gather(session: Path) -> int:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from distillguard.detector.events import (
-    MAX_REASON,
     BadLine,
     BadLineError,
+    Event,
     EventError,
     EventFileError,
     iter_lines,
@@ -183,22 +183,52 @@ def test_identifiers_outside_their_lengths_are_refused(fields: dict[str, str], f
 
 
 def test_identifiers_at_their_length_limits_are_accepted() -> None:
-    event = parse_event(encode(minimal_event(event_id="e" * 64, account_id="a" * 128, api_key_id="k")))
-    assert (event.event_id, event.account_id, event.api_key_id) == ("e" * 64, "a" * 128, "k")
-
-
-ENUM_REFUSAL = "Invalid enum value '{}'"  # msgspec's reason for a stop_reason outside the schema's
+    event = parse_event(
+        encode(minimal_event(event_id="e" * 64, account_id="a" * 128, api_key_id="k", org_id="o" * 128))
+    )
+    assert (event.event_id, event.account_id, event.api_key_id, event.org_id) == ("e" * 64, "a" * 128, "k", "o" * 128)
 
 
 @pytest.mark.parametrize(
-    "length", [MAX_REASON - len(ENUM_REFUSAL.format("")), MAX_REASON - len(ENUM_REFUSAL.format("")) + 1]
+    ("fields", "field", "reason"),
+    [
+        ({"org_id": "o" * 129}, "org_id", "Expected `str` of length <= 128"),
+        ({"input_tokens": -1}, "input_tokens", "Expected `int` >= 0"),
+        ({"asn": -1}, "asn", "Expected `int` >= 0"),
+    ],
+)
+def test_optional_strings_and_counts_outside_their_ranges_are_refused(
+    fields: dict[str, object], field: str, reason: str
+) -> None:
+    with pytest.raises(EventError) as raised:
+        parse_event(encode(minimal_event(**fields)))
+    assert (raised.value.field, raised.value.reason) == (field, reason)
+
+
+def test_events_and_their_errors_are_immutable_and_events_are_built_by_keyword() -> None:
+    event = parse_event(encode(minimal_event()))
+    with pytest.raises(AttributeError):
+        event.account_id = "someone else"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Event(*minimal_event().values())  # type: ignore[misc]  # every required field, by position
+    error = EventError("status", "Expected `int` >= 100")
+    with pytest.raises(AttributeError):
+        error.field = "ts"  # type: ignore[misc]
+
+
+ENUM_REFUSAL = "Invalid enum value '{}'"  # msgspec's reason for a stop_reason outside the schema's
+REASON_CHARS = 200  # the documented length a reason is cut to
+
+
+@pytest.mark.parametrize(
+    "length", [REASON_CHARS - len(ENUM_REFUSAL.format("")), REASON_CHARS - len(ENUM_REFUSAL.format("")) + 1]
 )
 def test_a_reason_is_cut_to_200_characters_ending_in_an_ellipsis(length: int) -> None:
     full = ENUM_REFUSAL.format("x" * length)
     with pytest.raises(EventError) as raised:
         parse_event(encode(minimal_event(stop_reason="x" * length)))
-    assert raised.value.reason == (full if len(full) <= MAX_REASON else full[: MAX_REASON - 1] + "\u2026")
-    assert len(raised.value.reason) == MAX_REASON
+    assert raised.value.reason == (full if len(full) <= REASON_CHARS else full[: REASON_CHARS - 1] + "\u2026")
+    assert len(raised.value.reason) == REASON_CHARS
 
 
 @pytest.mark.parametrize("value", [None, 12345], ids=["kafka-tombstone", "int"])
