@@ -87,3 +87,12 @@ def test_model_release(kernel_env: None) -> None:
     hydra = next(line for line in text.splitlines() if line.startswith("hydra "))
     assert "100%" in hydra  # every hydra account active before and after moved to the new model
     assert images == 3
+
+
+@pytest.mark.slow
+def test_evasion_curve(kernel_env: None) -> None:
+    """The committed evasion and leave-one-out results are plotted and tabulated."""
+    text, images = execute("evasion_curve.ipynb")
+    assert "evasive_reasoning" in text and "accounts for 16,000,000 in 30 days" in text
+    assert "held out" in text and "hydra" in text
+    assert images == 1
