@@ -48,6 +48,7 @@ PROFILE: tuple[Dimension, ...] = (
     Dimension("share_system_prompt", 0.2, "system prompt sent", "share"),
     Dimension("share_tools", 0.2, "tools offered", "share"),
 )
+PROFILE_COLUMNS = tuple(IDX[d.feature] for d in PROFILE)  # their columns in the feature matrix
 MIN_REQUESTS = 5  # fewer requests place an account too vaguely to say who it resembles
 PRIOR_REQUESTS = 3.0  # pseudo-requests at the population median added to every account's profile
 NEIGHBOURS = 8  # accounts in a neighbourhood
@@ -106,7 +107,7 @@ def profile(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(profile points in resolution units, eligible mask) for feature matrix rows ``X``."""
     n = np.expm1(X[:, IDX["log_requests"]])
     eligible = n >= MIN_REQUESTS
-    cols = np.column_stack([X[:, IDX[d.feature]] for d in PROFILE])
+    cols = X[:, list(PROFILE_COLUMNS)]
     if eligible.any():
         median = np.median(cols[eligible], axis=0)
         w = (n / (n + PRIOR_REQUESTS))[:, None]

@@ -233,7 +233,12 @@ def recall_at_fpr(labels: Mapping[str, Label], verdicts: list[AccountVerdict], m
     names = [a for a in labels if a in by_id]
     y = np.array([labels[a].attack for a in names], dtype=bool)
     s = np.array([by_id[a] for a in names])
-    legit = np.sort(s[~y])[::-1]
-    k = int(np.floor(max_fpr * len(legit)))
-    thr = legit[k] if k < len(legit) else -np.inf
-    return float((s[y] > thr).mean()) if y.any() else 0.0
+    return recall_within_fpr(s[~y], s[y], max_fpr)
+
+
+def recall_within_fpr(legit: np.ndarray, attack: np.ndarray, max_fpr: float) -> float:
+    """Share of ``attack`` scores above the highest threshold that flags at most ``max_fpr`` of ``legit`` scores."""
+    ranked = np.sort(legit)[::-1]
+    k = int(np.floor(max_fpr * len(ranked)))
+    thr = ranked[k] if k < len(ranked) else -np.inf
+    return float((attack > thr).mean()) if len(attack) else 0.0

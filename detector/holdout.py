@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from distillguard.detector.evaluate import Label
+from distillguard.detector.evaluate import Label, recall_within_fpr
 from distillguard.detector.events import read_events
 from distillguard.detector.model import DetectionModel, Rows
 from distillguard.detector.training import Dataset, rows_for, snapshots, stack
@@ -33,19 +33,7 @@ class LabelledRows:
     def without(self, family: str) -> LabelledRows:
         """These rows without the attack accounts of ``family``."""
         keep = ~(self.attack & (self.kind == family))
-        return LabelledRows(subset(self.rows, keep), self.attack[keep], self.kind[keep])
-
-
-def subset(rows: Rows, keep: np.ndarray) -> Rows:
-    """The rows selected by boolean mask ``keep`` (neighbours outside it dropped)."""
-    return Rows(
-        X=rows.X[keep],
-        groups=rows.groups[keep],
-        hoods=rows.hoods.subset(keep),
-        context=rows.context[keep],
-        y=None if rows.y is None else rows.y[keep],
-        split=None if rows.split is None else rows.split[keep],
-    )
+        return LabelledRows(self.rows.subset(keep), self.attack[keep], self.kind[keep])
 
 
 def labelled_rows(datasets: list[Dataset], labels: list[dict[str, Label]], final_only: bool) -> LabelledRows:
@@ -57,19 +45,20 @@ def labelled_rows(datasets: list[Dataset], labels: list[dict[str, Label]], final
         assert rows.y is not None
         return LabelledRows(rows, rows.y.astype(bool), kind)
     parts, kinds, ys = [], [], []
-    offset = 0
+    offset = group_offset = 0
     for ds, lab in zip(datasets, labels, strict=True):
         final = snapshots(read_events(ds.events), hours=(), name=ds.name)[-1]
         known = np.array([n in lab for n in final.names], dtype=bool)
-        r = subset(final.rows, known)
-        parts.append(Rows(r.X, r.groups, r.hoods.shifted(offset), r.context))
+        r = final.rows.subset(known)
+        parts.append(Rows(r.X, r.groups + group_offset, r.hoods.shifted(offset), r.context))
         offset += len(r.X)
+        group_offset += int(r.groups.max()) + 1 if len(r.groups) else 0
         names = [n for n in final.names if n in lab]
         kinds.append(np.array([lab[n].kind for n in names]))
         ys.append(np.array([lab[n].attack for n in names], dtype=bool))
     rows = Rows(
         X=np.vstack([p.X for p in parts]),
-        groups=np.concatenate([p.groups + 1_000_000 * i for i, p in enumerate(parts)]),
+        groups=np.concatenate([p.groups for p in parts]),
         hoods=stack([p.hoods for p in parts]),
         context=np.vstack([p.context for p in parts]),
     )
@@ -87,10 +76,8 @@ def _day_report(model: DetectionModel, day: LabelledRows, family: str) -> dict:
     out["recall"] = round(float(flag[held].mean()), 4) if held.any() else None
     out["fpr"] = round(float(flag[legit].mean()), 5) if legit.any() else None
     out["false_positives"] = {str(k): int(flag[legit & (day.kind == k)].sum()) for k in np.unique(day.kind[legit])}
-    ls = np.sort(score[legit])[::-1]
-    k = int(np.floor(MAX_FPR * len(ls)))
-    bar = ls[k] if k < len(ls) else -np.inf
-    out["recall_at_max_fpr"] = round(float((score[held] > bar).mean()), 4) if held.any() else None
+    at_max = recall_within_fpr(score[legit], score[held], MAX_FPR)
+    out["recall_at_max_fpr"] = round(at_max, 4) if held.any() else None
     return out
 
 

@@ -48,6 +48,17 @@ class Rows:
     y: np.ndarray | None = None  # 1 attack, 0 legit
     split: np.ndarray | None = None  # ids for grouped cross-validation (e.g. dataset id)
 
+    def subset(self, keep: np.ndarray) -> Rows:
+        """The rows selected by boolean mask ``keep`` (neighbours outside it dropped)."""
+        return Rows(
+            X=self.X[keep],
+            groups=self.groups[keep],
+            hoods=self.hoods.subset(keep),
+            context=self.context[keep],
+            y=None if self.y is None else self.y[keep],
+            split=None if self.split is None else self.split[keep],
+        )
+
 
 @dataclass
 class DetectionModel:

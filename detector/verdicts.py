@@ -11,8 +11,8 @@ from functools import cached_property
 
 import numpy as np
 
-from distillguard.detector.cohorts import NONE, PROFILE, profile
-from distillguard.detector.features import IDX, new_models
+from distillguard.detector.cohorts import NONE, PROFILE_COLUMNS, profile
+from distillguard.detector.features import new_models
 from distillguard.detector.model import DetectionModel
 from distillguard.detector.reasons import account_reasons, cluster_reasons, crowd_reason, iso
 from distillguard.detector.records import AccountVerdict, ClusterVerdict
@@ -98,7 +98,7 @@ class Records:
         """The population's median of each PROFILE feature, over accounts with a neighbourhood."""
         X = self.scoring.X
         has = profile(X)[1]
-        cols = [IDX[d.feature] for d in PROFILE]
+        cols = list(PROFILE_COLUMNS)
         return np.median(X[has][:, cols], axis=0) if has.any() else np.zeros(len(cols))
 
     def crowd_reason(self, a: int) -> str | None:
@@ -109,7 +109,7 @@ class Records:
         if not len(nb):
             return None
         crowd = np.vstack([s.X[nb], s.X[a : a + 1]])
-        cols = [IDX[d.feature] for d in PROFILE]
+        cols = list(PROFILE_COLUMNS)
         k = int(s.link.labels[a])
         linked = int((s.link.labels[nb] == k).sum()) if k >= 0 else 0
         return crowd_reason(
