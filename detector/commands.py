@@ -251,15 +251,18 @@ def evaluate(
 
 def _leave_one_attack_out(families: list[str] | None, data_dir: Path, json_out: Path | None) -> None:
     from distillguard.detector import recipe
-    from distillguard.detector.holdout import leave_one_attack_out
+    from distillguard.detector.holdout import UnknownFamilyError, leave_one_attack_out
 
     def days(which: tuple[recipe.Day, ...]) -> list:
         return [recipe.materialise(d, data_dir, say=err.print) for d in which]
 
     t0 = time.perf_counter()
-    report = leave_one_attack_out(
-        days(recipe.TRAIN), days(recipe.CALIBRATION), days(recipe.EVALUATION), families, progress=err.print
-    )
+    try:
+        report = leave_one_attack_out(
+            days(recipe.TRAIN), days(recipe.CALIBRATION), days(recipe.EVALUATION), families, progress=err.print
+        )
+    except UnknownFamilyError as exc:
+        fail(str(exc))
     report["seconds"] = round(time.perf_counter() - t0)
     if json_out:
         json_out.write_text(json.dumps(report, indent=2) + "\n")

@@ -19,6 +19,11 @@ from distillguard.detector.events import read_events
 from distillguard.detector.model import DetectionModel, Rows
 from distillguard.detector.training import Dataset, rows_for, snapshots, stack
 
+
+class UnknownFamilyError(ValueError):
+    """A family asked for is not the kind of any attack account in the days."""
+
+
 MAX_FPR = 0.001  # the recall reported beside the calibrated one: best recall with FPR at most this
 
 
@@ -97,6 +102,9 @@ def leave_one_attack_out(
     cal = labelled_rows([d for d, _ in calibration], [lab for _, lab in calibration], final_only=True)
     days = {d.name: labelled_rows([d], [lab], final_only=True) for d, lab in evaluation}
     present = sorted(set(tr.kind[tr.attack]) | {k for day in days.values() for k in day.kind[day.attack]})
+    unknown = sorted(set(families or ()) - set(present))
+    if unknown:
+        raise UnknownFamilyError(f"no attack family {', '.join(unknown)} in these days; families: {', '.join(present)}")
     report: dict = {"target_fpr": target_fpr, "max_fpr": MAX_FPR, "families": {}}
     for family in families or present:
         say(f"train without {family}")

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from distillguard.detector import recipe
 from distillguard.detector.cli import build_app
-from distillguard.detector.holdout import labelled_rows, leave_one_attack_out
+from distillguard.detector.holdout import UnknownFamilyError, labelled_rows, leave_one_attack_out
 
 SMALL = 0.1
 HELD_OUT = "evasive_reasoning"
@@ -42,11 +42,15 @@ def test_the_held_out_family_is_never_trained_on_and_is_scored(days: dict[str, l
     assert 0.0 <= day["recall"] <= 1.0 and 0.0 <= day["fpr"] <= 1.0
     legit_kinds = {lab.kind for lab in labels.values() if not lab.attack}
     assert set(day["false_positives"]) == legit_kinds
-    full = leave_one_attack_out(days["train"], days["calibration"], days["evaluation"], families=["no-such-family"])
-    dropped = full["families"]["no-such-family"]["training_rows"] - row["training_rows"]
     tr = labelled_rows([d for d, _ in days["train"]], [lab for _, lab in days["train"]], final_only=False)
+    dropped = len(tr.attack) - row["training_rows"]
     assert dropped == int((tr.attack & (tr.kind == HELD_OUT)).sum()) > 0
     assert not (tr.without(HELD_OUT).kind == HELD_OUT).any()
+
+
+def test_an_unknown_family_is_refused_with_the_families_there_are(days: dict[str, list]) -> None:
+    with pytest.raises(UnknownFamilyError, match=r"no attack family hydr in these days; families: .*hydra"):
+        leave_one_attack_out(days["train"], days["calibration"], days["evaluation"], families=["hydr"])
 
 
 def test_evaluate_needs_labels_and_verdicts_unless_leaving_one_out() -> None:
