@@ -34,7 +34,9 @@ STATIC: tuple[str, ...] = (
     "c_log_requests_per_member",
     "k_density",
 )
-BEHAVIOUR: tuple[str, ...] = ("c_mean_behaviour", "c_share_behaviour_high", "c_min_behaviour", "k_mean_behaviour")
+# No cluster minimum: one ordinary customer inside a cluster (a reseller's client on a hydra's IPs) would set it to 0,
+# and a model that learnt "attack clusters are uniformly harvest-like" would then clear the whole hydra.
+BEHAVIOUR: tuple[str, ...] = ("c_mean_behaviour", "c_share_behaviour_high", "k_mean_behaviour")
 FARM_PATHS = ("path_education", "path_research", "path_startup")
 
 
@@ -114,8 +116,6 @@ def behaviour_context(groups: np.ndarray, hoods: Neighbourhoods, p: np.ndarray, 
     size = np.bincount(groups, minlength=ng).astype(np.float64)
     mean = np.bincount(groups, weights=p, minlength=ng) / np.maximum(size, 1)
     share = np.bincount(groups, weights=(p >= high).astype(float), minlength=ng) / np.maximum(size, 1)
-    mn = np.ones(ng)
-    np.minimum.at(mn, groups, p)
     if not len(groups):
         return np.zeros((0, len(BEHAVIOUR)))
-    return np.column_stack([mean[groups], share[groups], mn[groups], neighbour_mean(hoods, p)])
+    return np.column_stack([mean[groups], share[groups], neighbour_mean(hoods, p)])

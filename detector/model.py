@@ -4,7 +4,9 @@ Stage 1, ``IsolationForest`` over account features: how unusual an account is, w
 Stage 2, a gradient-boosted classifier over account features + anomaly: how harvest-like the
 account's own behaviour is. Stage 3, a gradient-boosted classifier over account features, anomaly,
 the cluster's static context and its members' stage-2 scores: the final probability in [0, 1].
-The flag threshold is calibrated on held-out simulated days to a target false-positive rate.
+The flag threshold is calibrated on held-out simulated days to a target false-positive rate. Both
+gradient-boosted stages are monotone in the evidence listed in :mod:`detector.directions`: evidence
+that only incriminates can never clear an account, whatever the training days held.
 
 Scoring and fitting run on one thread: a detector is one core's work (workers scale by partitions), and the
 gradient-boosting predictor's OpenMP threads, spinning against other processes on the same cores,
@@ -28,6 +30,7 @@ from threadpoolctl import ThreadpoolController
 
 from distillguard.detector.cohorts import Neighbourhoods
 from distillguard.detector.context import BEHAVIOUR, STATIC, behaviour_context
+from distillguard.detector.directions import DIRECTIONS, constraints
 from distillguard.detector.features import FEATURES
 
 # Version 2 stores the model's fields, not the class: artifacts survive renames of this module.
@@ -35,6 +38,8 @@ FORMAT = "distillguard-model/2"
 DEFAULT_PATH = Path(__file__).parent / "models" / "default.joblib"
 _THREADPOOLS = ThreadpoolController()
 THRESHOLD_RANGE = (0.05, 0.95)  # a calibrated threshold is clipped into this range
+BEHAVIOUR_INPUTS = (*FEATURES, "anomaly")  # stage 2 reads these columns
+FINAL_INPUTS = (*BEHAVIOUR_INPUTS, *STATIC, *BEHAVIOUR)  # stage 3 reads these
 
 
 @dataclass
@@ -87,8 +92,10 @@ class DetectionModel:
     version: str = "untrained"
     training: dict = field(default_factory=dict)
 
-    def _gb(self) -> HistGradientBoostingClassifier:
+    def _gb(self, inputs: tuple[str, ...]) -> HistGradientBoostingClassifier:
+        """A gradient-boosted stage over ``inputs``, monotone in each as :data:`directions.DIRECTIONS` says."""
         return HistGradientBoostingClassifier(
+            monotonic_cst=constraints(inputs),
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes,
@@ -125,10 +132,12 @@ class DetectionModel:
         X2 = self._stage2_input(rows.X)
         split = rows.split if rows.split is not None else rows.groups
         folds = GroupKFold(n_splits=min(self.n_splits, len(np.unique(split))))
-        oof = cross_val_predict(self._gb(), X2, rows.y, cv=folds, groups=split, method="predict_proba")[:, 1]
-        self.behaviour_ = self._gb().fit(X2, rows.y)
+        oof = cross_val_predict(self._gb(BEHAVIOUR_INPUTS), X2, rows.y, cv=folds, groups=split, method="predict_proba")[
+            :, 1
+        ]
+        self.behaviour_ = self._gb(BEHAVIOUR_INPUTS).fit(X2, rows.y)
         X3 = np.column_stack([X2, rows.context, behaviour_context(rows.groups, rows.hoods, oof)])
-        self.final_ = self._gb().fit(X3, rows.y)
+        self.final_ = self._gb(FINAL_INPUTS).fit(X3, rows.y)
         return self
 
     def behaviour(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -177,6 +186,7 @@ class DetectionModel:
             "features": list(FEATURES),
             "context": list(STATIC),
             "behaviour": list(BEHAVIOUR),
+            "directions": {d.name: d.sign for d in DIRECTIONS},
             "sklearn": sklearn.__version__,
             "model": {f.name: getattr(self, f.name) for f in fields(self)},
         }
@@ -217,6 +227,6 @@ def load_model(path: str | Path | None = None) -> DetectionModel:
             f"{path} is not a {FORMAT} artifact (format {blob.get('format') if isinstance(blob, dict) else None!r}); "
             "retrain with `distillguard train`"
         )
-    if blob["features"] != list(FEATURES) or blob["context"] != list(STATIC):
+    if blob["features"] != list(FEATURES) or blob["context"] != list(STATIC) or blob["behaviour"] != list(BEHAVIOUR):
         raise ModelError(f"{path} was trained on a different feature set; retrain with `distillguard train`")
     return DetectionModel(**blob["model"])

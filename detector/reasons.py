@@ -176,24 +176,47 @@ def _profile_value(d: Dimension, v: float) -> str:
     return f"{v:.2f}"
 
 
+def crowd_dimensions(crowd: np.ndarray, typical: np.ndarray) -> np.ndarray:
+    """Indices of the :data:`CROWD_DIMENSIONS` PROFILE coordinates where ``crowd`` is furthest from ``typical``."""
+    far = np.argsort(-np.abs(crowd - typical) / np.array([d.resolution for d in PROFILE]), kind="stable")
+    return far[:CROWD_DIMENSIONS]
+
+
+def alike(profiles: np.ndarray, crowd: np.ndarray, typical: np.ndarray) -> int:
+    """How many of ``profiles`` (rows of PROFILE values) are at least halfway from ``typical`` to ``crowd`` on
+    every one of the crowd's named dimensions: the count an analyst can re-run as a query."""
+    dims = crowd_dimensions(crowd, typical)
+    halfway = (crowd[dims] + typical[dims]) / 2
+    toward = np.sign(crowd[dims] - typical[dims])
+    return int(np.all((profiles[:, dims] - halfway) * toward >= 0, axis=1).sum())
+
+
 def crowd_reason(
-    density: float, behaviour: float, linked: int, crowd: np.ndarray, typical: np.ndarray, size: int
+    density: float,
+    behaviour: float,
+    linked: int,
+    crowd: np.ndarray,
+    typical: np.ndarray,
+    size: int,
+    rarity: tuple[int, int],
 ) -> str | None:
     """What an account's behavioural neighbourhood says, when it is harvest-like: ``crowd`` and ``typical`` are
     the PROFILE medians of the neighbourhood and of the population; ``linked``: neighbours in the account's own
-    cluster."""
+    cluster; ``rarity``: (accounts :func:`alike` the crowd, accounts with a profile)."""
     if behaviour < CROWD_BEHAVIOUR:
         return None
-    far = np.argsort(-np.abs(crowd - typical) / np.array([d.resolution for d in PROFILE]), kind="stable")
+    dims = crowd_dimensions(crowd, typical)
     said = ", ".join(
         f"{PROFILE[j].label} {_profile_value(PROFILE[j], crowd[j])} (typical {_profile_value(PROFILE[j], typical[j])})"
-        for j in far[:CROWD_DIMENSIONS]
+        for j in dims
     )
     infra = "none of them sharing" if linked == 0 else f"{linked} sharing"
     crowded = f" crowd {np.exp(density):.1f}x closer than typical and" if density >= CROWDED_DENSITY else ""
+    count, total = rarity
     return (
         f"its {size} nearest accounts by behaviour ({infra} its payment, network or client){crowded} score "
-        f"{behaviour:.2f} on their own behaviour: {said}"
+        f"{behaviour:.2f} on their own behaviour: {said}; {count:,} of {total:,} accounts are at least halfway "
+        f"from typical to this on all {len(dims)}"
     )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from distillguard.detector.cohorts import NONE, PROFILE_COLUMNS, profile
 from distillguard.detector.features import new_models
 from distillguard.detector.model import DetectionModel
-from distillguard.detector.reasons import account_reasons, cluster_reasons, crowd_reason, iso
+from distillguard.detector.reasons import CROWD_BEHAVIOUR, account_reasons, alike, cluster_reasons, crowd_reason, iso
 from distillguard.detector.records import AccountVerdict, ClusterVerdict
 from distillguard.detector.scoring import Scoring
 from distillguard.detector.state import HOUR_BITS, INDICATORS, MODEL_BITS, VALUE_BITS, VERIFICATION, AccountState
@@ -94,12 +94,15 @@ class Records:
         return shared_indicators(self.state, self.scoring.link.labels)
 
     @cached_property
+    def _profiles(self) -> np.ndarray:
+        """The PROFILE values of the accounts with a neighbourhood (rows)."""
+        X = self.scoring.X
+        return X[profile(X)[1]][:, list(PROFILE_COLUMNS)]
+
+    @cached_property
     def typical_profile(self) -> np.ndarray:
         """The population's median of each PROFILE feature, over accounts with a neighbourhood."""
-        X = self.scoring.X
-        has = profile(X)[1]
-        cols = list(PROFILE_COLUMNS)
-        return np.median(X[has][:, cols], axis=0) if has.any() else np.zeros(len(cols))
+        return np.median(self._profiles, axis=0) if len(self._profiles) else np.zeros(len(PROFILE_COLUMNS))
 
     def crowd_reason(self, a: int) -> str | None:
         """What account ``a``'s behavioural neighbourhood says, if it is crowded and harvest-like."""
@@ -108,18 +111,14 @@ class Records:
         nb = nb[nb != NONE]
         if not len(nb):
             return None
-        crowd = np.vstack([s.X[nb], s.X[a : a + 1]])
-        cols = list(PROFILE_COLUMNS)
+        crowd = np.median(np.vstack([s.X[nb], s.X[a : a + 1]])[:, list(PROFILE_COLUMNS)], axis=0)
         k = int(s.link.labels[a])
         linked = int((s.link.labels[nb] == k).sum()) if k >= 0 else 0
-        return crowd_reason(
-            float(s.hoods.density[a]),
-            float(s.behaviour[nb].mean()),
-            linked,
-            np.median(crowd[:, cols], axis=0),
-            self.typical_profile,
-            len(nb),
-        )
+        behaviour = float(s.behaviour[nb].mean())
+        if behaviour < CROWD_BEHAVIOUR:
+            return None
+        rarity = (alike(self._profiles, crowd, self.typical_profile), len(self._profiles))
+        return crowd_reason(float(s.hoods.density[a]), behaviour, linked, crowd, self.typical_profile, len(nb), rarity)
 
     def account_reasons(self, a: int) -> list[str]:
         """Why account ``a`` scores as it does: its cluster first, then what stands out in its behaviour."""

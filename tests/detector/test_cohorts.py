@@ -6,7 +6,7 @@ import numpy as np
 
 from distillguard.detector.cohorts import NEIGHBOURS, NONE, PROFILE, Neighbourhoods, neighbour_mean, neighbourhoods
 from distillguard.detector.features import IDX, account_features
-from distillguard.detector.reasons import crowd_reason
+from distillguard.detector.reasons import alike, crowd_reason
 from distillguard.detector.state import AccountState
 
 from .factory import ev
@@ -96,13 +96,33 @@ def test_a_crowded_harvest_like_neighbourhood_is_explained_in_numbers() -> None:
     crowd[[d.feature for d in PROFILE].index("share_reasoning_requested")] = 0.71
     crowd[[d.feature for d in PROFILE].index("log_mean_output")] = np.log1p(1400)
     typical[[d.feature for d in PROFILE].index("log_mean_output")] = np.log1p(310)
-    said = crowd_reason(np.log(3.0), 0.9, 0, crowd, typical, NEIGHBOURS)
+    said = crowd_reason(np.log(3.0), 0.9, 0, crowd, typical, NEIGHBOURS, (112, 4400))
     assert said is not None
     assert "8 nearest accounts" in said and "none of them sharing" in said and "3.0x closer" in said
     assert "reasoning requested 71% (typical 0%)" in said and "typical output 1.4k tokens (typical 310 tokens)" in said
-    sparse = crowd_reason(np.log(0.5), 0.9, 2, crowd, typical, NEIGHBOURS)  # harvest-like, not crowded
+    assert said.endswith("112 of 4,400 accounts are at least halfway from typical to this on all 3")
+    sparse = crowd_reason(np.log(0.5), 0.9, 2, crowd, typical, NEIGHBOURS, (112, 4400))  # harvest-like, not crowded
     assert sparse is not None and "closer" not in sparse and "2 sharing" in sparse
-    assert crowd_reason(np.log(3.0), 0.2, 0, crowd, typical, NEIGHBOURS) is None  # crowded, but not harvest-like
+    assert crowd_reason(np.log(3.0), 0.2, 0, crowd, typical, NEIGHBOURS, (112, 4400)) is None  # crowded, but not harvest-like
+
+
+def test_alike_counts_accounts_at_least_halfway_to_the_crowd_on_every_named_dimension() -> None:
+    typical = np.zeros(len(PROFILE))
+    crowd = typical.copy()
+    up, down, far = (
+        [d.feature for d in PROFILE].index(f) for f in ("share_reasoning_requested", "share_multi_turn", "share_tools")
+    )
+    crowd[up], crowd[down], crowd[far] = 0.8, -0.6, 0.8  # three dimensions stand out, one of them downwards
+    halfway = crowd / 2
+    accounts = np.vstack(
+        [
+            crowd,  # the crowd itself
+            halfway,  # exactly halfway on all three: counted
+            np.where(np.arange(len(PROFILE)) == down, 0.0, halfway),  # conversational: not counted
+            typical,  # the population: not counted
+        ]
+    )
+    assert alike(accounts, crowd, typical) == 2
 
 
 def test_profile_leaves_out_what_the_adaptive_attacker_varies() -> None:
