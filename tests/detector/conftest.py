@@ -1,8 +1,9 @@
-"""Simulated days shared by the detection tests (small scale, evaluation seed 1: never trained on)."""
+"""Simulated days shared by the detection tests (small scale; seeds 1 and 2, never used to train or calibrate)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from distillguard.detector.events import read_events
 from distillguard.detector.simulate import simulate
 
 SCALE = 0.25
+SEEDS = (1, 2)  # training uses seeds 101-109, calibration 201-204 (detector/recipe.py)
+Days = Callable[[int, str, float], dict]
 
 
 def _day(root: Path, seed: int, scenario: str, redact: float) -> Path:
@@ -38,15 +41,29 @@ def _detect(day: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def standard_day(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return _detect(_day(tmp_path_factory.mktemp("sim"), 1, "standard", 0.0))
+def days(tmp_path_factory: pytest.TempPathFactory) -> Days:
+    """``days(seed, scenario, redact)``: that day simulated and detected, once per session."""
+    done: dict[tuple[int, str, float], dict] = {}
+
+    def get(seed: int, scenario: str, redact: float) -> dict:
+        key = (seed, scenario, redact)
+        if key not in done:
+            done[key] = _detect(_day(tmp_path_factory.mktemp("sim"), seed, scenario, redact))
+        return done[key]
+
+    return get
 
 
 @pytest.fixture(scope="session")
-def hard_day(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return _detect(_day(tmp_path_factory.mktemp("sim"), 1, "hard", 0.0))
+def standard_day(days: Days) -> dict:
+    return days(1, "standard", 0.0)
 
 
 @pytest.fixture(scope="session")
-def redacted_day(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return _detect(_day(tmp_path_factory.mktemp("sim"), 1, "standard", 1.0))
+def hard_day(days: Days) -> dict:
+    return days(1, "hard", 0.0)
+
+
+@pytest.fixture(scope="session")
+def redacted_day(days: Days) -> dict:
+    return days(1, "standard", 1.0)

@@ -103,7 +103,9 @@ def test_a_crowded_harvest_like_neighbourhood_is_explained_in_numbers() -> None:
     assert said.endswith("112 of 4,400 accounts are at least halfway from typical to this on all 3")
     sparse = crowd_reason(np.log(0.5), 0.9, 2, crowd, typical, NEIGHBOURS, (112, 4400))  # harvest-like, not crowded
     assert sparse is not None and "closer" not in sparse and "2 sharing" in sparse
-    assert crowd_reason(np.log(3.0), 0.2, 0, crowd, typical, NEIGHBOURS, (112, 4400)) is None  # crowded, but not harvest-like
+    assert (
+        crowd_reason(np.log(3.0), 0.2, 0, crowd, typical, NEIGHBOURS, (112, 4400)) is None
+    )  # crowded, but not harvest-like
 
 
 def test_alike_counts_accounts_at_least_halfway_to_the_crowd_on_every_named_dimension() -> None:

@@ -1,33 +1,60 @@
-"""The figures of the detection issue, checked at small scale on seed 1 (never trained on)."""
+"""The README's evaluation figures, checked at small scale on seeds 1 and 2 (never used to train or calibrate).
+
+Tolerances are those of the README table (recall 1.000, at most one false positive in a thousand legitimate
+accounts, hydra clusters pure and whole, low-and-slow rings recovered, hydras flagged within 5% of their
+requests), so that a change that costs a point of recall fails here before it reaches the benchmark.
+"""
 
 from __future__ import annotations
 
 import re
 
+import pytest
 
-def _fpr_allowed(report: dict, rate: float) -> int:
+from .conftest import SEEDS, Days
+
+DAYS = [("standard", 0.0), ("hard", 0.0), ("standard", 1.0)]
+RECALL = 0.99  # README: 1.000 on every day; one missed account in a hundred fails
+FPR = 0.001  # README goal; at this scale at most one false positive
+HYDRA_PURITY = HYDRA_COVERAGE = 0.94  # README: 0.986-1 at scale 1; 0.947-1 here
+LOW_AND_SLOW_COVERAGE = 0.7  # README: 0.73 / 1.00 on the standard day (text only: their one link is a template)
+BEFORE_FLAG = 0.05  # hydra requests made before the account's first flag
+
+
+def _false_positives_allowed(report: dict) -> int:
     legit = report["detector"]["accounts"] - report["detector"]["attack_accounts"]
-    return int(rate * legit)
+    return max(1, int(FPR * legit))
 
 
-def test_standard_day_recall_and_false_positives(standard_day: dict) -> None:
-    r = standard_day["report"]
-    assert r["detector"]["recall"] >= 0.95, r["detector"]
-    assert r["detector"]["false_positives"] <= max(1, _fpr_allowed(r, 0.001)), r["detector"]
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(("scenario", "redact"), DAYS)
+def test_recall_and_false_positives(days: Days, seed: int, scenario: str, redact: float) -> None:
+    r = days(seed, scenario, redact)["report"]
+    assert r["detector"]["recall"] >= RECALL, r["detector"]
+    assert r["detector"]["false_positives"] <= _false_positives_allowed(r), r["detector"]
 
 
-def test_every_large_campaign_is_one_pure_cluster(standard_day: dict) -> None:
-    for name, row in standard_day["report"]["campaigns"].items():
-        if row["accounts"] >= 20:
-            assert row["cluster_purity"] is not None and row["cluster_purity"] >= 0.9, (name, row)
-            assert row["cluster_coverage"] >= 0.9, (name, row)
-
-
-def test_hydras_are_flagged_before_five_percent_of_their_requests(standard_day: dict) -> None:
-    rows = [row for row in standard_day["report"]["campaigns"].values() if row["kind"] == "hydra"]
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(("scenario", "redact"), DAYS)
+def test_every_hydra_is_one_pure_whole_cluster_flagged_early(
+    days: Days, seed: int, scenario: str, redact: float
+) -> None:
+    rows = [row for row in days(seed, scenario, redact)["report"]["campaigns"].values() if row["kind"] == "hydra"]
     assert rows
     for row in rows:
-        assert row["share_before_flag"] <= 0.05, row
+        assert row["flagged"] == row["accounts"], row
+        assert row["cluster_purity"] is not None and row["cluster_purity"] >= HYDRA_PURITY, row
+        assert row["cluster_coverage"] >= HYDRA_COVERAGE, row
+        assert row["share_before_flag"] <= BEFORE_FLAG, row
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("scenario", ["standard", "hard"])
+def test_low_and_slow_rings_are_recovered_as_clusters(days: Days, seed: int, scenario: str) -> None:
+    rows = [row for row in days(seed, scenario, 0.0)["report"]["campaigns"].values() if row["kind"] == "low_and_slow"]
+    assert rows
+    for row in rows:
+        assert row["cluster_coverage"] >= LOW_AND_SLOW_COVERAGE, row
 
 
 def test_naive_peer_is_far_behind(standard_day: dict) -> None:
@@ -35,22 +62,11 @@ def test_naive_peer_is_far_behind(standard_day: dict) -> None:
     assert r["naive_peer"]["recall"] < 0.5 * r["detector"]["recall"], r["naive_peer"]
 
 
-def test_hard_scenario(hard_day: dict) -> None:
-    r = hard_day["report"]
-    assert r["detector"]["recall"] >= 0.8, r["detector"]
-    assert r["detector"]["false_positives"] <= max(1, _fpr_allowed(r, 0.003)), r["detector"]
-
-
-def test_redacted_traffic_still_catches_hydras(redacted_day: dict) -> None:
-    r = redacted_day["report"]
-    hydra = [row for row in r["campaigns"].values() if row["kind"] == "hydra"]
-    accounts = sum(row["accounts"] for row in hydra)
-    assert sum(row["flagged"] for row in hydra) >= 0.85 * accounts, hydra
-    assert r["detector"]["false_positives"] <= max(1, _fpr_allowed(r, 0.002)), r["detector"]
-
-
-def test_hard_negatives_are_not_flagged(standard_day: dict) -> None:
-    labels, verdicts = standard_day["labels"], standard_day["verdicts"]
+@pytest.mark.parametrize("seed", SEEDS)
+def test_hard_negatives_are_not_flagged(days: Days, seed: int) -> None:
+    """On the standard day; the hard day's one false positive at this scale is within the FPR bound above."""
+    day = days(seed, "standard", 0.0)
+    labels, verdicts = day["labels"], day["verdicts"]
     kinds = {"university_student", "enterprise_seat", "app_backend", "benchmark", "reseller_customer"}
     flagged = [
         v.account_id for v in verdicts if v.flagged and v.account_id in labels and labels[v.account_id].kind in kinds
