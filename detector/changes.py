@@ -127,9 +127,10 @@ class ChangeTracker:
                         at=_stamp(when, at),
                         change="unflagged",
                         score=0.0,
-                        reasons=["cluster dissolved"],
+                        reasons=["cluster dissolved: its accounts are no longer linked"],
                         cluster_id=cid,
-                        members=[],
+                        # the members it had: who to lift a cluster-wide action from, and which worker says so
+                        members=[names[a] for a in sorted(self.members.get(cid, ()))],
                     )
                 )
         self.cluster_of = new_cluster_of

@@ -67,7 +67,21 @@ class Change(msgspec.Struct, kw_only=True):
     score: float
     reasons: list[str]
     cluster_id: str | None = None
-    members: list[str] | None = None
+    members: list[str] | None = None  # a cluster's members (a dissolved cluster's: those it had)
+
+
+def dissolved_cluster(change: Change) -> ClusterVerdict:
+    """The record of a cluster that dissolved (its accounts no longer linked), from its last change: unflagged,
+    with the members it had, so that a store keeping every cluster it was given shows it gone."""
+    return ClusterVerdict(
+        cluster_id=change.id,
+        members=list(change.members or []),
+        score=0.0,
+        flagged=False,
+        flagged_at=None,
+        shared_indicators={},
+        reasons=list(change.reasons),
+    )
 
 
 _verdict_decoder = msgspec.json.Decoder(AccountVerdict)

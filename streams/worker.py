@@ -23,7 +23,7 @@ from distillguard.detector.detector import Detector
 from distillguard.detector.events import Event, EventError, parse_event
 from distillguard.detector.logs import get_logger
 from distillguard.detector.model import DetectionModel
-from distillguard.detector.records import Change
+from distillguard.detector.records import Change, ClusterVerdict, dissolved_cluster
 from distillguard.detector.state import AccountSummary
 from distillguard.streams import metrics
 from distillguard.streams.align import PartitionAligner
@@ -107,6 +107,9 @@ class StreamWorker:
         self.last_snapshot = time.monotonic()
         self.last_write = time.monotonic()
         self.sink_failures = 0  # consecutive failed sink writes
+        # Flagged clusters this worker wrote that dissolved since its last sink write: the sink keeps every
+        # cluster it was given, so a dissolved one is written once more, unflagged, with the members it had.
+        self.dissolved: dict[str, ClusterVerdict] = {}
         self.sink_retry_at = 0.0  # monotonic time of the next attempt after a failure
         self.consumer: AIOKafkaConsumer | None = None
         self.summaries: AIOKafkaConsumer | None = None
@@ -418,11 +421,16 @@ class StreamWorker:
     async def _after_rescore(self, changes: list[Change]) -> None:
         assert self.producer is not None
         own = self.owned
+        current = (
+            {c.cluster_id for c in self.detector.clusters()} if any(c.kind == "cluster" for c in changes) else set()
+        )
         for ch in changes:
             if ch.kind == "account" and ch.id not in own:
                 continue
             if ch.kind == "cluster" and not self._writes_cluster(ch.members or []):
                 continue
+            if ch.kind == "cluster" and ch.change == "unflagged" and ch.id not in current:
+                self.dissolved[ch.id] = dissolved_cluster(ch)
             self._send(self.s.detections_topic, msgspec.json.encode(ch), ch.id.encode())
             metrics.DETECTIONS.labels(ch.kind, ch.change).inc()
         if self._shared():
@@ -498,6 +506,10 @@ class StreamWorker:
         own = self.owned
         verdicts = [v for v in self.detector.verdicts() if v.account_id in own]
         clusters = [c for c in self.detector.clusters() if self._writes_cluster(c.members)]
+        for c in clusters:
+            self.dissolved.pop(c.cluster_id, None)  # formed again
+        dissolved = dict(self.dissolved)
+        clusters += dissolved.values()
         self.flagged = sum(v.flagged for v in verdicts)
         metrics.FLAGGED_ACCOUNTS.set(self.flagged)
         metrics.FLAGGED_CLUSTERS.set(sum(c.flagged for c in clusters))
@@ -523,6 +535,9 @@ class StreamWorker:
         if self.sink_failures:
             log.info("verdict sink writable again", after_failures=self.sink_failures)
         self.sink_failures = 0
+        for cid, c in dissolved.items():
+            if self.dissolved.get(cid) is c:  # not dissolved again while the write ran
+                del self.dissolved[cid]
         metrics.SINK_PENDING.set(0)
 
     def _lag(self) -> int:

@@ -192,3 +192,27 @@ def assert_same_verdicts(got: dict[str, AccountVerdict], want: dict[str, Account
     assert flagged_got == flagged_want
     worst = max((abs(got[a].score - want[a].score), a) for a in want)
     assert worst[0] <= tol, f"score of {worst[1]} differs by {worst[0]:.6f}"
+
+
+def read_topic(bootstrap: str, topic: str, at_least: int = 0, timeout: float = 30.0) -> list:
+    """Every record of ``topic``: read until each partition's position reaches its end offset and at least
+    ``at_least`` records have arrived (never until a silence: a slow broker cannot cut the read short)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        deadline = time.monotonic() + timeout
+        while not (known := c.partitions_for_topic(topic)):
+            assert time.monotonic() < deadline, f"{topic}: no such topic"
+            time.sleep(0.2)
+        parts = [TopicPartition(topic, p) for p in sorted(known)]
+        c.assign(parts)
+        c.seek_to_beginning(*parts)
+        out: list = []
+        while len(out) < at_least or any(c.position(tp) < end for tp, end in c.end_offsets(parts).items()):
+            assert time.monotonic() < deadline, f"{topic}: {len(out)} records read, {at_least} expected"
+            for batch in c.poll(timeout_ms=500).values():
+                out.extend(batch)
+        return sorted(out, key=lambda r: (r.partition, r.offset))
+    finally:
+        c.close()

@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
-from kafka import KafkaConsumer
 
-from distillguard.detector.records import verdict_from_json
+from distillguard.api.detections.export import read_clusters
+from distillguard.detector.records import Change, SubjectKind, cluster_from_json, verdict_from_json
 from distillguard.streams.broker import EmbeddedBroker
 from distillguard.streams.replay import replay
 from tests.event_strategies import minimal_event
-from tests.stream.conftest import EXE, Stream, assert_same_verdicts, stop_all
+from tests.stream.conftest import EXE, Stream, assert_same_verdicts, read_topic, stop_all
 
 pytestmark = [pytest.mark.broker]
 SEND_TIMEOUT = 10  # seconds for the broker to acknowledge one produced message
@@ -33,11 +33,23 @@ def _lines(path) -> list[bytes]:
 
 @pytest.mark.slow
 def test_stream_verdicts_equal_detect(stream: Stream, day, tmp_path):
-    """Replay a simulated day, run the worker to the end: export-verdicts equals detect on the same file."""
+    """Replay a simulated day, run the worker to the end: the stored verdicts and clusters equal detect's on the
+    same file (the same accounts, flags and scores; the same clusters with the same members and flags)."""
     env = stream.env
     batch = tmp_path / "batch.jsonl"  # the batch run, meanwhile (it needs nothing from the stream)
+    batch_clusters = tmp_path / "batch-clusters.jsonl"
     detect = subprocess.Popen(
-        [EXE, "detect", str(day.events), "--out", str(batch), "--model", env["MODEL_PATH"]],
+        [
+            EXE,
+            "detect",
+            str(day.events),
+            "--out",
+            str(batch),
+            "--clusters",
+            str(batch_clusters),
+            "--model",
+            env["MODEL_PATH"],
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -62,6 +74,28 @@ def test_stream_verdicts_equal_detect(stream: Stream, day, tmp_path):
     want = {v.account_id: v for v in map(verdict_from_json, batch.read_bytes().splitlines())}
     assert any(v.flagged for v in want.values()), "the day should contain detected attackers"
     assert_same_verdicts(got, want)
+    stored = {c.cluster_id: c for c in read_clusters(env["DATABASE_URL"])}
+    batch_c = {c.cluster_id: c for c in map(cluster_from_json, batch_clusters.read_bytes().splitlines())}
+    assert any(c.flagged for c in batch_c.values()), "the day should contain flagged clusters"
+    assert {k: (sorted(c.members), c.flagged) for k, c in stored.items() if k in batch_c} == {
+        k: (sorted(c.members), c.flagged) for k, c in batch_c.items()
+    }
+    gone = [c for k, c in stored.items() if k not in batch_c]  # dissolved along the way: kept, never flagged
+    assert not [c.cluster_id for c in gone if c.flagged]
+    # The detections topic, folded subject by subject (each keyed to one partition, in order), ends where the
+    # verdicts end: the last change of every flagged account or cluster flags it (or regroups it, still flagged),
+    # with the cluster's final members; of every other subject that ever changed, it unflags it.
+    last = {}
+    for r in read_topic(stream.bootstrap, env["DETECTIONS_TOPIC"]):
+        ch = msgspec.json.decode(r.value, type=Change)
+        last[(ch.kind, ch.id)] = ch
+    still = {"flagged", "changed"}
+    assert {i for (k, i), ch in last.items() if k == SubjectKind.account and ch.change in still} == {
+        a for a, v in want.items() if v.flagged
+    }
+    assert {
+        i: sorted(ch.members or []) for (k, i), ch in last.items() if k == SubjectKind.cluster and ch.change in still
+    } == {k: sorted(c.members) for k, c in batch_c.items() if c.flagged}
 
 
 def _consumed(m: dict) -> float:
@@ -138,11 +172,7 @@ def test_malformed_and_out_of_range_messages_go_to_the_dlq_and_the_worker_keeps_
     assert w.proc.poll() is None
     assert m['distillguard_dlq_messages_total{reason="invalid"}'] == 4
     assert m['distillguard_dlq_messages_total{reason="time-rule"}'] == 1
-    c = KafkaConsumer(
-        env["DLQ_TOPIC"], bootstrap_servers=stream.bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000
-    )
-    dead = [(r.value, dict(r.headers)) for r in c]
-    c.close()
+    dead = [(r.value, dict(r.headers)) for r in read_topic(stream.bootstrap, env["DLQ_TOPIC"], at_least=len(bad))]
     assert sorted(v for v, _ in dead) == sorted(bad)
     for value, h in dead:
         assert h["source-topic"] == env["EVENTS_TOPIC"].encode()
