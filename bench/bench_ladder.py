@@ -4,7 +4,8 @@ For each day, through the real CLI: ``distillguard detect`` with the shipped mod
 --events --json``. The result is ``bench/results/ladder.json``: per day, the calibration of the probability (Brier,
 expected calibration error), false positives at the flag and at each rung above ``watch`` overall, per legitimate
 population and per verification path, customers wrongly challenged / throttled / suspended per million active
-accounts a day, and the attack accounts reaching ``review`` (within 5% of their requests). Rendered by
+accounts a day, and the attack accounts reaching ``review`` (within 5% of their requests; per campaign, the share of
+its requests made before each account's flag and before it reached ``review``). Rendered by
 ``bench/report.py``.
 """
 
@@ -42,5 +43,9 @@ def run(workdir: Path) -> dict:
             "detector": report["detector"],
             "calibration": report["calibration"],
             "actions": report["actions"],
+            "campaigns": {
+                c: {k: row.get(k) for k in ("kind", "accounts", "share_before_flag", "share_before_review")}
+                for c, row in report["campaigns"].items()
+            },
         }
     return out

@@ -313,7 +313,17 @@ def _print_report(report: dict) -> None:
             t.add_row(who, *(str(report[who][c]) for c in cols))
     out.print(t)
     ct = Table(title="Campaigns")
-    for c in ("campaign", "kind", "accounts", "recall", "peer recall", "cluster purity", "coverage", "before flag"):
+    for c in (
+        "campaign",
+        "kind",
+        "accounts",
+        "recall",
+        "peer recall",
+        "cluster purity",
+        "coverage",
+        "before flag",
+        "before review",
+    ):
         ct.add_column(c, justify="right" if c not in ("campaign", "kind") else "left")
     peer = report.get("naive_peer", {}).get("campaign_recall", {})
     for name, row in report["campaigns"].items():
@@ -326,6 +336,7 @@ def _print_report(report: dict) -> None:
             str(row.get("cluster_purity")),
             str(row.get("cluster_coverage")),
             str(row.get("share_before_flag", "-")),
+            str(row.get("share_before_review", "-")),
         )
     out.print(ct)
     cal = report["calibration"]

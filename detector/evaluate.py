@@ -228,6 +228,7 @@ def evaluate(
             total = sum(t.total[a] for a in members)
             per[c]["requests"] = total
             per[c]["share_before_flag"] = round(sum(t.before_flag[a] for a in members) / max(total, 1), 4)
+            per[c]["share_before_review"] = round(sum(t.before_rung[a] for a in members) / max(total, 1), 4)
         if not t.agg:
             return report
         peer = naive_peer(t.agg)
