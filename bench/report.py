@@ -246,7 +246,7 @@ def render_ladder(r: dict) -> str:
                 f"{d['detector']['recall']:.3f}",
                 f"{_pct(legit['fpr_flag'])} ({legit['flagged']})",
                 f"{_pct(legit['fpr_challenge'])} ({legit['at_challenge']})",
-                f"{_pct(worst[1]['fpr_challenge'])} ({worst[0]})",
+                f"{_pct(worst[1]['fpr_challenge'])} ({worst[0]})" if worst[1]["at_challenge"] else "none in any",
                 str(a["legit_at_suspend_or_takedown"]),
                 f"{pm['challenged']:,.0f} / {pm['throttled']:,.0f} / {pm['suspended']:,.0f}",
                 f"{a['attack_at_or_above']['review']:.3f}",
