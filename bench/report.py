@@ -2,7 +2,7 @@
 benchmarks from ``bench/results/*.json``, configuration from the settings of the core, the stream worker and the review service.
 
 ``--write README.md`` replaces the text between ``<!-- report:NAME -->`` and ``<!-- /report:NAME -->``
-(NAME = ``evaluation``, ``benchmarks``, ``reliability``, ``evasion``, ``holdout`` or ``settings``) with the freshly rendered table; without it the
+(NAME = ``evaluation``, ``benchmarks``, ``reliability``, ``evasion``, ``holdout``, ``ladder`` or ``settings``) with the freshly rendered table; without it the
 tables are printed.
 The evaluation file holds one ``distillguard evaluate --json`` report per day (``bench/bench_evaluation.py``),
 or a single report.
@@ -143,7 +143,7 @@ def _api(r: dict) -> list[tuple[str, ...]]:
 
 
 BENCHMARKS: dict[str, Callable[[dict], list[tuple[str, ...]]]] = {"detect": _detect, "stream": _stream, "api": _api}
-SEPARATE = {"reliability", "evasion", "holdout"}  # results with a table of their own
+SEPARATE = {"reliability", "evasion", "holdout", "ladder"}  # results with a table of their own
 
 
 def render_reliability(r: dict) -> str:
@@ -229,6 +229,45 @@ def render_holdout(r: dict) -> str:
     return _table(("held out", "evaluation day", "accounts", "recall", "recall at FPR <= 0.1%", "legit FPR"), rows)
 
 
+def render_ladder(r: dict) -> str:
+    """One row per evaluation day: calibration, false positives at the flag and above watch (overall and the worst
+    legitimate population), customers wrongly acted on per million a day, attack accounts reaching review."""
+    rows = []
+    for day, d in r["days"].items():
+        a, c = d["actions"], d["calibration"]
+        legit = a["legit"]
+        worst = max(a["populations"].items(), key=lambda kv: kv[1]["fpr_challenge"])
+        pm = a["per_million_accounts_a_day"]
+        early = next((v for k, v in a.items() if k.startswith("attack_review_within")), None)
+        rows.append(
+            (
+                day,
+                f"{c['brier']:.5f} / {c['ece']:.5f}",
+                f"{d['detector']['recall']:.3f}",
+                f"{_pct(legit['fpr_flag'])} ({legit['flagged']})",
+                f"{_pct(legit['fpr_challenge'])} ({legit['at_challenge']})",
+                f"{_pct(worst[1]['fpr_challenge'])} ({worst[0]})" if worst[1]["at_challenge"] else "none in any",
+                str(a["legit_at_suspend_or_takedown"]),
+                f"{pm['challenged']:,.0f} / {pm['throttled']:,.0f} / {pm['suspended']:,.0f}",
+                f"{a['attack_at_or_above']['review']:.3f}",
+                "-" if early is None else f"{early:.3f}",
+            )
+        )
+    header = (
+        "evaluation day",
+        "Brier / ECE",
+        "recall (flag)",
+        "legit FPR at flag",
+        "legit FPR above watch",
+        "worst population above watch",
+        "legit at suspend or takedown",
+        "wrongly challenged / throttled / suspended per million a day",
+        "attack at review or higher",
+        "... within 5% of their requests",
+    )
+    return _table(header, rows)
+
+
 def render_benchmarks(results: dict[str, dict]) -> str:
     """Rows per benchmark result (figure, measured with its same-run baseline, target), then when and where."""
     rows: list[tuple[str, ...]] = []
@@ -290,7 +329,12 @@ def main(argv: list[str] | None = None) -> int:
         if p.resolve() != eval_path.resolve()
     }
     tables = {"benchmarks": render_benchmarks(benches), "settings": render_settings()}
-    for name, render in (("reliability", render_reliability), ("evasion", render_evasion), ("holdout", render_holdout)):
+    for name, render in (
+        ("reliability", render_reliability),
+        ("evasion", render_evasion),
+        ("holdout", render_holdout),
+        ("ladder", render_ladder),
+    ):
         if name in benches:
             tables[name] = render(benches[name])
     if eval_path.exists():

@@ -39,6 +39,20 @@ def _load_model(path: Path | None):
         fail(str(exc))
 
 
+def _load_policy(path: Path | None):
+    from distillguard.detector.policy import PolicyError, load_policy
+
+    try:
+        return load_policy(path)
+    except PolicyError as exc:
+        fail(str(exc))
+
+
+POLICY_HELP = (
+    "Response policy (JSON; default: the one shipped in the package). An invalid file is refused, naming the field."
+)
+
+
 def simulate(
     out_dir: Annotated[
         Path,
@@ -112,6 +126,7 @@ def detect(
     strict: Annotated[
         bool, typer.Option("--strict", help="Fail on the first malformed line instead of skipping it.")
     ] = False,
+    policy: Annotated[Path | None, typer.Option("--policy", help=POLICY_HELP, dir_okay=False)] = None,
 ) -> None:
     """Score every account in an event file: the same Detector the stream worker runs.
 
@@ -120,7 +135,7 @@ def detect(
     verdicts are written then. Exit 2 on a bad option, model or output path."""
     from distillguard.detector.detector import Detector
 
-    det = Detector(_load_model(model), window_minutes=window_minutes)
+    det = Detector(_load_model(model), policy=_load_policy(policy), window_minutes=window_minutes)
     bad: list[BadLine] = []
     rejected: list[tuple[str, str]] = []
     t0 = time.perf_counter()
@@ -191,6 +206,14 @@ def evaluate(
         ),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON.")] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help=POLICY_HELP + " The policy the verdicts were made under (`detect --policy`); its version is reported.",
+            dir_okay=False,
+        ),
+    ] = None,
     leave_one_attack_out: Annotated[
         bool,
         typer.Option(
@@ -236,9 +259,11 @@ def evaluate(
                 vs.append(verdict_from_json(line))
             except Exception as exc:  # noqa: BLE001 - msgspec raises several kinds
                 fail(f"{verdicts}:{i}: not a verdict line: {exc}")
+    pol = _load_policy(policy)
     bad: list[BadLine] = []
     try:
         report = run(lab, vs, events, on_bad=bad.append)
+        report["policy"] = pol.version
     except EventFileError as exc:
         fail(f"{exc}; no report", 1)
     if events is not None:
@@ -288,7 +313,17 @@ def _print_report(report: dict) -> None:
             t.add_row(who, *(str(report[who][c]) for c in cols))
     out.print(t)
     ct = Table(title="Campaigns")
-    for c in ("campaign", "kind", "accounts", "recall", "peer recall", "cluster purity", "coverage", "before flag"):
+    for c in (
+        "campaign",
+        "kind",
+        "accounts",
+        "recall",
+        "peer recall",
+        "cluster purity",
+        "coverage",
+        "before flag",
+        "before review",
+    ):
         ct.add_column(c, justify="right" if c not in ("campaign", "kind") else "left")
     peer = report.get("naive_peer", {}).get("campaign_recall", {})
     for name, row in report["campaigns"].items():
@@ -301,8 +336,40 @@ def _print_report(report: dict) -> None:
             str(row.get("cluster_purity")),
             str(row.get("cluster_coverage")),
             str(row.get("share_before_flag", "-")),
+            str(row.get("share_before_review", "-")),
         )
     out.print(ct)
+    cal = report["calibration"]
+    rt = Table(title=f"Calibrated probability: Brier {cal['brier']}, expected calibration error {cal['ece']}")
+    for c in ("bin", "predicted", "observed", "accounts"):
+        rt.add_column(c, justify="right")
+    for row in cal["reliability"]:
+        rt.add_row(
+            f"{row['bin'][0]:.1f}-{row['bin'][1]:.1f}",
+            str(row["predicted"]),
+            str(row["observed"]),
+            str(row["accounts"]),
+        )
+    out.print(rt)
+    act = report["actions"]
+    at = Table(title="Response ladder: legitimate accounts at each rung or higher (FPR)")
+    rungs = [k.removeprefix("fpr_") for k in act["legit"] if k.startswith("fpr_") and k != "fpr_flag"]
+    for c in ("population", "accounts", "flag", *rungs):
+        at.add_column(c, justify="left" if c == "population" else "right")
+    for name, row in [
+        ("all legitimate", act["legit"]),
+        *act["populations"].items(),
+        *((f"path {p}", r) for p, r in act["verification_paths"].items()),
+    ]:
+        at.add_row(name, str(row["accounts"]), str(row["fpr_flag"]), *(str(row[f"fpr_{r}"]) for r in rungs))
+    out.print(at)
+    pm = act["per_million_accounts_a_day"]
+    out.print(
+        "expected customers wrongly "
+        + ", ".join(f"{what} {n:,}" for what, n in pm.items())
+        + f" per million active accounts a day; attack accounts at review or higher: {act['attack_at_or_above']['review']}"
+        + "".join(f"; {k}: {v}" for k, v in act.items() if k.startswith("attack_review_within"))
+    )
 
 
 def _decisions() -> dict[str, bool]:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 import msgspec
 import numpy as np
 
+from distillguard.detector.actions import ActionTracker
 from distillguard.detector.changes import ChangeTracker
 from distillguard.detector.cohorts import Neighbourhoods, neighbourhoods
 from distillguard.detector.context import groups_of, static_context
@@ -24,7 +25,8 @@ from distillguard.detector.events import Event
 from distillguard.detector.features import FEATURES, Features, account_features, release_hour
 from distillguard.detector.linking import Linkage, link_accounts
 from distillguard.detector.model import DetectionModel, load_model
-from distillguard.detector.records import AccountVerdict, Change, ClusterVerdict
+from distillguard.detector.policy import Policy, load_policy
+from distillguard.detector.records import AccountVerdict, ActionChange, Change, ClusterVerdict
 from distillguard.detector.scoring import Scoring, score_accounts
 from distillguard.detector.state import AccountState, AccountSummary
 from distillguard.detector.units import HOUR, MINUTE
@@ -47,16 +49,20 @@ class Detector:
         self,
         model: DetectionModel | None = None,
         *,
+        policy: Policy | None = None,
         window_minutes: float = 15.0,
         dedup_horizon_hours: float = 24.0,
         max_future_minutes: float = 60.0,
     ) -> None:
         self.model = model if model is not None else load_model()
+        self.policy = policy if policy is not None else load_policy()
         self.window = window_minutes * MINUTE
         self.state = AccountState(dedup_horizon_hours=dedup_horizon_hours, max_future_minutes=max_future_minutes)
         self.window_end: float | None = None
         self.last: Scoring | None = None  # the last re-scoring
         self.changes = ChangeTracker()
+        self.actions = ActionTracker()
+        self.action_changes: list[ActionChange] = []  # the moves on the ladder of the last process() or flush()
         self._absorbed: dict[int, list[tuple[str, int]]] = {}
         self._link: Linkage | None = None
         self._hoods: Neighbourhoods | None = None
@@ -74,6 +80,7 @@ class Detector:
         """Consume events; re-score whenever event time crosses a window boundary. Rejected events
         (too far in the future, older than the de-duplication horizon, or before 1970) go to ``on_reject``."""
         changes: list[Change] = []
+        self.action_changes = []
         w = self.window
         add = self.state.add
         for ev in events:
@@ -96,6 +103,7 @@ class Detector:
 
     def flush(self) -> list[Change]:
         """Re-score now, at the latest event time seen (end of a file or a drained stream)."""
+        self.action_changes = []
         if self.state.size == 0:
             return []
         return self._rescore(self.state.watermark, relink=True)
@@ -119,6 +127,7 @@ class Detector:
             "window_end": self.window_end,
             "rescores": self.rescores,
             **self.changes.to_doc(names),
+            **self.actions.to_doc(),
             "absorbed": {names[a]: keys for a, keys in self._absorbed.items()},
             "link": None if self._link is None else self._link.to_doc(),
             "hoods": None if self._hoods is None else self._hoods.to_doc(),
@@ -128,17 +137,18 @@ class Detector:
         return msgspec.msgpack.encode(doc)
 
     @classmethod
-    def restore(cls, data: bytes, model: DetectionModel | None = None) -> Detector:
+    def restore(cls, data: bytes, model: DetectionModel | None = None, policy: Policy | None = None) -> Detector:
         """A detector continuing from :meth:`snapshot` bytes."""
         doc = msgspec.msgpack.decode(data)
         if doc.get("v") != 1:
             raise ValueError(f"unsupported detector snapshot version {doc.get('v')!r}")
-        det = cls(model, window_minutes=doc["window"] / MINUTE)
+        det = cls(model, policy=policy, window_minutes=doc["window"] / MINUTE)
         det.state = AccountState.restore(doc["state"])
         ids = det.state.ids
         det.window_end = doc["window_end"]
         det.rescores = doc["rescores"]
         det.changes = ChangeTracker.from_doc(doc, ids)
+        det.actions = ActionTracker.from_doc(doc)
         det._absorbed = {ids[n]: [tuple(k) for k in keys] for n, keys in doc["absorbed"].items()}
         det._link = None if doc["link"] is None else Linkage.from_doc(doc["link"])
         det._hoods = None if doc.get("hoods") is None else Neighbourhoods.from_doc(doc["hoods"])
@@ -188,20 +198,26 @@ class Detector:
             newest_model(st),
         )
         self.rescores += 1
-        return self.changes.update(Records(self.last, st, self.model))
+        records = Records(self.last, st, self.model, self.policy)
+        self.action_changes.extend(self.actions.update(records))
+        return self.changes.update(records)
 
     # ---- results (as of the last re-scoring; call flush() first for what arrived since) ---------
     def verdicts(self) -> list[AccountVerdict]:
         """The verdict of every account scored, in first-seen order ([] before the first re-scoring)."""
         if self.last is None:
             return []
-        return Records(self.last, self.state, self.model).accounts(self.changes.flagged_at)
+        return Records(self.last, self.state, self.model, self.policy).accounts(
+            self.changes.flagged_at, self.actions.reached["account"]
+        )
 
     def clusters(self) -> list[ClusterVerdict]:
         """Every cluster of two or more linked accounts, highest score first ([] before the first re-scoring)."""
         if self.last is None:
             return []
-        return Records(self.last, self.state, self.model).clusters(self.changes.cluster_flagged_at)
+        return Records(self.last, self.state, self.model, self.policy).clusters(
+            self.changes.cluster_flagged_at, self.actions.reached["cluster"]
+        )
 
     def features(self) -> Features:
         """The accounts scored and their feature matrix (a copy; no rows before the first re-scoring)."""

@@ -18,6 +18,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 
 from distillguard.detector.events import BadLine, Event, read_events
+from distillguard.detector.outcomes import actions, calibration, rung_times
 from distillguard.detector.records import AccountVerdict
 
 
@@ -81,12 +82,19 @@ class EventTally:
     """What evaluation needs from the events: requests per account before its flag, and the peer's aggregates."""
 
     before_flag: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    before_rung: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # before reaching review
     total: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     agg: dict[str, list[float]] = field(default_factory=dict)
 
 
-def tally(events: Iterable[Event], flagged_at: Mapping[str, datetime | None]) -> EventTally:
-    """One pass over the events (duplicates by event_id counted once)."""
+def tally(
+    events: Iterable[Event],
+    flagged_at: Mapping[str, datetime | None],
+    rung_at: Mapping[str, datetime | None] | None = None,
+) -> EventTally:
+    """One pass over the events (duplicates by event_id counted once); ``rung_at``: when each account reached
+    the rung whose requests-before are counted (:data:`outcomes.ATTACK_RUNG`)."""
+    rung_at = rung_at or {}
     t = EventTally()
     seen: set[str] = set()
     ips: dict[str, set[str]] = defaultdict(set)
@@ -99,6 +107,9 @@ def tally(events: Iterable[Event], flagged_at: Mapping[str, datetime | None]) ->
         fa = flagged_at.get(a)
         if fa is None or ev.ts < fa:
             t.before_flag[a] += 1
+        ra = rung_at.get(a)
+        if ra is None or ev.ts < ra:
+            t.before_rung[a] += 1
         g = t.agg.get(a)
         if g is None:
             g = t.agg[a] = [0.0] * 6
@@ -160,8 +171,8 @@ def evaluate(
     events_path: str | Path | None = None,
     on_bad: Callable[[BadLine], None] | None = None,
 ) -> dict:
-    """Precision, recall, FPR, AUC, per-campaign recall and cluster purity, requests before the first
-    flag per campaign, and the naive peer on the same data (when the events are given; a line that is not
+    """Precision, recall, FPR, AUC, per-campaign recall and cluster purity, calibration of the probability, the
+    response ladder's outcome (:mod:`detector.outcomes`), requests before the first flag per campaign, and the naive peer on the same data (when the events are given; a line that is not
     an event is skipped and passed to ``on_bad``; no peer when the events hold no account)."""
     by_id = {v.account_id: v for v in verdicts}
     names = [a for a in labels if a in by_id]
@@ -169,6 +180,10 @@ def evaluate(
     score = np.array([by_id[a].score for a in names])
     flag = np.array([by_id[a].flagged for a in names], dtype=bool)
     report: dict = {"detector": _metrics(y, score, flag), "unlabelled_verdicts": len(by_id) - len(names)}
+    report["calibration"] = calibration(y.astype(float), np.array([by_id[a].probability for a in names]))
+    kinds = {a: labels[a].kind for a in names}
+    attack = {a: labels[a].attack for a in names}
+    report["actions"] = actions(kinds, attack, verdicts)
 
     campaigns: dict[str, list[str]] = defaultdict(list)
     for a in names:
@@ -207,11 +222,13 @@ def evaluate(
 
     if events_path is not None:
         events = read_events(events_path, on_bad=on_bad)
-        t = tally(events, {a: v.flagged_at if v.flagged else None for a, v in by_id.items()})
+        t = tally(events, {a: v.flagged_at if v.flagged else None for a, v in by_id.items()}, rung_times(verdicts))
+        report["actions"] = actions(kinds, attack, verdicts, t.before_rung, t.total)
         for c, members in campaigns.items():
             total = sum(t.total[a] for a in members)
             per[c]["requests"] = total
             per[c]["share_before_flag"] = round(sum(t.before_flag[a] for a in members) / max(total, 1), 4)
+            per[c]["share_before_review"] = round(sum(t.before_rung[a] for a in members) / max(total, 1), 4)
         if not t.agg:
             return report
         peer = naive_peer(t.agg)

@@ -4,7 +4,8 @@ Stage 1, ``IsolationForest`` over account features: how unusual an account is, w
 Stage 2, a gradient-boosted classifier over account features + anomaly: how harvest-like the
 account's own behaviour is. Stage 3, a gradient-boosted classifier over account features, anomaly,
 the cluster's static context and its members' stage-2 scores: the final probability in [0, 1].
-The flag threshold is calibrated on held-out simulated days to a target false-positive rate. Both
+The flag threshold is calibrated on held-out simulated days to a target false-positive rate, and an isotonic
+map, fitted on the same days, turns the final score into a probability of attack (the response ladder reads it). Both
 gradient-boosted stages are monotone in the evidence listed in :mod:`detector.directions`: evidence
 that only incriminates can never clear an account, whatever the training days held.
 
@@ -25,6 +26,7 @@ import joblib
 import numpy as np
 import sklearn
 from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
+from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import GroupKFold, cross_val_predict
 from threadpoolctl import ThreadpoolController
 
@@ -89,6 +91,9 @@ class DetectionModel:
     final_: HistGradientBoostingClassifier | None = None
     anomaly_ref_: tuple[float, float] = (0.0, 1.0)
     threshold: float = 0.5
+    # The isotonic map from final score to probability of attack: its knots (score, probability), fitted by
+    # ``calibrate``; empty until then (an uncalibrated model has no probability to give).
+    probability_knots_: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
     version: str = "untrained"
     training: dict = field(default_factory=dict)
 
@@ -162,10 +167,23 @@ class DetectionModel:
         anomaly, p2 = self.behaviour(rows.X)
         return self.final(rows.X, anomaly, rows.context, behaviour_context(rows.groups, rows.hoods, p2)), p2, anomaly
 
+    def probability(self, scores: np.ndarray) -> np.ndarray:
+        """The calibrated probability of attack of each final score (the isotonic map of ``calibrate``)."""
+        xs, ps = self.probability_knots_
+        if not xs:
+            raise UncalibratedError("the model has no probability map; calibrate it (`distillguard train` does)")
+        return np.interp(scores, xs, ps)
+
     def calibrate(self, scores: np.ndarray, y: np.ndarray) -> float:
         """Set ``threshold`` for held-out FPR <= ``target_fpr`` at the best recall, in the middle of
         the gap between the highest legit score allowed above it and the lowest attack score kept,
-        so that unseen traffic has room on both sides; return it."""
+        so that unseen traffic has room on both sides, and fit the probability map on the same rows;
+        return the threshold."""
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, y)
+        self.probability_knots_ = (
+            tuple(float(x) for x in iso.X_thresholds_),
+            tuple(float(p) for p in iso.y_thresholds_),
+        )
         legit = np.sort(scores[y == 0])[::-1]
         allowed = int(np.floor(self.target_fpr * len(legit)))
         ceiling = float(legit[allowed]) if allowed < len(legit) else 0.0
@@ -213,6 +231,10 @@ class ModelError(RuntimeError):
     """An artifact that cannot be used (wrong format, features or library version)."""
 
 
+class UncalibratedError(ModelError):
+    """A model asked for probabilities before ``calibrate`` fitted its probability map."""
+
+
 def load_model(path: str | Path | None = None) -> DetectionModel:
     """Load an artifact (default: the one shipped in the package), checking its feature contract."""
     path = Path(path) if path else DEFAULT_PATH
@@ -229,4 +251,8 @@ def load_model(path: str | Path | None = None) -> DetectionModel:
         )
     if blob["features"] != list(FEATURES) or blob["context"] != list(STATIC) or blob["behaviour"] != list(BEHAVIOUR):
         raise ModelError(f"{path} was trained on a different feature set; retrain with `distillguard train`")
+    if not blob["model"].get("probability_knots_", ((), ()))[0]:
+        raise ModelError(
+            f"{path} has no probability map (trained before calibrated probabilities); retrain with `distillguard train`"
+        )
     return DetectionModel(**blob["model"])

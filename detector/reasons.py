@@ -104,6 +104,42 @@ def account_reasons(x: np.ndarray, n: int, mean_out: float, anomaly: float, mode
     return out
 
 
+def created_span(created: np.ndarray) -> float | None:
+    """Hours within which the middle of a cluster's accounts were created, when that is a burst
+    (at most :data:`CREATED_WITHIN_HOURS`); None otherwise or when fewer than two creation times are known."""
+    created = created[~np.isnan(created)]
+    if len(created) < 2:
+        return None
+    lo, hi = CREATED_QUANTILES
+    span = (np.quantile(created, hi) - np.quantile(created, lo)) / HOUR
+    return max(float(span), 0.1) if span <= CREATED_WITHIN_HOURS else None
+
+
+def shared_parts(shared: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """What a cluster's members share, in words, each with its evidence group (payment, client, network, template)."""
+    out: list[tuple[str, str]] = []
+    for group, kind, noun in (
+        ("payment", "payment_fingerprint", "payment instrument"),
+        ("payment", "api_key", "API key"),
+        ("client", "client", "TLS fingerprint + user agent"),
+    ):
+        k = len(shared.get(kind, []))
+        if k:
+            out.append((group, f"{k} {noun}s" if k > 1 else f"an {noun}" if noun[0] in "aeiouAPI" else f"a {noun}"))
+    ips, subnets = len(shared.get("ip", [])), len(shared.get("subnet", []))
+    if ips:
+        out.append(
+            (
+                "network",
+                f"{ips} IP address{'es' if ips > 1 else ''}" + (f" in {subnets} subnets" if subnets > 1 else ""),
+            )
+        )
+    tpls = len(shared.get("template", []))
+    if tpls:
+        out.append(("template", f"{tpls} prompt template{'s' if tpls > 1 else ''}"))
+    return out
+
+
 def cluster_reasons(
     size: int,
     shared: dict[str, list[str]],
@@ -114,38 +150,21 @@ def cluster_reasons(
 ) -> list[str]:
     """What links a cluster and what it does together."""
     out: list[str] = []
-    parts = []
-    for kind, noun in (
-        ("payment_fingerprint", "payment instrument"),
-        ("api_key", "API key"),
-        ("client", "TLS fingerprint + user agent"),
-    ):
-        k = len(shared.get(kind, []))
-        if k:
-            parts.append(
-                f"{k} {noun}{'s' if k > 1 else ''}"
-                if k > 1
-                else f"a {noun}"
-                if noun[0] not in "aeiouAPI"
-                else f"an {noun}"
-            )
-    ips, subnets = len(shared.get("ip", [])), len(shared.get("subnet", []))
-    if ips:
-        parts.append(f"{ips} IP address{'es' if ips > 1 else ''}" + (f" in {subnets} subnets" if subnets > 1 else ""))
-    tpls = len(shared.get("template", []))
-    if tpls:
-        parts.append(f"{tpls} prompt template{'s' if tpls > 1 else ''}")
-    created = created[~np.isnan(created)]
-    when = ""
-    if len(created) >= 2:
-        lo, hi = CREATED_QUANTILES
-        span = (np.quantile(created, hi) - np.quantile(created, lo)) / HOUR
-        if span <= CREATED_WITHIN_HOURS:
-            when = f" created within {_hours(max(span, 0.1))}"
+    parts = [text for _, text in shared_parts(shared)]
+    span = created_span(created)
+    when = f" created within {_hours(span)}" if span is not None else ""
     if parts:
         out.append(
             f"{size} accounts{when} share " + ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
         )
+    return out + cluster_behaviour_reasons(size, shared, paths, ctx, n_requests)
+
+
+def cluster_behaviour_reasons(
+    size: int, shared: dict[str, list[str]], paths: dict[str, int], ctx: np.ndarray, n_requests: int
+) -> list[str]:
+    """What a cluster does together: verification programmes, hours, reasoning, follow-ups, IP rotation."""
+    out: list[str] = []
     farm = {p: c for p, c in paths.items() if p in FARM_PATHS and c}
     if farm and sum(farm.values()) >= FARM_PATH_SHARE * size:
         out.append(

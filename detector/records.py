@@ -19,6 +19,26 @@ class SubjectKind(StrEnum):
     account = auto()
 
 
+class Action(StrEnum):
+    """A rung of the response ladder, mildest first (:mod:`detector.ladder`); ``takedown`` is for clusters only."""
+
+    none = auto()
+    watch = auto()
+    challenge = auto()  # step-up verification
+    throttle = auto()
+    review = auto()
+    suspend = auto()
+    takedown = auto()
+
+
+LADDER: tuple[Action, ...] = tuple(Action)  # the rungs in order
+
+
+def rank(action: str) -> int:
+    """The position of ``action`` (an :class:`Action` or its value) on the ladder (``none`` is 0)."""
+    return LADDER.index(Action(action))
+
+
 class AccountVerdict(msgspec.Struct, kw_only=True):
     """The detector's current view of one account."""
 
@@ -28,6 +48,10 @@ class AccountVerdict(msgspec.Struct, kw_only=True):
     cluster_id: str | None
     flagged_at: datetime | None
     reasons: list[str]
+    probability: float = 0.0  # calibrated probability of attack (the model's probability map of ``score``)
+    action: str = Action.none  # the rung of the response ladder (an Action) the policy puts it on
+    action_basis: list[str] = []  # the evidence the action rests on, in sentences an analyst can check
+    reached_at: dict[str, datetime] = {}  # rung -> event time it first reached that rung or a higher one
     # Context for review (not part of the compared verdict): volume, time span, model version.
     n_requests: int = 0
     first_seen: datetime | None = None
@@ -50,6 +74,10 @@ class ClusterVerdict(msgspec.Struct, kw_only=True):
     flagged_at: datetime | None
     shared_indicators: dict[str, list[str]]
     reasons: list[str]
+    probability: float = 0.0
+    action: str = Action.none
+    action_basis: list[str] = []
+    reached_at: dict[str, datetime] = {}
     n_requests: int = 0
     first_seen: datetime | None = None
     last_seen: datetime | None = None
@@ -82,6 +110,21 @@ def dissolved_cluster(change: Change) -> ClusterVerdict:
         shared_indicators={},
         reasons=list(change.reasons),
     )
+
+
+class ActionChange(msgspec.Struct, kw_only=True):
+    """An account or cluster moved to another rung of the response ladder at a re-scoring."""
+
+    kind: SubjectKind
+    id: str
+    at: datetime
+    action: Action
+    previous: Action
+    probability: float
+    basis: list[str]
+    policy_version: str
+    model_version: str
+    members: list[str] = []  # a cluster's accounts (which worker owns it)
 
 
 _verdict_decoder = msgspec.json.Decoder(AccountVerdict)

@@ -34,7 +34,10 @@ class KafkaSettings(BaseSettings):
     model_config = ENV_CONFIG
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
-    enforcement_topic: str = Field("enforcement-actions", description="Topic of enforcement actions from reviews.")
+    enforcement_topic: str = Field(
+        "enforcement-actions",
+        description="Topic of enforcement actions: confirmed reviews, and the worker's automated ladder moves.",
+    )
 
 
 @lru_cache(maxsize=1)

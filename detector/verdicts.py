@@ -7,15 +7,29 @@ into the scoring; :func:`shared_indicators`, a pass over every indicator, once p
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime
 from functools import cached_property
 
 import numpy as np
 
 from distillguard.detector.cohorts import NONE, PROFILE_COLUMNS, profile
 from distillguard.detector.features import new_models
+from distillguard.detector.ladder import Decision, Evidence, EvidenceKind, Subject, account_action, cluster_action
 from distillguard.detector.model import DetectionModel
-from distillguard.detector.reasons import CROWD_BEHAVIOUR, account_reasons, alike, cluster_reasons, crowd_reason, iso
-from distillguard.detector.records import AccountVerdict, ClusterVerdict
+from distillguard.detector.policy import Policy
+from distillguard.detector.reasons import (
+    CROWD_BEHAVIOUR,
+    account_reasons,
+    alike,
+    cluster_behaviour_reasons,
+    cluster_reasons,
+    created_span,
+    crowd_reason,
+    iso,
+    shared_parts,
+)
+from distillguard.detector.records import AccountVerdict, Action, ClusterVerdict, rank
 from distillguard.detector.scoring import Scoring
 from distillguard.detector.state import HOUR_BITS, INDICATORS, MODEL_BITS, VALUE_BITS, VERIFICATION, AccountState
 from distillguard.detector.store import Store
@@ -81,11 +95,18 @@ class Records:
     Per-account context (requests, first and last seen, models, hourly counts, sample prompts) comes
     from ``state`` as last folded; re-scoring folds, so right after it that is the state it scored."""
 
-    def __init__(self, scoring: Scoring, state: AccountState, model: DetectionModel) -> None:
+    def __init__(self, scoring: Scoring, state: AccountState, model: DetectionModel, policy: Policy) -> None:
         self.scoring = scoring
         self.state = state
         self.threshold = model.threshold
         self.version = model.version
+        self.policy = policy
+        self.probability = model.probability(scoring.score)
+        self.cluster_probability = model.probability(scoring.cluster_score)
+        self._evidence_from = policy.evidence_from(policy.accounts), policy.evidence_from(policy.clusters)
+        self._accounts: dict[int, tuple[Subject, Decision]] = {}
+        self._clusters: dict[int, tuple[Subject, Decision]] = {}
+        self._cluster_evidence: dict[int, tuple[Evidence, ...]] = {}
 
     @cached_property
     def shared(self) -> dict[int, dict[str, list[str]]]:
@@ -120,12 +141,17 @@ class Records:
         rarity = (alike(self._profiles, crowd, self.typical_profile), len(self._profiles))
         return crowd_reason(float(s.hoods.density[a]), behaviour, linked, crowd, self.typical_profile, len(nb), rarity)
 
-    def account_reasons(self, a: int) -> list[str]:
-        """Why account ``a`` scores as it does: its cluster first, then what stands out in its behaviour."""
+    def own_reasons(self, a: int) -> list[str]:
+        """What stands out in account ``a``'s own behaviour."""
         s, st = self.scoring, self.state
         n = int(st.col("n")[a])
         mean_out = float(st.col("out_tok")[a] / max(n, 1))
-        own = account_reasons(s.X[a], n, mean_out, float(s.anomaly[a]), s.newest_model)
+        return account_reasons(s.X[a], n, mean_out, float(s.anomaly[a]), s.newest_model)
+
+    def account_reasons(self, a: int) -> list[str]:
+        """Why account ``a`` scores as it does: its cluster first, then what stands out in its behaviour."""
+        s = self.scoring
+        own = self.own_reasons(a)
         if crowd := self.crowd_reason(a):
             own.append(crowd)
         k = int(s.link.labels[a])
@@ -147,8 +173,107 @@ class Records:
         )
         return reasons or [f"{len(m)} linked accounts; cluster score {s.cluster_score[k]:.2f}"]
 
-    def accounts(self, flagged_at: dict[int, float]) -> list[AccountVerdict]:
-        """The verdict of every account scored, in first-seen order (``flagged_at``: when each flagged account was flagged)."""
+    def cluster_evidence(self, k: int) -> tuple[Evidence, ...]:
+        """The linking evidence of cluster ``k``: one piece per kind of indicator its members share, and their
+        creation burst."""
+        if k not in self._cluster_evidence:
+            s = self.scoring
+            m, cid = s.members[k], s.cluster_ids[k]
+            shared: dict[str, list[str]] = {}
+            for group, text in shared_parts(self.shared.get(k, {})):
+                shared.setdefault(group, []).append(text)
+            who = f"the {len(m)} accounts of cluster {cid}"
+            out = [Evidence(EvidenceKind(g), f"{who} share {' and '.join(t)}") for g, t in shared.items()]
+            if (span := created_span(self.state.col("created")[m])) is not None:
+                out.append(Evidence(EvidenceKind.creation_burst, f"{who} were created within {span:.1f} hours"))
+            self._cluster_evidence[k] = tuple(out)
+        return self._cluster_evidence[k]
+
+    def has_crowd(self, a: int) -> bool:
+        """Whether account ``a``'s behavioural neighbourhood is harvest-like (what :meth:`crowd_reason` describes)."""
+        nb = self.scoring.hoods.neighbours[a]
+        nb = nb[nb != NONE]
+        return bool(len(nb)) and float(self.scoring.behaviour[nb].mean()) >= CROWD_BEHAVIOUR
+
+    def account_evidence(self, a: int) -> tuple[Evidence, ...]:
+        """Account ``a``'s evidence: its cluster's linking evidence, its own behaviour, its behavioural crowd."""
+        k = int(self.scoring.link.labels[a])
+        out = list(self.cluster_evidence(k)) if k >= 0 else []
+        if own := self.own_reasons(a):
+            out.append(Evidence(EvidenceKind.behaviour, "; ".join(own)))
+        if crowd := self.crowd_reason(a):
+            out.append(Evidence(EvidenceKind.crowd, crowd))
+        return tuple(out)
+
+    def _account_decision(self, a: int) -> tuple[Subject, Decision]:
+        """Account ``a``'s subject and rung. Evidence is only looked at for accounts probable enough for a rung that
+        asks for it (looking at every account's at every re-scoring would cost more than the scoring)."""
+        if a not in self._accounts:
+            s = self.scoring
+            p = float(self.probability[a])
+            k = int(s.link.labels[a])
+            kinds: set[EvidenceKind] = set()
+            if p >= self._evidence_from[0]:
+                if k >= 0:
+                    kinds.update(e.kind for e in self.cluster_evidence(k))
+                if self.own_reasons(a):
+                    kinds.add(EvidenceKind.behaviour)
+                if self.has_crowd(a):
+                    kinds.add(EvidenceKind.crowd)
+            subject = Subject(p, frozenset(kinds), len(s.members[k]) if k >= 0 else 1, int(self.state.col("n")[a]))
+            self._accounts[a] = subject, account_action(self.policy, subject)
+        return self._accounts[a]
+
+    def account_action(self, a: int) -> Action:
+        """Account ``a``'s rung of the response ladder."""
+        return self._account_decision(a)[1].action
+
+    def account_basis(self, a: int) -> list[str]:
+        """What account ``a``'s rung rests on, in sentences (empty at ``none``)."""
+        subject, decision = self._account_decision(a)
+        return decision.basis(subject, self.account_evidence(a) if decision.rung and subject.kinds else ())
+
+    def _cluster_together(self, k: int) -> list[str]:
+        s, st = self.scoring, self.state
+        m = s.members[k]
+        paths = Counter(VERIFICATION[v] for v in st.col("verification")[m].tolist() if v >= 0)
+        return cluster_behaviour_reasons(
+            len(m), self.shared.get(k, {}), dict(paths), s.context[m[0]], int(st.col("n")[m].sum())
+        )
+
+    def _cluster_decision(self, k: int) -> tuple[Subject, Decision]:
+        if k not in self._clusters:
+            m = self.scoring.members[k]
+            p = float(self.cluster_probability[k])
+            kinds: set[EvidenceKind] = set()
+            if p >= self._evidence_from[1]:
+                kinds.update(e.kind for e in self.cluster_evidence(k))
+                if self._cluster_together(k):
+                    kinds.add(EvidenceKind.behaviour)
+            subject = Subject(p, frozenset(kinds), len(m), int(self.state.col("n")[m].sum()))
+            self._clusters[k] = subject, cluster_action(self.policy, subject)
+        return self._clusters[k]
+
+    def cluster_action(self, k: int) -> Action:
+        """Cluster ``k``'s rung of the response ladder."""
+        return self._cluster_decision(k)[1].action
+
+    def cluster_basis(self, k: int) -> list[str]:
+        """What cluster ``k``'s rung rests on, in sentences (empty at ``none``)."""
+        subject, decision = self._cluster_decision(k)
+        if not (decision.rung and subject.kinds):
+            return decision.basis(subject, ())
+        evidence = self.cluster_evidence(k)
+        if together := self._cluster_together(k):
+            evidence = (*evidence, Evidence(EvidenceKind.behaviour, "; ".join(together)))
+        return decision.basis(subject, evidence)
+
+    def accounts(
+        self, flagged_at: dict[int, float], reached: Mapping[str, Mapping[str, float]] | None = None
+    ) -> list[AccountVerdict]:
+        """The verdict of every account scored, in first-seen order (``flagged_at``: when each flagged account was
+        flagged; ``reached``: by account name, when it first reached each rung)."""
+        reached = reached or {}
         s, st = self.scoring, self.state
         thr = self.threshold
         models = list(st.interned["model"])
@@ -168,6 +293,8 @@ class Records:
         for a in range(s.accounts):
             k = int(s.link.labels[a])
             is_flagged = bool(s.score[a] >= thr)
+            action = self.account_action(a)
+            basis = self.account_basis(a) if action != Action.none else []
             out.append(
                 AccountVerdict(
                     account_id=st.names[a],
@@ -176,6 +303,10 @@ class Records:
                     cluster_id=s.cluster_ids[k] if k >= 0 else None,
                     flagged_at=iso(flagged_at[a]) if is_flagged and a in flagged_at else None,
                     reasons=self.account_reasons(a) if s.score[a] >= REASONS_FROM * thr else [],
+                    probability=round(float(self.probability[a]), 6),
+                    action=action,
+                    action_basis=basis,
+                    reached_at=_reached(reached.get(st.names[a], {})),
                     n_requests=int(n[a]),
                     first_seen=iso(first[a]),
                     last_seen=iso(last[a]),
@@ -189,8 +320,12 @@ class Records:
             )
         return out
 
-    def clusters(self, flagged_at: dict[str, float]) -> list[ClusterVerdict]:
-        """Every cluster of two or more linked accounts, highest score first (``flagged_at`` by cluster id)."""
+    def clusters(
+        self, flagged_at: dict[str, float], reached: Mapping[str, Mapping[str, float]] | None = None
+    ) -> list[ClusterVerdict]:
+        """Every cluster of two or more linked accounts, highest score first (``flagged_at`` and ``reached`` by
+        cluster id)."""
+        reached = reached or {}
         s, st = self.scoring, self.state
         out = []
         first, last, n = st.col("first_ts"), st.col("last_ts"), st.col("n")
@@ -199,6 +334,8 @@ class Records:
             m = s.members[k]
             is_flagged = bool(s.cluster_score[k] >= self.threshold)
             shared = {kind: list(values) for kind, values in self.shared.get(k, {}).items()}
+            action = self.cluster_action(k)
+            basis = self.cluster_basis(k) if action != Action.none else []
             out.append(
                 ClusterVerdict(
                     cluster_id=cid,
@@ -208,6 +345,10 @@ class Records:
                     flagged_at=iso(flagged_at.get(cid)) if is_flagged else None,
                     shared_indicators=shared,
                     reasons=self.cluster_reasons(k),
+                    probability=round(float(self.cluster_probability[k]), 6),
+                    action=action,
+                    action_basis=basis,
+                    reached_at=_reached(reached.get(cid, {})),
                     n_requests=int(n[m].sum()),
                     first_seen=iso(float(first[m].min())),
                     last_seen=iso(float(last[m].max())),
@@ -237,3 +378,8 @@ class Records:
                 out.setdefault(x, set()).add(s.cluster_ids[y])
                 out.setdefault(y, set()).add(s.cluster_ids[x])
         return {k: sorted(v)[:LINKED_CLUSTERS_MAX] for k, v in out.items()}
+
+
+def _reached(times: Mapping[str, float]) -> dict[str, datetime]:
+    """Rung -> event time, as datetimes, mildest rung first."""
+    return {r: iso(t) for r, t in sorted(times.items(), key=lambda rt: rank(Action(rt[0])))}  # type: ignore[misc]

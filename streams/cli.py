@@ -135,6 +135,7 @@ def worker(
     """Run the streaming detector (a faust-streaming app) over the input topic."""
     from distillguard.detector.logs import configure_logging
     from distillguard.detector.model import ModelError, load_model
+    from distillguard.detector.policy import PolicyError, load_policy
     from distillguard.detector.settings import get_settings
     from distillguard.streams.app import run_worker
     from distillguard.streams.settings import get_stream_settings
@@ -146,6 +147,11 @@ def worker(
     try:
         m = load_model(model or core.model_path)
     except ModelError as exc:
+        fail(str(exc))
+    settings = get_stream_settings()
+    try:
+        policy = load_policy(settings.policy_path)
+    except PolicyError as exc:
         fail(str(exc))
     try:
         verdict_sink = open_sink(sink)
@@ -159,8 +165,9 @@ def worker(
         exit_when_idle=exit_when_idle,
         state_dir=state_dir,
         window_minutes=core.window_minutes,
+        policy=policy,
     )
-    sys.exit(run_worker(get_stream_settings(), opts, m, verdict_sink, partitions))
+    sys.exit(run_worker(settings, opts, m, verdict_sink, partitions))
 
 
 def commands() -> list[LayerCommand]:

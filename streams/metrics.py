@@ -21,6 +21,12 @@ FLAGGED_CLUSTERS = Gauge(
 DETECTIONS = Counter(
     "distillguard_detections", "Changes written to the detections topic.", ["kind", "change"], registry=REGISTRY
 )
+ENFORCEMENT = Counter(
+    "distillguard_enforcement_actions",
+    "Automated ladder moves published to enforcement-actions (would_<rung> in shadow mode).",
+    ["kind", "action"],
+    registry=REGISTRY,
+)
 BATCH_SECONDS = Histogram(
     "distillguard_batch_seconds",
     "Latency of one micro-batch: validate, features, scoring.",

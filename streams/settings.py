@@ -20,6 +20,13 @@ class StreamSettings(KafkaSettings):
     )
     topic_partitions: int = Field(4, ge=1, description="Partitions for topics the worker creates.")
     metrics_port: int = Field(9108, description="Prometheus metrics port of the worker.")
+    policy_path: str | None = Field(
+        None, description="Response policy file (JSON); default: the one shipped in the package."
+    )
+    enforcement_shadow: bool | None = Field(
+        None,
+        description="Publish would_<action> only (true) or the actions themselves (false); unset: the policy's shadow.",
+    )
 
 
 @lru_cache(maxsize=1)

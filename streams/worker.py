@@ -23,10 +23,12 @@ from distillguard.detector.detector import Detector
 from distillguard.detector.events import Event, EventError, parse_event
 from distillguard.detector.logs import get_logger
 from distillguard.detector.model import DetectionModel
+from distillguard.detector.policy import Policy, load_policy
 from distillguard.detector.records import Change, ClusterVerdict, dissolved_cluster
 from distillguard.detector.state import AccountSummary
 from distillguard.streams import metrics
 from distillguard.streams.align import PartitionAligner
+from distillguard.streams.enforcement import enforcement_actions
 from distillguard.streams.settings import StreamSettings
 from distillguard.streams.sinks import SinkError, VerdictSink
 from distillguard.streams.snapshots import Snapshot, SnapshotStore
@@ -54,6 +56,7 @@ class WorkerOptions:
     exit_when_idle: float = 0.0  # exit after this many idle seconds (0: run forever)
     state_dir: Path = Path(".distillguard/state")
     window_minutes: float = 15.0  # the core's WINDOW_MINUTES: re-score every this many minutes of event time
+    policy: Policy | None = None  # the response policy (None: POLICY_PATH, else the shipped one)
 
 
 def consumer_timeouts() -> dict[str, int]:
@@ -94,7 +97,9 @@ class StreamWorker:
         self.model = model
         self.sink = sink
         self.store = SnapshotStore(options.state_dir)
-        self.detector = Detector(model, window_minutes=options.window_minutes)
+        self.policy = options.policy if options.policy is not None else load_policy(settings.policy_path)
+        self.shadow = self.policy.shadow if settings.enforcement_shadow is None else settings.enforcement_shadow
+        self.detector = Detector(model, policy=self.policy, window_minutes=options.window_minutes)
         self.assigned: list[int] = []
         self.offsets: dict[int, int] = {}  # partition -> next offset to process
         self.fetched: dict[int, int] = {}  # partition -> next offset expected from the consumer (held included)
@@ -215,11 +220,11 @@ class StreamWorker:
             return
         snap = self.store.load(topic, partitions)
         if snap is not None:
-            self.detector = Detector.restore(snap.detector, self.model)
+            self.detector = Detector.restore(snap.detector, self.model, self.policy)
             self.offsets = dict(snap.offsets)
             self.owned = set(snap.owned)
         else:
-            self.detector = Detector(self.model, window_minutes=self.o.window_minutes)
+            self.detector = Detector(self.model, policy=self.policy, window_minutes=self.o.window_minutes)
             self.offsets, self.owned = {}, set()
         for p in partitions:
             tp = TopicPartition(topic, p)
@@ -400,7 +405,7 @@ class StreamWorker:
             log.info("events rejected by time rules", count=len(rejected))
         self.dirty = True
         metrics.BATCH_SECONDS.observe(time.perf_counter() - t0)
-        if changes:
+        if changes or self.detector.action_changes:
             await self._after_rescore(changes)
 
     async def flush(self) -> None:
@@ -433,6 +438,19 @@ class StreamWorker:
                 self.dissolved[ch.id] = dissolved_cluster(ch)
             self._send(self.s.detections_topic, msgspec.json.encode(ch), ch.id.encode())
             metrics.DETECTIONS.labels(ch.kind, ch.change).inc()
+        mine = [
+            ch
+            for ch in self.detector.action_changes
+            if (ch.id in own if ch.kind == "account" else self._writes_cluster(ch.members))
+        ]
+        for e in enforcement_actions(mine, self.policy, self.shadow):
+            self._send(
+                self.s.enforcement_topic,
+                msgspec.json.encode(e),
+                e.subject.encode(),
+                [("idempotency-key", e.idempotency_key.encode())],
+            )
+            metrics.ENFORCEMENT.labels(e.kind, e.action).inc()
         if self._shared():
             await self._publish_summaries(changed_only=True)
         await self._drain_sends()

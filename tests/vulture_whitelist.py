@@ -129,9 +129,15 @@ Event.latency_ms
 StreamSnapshot.taken_at
 TrainingSnapshot.dataset  # which training day a snapshot was taken from (shown in its repr while debugging)
 
+_.action_basis  # the ladder's basis: a record field, its column and body field (served, stored, never read by name)
+_.needs_confirmation  # EnforcementAction: read by the topic's consumers
+
 # ---- module attribute protocol (PEP 562): the dg facade's lazy names
 _.__getattr__
 _.__dir__
+
+# ---- pydantic validators (run by model_validate)
+_._check  # Policy: the rules no policy file may break
 
 # ---- faust and aiokafka callbacks
 _.consume  # @app.task in streams/app.py: the faust app runs it

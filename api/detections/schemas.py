@@ -50,6 +50,14 @@ class ClusterFields(BaseModel):
     model_version: str | None
     status: ReviewStatus
     reasons: list[str]
+    probability: float = Field(description="Calibrated probability of attack.")
+    action: str = Field(
+        description="The response ladder's rung: none, watch, challenge, throttle, review, suspend, takedown."
+    )
+    action_basis: list[str] = Field(description="The evidence the action rests on, in sentences.")
+    reached_at: dict[str, datetime] = Field(
+        description="Rung -> event time it first reached that rung or a higher one."
+    )
 
 
 class ClusterItem(ClusterFields):
@@ -75,6 +83,14 @@ class AccountItem(BaseModel):
     models: list[str]
     status: ReviewStatus
     reasons: list[str]
+    probability: float = Field(description="Calibrated probability of attack.")
+    action: str = Field(
+        description="The response ladder's rung: none, watch, challenge, throttle, review, suspend, takedown."
+    )
+    action_basis: list[str] = Field(description="The evidence the action rests on, in sentences.")
+    reached_at: dict[str, datetime] = Field(
+        description="Rung -> event time it first reached that rung or a higher one."
+    )
 
 
 class QueuePage(BaseModel):

@@ -70,9 +70,11 @@ def _replace(session: Session, table: Table, key: str, keys: Iterable[str], rows
 
 
 def _row(record: AccountVerdict | ClusterVerdict, now: datetime) -> dict:
-    """The table row of a record: its fields as they are, plus a cluster's size and the write bookkeeping."""
+    """The table row of a record: its fields as they are (the rung times, a JSON column, as ISO strings, which
+    :func:`account_verdict` converts back), plus a cluster's size and the write bookkeeping."""
     size = {"size": len(record.members)} if isinstance(record, ClusterVerdict) else {}
-    return msgspec.structs.asdict(record) | size | {"content_hash": _hash(record), "updated_at": now}
+    reached = {"reached_at": msgspec.to_builtins(record.reached_at)}
+    return msgspec.structs.asdict(record) | size | reached | {"content_hash": _hash(record), "updated_at": now}
 
 
 _BUMPED = "distillguard.epoch_bumped"
