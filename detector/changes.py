@@ -1,4 +1,4 @@
-"""What changed between re-scorings: accounts and clusters newly flagged, unflagged or regrouped,
+"""What changed between re-scorings: accounts and clusters newly flagged, unflagged or regrouped, clusters dissolved,
 and cluster ids that stay the same while a cluster's membership drifts."""
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class ChangeTracker:
                         kind=SubjectKind.cluster,
                         id=cid,
                         at=_stamp(when, at),
-                        change="unflagged",
+                        change="dissolved",
                         score=0.0,
                         reasons=["cluster dissolved: its accounts are no longer linked"],
                         cluster_id=cid,

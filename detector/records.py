@@ -86,12 +86,13 @@ class ClusterVerdict(msgspec.Struct, kw_only=True):
 
 
 class Change(msgspec.Struct, kw_only=True):
-    """An account or cluster newly flagged, unflagged or re-clustered at a re-scoring (``detections`` topic)."""
+    """An account or cluster newly flagged, unflagged or re-clustered, or a flagged cluster dissolved, at a
+    re-scoring (``detections`` topic)."""
 
     kind: SubjectKind
     id: str
     at: datetime
-    change: str  # "flagged" | "unflagged" | "changed"
+    change: str  # "flagged" | "unflagged" | "changed" | "dissolved" (a flagged cluster whose accounts no longer link)
     score: float
     reasons: list[str]
     cluster_id: str | None = None

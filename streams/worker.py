@@ -426,15 +426,12 @@ class StreamWorker:
     async def _after_rescore(self, changes: list[Change]) -> None:
         assert self.producer is not None
         own = self.owned
-        current = (
-            {c.cluster_id for c in self.detector.clusters()} if any(c.kind == "cluster" for c in changes) else set()
-        )
         for ch in changes:
             if ch.kind == "account" and ch.id not in own:
                 continue
             if ch.kind == "cluster" and not self._writes_cluster(ch.members or []):
                 continue
-            if ch.kind == "cluster" and ch.change == "unflagged" and ch.id not in current:
+            if ch.change == "dissolved":
                 self.dissolved[ch.id] = dissolved_cluster(ch)
             self._send(self.s.detections_topic, msgspec.json.encode(ch), ch.id.encode())
             metrics.DETECTIONS.labels(ch.kind, ch.change).inc()

@@ -36,7 +36,20 @@ class QueueFilters(BaseModel):
     )
 
 
-class ClusterFields(BaseModel):
+class LadderFields(BaseModel):
+    """Where an account or cluster stands on the response ladder, and why."""
+
+    probability: float = Field(description="Calibrated probability of attack.")
+    action: str = Field(
+        description="The response ladder's rung: none, watch, challenge, throttle, review, suspend, takedown."
+    )
+    action_basis: list[str] = Field(description="The evidence the action rests on, in sentences.")
+    reached_at: dict[str, datetime] = Field(
+        description="Rung -> event time it first reached that rung or a higher one."
+    )
+
+
+class ClusterFields(LadderFields):
     """The stored fields a cluster's queue entry and detail share."""
 
     cluster_id: str
@@ -50,14 +63,6 @@ class ClusterFields(BaseModel):
     model_version: str | None
     status: ReviewStatus
     reasons: list[str]
-    probability: float = Field(description="Calibrated probability of attack.")
-    action: str = Field(
-        description="The response ladder's rung: none, watch, challenge, throttle, review, suspend, takedown."
-    )
-    action_basis: list[str] = Field(description="The evidence the action rests on, in sentences.")
-    reached_at: dict[str, datetime] = Field(
-        description="Rung -> event time it first reached that rung or a higher one."
-    )
 
 
 class ClusterItem(ClusterFields):
@@ -66,7 +71,7 @@ class ClusterItem(ClusterFields):
     indicator_kinds: list[str]
 
 
-class AccountItem(BaseModel):
+class AccountItem(LadderFields):
     """An account in the queue."""
 
     account_id: str
@@ -83,14 +88,6 @@ class AccountItem(BaseModel):
     models: list[str]
     status: ReviewStatus
     reasons: list[str]
-    probability: float = Field(description="Calibrated probability of attack.")
-    action: str = Field(
-        description="The response ladder's rung: none, watch, challenge, throttle, review, suspend, takedown."
-    )
-    action_basis: list[str] = Field(description="The evidence the action rests on, in sentences.")
-    reached_at: dict[str, datetime] = Field(
-        description="Rung -> event time it first reached that rung or a higher one."
-    )
 
 
 class QueuePage(BaseModel):
