@@ -15,24 +15,33 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.warm_pytest import SOCKET
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".cache" / "mutation"
 BIN = Path(sys.executable).parent
-PYTEST = [sys.executable, "-B", "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]  # -B: no stale bytecode
+PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider"]
+# Each mutant's tests run in a fork of a warm server (tests/warm_pytest.py): seconds of imports paid once per tree.
+# -B: a mutant may keep its file's size and modification time, so no bytecode is ever written.
+WARM = [sys.executable, "-B", "-m", "tests.warm_pytest"]
 
 
 @dataclass(frozen=True)
 class Module:
-    """A module to mutate, the tests that should kill its mutants, and seconds one test run may take."""
+    """A module to mutate, the tests that should kill its mutants (with pytest ``options``), and seconds one test
+    run may take."""
 
     path: str
     tests: tuple[str, ...]
+    options: tuple[str, ...] = ()
     timeout: float = 120.0
 
 
@@ -71,13 +80,13 @@ def copy_tree(dest: Path) -> None:
 
 def config(module: Module) -> str:
     """The cosmic-ray configuration of ``module`` (run from the copy's root)."""
-    command = " ".join([*PYTEST, *module.tests])
+    command = shlex.join([*WARM, "run", *PYTEST_ARGS, *module.options, *module.tests])
     return (
         "[cosmic-ray]\n"
         f'module-path = "{module.path}"\n'
         f"timeout = {module.timeout}\n"
         "excluded-modules = []\n"
-        f'test-command = "{command}"\n\n'
+        f"test-command = {json.dumps(command)}\n\n"
         "[cosmic-ray.distributor]\n"
         'name = "local"\n'
     )
@@ -143,6 +152,7 @@ def carry_over(previous: Path, session: Path) -> int:
     return len(copied)
 
 
+SERVER_POLL = 0.2  # seconds between checks that a warm server is up
 OTHER_WORKER = "left to another worker"
 
 
@@ -188,6 +198,17 @@ def gather(session: Path) -> int:
     return moved
 
 
+def start_server(module: Module, tree: Path) -> subprocess.Popen:
+    """The warm pytest server of ``tree``, once it serves (its log: ``tree``/warm-pytest.log)."""
+    log = (tree / "warm-pytest.log").open("w")
+    server = subprocess.Popen([*WARM, "serve", *module.tests], cwd=tree, stdout=log, stderr=subprocess.STDOUT)
+    while not (tree / SOCKET).exists() and server.poll() is None:
+        time.sleep(SERVER_POLL)
+    if server.poll() is not None:
+        raise SystemExit(f"the warm pytest server of {tree} exited: see {log.name}")
+    return server
+
+
 def run(name: str, module: Module, survivors_only: bool = False, jobs: int = 1) -> dict[str, int]:
     """Mutate ``module`` and test every mutant (``survivors_only``: only the last run's survivors) with ``jobs``
     workers; the report's counts (its text is written beside the session)."""
@@ -205,8 +226,14 @@ def run(name: str, module: Module, survivors_only: bool = False, jobs: int = 1) 
     print(f"{name}: {skip_annotations(session, trees[0] / module.path)} mutants in postponed annotations skipped")
     if survivors_only:
         print(f"{name}: {carry_over(previous, session)} verdicts of the last run kept; its survivors run again")
-    subprocess.run([*cosmic, "baseline", str(cfg)], cwd=trees[0], check=True)  # the unmutated tests pass
-    exec_in_parallel(cosmic, cfg, session, trees)
+    servers = [start_server(module, tree) for tree in trees]
+    try:
+        subprocess.run([*cosmic, "baseline", str(cfg)], cwd=trees[0], check=True)  # the unmutated tests pass
+        exec_in_parallel(cosmic, cfg, session, trees)
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
     dump = subprocess.run([*cosmic, "dump", str(session)], cwd=trees[0], check=True, capture_output=True, text=True)
     counts, report = summarise(name, module, [json.loads(line) for line in dump.stdout.splitlines()])
     (WORK / f"{name}.md").write_text(report)
