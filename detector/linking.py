@@ -52,10 +52,11 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from distillguard.detector.state import AccountState
+from distillguard.detector.state import VALUE_BITS, AccountState
 from distillguard.detector.units import HOUR
 
 BURST_BUCKET_HOURS = 6.0
+BURST_TILINGS = (0.0, 0.5)  # creation buckets are tiled twice, the second shifted by half a bucket
 # A prompt skeleton used by more than 1% of all accounts (at least 20) is a popular one: a framework's
 # default, a viral prompt. It says nothing about who operates an account, so template rules skip it;
 # a campaign that large is caught by the infrastructure rules instead.
@@ -69,22 +70,24 @@ MIN_SPLIT_NODES = 3  # components this large are checked for communities
 NEIGHBOURS = 10  # label propagation runs over each node's strongest links only
 PROPAGATION_ROUNDS = 30  # at most; propagation usually settles within ten
 MERGE_BACK = 0.03  # communities joined by at least this share of the smaller one's link weight are one
+EDGE_CAP = 2.0  # a pair's weight counts up to this in the strong-link graph: no single pair dominates
+WEIGHT_TOLERANCE = 1e-9  # float sums of key weights that meet a threshold up to rounding meet it
 IDENTITY, NETWORK, CONTENT = "identity", "network", "content"
 
 
 @dataclass(frozen=True)
 class Rule:
-    """An evidence rule: its name, the weight of one shared key (identity keys link on their own) and
-    its kind, which says how that weight is scaled (network: by popularity; content: per account)."""
+    """An evidence rule: its name, the weight of one shared key (None for identity keys, which link on their own)
+    and its kind, which says how that weight is scaled (network: by popularity; content: per account)."""
 
     name: str
-    weight: float
+    weight: float | None
     kind: str
 
 
 RULE_SPECS = (
-    Rule("card", 1.0, IDENTITY),
-    Rule("api_key", 1.0, IDENTITY),
+    Rule("card", None, IDENTITY),
+    Rule("api_key", None, IDENTITY),
     Rule("ip+client", 0.5, NETWORK),
     Rule("ip+burst", 1.0, NETWORK),
     Rule("subnet+client+burst", 0.5, NETWORK),
@@ -93,6 +96,7 @@ RULE_SPECS = (
     Rule("template+client", 0.5, CONTENT),
     Rule("template+ip", 0.5, CONTENT),
 )
+RULE_INDEX = {r.name: i for i, r in enumerate(RULE_SPECS)}
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -159,6 +163,11 @@ def _mix(*cols: np.ndarray) -> np.ndarray:
     return h.view(np.int64)
 
 
+def _key(rule: str, *cols: np.ndarray) -> np.ndarray:
+    """The keys of ``rule`` for the values in ``cols``: tagged with the rule, so keys of two rules never collide."""
+    return _mix(np.full(len(cols[0]), RULE_INDEX[rule]), *cols)
+
+
 def _cross(
     a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -180,14 +189,18 @@ def _cross(
 
 
 def _bursts(state: AccountState) -> tuple[np.ndarray, np.ndarray]:
-    """(account, burst id): two 6-hour creation buckets offset by 3 hours, per verification path."""
+    """(account, burst key): the account's creation bucket of :data:`BURST_BUCKET_HOURS`, in two tilings offset
+    by half a bucket (so two accounts created an hour apart share a burst wherever the hour falls), per
+    verification path."""
     created = state.col("created")
     path = state.col("verification").astype(np.int64)
     idx = np.nonzero(~np.isnan(created))[0]
-    b = BURST_BUCKET_HOURS * HOUR
-    k0 = (np.floor(created[idx] / b).astype(np.int64) * 2) * 8 + (path[idx] + 1)
-    k1 = (np.floor((created[idx] + b / 2) / b).astype(np.int64) * 2 + 1) * 8 + (path[idx] + 1)
-    return np.concatenate([idx, idx]), np.concatenate([k0, k1])
+    buckets = created[idx] / (BURST_BUCKET_HOURS * HOUR)
+    keys = [
+        _mix(np.full(len(idx), tiling), np.floor(buckets + offset).astype(np.int64), path[idx])
+        for tiling, offset in enumerate(BURST_TILINGS)
+    ]
+    return np.concatenate([idx] * len(keys)), np.concatenate(keys)
 
 
 def popularity(df: np.ndarray) -> np.ndarray:
@@ -212,9 +225,11 @@ def evidence(state: AccountState) -> tuple[Evidence, dict[str, tuple[np.ndarray,
     """Every rule key of every account (keys of different rules never collide), and the base relations
     (account, value), with ``template_holders``: (account, how many accounts use each of its skeletons)."""
     n_acc = state.size
-    rel = {kind: state.pairs(state.links[kind], 32)[:2] for kind in ("card", "api_key", "ip", "subnet", "client")}
+    rel = {
+        kind: state.pairs(state.links[kind], VALUE_BITS)[:2] for kind in ("card", "api_key", "ip", "subnet", "client")
+    }
     rel["burst"] = _bursts(state)
-    ta, tk, tc = state.pairs(state.templates, 32)
+    ta, tk, tc = state.pairs(state.templates, VALUE_BITS)
     _, tinv, tdf = np.unique(tk, return_inverse=True, return_counts=True)
     holders = tdf[tinv]  # per (account, skeleton): accounts using that skeleton
     rel["template_holders"] = (ta, holders)
@@ -231,23 +246,21 @@ def evidence(state: AccountState) -> tuple[Evidence, dict[str, tuple[np.ndarray,
     tpl = (ta[habit], np.arange(len(habit)))  # (account, row of habit)
 
     keys: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for i, kind in ((1, "card"), (2, "api_key")):
+    for kind in ("card", "api_key"):
         acct, v = rel[kind]
-        keys[kind] = (acct, _mix(np.full(len(acct), i), v), np.ones(len(acct)))
-    keys["template"] = (tpl[0], _mix(np.full(len(habit), 11), tk[habit]), share)
-    for i, name, (left, right) in (
-        (3, "ip+client", ("ip", "client")),
-        (4, "ip+burst", ("ip", "burst")),
-        (5, "client+burst", ("client", "burst")),
-    ):
+        keys[kind] = (acct, _key(kind, v), np.ones(len(acct)))
+    keys["template"] = (tpl[0], _key("template", tk[habit]), share)
+    for left, right in (("ip", "client"), ("ip", "burst"), ("client", "burst")):
+        name = f"{left}+{right}"
         acct, va, vb = _cross(rel[left], rel[right])
-        keys[name] = (acct, _mix(np.full(len(acct), i), va, vb), np.ones(len(acct)))
-    for i, name, other in ((6, "template+client", "client"), (7, "template+ip", "ip")):
+        keys[name] = (acct, _key(name, va, vb), np.ones(len(acct)))
+    for other in ("client", "ip"):
+        name = f"template+{other}"
         acct, row, vb = _cross(tpl, rel[other])
-        keys[name] = (acct, _mix(np.full(len(acct), i), tk[habit][row], vb), share[row])
+        keys[name] = (acct, _key(name, tk[habit][row], vb), share[row])
     acct, vs, vc = _cross(rel["subnet"], rel["client"])
     acct2, vsc, vb = _cross((acct, _mix(vs, vc)), rel["burst"])
-    keys["subnet+client+burst"] = (acct2, _mix(np.full(len(acct2), 9), vsc, vb), np.ones(len(acct2)))
+    keys["subnet+client+burst"] = (acct2, _key("subnet+client+burst", vsc, vb), np.ones(len(acct2)))
 
     parts = [keys[r.name] for r in RULE_SPECS]
     ev = Evidence(
@@ -259,9 +272,24 @@ def evidence(state: AccountState) -> tuple[Evidence, dict[str, tuple[np.ndarray,
     return ev, rel
 
 
-def link_accounts(state: AccountState, max_df_share: float = 0.25) -> Linkage:
-    """Weigh the evidence between accounts and return the clusters: communities of strongly linked
-    accounts (see the module docstring). Deterministic: the same state gives the same clusters."""
+@dataclass(frozen=True)
+class Ties:
+    """The evidence between accounts before they are cut into clusters."""
+
+    node: np.ndarray  # per account: its node (accounts sharing a card or an API key are one node)
+    pairs: sparse.coo_matrix  # summed weight of the other keys each pair of accounts shares (upper triangle)
+    shared_keys: np.ndarray  # per account: how many shared rule keys it holds
+    relations: dict[str, tuple[np.ndarray, np.ndarray]]  # the base relations of :func:`evidence`
+
+    def weight(self, a: int, b: int) -> float:
+        """The summed weight of the non-identity keys accounts ``a`` and ``b`` share."""
+        lo, hi = min(a, b), max(a, b)
+        return float(self.pairs.data[(self.pairs.row == lo) & (self.pairs.col == hi)].sum())
+
+
+def ties(state: AccountState, max_df_share: float = 0.25) -> Ties:
+    """Weigh the evidence between accounts (see the module docstring): keys held by one account, or by more than
+    ``max_df_share`` of them (at least 50), tie no one."""
     n_acc = state.size
     max_df = max(50, int(max_df_share * n_acc))
     ev, rel = evidence(state)  # one row per (account, key): relations hold each (account, value) once
@@ -278,16 +306,29 @@ def link_accounts(state: AccountState, max_df_share: float = 0.25) -> Linkage:
     g = sparse.coo_matrix((np.ones(int(ident.sum())), (acct[ident], n_acc + kid[ident])), shape=(n_acc + n_keys,) * 2)
     _, node = connected_components(g.tocsr(), directed=False)
     _, node = np.unique(node[:n_acc], return_inverse=True)
-    n_nodes = int(node.max()) + 1 if n_acc else 0
 
-    # the other keys: evidence per pair of accounts, summed over the keys they share; strong pairs
-    # become edges between their nodes (weight capped per pair, so no single pair dominates)
-    w = np.array([r.weight for r in RULE_SPECS])[rule] * np.where(kinds == NETWORK, popularity(kdf), scale)
+    # the other keys: evidence per pair of accounts, summed over the keys they share
+    w = np.array([r.weight or 0.0 for r in RULE_SPECS])[rule] * np.where(kinds == NETWORK, popularity(kdf), scale)
     use = ~ident & (w > 0) & ((kinds != NETWORK) | (kdf <= MAX_KEY_ACCOUNTS))
     b = sparse.csr_matrix((np.sqrt(w[use]), (acct[use], kid[use])), shape=(n_acc, n_keys))
-    pair = sparse.triu(b @ b.T, k=1).tocoo()
-    strong = pair.data >= STRONG_LINK - 1e-9
-    na, nb, pw = node[pair.row[strong]], node[pair.col[strong]], np.minimum(pair.data[strong], 2.0)
+    return Ties(
+        node=node,
+        pairs=sparse.triu(b @ b.T, k=1).tocoo(),
+        shared_keys=np.bincount(acct, minlength=n_acc).astype(float),
+        relations=rel,
+    )
+
+
+def link_accounts(state: AccountState, max_df_share: float = 0.25) -> Linkage:
+    """Weigh the evidence between accounts and return the clusters: communities of strongly linked
+    accounts (see the module docstring). Deterministic: the same state gives the same clusters."""
+    n_acc = state.size
+    t = ties(state, max_df_share)
+    node, pair, rel = t.node, t.pairs, t.relations
+    n_nodes = int(node.max()) + 1 if n_acc else 0
+    # strong pairs become edges between their nodes (weight capped per pair, so no single pair dominates)
+    strong = pair.data >= STRONG_LINK - WEIGHT_TOLERANCE
+    na, nb, pw = node[pair.row[strong]], node[pair.col[strong]], np.minimum(pair.data[strong], EDGE_CAP)
     cross = na != nb
     edges = sparse.coo_matrix(
         (pw[cross], (np.minimum(na, nb)[cross], np.maximum(na, nb)[cross])), shape=(n_nodes, n_nodes)
@@ -311,7 +352,7 @@ def link_accounts(state: AccountState, max_df_share: float = 0.25) -> Linkage:
     return Linkage(
         labels=labels,
         n_clusters=len(uniq),
-        shared_keys=np.bincount(acct, minlength=n_acc).astype(float),
+        shared_keys=t.shared_keys,
         burst_size=burst_size,
         shares_template=shares_template,
     )
@@ -362,7 +403,7 @@ def _propagate(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, inner: np.nd
         o = np.lexsort((cand, -score, node))
         best = o[np.r_[True, node[o][1:] != node[o][:-1]]]
         own = score[np.searchsorted(keys, node[best] * n + label[node[best]])]
-        move = score[best] > own + 1e-9
+        move = score[best] > own + WEIGHT_TOLERANCE
         new = label.copy()
         new[node[best][move]] = cand[best][move]
         if np.array_equal(new, label) or np.array_equal(new, before):
