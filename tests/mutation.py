@@ -50,7 +50,14 @@ MODULES = {
     "events": Module(
         "detector/events.py", ("tests/test_event_files.py", "tests/test_events.py", "tests/test_events_fuzz.py")
     ),
-    "linking": Module("detector/linking.py", ("tests/detector/test_linking_rules.py",)),
+    "linking": Module(
+        "detector/linking.py",
+        (
+            "tests/detector/test_linking_weights.py",
+            "tests/detector/test_linking_communities.py",
+            "tests/detector/test_linking_rules.py",
+        ),
+    ),
     "reasons": Module(
         "detector/reasons.py", ("tests/detector/test_linking_rules.py", "tests/detector/test_state_rules.py")
     ),
