@@ -118,14 +118,19 @@ def created_span(created: np.ndarray) -> float | None:
 def shared_parts(shared: dict[str, list[str]]) -> list[tuple[str, str]]:
     """What a cluster's members share, in words, each with its evidence group (payment, client, network, template)."""
     out: list[tuple[str, str]] = []
-    for group, kind, noun in (
-        ("payment", "payment_fingerprint", "payment instrument"),
-        ("payment", "api_key", "API key"),
-        ("client", "client", "TLS fingerprint + user agent"),
+    for group, kind, one, many in (
+        ("payment", "payment_fingerprint", "a payment instrument", "{} payment instruments"),
+        ("payment", "api_key", "an API key", "{} API keys"),
+        (
+            "client",
+            "client",
+            "a client build (TLS fingerprint + user agent)",
+            "{} client builds (TLS fingerprint + user agent)",
+        ),
     ):
         k = len(shared.get(kind, []))
         if k:
-            out.append((group, f"{k} {noun}s" if k > 1 else f"an {noun}" if noun[0] in "aeiouAPI" else f"a {noun}"))
+            out.append((group, many.format(k) if k > 1 else one))
     ips, subnets = len(shared.get("ip", [])), len(shared.get("subnet", []))
     if ips:
         out.append(
@@ -182,8 +187,13 @@ def cluster_behaviour_reasons(
         out.append(f"{_pct(c['c_reasoning_share'])} of the cluster's requests ask for reasoning traces")
     if c["c_multi_turn_share"] <= CLUSTER_SINGLE_TURN_SHARE and n_requests >= CLUSTER_SINGLE_TURN_MIN_REQUESTS:
         out.append("single-turn harvesting: almost no follow-up messages")
-    if np.expm1(c["c_log_ips_per_member"]) >= IP_POOL_PER_MEMBER and size >= IP_POOL_MIN_SIZE:
-        out.append(f"requests rotate across a pool of {len(shared.get('ip', []))}+ shared IPs")
+    ips_per_member = float(np.expm1(c["c_log_ips_per_member"]))
+    if ips_per_member >= IP_POOL_PER_MEMBER and size >= IP_POOL_MIN_SIZE:
+        pooled = len(shared.get("ip", []))
+        out.append(
+            f"requests rotate across a pool of {ips_per_member * size:.0f} IP addresses ({ips_per_member:.1f} per account)"
+            + (f", {pooled} of them used by several members" if pooled else "")
+        )
     return out
 
 

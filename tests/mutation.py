@@ -58,9 +58,7 @@ MODULES = {
             "tests/detector/test_linking_rules.py",
         ),
     ),
-    "reasons": Module(
-        "detector/reasons.py", ("tests/detector/test_linking_rules.py", "tests/detector/test_state_rules.py")
-    ),
+    "reasons": Module("detector/reasons.py", ("tests/detector/test_reasons.py", "tests/detector/test_state_rules.py")),
 }
 
 
