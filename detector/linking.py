@@ -367,10 +367,16 @@ def _communities(edges: sparse.coo_matrix, accounts: np.ndarray) -> np.ndarray:
     big = np.bincount(comp, minlength=1)[comp] >= MIN_SPLIT_NODES
     if not big.any():
         return comp
-    inner = 2.0 * (accounts - 1.0)  # a node's own accounts, as tightly tied as two strong links
+    inner = own_weight(accounts)
     label = _propagate(n, *_backbone(edges, big, NEIGHBOURS), inner)
     part = np.where(big, n + label, comp)  # labels spread along links only, so never across components
     return _merge_back(edges, np.unique(part, return_inverse=True)[1], inner)
+
+
+def own_weight(accounts: np.ndarray) -> np.ndarray:
+    """The weight a node's own accounts (one identity: a card, an API key) tie it with: each account beyond the
+    first weighs what the tightest pair of linked accounts can (:data:`EDGE_CAP`, two strong links)."""
+    return EDGE_CAP * (accounts - 1.0)
 
 
 def _backbone(edges: sparse.coo_matrix, nodes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

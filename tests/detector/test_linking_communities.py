@@ -12,14 +12,13 @@ from scipy import sparse
 
 from distillguard.detector.linking import (
     MERGE_BACK,
-    MIN_SPLIT_NODES,
     NEIGHBOURS,
-    PROPAGATION_ROUNDS,
     WEIGHT_TOLERANCE,
     _backbone,
     _communities,
     _merge_back,
     _propagate,
+    own_weight,
 )
 
 
@@ -66,20 +65,17 @@ def test_a_chain_is_kept_whole_however_long() -> None:
     assert groups(_communities(graph(20, links), ones(20))) == {frozenset(range(20))}
 
 
-def test_components_smaller_than_the_split_size_are_never_split() -> None:
-    # Two identity nodes of 50 accounts each, tied by one strong pair: one cluster, however heavy the nodes.
-    n = MIN_SPLIT_NODES - 1
-    heavy = np.full(n, 50)
-    links = {(a, a + 1): 1.0 for a in range(n - 1)}
-    assert groups(_communities(graph(n, links), heavy)) == {frozenset(range(n))}
+def test_a_component_of_two_nodes_is_never_split() -> None:
+    # Two identity nodes of 50 accounts each, tied by one strong pair: one cluster, however heavy the nodes
+    # (components of fewer than MIN_SPLIT_NODES = 3 nodes are not checked for communities).
+    assert groups(_communities(graph(2, {(0, 1): 1.0}), np.full(2, 50))) == {frozenset({0, 1})}
 
 
-def test_heavy_nodes_tied_by_single_links_in_a_component_of_the_split_size_stay_apart() -> None:
+def test_heavy_nodes_tied_by_single_links_in_a_component_of_three_stay_apart() -> None:
     # Identity nodes of 50 accounts each are as tight as 98 strong links: one pair link between two of them
-    # is a sparse cut, so a component of MIN_SPLIT_NODES such nodes is cut into its nodes.
-    n = MIN_SPLIT_NODES
-    links = {(a, a + 1): 1.0 for a in range(n - 1)}
-    assert groups(_communities(graph(n, links), np.full(n, 50))) == {frozenset({a}) for a in range(n)}
+    # is a sparse cut, so a component of three such nodes is cut into its nodes.
+    links = {(0, 1): 1.0, (1, 2): 1.0}
+    assert groups(_communities(graph(3, links), np.full(3, 50))) == {frozenset({0}), frozenset({1}), frozenset({2})}
 
 
 def test_a_node_of_two_accounts_is_as_tight_as_two_strong_links() -> None:
@@ -90,6 +86,33 @@ def test_a_node_of_two_accounts_is_as_tight_as_two_strong_links() -> None:
     assert label.tolist() == [0, 1]
     merged = _communities(graph(3, {(0, 1): 2.0, (1, 2): 2.0}), np.array([2, 1, 1]))
     assert groups(merged) == {frozenset({0, 1, 2})}
+
+
+def test_a_node_is_tied_by_its_own_accounts_like_two_strong_links_per_account_beyond_the_first() -> None:
+    assert own_weight(np.array([1, 2, 50])).tolist() == [0.0, 2.0, 98.0]
+
+
+def test_communities_far_down_a_large_graph_keep_apart_from_each_other_and_from_small_components() -> None:
+    # Node numbers past 64 (labels are offset past the component ids, never shifted or mixed with them).
+    links = {(0, 1): 1.0} | clique(range(70, 80), 2.0) | clique(range(80, 90), 2.0) | {(79, 80): 1.0}
+    assert groups(_communities(graph(100, links), ones(100))) == (
+        {frozenset({0, 1}), frozenset(range(70, 80)), frozenset(range(80, 90))}
+        | {frozenset({a}) for a in range(2, 70)}
+        | {frozenset({a}) for a in range(90, 100)}
+    )
+
+
+def test_a_node_joins_the_group_its_ten_strongest_links_point_to() -> None:
+    # Node 60's eleven links, strongest first: four of 1.0 into group A, five of 0.82 into B, one of 0.5 into A,
+    # one of 0.45 into B. Its ten strongest (NEIGHBOURS) weigh 4.5 towards A and 4.1 towards B; nine would weigh
+    # 4.0 and 4.1, eleven 4.5 and 4.55. Its links are the weakest of every group member (who has 29 links of 2.0),
+    # and the groups are too large for its links to merge them back.
+    a, b, hub = range(30), range(30, 60), 60
+    links = clique(a, 2.0) | clique(b, 2.0)
+    links |= {(x, hub): 1.0 for x in range(4)} | {(4, hub): 0.5}
+    links |= {(x, hub): 0.82 for x in range(30, 35)} | {(35, hub): 0.45}
+    community = _communities(graph(61, links), ones(61))
+    assert groups(community) == {frozenset([*a, hub]), frozenset(b)}
 
 
 # --- backbone: each node's strongest links ----------------------------------------------------------------------------
@@ -171,10 +194,10 @@ def path_labels(n: int) -> list[int]:
     return _propagate(n, a, b, np.linspace(2.0, 1.0, n - 1), inner).tolist()
 
 
-def test_propagation_runs_as_many_rounds_as_a_label_needs_to_travel_a_path_up_to_its_limit() -> None:
-    assert path_labels(PROPAGATION_ROUNDS + 1) == [0] * (PROPAGATION_ROUNDS + 1)
-    # one node further than PROPAGATION_ROUNDS rounds reach: the last node is left with node 1's original label
-    assert path_labels(PROPAGATION_ROUNDS + 2) == [0] * (PROPAGATION_ROUNDS + 1) + [1]
+def test_propagation_runs_as_many_rounds_as_a_label_needs_to_travel_a_path_up_to_thirty() -> None:
+    assert path_labels(31) == [0] * 31  # PROPAGATION_ROUNDS = 30 rounds carry node 0's label 30 nodes on
+    # one node further: the last node is left with node 1's original label
+    assert path_labels(32) == [0] * 31 + [1]
 
 
 # --- merging parts back ---------------------------------------------------------------------------------------------

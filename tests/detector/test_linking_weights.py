@@ -14,8 +14,6 @@ import pytest
 
 from distillguard.detector.events import Event
 from distillguard.detector.linking import (
-    MAX_KEY_ACCOUNTS,
-    POPULAR_TEMPLATE_MIN,
     Linkage,
     link_accounts,
     popularity,
@@ -149,7 +147,7 @@ def test_an_address_and_client_shared_by_sixteen_accounts_ties_each_pair_by_a_qu
     assert weight(events, "u0", "u15") == pytest.approx(0.5 * 0.5)
 
 
-@pytest.mark.parametrize(("holders", "expected"), [(MAX_KEY_ACCOUNTS, 0.5 * 2 / 8), (MAX_KEY_ACCOUNTS + 1, 0.0)])
+@pytest.mark.parametrize(("holders", "expected"), [(256, 0.5 * 2 / 8), (257, 0.0)])  # MAX_KEY_ACCOUNTS
 def test_a_network_key_held_by_more_than_max_key_accounts_ties_no_one(holders: int, expected: float) -> None:
     events = [ev(f"u{i}", i, ip="198.51.100.1", **SDK) for i in range(holders)]
     assert weight(events, "u0", "u1", max_df_share=1.0) == pytest.approx(expected)
@@ -217,7 +215,7 @@ def test_a_shared_template_sent_from_the_same_address_or_client_weighs_double(sa
     assert weight(events) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize(("holders", "expected"), [(POPULAR_TEMPLATE_MIN, 1.0), (POPULAR_TEMPLATE_MIN + 1, 0.0)])
+@pytest.mark.parametrize(("holders", "expected"), [(20, 1.0), (21, 0.0)])  # POPULAR_TEMPLATE_MIN
 def test_a_template_used_by_more_than_twenty_accounts_is_popular_and_ties_no_one(holders: int, expected: float) -> None:
     events = [e for i in range(holders) for e in account(f"u{i}", 3, 0, f"192.0.{i}.1", f"t{i}")]
     assert weight(events, "u0", "u1") == pytest.approx(expected)
@@ -318,3 +316,10 @@ def test_a_linkage_survives_its_snapshot_document() -> None:
 
 def test_members_lists_each_clusters_accounts_in_order() -> None:
     assert [m.tolist() for m in _linkage().members()] == [[2], [0, 3]]
+
+
+def test_an_account_shares_a_template_when_another_account_uses_it_too() -> None:
+    alone = account("a", 3, 0, "192.0.2.1", "t1")
+    three = alone + account("b", 3, 0, "192.0.2.2", "t2") + account("c", 3, 0, "192.0.2.3", "t3")
+    assert link_accounts(state_of(alone)).shares_template.tolist() == [False]
+    assert link_accounts(state_of(three)).shares_template.tolist() == [True, True, True]
