@@ -6,6 +6,7 @@ accounts (:meth:`Ties.weight`), or the clusters and per-account counts :func:`li
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 
@@ -14,6 +15,7 @@ import pytest
 
 from distillguard.detector.events import Event
 from distillguard.detector.linking import (
+    RULE_SPECS,
     Linkage,
     link_accounts,
     popularity,
@@ -323,3 +325,75 @@ def test_an_account_shares_a_template_when_another_account_uses_it_too() -> None
     three = alone + account("b", 3, 0, "192.0.2.2", "t2") + account("c", 3, 0, "192.0.2.3", "t3")
     assert link_accounts(state_of(alone)).shares_template.tolist() == [False]
     assert link_accounts(state_of(three)).shares_template.tolist() == [True, True, True]
+
+
+def crowd(holders: int, others: int) -> list[Event]:
+    """``holders`` accounts created the same hour, sending from one address with one client build, among
+    ``others`` accounts each on its own address."""
+    events = [ev(f"u{i}", i, ip="198.51.100.1", account_created_at=created(3), **SDK) for i in range(holders)]
+    return events + [ev(f"other{i}", i, ip=f"10.0.{i // 250}.{i % 250}") for i in range(others)]
+
+
+def test_by_default_a_key_may_be_held_by_a_quarter_of_the_accounts() -> None:
+    # 80 of 400 (a fifth) share an address and client build (0.5) and two creation buckets (1.0 each), client
+    # and burst (0.34 each), subnet, client and burst (0.5 each): 4.18, scaled by the key's popularity
+    assert weight(crowd(80, 320), "u0", "u1") == pytest.approx(4.18 * 2 / math.log2(80))
+
+
+def test_link_accounts_leaves_a_crowd_above_a_quarter_of_the_accounts_to_the_scoring_model() -> None:
+    events = crowd(150, 250)  # 150 of 400 on one address, one client, one creation hour: a campus, not a proof
+    assert link_accounts(state_of(events)).n_clusters == 0
+    linked = link_accounts(state_of(events), max_df_share=1.0)
+    assert linked.n_clusters == 1 and (linked.labels == 0).sum() == 150
+
+
+def test_the_weight_of_a_pair_counts_that_pair_only() -> None:
+    # Three accounts, each with two addresses, each pair sharing one address (and the client build): 0.5 each.
+    events = [
+        ev("a", 0, ip="198.51.100.1", **SDK),
+        ev("a", 1, ip="198.51.100.2", **SDK),
+        ev("b", 2, ip="198.51.100.1", **SDK),
+        ev("b", 3, ip="198.51.100.3", **SDK),
+        ev("c", 4, ip="198.51.100.2", **SDK),
+        ev("c", 5, ip="198.51.100.3", **SDK),
+    ]
+    assert [weight(events, x, y) for x, y in (("a", "b"), ("a", "c"), ("b", "c"))] == pytest.approx([0.5] * 3)
+
+
+def test_accounts_sharing_a_card_are_one_node_per_card() -> None:
+    cards = ["card-x", "card-x", "card-y", "card-y", None, None, None]
+    events = [ev(f"{i}", i, ip=f"192.0.2.{i}", payment_fingerprint=card) for i, card in enumerate(cards)]
+    assert groups_of(events) == [{"0", "1"}, {"2", "3"}]
+
+
+def test_each_address_a_pair_shares_adds_its_weight() -> None:
+    # c comes first, on another address and client build; a and b share three addresses and the client build.
+    events = [ev("c", 0, ip="192.0.2.9", tls_fingerprint="t9")]
+    events += [ev(name, 1 + i, ip=f"198.51.100.{i}", **SDK) for name in ("a", "b") for i in range(3)]
+    assert weight(events, "a", "b") == pytest.approx(1.5)
+    assert weight(events, "a", "c") == 0
+
+
+def test_an_account_linked_to_a_later_member_of_a_card_group_joins_the_group() -> None:
+    # p and r share a card; q, seen between them, shares r's address and creation burst (1.0): one cluster.
+    events = [
+        ev("p", 0, ip="192.0.2.1", payment_fingerprint="card-x"),
+        ev("q", 1, ip="198.51.100.1", account_created_at=created(2), tls_fingerprint="t1"),
+        ev(
+            "r", 2, ip="198.51.100.1", account_created_at=created(3), tls_fingerprint="t2", payment_fingerprint="card-x"
+        ),
+    ]
+    assert groups_of(events) == [{"p", "q", "r"}]
+
+
+def groups_of(events: list[Event]) -> list[set[str]]:
+    st = state_of(events)
+    return [{st.names[i] for i in members} for members in link_accounts(st).members()]
+
+
+def test_evidence_records_are_immutable() -> None:
+    st = state_of([ev("a"), ev("b", 1)])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ties(st).node = np.zeros(2)  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        RULE_SPECS[0].weight = 1.0  # type: ignore[misc]
