@@ -93,13 +93,14 @@ def test_a_node_is_tied_by_its_own_accounts_like_two_strong_links_per_account_be
 
 
 def test_communities_far_down_a_large_graph_keep_apart_from_each_other_and_from_small_components() -> None:
-    # Node numbers past 64 (labels are offset past the component ids, never shifted or mixed with them).
-    links = {(0, 1): 1.0} | clique(range(70, 80), 2.0) | clique(range(80, 90), 2.0) | {(79, 80): 1.0}
-    assert groups(_communities(graph(100, links), ones(100))) == (
-        {frozenset({0, 1}), frozenset(range(70, 80)), frozenset(range(80, 90))}
-        | {frozenset({a}) for a in range(2, 70)}
-        | {frozenset({a}) for a in range(90, 100)}
-    )
+    # Four dense groups in a row, each bridged to the next by one link, among 100 nodes (labels past 64; every
+    # community's label kept apart from the ids of the small components, which run up to about 60).
+    links = {(0, 1): 1.0} | {(a, a + 10): 1.0 for a in (59, 69, 79)}
+    for start in (50, 60, 70, 80):
+        links |= clique(range(start, start + 10), 2.0)
+    expected = {frozenset({0, 1})} | {frozenset(range(s, s + 10)) for s in (50, 60, 70, 80)}
+    expected |= {frozenset({a}) for a in [*range(2, 50), *range(90, 100)]}
+    assert groups(_communities(graph(100, links), ones(100))) == expected
 
 
 def test_a_node_joins_the_group_its_ten_strongest_links_point_to() -> None:

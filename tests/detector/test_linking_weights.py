@@ -300,6 +300,12 @@ def test_a_linkage_extended_to_more_accounts_leaves_the_new_ones_unlinked() -> N
     assert link.shares_template.tolist() == [True, False, False, True, False, False]
 
 
+def test_a_linkage_extended_by_one_account_grows_by_one() -> None:
+    link = _linkage().extended(5)
+    assert link.labels.tolist() == [1, -1, 0, 1, -1]
+    assert len(link.shared_keys) == len(link.burst_size) == len(link.shares_template) == 5
+
+
 @pytest.mark.parametrize("n", [2, 4])
 def test_a_linkage_extended_to_no_more_accounts_is_itself(n: int) -> None:
     link = _linkage()
@@ -345,6 +351,12 @@ def test_link_accounts_leaves_a_crowd_above_a_quarter_of_the_accounts_to_the_sco
     assert link_accounts(state_of(events)).n_clusters == 0
     linked = link_accounts(state_of(events), max_df_share=1.0)
     assert linked.n_clusters == 1 and (linked.labels == 0).sum() == 150
+
+
+def test_pairs_are_listed_once_each_in_the_upper_triangle() -> None:
+    st = state_of([ev(name, i, ip="198.51.100.1", **SDK) for i, name in enumerate("abc")])
+    pairs = ties(st).pairs
+    assert sorted(zip(pairs.row.tolist(), pairs.col.tolist(), strict=True)) == [(0, 1), (0, 2), (1, 2)]
 
 
 def test_the_weight_of_a_pair_counts_that_pair_only() -> None:
