@@ -343,7 +343,9 @@ def crowd(holders: int, others: int) -> list[Event]:
 def test_by_default_a_key_may_be_held_by_a_quarter_of_the_accounts() -> None:
     # 80 of 400 (a fifth) share an address and client build (0.5) and two creation buckets (1.0 each), client
     # and burst (0.34 each), subnet, client and burst (0.5 each): 4.18, scaled by the key's popularity
-    assert weight(crowd(80, 320), "u0", "u1") == pytest.approx(4.18 * 2 / math.log2(80))
+    events = crowd(80, 320)
+    assert weight(events, "u0", "u1") == pytest.approx(4.18 * 2 / math.log2(80))
+    assert link_accounts(state_of(events)).n_clusters == 1  # 1.32 per pair: strongly linked
 
 
 def test_link_accounts_leaves_a_crowd_above_a_quarter_of_the_accounts_to_the_scoring_model() -> None:
@@ -376,6 +378,12 @@ def test_accounts_sharing_a_card_are_one_node_per_card() -> None:
     cards = ["card-x", "card-x", "card-y", "card-y", None, None, None]
     events = [ev(f"{i}", i, ip=f"192.0.2.{i}", payment_fingerprint=card) for i, card in enumerate(cards)]
     assert groups_of(events) == [{"0", "1"}, {"2", "3"}]
+
+
+def test_two_accounts_sharing_only_a_card_are_one_cluster() -> None:
+    events = [ev("a", 0, ip="192.0.2.1", payment_fingerprint="card-x")]
+    events += [ev("b", 1, ip="192.0.2.2", payment_fingerprint="card-x")]
+    assert groups_of(events) == [{"a", "b"}]
 
 
 def test_each_address_a_pair_shares_adds_its_weight() -> None:
