@@ -173,9 +173,6 @@ def _cross(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-account cross product of two (account, value) relations: (account, value_a, value_b)."""
     (aa, av), (ba, bv) = a, b
-    if len(aa) == 0 or len(ba) == 0:
-        z = np.zeros(0, dtype=np.int64)
-        return z, z, z
     o = np.argsort(aa, kind="stable")
     aa, av = aa[o], av[o]
     lo = np.searchsorted(aa, ba, side="left")
@@ -194,7 +191,7 @@ def _bursts(state: AccountState) -> tuple[np.ndarray, np.ndarray]:
     verification path."""
     created = state.col("created")
     path = state.col("verification").astype(np.int64)
-    idx = np.nonzero(~np.isnan(created))[0]
+    idx = np.flatnonzero(~np.isnan(created))
     buckets = created[idx] / (BURST_BUCKET_HOURS * HOUR)
     keys = [
         _mix(np.full(len(idx), tiling), np.floor(buckets + offset).astype(np.int64), path[idx])
@@ -234,7 +231,7 @@ def evidence(state: AccountState) -> tuple[Evidence, dict[str, tuple[np.ndarray,
     holders = tdf[tinv]  # per (account, skeleton): accounts using that skeleton
     rel["template_holders"] = (ta, holders)
     rare = holders <= max(POPULAR_TEMPLATE_MIN, POPULAR_TEMPLATE_SHARE * n_acc)
-    habit = np.nonzero(rare & (tc >= 2))[0]  # a campaign's skeleton that the account itself repeats
+    habit = np.flatnonzero(rare & (tc >= 2))  # a campaign's skeleton that the account itself repeats
     # how much of the account's traffic the skeleton is: full weight from TEMPLATE_SHARE of its requests
     n_req = np.maximum(state.col("n").astype(float), 1.0)
     share = np.minimum(1.0, tc[habit] / (TEMPLATE_SHARE * n_req[ta[habit]])) ** 2
@@ -309,7 +306,7 @@ def ties(state: AccountState, max_df_share: float = 0.25) -> Ties:
 
     # the other keys: evidence per pair of accounts, summed over the keys they share
     w = np.array([r.weight or 0.0 for r in RULE_SPECS])[rule] * np.where(kinds == NETWORK, popularity(kdf), scale)
-    use = ~ident & (w > 0) & ((kinds != NETWORK) | (kdf <= MAX_KEY_ACCOUNTS))
+    use = ~ident & ((kinds != NETWORK) | (kdf <= MAX_KEY_ACCOUNTS))
     b = sparse.csr_matrix((np.sqrt(w[use]), (acct[use], kid[use])), shape=(n_acc, n_keys))
     return Ties(
         node=node,
@@ -364,7 +361,7 @@ def _communities(edges: sparse.coo_matrix, accounts: np.ndarray) -> np.ndarray:
     every connected component; two communities are merged back unless the cut between them is sparse."""
     n = len(accounts)
     _, comp = connected_components(edges, directed=False)
-    big = np.bincount(comp, minlength=1)[comp] >= MIN_SPLIT_NODES
+    big = np.bincount(comp)[comp] >= MIN_SPLIT_NODES
     if not big.any():
         return comp
     inner = own_weight(accounts)
