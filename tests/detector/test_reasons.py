@@ -355,3 +355,20 @@ def test_iso_turns_epoch_seconds_into_an_aware_time_and_nothing_into_none() -> N
     assert iso(None) is None
     assert iso(float("nan")) is None
     assert iso(float("inf")) is None
+
+
+def test_the_crowd_dimensions_are_ranked_by_their_exact_distance() -> None:
+    # output 6 units away, tools 4.8, reasoning 4.2: whole units alone would tie tools and reasoning
+    crowd = profile(log_mean_output=3.0, share_tools=0.96, share_reasoning_requested=0.63)
+    names = [PROFILE[j].feature for j in crowd_dimensions(crowd, profile())]
+    assert names == ["log_mean_output", "share_tools", "share_reasoning_requested"]
+
+
+@pytest.mark.parametrize(
+    ("hours", "text"),
+    [(0.5, "30 min"), (1.0, "1.0 hours"), (47.9, "47.9 hours"), (48.0, "2 days"), (48.5, "2 days"), (72.0, "3 days")],
+)
+def test_creation_spans_are_said_in_minutes_hours_or_days(hours: float, text: str) -> None:
+    created = 1.8e9 + HOUR * np.linspace(0, hours / 0.8, 11)  # the middle 80% spans `hours`
+    reason = cluster_reasons(len(created), {"api_key": ["k"]}, created, {}, context(), 5)
+    assert reason == [f"11 accounts created within {text} share an API key"]
