@@ -37,6 +37,7 @@ STAMP = datetime(2026, 3, 14, 10, 0, 5, tzinfo=UTC)
         ("asn", "64500", "[autonomous-system:number = 64500]", "ASN shared by the cluster"),
         ("asn", "AS64501", "[autonomous-system:number = 64501]", "ASN shared by the cluster"),
         ("asn", "as0064502", "[autonomous-system:number = 64502]", "ASN shared by the cluster"),
+        ("asn", "AS\u0666\u0664\u0665\u0660\u0660", "[autonomous-system:number = 64500]", "ASN shared by the cluster"),
         (
             "client",
             "ja3:e7d7|python-httpx/0.27",
@@ -83,6 +84,8 @@ def test_each_kind_of_indicator_has_its_pattern(kind: str, value: str, pattern: 
         ("asn", "ASN64500"),
         ("asn", "-1"),
         ("asn", ""),
+        ("asn", "AS\u00b2"),  # a superscript two: a digit to str.isdigit, not to int()
+        ("asn", "\u2460"),  # a circled one: likewise
         ("email", "a@b.c"),
         ("IP", "203.0.113.7"),
     ],
@@ -211,6 +214,6 @@ def test_the_bundle_is_deterministic_and_parses_back(db: Session) -> None:
 
 def test_a_hostile_indicator_stays_inside_its_quoted_value(db: Session) -> None:
     value = "x'] AND [ipv4-addr:value = '0.0.0.0/0"
-    confirmed(db, shared_indicators={"client": [value]})
+    confirmed(db, shared_indicators={"client": [value], "asn": ["AS\u00b2"]})  # the ASN: left out, no error
     (ind,) = [o for o in cluster_bundle(db, "c-hydra-2").objects if o.type == "indicator"]
     assert ind.pattern == "[x-distillguard-client:fingerprint = 'x\\'] AND [ipv4-addr:value = \\'0.0.0.0/0']"
