@@ -4,6 +4,7 @@ seeded database (``db``)."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -36,6 +37,7 @@ def _decided(session: Session, rows: list[tuple[str, str, str | None, float]]) -
         case = put_case(session, subject, decision)
         out.append(put_decision(session, case, "a", decision, role, hours))
     session.commit()
+    session.expire_all()  # read back: each row's decision a string of its own, as stored
     return list(session.scalars(select(AccountDecision).where(AccountDecision.account_id == "a")))
 
 
@@ -148,3 +150,16 @@ def test_decisions_times_are_compared_as_times(db: Session) -> None:
     rows[0].decided_at = T + timedelta(seconds=1)  # one second later wins over the higher case id
     db.commit()
     assert effective(rows).case_id == rows[0].case_id
+
+
+def test_an_effective_decision_is_an_immutable_value() -> None:
+    e = Effective("a", CONFIRMED, 3, (1, 2))
+    assert e == Effective("a", CONFIRMED, 3, (1, 2)) and len({e, Effective("a", CONFIRMED, 3, (1, 2))}) == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        e.case_id = 4  # type: ignore[misc]
+
+
+def test_decisions_equal_to_the_winners_are_no_conflicts_whatever_the_string_object(db: Session) -> None:
+    rows = _decided(db, [("x1", CONFIRMED, "lead", 0), ("x2", CONFIRMED, "analyst", 5)])
+    rows[1].decision = "".join(["confirmed", "_attack"])  # equal, but not the same object
+    assert effective(rows).conflicts == ()
