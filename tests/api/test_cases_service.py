@@ -109,6 +109,12 @@ def test_list_cases_filters_and_pages_newest_first(db: Session) -> None:
     assert ids(service.list_cases(db, after=d.id, limit=1)) == [c.id]
 
 
+def test_a_page_of_cases_holds_50_by_default(db: Session) -> None:
+    db.add_all(Case(subject_type="account", subject_id=f"a-{i}", status="open", created_by="x") for i in range(52))
+    db.flush()
+    assert [c.subject_id for c in service.list_cases(db)] == [f"a-{i}" for i in range(51, 1, -1)]
+
+
 def test_a_case_covers_what_it_decided_its_account_and_its_clusters_accounts(db: Session) -> None:
     assert service.covering_cases(db, ["acct-k001", "acct-s000"]) == {}
     cluster = put_case(db, "c-hydra-2", "open", "cluster")
@@ -164,7 +170,9 @@ def test_opening_a_cluster_case_marks_the_cluster_and_its_accounts_open(db: Sess
     )
     assert (got.decided_by, got.decided_at, got.decision_reason) == (None, None, None)
     assert cluster_status(db, "c-hydra-2") == "open" and statuses(db, HYDRA_2) == {"open"}
-    assert cluster_status(db, "c-hydra") == "new" and statuses(db, HYDRA + UNI) == {"new"}
+    for other in ("c-hydra", "c-uni", "c-corp"):  # ids before and after c-hydra-2
+        assert cluster_status(db, other) == "new"
+    assert statuses(db, HYDRA + UNI) == {"new"}
     assert current_epoch(db) == epoch + 1
     assert audit(db, case.id) == [
         (
@@ -196,6 +204,9 @@ def test_opening_is_refused_for_unknown_subjects_and_a_second_case(db: Session) 
     assert raises(422, service.open_case, db, ANALYST, "org", "o-1", None) == (
         "subject_type must be 'cluster' or 'account', not 'org'"
     )
+    for kind in ("Account", "", "accounts", "CLUSTER"):  # the kinds are exact (some sort before 'account')
+        detail = raises(422, service.open_case, db, ANALYST, kind, "acct-s000", None)
+        assert detail == f"subject_type must be 'cluster' or 'account', not {kind!r}"
     assert raises(404, service.open_case, db, ANALYST, "cluster", "c-none", None) == "no cluster 'c-none'"
     assert raises(404, service.open_case, db, ANALYST, "account", "acct-none", None) == "no account 'acct-none'"
     first = service.open_case(db, ANALYST, "cluster", "c-uni", None)
@@ -287,18 +298,21 @@ def test_deciding_again_changes_only_what_differs(db: Session, clock) -> None:
     clock.append(NOW + timedelta(hours=1))
     assert service.decide_accounts(db, LEAD, case, HYDRA_2[:3], D, "same") == 0
     assert service.decide_accounts(db, LEAD, case, HYDRA_2[1:4], C, "changed my mind") == 3
+    assert service.decide_accounts(db, LEAD, case, HYDRA_2[3:5], D, "not that one") == 2
     assert case_decisions(db, case) == {
         "acct-k000": (D, "analyst"),
         "acct-k001": (C, "lead"),
         "acct-k002": (C, "lead"),
-        "acct-k003": (C, "lead"),
+        "acct-k003": (D, "lead"),
+        "acct-k004": (D, "lead"),
     }
     assert db.get(AccountDecision, (case.id, "acct-k000")).decided_at == NOW
     assert db.get(AccountDecision, (case.id, "acct-k001")).decided_at == NOW + timedelta(hours=1)
-    assert [e[3] for e in audit(db, case.id)[-3:]] == [
+    assert [e[3] for e in audit(db, case.id)[-4:]] == [
         {"decision": D, "accounts": HYDRA_2[:3], "count": 3},
         {"decision": D, "accounts": [], "count": 0},
         {"decision": C, "accounts": HYDRA_2[1:4], "count": 3},
+        {"decision": D, "accounts": HYDRA_2[3:5], "count": 2},
     ]
 
 
@@ -344,6 +358,7 @@ PAIRS = [(a, b) for a in MOVES for b in MOVES]
 def test_the_workflow_allows_each_move_to_its_role(db: Session, start: str, to: str) -> None:
     case = put_case(db, "acct-s000", start, decided_at=NOW if start in (C, D) else None)
     db.commit()
+    db.expire_all()  # the status read back: a string of its own, equal to ``to`` but not the same object
     if start == to and to in (C, D):
         assert service.transition(db, VIEWER, case, to, None) == (case, False)  # a repeat: a no-op
         assert audit(db, case.id) == []
@@ -455,14 +470,17 @@ def test_confirming_an_account_case_names_no_cluster(db: Session, clock) -> None
 
 
 def test_reopening_a_dismissed_case_clears_its_own_decisions_only(db: Session, clock) -> None:
+    earlier = put_case(db, "acct-s001", D, decided_at=NOW)  # an older case (a lower id), elsewhere
+    put_decision(db, earlier, "acct-s001", D, "analyst")
     case = reviewed(db, "c-hydra-2")
-    other = put_case(db, "acct-s000", D, decided_at=NOW)
+    other = put_case(db, "acct-s000", D, decided_at=NOW)  # a newer one (a higher id), on an account of the cluster
     put_decision(db, other, "acct-k001", D, "analyst")
     service.transition(db, ANALYST, case, D, "students")
     clock.append(NOW + timedelta(days=1))
     assert service.transition(db, LEAD, case, "in_review", "look again") == (case, True)
     assert case_decisions(db, case) == {}
     assert case_decisions(db, other) == {"acct-k001": (D, "analyst")}
+    assert case_decisions(db, earlier) == {"acct-s001": (D, "analyst")}
     assert (case.decided_by, case.decided_at, case.decision_reason) == (None, None, None)
     assert audit(db, case.id)[-1] == (
         "lead-user",
@@ -509,15 +527,74 @@ def test_an_analysts_later_case_cannot_erase_a_leads_confirmed_decision(db: Sess
     assert case_decisions(db, single) == {} and case_decisions(db, cluster)["acct-k001"] == (C, "lead")
 
 
+def test_an_analysts_newer_case_cannot_overwrite_a_leads_decision_in_an_older_case(db: Session, clock) -> None:
+    cluster = reviewed(db, "c-hydra-2")
+    service.decide_accounts(db, LEAD, cluster, ["acct-k001"], C, "the lead's call")
+    single = reviewed(db, "acct-k001", "account")  # newer (a higher id); allowed: the cluster case is not final
+    clock.append(NOW + timedelta(hours=1))
+    assert service.decide_accounts(db, ANALYST, single, None, D, "mine") == 1
+    assert case_decisions(db, cluster) == {"acct-k001": (C, "lead")}
+    assert case_decisions(db, single) == {"acct-k001": (D, "analyst")}
+    service.transition(db, LEAD, cluster, C, "hydra")
+    assert service.decisions_as_labels(db)["acct-k001"] is True
+    assert "acct-k001" in [r.account_id for r in outbox(db)]
+
+
 def test_an_account_an_admin_dismissed_elsewhere_is_not_suspended(db: Session, clock) -> None:
     case = reviewed(db, "c-hydra-2")
     other = put_case(db, "acct-s000", D, decided_at=NOW)
     put_decision(db, other, "acct-k004", D, "admin")
     put_decision(db, other, "acct-k005", D, "analyst")
+    later = put_case(db, "acct-s001", C, decided_at=NOW)  # a later confirmed case: its accounts are not this one's
+    put_decision(db, later, "acct-s001", C, "lead")
     service.transition(db, LEAD, case, C, "hydra")
     assert [r.account_id for r in outbox(db)] == [a for a in HYDRA_2 if a != "acct-k004"]
     assert audit(db, case.id)[-1][3]["enforcement_events"] == 9
     assert case_decisions(db, case)["acct-k004"] == (C, "lead")
+
+
+def test_confirming_suspends_only_what_this_case_confirmed(db: Session, clock) -> None:
+    earlier = put_case(db, "acct-s002", C, decided_at=NOW)  # an older confirmed case (a lower id), elsewhere
+    put_decision(db, earlier, "acct-s002", C, "lead")
+    case = reviewed(db, "c-hydra-2")
+    service.decide_accounts(db, ANALYST, case, ["acct-k006"], D, "a customer")
+    other = put_case(db, "acct-s000", C, decided_at=NOW)  # an admin confirmed acct-k006 in another case
+    put_decision(db, other, "acct-k006", C, "admin")
+    service.transition(db, LEAD, case, C, "hydra")
+    assert [r.account_id for r in outbox(db)] == [a for a in HYDRA_2 if a != "acct-k006"]
+    assert {r.case_id for r in outbox(db)} == {case.id}
+
+
+def test_cluster_and_account_ids_are_separate_namespaces(db: Session) -> None:
+    # c-uni renamed "acct-s000", the id of an account that is not one of its members
+    db.execute(update(ClusterRow).where(ClusterRow.cluster_id == "c-uni").values(cluster_id="acct-s000"))
+    db.execute(update(AccountRow).where(AccountRow.cluster_id == "c-uni").values(cluster_id="acct-s000"))
+    db.commit()
+    account = service.open_case(db, ANALYST, "account", "acct-s000", None)
+    cluster = service.open_case(db, ANALYST_2, "cluster", "acct-s000", None, assignee="analyst-2")  # not the same
+    assert service._account_ids(db, cluster) == UNI and service._account_ids(db, account) == ["acct-s000"]
+    assert service.covering_cases(db, ["acct-s000"]) == {account.id: (account, "acct-s000")}
+    assert service.covering_cases(db, ["acct-u003"]) == {cluster.id: (cluster, "acct-u003")}
+    service.transition(db, ANALYST, account, "in_review", None)
+    assert cluster_status(db, "acct-s000") == "open" and statuses(db, UNI) == {"open"}
+    assert statuses(db, ["acct-s000"]) == {"in_review"}
+    service.transition(db, ANALYST_2, cluster, "escalated", None)
+    assert cluster_status(db, "acct-s000") == "escalated" and statuses(db, UNI) == {"escalated"}
+    assert statuses(db, ["acct-s000"]) == {"in_review"}
+
+
+def test_a_cluster_case_does_not_block_an_account_case_of_the_same_id(db: Session) -> None:
+    db.execute(update(ClusterRow).where(ClusterRow.cluster_id == "c-corp").values(cluster_id="acct-s001"))
+    db.commit()
+    cluster = service.open_case(db, ANALYST, "cluster", "acct-s001", None)
+    account = service.open_case(db, ANALYST, "account", "acct-s001", None)
+    assert (cluster.subject_type, account.subject_type) == ("cluster", "account")
+
+
+def test_cases_on_different_subjects_of_a_kind_do_not_clash(db: Session) -> None:
+    for kind, subjects in (("account", ["acct-s001", "acct-s002", "acct-s000"]), ("cluster", ["c-hydra", "c-uni"])):
+        opened = [service.open_case(db, ANALYST, kind, s, None).subject_id for s in subjects]
+        assert opened == subjects
 
 
 def test_enforcement_events_need_the_decision_time(db: Session) -> None:
@@ -529,6 +606,8 @@ def test_enforcement_events_need_the_decision_time(db: Session) -> None:
 
 
 def test_decisions_come_in_account_order(db: Session) -> None:
+    earlier = put_case(db, "acct-s001", "in_review")
+    put_decision(db, earlier, "acct-s001", D, "analyst")
     case = put_case(db, "c-uni", "in_review", "cluster")
     for acc in ("acct-u009", "acct-u001", "acct-u005"):
         put_decision(db, case, acc, D, "analyst")

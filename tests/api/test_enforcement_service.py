@@ -287,3 +287,13 @@ def test_the_publishers_default_timeout_is_ten_seconds(producers) -> None:
     assert (publisher.bootstrap, publisher.topic, publisher.timeout) == ("b:1", "t", 10.0)
     publisher._get()
     assert producers[0]["max_block_ms"] == 10000
+
+
+def test_a_dispatch_sends_at_most_500_events_by_default(db: Session, cases, clock) -> None:
+    c1, _ = cases
+    assert enqueue(db, [event(c1, f"acct-{i:04d}") for i in range(502)]) == 502
+    db.commit()
+    batches: list[int] = []
+    assert dispatch(db, lambda batch: batches.append(len(batch))) == {"sent": 500, "pending": 0}
+    assert dispatch(db, lambda batch: batches.append(len(batch))) == {"sent": 2, "pending": 0}
+    assert batches == [500, 2]
