@@ -7,11 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import ClassVar
 
 import kafka
 import pytest
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
@@ -297,3 +299,34 @@ def test_a_dispatch_sends_at_most_500_events_by_default(db: Session, cases, cloc
     assert dispatch(db, lambda batch: batches.append(len(batch))) == {"sent": 500, "pending": 0}
     assert dispatch(db, lambda batch: batches.append(len(batch))) == {"sent": 2, "pending": 0}
     assert batches == [500, 2]
+
+
+class StatementSession:
+    """A session on ``dialect`` that records the statements it is given and finds nothing: what enqueue and
+    dispatch would send to that database (no server needed)."""
+
+    def __init__(self, dialect) -> None:
+        self.dialect, self.sent = dialect, []
+
+    def get_bind(self) -> SimpleNamespace:
+        return SimpleNamespace(dialect=self.dialect)
+
+    def execute(self, stmt, params=None) -> SimpleNamespace:
+        self.sent.append(str(stmt.compile(dialect=self.dialect)))
+        return SimpleNamespace(scalars=lambda: SimpleNamespace(all=lambda: params))
+
+    def scalars(self, stmt) -> list:
+        self.sent.append(str(stmt.compile(dialect=self.dialect)))
+        return []
+
+    def rollback(self) -> None:
+        pass
+
+
+def test_on_postgresql_the_outbox_is_written_with_on_conflict_and_read_with_skip_locked() -> None:
+    pg = StatementSession(postgresql.dialect())
+    assert enqueue(pg, [event(1, "a")]) == 1
+    dispatch(pg, lambda _b: None)
+    insert, select_pending = pg.sent
+    assert insert.endswith("ON CONFLICT (idempotency_key) DO NOTHING RETURNING enforcement_outbox.idempotency_key")
+    assert select_pending.endswith("FOR UPDATE SKIP LOCKED")  # concurrent dispatchers skip each other's rows
