@@ -72,6 +72,8 @@ STAMP = datetime(2026, 3, 14, 10, 0, 5, tzinfo=UTC)
 )
 def test_each_kind_of_indicator_has_its_pattern(kind: str, value: str, pattern: str, description: str) -> None:
     assert _pattern(kind, value) == (pattern, description)
+    built = "".join(list(kind))  # a kind read from stored JSON: equal, not the same string object
+    assert built is not kind and _pattern(built, value) == (pattern, description)
 
 
 @pytest.mark.parametrize(
@@ -87,6 +89,8 @@ def test_each_kind_of_indicator_has_its_pattern(kind: str, value: str, pattern: 
         ("asn", "AS\u00b2"),  # a superscript two: a digit to str.isdigit, not to int()
         ("asn", "\u2460"),  # a circled one: likewise
         ("email", "a@b.c"),
+        ("user_agent", "curl/8.0"),  # kinds without a STIX form, sorting before and after the known ones
+        ("a", "x"),
         ("IP", "203.0.113.7"),
     ],
 )
@@ -116,23 +120,25 @@ def test_a_cluster_not_confirmed_is_not_shared(db: Session) -> None:
     with pytest.raises(ServiceError) as err:
         cluster_bundle(db, "c-none")
     assert (err.value.status, err.value.detail) == (404, "no cluster 'c-none'")
+    confirmed(db, "c-hydra-2")  # another cluster's confirmed case
+    refusal = (409, "cluster 'c-hydra' is not a confirmed attack; only confirmed clusters are shared")
+    with pytest.raises(ServiceError) as err:
+        cluster_bundle(db, "c-hydra")  # no case
+    assert (err.value.status, err.value.detail) == refusal
     for status in ("open", "in_review", "escalated", "dismissed"):
-        with pytest.raises(ServiceError) as err:
-            cluster_bundle(db, "c-hydra")
-        assert (err.value.status, err.value.detail) == (
-            409,
-            "cluster 'c-hydra' is not a confirmed attack; only confirmed clusters are shared",
-        )
-        db.rollback()
         case = put_case(db, "c-hydra", status, "cluster", decided_at=STAMP)
         db.commit()
-        if status != "dismissed":
-            db.delete(case)
-            db.commit()
+        db.expire_all()  # the status read back from the database
+        with pytest.raises(ServiceError) as err:
+            cluster_bundle(db, "c-hydra")
+        assert (err.value.status, err.value.detail) == refusal
+        db.delete(case)
+        db.commit()
     put_case(db, "c-uni", "confirmed_attack", "account", decided_at=STAMP)  # an account case of the same name
     with pytest.raises(ServiceError) as err:
         cluster_bundle(db, "c-uni")
     assert err.value.status == 409
+    assert cluster_bundle(db, "c-hydra-2").objects[1].name == "Distillation campaign c-hydra-2"
 
 
 def test_a_confirmed_case_without_its_decision_time_is_an_inconsistent_record(db: Session) -> None:
@@ -147,7 +153,7 @@ def test_the_bundle_of_a_confirmed_cluster(db: Session) -> None:
         db,
         shared_indicators={
             "template": [long_template],
-            "ip": ["203.0.113.9", "bogus"],
+            "ip": ["bogus", "203.0.113.9"],  # an unsharable value skipped, not the rest of its kind
             "asn": ["AS64500"],
             "email": ["a@b.c"],
         },
