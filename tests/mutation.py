@@ -59,6 +59,12 @@ MODULES = {
         ),
     ),
     "reasons": Module("detector/reasons.py", ("tests/detector/test_reasons.py", "tests/detector/test_state_rules.py")),
+    # the review service's response to analysts' decisions: service-level tests on a copied, seeded SQLite file
+    "cases": Module("api/cases/service.py", ("tests/api/test_cases_service.py",)),
+    "case-policy": Module("api/cases/policy.py", ("tests/api/test_case_policy.py",)),
+    "labels": Module("api/cases/labels.py", ("tests/api/test_labels.py",)),
+    "enforcement": Module("api/enforcement/service.py", ("tests/api/test_enforcement_service.py",)),
+    "sharing": Module("api/sharing/service.py", ("tests/api/test_sharing_service.py",)),
 }
 
 

@@ -43,7 +43,7 @@ def _pattern(kind: str, value: str) -> tuple[str, str] | None:
     if kind == "asn":
         digits = value.upper().removeprefix("AS")
         return (
-            (f"[autonomous-system:number = {int(digits)}]", "ASN shared by the cluster") if digits.isdigit() else None
+            (f"[autonomous-system:number = {int(digits)}]", "ASN shared by the cluster") if digits.isdecimal() else None
         )
     if kind == "client":
         return f"[x-distillguard-client:fingerprint = '{v}']", "TLS fingerprint and user agent shared by the cluster"

@@ -3,6 +3,7 @@ the embedded Kafka-protocol broker, an app client and one token per role."""
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,10 +15,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from distillguard.api.app import create_app
 from distillguard.api.auth.roles import ROLES
-from distillguard.api.auth.service import authenticate, create_token, hash_token
+from distillguard.api.auth.service import authenticate, create_token, hash_token, revoke_token
 from distillguard.api.auth.sessions import csrf_token, open_session
 from distillguard.api.console.views import SESSION_COOKIE
 from distillguard.api.database import engine_for, make_engine, migrate, session_scope
@@ -179,3 +181,44 @@ def sqlite_api(sqlite_url: str, broker: EmbeddedBroker) -> Iterator[Api]:
     """The app on a seeded SQLite database."""
     seed_world(sqlite_url)
     yield from make_api(sqlite_url, broker.bootstrap)
+
+
+# Service-level tests (no app, no broker): a seeded, migrated SQLite database built once per session and copied
+# for each test, so that a test costs milliseconds (these are the tests run against every mutant of the review
+# service's modules, tests/mutation.py).
+SERVICE_TOKENS = (
+    ("viewer-user", "viewer"),
+    ("analyst-user", "analyst"),
+    ("analyst-2", "analyst"),
+    ("lead-user", "lead"),
+    ("admin-user", "admin"),
+    ("gone-user", "analyst"),  # revoked below
+)
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file with the seed world (:mod:`tests.api.seed`) and the tokens of
+    :data:`SERVICE_TOKENS` (ids 1..6, ``gone-user``'s revoked), built once per session."""
+    path = tmp_path_factory.mktemp("template") / "review.db"
+    url = f"sqlite:///{path}"
+    migrate(url)
+    seed_world(url)
+    with session_scope(url) as s:
+        for name, role in SERVICE_TOKENS:
+            create_token(s, name, role)
+        revoke_token(s, len(SERVICE_TOKENS))
+    engine_for(url).dispose()  # the last connection closed: the WAL is checkpointed into the file
+    return path
+
+
+@pytest.fixture
+def db(seeded_template: Path, tmp_path: Path) -> Iterator[Session]:
+    """A session on a fresh copy of :func:`seeded_template` (objects kept loaded after a commit, like the app's)."""
+    path = tmp_path / "review.db"
+    shutil.copyfile(seeded_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    session = Session(engine, expire_on_commit=False)
+    yield session
+    session.close()
+    engine.dispose()
