@@ -12,35 +12,7 @@ from distillguard.detector.cohorts import PROFILE
 from distillguard.detector.context import STATIC
 from distillguard.detector.features import FEATURES, IDX
 from distillguard.detector.reasons import (
-    CLUSTER_REASONING_SHARE,
-    CLUSTER_ROUND_THE_CLOCK_SIZE,
-    CLUSTER_SINGLE_TURN_MIN_REQUESTS,
-    CLUSTER_SINGLE_TURN_SHARE,
     CREATED_WITHIN_HOURS,
-    CROWD_BEHAVIOUR,
-    CROWDED_DENSITY,
-    FARM_PATH_SHARE,
-    HIGH_MAX_TOKENS_SHARE,
-    IP_POOL_MIN_SIZE,
-    IP_POOL_PER_MEMBER,
-    LONG_OUTPUT_TOKENS,
-    MIN_REQUESTS,
-    NEW_ACCOUNT_DAYS,
-    PIVOT_HOURS,
-    PIVOT_SHARE,
-    RATE_LIMITED_MIN_REQUESTS,
-    RATE_LIMITED_SHARE,
-    REASONING_SHARE,
-    REGULAR_GAP_STD,
-    REGULAR_MIN_REQUESTS,
-    ROUND_THE_CLOCK_ENTROPY,
-    ROUND_THE_CLOCK_MIN_REQUESTS,
-    SINGLE_TURN_MIN_REQUESTS,
-    SINGLE_TURN_SHARE,
-    TEMPLATE_MIN_REQUESTS,
-    TEMPLATE_SHARE,
-    TEXT_KIND_SHARE,
-    UNUSUAL_ANOMALY,
     account_reasons,
     alike,
     cluster_behaviour_reasons,
@@ -73,114 +45,106 @@ def test_a_quiet_account_has_no_reasons() -> None:
     assert said() == []
 
 
-# --- an account's own evidence, each at its threshold ---------------------------------------------------------------
+# --- an account's own evidence: below, at and above each threshold (the module's constants, written out) -----------
 
-
-def test_reasoning_requests_are_said_from_their_share_and_minimum_requests() -> None:
-    assert said(n=MIN_REQUESTS, share_reasoning_requested=REASONING_SHARE) == [
-        "50% of its 3 requests ask for step-by-step reasoning or extended thinking"
-    ]
-    assert said(n=MIN_REQUESTS, share_reasoning_requested=REASONING_SHARE - 0.01) == []
-    assert said(n=MIN_REQUESTS - 1, share_reasoning_requested=1.0) == []
-
-
-def test_reasoning_in_the_prompt_text_counts_only_when_the_prompts_are_seen() -> None:
-    assert said(n=10, share_reasoning_text=0.8) == []  # prompts redacted: no text signal at all
-    assert said(n=10, share_text=0.5, share_reasoning_text=0.8, share_reasoning_requested=0.6) == [
-        "80% of its 10 requests ask for step-by-step reasoning or extended thinking"
-    ]
+TEXT = {"share_text": 1.0}  # prompts seen (not redacted)
+REASONING = "of its {} requests ask for step-by-step reasoning or extended thinking"
+GRADING = "of its prompts are grading against a rubric (the model as a reward model)"
 
 
 @pytest.mark.parametrize(
-    ("feature", "what"),
+    ("n", "mean_out", "values", "expected"),
     [
-        ("share_agentic_text", "agentic coding / tool-use transcripts"),
-        ("share_grading_text", "grading against a rubric (the model as a reward model)"),
-        ("share_rewrite_text", "rewrites of other text"),
+        # step-by-step reasoning: 50% of at least 3 requests
+        (3, 300, {"share_reasoning_requested": 0.5}, ["50% " + REASONING.format(3)]),
+        (4, 300, {"share_reasoning_requested": 0.7}, ["70% " + REASONING.format(4)]),
+        (3, 300, {"share_reasoning_requested": 0.49}, []),
+        (2, 300, {"share_reasoning_requested": 1.0}, []),
+        (10, 300, {"share_reasoning_text": 0.8}, []),  # reasoning in prompts that are not seen
+        (
+            10,
+            300,
+            {**TEXT, "share_reasoning_text": 0.8, "share_reasoning_requested": 0.6},
+            ["80% " + REASONING.format(10)],
+        ),
+        # a kind of prompt: 40% of seen prompts, at least 3 requests
+        (3, 300, {**TEXT, "share_grading_text": 0.4}, ["40% " + GRADING]),
+        (10, 300, {**TEXT, "share_grading_text": 0.9}, ["90% " + GRADING]),
+        (3, 300, {**TEXT, "share_grading_text": 0.39}, []),
+        (2, 300, {**TEXT, "share_grading_text": 1.0}, []),
+        (3, 300, {"share_grading_text": 1.0}, []),
+        # single-turn with long outputs: 95% single-turn, mean output 1,500 tokens, at least 5 requests
+        (5, 1500, {"share_multi_turn": 0.05}, ["95% single-turn with long outputs (mean 1.5k tokens)"]),
+        (6, 2000, {"share_multi_turn": 0.0}, ["100% single-turn with long outputs (mean 2.0k tokens)"]),
+        (4, 1500, {"share_multi_turn": 0.0}, []),
+        (5, 1499, {"share_multi_turn": 0.0}, []),
+        (5, 1500, {"share_multi_turn": 0.06}, []),
+        # max_tokens >= 8k in 60% of at least 3 requests
+        (3, 300, {"share_high_max_tokens": 0.6}, ["asks for max_tokens >= 8k in 60% of requests"]),
+        (4, 300, {"share_high_max_tokens": 0.8}, ["asks for max_tokens >= 8k in 80% of requests"]),
+        (3, 300, {"share_high_max_tokens": 0.59}, []),
+        (2, 300, {"share_high_max_tokens": 1.0}, []),
+        # one template in 60% of the seen prompts of at least 5 requests
+        (5, 300, {**TEXT, "top_template_share": 0.6}, ["repeats one prompt template in 60% of its prompts"]),
+        (6, 300, {**TEXT, "top_template_share": 0.9}, ["repeats one prompt template in 90% of its prompts"]),
+        (5, 300, {**TEXT, "top_template_share": 0.59}, []),
+        (4, 300, {**TEXT, "top_template_share": 1.0}, []),
+        (5, 300, {"top_template_share": 1.0}, []),
+        # machine-regular timing: std of log gaps below 0.5 over at least 8 requests
+        (8, 300, {"std_log_gap": 0.0}, ["machine-regular timing between requests over 8 requests"]),
+        (9, 300, {"std_log_gap": 0.49}, ["machine-regular timing between requests over 9 requests"]),
+        (8, 300, {"std_log_gap": 0.5}, []),
+        (8, 300, {"std_log_gap": 0.6}, []),
+        (7, 300, {"std_log_gap": 0.0}, []),
+        (8, 300, {"std_log_gap": -0.01}, []),  # too few gaps to measure
+        # around the clock: hour entropy 0.93 over at least 24 requests
+        (24, 300, {"hour_entropy": 0.93}, ["active around the clock with no daily rhythm"]),
+        (30, 300, {"hour_entropy": 0.99}, ["active around the clock with no daily rhythm"]),
+        (24, 300, {"hour_entropy": 0.92}, []),
+        (23, 300, {"hour_entropy": 1.0}, []),
+        # rate limited: 5% of at least 10 requests
+        (10, 300, {"share_429": 0.05}, ["5% of requests rate-limited (429)"]),
+        (11, 300, {"share_429": 0.2}, ["20% of requests rate-limited (429)"]),
+        (10, 300, {"share_429": 0.049}, []),
+        (9, 300, {"share_429": 1.0}, []),
     ],
 )
-def test_a_kind_of_prompt_is_said_from_its_share_of_seen_prompts(feature: str, what: str) -> None:
-    assert said(n=MIN_REQUESTS, share_text=1.0, **{feature: TEXT_KIND_SHARE}) == [f"40% of its prompts are {what}"]
-    assert said(n=MIN_REQUESTS, share_text=1.0, **{feature: TEXT_KIND_SHARE - 0.01}) == []
-    assert said(n=MIN_REQUESTS - 1, share_text=1.0, **{feature: 1.0}) == []
-    assert said(n=MIN_REQUESTS, share_text=0.0, **{feature: 1.0}) == []
+def test_an_account_reason_is_said_from_its_threshold(n: int, mean_out: float, values: dict, expected: list) -> None:
+    assert said(n=n, mean_out=mean_out, **values) == expected
 
 
-def test_single_turn_long_outputs_need_all_three_conditions() -> None:
-    single = {"share_multi_turn": 1 - SINGLE_TURN_SHARE}
-    assert said(n=SINGLE_TURN_MIN_REQUESTS, mean_out=LONG_OUTPUT_TOKENS, **single) == [
-        "95% single-turn with long outputs (mean 1.5k tokens)"
-    ]
-    assert said(n=SINGLE_TURN_MIN_REQUESTS - 1, mean_out=LONG_OUTPUT_TOKENS, **single) == []
-    assert said(n=SINGLE_TURN_MIN_REQUESTS, mean_out=LONG_OUTPUT_TOKENS - 1, **single) == []
-    assert said(n=SINGLE_TURN_MIN_REQUESTS, mean_out=LONG_OUTPUT_TOKENS, share_multi_turn=0.06) == []
+@pytest.mark.parametrize(
+    ("hours", "share", "model", "expected"),
+    [
+        (5.5, 0.5, "frontier-5", ["moved 50% of its traffic to frontier-5 5.5 hours after it first appeared"]),
+        (0.5, 0.9, None, ["moved 90% of its traffic to a newly released model 30 min after it first appeared"]),
+        (6.0, 0.9, None, []),  # within 6 hours of the release only
+        (1.0, 0.49, None, []),  # half of its traffic at least
+    ],
+)
+def test_a_pivot_to_a_new_model_names_the_model_and_how_soon(hours: float, share: float, model, expected) -> None:
+    assert said(pivot_hours=hours, share_new_model_after_release=share, model=model) == expected
 
 
-def test_high_max_tokens() -> None:
-    assert said(n=MIN_REQUESTS, share_high_max_tokens=HIGH_MAX_TOKENS_SHARE) == [
-        "asks for max_tokens >= 8k in 60% of requests"
-    ]
-    assert said(n=MIN_REQUESTS, share_high_max_tokens=HIGH_MAX_TOKENS_SHARE - 0.01) == []
-    assert said(n=MIN_REQUESTS - 1, share_high_max_tokens=1.0) == []
-
-
-def test_one_repeated_template() -> None:
-    seen = {"share_text": 1.0}
-    assert said(n=TEMPLATE_MIN_REQUESTS, top_template_share=TEMPLATE_SHARE, **seen) == [
-        "repeats one prompt template in 60% of its prompts"
-    ]
-    assert said(n=TEMPLATE_MIN_REQUESTS, top_template_share=TEMPLATE_SHARE - 0.01, **seen) == []
-    assert said(n=TEMPLATE_MIN_REQUESTS - 1, top_template_share=1.0, **seen) == []
-    assert said(n=TEMPLATE_MIN_REQUESTS, top_template_share=1.0) == []  # prompts not seen
-
-
-def test_machine_regular_timing() -> None:
-    assert said(n=REGULAR_MIN_REQUESTS, std_log_gap=0.0) == ["machine-regular timing between requests over 8 requests"]
-    assert said(n=REGULAR_MIN_REQUESTS, std_log_gap=REGULAR_GAP_STD - 0.01) != []
-    assert said(n=REGULAR_MIN_REQUESTS, std_log_gap=REGULAR_GAP_STD) == []
-    assert said(n=REGULAR_MIN_REQUESTS - 1, std_log_gap=0.0) == []
-    assert said(n=REGULAR_MIN_REQUESTS, std_log_gap=-0.01) == []  # too few gaps to measure
-
-
-def test_round_the_clock() -> None:
-    assert said(n=ROUND_THE_CLOCK_MIN_REQUESTS, hour_entropy=ROUND_THE_CLOCK_ENTROPY) == [
-        "active around the clock with no daily rhythm"
-    ]
-    assert said(n=ROUND_THE_CLOCK_MIN_REQUESTS, hour_entropy=ROUND_THE_CLOCK_ENTROPY - 0.01) == []
-    assert said(n=ROUND_THE_CLOCK_MIN_REQUESTS - 1, hour_entropy=1.0) == []
-
-
-def test_a_pivot_to_a_new_model_names_the_model_and_how_soon() -> None:
-    moved = {"share_new_model_after_release": PIVOT_SHARE}
-    assert said(pivot_hours=PIVOT_HOURS - 0.5, model="frontier-5", **moved) == [
-        "moved 50% of its traffic to frontier-5 5.5 hours after it first appeared"
-    ]
-    assert said(pivot_hours=0.5, **moved) == [
-        "moved 50% of its traffic to a newly released model 30 min after it first appeared"
-    ]
-    assert said(pivot_hours=PIVOT_HOURS, **moved) == []
-    assert said(pivot_hours=1.0, share_new_model_after_release=PIVOT_SHARE - 0.01) == []
-
-
-def test_a_new_account_names_its_age_and_farm_programme() -> None:
-    young = math.log1p(NEW_ACCOUNT_DAYS) - 1e-6
-    assert said(log_account_age_days=young) == ["account 3.0 days old at its first request"]
-    assert said(log_account_age_days=math.log1p(0.5), path_research=1.0) == [
-        "account 0.5 days old at its first request, verified through the research programme"
-    ]
-    assert said(log_account_age_days=0.0, path_enterprise=1.0) == ["account 0.0 days old at its first request"]
-    assert said(log_account_age_days=math.log1p(NEW_ACCOUNT_DAYS)) == []
-
-
-def test_rate_limited() -> None:
-    assert said(n=RATE_LIMITED_MIN_REQUESTS, share_429=RATE_LIMITED_SHARE) == ["5% of requests rate-limited (429)"]
-    assert said(n=RATE_LIMITED_MIN_REQUESTS, share_429=RATE_LIMITED_SHARE - 0.001) == []
-    assert said(n=RATE_LIMITED_MIN_REQUESTS - 1, share_429=1.0) == []
+@pytest.mark.parametrize(
+    ("days", "path", "expected"),
+    [
+        (2.999, None, ["account 3.0 days old at its first request"]),
+        (0.5, "research", ["account 0.5 days old at its first request, verified through the research programme"]),
+        (0.0, "enterprise", ["account 0.0 days old at its first request"]),  # not a farm programme
+        (3.0, None, []),  # three days or older
+        (5.0, "education", []),
+    ],
+)
+def test_a_new_account_names_its_age_and_farm_programme(days: float, path: str | None, expected: list) -> None:
+    values = {"log_account_age_days": math.log1p(days)} | ({f"path_{path}": 1.0} if path else {})
+    assert said(**values) == expected
 
 
 def test_an_unusual_profile_is_said_with_its_anomaly() -> None:
-    assert said(anomaly=UNUSUAL_ANOMALY) == ["unusual overall profile (anomaly 0.80 vs typical 0.5)"]
-    assert said(anomaly=UNUSUAL_ANOMALY - 0.01) == []
+    assert said(anomaly=0.8) == ["unusual overall profile (anomaly 0.80 vs typical 0.5)"]
+    assert said(anomaly=0.95) == ["unusual overall profile (anomaly 0.95 vs typical 0.5)"]
+    assert said(anomaly=0.79) == []
 
 
 def test_reasons_come_in_a_fixed_order() -> None:
@@ -252,54 +216,61 @@ def test_a_cluster_says_what_its_members_share_and_when_they_were_created() -> N
 
 
 def test_farm_programmes_are_said_when_they_verified_half_the_members() -> None:
-    half = int(FARM_PATH_SHARE * 10)
-    paths = {"education": half - 1, "startup": 1, "standard": 10 - half}
+    paths = {"education": 4, "startup": 1, "standard": 5}
     assert cluster_behaviour_reasons(10, {}, paths, context(), 40) == [
         "5 of 10 verified through education (4) / startup (1) programmes"
+    ]
+    assert cluster_behaviour_reasons(10, {}, paths | {"research": 3}, context(), 40) == [
+        "8 of 10 verified through education (4) / research (3) / startup (1) programmes"
     ]
     assert cluster_behaviour_reasons(10, {}, paths | {"startup": 0}, context(), 40) == []
 
 
-def test_a_cluster_around_the_clock_needs_enough_members() -> None:
-    size = CLUSTER_ROUND_THE_CLOCK_SIZE
-    assert cluster_behaviour_reasons(size, {}, {}, context(c_hour_entropy=ROUND_THE_CLOCK_ENTROPY), 100) == [
-        "together they run around the clock (100 requests, only 20 per account: load spread thin)"
-    ]
-    assert cluster_behaviour_reasons(size - 1, {}, {}, context(c_hour_entropy=1.0), 100) == []
-    assert cluster_behaviour_reasons(size, {}, {}, context(c_hour_entropy=ROUND_THE_CLOCK_ENTROPY - 0.01), 100) == []
+ROUND_THE_CLOCK = "together they run around the clock ({} requests, only {} per account: load spread thin)"
 
 
-def test_a_cluster_asking_for_reasoning() -> None:
-    assert cluster_behaviour_reasons(3, {}, {}, context(c_reasoning_share=CLUSTER_REASONING_SHARE), 10) == [
-        "50% of the cluster's requests ask for reasoning traces"
-    ]
-    assert cluster_behaviour_reasons(3, {}, {}, context(c_reasoning_share=CLUSTER_REASONING_SHARE - 0.01), 10) == []
+@pytest.mark.parametrize(
+    ("size", "entropy", "expected"),
+    [
+        (5, 0.93, [ROUND_THE_CLOCK.format(100, 20)]),  # entropy 0.93, five members at least
+        (10, 0.99, [ROUND_THE_CLOCK.format(100, 10)]),
+        (4, 1.0, []),
+        (5, 0.92, []),
+    ],
+)
+def test_a_cluster_around_the_clock_needs_enough_members(size: int, entropy: float, expected: list) -> None:
+    assert cluster_behaviour_reasons(size, {}, {}, context(c_hour_entropy=entropy), 100) == expected
 
 
-def test_a_single_turn_cluster_needs_enough_requests() -> None:
-    single = context(c_multi_turn_share=CLUSTER_SINGLE_TURN_SHARE)
-    assert cluster_behaviour_reasons(3, {}, {}, single, CLUSTER_SINGLE_TURN_MIN_REQUESTS) == [
-        "single-turn harvesting: almost no follow-up messages"
-    ]
-    assert cluster_behaviour_reasons(3, {}, {}, single, CLUSTER_SINGLE_TURN_MIN_REQUESTS - 1) == []
-    assert cluster_behaviour_reasons(3, {}, {}, context(c_multi_turn_share=0.06), 100) == []
+@pytest.mark.parametrize(("share", "said_as"), [(0.5, "50%"), (0.8, "80%"), (0.49, None)])
+def test_a_cluster_asking_for_reasoning(share: float, said_as: str | None) -> None:
+    expected = [f"{said_as} of the cluster's requests ask for reasoning traces"] if said_as else []
+    assert cluster_behaviour_reasons(3, {}, {}, context(c_reasoning_share=share), 10) == expected
+
+
+@pytest.mark.parametrize(
+    ("multi_turn", "requests", "said_it"), [(0.05, 20, True), (0.0, 21, True), (0.05, 19, False), (0.06, 100, False)]
+)
+def test_a_single_turn_cluster_needs_enough_requests(multi_turn: float, requests: int, said_it: bool) -> None:
+    expected = ["single-turn harvesting: almost no follow-up messages"] if said_it else []
+    assert cluster_behaviour_reasons(3, {}, {}, context(c_multi_turn_share=multi_turn), requests) == expected
 
 
 def test_an_ip_pool_counts_the_addresses_it_rotates_through() -> None:
     pool = context(c_log_ips_per_member=math.log1p(2.0))
-    assert cluster_behaviour_reasons(IP_POOL_MIN_SIZE, {"ip": ["a", "b", "c"]}, {}, pool, 10) == [
+    assert cluster_behaviour_reasons(5, {"ip": ["a", "b", "c"]}, {}, pool, 10) == [
         "requests rotate across a pool of 10 IP addresses (2.0 per account), 3 of them used by several members"
     ]
-    assert cluster_behaviour_reasons(IP_POOL_MIN_SIZE, {}, {}, pool, 10) == [
-        "requests rotate across a pool of 10 IP addresses (2.0 per account)"
+    assert cluster_behaviour_reasons(6, {}, {}, pool, 10) == [
+        "requests rotate across a pool of 12 IP addresses (2.0 per account)"
     ]
-    at = context(c_log_ips_per_member=math.log1p(IP_POOL_PER_MEMBER))
-    assert cluster_behaviour_reasons(IP_POOL_MIN_SIZE * 2, {}, {}, at, 10) == [
+    at = context(c_log_ips_per_member=math.log1p(0.5))  # half an address per member, five members at least
+    assert cluster_behaviour_reasons(10, {}, {}, at, 10) == [
         "requests rotate across a pool of 5 IP addresses (0.5 per account)"
     ]
-    below = context(c_log_ips_per_member=math.log1p(IP_POOL_PER_MEMBER - 0.01))
-    assert cluster_behaviour_reasons(IP_POOL_MIN_SIZE, {}, {}, below, 10) == []
-    assert cluster_behaviour_reasons(IP_POOL_MIN_SIZE - 1, {}, {}, pool, 10) == []
+    below = context(c_log_ips_per_member=math.log1p(0.49))
+    assert cluster_behaviour_reasons(5, {}, {}, below, 10) == []
+    assert cluster_behaviour_reasons(4, {}, {}, pool, 10) == []
 
 
 # --- a behavioural neighbourhood --------------------------------------------------------------------------------------
@@ -326,21 +297,29 @@ def test_alike_counts_accounts_at_least_halfway_to_the_crowd_on_every_named_dime
     halfway = (CROWD + TYPICAL) / 2
     short = halfway.copy()
     short[[d.feature for d in PROFILE].index("share_multi_turn")] += 0.01  # more follow-ups: not halfway there
-    profiles = np.vstack([CROWD, halfway, short, TYPICAL])
-    assert alike(profiles, CROWD, TYPICAL) == 2
+    profiles = np.vstack([CROWD, CROWD, halfway, short, TYPICAL])
+    assert alike(profiles, CROWD, TYPICAL) == 3
 
 
 def test_a_harvest_like_neighbourhood_is_said_with_its_figures() -> None:
-    text = crowd_reason(CROWDED_DENSITY, CROWD_BEHAVIOUR, 0, CROWD, TYPICAL, 8, (12, 3400))
+    text = crowd_reason(math.log(2.0), 0.5, 0, CROWD, TYPICAL, 8, (12, 3400))  # twice as dense, behaviour 0.5
     assert text == (
         "its 8 nearest accounts by behaviour (none of them sharing its payment, network or client) crowd 2.0x closer "
         "than typical and score 0.50 on their own behaviour: reasoning requested 95% (typical 5%), typical output "
         "3.0k tokens (typical 300 tokens), follow-up messages 0% (typical 60%); 12 of 3,400 accounts are at least "
         "halfway from typical to this on all 3"
     )
-    loose = crowd_reason(CROWDED_DENSITY - 0.01, 0.9, 3, CROWD, TYPICAL, 8, (1, 2))
+    denser = crowd_reason(1.0, 0.9, 0, CROWD, TYPICAL, 8, (1, 2))
+    assert denser is not None and "crowd 2.7x closer than typical and score 0.90" in denser
+    loose = crowd_reason(0.69, 0.9, 3, CROWD, TYPICAL, 8, (1, 2))
     assert loose is not None and "(3 sharing its payment" in loose and "closer" not in loose
-    assert crowd_reason(2.0, CROWD_BEHAVIOUR - 0.01, 0, CROWD, TYPICAL, 8, (1, 2)) is None
+    assert crowd_reason(2.0, 0.49, 0, CROWD, TYPICAL, 8, (1, 2)) is None
+
+
+def test_token_dimensions_are_given_in_thousands_from_a_thousand() -> None:
+    typical = profile(log_mean_output=math.log1p(999))
+    text = crowd_reason(0.0, 0.9, 0, profile(log_mean_output=math.log1p(1000.5)), typical, 8, (1, 2))
+    assert text is not None and "typical output 1.0k tokens (typical 999 tokens)" in text
 
 
 def test_spread_dimensions_are_given_as_numbers() -> None:
@@ -366,7 +345,15 @@ def test_the_crowd_dimensions_are_ranked_by_their_exact_distance() -> None:
 
 @pytest.mark.parametrize(
     ("hours", "text"),
-    [(0.5, "30 min"), (1.0, "1.0 hours"), (47.9, "47.9 hours"), (48.0, "2 days"), (48.5, "2 days"), (72.0, "3 days")],
+    [
+        (0.5, "30 min"),
+        (1.0, "1.0 hours"),
+        (47.9, "47.9 hours"),
+        (48.0, "2 days"),
+        (48.5, "2 days"),
+        (66.0, "3 days"),
+        (72.0, "3 days"),
+    ],
 )
 def test_creation_spans_are_said_in_minutes_hours_or_days(hours: float, text: str) -> None:
     created = 1.8e9 + HOUR * np.linspace(0, hours / 0.8, 11)  # the middle 80% spans `hours`
