@@ -24,7 +24,12 @@ install: $(STAMP)
 
 # Re-resolve the lock after a change to pyproject.toml, keeping every other pin. To upgrade:
 # `make lock UPGRADE=--upgrade` (everything) or `make lock UPGRADE="--upgrade-package msgspec"` (one), then `make test`.
-lock: $(STAMP)
+# Needs only uv (at its locked version), not the install: after a change to pyproject.toml the old lock may no
+# longer install, and the new one is what this makes.
+$(BIN)/uv: $(BIN)/python
+	$(BIN)/pip install -q -c $(LOCK) uv
+
+lock: $(BIN)/uv
 	$(BIN)/uv pip compile $(LOCK_FLAGS) $(UPGRADE) -o $(LOCK)
 
 # The lower bounds in pyproject.toml are tested: the core's dependencies at their lowest allowed versions in a
@@ -73,8 +78,13 @@ wrk:
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null 2>&1 || echo "wrk: install failed; the api benchmark will stop"; \
 	  else echo "wrk not installed and not root: the api benchmark will stop"; fi; }
 
+# The suite in parallel worker processes (pytest-xdist). More workers than the 2 cores of the test machine: much
+# of the suite waits on the broker, worker and API subprocesses, PostgreSQL and Chromium rather than computing.
+# --dist loadgroup keeps the tests of one xdist_group mark (those sharing an expensive session fixture) on one worker.
+TEST_WORKERS ?= 4
+
 test: $(STAMP) browser lint
-	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 bench: $(STAMP) wrk
 	$(BIN)/python -m bench.run

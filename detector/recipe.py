@@ -9,6 +9,8 @@ calibration day uses.
 from __future__ import annotations
 
 import hashlib
+import shutil
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,22 +86,35 @@ def code_digest() -> str:
 def materialise(
     day: Day, cache: Path = DEFAULT_CACHE, scale: float = 1.0, say: Callable[[str], None] | None = None
 ) -> tuple[Dataset, dict[str, Label]]:
-    """The day's events and labels, simulated into ``cache`` unless already there."""
+    """The day's events and labels, simulated into ``cache`` unless already there.
+
+    Several processes may ask for the same day at once (the test suite's parallel workers, a benchmark beside a
+    training run): each simulates into a directory of its own beside the day's and renames it into place, so a
+    day's directory, once there, is always whole. The first rename wins; a later one finds the day there and
+    drops its own copy (the simulator's output is byte-identical for identical parameters)."""
     from distillguard.detector.simulate import simulate
 
     d = cache / simulator_digest() / day.name(scale)
     if not (d / "labels.json").exists():
         if say:
             say(f"simulating {d.name} -> {d}")
-        simulate(
-            d,
-            seed=day.seed,
-            scale=day.scale * scale,
-            scenario=day.scenario,
-            redact=day.redact,
-            days=day.days,
-            evasive_requests=day.evasive_requests,
-        )
+        staging = d.with_name(f"{d.name}.partial-{uuid.uuid4().hex}")
+        try:
+            simulate(
+                staging,
+                seed=day.seed,
+                scale=day.scale * scale,
+                scenario=day.scenario,
+                redact=day.redact,
+                days=day.days,
+                evasive_requests=day.evasive_requests,
+            )
+            staging.rename(d)
+        except OSError:
+            if not (d / "labels.json").exists():  # not another process's whole day that got there first
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     labels = read_labels(d / "labels.json")
     return Dataset(d / "events.jsonl.gz", {a: lab.attack for a, lab in labels.items()}, d.name), labels
 

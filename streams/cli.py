@@ -120,6 +120,14 @@ def worker(
     exit_when_idle: Annotated[
         float, typer.Option(help="Exit after this many seconds with nothing left to do (0: never).", min=0)
     ] = 0.0,
+    align_max_wait: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds (wall time) a partition with unread messages may deliver nothing before the others stop "
+            "waiting for it in event-time alignment (default: the worker's ALIGN_MAX_WAIT_S, 5).",
+            min=0.1,
+        ),
+    ] = None,
     group: Annotated[str, typer.Option(help="Consumer group id.")] = "distillguard-worker",
     model: Annotated[
         Path | None, typer.Option("--model", help="Model artifact (default: MODEL_PATH or the packaged one).")
@@ -167,6 +175,8 @@ def worker(
         window_minutes=core.window_minutes,
         policy=policy,
     )
+    if align_max_wait is not None:
+        opts.align_max_wait = align_max_wait
     sys.exit(run_worker(settings, opts, m, verdict_sink, partitions))
 
 

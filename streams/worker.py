@@ -54,6 +54,7 @@ class WorkerOptions:
     sink_every: float = 10.0  # seconds of wall time between verdict writes while busy
     idle_after: float = 1.0  # seconds without input before flushing (re-score, write verdicts, snapshot)
     exit_when_idle: float = 0.0  # exit after this many idle seconds (0: run forever)
+    align_max_wait: float = ALIGN_MAX_WAIT_S  # seconds before alignment stops waiting for a silent partition
     state_dir: Path = Path(".distillguard/state")
     window_minutes: float = 15.0  # the core's WINDOW_MINUTES: re-score every this many minutes of event time
     policy: Policy | None = None  # the response policy (None: POLICY_PATH, else the shipped one)
@@ -103,7 +104,7 @@ class StreamWorker:
         self.assigned: list[int] = []
         self.offsets: dict[int, int] = {}  # partition -> next offset to process
         self.fetched: dict[int, int] = {}  # partition -> next offset expected from the consumer (held included)
-        self.aligner: PartitionAligner[tuple] = PartitionAligner(ALIGN_SLACK_S, ALIGN_MAX_WAIT_S)
+        self.aligner: PartitionAligner[tuple] = PartitionAligner(ALIGN_SLACK_S, self.o.align_max_wait)
         self.owned: set[str] = set()  # accounts whose events this worker consumed
         self.n_partitions = 0
         self.flagged = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,13 +11,27 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# What the wheel is built from: the project file, the readme it names, the package and the layer folders its
+# subpackages link to (distillguard/detector -> ../detector, ...).
+SOURCES = ("pyproject.toml", "README.md", "distillguard", "detector", "streams", "api")
+
+# The tests of the wheel on one xdist worker (`make test`: --dist loadgroup): one build per run.
+pytestmark = pytest.mark.xdist_group("wheel")
 
 
 @pytest.fixture(scope="module")
 def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The files of the wheel built from a copy of the sources: setuptools writes build/ and *.egg-info/ into
+    the tree it builds, and the checkout is shared with the rest of the suite (and any other build in it)."""
+    src = tmp_path_factory.mktemp("src")
+    for name in SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, src / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(ROOT / name, src / name)
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src)],
         check=True,
         capture_output=True,
         timeout=300,

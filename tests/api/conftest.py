@@ -28,6 +28,7 @@ from distillguard.api.settings import ApiSettings
 from distillguard.streams.admin import ensure_topics
 from distillguard.streams.broker import EmbeddedBroker
 from tests.api import seed
+from tests.ports import free_port
 from tests.services import missing, unreachable_reason
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -101,7 +102,7 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
     """The embedded Kafka-protocol broker (Tansu), one for the session."""
-    with EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "tansu.log") as b:
+    with EmbeddedBroker(free_port(), log_path=tmp_path_factory.mktemp("broker") / "tansu.log") as b:
         yield b
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -11,6 +9,7 @@ from distillguard.api.app import create_app
 from distillguard.api.settings import ApiSettings, get_api_settings
 from distillguard.detector.cli import build_app
 from tests.api.conftest import Api, make_api, seed_world
+from tests.ports import free_port
 
 
 def test_every_endpoint_but_health_needs_a_token(sqlite_api: Api) -> None:
@@ -83,9 +82,7 @@ def test_oversized_bodies_are_refused_with_413(sqlite_api: Api) -> None:
 
 
 def test_an_unreachable_database_gives_503_not_500() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens here
+    port = free_port()  # nothing listens here
     app = create_app(ApiSettings(database_url=f"postgresql://postgres@127.0.0.1:{port}/test"), outbox_loop=False)
     with TestClient(app) as c:
         r = c.get("/api/v1/detections", headers={"Authorization": "Bearer dg_x"})

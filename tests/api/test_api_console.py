@@ -12,8 +12,8 @@ import pytest
 import uvicorn
 
 from distillguard.api.app import create_app
-from distillguard.streams.broker import free_port
 from tests.api.conftest import Api
+from tests.ports import free_port
 from tests.services import missing
 
 CHROMIUM = "/usr/bin/chromium"

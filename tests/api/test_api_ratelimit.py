@@ -20,6 +20,7 @@ import structlog
 from distillguard.api import ratelimit
 from distillguard.api.ratelimit import MemoryLimiter, RedisLimiter
 from tests.api.conftest import ORIGIN, Api, make_api, seed_world
+from tests.ports import free_port
 from tests.services import CONNECT_TIMEOUT, missing, unreachable_reason
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -185,12 +186,6 @@ def test_redis_window_is_shared_by_limiters() -> None:
     assert out[:LIMIT] == [0] * LIMIT and all(w > 0 for w in out[LIMIT:])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def two_processes(sqlite_api: Api, tmp_path: Path) -> Iterator[tuple[list[str], Api]]:
     """Two uvicorn processes serving the same database, sharing one Redis window per token."""
@@ -204,7 +199,7 @@ def two_processes(sqlite_api: Api, tmp_path: Path) -> Iterator[tuple[list[str], 
         "API_RATE_LIMIT_REDIS_PREFIX": f"dg-test-{uuid.uuid4().hex}:",
         "OMP_NUM_THREADS": "1",
     }
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "distillguard.api.main:app", "--port", str(p), "--log-level", "warning"],

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from distillguard.api.settings import ApiSettings
 from distillguard.detector.settings import Settings
 from distillguard.streams.settings import StreamSettings
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -598,14 +599,6 @@ def serve():
     for server in servers:
         server.shutdown()
         server.server_close()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def healthcheck(api_port: int, metrics_port: int) -> subprocess.CompletedProcess:

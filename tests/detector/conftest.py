@@ -16,6 +16,9 @@ from distillguard.detector.simulate import simulate
 SCALE = 0.25
 SEEDS = (1, 2)  # training uses seeds 101-109, calibration 201-204 (detector/recipe.py)
 Days = Callable[[int, str, float], dict]
+# The modules whose tests use these days run on one xdist worker (`make test`: --dist loadgroup), so that each day
+# is simulated and detected once per run rather than once on every worker that happens to need it.
+SIMULATED_DAYS = pytest.mark.xdist_group("simulated-days")
 
 
 def _day(root: Path, seed: int, scenario: str, redact: float) -> Path:

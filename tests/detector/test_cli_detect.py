@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 from distillguard.detector.records import verdict_line
+from tests.detector.conftest import SIMULATED_DAYS
+
+pytestmark = SIMULATED_DAYS
 
 EXE = str(Path(sys.executable).with_name("distillguard"))
 

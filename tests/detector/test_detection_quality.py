@@ -11,7 +11,9 @@ import re
 
 import pytest
 
-from .conftest import SEEDS, Days
+from .conftest import SEEDS, SIMULATED_DAYS, Days
+
+pytestmark = SIMULATED_DAYS
 
 DAYS = [("standard", 0.0), ("hard", 0.0), ("standard", 1.0)]
 RECALL = 0.99  # README: 1.000 on every day; one missed account in a hundred fails

@@ -6,6 +6,9 @@ import random
 
 from distillguard.detector.detector import Detector
 from distillguard.detector.events import read_events
+from tests.detector.conftest import SIMULATED_DAYS
+
+pytestmark = SIMULATED_DAYS
 
 
 def _key(verdicts):

@@ -67,3 +67,28 @@ def test_days_are_cached_per_simulator_version(tmp_path: Path) -> None:
     assert recipe.materialise(day, tmp_path)[0].events.stat().st_mtime_ns == stamp  # not simulated again
     assert json.loads((ds.events.parent / "manifest.json").read_text())["seed"] == 3
     assert np.isclose(json.loads((ds.events.parent / "manifest.json").read_text())["scale"], 0.05)
+
+
+def test_a_day_simulated_by_two_processes_at_once_is_kept_once_and_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one process simulates a day, another simulates the same day and finishes first (the suite's
+    parallel workers do): the first one's copy is dropped, no partial directory is left, the day is whole."""
+    from distillguard.detector import simulate as simulation
+
+    day = recipe.Day(4, "standard", scale=0.05)
+    real = simulation.simulate
+    started: list[Path] = []
+
+    def racing(out: Path, **params: object) -> dict:
+        started.append(out)
+        if len(started) == 1:  # the other process, while this one has not written anything yet
+            recipe.materialise(day, tmp_path)
+        return real(out, **params)
+
+    monkeypatch.setattr(simulation, "simulate", racing)
+    ds, labels = recipe.materialise(day, tmp_path)
+    assert len(started) == 2 and started[0] != started[1]  # each simulated into a directory of its own
+    assert [p.name for p in (tmp_path / recipe.simulator_digest()).iterdir()] == [day.name(1.0)]
+    assert ds.labels == {a: lab.attack for a, lab in labels.items()} and len(labels) > 0
+    assert json.loads((ds.events.parent / "manifest.json").read_text())["seed"] == 4

@@ -6,6 +6,9 @@ from distillguard.detector.detector import Detector
 from distillguard.detector.ladder import LINKING
 from distillguard.detector.policy import load_policy
 from distillguard.detector.records import Action, rank
+from tests.detector.conftest import SIMULATED_DAYS
+
+pytestmark = SIMULATED_DAYS
 
 ABOVE_WATCH = rank(Action.watch) + 1
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from traitlets.config import Config
 
 from distillguard.api.database import migrate, session_scope
 from distillguard.api.detections.service import upsert_detections
@@ -27,8 +28,12 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def kernel_env(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
-    """The kernel is `python` from PATH: put this interpreter's bin first; small data; the shared cache."""
+def kernel_env(monkeypatch: pytest.MonkeyPatch, cache: Path, tmp_path: Path) -> Config:
+    """The kernel is `python` from PATH: put this interpreter's bin first; small data; the shared cache.
+    Returns the kernel's configuration: its five channels on Unix sockets in this test's directory, not on TCP
+    ports, which jupyter_client picks free and releases before the kernel binds them: with the suite in several
+    processes (pytest-xdist), another process could take such a port in between. (Without ``ip`` the socket
+    files would be ``kernel-ipc-N`` in the working directory, shared by every process.)"""
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
     monkeypatch.setenv("DG_NB_SCALE", SCALE)
     monkeypatch.setenv("DG_NB_SEED", "1")
@@ -36,12 +41,16 @@ def kernel_env(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     for var in ("DG_NB_VERDICTS", "DG_NB_CLUSTERS", "DG_NB_EVENTS", "DG_NB_LABELS", "DG_NB_CLUSTER"):
         monkeypatch.delenv(var, raising=False)
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(tmp_path / "kernel")}})
 
 
-def execute(name: str) -> tuple[str, int]:
-    """Run a notebook; return its text output and the number of figures it drew."""
+def execute(name: str, kernel: Config) -> tuple[str, int]:
+    """Run a notebook in a kernel configured by ``kernel``; return its text output and the number of figures it
+    drew."""
     nb = nbformat.read(NB_DIR / name, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NB_DIR)}}).execute()
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NB_DIR)}}, config=kernel
+    ).execute()
     text, images = [], 0
     for cell in nb.cells:
         for out in cell.get("outputs", []):
@@ -52,7 +61,7 @@ def execute(name: str) -> tuple[str, int]:
 
 @pytest.mark.slow
 def test_investigate_cluster_from_review_database(
-    kernel_env: None, tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+    kernel_env: Config, tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Verdicts stored in the review database (as the worker writes them) are investigated against the events."""
     day = tmp_path / "day"
@@ -65,7 +74,7 @@ def test_investigate_cluster_from_review_database(
     monkeypatch.setenv("DG_NB_VERDICTS", url)
     monkeypatch.setenv("DG_NB_EVENTS", str(day / "events.jsonl.gz"))
     monkeypatch.setenv("DG_NB_LABELS", str(day / "labels.json"))
-    text, images = execute("investigate_cluster.ipynb")
+    text, images = execute("investigate_cluster.ipynb", kernel_env)
     assert f"source: {url}" in text
     assert "ground truth: [('hydra'" in text  # the largest flagged cluster of this day is a hydra
     assert "look-alike" in text and "share in cluster" in text and "university_student" in text
@@ -73,16 +82,16 @@ def test_investigate_cluster_from_review_database(
 
 
 @pytest.mark.slow
-def test_threshold_tuning(kernel_env: None) -> None:
-    text, images = execute("threshold_tuning.ipynb")
+def test_threshold_tuning(kernel_env: Config) -> None:
+    text, images = execute("threshold_tuning.ipynb", kernel_env)
     assert "packaged threshold" in text and "cost-minimising threshold range" in text
     assert "standard" in text and "hard" in text
     assert images == 3
 
 
 @pytest.mark.slow
-def test_model_release(kernel_env: None) -> None:
-    text, images = execute("model_release.ipynb")
+def test_model_release(kernel_env: Config) -> None:
+    text, images = execute("model_release.ipynb", kernel_env)
     assert "new model frontier-5, released" in text
     hydra = next(line for line in text.splitlines() if line.startswith("hydra "))
     assert "100%" in hydra  # every hydra account active before and after moved to the new model
@@ -90,9 +99,9 @@ def test_model_release(kernel_env: None) -> None:
 
 
 @pytest.mark.slow
-def test_evasion_curve(kernel_env: None) -> None:
+def test_evasion_curve(kernel_env: Config) -> None:
     """The committed evasion and leave-one-out results are plotted and tabulated."""
-    text, images = execute("evasion_curve.ipynb")
+    text, images = execute("evasion_curve.ipynb", kernel_env)
     assert "evasive_reasoning" in text and "accounts for 16,000,000 in 30 days" in text
     assert "held out" in text and "hydra" in text
     assert images == 1

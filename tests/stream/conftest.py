@@ -19,7 +19,8 @@ from distillguard.detector.detector import Detector
 from distillguard.detector.events import read_events
 from distillguard.detector.model import load_model
 from distillguard.detector.records import AccountVerdict
-from distillguard.streams.broker import EmbeddedBroker, free_port
+from distillguard.streams.broker import EmbeddedBroker
+from tests.ports import free_port
 from tests.stream.synth import model_for, simulated
 
 EXE = str(Path(sys.executable).with_name("distillguard"))
@@ -50,7 +51,7 @@ def day(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Day:
 
 @pytest.fixture(scope="session")
 def broker():
-    with EmbeddedBroker() as b:
+    with EmbeddedBroker(free_port()) as b:
         yield b
 
 

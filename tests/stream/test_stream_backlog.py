@@ -21,6 +21,11 @@ from tests.stream.conftest import Stream, assert_same_verdicts
 pytestmark = [pytest.mark.broker]
 
 DAYS = 3
+# No partition stalls here, so the aligner must never stop waiting for one: its 5 s default (wall time) is for a
+# partition that really delivers nothing, and on the shared 2-core test machine, with the suite's other workers
+# busy, a starved worker could go 5 s between two fetches and give up on a partition that was only slow; the
+# others would then run days ahead of it and its events be refused. (tests/stream/test_align.py covers the wait.)
+ALIGN_MAX_WAIT = 300.0
 
 
 def _days(src: Path, out: Path, days: int) -> Path:
@@ -41,7 +46,7 @@ def test_a_backlog_of_days_is_consumed_in_event_time_order_and_nothing_is_refuse
 ) -> None:
     events = _days(day.events, tmp_path / "days.jsonl.gz", DAYS)
     replay(events, stream.bootstrap, stream.env["EVENTS_TOPIC"])  # all of it waits before the worker starts
-    w = stream.worker(exit_when_idle=2)
+    w = stream.worker("--align-max-wait", str(ALIGN_MAX_WAIT), exit_when_idle=2)
 
     det = Detector(load_model(stream.model))  # the reference, computed while the worker subprocess consumes
     det.process(list(read_events(events)))

@@ -16,6 +16,7 @@ from distillguard.detector.records import Change, SubjectKind, cluster_from_json
 from distillguard.streams.broker import EmbeddedBroker
 from distillguard.streams.replay import replay
 from tests.event_strategies import minimal_event
+from tests.ports import free_port
 from tests.stream.conftest import EXE, Stream, assert_same_verdicts, read_topic, stop_all
 
 pytestmark = [pytest.mark.broker]
@@ -188,7 +189,7 @@ def test_malformed_and_out_of_range_messages_go_to_the_dlq_and_the_worker_keeps_
 def test_broker_briefly_unreachable(tmp_path, day, model_path):
     """The broker freezes for 10 s mid-stream (past the group session timeout); the worker waits it out and ends
     with detect's verdicts."""
-    with EmbeddedBroker() as b:
+    with EmbeddedBroker(free_port()) as b:
         stream = Stream(b.bootstrap, tmp_path, model_path)
         try:
             lines = _lines(day.events)
