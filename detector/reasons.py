@@ -201,7 +201,7 @@ def _profile_value(d: Dimension, v: float) -> str:
     if d.unit == "share":
         return _pct(v)
     if d.unit == "tokens":
-        return f"{_tokens(float(np.expm1(v)))} tokens"
+        return f"{_tokens(float(np.round(np.expm1(v))))} tokens"  # whole tokens: log1p and back lose the last bit
     return f"{v:.2f}"
 
 

@@ -12,7 +12,6 @@ from distillguard.detector.cohorts import PROFILE
 from distillguard.detector.context import STATIC
 from distillguard.detector.features import FEATURES, IDX
 from distillguard.detector.reasons import (
-    CREATED_WITHIN_HOURS,
     account_reasons,
     alike,
     cluster_behaviour_reasons,
@@ -76,6 +75,8 @@ GRADING = "of its prompts are grading against a rubric (the model as a reward mo
         # single-turn with long outputs: 95% single-turn, mean output 1,500 tokens, at least 5 requests
         (5, 1500, {"share_multi_turn": 0.05}, ["95% single-turn with long outputs (mean 1.5k tokens)"]),
         (6, 2000, {"share_multi_turn": 0.0}, ["100% single-turn with long outputs (mean 2.0k tokens)"]),
+        (5, 1550, {"share_multi_turn": 0.0}, ["100% single-turn with long outputs (mean 1.6k tokens)"]),
+        (5, 2049, {"share_multi_turn": 0.0}, ["100% single-turn with long outputs (mean 2.0k tokens)"]),
         (4, 1500, {"share_multi_turn": 0.0}, []),
         (5, 1499, {"share_multi_turn": 0.0}, []),
         (5, 1500, {"share_multi_turn": 0.06}, []),
@@ -119,6 +120,7 @@ def test_an_account_reason_is_said_from_its_threshold(n: int, mean_out: float, v
         (5.5, 0.5, "frontier-5", ["moved 50% of its traffic to frontier-5 5.5 hours after it first appeared"]),
         (0.5, 0.9, None, ["moved 90% of its traffic to a newly released model 30 min after it first appeared"]),
         (6.0, 0.9, None, []),  # within 6 hours of the release only
+        (10.0, 0.9, None, []),
         (1.0, 0.49, None, []),  # half of its traffic at least
     ],
 )
@@ -161,9 +163,8 @@ def test_created_span_is_the_middle_80_percent_when_that_is_a_burst() -> None:
     assert created_span(ten) == pytest.approx(8.0)
     assert created_span(np.r_[ten, np.nan, np.nan]) == pytest.approx(8.0)
     assert created_span(np.array([t0, t0])) == pytest.approx(0.1)  # at least 6 minutes, never zero
-    wide = t0 + HOUR * np.linspace(0, CREATED_WITHIN_HOURS / 0.8, 11)
-    assert created_span(wide) == pytest.approx(CREATED_WITHIN_HOURS)
-    assert created_span(t0 + HOUR * np.linspace(0, CREATED_WITHIN_HOURS / 0.8 + 1, 11)) is None
+    assert created_span(t0 + HOUR * np.linspace(0, 72 / 0.8, 11)) == pytest.approx(72.0)  # three days at most
+    assert created_span(t0 + HOUR * np.linspace(0, 72.5 / 0.8, 11)) is None
     assert created_span(np.array([t0, np.nan])) is None
 
 
@@ -212,6 +213,9 @@ def test_a_cluster_says_what_its_members_share_and_when_they_were_created() -> N
     assert cluster_reasons(2, {"api_key": ["k"]}, np.array([np.nan, np.nan]), {}, context(), 5) == [
         "2 accounts share an API key"
     ]
+    assert cluster_reasons(2, {"api_key": ["k"], "ip": ["a"]}, np.array([np.nan] * 2), {}, context(), 5) == [
+        "2 accounts share an API key and 1 IP address"
+    ]
     assert cluster_reasons(2, {}, created, {}, context(), 5) == []
 
 
@@ -234,12 +238,17 @@ ROUND_THE_CLOCK = "together they run around the clock ({} requests, only {} per 
     [
         (5, 0.93, [ROUND_THE_CLOCK.format(100, 20)]),  # entropy 0.93, five members at least
         (10, 0.99, [ROUND_THE_CLOCK.format(100, 10)]),
+        (5, 0.93, [ROUND_THE_CLOCK.format(100, 20)]),
         (4, 1.0, []),
         (5, 0.92, []),
     ],
 )
 def test_a_cluster_around_the_clock_needs_enough_members(size: int, entropy: float, expected: list) -> None:
     assert cluster_behaviour_reasons(size, {}, {}, context(c_hour_entropy=entropy), 100) == expected
+
+
+def test_requests_per_member_are_rounded_not_truncated() -> None:
+    assert cluster_behaviour_reasons(5, {}, {}, context(c_hour_entropy=1.0), 109) == [ROUND_THE_CLOCK.format(109, 22)]
 
 
 @pytest.mark.parametrize(("share", "said_as"), [(0.5, "50%"), (0.8, "80%"), (0.49, None)])
@@ -297,7 +306,7 @@ def test_alike_counts_accounts_at_least_halfway_to_the_crowd_on_every_named_dime
     halfway = (CROWD + TYPICAL) / 2
     short = halfway.copy()
     short[[d.feature for d in PROFILE].index("share_multi_turn")] += 0.01  # more follow-ups: not halfway there
-    profiles = np.vstack([CROWD, CROWD, halfway, short, TYPICAL])
+    profiles = np.vstack([CROWD, halfway, halfway, short, TYPICAL])
     assert alike(profiles, CROWD, TYPICAL) == 3
 
 
@@ -318,7 +327,7 @@ def test_a_harvest_like_neighbourhood_is_said_with_its_figures() -> None:
 
 def test_token_dimensions_are_given_in_thousands_from_a_thousand() -> None:
     typical = profile(log_mean_output=math.log1p(999))
-    text = crowd_reason(0.0, 0.9, 0, profile(log_mean_output=math.log1p(1000.5)), typical, 8, (1, 2))
+    text = crowd_reason(0.0, 0.9, 0, profile(log_mean_output=math.log1p(1000)), typical, 8, (1, 2))
     assert text is not None and "typical output 1.0k tokens (typical 999 tokens)" in text
 
 
