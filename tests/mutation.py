@@ -6,13 +6,15 @@ this script writes ``.cache/mutation/<module>.md``: the score and the diff of ev
 is killed by a new test or explained in docs/mutation.md.
 
     python -m tests.mutation inputs events
-    python -m tests.mutation --survivors events   # after new tests: only the last run's survivors again
+    python -m tests.mutation --survivors events   # after new tests: only the last run's survivors again (all
+                                                  # of them if the module itself changed since)
     python -m tests.mutation --jobs=2 events      # two workers
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import shlex
@@ -235,8 +237,14 @@ def run(name: str, module: Module, survivors_only: bool = False, jobs: int = 1) 
     cosmic = [str(BIN / "cosmic-ray")]
     subprocess.run([*cosmic, "init", str(cfg), str(session)], cwd=trees[0], check=True)
     print(f"{name}: {skip_annotations(session, trees[0] / module.path)} mutants in postponed annotations skipped")
-    if survivors_only:
+    source, digest = trees[0] / module.path, WORK / f"{name}.source.sha256"
+    mutated = hashlib.sha256(source.read_bytes()).hexdigest()
+    if survivors_only and digest.exists() and digest.read_text() == mutated:
         print(f"{name}: {carry_over(previous, session)} verdicts of the last run kept; its survivors run again")
+    elif survivors_only:
+        # verdicts are matched by (operator, occurrence): once the module changes, occurrences point elsewhere
+        print(f"{name}: {module.path} changed since the last run (or its digest is missing): every mutant runs")
+    digest.write_text(mutated)
     servers = [start_server(module, tree) for tree in trees]
     try:
         subprocess.run([*cosmic, "baseline", str(cfg)], cwd=trees[0], check=True)  # the unmutated tests pass
