@@ -356,10 +356,13 @@ def test_the_crowd_dimensions_are_ranked_by_their_exact_distance() -> None:
     ("hours", "text"),
     [
         (0.5, "30 min"),
+        (0.9, "54 min"),
         (1.0, "1.0 hours"),
         (47.9, "47.9 hours"),
         (48.0, "2 days"),
         (48.5, "2 days"),
+        (60.0, "2 days"),
+        (62.0, "3 days"),
         (66.0, "3 days"),
         (72.0, "3 days"),
     ],
