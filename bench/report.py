@@ -231,14 +231,17 @@ def render_holdout(r: dict) -> str:
 
 def render_ladder(r: dict) -> str:
     """One row per evaluation day: calibration, false positives at the flag and above watch (overall and the worst
-    legitimate population), customers wrongly acted on per million a day, attack accounts reaching review."""
+    legitimate population), customers wrongly acted on per million a day, attack accounts reaching review (early:
+    within 5% of their requests, of all and of those with requests enough for 5% to reach the policy's
+    ``few_requests``, 5 in the shipped policy)."""
     rows = []
     for day, d in r["days"].items():
         a, c = d["actions"], d["calibration"]
         legit = a["legit"]
         worst = max(a["populations"].items(), key=lambda kv: kv[1]["fpr_challenge"])
         pm = a["per_million_accounts_a_day"]
-        early = next((v for k, v in a.items() if k.startswith("attack_review_within")), None)
+        early = a.get("attack_review_within_0.05_of_requests")
+        enough = a.get("attack_review_within_0.05_of_requests_with_enough_requests")
         rows.append(
             (
                 day,
@@ -251,6 +254,9 @@ def render_ladder(r: dict) -> str:
                 f"{pm['challenged']:,.0f} / {pm['throttled']:,.0f} / {pm['suspended']:,.0f}",
                 f"{a['attack_at_or_above']['review']:.3f}",
                 "-" if early is None else f"{early:.3f}",
+                "-"
+                if not enough or enough["share"] is None
+                else f"{enough['share']:.3f} ({enough['accounts']} with >= {enough['min_requests']} requests)",
             )
         )
     header = (
@@ -264,6 +270,7 @@ def render_ladder(r: dict) -> str:
         "wrongly challenged / throttled / suspended per million a day",
         "attack at review or higher",
         "... within 5% of their requests",
+        "... of those with requests enough for the policy to act by then",
     )
     return _table(header, rows)
 

@@ -262,7 +262,7 @@ def evaluate(
     pol = _load_policy(policy)
     bad: list[BadLine] = []
     try:
-        report = run(lab, vs, events, on_bad=bad.append)
+        report = run(lab, vs, events, on_bad=bad.append, few_requests=pol.few_requests)
         report["policy"] = pol.version
     except EventFileError as exc:
         fail(f"{exc}; no report", 1)

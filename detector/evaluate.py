@@ -170,10 +170,12 @@ def evaluate(
     verdicts: list[AccountVerdict],
     events_path: str | Path | None = None,
     on_bad: Callable[[BadLine], None] | None = None,
+    few_requests: int | None = None,
 ) -> dict:
     """Precision, recall, FPR, AUC, per-campaign recall and cluster purity, calibration of the probability, the
     response ladder's outcome (:mod:`detector.outcomes`), requests before the first flag per campaign, and the naive peer on the same data (when the events are given; a line that is not
-    an event is skipped and passed to ``on_bad``; no peer when the events hold no account)."""
+    an event is skipped and passed to ``on_bad``; no peer when the events hold no account). ``few_requests``: the
+    policy's, for the early-review figure over the accounts the policy lets reach it (:func:`outcomes.actions`)."""
     by_id = {v.account_id: v for v in verdicts}
     names = [a for a in labels if a in by_id]
     y = np.array([labels[a].attack for a in names], dtype=bool)
@@ -223,7 +225,7 @@ def evaluate(
     if events_path is not None:
         events = read_events(events_path, on_bad=on_bad)
         t = tally(events, {a: v.flagged_at if v.flagged else None for a, v in by_id.items()}, rung_times(verdicts))
-        report["actions"] = actions(kinds, attack, verdicts, t.before_rung, t.total)
+        report["actions"] = actions(kinds, attack, verdicts, t.before_rung, t.total, few_requests)
         for c, members in campaigns.items():
             total = sum(t.total[a] for a in members)
             per[c]["requests"] = total

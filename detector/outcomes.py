@@ -74,10 +74,15 @@ def actions(
     verdicts: list[AccountVerdict],
     before_rung: Mapping[str, int] | None = None,
     requests: Mapping[str, int] | None = None,
+    few_requests: int | None = None,
 ) -> dict:
     """The ladder's outcome: per legitimate population and verification path, FPR at the flag and each rung
     above watch; expected customers wrongly acted on per million active accounts a day; attack accounts reaching
-    :data:`ATTACK_RUNG` (and, given requests before it and in all, early). ``kinds``/``attack`` by account."""
+    :data:`ATTACK_RUNG` (and, given requests before it and in all, early). ``kinds``/``attack`` by account.
+
+    With the policy's ``few_requests``, early is also reported over the attack accounts with enough requests for
+    :data:`EARLY_SHARE` of them to reach it: an unlinked account cannot be acted on before its ``few_requests``-th
+    request, so an account of 20 requests cannot reach review within 5% (its first request) by design."""
     vs = [v for v in verdicts if v.account_id in attack]
     legit = [v for v in vs if not attack[v.account_id]]
     bad = [v for v in vs if attack[v.account_id]]
@@ -105,12 +110,21 @@ def actions(
         },
     }
     if before_rung is not None and requests is not None and bad:
-        early = sum(
-            rank(v.action) >= rank(ATTACK_RUNG)
-            and before_rung.get(v.account_id, 0) <= EARLY_SHARE * requests.get(v.account_id, 0)
-            for v in bad
-        )
-        out[f"attack_{ATTACK_RUNG}_within_{EARLY_SHARE:g}_of_requests"] = round(early / len(bad), 4)
+
+        def early(v: AccountVerdict) -> bool:
+            return rank(v.action) >= rank(ATTACK_RUNG) and before_rung.get(
+                v.account_id, 0
+            ) <= EARLY_SHARE * requests.get(v.account_id, 0)
+
+        out[f"attack_{ATTACK_RUNG}_within_{EARLY_SHARE:g}_of_requests"] = round(sum(map(early, bad)) / len(bad), 4)
+        if few_requests is not None:
+            enough = math.ceil(few_requests / EARLY_SHARE)
+            able = [v for v in bad if requests.get(v.account_id, 0) >= enough]
+            out[f"attack_{ATTACK_RUNG}_within_{EARLY_SHARE:g}_of_requests_with_enough_requests"] = {
+                "min_requests": enough,
+                "accounts": len(able),
+                "share": round(sum(map(early, able)) / len(able), 4) if able else None,
+            }
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import numpy as np
@@ -92,3 +93,44 @@ def test_the_probability_map_is_monotone_and_an_artifact_without_one_is_refused(
     m.probability_knots_ = ((), ())
     with pytest.raises(ModelError, match="no probability map"):
         load_model(m.save(tmp_path / "old.joblib"))
+
+
+def test_the_threshold_comes_from_the_final_states_and_the_probability_map_from_every_state(tmp_path) -> None:
+    m = DetectionModel(target_fpr=0.0)
+    final = np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1])
+    # during the day three accounts sat at 0.5, one of them an attacker
+    states = np.array([0.1, 0.2, 0.5, 0.5, 0.5, 0.8, 0.9]), np.array([0, 0, 0, 0, 1, 1, 1])
+    assert m.calibrate(*final, states=states) == 0.5  # midway between the top legit (0.2) and attack (0.8) scores
+    assert m.probability(np.array([0.5, 0.35])).tolist() == pytest.approx([1 / 3, 1 / 6])
+    card = json.loads(m.save(tmp_path / "m.joblib").with_suffix(".json").read_text())
+    assert card["probability_map"] == {
+        "scores": [0.1, 0.2, 0.5, 0.8, 0.9],
+        "probabilities": [0.0, 0.0, pytest.approx(1 / 3), 1.0, 1.0],
+    }
+    # without the states the map is fitted on the final rows: nobody sat at 0.5 there
+    assert DetectionModel(target_fpr=0.0).calibrate(*final) == 0.5
+    m2 = DetectionModel(target_fpr=0.0)
+    m2.calibrate(*final)
+    assert m2.probability(np.array([0.5]))[0] == pytest.approx(0.5)
+
+
+def test_early_review_is_also_reported_over_the_accounts_with_requests_enough_for_the_policy_to_act() -> None:
+    vs = [verdict(a, act) for a, act in (("big", Action.review), ("late", Action.review), ("small", Action.watch))]
+    attack = {"big": True, "late": True, "small": True}
+    kinds = dict.fromkeys(attack, "hydra")
+    # with few_requests 5, 5% of an account's requests reach 5 from 100 requests on
+    before = {"big": 5, "late": 50, "small": 0}
+    requests = {"big": 100, "late": 200, "small": 20}
+    got = actions(kinds, attack, vs, before, requests, few_requests=5)
+    assert got["attack_review_within_0.05_of_requests"] == round(1 / 3, 4)
+    assert got["attack_review_within_0.05_of_requests_with_enough_requests"] == {
+        "min_requests": 100,
+        "accounts": 2,
+        "share": 0.5,
+    }
+    requests["big"] = 99  # 5% of 99 is under 5 requests: not one the policy could act on that early
+    got = actions(kinds, attack, vs, before, requests, few_requests=5)
+    assert got["attack_review_within_0.05_of_requests_with_enough_requests"]["accounts"] == 1
+    assert "attack_review_within_0.05_of_requests_with_enough_requests" not in actions(
+        kinds, attack, vs, before, requests
+    )
