@@ -368,3 +368,26 @@ def test_migration_0008_keeps_case_events_and_downgrades(kind: str, tmp_path: Pa
         command.upgrade(cfg, "head")
     finally:
         drop()
+
+
+def test_the_console_shows_the_override_escaped_and_offers_the_rungs_a_role_may_apply(sqlite_reviewed: Api) -> None:
+    api = sqlite_reviewed
+    markup = "<script>alert('x')</script> & a shared card"
+    assert _put(api, "lead", "clusters/c-hydra", {"action": "suspend", "reason": markup}).status_code == 200
+
+    def page(role: str) -> str:
+        text_ = api.client.get("/console/clusters/c-hydra", headers=api.console(role)[0]).text
+        api.client.cookies.clear()
+        return text_
+
+    viewer, analyst, lead = page("viewer"), page("analyst"), page("lead")
+    assert (
+        "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; a shared card" in viewer
+        and "<script>alert" not in viewer
+    )
+    assert 'id="override-form"' not in viewer and 'id="override-clear"' not in viewer
+    assert '<option value="review">review</option>' in analyst
+    assert '<option value="takedown" disabled title="needs a lead">takedown</option>' in analyst
+    assert '<button type="submit" id="override-clear" disabled title="needs a lead">' in analyst
+    assert '<option value="takedown">takedown</option>' in lead
+    assert '<button type="submit" id="override-clear">' in lead
