@@ -44,12 +44,13 @@ def enqueue_on(session: Session, kind: SubjectKind, subject: str, event: dict) -
 
 
 def _row(event: dict, **columns: object) -> dict:
-    return {"idempotency_key": event["idempotency_key"], "payload": event, "created_at": utcnow(), "attempts": 0} | (
-        columns
-    )
+    """The outbox row of ``event``, acting on what ``columns`` name (case, account or cluster)."""
+    queued = {"idempotency_key": event["idempotency_key"], "payload": event, "created_at": utcnow(), "attempts": 0}
+    return queued | columns
 
 
 def _add(session: Session, rows: list[dict]) -> int:
+    """Insert ``rows`` but those whose key is already there; how many were new."""
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name

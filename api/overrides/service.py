@@ -206,12 +206,5 @@ def state(session: Session, kind: SubjectKind, subject_id: str, changed: bool) -
     """Where ``kind`` ``subject_id`` stands on the ladder (:class:`~distillguard.api.overrides.schemas.OverrideState`)."""
     row = _subject(session, kind, subject_id)
     ladder = {f: getattr(row, f) for f in LadderFields.model_fields if f not in APPLIED}
-    return (
-        ladder
-        | applied(row.action, override_of(session, kind, subject_id))
-        | {
-            "kind": kind,
-            "id": subject_id,
-            "changed": changed,
-        }
-    )
+    now = applied(row.action, override_of(session, kind, subject_id))
+    return ladder | now | {"kind": kind, "id": subject_id, "changed": changed}
