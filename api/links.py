@@ -35,12 +35,14 @@ def _to_case(source: str, status: int, case_id: str, *names: str) -> list[Link]:
 
 
 def _to_override(kind: str, subject: str) -> list[Link]:
-    """Links from a ``kind``'s evidence to overriding its action (the id taken from ``subject``), and on to
-    clearing the override."""
+    """Links from a ``kind``'s evidence to overriding its action (the id taken from ``subject``), and on to opening a
+    case on it or clearing the override."""
     detail, override = f"/api/v1/{kind}s/{{{kind}_id}}", f"/api/v1/{kind}s/{{{kind}_id}}/override"
     param = f"path.{kind}_id"
+    case = {"subject_type": "$response.body#/kind", "subject_id": "$response.body#/id"}
     return [
         Link(f"GET {detail}", 200, "override", f"PUT {override}", {param: subject}),
+        Link(f"PUT {override}", 200, "openCase", "POST /api/v1/cases", {}, case),
         Link(f"PUT {override}", 200, "clearOverride", f"DELETE {override}", {param: "$response.body#/id"}),
         Link(f"DELETE {override}", 200, "evidence", f"GET {detail}", {param: "$response.body#/id"}),
     ]
