@@ -30,6 +30,7 @@ from distillguard.api.errors import log_refusal
 from distillguard.api.headers import SecurityHeaders
 from distillguard.api.inputs import NulGuard
 from distillguard.api.limits import BodyLimit
+from distillguard.api.overrides.views import router as overrides_router
 from distillguard.api.ratelimit import RedisLimiter, make_limiter
 from distillguard.api.settings import ApiSettings, get_api_settings
 from distillguard.api.sharing.views import router as sharing_router
@@ -116,6 +117,7 @@ def create_app(
     app.mount("/console/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     for router in (
         detections_router,
+        overrides_router,
         cases_router,
         audit_router,
         enforcement_router,

@@ -1,5 +1,6 @@
-"""OpenAPI links of the review workflow: queue -> cluster or account evidence -> case -> transition / decisions /
-comments / assignment. They tell clients (and schemathesis' stateful runs) which response value feeds which call."""
+"""OpenAPI links of the review workflow: queue -> cluster or account evidence -> override of its action, or case ->
+transition / decisions / comments / assignment. They tell clients (and schemathesis' stateful runs) which response
+value feeds which call."""
 
 from __future__ import annotations
 
@@ -33,6 +34,20 @@ def _to_case(source: str, status: int, case_id: str, *names: str) -> list[Link]:
     return [Link(source, status, name, _CASE_OPERATIONS[name], {"path.case_id": case_id}) for name in names]
 
 
+def _to_override(kind: str, subject: str) -> list[Link]:
+    """Links from a ``kind``'s evidence to overriding its action (the id taken from ``subject``), and on to opening a
+    case on it or clearing the override."""
+    detail, override = f"/api/v1/{kind}s/{{{kind}_id}}", f"/api/v1/{kind}s/{{{kind}_id}}/override"
+    param = f"path.{kind}_id"
+    case = {"subject_type": "$response.body#/kind", "subject_id": "$response.body#/id"}
+    return [
+        Link(f"GET {detail}", 200, "override", f"PUT {override}", {param: subject}),
+        Link(f"PUT {override}", 200, "openCase", "POST /api/v1/cases", {}, case),
+        Link(f"PUT {override}", 200, "clearOverride", f"DELETE {override}", {param: "$response.body#/id"}),
+        Link(f"DELETE {override}", 200, "evidence", f"GET {detail}", {param: "$response.body#/id"}),
+    ]
+
+
 LINKS: list[Link] = [
     Link(
         "GET /api/v1/detections",
@@ -63,6 +78,8 @@ LINKS: list[Link] = [
         "GET /api/v1/clusters/{cluster_id}/stix",
         {"path.cluster_id": "$response.body#/cluster_id"},
     ),
+    *_to_override("cluster", "$response.body#/cluster_id"),
+    *_to_override("account", "$response.body#/account_id"),
     Link(
         "GET /api/v1/accounts/{account_id}",
         200,

@@ -5,11 +5,13 @@ from distillguard.api.auth.models import ApiToken
 from distillguard.api.cases.models import AccountDecision, Case, CaseComment
 from distillguard.api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow, DetectionsEpoch
 from distillguard.api.enforcement.models import OutboxEvent
+from distillguard.api.overrides.models import ActionOverride
 
 __all__ = [
     "AccountDecision",
     "AccountModel",
     "AccountRow",
+    "ActionOverride",
     "ApiToken",
     "AuditEvent",
     "Case",

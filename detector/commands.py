@@ -397,7 +397,9 @@ def train(
     with_decisions: Annotated[
         bool,
         typer.Option(
-            "--with-decisions", help="Add analysts' confirmed/dismissed decisions from the review database as labels."
+            "--with-decisions",
+            help="Add analysts' confirmed/dismissed decisions (and overrides to none, suspend, takedown) from the review "
+            "database as labels.",
         ),
     ] = False,
     events: Annotated[

@@ -20,7 +20,7 @@ import msgspec
 from distillguard.detector.policy import Policy
 from distillguard.detector.records import Action, ActionChange, SubjectKind
 
-SOURCE = "detector"  # the review service's confirmed decisions are the other source on the topic
+SOURCE = "detector"  # the review service's confirmed decisions and analysts' overrides ("analyst") are the others
 SHADOW_PREFIX = "would_"
 KEY_HEX = 32  # hex digits of the idempotency key
 

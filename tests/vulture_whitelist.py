@@ -28,11 +28,25 @@ from distillguard.api.console.views import cluster_page, login, login_page, logo
 from distillguard.api.console.views import decide as decide_in_console
 from distillguard.api.detections.models import Reviewed
 from distillguard.api.detections.pages import PageCache
-from distillguard.api.detections.schemas import AccountDetail, ClusterDetail, ClusterItem, HourCount, QueuePage
+from distillguard.api.detections.schemas import (
+    AccountDetail,
+    ClusterDetail,
+    ClusterItem,
+    HourCount,
+    LadderFields,
+    OverrideOut,
+    QueuePage,
+)
 from distillguard.api.detections.service import _count_commit, _forget_bump
 from distillguard.api.detections.sink import review_database_sink
 from distillguard.api.detections.views import get_counts, get_queue
 from distillguard.api.enforcement.models import OutboxEvent
+from distillguard.api.overrides.views import (
+    delete_account_override,
+    delete_cluster_override,
+    put_account_override,
+    put_cluster_override,
+)
 from distillguard.api.sharing.views import stix
 from distillguard.api.types import UTCDateTime
 from distillguard.detector.evaluate import recall_at_fpr
@@ -67,6 +81,10 @@ decide_in_console
 get_queue
 get_counts
 stix
+put_account_override
+delete_account_override
+put_cluster_override
+delete_cluster_override
 _._service
 _._http
 _._invalid
@@ -121,6 +139,8 @@ HourCount.requests
 ClusterDetail.members_total
 ClusterDetail.verification_paths
 AccountDetail.decision_conflicts
+LadderFields.applied_action
+OverrideOut.by
 
 # ---- msgspec records: fields of the event schema and of the worker's snapshot files (decoded, not read by name)
 Event.schema_version

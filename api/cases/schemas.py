@@ -94,11 +94,13 @@ class AccountDecisionOut(BaseModel):
 
 
 class EnforcementOut(BaseModel):
-    """An enforcement event and whether the broker has acknowledged it."""
+    """An enforcement event and whether the broker has acknowledged it; it acts on an account (a case's events, an
+    account override) or a cluster (a cluster override)."""
 
     model_config = ConfigDict(from_attributes=True)
     idempotency_key: str
-    account_id: str
+    account_id: str | None
+    cluster_id: str | None
     payload: dict
     sent_at: datetime | None
     attempts: int

@@ -21,6 +21,7 @@ from distillguard.api.detections.models import AccountRow, ClusterRow
 from distillguard.api.detections.service import bump_epoch
 from distillguard.api.enforcement.service import enqueue, idempotency_key
 from distillguard.api.errors import InconsistentRecordError, ServiceError, echo
+from distillguard.api.overrides.labels import override_labels
 from distillguard.api.review import FINAL, CaseStatus, Decision
 from distillguard.api.types import utcnow
 from distillguard.detector.records import SubjectKind
@@ -322,9 +323,11 @@ def decisions(session: Session, case: Case) -> list[AccountDecision]:
 
 
 def decisions_as_labels(session: Session) -> dict[str, bool]:
-    """Each decided account's effective decision (:mod:`distillguard.api.cases.labels`) as a training label:
-    confirmed attack -> True, dismissed -> False."""
-    return {acc: e.decision == Decision.confirmed_attack for acc, e in effective_decisions(session).items()}
+    """Each decided account's effective decision (:mod:`distillguard.api.cases.labels`) as a training label
+    (confirmed attack -> True, dismissed -> False), over the labels analysts' overrides give
+    (:mod:`distillguard.api.overrides.labels`)."""
+    decided = {acc: e.decision == Decision.confirmed_attack for acc, e in effective_decisions(session).items()}
+    return override_labels(session) | decided
 
 
 def decision_labels() -> dict[str, bool]:

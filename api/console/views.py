@@ -1,4 +1,5 @@
-"""Console pages: sign-in, queue, cluster evidence with timeline chart, decision buttons, audit trail.
+"""Console pages: sign-in, queue, cluster evidence with timeline chart, action overrides, decision buttons, audit
+trail.
 
 Pages are rendered on the server; actions are HTML form posts that redirect back (no front-end build).
 The token is entered once and exchanged for a server-side session (api.auth.sessions): the HttpOnly,
@@ -40,6 +41,7 @@ from distillguard.api.detections.schemas import QueueFilters
 from distillguard.api.enforcement.service import dispatch
 from distillguard.api.errors import RowId, ServiceError, log_refusal
 from distillguard.api.inputs import Text
+from distillguard.api.overrides import service as overrides
 from distillguard.api.review import FINAL, CaseStatus, Decision, ReviewStatus
 from distillguard.detector.records import SubjectKind
 
@@ -232,7 +234,7 @@ def cluster_page(
     session: Session = Depends(get_session),
     who: Principal = Depends(console_user),
 ) -> Response:
-    """A cluster's evidence, case controls and audit trail."""
+    """A cluster's evidence, recommended and applied action (override controls), case controls and audit trail."""
     redact = redact or not who.can("analyst")
     try:
         d = evidence.cluster_detail(session, cluster_id, redact)
@@ -254,6 +256,8 @@ def cluster_page(
             "chart": chart(d["timeline"]),
             "redact": redact,
             "moves": {to: who.can(role) for to, role in moves.items()},
+            "rungs": {rung: who.can(overrides.needed_role(rung)) for rung in overrides.rungs(SubjectKind.cluster)},
+            "may_clear": d["override"] is None or who.can(overrides.needed_role(d["override"]["action"])),
             "mine": case is None or may_change(who, case),
             "final": FINAL,
             "decisions": Decision,
@@ -345,3 +349,37 @@ def decide(
         cases.decide_accounts(session, who, case, account_ids, decision, reason or None)
 
     return _act(url, run)
+
+
+@router.post("/clusters/{cluster_id}/override")
+def override(
+    request: Request,
+    cluster_id: str,
+    action: Annotated[Text, Form(max_length=32)],
+    reason: Annotated[Text, Form(max_length=2000)] = "",
+    session: Session = Depends(get_session),
+    who: Principal = Depends(console_user),
+) -> Response:
+    """Override the cluster's recommended action (its enforcement event sent now when the broker answers)."""
+
+    def run() -> None:
+        if overrides.set_override(session, who, SubjectKind.cluster, cluster_id, action, reason):
+            dispatch(session, request.app.state.publisher)
+
+    return _act(f"/console/clusters/{quote(cluster_id)}", run)
+
+
+@router.post("/clusters/{cluster_id}/override/clear")
+def clear_override(
+    request: Request,
+    cluster_id: str,
+    session: Session = Depends(get_session),
+    who: Principal = Depends(console_user),
+) -> Response:
+    """Clear the cluster's override: back to the recommended action."""
+
+    def run() -> None:
+        if overrides.clear_override(session, who, SubjectKind.cluster, cluster_id):
+            dispatch(session, request.app.state.publisher)
+
+    return _act(f"/console/clusters/{quote(cluster_id)}", run)

@@ -13,12 +13,15 @@ from distillguard.api.cases.models import AccountDecision, Case
 from distillguard.api.detections.models import AccountRow, ClusterRow
 from distillguard.api.detections.schemas import AccountItem, ClusterFields, LinkedCluster, MemberAccount
 from distillguard.api.errors import ServiceError, echo
+from distillguard.api.overrides.applied import applied, override_of
+from distillguard.api.overrides.models import ActionOverride
 from distillguard.detector.records import SubjectKind
 
 MAX_MEMBERS = 500
 MAX_PROMPTS = 20
 PROMPT_ROLE = "analyst"  # the lowest role that may see prompt text (prompts and prompt templates) unredacted
 TEMPLATE_KIND = "template"  # the shared indicator whose values are prompt text
+APPLIED = ("applied_action", "override")  # ladder fields no row stores: api/overrides/applied.py
 
 # A redacted text shows its size class, not its length: an exact length would let a viewer confirm a guess.
 SHORT_BELOW = 100  # characters: shorter texts are "short"
@@ -65,14 +68,18 @@ def _fields(row: AccountRow | ClusterRow, body: type[BaseModel], *skip: str) -> 
     return {f: getattr(row, f) for f in body.model_fields if f not in skip}
 
 
-def cluster_item(row: ClusterRow) -> dict:
-    """The queue entry of a cluster."""
-    return _fields(row, ClusterFields) | {"indicator_kinds": sorted(row.shared_indicators)}
+def cluster_item(row: ClusterRow, override: ActionOverride | None) -> dict:
+    """The queue entry of a cluster overridden by ``override`` (or not)."""
+    return (
+        _fields(row, ClusterFields, *APPLIED)
+        | applied(row.action, override)
+        | {"indicator_kinds": sorted(row.shared_indicators)}
+    )
 
 
-def account_item(row: AccountRow) -> dict:
-    """The queue entry of an account."""
-    return _fields(row, AccountItem)
+def account_item(row: AccountRow, override: ActionOverride | None) -> dict:
+    """The queue entry of an account overridden by ``override`` (or not)."""
+    return _fields(row, AccountItem, *APPLIED) | applied(row.action, override)
 
 
 def get_cluster(session: Session, cluster_id: str) -> ClusterRow:
@@ -138,7 +145,7 @@ def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
         c = linked_rows.get(cid)
         ref = {"cluster_id": cid, "known": c is not None}
         linked.append(ref | (_fields(c, LinkedCluster, *ref) if c else {}))
-    return cluster_item(row) | {
+    return cluster_item(row, override_of(session, SubjectKind.cluster, cluster_id)) | {
         "shared_indicators": _indicators(row.shared_indicators, redacted),
         "members": member_rows,
         "members_total": len(row.members),
@@ -161,10 +168,12 @@ def account_detail(session: Session, account_id: str, redacted: bool) -> dict:
         _case(session, SubjectKind.cluster, cluster_id) if cluster_id and cluster else None
     )
     decision = effective_decisions(session, [account_id]).get(account_id)
-    return account_item(row) | {
+    return account_item(row, override_of(session, SubjectKind.account, account_id)) | {
         "timeline": _timeline([row]),
         "sample_prompts": _prompts([row], redacted),
-        "cluster": cluster_item(cluster) if cluster else None,
+        "cluster": cluster_item(cluster, override_of(session, SubjectKind.cluster, cluster.cluster_id))
+        if cluster
+        else None,
         "case": case,
         "decision": decision.decision if decision else None,
         "decision_conflicts": list(decision.conflicts) if decision else [],

@@ -17,6 +17,7 @@ from distillguard.api.detections.schemas import Counts, QueueFilters, QueuePage
 from distillguard.api.detections.service import current_epoch
 from distillguard.api.errors import ServiceError
 from distillguard.api.inputs import storable
+from distillguard.api.overrides.applied import overrides_of
 from distillguard.detector.records import SubjectKind
 
 # (query, database, template matching, epoch) -> count; exact, as every write bumps the epoch
@@ -221,7 +222,10 @@ def page_json(
     """One queue page as the API's JSON body (:class:`QueuePage`)."""
     rows, nxt, total = page(session, kind, f, cursor, limit, templates=templates)
     item = evidence.cluster_item if kind is SubjectKind.cluster else evidence.account_item
-    return QueuePage(kind=kind, total=total, items=[item(r) for r in rows], next_cursor=nxt).model_dump_json().encode()
+    key = _table(kind)[1].key
+    overrides = overrides_of(session, kind, (getattr(r, key) for r in rows))
+    items = [item(r, overrides.get(getattr(r, key))) for r in rows]
+    return QueuePage(kind=kind, total=total, items=items, next_cursor=nxt).model_dump_json().encode()
 
 
 def counts_json(session: Session, kind: SubjectKind, f: QueueFilters, *, templates: bool) -> bytes:

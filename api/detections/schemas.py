@@ -36,17 +36,33 @@ class QueueFilters(BaseModel):
     )
 
 
+class OverrideOut(BaseModel):
+    """An analyst's override of the recommended action (api/overrides/service.py)."""
+
+    action: str = Field(description="The rung applied instead of the recommendation.")
+    recommended: str = Field(description="The detector's recommendation when the override was set.")
+    reason: str
+    by: str = Field(description="The token name that set it.")
+    role: str = Field(description="That token's role then.")
+    at: datetime
+    model_version: str | None = Field(description="The model behind the recommendation then.")
+
+
 class LadderFields(BaseModel):
-    """Where an account or cluster stands on the response ladder, and why."""
+    """Where an account or cluster stands on the response ladder, and why; what is applied, and whether an analyst
+    overrode the recommendation."""
 
     probability: float = Field(description="Calibrated probability of attack.")
     action: str = Field(
-        description="The response ladder's rung: none, watch, challenge, throttle, review, suspend, takedown."
+        description="The detector's recommended rung of the response ladder: none, watch, challenge, throttle, "
+        "review, suspend, takedown."
     )
     action_basis: list[str] = Field(description="The evidence the action rests on, in sentences.")
     reached_at: dict[str, datetime] = Field(
         description="Rung -> event time it first reached that rung or a higher one."
     )
+    applied_action: str = Field(description="The rung applied: the override's when there is one, else `action`.")
+    override: OverrideOut | None = Field(description="The analyst's override of `action`, if any.")
 
 
 class ClusterFields(LadderFields):

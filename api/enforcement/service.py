@@ -1,7 +1,8 @@
 """Enforcement events: queued in the outbox with the decision, sent to Kafka after commit, re-sent until acked.
 
-The idempotency key is derived from (case, account, action), so a re-send after a crash carries the same key and a
-consumer that dedups on it never applies an action twice; a retried decision never queues a second event.
+A case's key is derived from (case, account, action), an analyst override's from the audit record of the change
+(:mod:`distillguard.api.overrides.service`), so a re-send after a crash carries the same key and a consumer that
+dedups on it never applies an action twice; a retried decision or override never queues a second event.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from distillguard.api.audit.service import Actor, record
 from distillguard.api.enforcement.models import OutboxEvent
 from distillguard.api.types import utcnow
 from distillguard.detector.logs import get_logger
+from distillguard.detector.records import SubjectKind
 
 log = get_logger("enforcement")
 
@@ -29,22 +31,30 @@ def idempotency_key(case_id: int, account_id: str, action: str) -> str:
 
 
 def enqueue(session: Session, events: list[dict]) -> int:
-    """Add events to the outbox (a key already there is left alone); returns how many were new."""
-    if not events:
+    """Add a case's events (each names its ``case_id`` and ``account_id``) to the outbox (a key already there is
+    left alone); returns how many were new."""
+    return _add(session, [_row(e, case_id=e["case_id"], account_id=e["account_id"]) for e in events])
+
+
+def enqueue_on(session: Session, kind: SubjectKind, subject: str, event: dict) -> int:
+    """Add one event acting on the account or cluster ``subject`` outside any case (an analyst's override); 1 when
+    new, 0 when its key was already there."""
+    column = "account_id" if kind == SubjectKind.account else "cluster_id"
+    return _add(session, [_row(event, **{column: subject})])
+
+
+def _row(event: dict, **columns: object) -> dict:
+    """The outbox row of ``event``, acting on what ``columns`` name (case, account or cluster)."""
+    queued = {"idempotency_key": event["idempotency_key"], "payload": event, "created_at": utcnow(), "attempts": 0}
+    return queued | columns
+
+
+def _add(session: Session, rows: list[dict]) -> int:
+    """Insert ``rows`` but those whose key is already there; how many were new."""
+    if not rows:
         return 0
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    rows = [
-        {
-            "idempotency_key": e["idempotency_key"],
-            "case_id": e["case_id"],
-            "account_id": e["account_id"],
-            "payload": e,
-            "created_at": utcnow(),
-            "attempts": 0,
-        }
-        for e in events
-    ]
     stmt = (
         ins(OutboxEvent)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
@@ -80,13 +90,14 @@ class Publisher:
         return self._producer
 
     def send(self, rows: list[OutboxEvent]) -> None:
-        """Send ``rows`` (keyed by account id, idempotency key in a header) and wait for the broker's acks."""
+        """Send ``rows`` (keyed by the account or cluster acted on, idempotency key in a header) and wait for the
+        broker's acks."""
         with self._lock:
             producer = self._get()
             futures = [
                 producer.send(
                     self.topic,
-                    key=r.account_id.encode(),
+                    key=r.subject.encode(),
                     value=json.dumps(r.payload).encode(),
                     headers=[("idempotency-key", r.idempotency_key.encode())],
                 )
@@ -164,6 +175,7 @@ def as_seen_by(rows: list[OutboxEvent], may_see_errors: bool) -> list[dict]:
         {
             "idempotency_key": r.idempotency_key,
             "account_id": r.account_id,
+            "cluster_id": r.cluster_id,
             "payload": r.payload,
             "sent_at": r.sent_at,
             "attempts": r.attempts,

@@ -21,6 +21,8 @@ from distillguard.api.auth.service import Principal, create_token
 from distillguard.api.cases import service as cases
 from distillguard.api.database import session_scope
 from distillguard.api.detections.service import upsert_detections
+from distillguard.api.overrides import service as overrides
+from distillguard.detector.records import SubjectKind
 from tests.api import seed
 from tests.api.conftest import ORIGIN, Api
 from tests.api.state import snapshot
@@ -56,6 +58,14 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("POST", "/api/v1/cases/{case_id}/decisions", ""): (401, 403, OK, OK, OK),
     ("POST", "/api/v1/cases/{case_id}/transition", ""): (401, 403, OK, OK, OK),
     ("POST", "/api/v1/cases/{case_id}/transition", "confirm"): (401, 403, 403, OK, OK),
+    ("PUT", "/api/v1/accounts/{account_id}/override", ""): (401, 403, OK, OK, OK),
+    ("PUT", "/api/v1/accounts/{account_id}/override", "suspend"): (401, 403, 403, OK, OK),
+    ("DELETE", "/api/v1/accounts/{account_id}/override", ""): (401, 403, OK, OK, OK),
+    ("DELETE", "/api/v1/accounts/{account_id}/override", "suspended"): (401, 403, 403, OK, OK),
+    ("PUT", "/api/v1/clusters/{cluster_id}/override", ""): (401, 403, OK, OK, OK),
+    ("PUT", "/api/v1/clusters/{cluster_id}/override", "takedown"): (401, 403, 403, OK, OK),
+    ("DELETE", "/api/v1/clusters/{cluster_id}/override", ""): (401, 403, OK, OK, OK),
+    ("DELETE", "/api/v1/clusters/{cluster_id}/override", "taken down"): (401, 403, 403, OK, OK),
     ("GET", "/api/v1/audit", ""): (401, OK, OK, OK, OK),
     ("GET", "/api/v1/enforcement/pending", ""): (401, OK, OK, OK, OK),
     ("POST", "/api/v1/enforcement/dispatch", ""): (401, 403, 403, OK, OK),
@@ -73,6 +83,10 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("POST", "/console/cases/{case_id}/transition", "confirm"): (SIGN_IN, REFUSED, REFUSED, OK, OK),
     ("POST", "/console/cases/{case_id}/comment", ""): (SIGN_IN, REFUSED, OK, OK, OK),
     ("POST", "/console/cases/{case_id}/decisions", ""): (SIGN_IN, REFUSED, OK, OK, OK),
+    ("POST", "/console/clusters/{cluster_id}/override", ""): (SIGN_IN, REFUSED, OK, OK, OK),
+    ("POST", "/console/clusters/{cluster_id}/override", "takedown"): (SIGN_IN, REFUSED, REFUSED, OK, OK),
+    ("POST", "/console/clusters/{cluster_id}/override/clear", ""): (SIGN_IN, REFUSED, OK, OK, OK),
+    ("POST", "/console/clusters/{cluster_id}/override/clear", "taken down"): (SIGN_IN, REFUSED, REFUSED, OK, OK),
 }
 
 # Routes whose success is a change: exactly one audit record with this action, by the caller.
@@ -89,6 +103,12 @@ AUDITED = {
     ("POST", "/console/cases/{case_id}/transition"): "case.transition",
     ("POST", "/console/cases/{case_id}/comment"): "case.comment",
     ("POST", "/console/cases/{case_id}/decisions"): "case.decide_accounts",
+    ("PUT", "/api/v1/accounts/{account_id}/override"): "override.set",
+    ("DELETE", "/api/v1/accounts/{account_id}/override"): "override.clear",
+    ("PUT", "/api/v1/clusters/{cluster_id}/override"): "override.set",
+    ("DELETE", "/api/v1/clusters/{cluster_id}/override"): "override.clear",
+    ("POST", "/console/clusters/{cluster_id}/override"): "override.set",
+    ("POST", "/console/clusters/{cluster_id}/override/clear"): "override.clear",
 }
 # Routes whose success changes only delivery state. Every other route changes nothing.
 DELIVERY: dict[tuple[str, str], str] = {
@@ -110,7 +130,8 @@ class Req(NamedTuple):
     entity: str | None = None
 
 
-CONFIRMED = "c-hydra-2"  # the cluster whose case the matrix confirms
+CONFIRMED = "c-hydra-2"  # the cluster whose case the matrix confirms (its accounts are not fresh: some are overridden)
+ACCOUNT, CLUSTER = SubjectKind.account, SubjectKind.cluster
 BY_TEMPLATE = "indicator=Homework%204%2C%20question%202%3A%20solve%20step%20by%20step.&indicator_kind=template"
 
 
@@ -164,6 +185,12 @@ class World:
         self.secrets.append(secret)
         return row.id
 
+    def override(self, kind: SubjectKind, subject: str, action: str) -> None:
+        """``subject`` overridden to ``action`` (by the setup actor, who may set any rung)."""
+        with session_scope(self.api.url) as s:
+            if overrides.set_override(s, SETUP, kind, subject, action, "setup"):  # not when it is already set
+                self.setup_changes += 1
+
     def confirmed_cluster_case(self, cluster_id: str) -> int:
         """``cluster_id``'s case, confirmed as an attack (its enforcement events pending)."""
         with session_scope(self.api.url) as s:
@@ -196,6 +223,33 @@ def _case_call(
 
 def _url(url: str) -> Callable[[World, str], Req]:
     return lambda _w, _role: Req(url)
+
+
+def _override(kind: SubjectKind, action: str, account: str = "", form: bool = False) -> Callable[[World, str], Req]:
+    """A request overriding ``account`` (an account's; else a new cluster) to ``action``, its reason naming the
+    role (so that each role's request is a change)."""
+
+    def build(w: World, role: str) -> Req:
+        subject = account or w.cluster()
+        body = {"action": action, "reason": f"triage by {role}"}
+        if form:
+            return Req(f"/console/clusters/{subject}/override", data=body, expect=303, entity=subject)
+        return Req(f"/api/v1/{kind}s/{subject}/override", json=body, entity=subject)
+
+    return build
+
+
+def _cleared(kind: SubjectKind, action: str, account: str = "", form: bool = False) -> Callable[[World, str], Req]:
+    """A request clearing the override to ``action`` of ``account`` (an account's; else a new cluster), set first."""
+
+    def build(w: World, _role: str) -> Req:
+        subject = account or w.cluster()
+        w.override(kind, subject, action)
+        if form:
+            return Req(f"/console/clusters/{subject}/override/clear", data={}, expect=303, entity=subject)
+        return Req(f"/api/v1/{kind}s/{subject}/override", entity=subject)
+
+    return build
 
 
 def _revoke(w: World, _role: str) -> Req:
@@ -234,6 +288,14 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
     ("POST", "/api/v1/cases/{case_id}/transition", "confirm"): _case_call(
         "transition", {"status": "confirmed_attack", "reason": "proxy IPs"}, status="in_review"
     ),
+    ("PUT", "/api/v1/accounts/{account_id}/override", ""): _override(ACCOUNT, "watch", "acct-k003"),
+    ("PUT", "/api/v1/accounts/{account_id}/override", "suspend"): _override(ACCOUNT, "suspend", "acct-k004"),
+    ("DELETE", "/api/v1/accounts/{account_id}/override", ""): _cleared(ACCOUNT, "throttle", "acct-k005"),
+    ("DELETE", "/api/v1/accounts/{account_id}/override", "suspended"): _cleared(ACCOUNT, "suspend", "acct-k006"),
+    ("PUT", "/api/v1/clusters/{cluster_id}/override", ""): _override(CLUSTER, "review"),
+    ("PUT", "/api/v1/clusters/{cluster_id}/override", "takedown"): _override(CLUSTER, "takedown"),
+    ("DELETE", "/api/v1/clusters/{cluster_id}/override", ""): _cleared(CLUSTER, "none"),
+    ("DELETE", "/api/v1/clusters/{cluster_id}/override", "taken down"): _cleared(CLUSTER, "takedown"),
     ("GET", "/api/v1/audit", ""): _url("/api/v1/audit?limit=500"),
     ("GET", "/api/v1/enforcement/pending", ""): _url("/api/v1/enforcement/pending"),
     ("POST", "/api/v1/enforcement/dispatch", ""): _url("/api/v1/enforcement/dispatch"),
@@ -261,6 +323,10 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
     ("POST", "/console/cases/{case_id}/decisions", ""): _case_call(
         "decisions", {"decision": "dismissed"}, form=True, tick=True
     ),
+    ("POST", "/console/clusters/{cluster_id}/override", ""): _override(CLUSTER, "challenge", form=True),
+    ("POST", "/console/clusters/{cluster_id}/override", "takedown"): _override(CLUSTER, "takedown", form=True),
+    ("POST", "/console/clusters/{cluster_id}/override/clear", ""): _cleared(CLUSTER, "watch", form=True),
+    ("POST", "/console/clusters/{cluster_id}/override/clear", "taken down"): _cleared(CLUSTER, "takedown", form=True),
 }
 
 

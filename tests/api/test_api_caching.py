@@ -98,6 +98,19 @@ def test_a_review_decision_shows_in_the_queue_and_counts_at_once(cached_api: Api
     assert after.get("in_review", 0) == before.get("in_review", 0) + 1
 
 
+def test_an_override_shows_in_the_queue_at_once(cached_api: Api) -> None:
+    api = cached_api
+    assert (_top(api)["applied_action"], _top(api)["override"]) == ("none", None)  # the page is cached now
+    r = api.client.put(
+        "/api/v1/clusters/c-hydra/override", json={"action": "review", "reason": "cards"}, headers=api.h("analyst")
+    )
+    assert r.status_code == 200, r.text
+    top = _top(api)  # the clock has not moved: a stale page would still say none
+    assert (top["action"], top["applied_action"], top["override"]["reason"]) == ("none", "review", "cards")
+    assert api.client.delete("/api/v1/clusters/c-hydra/override", headers=api.h("analyst")).status_code == 200
+    assert (_top(api)["applied_action"], _top(api)["override"]) == ("none", None)
+
+
 def test_another_process_s_write_shows_once_the_cache_seconds_have_passed(cached_api: Api, clock: Clock) -> None:
     api = cached_api
     assert _top(api)["cluster_id"] == "c-hydra"  # the epoch is read now

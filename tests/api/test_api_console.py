@@ -79,7 +79,29 @@ def test_review_flow_in_the_console(server: str, sqlite_api: Api, page, tmp_path
     expect(page.locator("#prompts li").first).to_contain_text("Think step by step")
     page.screenshot(path=str(tmp_path / "cluster.png"), full_page=True)
 
-    page.fill("input[name=reason]", "hydra triage")
+    expect(page.locator("#recommended")).to_have_text("none")  # the seed's records predate the ladder
+    page.select_option("#override-action", "throttle")
+    page.fill("#override-reason", "throttle until the case is decided")
+    page.click("#override-set")
+    expect(page.locator("#applied")).to_have_text("throttle")
+    expect(page.locator("#recommended")).to_have_text("none")
+    expect(page.locator("#override")).to_contain_text("Overridden to throttle by lead-user (lead)")
+    expect(page.locator("#override-reason-text")).to_have_text("throttle until the case is decided")
+    page.click("#override-clear")
+    expect(page.locator("#applied")).to_have_text("none")
+    expect(page.locator("#override")).to_have_count(0)
+    page.select_option("#override-action", "takedown")
+    page.fill("#override-reason", "cards, proxy IPs and a sign-up burst")
+    page.click("#override-set")
+    expect(page.locator("#applied")).to_have_text("takedown")
+    overridden = sqlite_api.client.get("/api/v1/clusters/c-hydra", headers=sqlite_api.h("viewer")).json()
+    assert (overridden["action"], overridden["applied_action"], overridden["override"]["by"]) == (
+        "none",
+        "takedown",
+        "lead-user",
+    )
+
+    page.fill("#case input[name=reason]", "hydra triage")
     page.click("#open-case")
     expect(page.locator("#status")).to_have_text("open")
     page.click("button.act.in_review")

@@ -133,7 +133,8 @@ def test_injection_classics_find_nothing(api: Api) -> None:
     assert r.status_code == 404 and r.json()["detail"] == "no cluster \"c-hydra' OR '1'='1\""
 
 
-# (path with {case} for a new case, body with H where the hostile value goes)
+# ([method and] path with {case} for a new case, {account} for a fresh account; body with H where the hostile value
+# goes; POST unless the method is given)
 H = object()
 BODIES = [
     ("/api/v1/cases", {"subject_type": "account", "subject_id": H}),
@@ -152,7 +153,13 @@ BODIES = [
     ("/console/cases/{case}/comment", {"body": H}),
     ("/console/cases/{case}/transition", {"status": "in_review", "reason": H}),
     ("/console/cases/{case}/decisions", {"decision": "dismissed", "account_ids": [H]}),
+    ("PUT /api/v1/accounts/{account}/override", {"action": "watch", "reason": H}),
+    ("PUT /api/v1/accounts/{account}/override", {"action": H, "reason": "triage"}),
+    ("/console/clusters/c-uni/override", {"action": "watch", "reason": H}),
 ]
+OVERRIDDEN = {
+    "/console/clusters/c-uni/override": ("cluster", "c-uni")
+}  # entity of the audit record, if not the account
 OVERSIZED = [
     ("/api/v1/cases/{case}/comments", {"body": "x" * 10_001}, "body"),
     ("/api/v1/cases/{case}/assign", {"assignee": "x" * 129}, "assignee"),
@@ -190,13 +197,13 @@ class Accounts:
             return cases.open_case(s, ADMIN, "account", account, None).id, account
 
 
-def _post(api: Api, path: str, body: dict) -> Response:
+def _post(api: Api, path: str, body: dict, method: str = "POST") -> Response:
     if path.startswith("/console"):
         headers, csrf = api.console("admin")
         r = api.client.post(path, data=body | {"csrf": csrf}, headers=headers, follow_redirects=False)
         api.client.cookies.clear()
         return r
-    return api.client.post(path, json=body, headers=api.h("admin"))
+    return api.client.request(method, path, json=body, headers=api.h("admin"))
 
 
 def test_hostile_request_bodies(api: Api) -> None:
@@ -209,10 +216,11 @@ def test_hostile_request_bodies(api: Api) -> None:
         for template, body in BODIES:
             case_id, account = pool.case(api) if "{case}" in template else (None, pool.free.pop())
             start += case_id is not None  # opening the case is audited
-            path = template.replace("{case}", str(case_id))
+            method, _, where = template.rpartition(" ")
+            path = where.replace("{case}", str(case_id)).replace("{account}", account)
             sent = _fill(body, value, account)
-            label = f"POST {template} {sent!r:.80}"
-            r = _post(api, path, sent)
+            label = f"{method or 'POST'} {where} {sent!r:.80}"
+            r = _post(api, path, sent, method or "POST")
             _says_why(r, label)
             if path.startswith("/console"):
                 refused = r.status_code != 303 or "msg=" in r.headers.get("location", "")
@@ -234,12 +242,16 @@ def test_hostile_request_bodies(api: Api) -> None:
             elif template == "/api/v1/tokens":
                 assert r.json()["name"] == value, label
             if "reason" in sent:
+                if where.endswith("/override"):
+                    entity_type, entity_id = OVERRIDDEN.get(where, ("account", account))
+                else:
+                    entity_type, entity_id = "case", case_id or r.json()["id"]
                 last = api.client.get(
                     "/api/v1/audit",
-                    params={"entity_id": case_id or r.json()["id"], "entity_type": "case"},
+                    params={"entity_id": entity_id, "entity_type": entity_type},
                     headers=api.h("viewer"),
                 ).json()
-                assert last[-1]["reason"] == value, label
+                assert last[-1]["reason"] == sent["reason"], label
     audit = snapshot(api.url)["audit_events"]
     assert len(audit) == start + accepted
 

@@ -1,5 +1,6 @@
 """Stateful schemathesis run over the API's OpenAPI links (queue -> cluster evidence -> case -> decisions and
-transitions), as an admin, who may call everything: no 5xx and every response as the schema documents it."""
+transitions; cluster evidence -> override -> clearing it), as an admin, who may call everything: no 5xx and every
+response as the schema documents it."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ WORKFLOW = [
     ("POST", "/api/v1/cases", {201}),
     ("POST", "/api/v1/cases/{case_id}/decisions", {200}),
     ("POST", "/api/v1/cases/{case_id}/transition", {200, 409}),
+    ("PUT", "/api/v1/clusters/{cluster_id}/override", {200}),
+    ("DELETE", "/api/v1/clusters/{cluster_id}/override", {200}),
 ]
 
 

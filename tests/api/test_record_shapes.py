@@ -36,17 +36,19 @@ from distillguard.detector.records import AccountVerdict, ClusterVerdict
 REVIEWED = set(Reviewed.__annotations__)  # review status and write bookkeeping, on every table
 # table -> (its record, its columns beyond the record's fields)
 TABLES = {AccountRow: (AccountVerdict, REVIEWED), ClusterRow: (ClusterVerdict, REVIEWED | {"size"})}
+APPLIED = {"applied_action", "override"}  # an analyst's override of the record's action, and what is applied
 # detail body -> (its record, {record field: the body field serving it in another form}, body-only fields)
 DETAILS = {
     AccountDetail: (
         AccountVerdict,
         {"hourly_requests": "timeline", "sample_prompts": "sample_prompts"},
-        {"status", "cluster", "case", "decision", "decision_conflicts"},
+        {"status", "cluster", "case", "decision", "decision_conflicts"} | APPLIED,
     ),
     ClusterDetail: (
         ClusterVerdict,
         {"members": "members", "linked_clusters": "linked_clusters"},
-        {"size", "status", "members_total", "verification_paths", "models", "timeline", "sample_prompts", "case"},
+        {"size", "status", "members_total", "verification_paths", "models", "timeline", "sample_prompts", "case"}
+        | APPLIED,
     ),
 }
 # bodies serving some of a record's fields (as they are, or null for an unknown member)
