@@ -36,6 +36,7 @@ from distillguard.api.settings import ApiSettings, get_api_settings
 from distillguard.api.sharing.views import router as sharing_router
 from distillguard.api.strict import StrictJson
 from distillguard.detector.logs import get_logger
+from distillguard.detector.policy import load_policy
 
 log = get_logger("api")
 
@@ -101,6 +102,7 @@ def create_app(
         "indicator sharing. Every endpoint but /health needs 'Authorization: Bearer <token>'.",
     )
     app.state.settings = settings
+    app.state.policy = load_policy(settings.policy_path)  # a bad file stops the service here, naming the field
     app.state.sessions = session_factory(settings.database_url)
     app.state.limiter = make_limiter(settings.api_rate_limit_redis_url, settings.api_rate_limit_redis_prefix)
     app.state.principals = PrincipalCache(settings.api_token_cache_seconds, clock=clock)

@@ -24,10 +24,15 @@ def serve(
     from distillguard.api.database import migrate
     from distillguard.api.settings import get_api_settings
     from distillguard.detector.logs import configure_logging
+    from distillguard.detector.policy import PolicyError, load_policy
     from distillguard.detector.settings import get_settings
 
     core, s = get_settings(), get_api_settings()
     configure_logging(core.log_level, core.log_json)
+    try:
+        load_policy(s.policy_path)  # the app loads it again in each worker; refuse a bad file before serving
+    except PolicyError as exc:
+        fail(str(exc))
     migrate(s.database_url)
     uvicorn.run(
         "distillguard.api.main:app",

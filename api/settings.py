@@ -36,6 +36,11 @@ class ApiSettings(KafkaSettings):
         description="Failed authentications (missing, unknown or revoked token; failed console sign-in) a client IP may "
         "make in any 60 s; it then gets 429 until the window frees up, whatever token it sends.",
     )
+    policy_path: str | None = Field(
+        None,
+        description="Response policy file (JSON) the console explains; set it to the stream worker's POLICY_PATH. "
+        "Default: the one shipped in the package.",
+    )
     api_cookie_secure: bool = Field(
         False,
         description="Mark the console's session cookie Secure (sent over HTTPS only): set it when the console is served over TLS.",

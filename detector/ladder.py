@@ -3,19 +3,11 @@
 Trust-and-safety teams answer uncertainty with a ladder (``none`` < ``watch`` < ``challenge`` < ``throttle`` <
 ``review`` < ``suspend`` < ``takedown``) and automate only its cheap rungs. A subject's rung is the highest one of
 the policy (:mod:`detector.policy`) whose conditions all hold: calibrated probability of attack, *evidence
-strength* (the number of independent kinds of evidence below), cluster size and requests seen.
+strength* (the number of independent kinds of evidence), cluster size and requests seen.
 
-=================  =======  ==============================================================================
-evidence kind      linking  what it is
-=================  =======  ==============================================================================
-payment            yes      its cluster shares payment instruments or API keys
-network            yes      its cluster shares IP addresses or /24 subnets
-client             yes      its cluster shares a client build (TLS fingerprint + user agent)
-template           yes      its cluster repeats the same rare prompt templates
-creation burst     yes      its cluster's accounts were created within a few hours of each other
-behaviour          no       its own behaviour stands out (the account reasons of :mod:`detector.reasons`)
-crowd              no       its nearest accounts by behaviour are harvest-like (:mod:`detector.cohorts`)
-=================  =======  ==============================================================================
+The kinds, and what each means, are :data:`MEANING`; the linking ones (:data:`LINKING`) tie a subject to other
+accounts, the others are its own behaviour (the account reasons of :mod:`detector.reasons`) and its behavioural
+crowd (:mod:`detector.cohorts`).
 
 Two rules hold whatever the policy says: an account with fewer than ``few_requests`` requests and no linking
 evidence never goes above ``watch`` (a student's first questions are not enough to act on), and a rung above
@@ -33,7 +25,7 @@ from distillguard.detector.records import Action, rank
 
 
 class EvidenceKind(StrEnum):
-    """An independent kind of evidence (the table above)."""
+    """An independent kind of evidence (what each means: :data:`MEANING`)."""
 
     payment = "payment"
     network = "network"
@@ -53,6 +45,16 @@ LINKING = frozenset(
         EvidenceKind.creation_burst,
     }
 )
+
+MEANING: dict[EvidenceKind, str] = {
+    EvidenceKind.payment: "its cluster shares payment instruments or API keys",
+    EvidenceKind.network: "its cluster shares IP addresses or /24 subnets",
+    EvidenceKind.client: "its cluster shares a client build (TLS fingerprint + user agent)",
+    EvidenceKind.template: "its cluster repeats the same rare prompt templates",
+    EvidenceKind.creation_burst: "its cluster's accounts were created within a few hours of each other",
+    EvidenceKind.behaviour: "its own behaviour stands out (the reasons on its verdict)",
+    EvidenceKind.crowd: "its nearest accounts by behaviour are harvest-like",
+}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,21 @@ class Rung(BaseModel):
     min_cluster_size: int = Field(1, ge=1, description="Least accounts in the subject's cluster (1: none needed).")
     min_requests: int = Field(0, ge=0, description="Least requests seen from the subject.")
 
+    def conditions(self) -> list[str]:
+        """What a subject needs for this rung, in words (the console's decision flow)."""
+        out = [f"probability of attack at least {self.min_probability:g}"]
+        if self.min_evidence:
+            out.append(
+                f"at least {self.min_evidence} independent kind{'s' if self.min_evidence != 1 else ''} of evidence"
+            )
+        if self.needs_linking:
+            out.append("evidence linking it to other accounts among them")
+        if self.min_cluster_size > 1:
+            out.append(f"a cluster of at least {self.min_cluster_size} accounts")
+        if self.min_requests:
+            out.append(f"at least {self.min_requests:,} requests")
+        return out
+
 
 class Policy(BaseModel):
     """A validated response policy."""

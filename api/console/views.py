@@ -43,6 +43,8 @@ from distillguard.api.errors import RowId, ServiceError, log_refusal
 from distillguard.api.inputs import Text
 from distillguard.api.overrides import service as overrides
 from distillguard.api.review import FINAL, CaseStatus, Decision, ReviewStatus
+from distillguard.detector.ladder import LINKING, MEANING
+from distillguard.detector.policy import LAST_UNATTENDED
 from distillguard.detector.records import SubjectKind
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
@@ -221,6 +223,27 @@ def queue_page(
             "counts": queue.counts(session, SubjectKind.cluster, QueueFilters(), templates=match_templates),
             "statuses": list(ReviewStatus),
             "msg": msg,
+        },
+    )
+
+
+@router.get("/policy", response_class=HTMLResponse)
+def policy_page(request: Request, who: Principal = Depends(console_user)) -> Response:
+    """How the response ladder decides: the policy's rungs for accounts and clusters, the rules no policy can break,
+    the evidence kinds, what is automated and who may override."""
+    policy = request.app.state.policy
+    return templates.TemplateResponse(
+        request,
+        "policy.html",
+        {
+            "who": who,
+            "policy": policy,
+            "flows": {"accounts": policy.accounts[::-1], "clusters": policy.clusters[::-1]},
+            "meaning": MEANING,
+            "linking": LINKING,
+            "last_unattended": LAST_UNATTENDED,
+            "lead_rungs": overrides.LEAD_RUNGS,
+            "analyst_ceiling": overrides.ANALYST_CEILING,
         },
     )
 

@@ -78,6 +78,7 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("POST", "/console/logout", ""): (OK, OK, OK, OK, OK),
     ("GET", "/console", ""): (SIGN_IN, OK, OK, OK, OK),
     ("GET", "/console/clusters/{cluster_id}", ""): (SIGN_IN, OK, OK, OK, OK),
+    ("GET", "/console/policy", ""): (SIGN_IN, OK, OK, OK, OK),
     ("POST", "/console/clusters/{cluster_id}/case", ""): (SIGN_IN, REFUSED, OK, OK, OK),
     ("POST", "/console/cases/{case_id}/transition", ""): (SIGN_IN, REFUSED, OK, OK, OK),
     ("POST", "/console/cases/{case_id}/transition", "confirm"): (SIGN_IN, REFUSED, REFUSED, OK, OK),
@@ -312,6 +313,7 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
     ("POST", "/console/logout", ""): lambda _w, _r: Req("/console/logout", expect=303),
     ("GET", "/console", ""): _url("/console"),
     ("GET", "/console/clusters/{cluster_id}", ""): _url("/console/clusters/c-hydra"),
+    ("GET", "/console/policy", ""): _url("/console/policy"),
     ("POST", "/console/clusters/{cluster_id}/case", ""): lambda w, _r: Req(
         f"/console/clusters/{w.cluster()}/case", data={"reason": "triage"}, expect=303
     ),
