@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+import numpy as np
+
 from distillguard.detector.reasons import iso
 from distillguard.detector.records import LADDER, Action, ActionChange, SubjectKind, rank
 from distillguard.detector.verdicts import Records
@@ -34,6 +36,8 @@ class ActionTracker:
         members: list[str] | None = None,
     ) -> ActionChange | None:
         before = self.current[kind].get(name, Action.none)
+        if action == before:  # its rungs were noted when it got there
+            return None
         if action != Action.none:
             self.current[kind][name] = action
             first = self.reached[kind].setdefault(name, {})
@@ -41,8 +45,6 @@ class ActionTracker:
                 first.setdefault(rung.value, at)
         else:
             self.current[kind].pop(name, None)
-        if action == before:
-            return None
         when = iso(at)
         assert when is not None, "a re-scoring has a finite event time"
         return ActionChange(
@@ -63,10 +65,10 @@ class ActionTracker:
         s, names = records.scoring, records.state.names
         out: list[ActionChange] = []
         held = self.current[SubjectKind.account]
-        probable = records.probability >= records.policy.accounts[0].min_probability  # below: never on a rung
-        for a in range(s.accounts):
-            if not probable[a] and names[a] not in held:
-                continue
+        # below the lowest rung's probability an account is on no rung: only those above it or held move
+        probable = np.flatnonzero(records.probability >= records.policy.accounts[0].min_probability).tolist()
+        rows = (records.state.ids.get(n) for n in held)
+        for a in sorted(set(probable).union(a for a in rows if a is not None and a < s.accounts)):
             action = records.account_action(a)
             if action != Action.none or names[a] in held:
                 basis = partial(records.account_basis, a)

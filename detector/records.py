@@ -32,11 +32,15 @@ class Action(StrEnum):
 
 
 LADDER: tuple[Action, ...] = tuple(Action)  # the rungs in order
+_RANKS = {a: i for i, a in enumerate(LADDER)}
 
 
 def rank(action: str) -> int:
     """The position of ``action`` (an :class:`Action` or its value) on the ladder (``none`` is 0)."""
-    return LADDER.index(Action(action))
+    try:
+        return _RANKS[action]  # an Action hashes and compares as its value
+    except KeyError:
+        return LADDER.index(Action(action))  # not an action: Action() says so
 
 
 class AccountVerdict(msgspec.Struct, kw_only=True):

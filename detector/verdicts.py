@@ -125,19 +125,27 @@ class Records:
         """The population's median of each PROFILE feature, over accounts with a neighbourhood."""
         return np.median(self._profiles, axis=0) if len(self._profiles) else np.zeros(len(PROFILE_COLUMNS))
 
+    @cached_property
+    def crowd_behaviour(self) -> np.ndarray:
+        """Each account's neighbours' mean behaviour score (NaN without neighbours), all accounts at once."""
+        s = self.scoring
+        nb = s.hoods.neighbours
+        has = nb != NONE
+        total = np.where(has, s.behaviour[np.where(has, nb, 0)], 0.0).sum(axis=1)
+        count = has.sum(axis=1)
+        return np.divide(total, count, out=np.full(len(count), np.nan), where=count > 0)
+
     def crowd_reason(self, a: int) -> str | None:
         """What account ``a``'s behavioural neighbourhood says, if it is crowded and harvest-like."""
+        if not self.has_crowd(a):
+            return None
         s = self.scoring
         nb = s.hoods.neighbours[a]
         nb = nb[nb != NONE]
-        if not len(nb):
-            return None
         crowd = np.median(np.vstack([s.X[nb], s.X[a : a + 1]])[:, list(PROFILE_COLUMNS)], axis=0)
         k = int(s.link.labels[a])
         linked = int((s.link.labels[nb] == k).sum()) if k >= 0 else 0
-        behaviour = float(s.behaviour[nb].mean())
-        if behaviour < CROWD_BEHAVIOUR:
-            return None
+        behaviour = float(self.crowd_behaviour[a])
         rarity = (alike(self._profiles, crowd, self.typical_profile), len(self._profiles))
         return crowd_reason(float(s.hoods.density[a]), behaviour, linked, crowd, self.typical_profile, len(nb), rarity)
 
@@ -191,9 +199,7 @@ class Records:
 
     def has_crowd(self, a: int) -> bool:
         """Whether account ``a``'s behavioural neighbourhood is harvest-like (what :meth:`crowd_reason` describes)."""
-        nb = self.scoring.hoods.neighbours[a]
-        nb = nb[nb != NONE]
-        return bool(len(nb)) and float(self.scoring.behaviour[nb].mean()) >= CROWD_BEHAVIOUR
+        return bool(self.crowd_behaviour[a] >= CROWD_BEHAVIOUR)  # NaN (no neighbours) is not
 
     def account_evidence(self, a: int) -> tuple[Evidence, ...]:
         """Account ``a``'s evidence: its cluster's linking evidence, its own behaviour, its behavioural crowd."""
