@@ -174,16 +174,12 @@ class DetectionModel:
             raise UncalibratedError("the model has no probability map; calibrate it (`distillguard train` does)")
         return np.interp(scores, xs, ps)
 
-    def calibrate(
-        self, scores: np.ndarray, y: np.ndarray, states: tuple[np.ndarray, np.ndarray] | None = None
-    ) -> float:
+    def calibrate(self, scores: np.ndarray, y: np.ndarray) -> float:
         """Set ``threshold`` for held-out FPR <= ``target_fpr`` at the best recall, in the middle of
         the gap between the highest legit score allowed above it and the lowest attack score kept,
-        so that unseen traffic has room on both sides; fit the probability map on ``states`` (scores and
-        labels of the accounts at every point the ladder judges them, default the same rows); return the
-        threshold."""
-        map_scores, map_y = states if states is not None else (scores, y)
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(map_scores, map_y)
+        so that unseen traffic has room on both sides, and fit the probability map on the same rows;
+        return the threshold."""
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, y)
         self.probability_knots_ = (
             tuple(float(x) for x in iso.X_thresholds_),
             tuple(float(p) for p in iso.y_thresholds_),

@@ -159,22 +159,15 @@ def train(
 def calibrate(
     model: DetectionModel, calibration_sets: list[Dataset], progress: Callable[[str], None] | None = None
 ) -> float:
-    """Set the model's threshold from the final snapshot of each held-out day and its probability map from every
-    snapshot (the ladder judges accounts all day long, most of them on a few requests); return the threshold."""
-    final_s, final_y, all_s, all_y = [], [], [], []
+    """Set the model's threshold from the final snapshot of each held-out day; return it."""
+    scores, ys = [], []
     for ds in calibration_sets:
         if progress:
             progress(f"calibrate {ds.name}")
-        snaps = snapshots(read_events(ds.events), name=ds.name)
-        for snap in snaps:
-            known = np.array([n in ds.labels for n in snap.names], dtype=bool)
-            s = model.score_samples(snap.rows)[0][known]
-            y = np.array([bool(ds.labels[n]) for n in np.array(snap.names)[known]], dtype=np.int64)
-            all_s.append(s)
-            all_y.append(y)
-        final_s.append(all_s[-1])
-        final_y.append(all_y[-1])
-    if not final_s:
-        return model.threshold
-    states = (np.concatenate(all_s), np.concatenate(all_y))
-    return model.calibrate(np.concatenate(final_s), np.concatenate(final_y), states)
+        events = read_events(ds.events)
+        final = snapshots(events, hours=(), name=ds.name)[-1]
+        known = np.array([n in ds.labels for n in final.names], dtype=bool)
+        s, _, _ = model.score_samples(final.rows)
+        scores.append(s[known])
+        ys.append(np.array([bool(ds.labels[n]) for n in np.array(final.names)[known]], dtype=np.int64))
+    return model.calibrate(np.concatenate(scores), np.concatenate(ys)) if scores else model.threshold

@@ -95,23 +95,17 @@ def test_the_probability_map_is_monotone_and_an_artifact_without_one_is_refused(
         load_model(m.save(tmp_path / "old.joblib"))
 
 
-def test_the_threshold_comes_from_the_final_states_and_the_probability_map_from_every_state(tmp_path) -> None:
+def test_the_model_card_carries_the_probability_map(tmp_path) -> None:
     m = DetectionModel(target_fpr=0.0)
-    final = np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1])
-    # during the day three accounts sat at 0.5, one of them an attacker
-    states = np.array([0.1, 0.2, 0.5, 0.5, 0.5, 0.8, 0.9]), np.array([0, 0, 0, 0, 1, 1, 1])
-    assert m.calibrate(*final, states=states) == 0.5  # midway between the top legit (0.2) and attack (0.8) scores
+    # three accounts at 0.5, one of them an attacker
+    scores, y = np.array([0.1, 0.2, 0.5, 0.5, 0.5, 0.8, 0.9]), np.array([0, 0, 0, 0, 1, 1, 1])
+    assert m.calibrate(scores, y) == 0.65  # midway between the top legit (0.5) and the next attack (0.8) score
     assert m.probability(np.array([0.5, 0.35])).tolist() == pytest.approx([1 / 3, 1 / 6])
     card = json.loads(m.save(tmp_path / "m.joblib").with_suffix(".json").read_text())
     assert card["probability_map"] == {
         "scores": [0.1, 0.2, 0.5, 0.8, 0.9],
         "probabilities": [0.0, 0.0, pytest.approx(1 / 3), 1.0, 1.0],
     }
-    # without the states the map is fitted on the final rows: nobody sat at 0.5 there
-    assert DetectionModel(target_fpr=0.0).calibrate(*final) == 0.5
-    m2 = DetectionModel(target_fpr=0.0)
-    m2.calibrate(*final)
-    assert m2.probability(np.array([0.5]))[0] == pytest.approx(0.5)
 
 
 def test_early_review_is_also_reported_over_the_accounts_with_requests_enough_for_the_policy_to_act() -> None:
