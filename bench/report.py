@@ -143,7 +143,7 @@ def _api(r: dict) -> list[tuple[str, ...]]:
 
 
 BENCHMARKS: dict[str, Callable[[dict], list[tuple[str, ...]]]] = {"detect": _detect, "stream": _stream, "api": _api}
-SEPARATE = {"reliability", "evasion", "holdout", "ladder"}  # results with a table of their own
+SEPARATE = {"reliability", "evasion", "holdout", "ladder", "growth"}  # results with a table of their own
 
 
 def render_reliability(r: dict) -> str:
@@ -275,6 +275,41 @@ def render_ladder(r: dict) -> str:
     return _table(header, rows)
 
 
+def render_growth(r: dict) -> str:
+    """Cost growth: one row per account scale, one per reported day of the continuous stream, then the ratios."""
+    rows = [
+        (
+            f"1 day, scale {a['scale']:g}",
+            f"{a['events']:,}",
+            f"{a['accounts']:,}",
+            f"{a['events_per_s']:,}",
+            f"{a['detect_vs_json_parse']:.1f}x",
+            f"{a['peak_rss_mb']:,} MB",
+        )
+        for a in r["accounts"]["rows"]
+    ]
+    rows += [
+        (
+            f"day {d['day']} of {r['days']['days'][-1]['day']}",
+            f"{d['events']:,}",
+            f"{d['accounts_seen']:,}",
+            f"{1e6 / d['us_per_event']:,.0f} (detector only)",
+            "-",
+            f"{d['rss_mb']:,.0f} MB after the day",
+        )
+        for d in r["days"]["days"]
+    ]
+    table = _table(("run", "events", "accounts", "events/s (one core)", "vs JSON parse", "peak RSS"), rows)
+    acc, days, t = r["accounts"], r["days"], r["targets"]
+    return table + (
+        f"\n\nMemory per further account: {acc['bytes_per_further_account']:,} bytes (target <= "
+        f"{t['bytes_per_account_at_largest']:,}); per-event cost at the largest scale {acc['per_event_cost_largest_vs_smallest']}x "
+        f"the smallest (target <= {t['per_event_cost_largest_vs_smallest']}x); on the last day "
+        f"{days['per_event_cost_last_day_vs_first']}x the first (target <= {t['per_event_cost_last_day_vs_first']}x); RSS grew "
+        f"{days['rss_growth_from_day_7_mb']} MB from day 7 to the last day. Partitioned workers: not built yet."
+    )
+
+
 def render_benchmarks(results: dict[str, dict]) -> str:
     """Rows per benchmark result (figure, measured with its same-run baseline, target), then when and where."""
     rows: list[tuple[str, ...]] = []
@@ -341,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         ("evasion", render_evasion),
         ("holdout", render_holdout),
         ("ladder", render_ladder),
+        ("growth", render_growth),
     ):
         if name in benches:
             tables[name] = render(benches[name])
