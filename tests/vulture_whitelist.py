@@ -24,7 +24,7 @@ from distillguard.api.cases.schemas import (
 from distillguard.api.cases.service import decision_labels
 from distillguard.api.cases.views import add_comment, create_case
 from distillguard.api.cases.views import decide as decide_case
-from distillguard.api.console.views import cluster_page, login, login_page, logout, queue_page
+from distillguard.api.console.views import cluster_page, login, login_page, logout, policy_page, queue_page
 from distillguard.api.console.views import decide as decide_in_console
 from distillguard.api.detections.models import Reviewed
 from distillguard.api.detections.pages import PageCache
@@ -77,6 +77,7 @@ login
 logout
 queue_page
 cluster_page
+policy_page
 decide_in_console
 get_queue
 get_counts
@@ -149,6 +150,7 @@ Event.latency_ms
 StreamSnapshot.taken_at
 TrainingSnapshot.dataset  # which training day a snapshot was taken from (shown in its repr while debugging)
 
+_.conditions  # Rung.conditions: called by the console's policy page (api/templates/policy.html)
 _.action_basis  # the ladder's basis: a record field, its column and body field (served, stored, never read by name)
 _.needs_confirmation  # EnforcementAction: read by the topic's consumers
 
