@@ -15,6 +15,7 @@ from distillguard.api.auth.views import me
 from distillguard.api.cases.models import AccountDecision, Case, CaseComment
 from distillguard.api.cases.schemas import (
     AccountDecisionOut,
+    CaseAccountExport,
     CaseDetail,
     CaseOut,
     CommentOut,
@@ -22,7 +23,7 @@ from distillguard.api.cases.schemas import (
     TransitionOut,
 )
 from distillguard.api.cases.service import decision_labels
-from distillguard.api.cases.views import add_comment, create_case
+from distillguard.api.cases.views import add_comment, create_case, get_case_export
 from distillguard.api.cases.views import decide as decide_case
 from distillguard.api.console.views import cluster_page, login, login_page, logout, policy_page, queue_page
 from distillguard.api.console.views import decide as decide_in_console
@@ -39,7 +40,7 @@ from distillguard.api.detections.schemas import (
 )
 from distillguard.api.detections.service import _count_commit, _forget_bump
 from distillguard.api.detections.sink import review_database_sink
-from distillguard.api.detections.views import get_counts, get_queue
+from distillguard.api.detections.views import get_counts, get_export, get_queue
 from distillguard.api.enforcement.models import OutboxEvent
 from distillguard.api.overrides.views import (
     delete_account_override,
@@ -81,6 +82,8 @@ policy_page
 decide_in_console
 get_queue
 get_counts
+get_export
+get_case_export
 stix
 put_account_override
 delete_account_override
@@ -142,6 +145,7 @@ ClusterDetail.verification_paths
 AccountDetail.decision_conflicts
 LadderFields.applied_action
 OverrideOut.by
+CaseAccountExport.case_decision
 
 # ---- msgspec records: fields of the event schema and of the worker's snapshot files (decoded, not read by name)
 Event.schema_version

@@ -34,7 +34,7 @@ def redact(text: str) -> str:
     return f"[redacted: {size}]"
 
 
-def _indicators(shared: dict[str, list[str]], redacted: bool) -> dict[str, list[str]]:
+def indicators(shared: dict[str, list[str]], redacted: bool) -> dict[str, list[str]]:
     """Shared indicators; prompt templates are prompt text, so redacted like prompts when ``redacted``."""
     if not redacted:
         return shared
@@ -146,7 +146,7 @@ def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
         ref = {"cluster_id": cid, "known": c is not None}
         linked.append(ref | (_fields(c, LinkedCluster, *ref) if c else {}))
     return cluster_item(row, override_of(session, SubjectKind.cluster, cluster_id)) | {
-        "shared_indicators": _indicators(row.shared_indicators, redacted),
+        "shared_indicators": indicators(row.shared_indicators, redacted),
         "members": member_rows,
         "members_total": len(row.members),
         "verification_paths": dict(Counter(a.verification_path or "unknown" for a in accts)),

@@ -5,15 +5,16 @@ from __future__ import annotations
 import base64
 import math
 import threading
+from collections.abc import Iterator
 
 from cachetools import LRUCache
 from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from distillguard.api.auth.service import Principal
 from distillguard.api.detections import evidence
 from distillguard.api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow
-from distillguard.api.detections.schemas import Counts, QueueFilters, QueuePage
+from distillguard.api.detections.schemas import AccountItem, ClusterExport, Counts, QueueFilters, QueuePage
 from distillguard.api.detections.service import current_epoch
 from distillguard.api.errors import ServiceError
 from distillguard.api.inputs import storable
@@ -216,18 +217,52 @@ def counts(session: Session, kind: SubjectKind, f: QueueFilters, *, templates: b
     return {"kind": kind, "total": sum(by_status.values()), "flagged": flagged, "by_status": dict(by_status)}
 
 
+def _items(session: Session, kind: SubjectKind, rows: list) -> list[dict]:
+    """The queue entries of ``rows`` (of ``kind``), each with its current override."""
+    item = evidence.cluster_item if kind is SubjectKind.cluster else evidence.account_item
+    key = _table(kind)[1].key
+    overrides = overrides_of(session, kind, (getattr(r, key) for r in rows))
+    return [item(r, overrides.get(getattr(r, key))) for r in rows]
+
+
 def page_json(
     session: Session, kind: SubjectKind, f: QueueFilters, cursor: str | None, limit: int, *, templates: bool
 ) -> bytes:
     """One queue page as the API's JSON body (:class:`QueuePage`)."""
     rows, nxt, total = page(session, kind, f, cursor, limit, templates=templates)
-    item = evidence.cluster_item if kind is SubjectKind.cluster else evidence.account_item
-    key = _table(kind)[1].key
-    overrides = overrides_of(session, kind, (getattr(r, key) for r in rows))
-    items = [item(r, overrides.get(getattr(r, key))) for r in rows]
-    return QueuePage(kind=kind, total=total, items=items, next_cursor=nxt).model_dump_json().encode()
+    return (
+        QueuePage(kind=kind, total=total, items=_items(session, kind, rows), next_cursor=nxt).model_dump_json().encode()
+    )
 
 
 def counts_json(session: Session, kind: SubjectKind, f: QueueFilters, *, templates: bool) -> bytes:
     """The counts under the filters as the API's JSON body (:class:`Counts`)."""
     return Counts(**counts(session, kind, f, templates=templates)).model_dump_json().encode()
+
+
+EXPORT_PAGE = 1000  # rows read per query of an export
+
+
+def export_model(kind: SubjectKind) -> type[ClusterExport] | type[AccountItem]:
+    """The body of one exported row of ``kind``: a queue entry (a cluster's with its shared indicators)."""
+    return ClusterExport if kind is SubjectKind.cluster else AccountItem
+
+
+def export_rows(
+    sessions: sessionmaker[Session], kind: SubjectKind, f: QueueFilters, *, templates: bool, redacted: bool
+) -> Iterator[ClusterExport | AccountItem]:
+    """Every queue entry matching ``f``, in queue order, read page by page (keyset) in a session of its own, so
+    that memory stays flat however many match; prompt templates among a cluster's indicators redacted when
+    ``redacted``; ``templates`` as in :func:`page`."""
+    model = export_model(kind)
+    cursor: str | None = None
+    with sessions() as session:
+        while True:
+            rows, cursor, _ = page(session, kind, f, cursor, EXPORT_PAGE, templates=templates)
+            for row, item in zip(rows, _items(session, kind, rows), strict=True):
+                if kind is SubjectKind.cluster:
+                    item["shared_indicators"] = evidence.indicators(row.shared_indicators, redacted)
+                yield model.model_validate(item)
+            session.expunge_all()  # the rows of a page are not kept for the rest of the export
+            if cursor is None:
+                return

@@ -87,6 +87,13 @@ class ClusterItem(ClusterFields):
     indicator_kinds: list[str]
 
 
+class ClusterExport(ClusterItem):
+    """A cluster as the queue export writes it: its queue entry and the indicators its members share (prompt
+    templates redacted as in the evidence)."""
+
+    shared_indicators: dict[str, list[str]]
+
+
 class AccountItem(LadderFields):
     """An account in the queue."""
 

@@ -43,6 +43,9 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("GET", "/console/static/{path}", ""): (OK, OK, OK, OK, OK),
     ("GET", "/api/v1/detections", ""): (401, OK, OK, OK, OK),
     ("GET", "/api/v1/detections", "indicator_kind=template"): (401, 403, OK, OK, OK),
+    ("GET", "/api/v1/detections/export", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/detections/export", "indicator_kind=template"): (401, 403, OK, OK, OK),
+    ("GET", "/api/v1/detections/export", "redact=false"): (401, 403, OK, OK, OK),
     ("GET", "/api/v1/detections/counts", ""): (401, OK, OK, OK, OK),
     ("GET", "/api/v1/detections/counts", "indicator_kind=template"): (401, 403, OK, OK, OK),
     ("GET", "/api/v1/clusters/{cluster_id}", ""): (401, OK, OK, OK, OK),
@@ -53,6 +56,8 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("GET", "/api/v1/cases", ""): (401, OK, OK, OK, OK),
     ("POST", "/api/v1/cases", ""): (401, 403, OK, OK, OK),
     ("GET", "/api/v1/cases/{case_id}", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/cases/{case_id}/export", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/cases/{case_id}/export", "redact=false"): (401, 403, OK, OK, OK),
     ("POST", "/api/v1/cases/{case_id}/assign", ""): (401, 403, OK, OK, OK),
     ("POST", "/api/v1/cases/{case_id}/comments", ""): (401, 403, OK, OK, OK),
     ("POST", "/api/v1/cases/{case_id}/decisions", ""): (401, 403, OK, OK, OK),
@@ -268,6 +273,11 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
     ("GET", "/console/static/{path}", ""): _url("/console/static/console.css"),
     ("GET", "/api/v1/detections", ""): _url("/api/v1/detections?kind=account&limit=200"),
     ("GET", "/api/v1/detections", "indicator_kind=template"): _url(f"/api/v1/detections?{BY_TEMPLATE}"),
+    ("GET", "/api/v1/detections/export", ""): _url("/api/v1/detections/export?kind=account&format=csv"),
+    ("GET", "/api/v1/detections/export", "indicator_kind=template"): _url(
+        f"/api/v1/detections/export?format=jsonl&{BY_TEMPLATE}"
+    ),
+    ("GET", "/api/v1/detections/export", "redact=false"): _url("/api/v1/detections/export?format=jsonl&redact=false"),
     ("GET", "/api/v1/detections/counts", ""): _url("/api/v1/detections/counts"),
     ("GET", "/api/v1/detections/counts", "indicator_kind=template"): _url(f"/api/v1/detections/counts?{BY_TEMPLATE}"),
     ("GET", "/api/v1/clusters/{cluster_id}", ""): _url("/api/v1/clusters/c-hydra"),
@@ -280,6 +290,10 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
         "/api/v1/cases", expect=201, json={"subject_type": "account", "subject_id": w.account()}
     ),
     ("GET", "/api/v1/cases/{case_id}", ""): lambda w, _r: Req(f"/api/v1/cases/{w.confirmed}"),
+    ("GET", "/api/v1/cases/{case_id}/export", ""): lambda w, _r: Req(f"/api/v1/cases/{w.confirmed}/export?format=csv"),
+    ("GET", "/api/v1/cases/{case_id}/export", "redact=false"): lambda w, _r: Req(
+        f"/api/v1/cases/{w.confirmed}/export?format=jsonl&redact=false"
+    ),
     ("POST", "/api/v1/cases/{case_id}/assign", ""): _case_call(
         "assign", {"assignee": "analyst-user", "reason": "rota"}
     ),

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from distillguard.api.app import create_app
-from tests.api.conftest import Api
-from tests.ports import free_port
+from tests.api.conftest import Api, served
 from tests.services import missing
 
 CHROMIUM = "/usr/bin/chromium"
@@ -23,19 +19,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def server(sqlite_api: Api) -> Iterator[str]:
     """The app served by uvicorn on a free loopback port."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(sqlite_api.settings, outbox_loop=False), host="127.0.0.1", port=port, log_level="warning"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with served(create_app(sqlite_api.settings, outbox_loop=False)) as url:
+        yield url
 
 
 @pytest.fixture
