@@ -55,9 +55,11 @@ def _nested_model(annotation: object) -> type[BaseModel] | None:
     return None
 
 
-def columns(model: type[BaseModel]) -> list[str]:
-    """The CSV columns of ``model``: its fields in declaration order, a nested model's as ``field.subfield``."""
-    return [NESTED.join(path) for path in _paths(model)]
+def columns(model: type[BaseModel], *lead: str) -> list[str]:
+    """The CSV columns of ``model``: ``lead`` first, then its other fields in declaration order (a nested model's
+    as ``field.subfield``)."""
+    rest = [NESTED.join(path) for path in _paths(model)]
+    return [*lead, *(c for c in rest if c not in lead)]
 
 
 def neutralised(text: str) -> str:

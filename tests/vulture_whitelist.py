@@ -25,7 +25,20 @@ from distillguard.api.cases.schemas import (
 from distillguard.api.cases.service import decision_labels
 from distillguard.api.cases.views import add_comment, create_case, get_case_export
 from distillguard.api.cases.views import decide as decide_case
-from distillguard.api.console.views import cluster_page, login, login_page, logout, policy_page, queue_page
+from distillguard.api.console.views import (
+    account_override,
+    account_page,
+    clear_account_override,
+    cluster_page,
+    console_case_export,
+    console_export,
+    login,
+    login_page,
+    logout,
+    open_account_case,
+    policy_page,
+    queue_page,
+)
 from distillguard.api.console.views import decide as decide_in_console
 from distillguard.api.detections.models import Reviewed
 from distillguard.api.detections.pages import PageCache
@@ -79,6 +92,12 @@ logout
 queue_page
 cluster_page
 policy_page
+account_page
+console_export
+console_case_export
+open_account_case
+account_override
+clear_account_override
 decide_in_console
 get_queue
 get_counts

@@ -30,7 +30,7 @@ RECORD = "record"  # the column saying which kind of row a line is
 AUDIT_PAGE = 1000  # audit records read per query
 
 # CSV columns: which record a row is, then every row kind's columns (a column serves the rows that have it).
-CASE_EXPORT_COLUMNS = [RECORD, *dict.fromkeys(c for m in CASE_EXPORT_ROWS for c in columns(m) if c != RECORD)]
+CASE_EXPORT_COLUMNS = list(dict.fromkeys(c for m in CASE_EXPORT_ROWS for c in columns(m, RECORD)))
 
 
 def _cluster(session: Session, case: Case) -> ClusterRow | None:

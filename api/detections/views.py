@@ -78,7 +78,7 @@ def export_queue(
         templates=queue.template_matching(f, who),
         redacted=redacted(redact, who),
     )
-    return download(fmt, f"detections-{kind.value}", columns(queue.export_model(kind)), rows)
+    return download(fmt, f"detections-{kind.value}", columns(queue.export_model(kind), f"{kind.value}_id"), rows)
 
 
 @router.get(
