@@ -253,7 +253,7 @@ class ConsoleQueue:
             min_score=_score(min_score),
             flagged=BOOLEANS.get(flagged or ""),
             lone=BOOLEANS.get(lone or "") if self.kind is SubjectKind.account else None,
-            search=search if search and "\x00" not in search else None,
+            search=search or None,
         )
 
     def params(self, **changes: object) -> dict[str, str]:
