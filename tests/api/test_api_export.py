@@ -69,15 +69,14 @@ def test_export_rows_are_the_queue_items_of_every_page(sqlite_api: Api, kind: st
     assert rows == items
     table = _csv(_export(sqlite_api, "analyst", kind=kind, format="csv", **filters))
     assert [r[key] for r in table] == [i[key] for i in items]
+    where = "size" if kind == "cluster" else "cluster_id"  # a cluster's size, an account's cluster
     for r, i in zip(table, items, strict=True):
         assert float(r["score"]) == i["score"] and float(r["probability"]) == i["probability"]
         assert (r["action"], r["applied_action"], r["status"]) == (i["action"], i["applied_action"], i["status"])
         assert r["flagged"] == str(i["flagged"]).lower() and int(r["n_requests"]) == i["n_requests"]
         assert r["reasons"] == LIST_SEPARATOR.join(i["reasons"])
         assert r["last_seen"] == (i["last_seen"] or "") and r["first_seen"] == (i["first_seen"] or "")
-        assert r["size" if kind == "cluster" else "cluster_id"] == str(
-            i["size" if kind == "cluster" else "cluster_id"] or ""
-        )
+        assert r[where] == str(i[where] or "")
 
 
 def test_a_cluster_row_carries_its_shared_indicators_and_override(sqlite_api: Api) -> None:
@@ -90,9 +89,11 @@ def test_a_cluster_row_carries_its_shared_indicators_and_override(sqlite_api: Ap
         "ip": ["203.0.113.9"],
         "payment_fingerprint": ["card-5511"],
     }
-    assert (hydra2["applied_action"], hydra2["override.action"], hydra2["override.by"]) == ("throttle",) * 2 + (
+    assert [hydra2[c] for c in ("applied_action", "override.action", "override.by")] == [
+        "throttle",
+        "throttle",
         "setup",
-    )
+    ]
     assert r.headers["content-disposition"] == 'attachment; filename="detections-cluster.csv"'
 
 
@@ -111,7 +112,7 @@ def test_a_viewers_export_has_no_prompt_text_and_no_template(sqlite_api: Api, fm
     refused = sqlite_api.client.get("/api/v1/detections/export", params=by_template, headers=sqlite_api.h("viewer"))
     assert refused.status_code == 403 and "template" in refused.json()["detail"]
     clear = _export(sqlite_api, "analyst", format=fmt, redact=False, **by_template).text
-    assert TEMPLATES[0].replace('"', '""') in clear or TEMPLATES[0] in clear
+    assert TEMPLATES[0] in clear  # an analyst asking redact=false sees the template
 
 
 def test_a_bad_format_is_a_422_naming_the_field(sqlite_api: Api) -> None:
