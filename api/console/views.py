@@ -288,12 +288,9 @@ def queue_page(
     filtered, searchable by id, paged; export links for what it shows."""
     f = view.filters
     match_templates = queue.template_matching(f, who)
-    try:
-        rows, nxt, total = queue.page(
-            session, view.kind, f, view.cursor, PAGE_ROWS, templates=match_templates, sort=view.sort
-        )
-    except ServiceError as exc:  # a forged cursor: the first page, saying why
-        return _back(view.link(), exc.detail)
+    rows, nxt, total = queue.page(
+        session, view.kind, f, view.cursor, PAGE_ROWS, templates=match_templates, sort=view.sort
+    )
     counts = queue.counts(session, view.kind, QueueFilters(), templates=match_templates)
     return templates.TemplateResponse(
         request,
