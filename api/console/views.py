@@ -72,6 +72,7 @@ BOOLEANS = {"true": True, "false": False}  # a yes/no filter's values in a conso
 SESSION_COOKIE = "dg_session"
 CSRF_FIELD = "csrf"  # the hidden input of every console form
 SECONDS_PER_HOUR = 3600
+LABEL_WIDTH = 60  # chart units an hour label ("03-02 08h") takes
 
 
 StrEnumT = TypeVar("StrEnumT", bound=StrEnum)
@@ -157,7 +158,8 @@ def chart(timeline: list[dict]) -> dict:
         {"x": i * bar, "h": round(150 * counts.get(h, 0) / top, 1), "hour": h, "n": counts.get(h, 0)}
         for i, (h,) in enumerate(series)
     ]
-    labels = [{"x": b["x"], "text": b["hour"][5:].replace("T", " ") + "h"} for b in bars[:: max(1, hours // 6)]]
+    step = max(1, hours // 6, -(-LABEL_WIDTH // bar))  # about six labels, never overlapping on a short timeline
+    labels = [{"x": b["x"], "text": b["hour"][5:].replace("T", " ") + "h"} for b in bars[::step]]
     return {"bars": bars, "max": top, "width": bar, "labels": labels, "total_width": hours * bar}
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from html import unescape
+from itertools import pairwise
 
 import pytest
 
+from distillguard.api.console.views import LABEL_WIDTH, chart
 from distillguard.api.database import session_scope
 from distillguard.api.detections import queue
 from distillguard.api.detections.models import AccountRow
@@ -65,3 +67,10 @@ def test_odd_console_parameters_render_the_queue(sqlite_api: Api) -> None:
     for sort, cursor in forged:
         r = sqlite_api.client.get("/console", params={"sort": sort, "cursor": cursor}, headers=headers)
         assert r.status_code == 422 and "cursor" in r.json()["detail"], (sort, cursor)
+
+
+def test_the_hour_labels_of_a_short_timeline_do_not_overlap() -> None:
+    hours = [{"hour": f"2026-03-03T{h:02d}", "requests": h} for h in range(8, 13)]
+    drawn = chart(hours)
+    xs = [label["x"] for label in drawn["labels"]]
+    assert xs[0] == 0 and all(b - a >= LABEL_WIDTH for a, b in pairwise(xs))
