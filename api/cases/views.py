@@ -25,7 +25,7 @@ from distillguard.api.cases.schemas import (
     TransitionOut,
 )
 from distillguard.api.deps import analyst, get_session, viewer
-from distillguard.api.detections.views import redacted
+from distillguard.api.detections.evidence import redacted
 from distillguard.api.enforcement.service import ERROR_READER, as_seen_by, dispatch, for_case
 from distillguard.api.errors import BODY, COMMON, CONFLICT, NOT_FOUND, AfterId, RowId
 from distillguard.api.review import CaseStatus

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from distillguard.api.auth.service import Principal
 from distillguard.api.cases.labels import effective_decisions
 from distillguard.api.cases.models import AccountDecision, Case
 from distillguard.api.detections.models import AccountRow, ClusterRow
@@ -32,6 +33,15 @@ def redact(text: str) -> str:
     """What a redacted prompt shows instead of its text: ``[redacted: short|medium|long]``."""
     size = "short" if len(text) < SHORT_BELOW else "medium" if len(text) < MEDIUM_BELOW else "long"
     return f"[redacted: {size}]"
+
+
+def redacted(redact: bool, who: Principal) -> bool:
+    """``redact``, when ``who`` may ask for it (unredacted prompts need role analyst: 403 otherwise)."""
+    if not redact and not who.can(PROMPT_ROLE):
+        raise ServiceError(
+            403, f"unredacted prompts need role {PROMPT_ROLE!r} or above; token {who.name!r} is {who.role!r}"
+        )
+    return redact
 
 
 def indicators(shared: dict[str, list[str]], redacted: bool) -> dict[str, list[str]]:

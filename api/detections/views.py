@@ -13,18 +13,11 @@ from distillguard.api.auth.service import Principal
 from distillguard.api.deps import get_session, viewer
 from distillguard.api.detections import evidence, queue
 from distillguard.api.detections.schemas import AccountDetail, ClusterDetail, Counts, QueueFilters, QueuePage
-from distillguard.api.errors import COMMON, NOT_FOUND, ServiceError
+from distillguard.api.errors import COMMON, NOT_FOUND
 from distillguard.api.tabular import DOWNLOAD, ExportFormat, columns, download
 from distillguard.detector.records import SubjectKind
 
 router = APIRouter(prefix="/api/v1", tags=["detections"], responses=COMMON)
-
-
-def redacted(redact: bool, who: Principal) -> bool:
-    """``redact``, when ``who`` may ask for it (unredacted prompts need role analyst: 403 otherwise)."""
-    if not redact and not who.can("analyst"):
-        raise ServiceError(403, f"unredacted prompts need role 'analyst' or above; token {who.name!r} is {who.role!r}")
-    return redact
 
 
 @router.get("/detections", response_model=QueuePage, summary="Detections queue (highest risk first)")
@@ -76,7 +69,7 @@ def export_queue(
         kind,
         f,
         templates=queue.template_matching(f, who),
-        redacted=redacted(redact, who),
+        redacted=evidence.redacted(redact, who),
     )
     return download(fmt, f"detections-{kind.value}", columns(queue.export_model(kind), f"{kind.value}_id"), rows)
 
@@ -109,7 +102,7 @@ def get_cluster(
 ) -> dict:
     """A cluster with members, shared indicators, hourly timeline, sample prompts, reasons, linked clusters, case.
     ``redact=false`` shows prompt text (analysts and above)."""
-    return evidence.cluster_detail(session, cluster_id, redacted(redact, who))
+    return evidence.cluster_detail(session, cluster_id, evidence.redacted(redact, who))
 
 
 @router.get("/accounts/{account_id}", response_model=AccountDetail, responses=NOT_FOUND, summary="Account evidence")
@@ -117,4 +110,4 @@ def get_account(
     account_id: str, redact: bool = True, session: Session = Depends(get_session), who: Principal = Depends(viewer)
 ) -> dict:
     """An account with its timeline, sample prompts, reasons, cluster and case."""
-    return evidence.account_detail(session, account_id, redacted(redact, who))
+    return evidence.account_detail(session, account_id, evidence.redacted(redact, who))
