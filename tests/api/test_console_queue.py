@@ -1,4 +1,4 @@
-"""The console queue without a browser: every page of each tab and sort visits each subject once, in order, the
+"""The console without a browser: every action says what it did; the queue's every page of each tab and sort visits each subject once, in order, the
 filters carried from page to page; odd filters render the page rather than a 422 (a forged cursor is one)."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from html import unescape
 from itertools import pairwise
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -74,3 +75,34 @@ def test_the_hour_labels_of_a_short_timeline_do_not_overlap() -> None:
     drawn = chart(hours)
     xs = [label["x"] for label in drawn["labels"]]
     assert xs[0] == 0 and all(b - a >= LABEL_WIDTH for a, b in pairwise(xs))
+
+
+def test_every_console_action_says_what_it_did(sqlite_api: Api) -> None:
+    """Each console post that succeeds redirects with ``done=``: a sentence naming what changed."""
+    headers, csrf = sqlite_api.console("lead")
+
+    def post(url: str, **form: object) -> str:
+        r = sqlite_api.client.post(url, data=form | {"csrf": csrf}, headers=headers, follow_redirects=False)
+        sqlite_api.client.cookies.clear()
+        query = parse_qs(urlsplit(r.headers["location"]).query)
+        assert r.status_code == 303 and "msg" not in query, (url, query)
+        return query["done"][0]
+
+    assert post("/console/clusters/c-uni/override", action="watch", reason="a class") == (
+        "Applied watch to cluster c-uni instead of the recommended action."
+    )
+    assert post("/console/clusters/c-uni/override", action="watch", reason="a class").endswith("nothing changed.")
+    assert post("/console/clusters/c-uni/override/clear") == (
+        "Override cleared: cluster c-uni is back to its recommended action."
+    )
+    assert post("/console/accounts/acct-s005/override/clear") == "Account acct-s005 had no override: nothing changed."
+    assert post("/console/clusters/c-uni/case", reason="triage") == "Opened case #1 on cluster c-uni."
+    assert post("/console/cases/1/comment", body="a class, surely") == "Comment added to case #1."
+    assert post("/console/cases/1/transition", status="in_review") == "Case #1 moved from open to in_review."
+    assert post("/console/cases/1/decisions", decision="dismissed", account_ids=["acct-u000", "acct-u001"]) == (
+        "Marked 2 of 2 ticked accounts dismissed in case #1."
+    )
+    assert post("/console/cases/1/transition", status="dismissed", reason="a class") == (
+        "Case #1 moved from in_review to dismissed."
+    )
+    assert post("/console/accounts/acct-s005/case") == "Opened case #2 on account acct-s005."
