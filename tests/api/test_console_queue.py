@@ -1,5 +1,6 @@
-"""The console without a browser: every action says what it did; the queue's every page of each tab and sort visits each subject once, in order, the
-filters carried from page to page; odd filters render the page rather than a 422 (a forged cursor is one)."""
+"""The console without a browser: every action says what it did; every page of each queue tab and sort visits
+each subject once, in order, the filters carried from page to page; odd filters render the page rather than a
+422 (a forged cursor is one)."""
 
 from __future__ import annotations
 
