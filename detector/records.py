@@ -32,7 +32,7 @@ class Action(StrEnum):
 
 
 LADDER: tuple[Action, ...] = tuple(Action)  # the rungs in order
-_RANKS = {a: i for i, a in enumerate(LADDER)}
+_RANKS: dict[str, int] = {a: i for i, a in enumerate(LADDER)}  # keyed by value: an Action is a str
 
 
 def rank(action: str) -> int:

@@ -15,6 +15,7 @@ from distillguard.api.auth.views import me
 from distillguard.api.cases.models import AccountDecision, Case, CaseComment
 from distillguard.api.cases.schemas import (
     AccountDecisionOut,
+    CaseAccountExport,
     CaseDetail,
     CaseOut,
     CommentOut,
@@ -22,9 +23,22 @@ from distillguard.api.cases.schemas import (
     TransitionOut,
 )
 from distillguard.api.cases.service import decision_labels
-from distillguard.api.cases.views import add_comment, create_case
+from distillguard.api.cases.views import add_comment, create_case, get_case_export
 from distillguard.api.cases.views import decide as decide_case
-from distillguard.api.console.views import cluster_page, login, login_page, logout, queue_page
+from distillguard.api.console.views import (
+    account_override,
+    account_page,
+    clear_account_override,
+    cluster_page,
+    console_case_export,
+    console_export,
+    login,
+    login_page,
+    logout,
+    open_account_case,
+    policy_page,
+    queue_page,
+)
 from distillguard.api.console.views import decide as decide_in_console
 from distillguard.api.detections.models import Reviewed
 from distillguard.api.detections.pages import PageCache
@@ -39,7 +53,7 @@ from distillguard.api.detections.schemas import (
 )
 from distillguard.api.detections.service import _count_commit, _forget_bump
 from distillguard.api.detections.sink import review_database_sink
-from distillguard.api.detections.views import get_counts, get_queue
+from distillguard.api.detections.views import get_counts, get_export, get_queue
 from distillguard.api.enforcement.models import OutboxEvent
 from distillguard.api.overrides.views import (
     delete_account_override,
@@ -77,9 +91,18 @@ login
 logout
 queue_page
 cluster_page
+policy_page
+account_page
+console_export
+console_case_export
+open_account_case
+account_override
+clear_account_override
 decide_in_console
 get_queue
 get_counts
+get_export
+get_case_export
 stix
 put_account_override
 delete_account_override
@@ -141,6 +164,7 @@ ClusterDetail.verification_paths
 AccountDetail.decision_conflicts
 LadderFields.applied_action
 OverrideOut.by
+CaseAccountExport.case_decision
 
 # ---- msgspec records: fields of the event schema and of the worker's snapshot files (decoded, not read by name)
 Event.schema_version
@@ -149,6 +173,7 @@ Event.latency_ms
 StreamSnapshot.taken_at
 TrainingSnapshot.dataset  # which training day a snapshot was taken from (shown in its repr while debugging)
 
+_.conditions  # Rung.conditions: called by the console's policy page (api/templates/policy.html)
 _.action_basis  # the ladder's basis: a record field, its column and body field (served, stored, never read by name)
 _.needs_confirmation  # EnforcementAction: read by the topic's consumers
 

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from distillguard.api.audit import service
+from distillguard.api.audit.schemas import AuditOut
 from distillguard.api.auth.service import Principal
 from distillguard.api.deps import get_session, viewer
 from distillguard.api.errors import COMMON, AfterId
-
-
-class AuditOut(BaseModel):
-    """One audit event."""
-
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    at: datetime
-    actor: str
-    token_id: int | None
-    action: str
-    entity_type: str
-    entity_id: str
-    reason: str | None
-    details: dict
-
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=COMMON)
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from distillguard.api.audit.schemas import AuditOut
+from distillguard.api.detections.schemas import AccountItem
 from distillguard.api.inputs import Text
 from distillguard.api.review import CaseStatus, Decision
 from distillguard.detector.records import SubjectKind
@@ -128,3 +131,33 @@ class DecisionsOut(BaseModel):
     """How many accounts' decisions changed."""
 
     changed: int
+
+
+class CaseExport(CaseOut):
+    """The first row of a case's export: the case."""
+
+    record: Literal["case"] = "case"
+
+
+class CaseAccountExport(AccountItem):
+    """An account of the case (its queue entry) with the case's decision on it, if any."""
+
+    record: Literal["account"] = "account"
+    case_decision: AccountDecisionOut | None
+
+
+class CaseIndicatorExport(BaseModel):
+    """An indicator the case's cluster shares (a prompt template redacted as in the evidence)."""
+
+    record: Literal["indicator"] = "indicator"
+    kind: str
+    value: str
+
+
+class CaseAuditExport(AuditOut):
+    """An audit record of the case, oldest first."""
+
+    record: Literal["audit"] = "audit"
+
+
+CASE_EXPORT_ROWS = (CaseExport, CaseAccountExport, CaseIndicatorExport, CaseAuditExport)  # in export order

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from distillguard.api.auth.service import Principal
 from distillguard.api.cases import service
+from distillguard.api.cases.export import CASE_EXPORT_COLUMNS, case_rows
 from distillguard.api.cases.policy import check_may_change
 from distillguard.api.cases.schemas import (
     AssignBody,
@@ -23,9 +25,11 @@ from distillguard.api.cases.schemas import (
     TransitionOut,
 )
 from distillguard.api.deps import analyst, get_session, viewer
+from distillguard.api.detections.evidence import redacted
 from distillguard.api.enforcement.service import ERROR_READER, as_seen_by, dispatch, for_case
 from distillguard.api.errors import BODY, COMMON, CONFLICT, NOT_FOUND, AfterId, RowId
 from distillguard.api.review import CaseStatus
+from distillguard.api.tabular import DOWNLOAD, ExportFormat, download
 from distillguard.detector.records import SubjectKind
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=COMMON | NOT_FOUND)
@@ -66,6 +70,37 @@ def list_cases(
 def get_case(case_id: RowId, session: Session = Depends(get_session), who: Principal = Depends(viewer)):
     """One case in full (enforcement ``last_error`` in full for leads and admins)."""
     return _detail(session, case_id, who)
+
+
+def export_case(
+    request: Request, session: Session, case_id: int, fmt: ExportFormat, redact: bool, who: Principal
+) -> StreamingResponse:
+    """Case ``case_id`` as a download (404 before anything is sent when there is none); the redaction rule of the
+    evidence."""
+    hidden = redacted(redact, who)
+    service.get_case(session, case_id)
+    return download(fmt, f"case-{case_id}", CASE_EXPORT_COLUMNS, case_rows(request.app.state.sessions, case_id, hidden))
+
+
+@router.get(
+    "/{case_id}/export",
+    response_class=StreamingResponse,
+    responses=DOWNLOAD,
+    summary="A case as CSV or JSON Lines: the case, its accounts, indicators and audit records",
+)
+def get_case_export(
+    case_id: RowId,
+    request: Request,
+    fmt: Annotated[ExportFormat, Query(alias="format", description="csv or jsonl.")] = ExportFormat.csv,
+    redact: bool = True,
+    session: Session = Depends(get_session),
+    who: Principal = Depends(viewer),
+) -> StreamingResponse:
+    """One row per record, its kind in ``record``: the case, then its accounts (queue entries with the case's
+    ``case_decision``), the indicators its cluster shares (templates redacted unless an analyst asks
+    ``redact=false``), then its audit records oldest first. CSV as in the queue export, the columns of every
+    record kind side by side."""
+    return export_case(request, session, case_id, fmt, redact, who)
 
 
 @router.post("/{case_id}/assign", response_model=CaseOut, responses=BODY, summary="Assign a case")

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
-from urllib.parse import quote, urlsplit
+from typing import Annotated, TypeVar
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,15 +35,19 @@ from distillguard.api.auth.sessions import (
     session_principal,
 )
 from distillguard.api.cases import service as cases
+from distillguard.api.cases.models import Case
 from distillguard.api.cases.policy import check_may_change, may_change
+from distillguard.api.cases.views import export_case
 from distillguard.api.deps import count_failure, get_session, limit_token, principal, refuse_failing_client
 from distillguard.api.detections import evidence, queue
 from distillguard.api.detections.schemas import QueueFilters
+from distillguard.api.detections.views import export_queue
 from distillguard.api.enforcement.service import dispatch
 from distillguard.api.errors import RowId, ServiceError, log_refusal
 from distillguard.api.inputs import Text
 from distillguard.api.overrides import service as overrides
 from distillguard.api.review import FINAL, CaseStatus, Decision, ReviewStatus
+from distillguard.api.tabular import ExportFormat
 from distillguard.detector.ladder import LINKING, MEANING
 from distillguard.detector.policy import LAST_UNATTENDED
 from distillguard.detector.records import SubjectKind
@@ -61,9 +66,17 @@ templates.env.globals["csrf_input"] = csrf_input
 MAX_BARS = 24 * 14
 MAX_FILTER_CHARS = 32
 MAX_MESSAGE_CHARS = 2000  # a redirect's message: a ServiceError's detail
+MAX_SEARCH_CHARS = 128  # an id (QueueFilters.search)
+PAGE_ROWS = 50  # queue rows per console page
+BOOLEANS = {"true": True, "false": False}  # a yes/no filter's values in a console link
 SESSION_COOKIE = "dg_session"
 CSRF_FIELD = "csrf"  # the hidden input of every console form
 SECONDS_PER_HOUR = 3600
+LABEL_WIDTH = 60  # chart units an hour label ("03-02 08h") takes
+
+
+StrEnumT = TypeVar("StrEnumT", bound=StrEnum)
+Message = Annotated[str | None, Query(max_length=MAX_MESSAGE_CHARS)]  # a redirect's msg (refused) or done (did)
 
 
 class SignIn(Exception):
@@ -118,8 +131,16 @@ def _session_principal(sessions: sessionmaker[Session], session_id: str) -> Prin
         return session_principal(session, session_id)
 
 
-def _back(url: str, msg: str | None = None) -> RedirectResponse:
-    return RedirectResponse(url + (f"?msg={quote(msg)}" if msg else ""), status_code=303)
+def _back(url: str, msg: str | None = None, *, done: str | None = None) -> RedirectResponse:
+    """A redirect to ``url`` showing ``msg`` (why an action was refused) or ``done`` (what it did)."""
+    shown = {k: v for k, v in (("msg", msg), ("done", done)) if v}
+    joint = "&" if "?" in url else "?"
+    return RedirectResponse(url + (f"{joint}{urlencode(shown)}" if shown else ""), status_code=303)
+
+
+def subject_url(kind: str, subject_id: str) -> str:
+    """The console page of a cluster or an account."""
+    return f"/console/{kind}s/{quote(subject_id, safe='')}"
 
 
 def chart(timeline: list[dict]) -> dict:
@@ -137,14 +158,15 @@ def chart(timeline: list[dict]) -> dict:
         {"x": i * bar, "h": round(150 * counts.get(h, 0) / top, 1), "hour": h, "n": counts.get(h, 0)}
         for i, (h,) in enumerate(series)
     ]
-    labels = [{"x": b["x"], "text": b["hour"][5:].replace("T", " ") + "h"} for b in bars[:: max(1, hours // 6)]]
+    step = max(1, hours // 6, -(-LABEL_WIDTH // bar))  # about six labels, never overlapping on a short timeline
+    labels = [{"x": b["x"], "text": b["hour"][5:].replace("T", " ") + "h"} for b in bars[::step]]
     return {"bars": bars, "max": top, "width": bar, "labels": labels, "total_width": hours * bar}
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, msg: Annotated[str | None, Query(max_length=MAX_MESSAGE_CHARS)] = None) -> Response:
+def login_page(request: Request, msg: Message = None, done: Message = None) -> Response:
     """The sign-in form."""
-    return templates.TemplateResponse(request, "login.html", {"msg": msg})
+    return templates.TemplateResponse(request, "login.html", {"msg": msg, "done": done})
 
 
 @router.post("/login")
@@ -169,7 +191,7 @@ async def login(
         return _back("/console/login", "That token is unknown or revoked.")
     settings = request.app.state.settings
     session_id = await run_in_threadpool(open_session, session, row, timedelta(hours=settings.api_session_hours))
-    resp = _back("/console")
+    resp = _back("/console", done=f"Signed in as {row.name} ({row.role}).")
     resp.set_cookie(
         SESSION_COOKIE,
         session_id,
@@ -190,41 +212,133 @@ async def logout(
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:
         await run_in_threadpool(close_session, session, session_id)
-    resp = _back("/console/login")
+    resp = _back("/console/login", done="Signed out; the session is closed.")
     resp.delete_cookie(SESSION_COOKIE, path="/console")
     return resp
+
+
+def _choice(enum: type[StrEnumT], value: str | None) -> StrEnumT | None:
+    """``value`` as a member of ``enum``, else None (a console link with an odd value still renders)."""
+    return enum(value) if value is not None and value in enum.__members__ else None
+
+
+def _score(value: str | None) -> float | None:
+    """A score filter typed into the console (empty or out of [0, 1]: none)."""
+    try:
+        score = float(value or "nan")
+    except ValueError:
+        return None
+    return score if 0 <= score <= 1 else None
+
+
+class ConsoleQueue:
+    """The console queue's query parameters, read leniently (an odd value is ignored, never a 422 page): tab,
+    filters, sort, cursor."""
+
+    def __init__(
+        self,
+        kind: Annotated[str | None, Query(max_length=MAX_FILTER_CHARS)] = None,
+        status: Annotated[str | None, Query(max_length=MAX_FILTER_CHARS)] = None,
+        min_score: Annotated[str | None, Query(max_length=MAX_FILTER_CHARS)] = None,
+        flagged: Annotated[str | None, Query(max_length=MAX_FILTER_CHARS)] = None,
+        lone: Annotated[str | None, Query(max_length=MAX_FILTER_CHARS)] = None,
+        q: Annotated[str | None, Query(max_length=MAX_SEARCH_CHARS)] = None,
+        sort: Annotated[str | None, Query(max_length=MAX_FILTER_CHARS)] = None,
+        cursor: Annotated[str | None, Query(max_length=queue.MAX_CURSOR_CHARS)] = None,
+    ) -> None:
+        self.kind = _choice(SubjectKind, kind) or SubjectKind.cluster
+        self.sort = _choice(queue.QueueSort, sort) or queue.QueueSort.score
+        self.cursor = cursor
+        search = q.strip() if q else ""
+        self.filters = QueueFilters(
+            status=_choice(ReviewStatus, status),
+            min_score=_score(min_score),
+            flagged=BOOLEANS.get(flagged or ""),
+            lone=BOOLEANS.get(lone or "") if self.kind is SubjectKind.account else None,
+            search=search or None,
+        )
+
+    def params(self, **changes: object) -> dict[str, str]:
+        """The query of this view (the filters, tab and sort; no cursor) with ``changes``; unset values left out."""
+        f = self.filters
+        current = {
+            "kind": self.kind.value,
+            "status": f.status.value if f.status else None,
+            "min_score": f.min_score,
+            "flagged": None if f.flagged is None else str(f.flagged).lower(),
+            "lone": None if f.lone is None else str(f.lone).lower(),
+            "q": f.search,
+            "sort": self.sort.value,
+        }
+        return {k: str(v) for k, v in (current | changes).items() if v is not None}
+
+    def link(self, path: str = "/console", **changes: object) -> str:
+        """A URL of ``path`` with :meth:`params`."""
+        return f"{path}?{urlencode(self.params(**changes))}"
 
 
 @router.get("", response_class=HTMLResponse)
 def queue_page(
     request: Request,
-    status: Annotated[str | None, Query(max_length=MAX_FILTER_CHARS)] = None,
-    min_score: float | None = None,
-    cursor: Annotated[str | None, Query(max_length=queue.MAX_CURSOR_CHARS)] = None,
-    msg: Annotated[str | None, Query(max_length=MAX_MESSAGE_CHARS)] = None,
+    view: Annotated[ConsoleQueue, Depends()],
+    msg: Message = None,
+    done: Message = None,
     session: Session = Depends(get_session),
     who: Principal = Depends(console_user),
 ) -> Response:
-    """The queue of clusters by risk."""
-    st = ReviewStatus(status) if status is not None and status in ReviewStatus.__members__ else None
-    f = QueueFilters(status=st, min_score=min_score if min_score is not None and 0 <= min_score <= 1 else None)
+    """The queue: clusters or accounts (every flagged subject, lone accounts included) by risk or by last seen,
+    filtered, searchable by id, paged; export links for what it shows."""
+    f = view.filters
     match_templates = queue.template_matching(f, who)
-    rows, nxt, total = queue.page(session, SubjectKind.cluster, f, cursor, 50, templates=match_templates)
+    rows, nxt, total = queue.page(
+        session, view.kind, f, view.cursor, PAGE_ROWS, templates=match_templates, sort=view.sort
+    )
+    counts = queue.counts(session, view.kind, QueueFilters(), templates=match_templates)
     return templates.TemplateResponse(
         request,
         "queue.html",
         {
             "who": who,
+            "view": view,
+            "f": f,
             "rows": rows,
-            "next": nxt,
+            "next": view.link(cursor=nxt) if nxt else None,
+            "first": view.link() if view.cursor else None,
             "total": total,
-            "status": status or "",
-            "min_score": min_score,
-            "counts": queue.counts(session, SubjectKind.cluster, QueueFilters(), templates=match_templates),
+            "counts": counts,
+            "lone_flagged": queue.lone_flagged(session),
             "statuses": list(ReviewStatus),
+            "sorts": list(queue.QueueSort),
+            "formats": list(ExportFormat),
             "msg": msg,
+            "done": done,
         },
     )
+
+
+@router.get("/export")
+def console_export(
+    request: Request,
+    view: Annotated[ConsoleQueue, Depends()],
+    fmt: Annotated[str | None, Query(alias="format", max_length=MAX_FILTER_CHARS)] = None,
+    who: Principal = Depends(console_user),
+) -> StreamingResponse:
+    """The console queue as shown (tab and filters; every page, in risk order) as a download: the API's export."""
+    chosen = _choice(ExportFormat, fmt) or ExportFormat.csv
+    return export_queue(request, view.filters, view.kind, chosen, True, who)
+
+
+@router.get("/cases/{case_id}/export")
+def console_case_export(
+    request: Request,
+    case_id: RowId,
+    fmt: Annotated[str | None, Query(alias="format", max_length=MAX_FILTER_CHARS)] = None,
+    session: Session = Depends(get_session),
+    who: Principal = Depends(console_user),
+) -> StreamingResponse:
+    """A case as a download (prompt templates redacted): the API's export."""
+    chosen = _choice(ExportFormat, fmt) or ExportFormat.csv
+    return export_case(request, session, case_id, chosen, True, who)
 
 
 @router.get("/policy", response_class=HTMLResponse)
@@ -248,12 +362,37 @@ def policy_page(request: Request, who: Principal = Depends(console_user)) -> Res
     )
 
 
+def _case_context(session: Session, who: Principal, case_id: int | None) -> dict:
+    """What the case section of a subject's page shows: the case, its audit trail, the moves ``who`` may make."""
+    case = cases.get_case(session, case_id) if case_id else None
+    moves = cases.TRANSITIONS.get(case.status, {}) if case else {}
+    return {
+        "case": case,
+        "trail": events(session, entity_type="case", entity_id=str(case.id), limit=500) if case else [],
+        "moves": {to: who.can(role) for to, role in moves.items()},
+        "mine": case is None or may_change(who, case),
+        "final": FINAL,
+        "decisions": Decision,
+        "formats": list(ExportFormat),
+    }
+
+
+def _ladder_context(who: Principal, kind: SubjectKind, d: dict) -> dict:
+    """What the action section of a subject's page offers ``who``: the rungs it may apply, whether it may clear."""
+    return {
+        "rungs": {rung: who.can(overrides.needed_role(rung)) for rung in overrides.rungs(kind)},
+        "may_clear": d["override"] is None or who.can(overrides.needed_role(d["override"]["action"])),
+        "page_url": subject_url(kind, d[f"{kind.value}_id"]),
+    }
+
+
 @router.get("/clusters/{cluster_id}", response_class=HTMLResponse)
 def cluster_page(
     request: Request,
     cluster_id: str,
     redact: bool = True,
-    msg: Annotated[str | None, Query(max_length=MAX_MESSAGE_CHARS)] = None,
+    msg: Message = None,
+    done: Message = None,
     session: Session = Depends(get_session),
     who: Principal = Depends(console_user),
 ) -> Response:
@@ -265,36 +404,82 @@ def cluster_page(
         return templates.TemplateResponse(
             request, "error.html", {"who": who, "msg": exc.detail}, status_code=exc.status
         )
-    case = cases.get_case(session, d["case"]["id"]) if d["case"] else None
-    trail = events(session, entity_type="case", entity_id=str(case.id), limit=500) if case else []
-    moves = cases.TRANSITIONS.get(case.status, {}) if case else {}
     return templates.TemplateResponse(
         request,
         "cluster.html",
         {
             "who": who,
             "d": d,
-            "case": case,
-            "trail": trail,
             "chart": chart(d["timeline"]),
             "redact": redact,
-            "moves": {to: who.can(role) for to, role in moves.items()},
-            "rungs": {rung: who.can(overrides.needed_role(rung)) for rung in overrides.rungs(SubjectKind.cluster)},
-            "may_clear": d["override"] is None or who.can(overrides.needed_role(d["override"]["action"])),
-            "mine": case is None or may_change(who, case),
-            "final": FINAL,
-            "decisions": Decision,
             "msg": msg,
-        },
+            "done": done,
+        }
+        | _case_context(session, who, d["case"]["id"] if d["case"] else None)
+        | _ladder_context(who, SubjectKind.cluster, d),
     )
 
 
-def _act(url: str, action: Callable[[], object]) -> Response:
+@router.get("/accounts/{account_id}", response_class=HTMLResponse)
+def account_page(
+    request: Request,
+    account_id: str,
+    redact: bool = True,
+    msg: Message = None,
+    done: Message = None,
+    session: Session = Depends(get_session),
+    who: Principal = Depends(console_user),
+) -> Response:
+    """An account's evidence (its cluster, if any), recommended and applied action (override controls) and its case:
+    the account's own, with controls, or its cluster's, linked."""
+    redact = redact or not who.can("analyst")
     try:
-        action()
+        d = evidence.account_detail(session, account_id, redact)
+    except ServiceError as exc:
+        return templates.TemplateResponse(
+            request, "error.html", {"who": who, "msg": exc.detail}, status_code=exc.status
+        )
+    own = (
+        d["case"]
+        if d["case"] and cases.get_case(session, d["case"]["id"]).subject_type == SubjectKind.account
+        else None
+    )
+    return templates.TemplateResponse(
+        request,
+        "account.html",
+        {
+            "who": who,
+            "d": d,
+            "chart": chart(d["timeline"]),
+            "redact": redact,
+            "cluster_case": d["case"] if d["case"] and own is None else None,
+            "msg": msg,
+            "done": done,
+        }
+        | _case_context(session, who, own["id"] if own else None)
+        | _ladder_context(who, SubjectKind.account, d),
+    )
+
+
+def _act(url: str, action: Callable[[], str]) -> Response:
+    """Run ``action`` and go back to ``url`` saying what it did (its text), or why it was refused."""
+    try:
+        done = action()
     except ServiceError as exc:
         return _back(url, exc.detail)
-    return _back(url)
+    return _back(url, done=done)
+
+
+def _open_case(session: Session, who: Principal, kind: SubjectKind, subject_id: str, reason: str) -> Response:
+    url = subject_url(kind, subject_id)
+    if not who.can("analyst"):
+        return _back(url, f"role {who.role!r} may not open cases")
+
+    def run() -> str:
+        case = cases.open_case(session, who, kind, subject_id, reason or None)
+        return f"Opened case #{case.id} on {kind.value} {subject_id}."
+
+    return _act(url, run)
 
 
 @router.post("/clusters/{cluster_id}/case")
@@ -305,10 +490,22 @@ def open_case(
     who: Principal = Depends(console_user),
 ) -> Response:
     """Open a case on the cluster."""
-    url = f"/console/clusters/{quote(cluster_id)}"
-    if not who.can("analyst"):
-        return _back(url, f"role {who.role!r} may not open cases")
-    return _act(url, lambda: cases.open_case(session, who, SubjectKind.cluster, cluster_id, reason or None))
+    return _open_case(session, who, SubjectKind.cluster, cluster_id, reason)
+
+
+@router.post("/accounts/{account_id}/case")
+def open_account_case(
+    account_id: str,
+    reason: Annotated[Text, Form(max_length=2000)] = "",
+    session: Session = Depends(get_session),
+    who: Principal = Depends(console_user),
+) -> Response:
+    """Open a case on the account (a lone one, typically: a cluster's accounts are reviewed in its case)."""
+    return _open_case(session, who, SubjectKind.account, account_id, reason)
+
+
+def _case_url(case: Case) -> str:
+    return subject_url(case.subject_type, case.subject_id)
 
 
 @router.post("/cases/{case_id}/transition")
@@ -322,15 +519,20 @@ def transition(
 ) -> Response:
     """Move the case (confirming also sends the enforcement events)."""
     case = cases.get_case(session, case_id)
-    url = f"/console/clusters/{quote(case.subject_id)}"
 
-    def run() -> None:
+    def run() -> str:
         check_may_change(who, case, "change its status")
-        done, _ = cases.transition(session, who, case, status, reason or None)
+        before = case.status
+        done, changed = cases.transition(session, who, case, status, reason or None)
+        if not changed:
+            return f"Case #{case.id} is already {done.status}: nothing changed."
+        said = f"Case #{case.id} moved from {before} to {done.status}."
         if done.status == CaseStatus.confirmed_attack:
-            dispatch(session, request.app.state.publisher)
+            sent = dispatch(session, request.app.state.publisher)
+            said += f" Enforcement events sent: {sent['sent']}, pending: {sent['pending']}."
+        return said
 
-    return _act(url, run)
+    return _act(_case_url(case), run)
 
 
 @router.post("/cases/{case_id}/comment")
@@ -342,10 +544,15 @@ def comment(
 ) -> Response:
     """Comment on the case."""
     case = cases.get_case(session, case_id)
-    url = f"/console/clusters/{quote(case.subject_id)}"
+    url = _case_url(case)
     if not who.can("analyst"):
         return _back(url, f"role {who.role!r} may not comment")
-    return _act(url, lambda: cases.comment(session, who, case, body))
+
+    def run() -> str:
+        cases.comment(session, who, case, body)
+        return f"Comment added to case #{case.id}."
+
+    return _act(url, run)
 
 
 @router.post("/cases/{case_id}/decisions")
@@ -361,17 +568,44 @@ def decide(
     if account_ids is None:
         account_ids = []
     case = cases.get_case(session, case_id)
-    url = f"/console/clusters/{quote(case.subject_id)}"
+    url = _case_url(case)
     if not who.can("analyst"):
         return _back(url, f"role {who.role!r} may not decide accounts")
     if not account_ids:
         return _back(url, "tick at least one account")
 
-    def run() -> None:
+    def run() -> str:
         check_may_change(who, case, "decide its accounts")
-        cases.decide_accounts(session, who, case, account_ids, decision, reason or None)
+        changed = cases.decide_accounts(session, who, case, account_ids, decision, reason or None)
+        return f"Marked {changed} of {len(account_ids)} ticked accounts {decision} in case #{case.id}."
 
     return _act(url, run)
+
+
+def _override(
+    request: Request, session: Session, who: Principal, kind: SubjectKind, subject_id: str, action: str, reason: str
+) -> Response:
+    """Override a subject's recommended action (its enforcement event sent now when the broker answers)."""
+
+    def run() -> str:
+        if not overrides.set_override(session, who, kind, subject_id, action, reason):
+            return f"{action} was already applied by your override: nothing changed."
+        dispatch(session, request.app.state.publisher)
+        return f"Applied {action} to {kind.value} {subject_id} instead of the recommended action."
+
+    return _act(subject_url(kind, subject_id), run)
+
+
+def _clear(request: Request, session: Session, who: Principal, kind: SubjectKind, subject_id: str) -> Response:
+    """Clear a subject's override: back to the recommended action."""
+
+    def run() -> str:
+        if not overrides.clear_override(session, who, kind, subject_id):
+            return f"{kind.value.capitalize()} {subject_id} had no override: nothing changed."
+        dispatch(session, request.app.state.publisher)
+        return f"Override cleared: {kind.value} {subject_id} is back to its recommended action."
+
+    return _act(subject_url(kind, subject_id), run)
 
 
 @router.post("/clusters/{cluster_id}/override")
@@ -384,12 +618,7 @@ def override(
     who: Principal = Depends(console_user),
 ) -> Response:
     """Override the cluster's recommended action (its enforcement event sent now when the broker answers)."""
-
-    def run() -> None:
-        if overrides.set_override(session, who, SubjectKind.cluster, cluster_id, action, reason):
-            dispatch(session, request.app.state.publisher)
-
-    return _act(f"/console/clusters/{quote(cluster_id)}", run)
+    return _override(request, session, who, SubjectKind.cluster, cluster_id, action, reason)
 
 
 @router.post("/clusters/{cluster_id}/override/clear")
@@ -400,9 +629,28 @@ def clear_override(
     who: Principal = Depends(console_user),
 ) -> Response:
     """Clear the cluster's override: back to the recommended action."""
+    return _clear(request, session, who, SubjectKind.cluster, cluster_id)
 
-    def run() -> None:
-        if overrides.clear_override(session, who, SubjectKind.cluster, cluster_id):
-            dispatch(session, request.app.state.publisher)
 
-    return _act(f"/console/clusters/{quote(cluster_id)}", run)
+@router.post("/accounts/{account_id}/override")
+def account_override(
+    request: Request,
+    account_id: str,
+    action: Annotated[Text, Form(max_length=32)],
+    reason: Annotated[Text, Form(max_length=2000)] = "",
+    session: Session = Depends(get_session),
+    who: Principal = Depends(console_user),
+) -> Response:
+    """Override the account's recommended action (its enforcement event sent now when the broker answers)."""
+    return _override(request, session, who, SubjectKind.account, account_id, action, reason)
+
+
+@router.post("/accounts/{account_id}/override/clear")
+def clear_account_override(
+    request: Request,
+    account_id: str,
+    session: Session = Depends(get_session),
+    who: Principal = Depends(console_user),
+) -> Response:
+    """Clear the account's override: back to the recommended action."""
+    return _clear(request, session, who, SubjectKind.account, account_id)

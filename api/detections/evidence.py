@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from distillguard.api.auth.service import Principal
 from distillguard.api.cases.labels import effective_decisions
 from distillguard.api.cases.models import AccountDecision, Case
 from distillguard.api.detections.models import AccountRow, ClusterRow
@@ -34,7 +35,16 @@ def redact(text: str) -> str:
     return f"[redacted: {size}]"
 
 
-def _indicators(shared: dict[str, list[str]], redacted: bool) -> dict[str, list[str]]:
+def redacted(redact: bool, who: Principal) -> bool:
+    """``redact``, when ``who`` may ask for it (unredacted prompts need role analyst: 403 otherwise)."""
+    if not redact and not who.can(PROMPT_ROLE):
+        raise ServiceError(
+            403, f"unredacted prompts need role {PROMPT_ROLE!r} or above; token {who.name!r} is {who.role!r}"
+        )
+    return redact
+
+
+def indicators(shared: dict[str, list[str]], redacted: bool) -> dict[str, list[str]]:
     """Shared indicators; prompt templates are prompt text, so redacted like prompts when ``redacted``."""
     if not redacted:
         return shared
@@ -146,7 +156,7 @@ def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
         ref = {"cluster_id": cid, "known": c is not None}
         linked.append(ref | (_fields(c, LinkedCluster, *ref) if c else {}))
     return cluster_item(row, override_of(session, SubjectKind.cluster, cluster_id)) | {
-        "shared_indicators": _indicators(row.shared_indicators, redacted),
+        "shared_indicators": indicators(row.shared_indicators, redacted),
         "members": member_rows,
         "members_total": len(row.members),
         "verification_paths": dict(Counter(a.verification_path or "unknown" for a in accts)),

@@ -5,15 +5,18 @@ from __future__ import annotations
 import base64
 import math
 import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from enum import StrEnum
 
 from cachetools import LRUCache
-from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import Select, and_, exists, false, func, or_, select
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from distillguard.api.auth.service import Principal
 from distillguard.api.detections import evidence
 from distillguard.api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow
-from distillguard.api.detections.schemas import Counts, QueueFilters, QueuePage
+from distillguard.api.detections.schemas import AccountItem, ClusterExport, Counts, QueueFilters, QueuePage
 from distillguard.api.detections.service import current_epoch
 from distillguard.api.errors import ServiceError
 from distillguard.api.inputs import storable
@@ -125,6 +128,11 @@ def _sized(stmt: Select, f: QueueFilters) -> Select:
 def _cluster_filters(stmt: Select, f: QueueFilters, templates: bool, with_status: bool = True) -> Select:
     c = ClusterRow
     stmt = _sized(_record_filters(stmt, c, f, with_status), f)
+    if f.lone:
+        stmt = stmt.where(false())
+    if f.search:
+        member = exists().where(AccountRow.cluster_id == c.cluster_id, AccountRow.account_id == f.search)
+        stmt = stmt.where(or_(c.cluster_id.startswith(f.search, autoescape=True), member))
     if f.verification_path:
         stmt = stmt.where(
             exists().where(AccountRow.cluster_id == c.cluster_id, AccountRow.verification_path == f.verification_path)
@@ -145,6 +153,10 @@ def _cluster_filters(stmt: Select, f: QueueFilters, templates: bool, with_status
 def _account_filters(stmt: Select, f: QueueFilters, templates: bool, with_status: bool = True) -> Select:
     a = AccountRow
     stmt = _record_filters(stmt, a, f, with_status)
+    if f.lone is not None:
+        stmt = stmt.where(a.cluster_id.is_(None) if f.lone else a.cluster_id.is_not(None))
+    if f.search:
+        stmt = stmt.where(or_(a.account_id.startswith(f.search, autoescape=True), a.cluster_id == f.search))
     if f.min_size is not None or f.max_size is not None:
         stmt = stmt.where(a.cluster_id.in_(_sized(select(ClusterRow.cluster_id), f)))
     if f.verification_path:
@@ -171,11 +183,43 @@ _DETAIL_ONLY = {
 }
 
 
+class QueueSort(StrEnum):
+    """The order of the queue: highest score first, or most recently seen first (never seen last); then by id."""
+
+    score = "score"
+    last_seen = "last_seen"
+
+
+NEVER_SEEN = -1e300  # a last_seen cursor's value for a row never seen (rows with a last_seen are all above it)
+
+
+def _after_seen(table: type[AccountRow | ClusterRow], key, cursor: str):
+    """The rows after a last_seen cursor (most recent first, never seen last, then by id); 422 for a cursor whose
+    time is out of range."""
+    value, last = decode_cursor(cursor)
+    col = table.last_seen
+    if value == NEVER_SEEN:
+        return and_(col.is_(None), key > last)
+    try:
+        seen = datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise ServiceError(422, "invalid cursor: pass the next_cursor of a previous page unchanged") from exc
+    return or_(col < seen, and_(col == seen, key > last), col.is_(None))
+
+
 def page(
-    session: Session, kind: SubjectKind, f: QueueFilters, cursor: str | None, limit: int, *, templates: bool
+    session: Session,
+    kind: SubjectKind,
+    f: QueueFilters,
+    cursor: str | None,
+    limit: int,
+    *,
+    templates: bool,
+    sort: QueueSort = QueueSort.score,
 ) -> tuple[list, str | None, int]:
-    """(rows, next cursor or None, total matching) of one queue page, score descending then id ascending;
-    ``f.indicator`` matches prompt templates only when ``templates`` (:func:`template_matching`)."""
+    """(rows, next cursor or None, total matching) of one queue page in ``sort`` order (score descending by
+    default), then id ascending; ``f.indicator`` matches prompt templates only when ``templates``
+    (:func:`template_matching`)."""
     table, key, apply = _table(kind)
     stmt = apply(select(table), f, templates)
     total = _cached(
@@ -186,16 +230,28 @@ def page(
         templates,
         lambda: session.scalar(apply(select(func.count()).select_from(table), f, templates)) or 0,
     )
-    if cursor:
+    by_score = sort is QueueSort.score
+    if cursor and by_score:
         score, last = decode_cursor(cursor)
         stmt = stmt.where(or_(table.score < score, and_(table.score == score, key > last)))
+    elif cursor:
+        stmt = stmt.where(_after_seen(table, key, cursor))
+    order = table.score.desc() if by_score else table.last_seen.desc().nulls_last()
     stmt = stmt.options(*(defer(c) for c in _DETAIL_ONLY[kind]))
-    rows = list(session.scalars(stmt.order_by(table.score.desc(), key.asc()).limit(limit + 1)))
+    rows = list(session.scalars(stmt.order_by(order, key.asc()).limit(limit + 1)))
     nxt = None
     if len(rows) > limit:
         rows = rows[:limit]
-        nxt = encode_cursor(rows[-1].score, getattr(rows[-1], key.key))
+        end = rows[-1]
+        value = end.score if by_score else end.last_seen.timestamp() if end.last_seen else NEVER_SEEN
+        nxt = encode_cursor(value, getattr(end, key.key))
     return rows, nxt, total
+
+
+def lone_flagged(session: Session) -> int:
+    """How many flagged accounts belong to no cluster (lone harvesters: only the accounts tab lists them)."""
+    stmt = select(func.count()).select_from(AccountRow).where(AccountRow.flagged, AccountRow.cluster_id.is_(None))
+    return session.scalar(stmt) or 0
 
 
 def counts(session: Session, kind: SubjectKind, f: QueueFilters, *, templates: bool) -> dict:
@@ -216,18 +272,52 @@ def counts(session: Session, kind: SubjectKind, f: QueueFilters, *, templates: b
     return {"kind": kind, "total": sum(by_status.values()), "flagged": flagged, "by_status": dict(by_status)}
 
 
+def _items(session: Session, kind: SubjectKind, rows: list) -> list[dict]:
+    """The queue entries of ``rows`` (of ``kind``), each with its current override."""
+    item = evidence.cluster_item if kind is SubjectKind.cluster else evidence.account_item
+    key = _table(kind)[1].key
+    overrides = overrides_of(session, kind, (getattr(r, key) for r in rows))
+    return [item(r, overrides.get(getattr(r, key))) for r in rows]
+
+
 def page_json(
     session: Session, kind: SubjectKind, f: QueueFilters, cursor: str | None, limit: int, *, templates: bool
 ) -> bytes:
     """One queue page as the API's JSON body (:class:`QueuePage`)."""
     rows, nxt, total = page(session, kind, f, cursor, limit, templates=templates)
-    item = evidence.cluster_item if kind is SubjectKind.cluster else evidence.account_item
-    key = _table(kind)[1].key
-    overrides = overrides_of(session, kind, (getattr(r, key) for r in rows))
-    items = [item(r, overrides.get(getattr(r, key))) for r in rows]
-    return QueuePage(kind=kind, total=total, items=items, next_cursor=nxt).model_dump_json().encode()
+    return (
+        QueuePage(kind=kind, total=total, items=_items(session, kind, rows), next_cursor=nxt).model_dump_json().encode()
+    )
 
 
 def counts_json(session: Session, kind: SubjectKind, f: QueueFilters, *, templates: bool) -> bytes:
     """The counts under the filters as the API's JSON body (:class:`Counts`)."""
     return Counts(**counts(session, kind, f, templates=templates)).model_dump_json().encode()
+
+
+EXPORT_PAGE = 1000  # rows read per query of an export
+
+
+def export_model(kind: SubjectKind) -> type[ClusterExport] | type[AccountItem]:
+    """The body of one exported row of ``kind``: a queue entry (a cluster's with its shared indicators)."""
+    return ClusterExport if kind is SubjectKind.cluster else AccountItem
+
+
+def export_rows(
+    sessions: sessionmaker[Session], kind: SubjectKind, f: QueueFilters, *, templates: bool, redacted: bool
+) -> Iterator[ClusterExport | AccountItem]:
+    """Every queue entry matching ``f``, in queue order, read page by page (keyset) in a session of its own, so
+    that memory stays flat however many match; prompt templates among a cluster's indicators redacted when
+    ``redacted``; ``templates`` as in :func:`page`."""
+    model = export_model(kind)
+    cursor: str | None = None
+    with sessions() as session:
+        while True:
+            rows, cursor, _ = page(session, kind, f, cursor, EXPORT_PAGE, templates=templates)
+            for row, item in zip(rows, _items(session, kind, rows), strict=True):
+                if kind is SubjectKind.cluster:
+                    item["shared_indicators"] = evidence.indicators(row.shared_indicators, redacted)
+                yield model.model_validate(item)
+            session.expunge_all()  # the rows of a page are not kept for the rest of the export
+            if cursor is None:
+                return

@@ -34,6 +34,15 @@ class QueueFilters(BaseModel):
         description="The indicator's kind (ip, asn, payment_fingerprint...). `template` (prompt text) needs role "
         "analyst (403 for viewers); a viewer's indicator without a kind does not match templates.",
     )
+    lone: bool | None = Field(
+        None, description="Accounts in no cluster (true: lone harvesters) or in one (false); a cluster is never lone."
+    )
+    search: str | None = Field(
+        None,
+        max_length=128,
+        description="An id: clusters whose id starts with it or with this member account; accounts whose id starts "
+        "with it or in this cluster (`%` and `_` are literal).",
+    )
 
 
 class OverrideOut(BaseModel):
@@ -85,6 +94,13 @@ class ClusterItem(ClusterFields):
     """A cluster in the queue."""
 
     indicator_kinds: list[str]
+
+
+class ClusterExport(ClusterItem):
+    """A cluster as the queue export writes it: its queue entry and the indicators its members share (prompt
+    templates redacted as in the evidence)."""
+
+    shared_indicators: dict[str, list[str]]
 
 
 class AccountItem(LadderFields):

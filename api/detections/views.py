@@ -6,22 +6,18 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from distillguard.api.auth.service import Principal
 from distillguard.api.deps import get_session, viewer
 from distillguard.api.detections import evidence, queue
 from distillguard.api.detections.schemas import AccountDetail, ClusterDetail, Counts, QueueFilters, QueuePage
-from distillguard.api.errors import COMMON, NOT_FOUND, ServiceError
+from distillguard.api.errors import COMMON, NOT_FOUND
+from distillguard.api.tabular import DOWNLOAD, ExportFormat, columns, download
 from distillguard.detector.records import SubjectKind
 
 router = APIRouter(prefix="/api/v1", tags=["detections"], responses=COMMON)
-
-
-def _redacted(redact: bool, who: Principal) -> bool:
-    if not redact and not who.can("analyst"):
-        raise ServiceError(403, f"unredacted prompts need role 'analyst' or above; token {who.name!r} is {who.role!r}")
-    return redact
 
 
 @router.get("/detections", response_model=QueuePage, summary="Detections queue (highest risk first)")
@@ -63,13 +59,50 @@ async def get_counts(
     return Response(body, media_type="application/json")
 
 
+def export_queue(
+    request: Request, f: QueueFilters, kind: SubjectKind, fmt: ExportFormat, redact: bool, who: Principal
+) -> StreamingResponse:
+    """The queue under ``f`` as a download (every page, streamed); the template rule of the queue, the redaction
+    rule of the evidence."""
+    rows = queue.export_rows(
+        request.app.state.sessions,
+        kind,
+        f,
+        templates=queue.template_matching(f, who),
+        redacted=evidence.redacted(redact, who),
+    )
+    return download(fmt, f"detections-{kind.value}", columns(queue.export_model(kind), f"{kind.value}_id"), rows)
+
+
+@router.get(
+    "/detections/export",
+    response_class=StreamingResponse,
+    responses=DOWNLOAD,
+    summary="The queue as CSV or JSON Lines (every page)",
+)
+def get_export(
+    request: Request,
+    f: Annotated[QueueFilters, Query()],
+    kind: SubjectKind = SubjectKind.cluster,
+    fmt: Annotated[ExportFormat, Query(alias="format", description="csv or jsonl.")] = ExportFormat.csv,
+    redact: bool = True,
+    who: Principal = Depends(viewer),
+) -> StreamingResponse:
+    """Every queue entry matching the filters, in queue order, streamed as an attachment: JSON Lines rows are the
+    queue's items (a cluster's with its ``shared_indicators``); CSV has a column per field (lists joined by
+    ``; ``, a nested field as ``override.action``; a cell that starts like a formula is prefixed with ``'``).
+    Matching templates (``indicator_kind=template``) and ``redact=false`` (template indicators in clear) need
+    role analyst."""
+    return export_queue(request, f, kind, fmt, redact, who)
+
+
 @router.get("/clusters/{cluster_id}", response_model=ClusterDetail, responses=NOT_FOUND, summary="Cluster evidence")
 def get_cluster(
     cluster_id: str, redact: bool = True, session: Session = Depends(get_session), who: Principal = Depends(viewer)
 ) -> dict:
     """A cluster with members, shared indicators, hourly timeline, sample prompts, reasons, linked clusters, case.
     ``redact=false`` shows prompt text (analysts and above)."""
-    return evidence.cluster_detail(session, cluster_id, _redacted(redact, who))
+    return evidence.cluster_detail(session, cluster_id, evidence.redacted(redact, who))
 
 
 @router.get("/accounts/{account_id}", response_model=AccountDetail, responses=NOT_FOUND, summary="Account evidence")
@@ -77,4 +110,4 @@ def get_account(
     account_id: str, redact: bool = True, session: Session = Depends(get_session), who: Principal = Depends(viewer)
 ) -> dict:
     """An account with its timeline, sample prompts, reasons, cluster and case."""
-    return evidence.account_detail(session, account_id, _redacted(redact, who))
+    return evidence.account_detail(session, account_id, evidence.redacted(redact, who))

@@ -4,15 +4,19 @@ the embedded Kafka-protocol broker, an app client and one token per role."""
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -28,9 +32,10 @@ from distillguard.api.settings import ApiSettings
 from distillguard.streams.admin import ensure_topics
 from distillguard.streams.broker import EmbeddedBroker
 from tests.api import seed
-from tests.ports import free_port
+from tests.ports import HOST, free_port
 from tests.services import missing, unreachable_reason
 
+SERVER_START_SECONDS = 10
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_ADMIN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test"
 ORIGIN = "http://testserver"  # the TestClient's origin (console posts must come from it)
@@ -168,6 +173,24 @@ def make_api(
     app = create_app(settings, outbox_loop=False, clock=clock)
     with TestClient(app) as client:
         yield Api(client, url, settings, tokens)
+
+
+@contextmanager
+def served(app: FastAPI) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on a free loopback port: its base URL (a client that streams
+    responses, unlike the TestClient, which reads them whole)."""
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://{HOST}:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(SERVER_START_SECONDS)
 
 
 @pytest.fixture

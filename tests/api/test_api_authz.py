@@ -43,6 +43,9 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("GET", "/console/static/{path}", ""): (OK, OK, OK, OK, OK),
     ("GET", "/api/v1/detections", ""): (401, OK, OK, OK, OK),
     ("GET", "/api/v1/detections", "indicator_kind=template"): (401, 403, OK, OK, OK),
+    ("GET", "/api/v1/detections/export", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/detections/export", "indicator_kind=template"): (401, 403, OK, OK, OK),
+    ("GET", "/api/v1/detections/export", "redact=false"): (401, 403, OK, OK, OK),
     ("GET", "/api/v1/detections/counts", ""): (401, OK, OK, OK, OK),
     ("GET", "/api/v1/detections/counts", "indicator_kind=template"): (401, 403, OK, OK, OK),
     ("GET", "/api/v1/clusters/{cluster_id}", ""): (401, OK, OK, OK, OK),
@@ -53,6 +56,8 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("GET", "/api/v1/cases", ""): (401, OK, OK, OK, OK),
     ("POST", "/api/v1/cases", ""): (401, 403, OK, OK, OK),
     ("GET", "/api/v1/cases/{case_id}", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/cases/{case_id}/export", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/cases/{case_id}/export", "redact=false"): (401, 403, OK, OK, OK),
     ("POST", "/api/v1/cases/{case_id}/assign", ""): (401, 403, OK, OK, OK),
     ("POST", "/api/v1/cases/{case_id}/comments", ""): (401, 403, OK, OK, OK),
     ("POST", "/api/v1/cases/{case_id}/decisions", ""): (401, 403, OK, OK, OK),
@@ -78,6 +83,9 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("POST", "/console/logout", ""): (OK, OK, OK, OK, OK),
     ("GET", "/console", ""): (SIGN_IN, OK, OK, OK, OK),
     ("GET", "/console/clusters/{cluster_id}", ""): (SIGN_IN, OK, OK, OK, OK),
+    ("GET", "/console/accounts/{account_id}", ""): (SIGN_IN, OK, OK, OK, OK),
+    ("GET", "/console/export", ""): (SIGN_IN, OK, OK, OK, OK),
+    ("GET", "/console/cases/{case_id}/export", ""): (SIGN_IN, OK, OK, OK, OK),
     ("GET", "/console/policy", ""): (SIGN_IN, OK, OK, OK, OK),
     ("POST", "/console/clusters/{cluster_id}/case", ""): (SIGN_IN, REFUSED, OK, OK, OK),
     ("POST", "/console/cases/{case_id}/transition", ""): (SIGN_IN, REFUSED, OK, OK, OK),
@@ -88,6 +96,11 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("POST", "/console/clusters/{cluster_id}/override", "takedown"): (SIGN_IN, REFUSED, REFUSED, OK, OK),
     ("POST", "/console/clusters/{cluster_id}/override/clear", ""): (SIGN_IN, REFUSED, OK, OK, OK),
     ("POST", "/console/clusters/{cluster_id}/override/clear", "taken down"): (SIGN_IN, REFUSED, REFUSED, OK, OK),
+    ("POST", "/console/accounts/{account_id}/case", ""): (SIGN_IN, REFUSED, OK, OK, OK),
+    ("POST", "/console/accounts/{account_id}/override", ""): (SIGN_IN, REFUSED, OK, OK, OK),
+    ("POST", "/console/accounts/{account_id}/override", "suspend"): (SIGN_IN, REFUSED, REFUSED, OK, OK),
+    ("POST", "/console/accounts/{account_id}/override/clear", ""): (SIGN_IN, REFUSED, OK, OK, OK),
+    ("POST", "/console/accounts/{account_id}/override/clear", "suspended"): (SIGN_IN, REFUSED, REFUSED, OK, OK),
 }
 
 # Routes whose success is a change: exactly one audit record with this action, by the caller.
@@ -110,6 +123,9 @@ AUDITED = {
     ("DELETE", "/api/v1/clusters/{cluster_id}/override"): "override.clear",
     ("POST", "/console/clusters/{cluster_id}/override"): "override.set",
     ("POST", "/console/clusters/{cluster_id}/override/clear"): "override.clear",
+    ("POST", "/console/accounts/{account_id}/case"): "case.open",
+    ("POST", "/console/accounts/{account_id}/override"): "override.set",
+    ("POST", "/console/accounts/{account_id}/override/clear"): "override.clear",
 }
 # Routes whose success changes only delivery state. Every other route changes nothing.
 DELIVERY: dict[tuple[str, str], str] = {
@@ -234,7 +250,7 @@ def _override(kind: SubjectKind, action: str, account: str = "", form: bool = Fa
         subject = account or w.cluster()
         body = {"action": action, "reason": f"triage by {role}"}
         if form:
-            return Req(f"/console/clusters/{subject}/override", data=body, expect=303, entity=subject)
+            return Req(f"/console/{kind}s/{subject}/override", data=body, expect=303, entity=subject)
         return Req(f"/api/v1/{kind}s/{subject}/override", json=body, entity=subject)
 
     return build
@@ -247,7 +263,7 @@ def _cleared(kind: SubjectKind, action: str, account: str = "", form: bool = Fal
         subject = account or w.cluster()
         w.override(kind, subject, action)
         if form:
-            return Req(f"/console/clusters/{subject}/override/clear", data={}, expect=303, entity=subject)
+            return Req(f"/console/{kind}s/{subject}/override/clear", data={}, expect=303, entity=subject)
         return Req(f"/api/v1/{kind}s/{subject}/override", entity=subject)
 
     return build
@@ -268,6 +284,11 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
     ("GET", "/console/static/{path}", ""): _url("/console/static/console.css"),
     ("GET", "/api/v1/detections", ""): _url("/api/v1/detections?kind=account&limit=200"),
     ("GET", "/api/v1/detections", "indicator_kind=template"): _url(f"/api/v1/detections?{BY_TEMPLATE}"),
+    ("GET", "/api/v1/detections/export", ""): _url("/api/v1/detections/export?kind=account&format=csv"),
+    ("GET", "/api/v1/detections/export", "indicator_kind=template"): _url(
+        f"/api/v1/detections/export?format=jsonl&{BY_TEMPLATE}"
+    ),
+    ("GET", "/api/v1/detections/export", "redact=false"): _url("/api/v1/detections/export?format=jsonl&redact=false"),
     ("GET", "/api/v1/detections/counts", ""): _url("/api/v1/detections/counts"),
     ("GET", "/api/v1/detections/counts", "indicator_kind=template"): _url(f"/api/v1/detections/counts?{BY_TEMPLATE}"),
     ("GET", "/api/v1/clusters/{cluster_id}", ""): _url("/api/v1/clusters/c-hydra"),
@@ -280,6 +301,10 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
         "/api/v1/cases", expect=201, json={"subject_type": "account", "subject_id": w.account()}
     ),
     ("GET", "/api/v1/cases/{case_id}", ""): lambda w, _r: Req(f"/api/v1/cases/{w.confirmed}"),
+    ("GET", "/api/v1/cases/{case_id}/export", ""): lambda w, _r: Req(f"/api/v1/cases/{w.confirmed}/export?format=csv"),
+    ("GET", "/api/v1/cases/{case_id}/export", "redact=false"): lambda w, _r: Req(
+        f"/api/v1/cases/{w.confirmed}/export?format=jsonl&redact=false"
+    ),
     ("POST", "/api/v1/cases/{case_id}/assign", ""): _case_call(
         "assign", {"assignee": "analyst-user", "reason": "rota"}
     ),
@@ -313,6 +338,11 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
     ("POST", "/console/logout", ""): lambda _w, _r: Req("/console/logout", expect=303),
     ("GET", "/console", ""): _url("/console"),
     ("GET", "/console/clusters/{cluster_id}", ""): _url("/console/clusters/c-hydra"),
+    ("GET", "/console/accounts/{account_id}", ""): _url("/console/accounts/acct-h001"),
+    ("GET", "/console/export", ""): _url("/console/export?kind=account&format=jsonl&flagged=true&q=acct-h"),
+    ("GET", "/console/cases/{case_id}/export", ""): lambda w, _r: Req(
+        f"/console/cases/{w.confirmed}/export?format=csv"
+    ),
     ("GET", "/console/policy", ""): _url("/console/policy"),
     ("POST", "/console/clusters/{cluster_id}/case", ""): lambda w, _r: Req(
         f"/console/clusters/{w.cluster()}/case", data={"reason": "triage"}, expect=303
@@ -329,6 +359,19 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
     ("POST", "/console/clusters/{cluster_id}/override", "takedown"): _override(CLUSTER, "takedown", form=True),
     ("POST", "/console/clusters/{cluster_id}/override/clear", ""): _cleared(CLUSTER, "watch", form=True),
     ("POST", "/console/clusters/{cluster_id}/override/clear", "taken down"): _cleared(CLUSTER, "takedown", form=True),
+    ("POST", "/console/accounts/{account_id}/case", ""): lambda w, _r: Req(
+        f"/console/accounts/{w.account()}/case", data={"reason": "lone harvester"}, expect=303
+    ),
+    ("POST", "/console/accounts/{account_id}/override", ""): _override(ACCOUNT, "watch", "acct-k007", form=True),
+    ("POST", "/console/accounts/{account_id}/override", "suspend"): _override(
+        ACCOUNT, "suspend", "acct-k008", form=True
+    ),
+    ("POST", "/console/accounts/{account_id}/override/clear", ""): _cleared(
+        ACCOUNT, "throttle", "acct-k009", form=True
+    ),
+    ("POST", "/console/accounts/{account_id}/override/clear", "suspended"): _cleared(
+        ACCOUNT, "suspend", "acct-k002", form=True
+    ),
 }
 
 

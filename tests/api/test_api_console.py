@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from distillguard.api.app import create_app
-from tests.api.conftest import Api
-from tests.ports import free_port
+from tests.api.conftest import Api, served
 from tests.services import missing
 
 CHROMIUM = "/usr/bin/chromium"
@@ -23,19 +19,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def server(sqlite_api: Api) -> Iterator[str]:
     """The app served by uvicorn on a free loopback port."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(sqlite_api.settings, outbox_loop=False), host="127.0.0.1", port=port, log_level="warning"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with served(create_app(sqlite_api.settings, outbox_loop=False)) as url:
+        yield url
 
 
 @pytest.fixture
@@ -142,3 +127,92 @@ def test_console_and_docs_render_under_the_content_security_policy(server: str, 
     page.goto(server + "/docs")
     expect(page.locator(".opblock").first).to_be_visible()  # Swagger UI 5 renders the OpenAPI 3.1 document
     assert violations == []
+
+
+NARROW = {"width": 400, "height": 800}  # below the ~420 px the console must not break at
+LONE = "acct-s005"  # the seed's one flagged account in no cluster
+
+
+def _sign_in(page, server: str, token: str) -> None:
+    page.goto(server + "/console/login")
+    page.fill("input[name=token]", token)
+    page.click("button[type=submit]")
+
+
+def _fits(page) -> bool:
+    """No horizontal scrolling of the page itself (wide tables scroll inside their own container)."""
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_accounts_tab_lone_account_page_and_exports(server: str, sqlite_api: Api, page, tmp_path: Path) -> None:
+    """A lone flagged account is reachable from the queue (the accounts tab), its page shows evidence and the
+    override form, every action says what it did, the export links carry the filters, nothing asks for
+    /favicon.ico, and the pages fit a 400 px screen with IPs unbroken."""
+    from playwright.sync_api import expect
+
+    missing_paths: list[str] = []
+    page.on("response", lambda r: missing_paths.append(r.url) if r.status == 404 else None)
+    _sign_in(page, server, sqlite_api.tokens["analyst"])
+    expect(page.locator(".flash.done")).to_have_text("Signed in as analyst-user (analyst).")
+    expect(page.locator("#lone")).to_contain_text("1 flagged account in no cluster")
+    page.click("#lone a")
+    expect(page.locator("#tab-account")).to_have_class("active")
+    expect(page.locator("#flagged")).to_have_value("true")
+    expect(page.locator("#lone-filter")).to_have_value("true")
+    expect(page.locator("#queue tbody tr")).to_have_count(1)
+    expect(page.locator("#queue tbody tr")).to_contain_text(LONE)
+    page.screenshot(path=str(tmp_path / "accounts-tab.png"), full_page=True)
+
+    page.select_option("#lone-filter", "")
+    page.click("form.filters button")
+    expect(page.locator("#queue tbody tr")).to_have_count(50)  # 51 flagged accounts: a second page
+    page.click("#next-page")
+    expect(page.locator("#queue tbody tr")).to_have_count(1)
+    expect(page.locator("#first-page")).to_be_visible()
+    csv_link = page.locator("#exports a", has_text="Export CSV")
+    href = csv_link.get_attribute("href") or ""
+    assert "kind=account" in href and "flagged=true" in href and "cursor" not in href
+    with page.expect_download() as download:
+        csv_link.click()
+    exported = Path(download.value.path()).read_text().splitlines()
+    assert exported[0].startswith("account_id,") and len(exported) == 1 + 51  # the header, every flagged account
+
+    page.fill("#search", LONE)
+    page.select_option("#sort", "last_seen")
+    page.click("form.filters button")
+    expect(page.locator("#queue tbody tr")).to_have_count(1)
+    page.click(f"text={LONE}")
+    expect(page.locator("h1")).to_contain_text(LONE)
+    expect(page.locator("#account-cluster")).to_contain_text("a lone account")
+    expect(page.locator("#timeline rect")).to_have_count(5)
+    page.select_option("#override-action", "throttle")
+    page.fill("#override-reason", "a lone harvester")
+    page.click("#override-set")
+    expect(page.locator("#applied")).to_have_text("throttle")
+    expect(page.locator(".flash.done")).to_contain_text(f"Applied throttle to account {LONE}")
+    page.fill("#case input[name=reason]", "lone harvester")
+    page.click("#open-case")
+    expect(page.locator(".flash.done")).to_contain_text(f"Opened case #1 on account {LONE}")
+    page.click("button.act.in_review")
+    expect(page.locator(".flash.done")).to_have_text("Case #1 moved from open to in_review.")
+    expect(page.locator("#case-export a")).to_have_count(2)
+    page.screenshot(path=str(tmp_path / "account.png"), full_page=True)
+    with page.expect_download() as download:
+        page.click("#case-export a:has-text('Export JSONL')")
+    records = Path(download.value.path()).read_text().splitlines()
+    assert [r.split('"record":"')[1].split('"')[0] for r in records] == ["case", "account", "audit", "audit"]
+
+    page.set_viewport_size(NARROW)
+    assert _fits(page)
+    page.goto(server + "/console/clusters/c-hydra")
+    assert _fits(page)
+    ip = page.locator(".indicators code", has_text="203.0.113.7")
+    height = ip.evaluate("e => e.getBoundingClientRect().height")
+    line = ip.evaluate("e => parseFloat(getComputedStyle(e).lineHeight) || e.getBoundingClientRect().height")
+    assert height <= line * 1.5  # one line: the address is not broken
+    page.click("table.members a:has-text('acct-h001')")
+    expect(page.locator("#account-cluster")).to_contain_text("c-hydra")
+    page.goto(server + "/console?kind=account")
+    assert _fits(page)
+    page.screenshot(path=str(tmp_path / "queue-narrow.png"), full_page=True)
+    assert [u for u in missing_paths if u.endswith("/favicon.ico")] == [] and missing_paths == []

@@ -62,6 +62,13 @@ def test_filters(api: Api) -> None:
     ]
     assert set(ids(kind="account", indicator="card-5511")) == {f"acct-k{i:03d}" for i in range(10)}
     assert ids(kind="account", model="frontier-1", max_score=0.1) == ["acct-s000"]
+    assert ids(search="c-hydra") == ["c-hydra", "c-hydra-2"]  # ids starting with it
+    assert ids(search="acct-u003") == ["c-uni"]  # the cluster of this account
+    assert ids(search="c-%") == [] and ids(kind="account", search="acct-_00") == []  # literal % and _
+    assert ids(kind="account", search="acct-r") == ["acct-r001", "acct-r000"]
+    assert len(ids(kind="account", search="c-hydra-2")) == 10  # the accounts of this cluster
+    assert ids(kind="account", lone=True, flagged=True) == ["acct-s005"]  # the lone harvester
+    assert len(ids(kind="account", lone=False)) == 127 and ids(lone=True) == [] and len(ids(lone=False)) == 4
 
 
 def test_status_filter_and_counts_follow_cases(api: Api) -> None:
