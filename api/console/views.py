@@ -301,7 +301,7 @@ def queue_page(
             "who": who,
             "view": view,
             "f": f,
-            "rows": rows,
+            "rows": queue.queue_items(session, view.kind, rows),
             "next": view.link(cursor=nxt) if nxt else None,
             "first": view.link() if view.cursor else None,
             "total": total,

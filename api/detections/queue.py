@@ -272,7 +272,7 @@ def counts(session: Session, kind: SubjectKind, f: QueueFilters, *, templates: b
     return {"kind": kind, "total": sum(by_status.values()), "flagged": flagged, "by_status": dict(by_status)}
 
 
-def _items(session: Session, kind: SubjectKind, rows: list) -> list[dict]:
+def queue_items(session: Session, kind: SubjectKind, rows: list) -> list[dict]:
     """The queue entries of ``rows`` (of ``kind``), each with its current override."""
     item = evidence.cluster_item if kind is SubjectKind.cluster else evidence.account_item
     key = _table(kind)[1].key
@@ -286,7 +286,9 @@ def page_json(
     """One queue page as the API's JSON body (:class:`QueuePage`)."""
     rows, nxt, total = page(session, kind, f, cursor, limit, templates=templates)
     return (
-        QueuePage(kind=kind, total=total, items=_items(session, kind, rows), next_cursor=nxt).model_dump_json().encode()
+        QueuePage(kind=kind, total=total, items=queue_items(session, kind, rows), next_cursor=nxt)
+        .model_dump_json()
+        .encode()
     )
 
 
@@ -314,7 +316,7 @@ def export_rows(
     with sessions() as session:
         while True:
             rows, cursor, _ = page(session, kind, f, cursor, EXPORT_PAGE, templates=templates)
-            for row, item in zip(rows, _items(session, kind, rows), strict=True):
+            for row, item in zip(rows, queue_items(session, kind, rows), strict=True):
                 if kind is SubjectKind.cluster:
                     item["shared_indicators"] = evidence.indicators(row.shared_indicators, redacted)
                 yield model.model_validate(item)

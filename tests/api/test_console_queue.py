@@ -14,7 +14,7 @@ import pytest
 from distillguard.api.console.views import LABEL_WIDTH, chart
 from distillguard.api.database import session_scope
 from distillguard.api.detections import queue
-from distillguard.api.detections.models import AccountRow
+from distillguard.api.detections.models import AccountRow, ClusterRow
 from tests.api.conftest import Api
 
 NEXT = re.compile(r'<a href="([^"]+)" id="next-page">')
@@ -107,3 +107,21 @@ def test_every_console_action_says_what_it_did(sqlite_api: Api) -> None:
         "Case #1 moved from in_review to dismissed."
     )
     assert post("/console/accounts/acct-s005/case") == "Opened case #2 on account acct-s005."
+
+
+def test_the_queue_shows_the_applied_action_and_an_override_beside_the_recommendation(sqlite_api: Api) -> None:
+    headers, _ = sqlite_api.console("viewer")
+    row = re.compile(r'<a href="/console/clusters/c-hydra">c-hydra</a>.*?</tr>', re.S)
+    before = row.search(sqlite_api.client.get("/console", headers=headers).text).group(0)
+    with session_scope(sqlite_api.url) as s:
+        recommended = s.get(ClusterRow, "c-hydra").action
+    assert f"<td>{recommended}</td>" in before and "override" not in before
+    r = sqlite_api.client.put(
+        "/api/v1/clusters/c-hydra/override",
+        json={"action": "watch", "reason": "a partner's load test, agreed in writing"},
+        headers=sqlite_api.h("analyst"),
+    )
+    assert r.status_code == 200, r.text
+    after = row.search(sqlite_api.client.get("/console", headers=headers).text).group(0)
+    assert f'<td>watch <span class="muted">(override; recommended {recommended})</span></td>' in after
+    sqlite_api.client.cookies.clear()
