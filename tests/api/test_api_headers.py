@@ -44,9 +44,14 @@ def test_console_templates_have_no_inline_script_or_style() -> None:
         assert not re.search(r"\sstyle=|<style|\son[a-z]+=", html), page.name
 
 
+EMPTY_ICON = "data:,"
+
+
 def test_docs_load_swagger_ui_from_this_origin_only(sqlite_api: Api) -> None:
     html = sqlite_api.client.get("/docs").text
     refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert refs.count(EMPTY_ICON) == 1  # the empty favicon: no request at all, from any origin
+    refs.remove(EMPTY_ICON)
     assert refs and all(ref.startswith("/") and not ref.startswith("//") for ref in refs)
     assert "cdn" not in html.lower() and "<script>" not in html
     for ref in refs:
