@@ -4,6 +4,7 @@ revocation and expiry; console posts need this origin and the session's CSRF tok
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import text
 
@@ -16,7 +17,9 @@ SAME = {"Origin": ORIGIN}
 
 def _sign_in(api: Api, role: str = "analyst") -> str:
     r = api.client.post("/console/login", data={"token": api.tokens[role]}, headers=SAME, follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/console"
+    where = urlsplit(r.headers["location"])
+    assert r.status_code == 303 and where.path == "/console"
+    assert parse_qs(where.query) == {"done": [f"Signed in as {role}-user ({role})."]}
     api.client.cookies.clear()
     cookie = r.headers["set-cookie"]
     assert api.tokens[role] not in cookie
@@ -60,7 +63,7 @@ def test_sign_out_ends_the_session_on_the_server(sqlite_api: Api) -> None:
         headers=SAME | {"Cookie": f"dg_session={session_id}"},
         follow_redirects=False,
     )
-    assert r.status_code == 303 and r.headers["location"] == "/console/login"
+    assert r.status_code == 303 and r.headers["location"] == "/console/login?done=Signed+out%3B+the+session+is+closed."
     sqlite_api.client.cookies.clear()
     assert _page(sqlite_api, session_id) == 303  # the old cookie value: back to sign-in
 
