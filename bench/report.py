@@ -299,7 +299,9 @@ def render_growth(r: dict) -> str:
         )
         for d in r["days"]["days"]
     ]
-    table = _table(("run", "events", "accounts", "events/s (one core)", "vs JSON parse", "peak RSS"), rows)
+    table = _table(
+        ("run", "events", "accounts", "events per CPU second (one core)", "CPU vs JSON parse", "peak RSS"), rows
+    )
     acc, days, t = r["accounts"], r["days"], r["targets"]
     return table + (
         f"\n\nMemory per further account: {acc['bytes_per_further_account']:,} bytes (target <= "
