@@ -8,13 +8,18 @@ numbers, arrays and dicts, serialised by :meth:`snapshot` without pickle.
 from __future__ import annotations
 
 import math
-from collections import deque
+from array import array
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from functools import partial
+from itertools import repeat
+from typing import Any
 
 import msgspec
 import numpy as np
 
+from distillguard.detector.dedup import SeenIds, digest
 from distillguard.detector.events import Event
 from distillguard.detector.signals import (
     AGENTIC,
@@ -58,7 +63,10 @@ HIGH_MAX_TOKENS = 8000  # a max_tokens this high asks for long outputs (the HIGH
 SAMPLE_CHARS = 2000  # sample prompts kept per account are cut to this length
 TEMPLATE_TEXT_CHARS = 80  # a template's opening / closing kept to show in cluster evidence
 TEMPLATE_TEXTS = 200_000  # openings and closings kept at most (the first ones seen)
-INFRA_CACHE = 500_000  # raw (card, ip, asn, tls, ua, key) combinations remembered; cleared when full
+# Raw (card, ip, asn, tls, ua, key) combinations remembered with their ids; cleared when full. Each holds its
+# event's strings (about 600 bytes), so the cache is a fixed cost (at most ~80 MB), not one per account.
+INFRA_CACHE = 1 << 17
+SNAPSHOT_VERSION = 2  # 2: event ids as digests (version 1 snapshots are still read)
 CLOCK_EVERY = 4096  # the wall clock is read once per this many time-rule checks (a power of two)
 
 # Accumulated per account: name -> dtype. Sums over requests unless noted.
@@ -189,12 +197,13 @@ class AccountState:
     samples: dict[int, list[str]] = field(default_factory=dict)
     watermark: float = -math.inf
     stats: dict[str, int] = field(default_factory=lambda: dict(events=0, duplicates=0, late=0, rejected=0))
-    _seen: set[str] = field(default_factory=set)
-    _seen_buckets: deque = field(default_factory=deque)  # (hour, [ids])
+    _seen: SeenIds = field(default_factory=SeenIds)  # event ids within the de-duplication horizon
+    _seen_below: int = -(2**62)  # event hours below this have left the de-duplication window
     _pending: EventBuffer = field(default_factory=EventBuffer)
     _dirty: set[int] = field(default_factory=set)  # accounts changed since the last summaries export
     _pairs_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     _infra: dict[tuple, tuple[int, ...]] = field(default_factory=dict)
+    _ip_subnet: array = field(default_factory=lambda: array("q"))  # ip id -> subnet id, -1 until needed
     _clock_calls: int = 0
     _now: float = 0.0
 
@@ -214,8 +223,8 @@ class AccountState:
         ua = ua or ""
         ids = (
             intern("card", card) if card else -1,
-            intern("ip", ip),
-            intern("subnet", subnet_of(ip)),
+            ip_id := intern("ip", ip),
+            self._subnet(ip_id, ip),
             intern("asn", str(asn)) if asn is not None else -1,
             intern("client", f"{tls or '-'}|{ua}") if (tls or ua) else -1,
             intern("api_key", api_key),
@@ -224,6 +233,16 @@ class AccountState:
             self._infra.clear()
         self._infra[raw] = ids
         return ids
+
+    def _subnet(self, ip_id: int, ip: str) -> int:
+        """The subnet id of an interned IP address (parsed once per address)."""
+        memo = self._ip_subnet
+        if ip_id >= len(memo):
+            memo.extend(repeat(-1, ip_id + 1 - len(memo)))
+        sub = memo[ip_id]
+        if sub < 0:
+            sub = memo[ip_id] = self._intern("subnet", subnet_of(ip))
+        return sub
 
     def _new_account(self, name: str) -> int:
         """Register an account (its accumulators start empty) and return its id."""
@@ -270,7 +289,7 @@ class AccountState:
     def add(self, ev: Event, ts: float | None = None) -> Rejected | None:
         """Buffer one event (``ts``: its epoch seconds, if already known); return a :class:`Rejected`
         if it is refused by the time rules."""
-        eid = ev.event_id
+        eid = digest(ev.event_id)
         if eid in self._seen:
             self.stats["duplicates"] += 1
             return None
@@ -280,11 +299,7 @@ class AccountState:
         if reason is not None:
             self.stats["rejected"] += 1
             return Rejected(ev, reason)
-        hour = int(ts // HOUR)
-        if not self._seen_buckets or self._seen_buckets[-1][0] != hour:
-            self._seen_buckets.append((hour, []))
-        self._seen_buckets[-1][1].append(eid)
-        self._seen.add(eid)
+        self._seen.add(eid, int(ts // HOUR))
         if ts > self.watermark:
             self.watermark = ts
         elif ts < self.watermark - HOUR:
@@ -468,10 +483,12 @@ class AccountState:
         self._pairs_cache.clear()
 
     def _evict_seen(self) -> None:
+        if not math.isfinite(self.watermark):
+            return
         horizon = int((self.watermark - self.dedup_horizon_hours * HOUR) // HOUR)
-        while self._seen_buckets and self._seen_buckets[0][0] < horizon:
-            _, ids = self._seen_buckets.popleft()
-            self._seen.difference_update(ids)
+        if horizon > self._seen_below:
+            self._seen.evict_before(horizon)
+            self._seen_below = horizon
 
     # ---- views -----------------------------------------------------------------------------------
     @property
@@ -508,7 +525,7 @@ class AccountState:
         self.fold()
         n = self.size
         doc = {
-            "v": 1,
+            "v": SNAPSHOT_VERSION,
             "dedup_horizon_hours": self.dedup_horizon_hours,
             "max_future_minutes": self.max_future_minutes,
             "names": self.names,
@@ -527,7 +544,7 @@ class AccountState:
             "samples": [list(self.samples.keys()), list(self.samples.values())],
             "watermark": self.watermark if math.isfinite(self.watermark) else None,
             "stats": self.stats,
-            "seen": [[h, ids] for h, ids in self._seen_buckets],
+            "seen": [*(a.tobytes() for a in self._seen.arrays()), self._seen_below],
         }
         return msgspec.msgpack.encode(doc)
 
@@ -535,7 +552,7 @@ class AccountState:
     def restore(cls, data: bytes) -> AccountState:
         """Rebuild a state from :meth:`snapshot` bytes."""
         doc = msgspec.msgpack.decode(data)
-        if doc.get("v") != 1:
+        if doc.get("v") not in (1, SNAPSHOT_VERSION):
             raise ValueError(f"unsupported state snapshot version {doc.get('v')!r}")
         st = cls(dedup_horizon_hours=doc["dedup_horizon_hours"], max_future_minutes=doc["max_future_minutes"])
         st.names = doc["names"]
@@ -567,8 +584,12 @@ class AccountState:
         st._recount_top_templates()
         st.watermark = -math.inf if doc["watermark"] is None else doc["watermark"]
         st.stats = doc["stats"]
-        st._seen_buckets = deque((h, ids) for h, ids in doc["seen"])
-        st._seen = {i for _, ids in st._seen_buckets for i in ids}
+        if doc["v"] == 1:  # event ids per hour, before they were kept as digests
+            pairs = [(digest(i), h) for h, ids in doc["seen"] for i in ids]
+            st._seen = SeenIds(np.array([d for d, _ in pairs], np.int64), np.array([h for _, h in pairs], np.int32))
+        else:
+            digests, hours, st._seen_below = doc["seen"]
+            st._seen = SeenIds(np.frombuffer(digests, np.int64), np.frombuffer(hours, np.int32))
         return st
 
     # ---- summaries (the linking stage) -----------------------------------------------------------
@@ -578,14 +599,14 @@ class AccountState:
         if accounts is None:
             accounts = sorted(self._dirty)
             self._dirty.clear()
-        wanted = set(accounts)
+        wanted = np.fromiter(accounts, dtype=np.int64, count=len(accounts))
         names = {k: list(v) for k, v in self.interned.items()}
-        link_keys = {kind: _by_account(store, 32, wanted) for kind, store in self.links.items()}
-        store_keys = {name: _by_account(getattr(self, name), shift, wanted) for name, shift in _STORES.items()}
+        links = {kind: _by_account(store, VALUE_BITS, wanted) for kind, store in self.links.items()}
+        stores = {name: _by_account(getattr(self, name), shift, wanted) for name, shift in _STORES.items()}
         out = []
         value_mask, model_mask, hour_mask = (1 << VALUE_BITS) - 1, (1 << MODEL_BITS) - 1, (1 << HOUR_BITS) - 1
         for a in accounts:
-            tpl = {k & value_mask: self.templates[k] for k in store_keys["templates"].get(a, [])}
+            tpl = {k & value_mask: v for k, v in stores["templates"].get(a, [])}
             org = int(self.acc["org"][a])
             out.append(
                 AccountSummary(
@@ -594,20 +615,14 @@ class AccountState:
                     flags=self.flags[a].tolist(),
                     hours=self.hours[a].tolist(),
                     links={
-                        kind: {names[kind][k & value_mask]: self.links[kind][k] for k in keys.get(a, [])}
-                        for kind, keys in link_keys.items()
+                        kind: {names[kind][k & value_mask]: v for k, v in items.get(a, [])}
+                        for kind, items in links.items()
                     },
                     templates=tpl,
                     template_text={k: self.template_text[k] for k in tpl if k in self.template_text},
-                    model_first={
-                        names["model"][k & model_mask]: self.model_first[k]
-                        for k in store_keys["model_first"].get(a, [])
-                    },
-                    model_count={
-                        names["model"][k & model_mask]: self.model_count[k]
-                        for k in store_keys["model_count"].get(a, [])
-                    },
-                    timeline={k & hour_mask: self.timeline[k] for k in store_keys["timeline"].get(a, [])},
+                    model_first={names["model"][k & model_mask]: v for k, v in stores["model_first"].get(a, [])},
+                    model_count={names["model"][k & model_mask]: v for k, v in stores["model_count"].get(a, [])},
+                    timeline={k & hour_mask: v for k, v in stores["timeline"].get(a, [])},
                     samples=self.samples.get(a, []),
                     org=names["org"][org] if org >= 0 else None,
                     retired_hours=int(self.retired_hours[a]),
@@ -617,17 +632,20 @@ class AccountState:
         return out
 
     def absorb_summaries(self, summaries: list[AccountSummary], owned: dict[int, list[tuple[str, int]]]) -> None:
-        """Replace the state of each summarised account with its summary. ``owned`` remembers the store
-        keys each absorbed account contributed, so a newer summary can replace them exactly."""
+        """Replace the state of each summarised account with its summary (a later summary of the same account
+        replaces an earlier one). ``owned`` remembers the store keys each absorbed account contributed, so a
+        newer summary can replace them exactly."""
         self.fold()
         self._changed()
-        for s in summaries:
+        latest = {s.account_id: s for s in summaries}
+        stale: dict[str, list[int]] = {}  # store name -> keys the previous summaries contributed
+        fresh: dict[str, tuple[list[int], list[float]]] = {}  # store name -> keys and values to set
+        for s in latest.values():
             a = self.ids.get(s.account_id)
             if a is None:
                 a = self._new_account(s.account_id)
             for store_name, key in owned.pop(a, []):
-                store = self.links[store_name[6:]] if store_name.startswith("links:") else getattr(self, store_name)
-                store.pop(key, None)
+                stale.setdefault(store_name, []).append(key)
             for i, column in enumerate(_ACC):
                 self.acc[column][a] = s.acc[i]
             self.acc["org"][a] = self._intern("org", s.org) if s.org else -1
@@ -636,31 +654,40 @@ class AccountState:
             self.retired_hours[a] = s.retired_hours
             self.retired_after_release[a] = s.retired_after_release
             keys: list[tuple[str, int]] = []
-            for kind, values in s.links.items():
-                for value, count in values.items():
-                    k = (a << VALUE_BITS) | self._intern(kind, value)
-                    self.links[kind][k] = count
-                    keys.append((f"links:{kind}", k))
-            for name, src, shift, conv in (
+            sources: list[tuple[str, Mapping[Any, float], int, Callable[[Any], int]]] = [
+                (f"links:{kind}", values, VALUE_BITS, partial(self._intern, kind)) for kind, values in s.links.items()
+            ]
+            sources += [
                 ("templates", s.templates, VALUE_BITS, int),
                 ("timeline", s.timeline, HOUR_BITS, int),
-                ("model_first", s.model_first, MODEL_BITS, lambda m: self._intern("model", m)),
-                ("model_count", s.model_count, MODEL_BITS, lambda m: self._intern("model", m)),
-            ):
-                store = getattr(self, name)
+                ("model_first", s.model_first, MODEL_BITS, partial(self._intern, "model")),
+                ("model_count", s.model_count, MODEL_BITS, partial(self._intern, "model")),
+            ]
+            for name, src, shift, conv in sources:
+                ks, vs = fresh.setdefault(name, ([], []))
                 for raw, amount in src.items():
                     k = (a << shift) | conv(raw)
-                    store[k] = amount
+                    ks.append(k)
+                    vs.append(amount)
                     keys.append((name, k))
-            for k, text in s.template_text.items():
-                self.template_text.setdefault(k, text)
             if s.samples:
                 self.samples[a] = list(s.samples)
+            owned[a] = keys
+        for name, gone in stale.items():
+            self._store(name).discard(np.asarray(gone, dtype=np.int64))
+        for name, (ks, vs) in fresh.items():
+            self._store(name).assign(np.asarray(ks, dtype=np.int64), np.asarray(vs))
+        for s in summaries:
+            for k, text in s.template_text.items():
+                self.template_text.setdefault(k, text)
             w = s.acc[list(_ACC).index("last_ts")]
             if w == w and w > self.watermark:  # not NaN
                 self.watermark = w
-            owned[a] = keys
         self._recount_top_templates({self.ids[s.account_id] for s in summaries})
+
+    def _store(self, name: str) -> Store:
+        """A store by the name ``owned`` records: ``links:<kind>`` or an attribute's."""
+        return self.links[name.removeprefix("links:")] if name.startswith("links:") else getattr(self, name)
 
     def _recount_top_templates(self, accounts: set[int] | None = None) -> None:
         """Recompute the largest template count of the given accounts (all when None) from the store."""
@@ -703,10 +730,11 @@ class AccountSummary(msgspec.Struct, kw_only=True, array_like=True):
 _STORES = {"templates": VALUE_BITS, "model_first": MODEL_BITS, "model_count": MODEL_BITS, "timeline": HOUR_BITS}
 
 
-def _by_account(store: Store, shift: int, wanted: set[int]) -> dict[int, list[int]]:
-    keys, _ = store.arrays()
-    keys = keys[np.isin(keys >> shift, np.fromiter(wanted, dtype=np.int64, count=len(wanted)))]
-    out: dict[int, list[int]] = {}
-    for k in keys.tolist():
-        out.setdefault(k >> shift, []).append(k)
+def _by_account(store: Store, shift: int, wanted: np.ndarray) -> dict[int, list[tuple[int, Any]]]:
+    """The (key, value) pairs of each of the ``wanted`` accounts, in insertion order (values as Python numbers)."""
+    keys, values = store.arrays()
+    sel = np.isin(keys >> shift, wanted)
+    out: dict[int, list[tuple[int, Any]]] = {}
+    for k, v in zip(keys[sel].tolist(), values[sel].tolist(), strict=True):
+        out.setdefault(k >> shift, []).append((k, v))
     return out

@@ -1,22 +1,55 @@
 """A numeric map over packed ``account << shift | value`` keys, kept as numpy arrays.
 
 The detector's per-account stores (indicators, templates, models, timeline) are read whole at every
-re-scoring. Held as parallel key/value arrays (a dict only indexes keys to slots), reading them whole
-costs nothing, while batches are merged with one vectorised update. Slots keep insertion order, as a
-dict does, so everything computed over them is the same as over the dicts they replaced.
+re-scoring. Held as parallel key/value arrays, reading them whole costs nothing, while batches are merged
+with one vectorised update. Slots keep insertion order, as a dict does, so everything computed over them is
+the same as over the dicts they replaced. Keys are found through sorted copies of the keys beside their slots
+(16 bytes a key, where a dict index cost about 90): a large index and a small one that takes each batch's new
+keys and is merged into the large one when it reaches a share of it, so a batch costs in proportion to the keys
+it adds, not to the store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from itertools import repeat
 from typing import Generic, TypeVar
 
 import numpy as np
 
-_DEAD = -1  # keys are non-negative; a popped slot holds this until the arrays are compacted
+_DEAD = -1  # keys are non-negative; a discarded slot holds this until the arrays are compacted
+RECENT_MIN = 4096  # the small index is merged into the large one beyond this many keys...
+RECENT_SHARE = 8  # ...and beyond one in this many of the large index's keys
 
 V = TypeVar("V", int, float)  # the Python type of a value: int for an int64 store, float for a float64 one
+
+
+class _SortedIndex:
+    """Keys in ascending order beside their slots."""
+
+    def __init__(self, keys: np.ndarray, slots: np.ndarray) -> None:
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.slots = keys[order], slots[order]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        """The slot of each key, -1 where absent."""
+        if not len(self.keys):
+            return np.full(len(keys), -1, dtype=np.int64)
+        pos = np.minimum(self.keys.searchsorted(keys), len(self.keys) - 1)
+        return np.where(self.keys[pos] == keys, self.slots[pos], -1)
+
+    def insert(self, keys: np.ndarray, slots: np.ndarray) -> None:
+        """Add keys absent so far, with their slots."""
+        order = np.argsort(keys, kind="stable")
+        at = self.keys.searchsorted(keys[order])
+        self.keys = np.insert(self.keys, at, keys[order])
+        self.slots = np.insert(self.slots, at, slots[order])
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep the entries where ``mask`` (in index order) is True."""
+        self.keys, self.slots = self.keys[mask], self.slots[mask]
 
 
 class Store(Generic[V]):
@@ -28,45 +61,32 @@ class Store(Generic[V]):
         if self._keys.shape != self._vals.shape or len(np.unique(self._keys)) != len(self._keys):
             raise ValueError("a store needs as many values as keys, and distinct keys")
         self._n = self._n_before = len(self._keys)
-        self._index: dict[int, int] = dict(zip(self._keys.tolist(), range(self._n), strict=True))
+        self._large = _SortedIndex(self._keys, np.arange(self._n))
+        self._recent = _SortedIndex(self._keys[:0], np.arange(0))  # keys added since the last merge
         self._dead = 0
 
     # ---- dict-like access ------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._large) + len(self._recent)
 
     def __bool__(self) -> bool:
-        return bool(self._index)
+        return len(self) > 0
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.keys())
 
     def __contains__(self, key: int) -> bool:
-        return key in self._index
+        return bool(self._find(np.array([key], dtype=np.int64))[0] >= 0)
 
     def __getitem__(self, key: int) -> V:
-        return self._vals[self._index[key]].item()
+        slot = int(self._find(np.array([key], dtype=np.int64))[0])
+        if slot < 0:
+            raise KeyError(key)
+        return self._vals[slot].item()
 
     def get(self, key: int, default: V | None = None) -> V | None:
-        slot = self._index.get(key)
-        return default if slot is None else self._vals[slot].item()
-
-    def __setitem__(self, key: int, value: V) -> None:
-        slot = self._index.get(key)
-        if slot is None:
-            slot = self._append(np.array([key], dtype=np.int64))[0]
-        self._vals[slot] = value
-
-    def pop(self, key: int, default: V | None = None) -> V | None:
-        slot = self._index.pop(key, None)
-        if slot is None:
-            return default
-        value = self._vals[slot].item()
-        self._keys[slot] = _DEAD
-        self._dead += 1
-        if self._dead > max(len(self._index), 1024):
-            self._compact()
-        return value
+        slot = int(self._find(np.array([key], dtype=np.int64))[0])
+        return default if slot < 0 else self._vals[slot].item()
 
     def keys(self) -> list[int]:
         return self.arrays()[0].tolist()
@@ -93,6 +113,28 @@ class Store(Generic[V]):
         self._vals[slots[fresh]] = values[fresh]
         self._vals[slots] = np.minimum(self._vals[slots], values)
 
+    def assign(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """Set each of the distinct ``keys`` to its value (new keys are appended in the order given)."""
+        keys = np.asarray(keys, dtype=np.int64)
+        if len(np.unique(keys)) != len(keys):
+            raise ValueError("assign needs distinct keys")
+        slots = self._slots(keys)  # before indexing: it may grow the arrays
+        self._vals[slots] = values
+
+    def discard(self, keys: np.ndarray) -> None:
+        """Remove the ``keys`` present (absent ones are ignored)."""
+        keys = np.asarray(keys, dtype=np.int64)
+        slots = self._find(keys)
+        slots = np.unique(slots[slots >= 0])
+        if not len(slots):
+            return
+        self._keys[slots] = _DEAD
+        self._dead += len(slots)
+        for index in (self._large, self._recent):
+            index.keep(self._keys[index.slots] != _DEAD)
+        if self._dead > max(len(self), 1024):
+            self._compact()
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """All (keys, values) in insertion order (views: valid until the store changes)."""
         if self._dead:
@@ -102,15 +144,23 @@ class Store(Generic[V]):
     def keep(self, mask: np.ndarray) -> None:
         """Drop every entry where ``mask`` (over :meth:`arrays`) is False."""
         keys, _ = self.arrays()
-        keys[~mask] = _DEAD
-        self._dead = int((~mask).sum())
-        self._compact()
+        self.discard(keys[~mask])
+        if self._dead:
+            self._compact()
 
     # ---- internals -------------------------------------------------------------------------------
+    def _find(self, keys: np.ndarray) -> np.ndarray:
+        """The slot of each key, -1 where absent."""
+        slots = self._large.find(keys)
+        missing = slots < 0
+        if missing.any() and len(self._recent):
+            slots[missing] = self._recent.find(keys[missing])
+        return slots
+
     def _slots(self, uniq: np.ndarray) -> np.ndarray:
         """Slots of distinct keys, appending those not seen yet (``_n_before``: the first new slot)."""
         self._n_before = self._n
-        slots = np.fromiter(map(self._index.get, uniq.tolist(), repeat(-1)), dtype=np.int64, count=len(uniq))
+        slots = self._find(uniq)
         new = slots < 0
         if new.any():
             slots[new] = self._append(uniq[new])
@@ -125,14 +175,19 @@ class Store(Generic[V]):
         slots = np.arange(n, n + k)
         self._keys[n : n + k] = keys
         self._vals[n : n + k] = 0
-        self._index.update(zip(keys.tolist(), slots.tolist(), strict=True))
         self._n = n + k
+        self._recent.insert(keys, slots)
+        if len(self._recent) > max(RECENT_MIN, len(self._large) // RECENT_SHARE):
+            self._large.insert(self._recent.keys, self._recent.slots)
+            self._recent = _SortedIndex(self._keys[:0], np.arange(0))
         return slots
 
     def _compact(self) -> None:
         live = self._keys[: self._n] != _DEAD
+        renumber = np.cumsum(live) - 1  # old slot -> new slot, for the live ones
         self._keys = self._keys[: self._n][live].copy()
         self._vals = self._vals[: self._n][live].copy()
+        for index in (self._large, self._recent):
+            index.slots = renumber[index.slots]
         self._n = len(self._keys)
-        self._index = dict(zip(self._keys.tolist(), range(self._n), strict=True))
         self._dead = 0
