@@ -35,6 +35,8 @@ from distillguard.api.ratelimit import RedisLimiter, make_limiter
 from distillguard.api.settings import ApiSettings, get_api_settings
 from distillguard.api.sharing.views import router as sharing_router
 from distillguard.api.strict import StrictJson
+from distillguard.api.webhooks.delivery import Dispatcher, RetryPolicy
+from distillguard.api.webhooks.views import router as webhooks_router
 from distillguard.detector.logs import get_logger
 from distillguard.detector.policy import load_policy
 
@@ -77,14 +79,18 @@ def create_app(
     clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
     """The app on ``settings.database_url`` (already migrated), publishing enforcement to ``settings.kafka_bootstrap``;
-    ``clock`` (seconds, monotonic) times its caches."""
+    ``clock`` (seconds, monotonic) times its caches. ``outbox_loop`` runs the background loops: enforcement re-sends,
+    and webhook deliveries when ``settings.api_webhooks_dispatch``."""
     settings = settings or get_api_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_outbox_loop(app)) if outbox_loop else None
+        tasks = [asyncio.create_task(_outbox_loop(app))] if outbox_loop else []
+        if outbox_loop and settings.api_webhooks_dispatch:
+            webhooks = Dispatcher(app.state.sessions, RetryPolicy.from_settings(settings))
+            tasks.append(asyncio.create_task(webhooks.run(settings.api_webhook_interval)))
         yield
-        if task is not None:
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -124,6 +130,7 @@ def create_app(
         audit_router,
         enforcement_router,
         sharing_router,
+        webhooks_router,
         auth_router,
         console_router,
     ):
