@@ -21,6 +21,7 @@ from distillguard.api.auth.views import router as auth_router
 from distillguard.api.cases.views import router as cases_router
 from distillguard.api.console.views import SignIn
 from distillguard.api.console.views import router as console_router
+from distillguard.api.console.webhooks import router as console_webhooks_router
 from distillguard.api.database import session_factory
 from distillguard.api.detections.pages import PageCache
 from distillguard.api.detections.views import router as detections_router
@@ -133,6 +134,7 @@ def create_app(
         webhooks_router,
         auth_router,
         console_router,
+        console_webhooks_router,
     ):
         app.include_router(router)
 

@@ -184,8 +184,8 @@ class Dispatcher:
             return Attempt(claimed, utcnow(), None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR])
         if r.is_success:
             return Attempt(claimed, utcnow(), r.status_code, None)
-        said = r.text[:ERROR_BODY_CHARS]
-        return Attempt(claimed, utcnow(), r.status_code, f"HTTP {r.status_code}: {said}"[:MAX_ERROR])
+        said = f"HTTP {r.status_code}" + (f": {r.text[:ERROR_BODY_CHARS]}" if r.text else "")
+        return Attempt(claimed, utcnow(), r.status_code, said[:MAX_ERROR])
 
     def record(self, attempts: list[Attempt]) -> None:
         """Write each attempt's outcome to its delivery, unless another round leased it since (committed)."""

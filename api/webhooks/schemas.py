@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlsplit
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from distillguard.api.inputs import Text
@@ -14,6 +15,8 @@ from distillguard.api.webhooks.models import MAX_URL, BodyFormat, DeliveryStatus
 
 SCHEMES = ("http", "https")
 MAX_DESCRIPTION = 200
+DELIVERY_ID = "^[0-9a-f]{32}$"
+DeliveryId = Annotated[str, Path(pattern=DELIVERY_ID, description="A delivery id (32 hex digits).")]
 
 
 def receiver_url(value: str) -> str:

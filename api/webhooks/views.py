@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
 
 from distillguard.api.auth.service import Principal
@@ -13,6 +13,8 @@ from distillguard.api.errors import BODY, COMMON, CONFLICT, NOT_FOUND, RowId
 from distillguard.api.webhooks import service
 from distillguard.api.webhooks.models import DeliveryStatus
 from distillguard.api.webhooks.schemas import (
+    DELIVERY_ID,
+    DeliveryId,
     DeliveryOut,
     DeliveryPage,
     WebhookCreate,
@@ -22,8 +24,6 @@ from distillguard.api.webhooks.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=COMMON)
-DELIVERY_ID = "^[0-9a-f]{32}$"
-DeliveryId = Annotated[str, Path(pattern=DELIVERY_ID, description="A delivery id (32 hex digits).")]
 AfterDelivery = Annotated[
     str | None, Query(pattern=DELIVERY_ID, description="Last delivery id seen; the page continues after it.")
 ]
