@@ -155,7 +155,7 @@ def upsert_detections(session: Session, verdicts: Sequence[AccountVerdict], clus
 def _newly_flagged(session: Session, clusters: dict[str, ClusterVerdict]) -> list[ClusterVerdict]:
     """The flagged ones of ``clusters`` whose stored row is missing or not flagged (before this write)."""
     flagged = [cid for cid, c in clusters.items() if c.flagged]
-    stored = set()
+    stored: set[str] = set()
     for chunk in _chunks(flagged):
         stored.update(
             session.scalars(select(ClusterRow.cluster_id).where(ClusterRow.cluster_id.in_(chunk), ClusterRow.flagged))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, tuple_
@@ -40,7 +41,7 @@ def create(
     session: Session,
     who: Actor,
     url: str,
-    events: list[str],
+    events: Sequence[str],
     body_format: str,
     description: str | None,
     enabled: bool,
