@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import msgspec
@@ -16,9 +17,12 @@ import pytest
 from sqlalchemy import select
 
 from distillguard.api.audit.models import AuditEvent
+from distillguard.api.auth.service import Principal
 from distillguard.api.database import session_factory, session_scope
 from distillguard.api.detections.service import upsert_detections
-from distillguard.api.webhooks.delivery import Dispatcher, RetryPolicy
+from distillguard.api.webhooks import service as webhooks
+from distillguard.api.webhooks.delivery import CLAIM_BATCH, Dispatcher, RetryPolicy
+from distillguard.api.webhooks.events import Event, EventType
 from distillguard.api.webhooks.models import Delivery
 from distillguard.api.webhooks.signing import SignatureError, sign, verify_signature
 from tests.api import seed
@@ -29,6 +33,7 @@ from tests.ports import free_port
 HOOKS = "/api/v1/webhooks"
 FAST = RetryPolicy(timeout=0.5, max_attempts=40, backoff=0.05, backoff_max=0.3, disable_after=3)
 DRAIN_SECONDS = 30
+SETUP = Principal(name="setup", role="admin", token_id=0)
 OUTAGE_SECONDS = 1.5  # the receiver is down this long in the in-process test (the restart test takes a parameter)
 
 
@@ -344,3 +349,20 @@ def test_delivery_log_pages_newest_first(sqlite_api: Api) -> None:
     subjects = [d["payload"]["data"]["subject_id"] for d in first["items"] + rest["items"]]
     assert subjects == ["acct-k001", "acct-s002", "acct-s001"] and rest["next"] is None
     assert sqlite_api.client.get(url + "?status=delivered", headers=h).json() == {"items": [], "next": None}
+
+
+def test_concurrent_claims_never_share_a_delivery_and_deleting_a_webhook_drops_its_log(db_url: str) -> None:
+    """Two dispatchers (as in two API processes) claiming at once get disjoint deliveries."""
+    with session_scope(db_url) as s:
+        sub = webhooks.create(s, SETUP, "https://a.example.com/", ["case.opened"], "json", None, True)
+        data = {"subject_type": "account", "opened_by": "setup", "assignee": None, "reason": None}
+        for i in range(2 * CLAIM_BATCH):
+            webhooks.enqueue(s, Event(EventType.case_opened, str(i), data | {"case_id": i, "subject_id": f"a{i}"}))
+    dispatchers = [Dispatcher(session_factory(db_url), FAST) for _ in range(4)]
+    with ThreadPoolExecutor(len(dispatchers)) as pool:
+        claims = list(pool.map(lambda d: [c.id for c in d.claim()], dispatchers))
+    taken = [i for c in claims for i in c]
+    assert len(taken) == len(set(taken)) == 2 * CLAIM_BATCH  # two full batches, no delivery in two claims
+    with session_scope(db_url) as s:
+        webhooks.delete(s, SETUP, webhooks.get(s, sub.id))
+    assert rows(db_url) == []
