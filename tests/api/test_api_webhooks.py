@@ -352,7 +352,7 @@ def test_delivery_log_pages_newest_first(sqlite_api: Api) -> None:
 
 
 def test_concurrent_claims_never_share_a_delivery_and_deleting_a_webhook_drops_its_log(db_url: str) -> None:
-    """Two dispatchers (as in two API processes) claiming at once get disjoint deliveries."""
+    """Four dispatchers (as in four API processes) claiming at once get disjoint deliveries."""
     with session_scope(db_url) as s:
         sub = webhooks.create(s, SETUP, "https://a.example.com/", ["case.opened"], "json", None, True)
         data = {"subject_type": "account", "opened_by": "setup", "assignee": None, "reason": None}
@@ -362,7 +362,11 @@ def test_concurrent_claims_never_share_a_delivery_and_deleting_a_webhook_drops_i
     with ThreadPoolExecutor(len(dispatchers)) as pool:
         claims = list(pool.map(lambda d: [c.id for c in d.claim()], dispatchers))
     taken = [i for c in claims for i in c]
-    assert len(taken) == len(set(taken)) == 2 * CLAIM_BATCH  # two full batches, no delivery in two claims
+    assert len(taken) == len(set(taken))  # no delivery in two claims
+    if db_url.startswith("postgresql"):
+        assert len(taken) == 2 * CLAIM_BATCH  # each skips the rows another has locked: two full batches
+    else:
+        assert CLAIM_BATCH <= len(taken) <= 2 * CLAIM_BATCH  # a claim that lost the race to the same rows gets none
     with session_scope(db_url) as s:
         webhooks.delete(s, SETUP, webhooks.get(s, sub.id))
     assert rows(db_url) == []
