@@ -187,20 +187,23 @@ class Dispatcher:
         said = f"HTTP {r.status_code}" + (f": {r.text[:ERROR_BODY_CHARS]}" if r.text else "")
         return Attempt(claimed, utcnow(), r.status_code, said[:MAX_ERROR])
 
-    def record(self, attempts: list[Attempt]) -> None:
+    def mark(self, attempts: list[Attempt]) -> None:
         """Write each attempt's outcome to its delivery, unless another round leased it since (committed)."""
         with self.sessions() as session:
             for a in attempts:
-                self._record(session, a)
+                self._mark(session, a)
             session.commit()
 
-    def _record(self, session: Session, a: Attempt) -> None:
-        delivery = session.get(Delivery, a.claimed.id)
-        if delivery is None or delivery.lease != a.claimed.lease:
+    def _mark(self, session: Session, a: Attempt) -> None:
+        found = session.execute(
+            select(Delivery, Subscription)
+            .join(Subscription, Subscription.id == Delivery.subscription_id)
+            .where(Delivery.id == a.claimed.id, Delivery.lease == a.claimed.lease)
+            .with_for_update()  # PostgreSQL: concurrent rounds count a subscription's failures one after the other
+        ).one_or_none()
+        if found is None:
             return  # deleted with its subscription, or its lease ran out and another round took it
-        sub = session.get(Subscription, delivery.subscription_id)
-        if sub is None:
-            return
+        delivery, sub = found
         delivery.attempts += 1
         delivery.lease = None
         delivery.last_attempt_at, delivery.last_status_code, delivery.last_error = a.at, a.status_code, a.error
@@ -224,12 +227,12 @@ class Dispatcher:
             log.warning("webhook disabled", webhook=sub.id, failures=sub.consecutive_failures)
 
     async def run_once(self, client: httpx.AsyncClient) -> int:
-        """One round: claim, send concurrently, record. How many deliveries it attempted."""
+        """One round: claim, send concurrently, mark. How many deliveries it attempted."""
         claimed = await asyncio.to_thread(self.claim)
         if not claimed:
             return 0
         attempts = await asyncio.gather(*(self.send(client, c) for c in claimed))
-        await asyncio.to_thread(self.record, list(attempts))
+        await asyncio.to_thread(self.mark, list(attempts))
         return len(claimed)
 
     async def run(self, interval: float) -> None:

@@ -178,6 +178,8 @@ def enqueue(session: Session, *events: Event, at: datetime | None = None) -> int
     """Queue each event for every enabled subscription that wants its type, in the caller's transaction (the caller
     commits). An event already queued for a subscription (same type and key) is not queued again. How many
     deliveries were new."""
+    if not events:
+        return 0
     wanted = [(s.id, set(s.events)) for s in session.scalars(select(Subscription).where(Subscription.enabled))]
     now = at or utcnow()
     rows = [
