@@ -9,7 +9,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
@@ -174,14 +173,14 @@ def redeliver(session: Session, who: Actor, sub: Subscription, delivery: Deliver
     return delivery
 
 
-def enqueue(session: Session, *events: Event, at: datetime | None = None) -> int:
+def enqueue(session: Session, *events: Event) -> int:
     """Queue each event for every enabled subscription that wants its type, in the caller's transaction (the caller
     commits). An event already queued for a subscription (same type and key) is not queued again. How many
     deliveries were new."""
     if not events:
         return 0
     wanted = [(s.id, set(s.events)) for s in session.scalars(select(Subscription).where(Subscription.enabled))]
-    now = at or utcnow()
+    now = utcnow()
     rows = [
         {
             "id": new_delivery_id(),
