@@ -370,3 +370,16 @@ def test_concurrent_claims_never_share_a_delivery_and_deleting_a_webhook_drops_i
     with session_scope(db_url) as s:
         webhooks.delete(s, SETUP, webhooks.get(s, sub.id))
     assert rows(db_url) == []
+
+
+def test_a_disabled_webhooks_pending_deliveries_wait_until_it_is_enabled(sqlite_api: Api) -> None:
+    made = subscribe(sqlite_api, "https://a.example.com/", ["case.opened"])
+    sqlite_api.client.post(
+        "/api/v1/cases", json={"subject_type": "account", "subject_id": "acct-s001"}, headers=sqlite_api.h("analyst")
+    )
+    url, h = f"{HOOKS}/{made['id']}", sqlite_api.h("admin")
+    dispatcher = Dispatcher(session_factory(sqlite_api.url), FAST)
+    sqlite_api.client.patch(url, json={"enabled": False}, headers=h)
+    assert dispatcher.claim() == []
+    sqlite_api.client.patch(url, json={"enabled": True}, headers=h)
+    assert [c.id for c in dispatcher.claim()] == [d.id for d in rows(sqlite_api.url)]
