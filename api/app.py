@@ -21,6 +21,7 @@ from distillguard.api.auth.views import router as auth_router
 from distillguard.api.cases.views import router as cases_router
 from distillguard.api.console.views import SignIn
 from distillguard.api.console.views import router as console_router
+from distillguard.api.console.webhooks import router as console_webhooks_router
 from distillguard.api.database import session_factory
 from distillguard.api.detections.pages import PageCache
 from distillguard.api.detections.views import router as detections_router
@@ -35,6 +36,8 @@ from distillguard.api.ratelimit import RedisLimiter, make_limiter
 from distillguard.api.settings import ApiSettings, get_api_settings
 from distillguard.api.sharing.views import router as sharing_router
 from distillguard.api.strict import StrictJson
+from distillguard.api.webhooks.delivery import Dispatcher, RetryPolicy
+from distillguard.api.webhooks.views import router as webhooks_router
 from distillguard.detector.logs import get_logger
 from distillguard.detector.policy import load_policy
 
@@ -77,14 +80,18 @@ def create_app(
     clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
     """The app on ``settings.database_url`` (already migrated), publishing enforcement to ``settings.kafka_bootstrap``;
-    ``clock`` (seconds, monotonic) times its caches."""
+    ``clock`` (seconds, monotonic) times its caches. ``outbox_loop`` runs the background loops: enforcement re-sends,
+    and webhook deliveries when ``settings.api_webhooks_dispatch``."""
     settings = settings or get_api_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_outbox_loop(app)) if outbox_loop else None
+        tasks = [asyncio.create_task(_outbox_loop(app))] if outbox_loop else []
+        if outbox_loop and settings.api_webhooks_dispatch:
+            webhooks = Dispatcher(app.state.sessions, RetryPolicy.from_settings(settings))
+            tasks.append(asyncio.create_task(webhooks.run(settings.api_webhook_interval)))
         yield
-        if task is not None:
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -124,8 +131,10 @@ def create_app(
         audit_router,
         enforcement_router,
         sharing_router,
+        webhooks_router,
         auth_router,
         console_router,
+        console_webhooks_router,
     ):
         app.include_router(router)
 

@@ -6,6 +6,7 @@ from distillguard.api.cases.models import AccountDecision, Case, CaseComment
 from distillguard.api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow, DetectionsEpoch
 from distillguard.api.enforcement.models import OutboxEvent
 from distillguard.api.overrides.models import ActionOverride
+from distillguard.api.webhooks.models import Delivery, Subscription
 
 __all__ = [
     "AccountDecision",
@@ -18,6 +19,8 @@ __all__ = [
     "CaseComment",
     "ClusterIndicator",
     "ClusterRow",
+    "Delivery",
     "DetectionsEpoch",
     "OutboxEvent",
+    "Subscription",
 ]

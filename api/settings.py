@@ -64,6 +64,38 @@ class ApiSettings(KafkaSettings):
         "(0: read it on every request). Writes through the same process show at once, other processes' within about this.",
     )
     api_outbox_interval: float = Field(5.0, gt=0, description="Seconds between re-sends of pending enforcement events.")
+    api_webhooks_dispatch: bool = Field(
+        True,
+        description="Deliver webhooks from this API process (a background loop). Off: deliveries wait in the outbox "
+        "for a process that has it on.",
+    )
+    api_webhook_interval: float = Field(
+        1.0, gt=0, description="Seconds the webhook dispatcher waits when no delivery is due before it looks again."
+    )
+    api_webhook_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a webhook receiver has to answer one delivery (a failed attempt after).",
+    )
+    api_webhook_max_attempts: int = Field(
+        12, ge=1, le=100, description="Attempts at one webhook delivery before it is marked failed."
+    )
+    api_webhook_backoff_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds before a webhook delivery's first retry; each next waits twice as long (plus up to 20% "
+        "jitter), at most API_WEBHOOK_BACKOFF_MAX_SECONDS.",
+    )
+    api_webhook_backoff_max_seconds: float = Field(
+        3600.0, gt=0, description="Longest wait between two attempts at one webhook delivery."
+    )
+    api_webhook_disable_after: int = Field(
+        5,
+        ge=1,
+        description="Consecutive failed deliveries (each out of attempts) after which a webhook subscription is "
+        "disabled (audited as webhook.disable by 'system').",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -40,6 +40,7 @@ from distillguard.api.console.views import (
     queue_page,
 )
 from distillguard.api.console.views import decide as decide_in_console
+from distillguard.api.console.webhooks import webhooks_page
 from distillguard.api.detections.models import Reviewed
 from distillguard.api.detections.pages import PageCache
 from distillguard.api.detections.schemas import (
@@ -63,6 +64,17 @@ from distillguard.api.overrides.views import (
 )
 from distillguard.api.sharing.views import stix
 from distillguard.api.types import UTCDateTime
+from distillguard.api.webhooks.models import Delivery, Subscription
+from distillguard.api.webhooks.schemas import DeliveryOut, WebhookOut
+from distillguard.api.webhooks.signing import verify_signature
+from distillguard.api.webhooks.views import (
+    create_webhook,
+    delete_webhook,
+    get_webhook,
+    list_deliveries,
+    list_webhooks,
+    update_webhook,
+)
 from distillguard.detector.evaluate import recall_at_fpr
 from distillguard.detector.events import Event, encode_event, schema_text
 from distillguard.detector.training import Snapshot as TrainingSnapshot
@@ -105,6 +117,14 @@ get_export
 get_case_export
 stix
 put_account_override
+list_webhooks
+create_webhook
+get_webhook
+update_webhook
+delete_webhook
+list_deliveries
+webhooks_page
+verify_signature  # public: what a webhook receiver calls (README's "Webhooks"; the tests' receiver)
 delete_account_override
 put_cluster_override
 delete_cluster_override
@@ -135,6 +155,10 @@ AccountDecision.decided_by
 Reviewed.updated_at
 OutboxEvent.attempts
 OutboxEvent.last_error
+Subscription.disabled_reason
+Delivery.last_status_code
+Delivery.last_attempt_at
+Delivery.delivered_at
 
 # ---- Alembic: read by the migration runner from each revision module
 _.revision
@@ -165,6 +189,10 @@ AccountDetail.decision_conflicts
 LadderFields.applied_action
 OverrideOut.by
 CaseAccountExport.case_decision
+WebhookOut.disabled_reason
+DeliveryOut.last_status_code
+DeliveryOut.last_attempt_at
+DeliveryOut.delivered_at
 
 # ---- msgspec records: fields of the event schema and of the worker's snapshot files (decoded, not read by name)
 Event.schema_version

@@ -5,6 +5,7 @@ writes an audit event on the case in the same transaction."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import CursorResult, delete, select, update
@@ -24,6 +25,8 @@ from distillguard.api.errors import InconsistentRecordError, ServiceError, echo
 from distillguard.api.overrides.labels import override_labels
 from distillguard.api.review import FINAL, CaseStatus, Decision
 from distillguard.api.types import utcnow
+from distillguard.api.webhooks import service as webhooks
+from distillguard.api.webhooks.events import Event, EventType
 from distillguard.detector.records import SubjectKind
 
 ACTION = "suspend"
@@ -157,6 +160,9 @@ def open_case(
         subject_id=subject_id,
         assignee=assignee,
     )
+    opened = {"subject_type": subject_type, "subject_id": subject_id, "assignee": assignee, "reason": reason}
+    data = opened | {"case_id": case.id, "opened_by": who.name}
+    webhooks.enqueue(session, Event(EventType.case_opened, str(case.id), data))
     session.commit()
     return case
 
@@ -279,8 +285,24 @@ def transition(session: Session, who: Principal, case: Case, to: str, reason: st
         details["enforcement_events"] = enqueue(session, _enforcement_events(session, who, case))
     _set_status(session, case, to)
     record(session, who, "case.transition", "case", case.id, reason, **details)
+    if to in FINAL:
+        webhooks.enqueue(session, _decided(case, now))
     session.commit()
     return case, True
+
+
+def _decided(case: Case, at: datetime) -> Event:
+    """The ``case.decided`` event of ``case``'s decision at ``at`` (a case reopened and decided again is a new one)."""
+    data = {
+        "case_id": case.id,
+        "subject_type": case.subject_type,
+        "subject_id": case.subject_id,
+        "decision": case.status,
+        "decided_by": case.decided_by,
+        "decided_at": at.isoformat(),
+        "reason": case.decision_reason,
+    }
+    return Event(EventType.case_decided, f"{case.id}:{at.isoformat()}", data)
 
 
 def _enforcement_events(session: Session, who: Principal, case: Case) -> list[dict]:

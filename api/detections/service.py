@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from distillguard.api.database import Base
 from distillguard.api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow, DetectionsEpoch
 from distillguard.api.types import utcnow
+from distillguard.api.webhooks import service as webhooks
+from distillguard.api.webhooks.events import Event, EventType
 from distillguard.detector.records import AccountVerdict, ClusterVerdict
 
 INDICATOR_VALUE_MAX = 1000  # longer values (prompt templates) are indexed by their prefix
@@ -129,6 +131,7 @@ def upsert_detections(session: Session, verdicts: Sequence[AccountVerdict], clus
         any_changed = bool(changed)
     if clusters:
         latest_c = {c.cluster_id: c for c in clusters}
+        newly = _newly_flagged(session, latest_c)
         changed = _upsert(session, _table(ClusterRow), "cluster_id", [_row(c, now) for c in latest_c.values()])
         rows = {
             (cid, kind, value[:INDICATOR_VALUE_MAX])
@@ -144,8 +147,35 @@ def upsert_detections(session: Session, verdicts: Sequence[AccountVerdict], clus
             [{"cluster_id": c, "kind": k, "value": v} for c, k, v in sorted(rows)],
         )
         any_changed = any_changed or bool(changed)
+        webhooks.enqueue(session, *(_flagged(c) for c in newly))
     if any_changed:
         bump_epoch(session)
+
+
+def _newly_flagged(session: Session, clusters: dict[str, ClusterVerdict]) -> list[ClusterVerdict]:
+    """The flagged ones of ``clusters`` whose stored row is missing or not flagged (before this write)."""
+    flagged = [cid for cid, c in clusters.items() if c.flagged]
+    stored: set[str] = set()
+    for chunk in _chunks(flagged):
+        stored.update(
+            session.scalars(select(ClusterRow.cluster_id).where(ClusterRow.cluster_id.in_(chunk), ClusterRow.flagged))
+        )
+    return [clusters[cid] for cid in flagged if cid not in stored]
+
+
+def _flagged(c: ClusterVerdict) -> Event:
+    """The ``cluster.flagged`` event of a cluster: keyed by its id alone, so it is queued once per subscription
+    however often the cluster is unflagged and flagged again."""
+    data = {
+        "cluster_id": c.cluster_id,
+        "size": len(c.members),
+        "score": c.score,
+        "probability": c.probability,
+        "action": str(c.action),
+        "flagged_at": c.flagged_at.isoformat() if c.flagged_at else None,
+        "reasons": list(c.reasons),
+    }
+    return Event(EventType.cluster_flagged, c.cluster_id, data)
 
 
 def account_verdict(row: AccountRow) -> AccountVerdict:

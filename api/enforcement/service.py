@@ -11,6 +11,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,6 +20,8 @@ from sqlalchemy.orm import Session
 from distillguard.api.audit.service import Actor, record
 from distillguard.api.enforcement.models import OutboxEvent
 from distillguard.api.types import utcnow
+from distillguard.api.webhooks import service as webhooks
+from distillguard.api.webhooks.events import Event, EventType
 from distillguard.detector.logs import get_logger
 from distillguard.detector.records import SubjectKind
 
@@ -155,8 +158,22 @@ def dispatch(
         r.attempts += 1
         r.sent_at = now
         r.last_error = None
+    webhooks.enqueue(session, *(_sent(r, now) for r in rows))
     log.info("enforcement events sent", sent=len(rows))
     return _audited(session, who, rows, {"sent": len(rows), "pending": 0})
+
+
+def _sent(row: OutboxEvent, at: datetime) -> Event:
+    """The ``enforcement.sent`` event of an outbox row the broker acknowledged at ``at``."""
+    data = {
+        "idempotency_key": row.idempotency_key,
+        "action": row.payload.get("action"),
+        "account_id": row.account_id,
+        "cluster_id": row.cluster_id,
+        "case_id": row.case_id,
+        "sent_at": at.isoformat(),
+    }
+    return Event(EventType.enforcement_sent, row.idempotency_key, data)
 
 
 def _audited(session: Session, who: Actor | None, rows: list[OutboxEvent], outcome: dict, **details: object) -> dict:

@@ -22,6 +22,8 @@ from distillguard.api.cases import service as cases
 from distillguard.api.database import session_scope
 from distillguard.api.detections.service import upsert_detections
 from distillguard.api.overrides import service as overrides
+from distillguard.api.webhooks import service as webhooks
+from distillguard.api.webhooks.events import Event, EventType
 from distillguard.detector.records import SubjectKind
 from tests.api import seed
 from tests.api.conftest import ORIGIN, Api
@@ -78,6 +80,13 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("GET", "/api/v1/tokens", ""): (401, 403, 403, 403, OK),
     ("POST", "/api/v1/tokens", ""): (401, 403, 403, 403, OK),
     ("POST", "/api/v1/tokens/{token_id}/revoke", ""): (401, 403, 403, 403, OK),
+    ("GET", "/api/v1/webhooks", ""): (401, 403, 403, 403, OK),
+    ("POST", "/api/v1/webhooks", ""): (401, 403, 403, 403, OK),
+    ("GET", "/api/v1/webhooks/{webhook_id}", ""): (401, 403, 403, 403, OK),
+    ("PATCH", "/api/v1/webhooks/{webhook_id}", ""): (401, 403, 403, 403, OK),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}", ""): (401, 403, 403, 403, OK),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries", ""): (401, 403, 403, 403, OK),
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", ""): (401, 403, 403, 403, OK),
     ("GET", "/console/login", ""): (OK, OK, OK, OK, OK),
     ("POST", "/console/login", ""): (SIGN_IN, OK, OK, OK, OK),
     ("POST", "/console/logout", ""): (OK, OK, OK, OK, OK),
@@ -101,6 +110,14 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("POST", "/console/accounts/{account_id}/override", "suspend"): (SIGN_IN, REFUSED, REFUSED, OK, OK),
     ("POST", "/console/accounts/{account_id}/override/clear", ""): (SIGN_IN, REFUSED, OK, OK, OK),
     ("POST", "/console/accounts/{account_id}/override/clear", "suspended"): (SIGN_IN, REFUSED, REFUSED, OK, OK),
+    ("GET", "/console/webhooks", ""): (SIGN_IN, REFUSED, REFUSED, REFUSED, OK),
+    ("POST", "/console/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", ""): (
+        SIGN_IN,
+        REFUSED,
+        REFUSED,
+        REFUSED,
+        OK,
+    ),
 }
 
 # Routes whose success is a change: exactly one audit record with this action, by the caller.
@@ -126,6 +143,11 @@ AUDITED = {
     ("POST", "/console/accounts/{account_id}/case"): "case.open",
     ("POST", "/console/accounts/{account_id}/override"): "override.set",
     ("POST", "/console/accounts/{account_id}/override/clear"): "override.clear",
+    ("POST", "/api/v1/webhooks"): "webhook.create",
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): "webhook.update",
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): "webhook.delete",
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): "webhook.redeliver",
+    ("POST", "/console/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): "webhook.redeliver",
 }
 # Routes whose success changes only delivery state. Every other route changes nothing.
 DELIVERY: dict[tuple[str, str], str] = {
@@ -208,6 +230,24 @@ class World:
             if overrides.set_override(s, SETUP, kind, subject, action, "setup"):  # not when it is already set
                 self.setup_changes += 1
 
+    def webhook(self) -> int:
+        """A new webhook subscription (enabled, to a host that never answers; no dispatcher runs here)."""
+        with session_scope(self.api.url) as s:
+            sub = webhooks.create(s, SETUP, "https://hooks.invalid/dg", ["cluster.flagged"], "json", None, True)
+        self.setup_changes += 1
+        self.secrets.append(sub.secret)
+        return sub.id
+
+    def delivery(self) -> tuple[int, str]:
+        """(webhook id, delivery id) of a delivery queued for a new subscription."""
+        webhook_id = self.webhook()
+        with session_scope(self.api.url) as s:
+            data = {"cluster_id": f"c-hook-{webhook_id}", "size": 2, "score": 0.9, "probability": 0.9}
+            data |= {"action": "review", "flagged_at": None, "reasons": []}
+            webhooks.enqueue(s, Event(EventType.cluster_flagged, data["cluster_id"], data))
+            (delivery,) = webhooks.deliveries(s, webhook_id)[0]
+        return webhook_id, delivery.id
+
     def confirmed_cluster_case(self, cluster_id: str) -> int:
         """``cluster_id``'s case, confirmed as an attack (its enforcement events pending)."""
         with session_scope(self.api.url) as s:
@@ -265,6 +305,29 @@ def _cleared(kind: SubjectKind, action: str, account: str = "", form: bool = Fal
         if form:
             return Req(f"/console/{kind}s/{subject}/override/clear", data={}, expect=303, entity=subject)
         return Req(f"/api/v1/{kind}s/{subject}/override", entity=subject)
+
+    return build
+
+
+def _webhook(tail: str = "", json: dict | None = None, expect: int = 200) -> Callable[[World, str], Req]:
+    """A request to a new webhook subscription (``tail`` after its URL)."""
+
+    def build(w: World, _role: str) -> Req:
+        webhook_id = w.webhook()
+        return Req(f"/api/v1/webhooks/{webhook_id}{tail}", json=json, expect=expect, entity=str(webhook_id))
+
+    return build
+
+
+def _redeliver(form: bool = False) -> Callable[[World, str], Req]:
+    """Redelivering a new delivery, through the API or the console."""
+
+    def build(w: World, _role: str) -> Req:
+        webhook_id, delivery_id = w.delivery()
+        path = f"/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"
+        if form:
+            return Req("/console" + path, data={}, expect=303, entity=str(webhook_id))
+        return Req("/api/v1" + path, entity=str(webhook_id))
 
     return build
 
@@ -331,6 +394,15 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
         "/api/v1/tokens", json={"name": f"by-{role}", "role": "viewer"}, expect=201
     ),
     ("POST", "/api/v1/tokens/{token_id}/revoke", ""): _revoke,
+    ("GET", "/api/v1/webhooks", ""): _url("/api/v1/webhooks"),
+    ("POST", "/api/v1/webhooks", ""): lambda _w, role: Req(
+        "/api/v1/webhooks", json={"url": f"https://{role}.invalid/", "events": ["case.opened"]}, expect=201
+    ),
+    ("GET", "/api/v1/webhooks/{webhook_id}", ""): _webhook(),
+    ("PATCH", "/api/v1/webhooks/{webhook_id}", ""): _webhook(json={"enabled": False}),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}", ""): _webhook(expect=204),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries", ""): _webhook("/deliveries"),
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", ""): _redeliver(),
     ("GET", "/console/login", ""): _url("/console/login"),
     ("POST", "/console/login", ""): lambda w, role: Req(
         "/console/login", data={"token": w.api.tokens[role] if role != "none" else "dg_unknown"}, expect=303
@@ -372,6 +444,8 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
     ("POST", "/console/accounts/{account_id}/override/clear", "suspended"): _cleared(
         ACCOUNT, "suspend", "acct-k002", form=True
     ),
+    ("GET", "/console/webhooks", ""): _url("/console/webhooks"),
+    ("POST", "/console/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", ""): _redeliver(form=True),
 }
 
 

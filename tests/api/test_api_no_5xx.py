@@ -18,7 +18,7 @@ from tests.api.conftest import Api
 from tests.fuzzing import budget
 
 EXAMPLES_PER_ROUTE = budget(40)  # 800 under `HYPOTHESIS_PROFILE=fuzz` (the issue's >= 10,000 requests)
-PATH_VALUES = {"cluster_id": "c-hydra", "account_id": "acct-h000", "case_id": "1", "token_id": "1"}
+PATH_VALUES = {"cluster_id": "c-hydra", "account_id": "acct-h000", "case_id": "1", "token_id": "1", "webhook_id": "1"}
 
 
 def _b64(raw: bytes) -> str:
@@ -91,6 +91,8 @@ def test_every_get_route_with_query_parameters_is_fuzzed(sqlite_api: Api) -> Non
 def test_no_query_parameter_of_any_get_route_answers_5xx(api: Api) -> None:
     routes = _get_routes(api.client.app)
     headers = api.h("admin")
+    hook = {"url": "https://hooks.invalid/", "events": ["case.opened"]}
+    assert api.client.post("/api/v1/webhooks", json=hook, headers=headers).json()["id"] == 1  # webhook_id's page
     sent = 0
     for path, names in routes:
         url = path.format(**{k: v for k, v in PATH_VALUES.items() if "{" + k + "}" in path})

@@ -1,0 +1,1 @@
+"""Webhooks: admin-managed subscriptions, a transactional delivery outbox, signed at-least-once delivery."""
