@@ -6,6 +6,7 @@ from distillguard.api.cases.models import AccountDecision, Case, CaseComment
 from distillguard.api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow, DetectionsEpoch
 from distillguard.api.enforcement.models import OutboxEvent
 from distillguard.api.overrides.models import ActionOverride
+from distillguard.api.restrictions.models import CaseMember, CaseRestriction
 
 __all__ = [
     "AccountDecision",
@@ -16,6 +17,8 @@ __all__ = [
     "AuditEvent",
     "Case",
     "CaseComment",
+    "CaseMember",
+    "CaseRestriction",
     "ClusterIndicator",
     "ClusterRow",
     "DetectionsEpoch",
