@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import NamedTuple
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -710,6 +711,14 @@ def _masked(r: Response, ids: dict[str, str]) -> tuple[int, str, str]:
     return r.status_code, texts[0], texts[1]
 
 
+def _ask(api: Api, method: str, path: str, role: str, ids: dict[str, str]) -> Response:
+    """``method`` ``path`` about ``ids`` as ``role``, with the route's body (:data:`BODIES`)."""
+    body = BODIES.get((method, path))
+    form = path.startswith("/console")
+    url = path.format(**{n: quote(v, safe="") for n, v in ids.items()})
+    return send(api, method, path, role, Req(url, json=None if form else body, data=body if form else None))
+
+
 def test_a_restricted_case_is_missing_to_non_members_on_every_route(sqlite_api: Api) -> None:
     """Every route of the matrix naming a case, a cluster or an account, as every role: to a non-member the restricted
     case and its subjects answer exactly as unknown ids (status, redirect and body) and nothing changes; members and
@@ -724,13 +733,7 @@ def test_a_restricted_case_is_missing_to_non_members_on_every_route(sqlite_api: 
     routes = sorted({(m, p) for m, p, _ in MATRIX if any(f"{{{n}}}" in p for n in NAMED)})
     assert len(routes) > len(NAMED)
     for method, path in routes:
-        body = BODIES.get((method, path))
-        form = path.startswith("/console")
-
-        def ask(role: str, ids: dict[str, str]) -> Response:
-            url = path.format(**{n: quote(v, safe="") for n, v in ids.items()})
-            return send(w.api, method, path, role, Req(url, json=None if form else body, data=body if form else None))
-
+        ask = partial(_ask, w.api, method, path)
         for role in ("viewer", "analyst", "lead", "admin"):
             member = role in ("viewer", "admin")
             label = f"{method} {path} as {role}"
