@@ -19,6 +19,7 @@ from distillguard.api.bulk.schemas import BulkAction
 from distillguard.api.cases import service as cases
 from distillguard.api.cases.models import Case
 from distillguard.api.cases.policy import check_may_change
+from distillguard.api.detections.evidence import get_account, get_cluster
 from distillguard.api.errors import ServiceError, echo
 from distillguard.api.restrictions.service import check_subject
 from distillguard.api.review import CaseStatus
@@ -31,7 +32,9 @@ Subject = tuple[SubjectKind, str]
 
 
 def _case_of(session: Session, kind: SubjectKind, subject_id: str) -> Case:
-    """The case on ``kind`` ``subject_id``; 409 when it has none (there is nothing to assign or dismiss)."""
+    """The case on ``kind`` ``subject_id``; 404 when there is no such subject, 409 when it has no case (there is
+    nothing to assign or dismiss)."""
+    (get_cluster if kind is SubjectKind.cluster else get_account)(session, subject_id)
     case = session.scalar(select(Case).where(Case.subject_type == kind, Case.subject_id == subject_id))
     if case is None:
         raise ServiceError(409, f"{kind} {echo(subject_id)} has no case; open one first")
