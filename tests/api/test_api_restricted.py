@@ -8,13 +8,17 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from alembic import command
 from httpx import Response
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from distillguard.api.auth.service import create_token
-from distillguard.api.database import session_scope
-from tests.api.conftest import Api
+from distillguard.api.database import alembic_config, engine_for, session_scope
+from tests.api.conftest import Api, new_database
 
 pytestmark = pytest.mark.broker
 
@@ -221,3 +225,36 @@ def test_an_account_case_hides_its_cluster_too(world: tuple[Api, int]) -> None:
     assert api.client.get("/api/v1/accounts/acct-u010", headers=api.h(OUTSIDER)).status_code == 404
     assert api.client.delete(f"/api/v1/cases/{case_id}/restriction", headers=api.h("lead")).json()["changed"]
     assert visible(OUTSIDER)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_migration_0010_adds_the_restriction_tables_and_downgrades(kind: str, tmp_path: Path) -> None:
+    """0010 adds ``case_restrictions`` and ``case_members`` (a member belongs to a restricted case: foreign key) over
+    existing cases; downgrading drops them and keeps the cases."""
+    url, drop = new_database(kind, tmp_path)
+    try:
+        cfg = alembic_config(url)
+        command.upgrade(cfg, "0008")
+        with engine_for(url).begin() as c:
+            c.execute(
+                text(
+                    "INSERT INTO cases (subject_type, subject_id, status, created_by, created_at, updated_at) "
+                    "VALUES ('account', 'a1', 'open', 'x', '2026-03-01', '2026-03-01')"
+                )
+            )
+        command.upgrade(cfg, "head")
+        with engine_for(url).begin() as c:
+            c.execute(text("INSERT INTO case_restrictions (case_id, set_by, set_at) VALUES (1, 'x', '2026-03-02')"))
+            c.execute(text("INSERT INTO case_members (case_id, name) VALUES (1, 'x')"))
+        with pytest.raises(IntegrityError), engine_for(url).begin() as c:
+            c.execute(text("INSERT INTO case_members (case_id, name) VALUES (2, 'y')"))
+        engine_for(url).dispose()
+        command.downgrade(cfg, "0008")
+        with engine_for(url).begin() as c:
+            assert c.execute(text("SELECT subject_id FROM cases")).all() == [("a1",)]
+            tables = set(inspect(c).get_table_names())
+        assert not {"case_restrictions", "case_members"} & tables
+        engine_for(url).dispose()
+        command.upgrade(cfg, "head")
+    finally:
+        drop()
