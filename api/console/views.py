@@ -376,6 +376,7 @@ def _case_context(session: Session, who: Principal, case_id: int | None) -> dict
     return {
         "case": case,
         "trail": events(session, entity_type="case", entity_id=str(case.id), limit=500) if case else [],
+        "restricted_to": restrictions.members(session, case.id) if case else None,
         "moves": {to: who.can(role) for to, role in moves.items()},
         "mine": case is None or may_change(who, case),
         "final": FINAL,

@@ -107,3 +107,7 @@ def test_a_restricted_case_leaves_no_trace_in_a_non_member_s_console(
     expect(page.locator("#queue tbody tr")).to_have_count(CLUSTERS)
     page.goto(server + "/console/clusters/c-uni")
     expect(page.locator("h1")).to_contain_text("c-uni")
+    expect(page.locator("#restricted")).to_have_text(
+        "Restricted: only lead-user and admins see this case and its subjects."
+    )
+    page.screenshot(path=str(tmp_path / "restricted-cluster-member.png"), full_page=True)
