@@ -21,7 +21,8 @@ from distillguard.api.cases.models import Case
 from distillguard.api.cases.policy import check_may_change
 from distillguard.api.detections.evidence import get_account, get_cluster
 from distillguard.api.errors import ServiceError, echo
-from distillguard.api.restrictions.service import check_subject
+from distillguard.api.restrictions.hidden import Hidden
+from distillguard.api.restrictions.service import check_shown, hidden_from
 from distillguard.api.review import CaseStatus
 from distillguard.detector.records import SubjectKind
 
@@ -44,14 +45,16 @@ def _case_of(session: Session, kind: SubjectKind, subject_id: str) -> Case:
 def _one(
     session: Session,
     who: Principal,
+    hidden: Hidden,
     action: BulkAction,
     subject: Subject,
     assignee: str | None,
     reason: str | None,
 ) -> dict:
-    """Do ``action`` to one subject without committing: its item of the answer."""
+    """Do ``action`` to one subject without committing (refused as unknown when ``hidden``): its item of the
+    answer."""
     kind, subject_id = subject
-    check_subject(session, who, kind, subject_id)
+    check_shown(session, hidden, kind, subject_id)
     changed = True
     if action is BulkAction.open:
         case = cases.open_case(session, who, kind, subject_id, reason, assignee, commit=False)
@@ -106,9 +109,10 @@ def run(
     _check_request(action, subjects, reason, limit)
     done: list[dict] = []
     refused: list[tuple[Subject, ServiceError]] = []
+    hidden = hidden_from(session, who)
     for subject in subjects:
         try:
-            done.append(_one(session, who, action, subject, assignee, reason))
+            done.append(_one(session, who, hidden, action, subject, assignee, reason))
         except ServiceError as exc:
             refused.append((subject, exc))
     if refused:

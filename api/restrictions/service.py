@@ -44,11 +44,15 @@ def hidden_in_session_of(sessions: sessionmaker[Session], who: Principal) -> Hid
         return hidden_from(session, who)
 
 
-def check_subject(session: Session, who: Principal, kind: str, subject_id: str) -> None:
-    """404, as for an unknown one, when ``kind`` ``subject_id`` is hidden from ``who``."""
-    hidden = hidden_from(session, who)
+def check_shown(session: Session, hidden: Hidden, kind: str, subject_id: str) -> None:
+    """404, as for an unknown one, when ``kind`` ``subject_id`` is among ``hidden``'s subjects."""
     if hidden and session.scalar(select(hidden.subject_hidden(kind, subject_id))):
         raise not_found(kind, subject_id)
+
+
+def check_subject(session: Session, who: Principal, kind: str, subject_id: str) -> None:
+    """404, as for an unknown one, when ``kind`` ``subject_id`` is hidden from ``who``."""
+    check_shown(session, hidden_from(session, who), kind, subject_id)
 
 
 def visible_case(session: Session, who: Principal, case_id: int) -> Case:
