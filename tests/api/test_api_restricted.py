@@ -18,7 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from distillguard.api.auth.service import create_token
 from distillguard.api.database import alembic_config, engine_for, session_scope
-from tests.api.conftest import Api, new_database
+from distillguard.streams.broker import EmbeddedBroker
+from tests.api.conftest import Api, make_api, new_database, seed_world
 
 pytestmark = pytest.mark.broker
 
@@ -258,3 +259,26 @@ def test_migration_0010_adds_the_restriction_tables_and_downgrades(kind: str, tm
         command.upgrade(cfg, "head")
     finally:
         drop()
+
+
+def test_a_cached_queue_page_is_never_served_across_what_callers_may_see(
+    sqlite_url: str, broker: EmbeddedBroker
+) -> None:
+    """With pages cached for a minute, a member's page (rendered first) is not what a non-member gets, nor the other
+    way round: each view is rendered for the set of restricted cases its caller does not see."""
+    seed_world(sqlite_url)
+    for api in make_api(sqlite_url, broker.bootstrap, api_queue_cache_seconds=60.0):
+        r = api.client.post(
+            "/api/v1/cases", json={"subject_type": "cluster", "subject_id": SECRET}, headers=api.h("lead")
+        )
+        assert _restrict(api, r.json()["id"], [], role="lead").status_code == 200
+        for first, second in (("lead", "analyst"), ("viewer", "admin")):  # member first, then non-member first
+            pages = {role: _queue(api, role, "cluster") for role in (first, second)}
+            counts = {
+                role: api.client.get("/api/v1/detections/counts", headers=api.h(role)).json()["total"]
+                for role in (first, second)
+            }
+            sees = {"lead": True, "admin": True, "analyst": False, "viewer": False}
+            for role, page in pages.items():
+                assert (SECRET in _ids(page, "cluster")) is sees[role], role
+                assert page["total"] == counts[role] == (4 if sees[role] else 3), role
