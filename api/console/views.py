@@ -444,7 +444,7 @@ def account_page(
     redact = redact or not who.can("analyst")
     try:
         restrictions.check_subject(session, who, SubjectKind.account, account_id)
-        d = evidence.account_detail(session, account_id, redact)
+        d = evidence.account_detail(session, account_id, redact, restrictions.hidden_from(session, who))
     except ServiceError as exc:
         return templates.TemplateResponse(
             request, "error.html", {"who": who, "msg": exc.detail}, status_code=exc.status

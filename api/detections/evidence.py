@@ -176,9 +176,10 @@ def cluster_detail(session: Session, cluster_id: str, redacted: bool, hidden: Hi
     }
 
 
-def account_detail(session: Session, account_id: str, redacted: bool) -> dict:
+def account_detail(session: Session, account_id: str, redacted: bool, hidden: Hidden = NOTHING) -> dict:
     """An account with its evidence (prompts redacted when ``redacted``); ``decision`` is its effective decision
-    (:mod:`distillguard.api.cases.labels`), ``decision_conflicts`` the final cases that decided otherwise."""
+    (:mod:`distillguard.api.cases.labels`), ``decision_conflicts`` the final cases that decided otherwise (but
+    ``hidden`` ones)."""
     row = get_account(session, account_id)
     cluster_id = row.cluster_id
     cluster = session.get(ClusterRow, cluster_id) if cluster_id else None
@@ -186,6 +187,7 @@ def account_detail(session: Session, account_id: str, redacted: bool) -> dict:
         _case(session, SubjectKind.cluster, cluster_id) if cluster_id and cluster else None
     )
     decision = effective_decisions(session, [account_id]).get(account_id)
+    unseen = set(session.scalars(select(Case.id).where(hidden.case_hidden()))) if hidden else set()
     return account_item(row, override_of(session, SubjectKind.account, account_id)) | {
         "timeline": _timeline([row]),
         "sample_prompts": _prompts([row], redacted),
@@ -194,5 +196,5 @@ def account_detail(session: Session, account_id: str, redacted: bool) -> dict:
         else None,
         "case": case,
         "decision": decision.decision if decision else None,
-        "decision_conflicts": list(decision.conflicts) if decision else [],
+        "decision_conflicts": [c for c in decision.conflicts if c not in unseen] if decision else [],
     }

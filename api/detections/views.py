@@ -123,4 +123,4 @@ def get_account(
     """An account with its timeline, sample prompts, reasons, cluster and case."""
     redacted = evidence.redacted(redact, who)
     check_subject(session, who, SubjectKind.account, account_id)
-    return evidence.account_detail(session, account_id, redacted)
+    return evidence.account_detail(session, account_id, redacted, hidden_from(session, who))

@@ -10,15 +10,22 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import pytest
 from alembic import command
 from httpx import Response
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from distillguard.api.auth.service import create_token
+from distillguard.api.auth.service import Principal, create_token
+from distillguard.api.cases import service as cases
 from distillguard.api.database import alembic_config, engine_for, session_scope
+from distillguard.api.detections import evidence
+from distillguard.api.detections.service import upsert_detections
+from distillguard.api.restrictions import service as restrictions
 from distillguard.streams.broker import EmbeddedBroker
+from tests.api import seed
 from tests.api.conftest import Api, make_api, new_database, seed_world
 
 pytestmark = pytest.mark.broker
@@ -282,3 +289,23 @@ def test_a_cached_queue_page_is_never_served_across_what_callers_may_see(
             for role, page in pages.items():
                 assert (SECRET in _ids(page, "cluster")) is sees[role], role
                 assert page["total"] == counts[role] == (4 if sees[role] else 3), role
+
+
+def test_an_account_s_conflicts_leave_hidden_cases_out(db: Session) -> None:
+    """acct-s003, in no cluster, is also listed by a cluster (c-listing) whose case is restricted: the account stays
+    visible, and its evidence names that case among the decisions in conflict only to members."""
+    analyst = Principal("analyst-user", "analyst", 2)
+    lead = Principal("lead-user", "lead", 4)
+    listing = msgspec.structs.replace(seed.build()[1][-1], cluster_id="c-listing", members=["acct-s003"])
+    upsert_detections(db, [], [listing])
+    hidden_case = cases.open_case(db, analyst, "cluster", "c-listing", "listing")
+    own = cases.open_case(db, lead, "account", "acct-s003", "lone harvester")
+    cases.transition(db, analyst, hidden_case, "in_review", None)
+    cases.transition(db, analyst, hidden_case, "dismissed", "a shop")
+    cases.transition(db, lead, own, "in_review", None)
+    cases.transition(db, lead, own, "confirmed_attack", "harvests")
+    restrictions.restrict(db, lead, hidden_case, [], "partner")
+    for who, conflicts in ((lead, [hidden_case.id]), (analyst, [])):
+        restrictions.check_subject(db, who, "account", "acct-s003")  # visible to both
+        detail = evidence.account_detail(db, "acct-s003", True, restrictions.hidden_from(db, who))
+        assert (detail["decision"], detail["decision_conflicts"]) == ("confirmed_attack", conflicts), who.name
