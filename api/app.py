@@ -18,6 +18,7 @@ from distillguard.api import docs, errors, links
 from distillguard.api.audit.views import router as audit_router
 from distillguard.api.auth.service import PrincipalCache
 from distillguard.api.auth.views import router as auth_router
+from distillguard.api.bulk.views import router as bulk_router
 from distillguard.api.cases.views import router as cases_router
 from distillguard.api.console.views import SignIn
 from distillguard.api.console.views import router as console_router
@@ -33,6 +34,7 @@ from distillguard.api.inputs import NulGuard
 from distillguard.api.limits import BodyLimit
 from distillguard.api.overrides.views import router as overrides_router
 from distillguard.api.ratelimit import RedisLimiter, make_limiter
+from distillguard.api.restrictions.views import router as restrictions_router
 from distillguard.api.settings import ApiSettings, get_api_settings
 from distillguard.api.sharing.views import router as sharing_router
 from distillguard.api.strict import StrictJson
@@ -128,6 +130,8 @@ def create_app(
         detections_router,
         overrides_router,
         cases_router,
+        restrictions_router,
+        bulk_router,
         audit_router,
         enforcement_router,
         sharing_router,

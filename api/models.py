@@ -6,6 +6,7 @@ from distillguard.api.cases.models import AccountDecision, Case, CaseComment
 from distillguard.api.detections.models import AccountModel, AccountRow, ClusterIndicator, ClusterRow, DetectionsEpoch
 from distillguard.api.enforcement.models import OutboxEvent
 from distillguard.api.overrides.models import ActionOverride
+from distillguard.api.restrictions.models import CaseMember, CaseRestriction
 from distillguard.api.webhooks.models import Delivery, Subscription
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "AuditEvent",
     "Case",
     "CaseComment",
+    "CaseMember",
+    "CaseRestriction",
     "ClusterIndicator",
     "ClusterRow",
     "Delivery",

@@ -63,6 +63,12 @@ class ApiSettings(KafkaSettings):
         description="Seconds between background reads of the detections epoch behind cached queue pages "
         "(0: read it on every request). Writes through the same process show at once, other processes' within about this.",
     )
+    api_bulk_max_items: int = Field(
+        500,
+        ge=1,
+        description="Subjects a bulk request (POST /api/v1/bulk/cases, the console's bulk form) may list (422 above); "
+        "a body never lists more than 10,000.",
+    )
     api_outbox_interval: float = Field(5.0, gt=0, description="Seconds between re-sends of pending enforcement events.")
     api_webhooks_dispatch: bool = Field(
         True,

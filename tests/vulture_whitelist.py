@@ -12,6 +12,7 @@ name, check it really is used; remove what is dead instead.
 from distillguard.api.app import Health, health
 from distillguard.api.audit.views import list_audit
 from distillguard.api.auth.views import me
+from distillguard.api.bulk.views import bulk_cases
 from distillguard.api.cases.models import AccountDecision, Case, CaseComment
 from distillguard.api.cases.schemas import (
     AccountDecisionOut,
@@ -28,6 +29,8 @@ from distillguard.api.cases.views import decide as decide_case
 from distillguard.api.console.views import (
     account_override,
     account_page,
+    bulk_act,
+    bulk_confirm,
     clear_account_override,
     cluster_page,
     console_case_export,
@@ -62,6 +65,8 @@ from distillguard.api.overrides.views import (
     put_account_override,
     put_cluster_override,
 )
+from distillguard.api.restrictions.schemas import RestrictionOut
+from distillguard.api.restrictions.views import delete_restriction, put_restriction
 from distillguard.api.sharing.views import stix
 from distillguard.api.types import UTCDateTime
 from distillguard.api.webhooks.models import Delivery, Subscription
@@ -128,6 +133,11 @@ verify_signature  # public: what a webhook receiver calls (README's "Webhooks"; 
 delete_account_override
 put_cluster_override
 delete_cluster_override
+put_restriction
+delete_restriction
+bulk_cases
+bulk_confirm
+bulk_act
 _._service
 _._http
 _._invalid
@@ -159,6 +169,10 @@ Subscription.disabled_reason
 Delivery.last_status_code
 Delivery.last_attempt_at
 Delivery.delivered_at
+
+# ---- Pydantic: response fields read by the serializer
+CaseDetail.restricted_to
+RestrictionOut.restricted
 
 # ---- Alembic: read by the migration runner from each revision module
 _.revision

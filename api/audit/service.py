@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from distillguard.api.audit.models import AuditEvent
 from distillguard.api.database import where_given
+from distillguard.api.restrictions.hidden import NOTHING, Hidden
 
 
 class Actor(Protocol):
@@ -55,8 +56,10 @@ def events(
     action: str | None = None,
     after: int | None = None,
     limit: int = 100,
+    hidden: Hidden = NOTHING,
 ) -> list[AuditEvent]:
-    """Audit events oldest first, filtered; ``after`` is the last id already seen (pagination)."""
+    """Audit events oldest first, filtered, but those about ``hidden`` cases and their subjects; ``after`` is the
+    last id already seen (pagination)."""
     stmt = where_given(
         select(AuditEvent).order_by(AuditEvent.id).limit(limit),
         (AuditEvent.entity_type, entity_type),
@@ -66,4 +69,6 @@ def events(
     )
     if after is not None:
         stmt = stmt.where(AuditEvent.id > after)
+    if hidden:
+        stmt = stmt.where(~hidden.record_hidden(AuditEvent.entity_type, AuditEvent.entity_id))
     return list(session.scalars(stmt))

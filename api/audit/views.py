@@ -12,6 +12,7 @@ from distillguard.api.audit.schemas import AuditOut
 from distillguard.api.auth.service import Principal
 from distillguard.api.deps import get_session, viewer
 from distillguard.api.errors import COMMON, AfterId
+from distillguard.api.restrictions.service import hidden_from
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=COMMON)
 
@@ -25,9 +26,17 @@ def list_audit(
     after: AfterId = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     session: Session = Depends(get_session),
-    _who: Principal = Depends(viewer),
+    who: Principal = Depends(viewer),
 ):
-    """Who changed what, when and why; filter by entity, actor or action; page with ``after``."""
+    """Who changed what, when and why; filter by entity, actor or action; page with ``after``. Records about a
+    restricted case or its subjects are shown only to the case's members and admins."""
     return service.events(
-        session, entity_type=entity_type, entity_id=entity_id, actor=actor, action=action, after=after, limit=limit
+        session,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        actor=actor,
+        action=action,
+        after=after,
+        limit=limit,
+        hidden=hidden_from(session, who),
     )

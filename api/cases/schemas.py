@@ -111,8 +111,10 @@ class EnforcementOut(BaseModel):
 
 
 class CaseDetail(CaseOut):
-    """A case with comments, per-account decisions and enforcement events."""
+    """A case with comments, per-account decisions and enforcement events; ``restricted_to`` names who may see it
+    (besides admins) when it is restricted, null otherwise."""
 
+    restricted_to: list[str] | None
     comments: list[CommentOut]
     decisions: list[AccountDecisionOut]
     enforcement: list[EnforcementOut]

@@ -23,6 +23,7 @@ from distillguard.api.detections.service import bump_epoch
 from distillguard.api.enforcement.service import enqueue, idempotency_key
 from distillguard.api.errors import InconsistentRecordError, ServiceError, echo
 from distillguard.api.overrides.labels import override_labels
+from distillguard.api.restrictions.hidden import NOTHING, Hidden
 from distillguard.api.review import FINAL, CaseStatus, Decision
 from distillguard.api.types import utcnow
 from distillguard.api.webhooks import service as webhooks
@@ -48,11 +49,16 @@ TRANSITIONS: dict[str, dict[str, str]] = {
 }
 
 
+def no_case(case_id: int) -> ServiceError:
+    """The 404 of an unknown case (a restricted case answers the same to non-members)."""
+    return ServiceError(404, f"no case {case_id}")
+
+
 def get_case(session: Session, case_id: int) -> Case:
     """The case; 404 when unknown."""
     case = session.get(Case, case_id)
     if case is None:
-        raise ServiceError(404, f"no case {case_id}")
+        raise no_case(case_id)
     return case
 
 
@@ -63,8 +69,9 @@ def list_cases(
     subject_type: str | None = None,
     after: int | None = None,
     limit: int = 50,
+    hidden: Hidden = NOTHING,
 ) -> list[Case]:
-    """Cases newest first, filtered; ``after`` is the last id seen (ids below it follow)."""
+    """Cases newest first, filtered, but ``hidden`` ones; ``after`` is the last id seen (ids below it follow)."""
     stmt = where_given(
         select(Case).order_by(Case.id.desc()).limit(limit),
         (Case.status, status),
@@ -73,6 +80,8 @@ def list_cases(
     )
     if after is not None:
         stmt = stmt.where(Case.id < after)
+    if hidden:
+        stmt = stmt.where(~hidden.case_hidden())
     return list(session.scalars(stmt))
 
 
@@ -128,9 +137,12 @@ def open_case(
     subject_id: str,
     reason: str | None,
     assignee: str | None = None,
+    *,
+    commit: bool = True,
 ) -> Case:
     """Open a case on a cluster or an account (409 when one exists; refused by :func:`check_may_open` when its
-    accounts belong to a final case or to someone else's)."""
+    accounts belong to a final case or to someone else's). ``commit`` False: the caller commits (a bulk request's
+    one transaction)."""
     if subject_type == SubjectKind.cluster:
         accounts = list(get_cluster(session, subject_id).members)
     elif subject_type == SubjectKind.account:
@@ -163,18 +175,23 @@ def open_case(
     opened = {"subject_type": subject_type, "subject_id": subject_id, "assignee": assignee, "reason": reason}
     data = opened | {"case_id": case.id, "opened_by": who.name}
     webhooks.enqueue(session, Event(EventType.case_opened, str(case.id), data))
-    session.commit()
+    if commit:
+        session.commit()
     return case
 
 
-def assign(session: Session, who: Principal, case: Case, assignee: str | None, reason: str | None) -> Case:
-    """Assign (or unassign, with None) a case to an existing principal (:func:`check_assignee`)."""
+def assign(
+    session: Session, who: Principal, case: Case, assignee: str | None, reason: str | None, *, commit: bool = True
+) -> Case:
+    """Assign (or unassign, with None) a case to an existing principal (:func:`check_assignee`); ``commit`` as in
+    :func:`open_case`."""
     check_assignee(session, assignee)
     before = case.assignee
     case.assignee = assignee
     case.updated_at = utcnow()
     record(session, who, "case.assign", "case", case.id, reason, before=before, after=assignee)
-    session.commit()
+    if commit:
+        session.commit()
     return case
 
 
@@ -248,9 +265,12 @@ def _write_decisions(
     return changed
 
 
-def transition(session: Session, who: Principal, case: Case, to: str, reason: str | None) -> tuple[Case, bool]:
+def transition(
+    session: Session, who: Principal, case: Case, to: str, reason: str | None, *, commit: bool = True
+) -> tuple[Case, bool]:
     """Move a case to status ``to``; returns (case, changed). Repeating the current final status is a no-op,
-    so a retried confirmation queues no second enforcement event. Confirming queues one event per confirmed account."""
+    so a retried confirmation queues no second enforcement event. Confirming queues one event per confirmed account.
+    ``commit`` as in :func:`open_case`."""
     if to == case.status and to in FINAL:
         return case, False
     allowed = TRANSITIONS.get(case.status, {})
@@ -287,7 +307,8 @@ def transition(session: Session, who: Principal, case: Case, to: str, reason: st
     record(session, who, "case.transition", "case", case.id, reason, **details)
     if to in FINAL:
         webhooks.enqueue(session, _decided(case, now))
-    session.commit()
+    if commit:
+        session.commit()
     return case, True
 
 

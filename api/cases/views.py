@@ -28,6 +28,7 @@ from distillguard.api.deps import analyst, get_session, viewer
 from distillguard.api.detections.evidence import redacted
 from distillguard.api.enforcement.service import ERROR_READER, as_seen_by, dispatch, for_case
 from distillguard.api.errors import BODY, COMMON, CONFLICT, NOT_FOUND, AfterId, RowId
+from distillguard.api.restrictions import service as restrictions
 from distillguard.api.review import CaseStatus
 from distillguard.api.tabular import DOWNLOAD, ExportFormat, download
 from distillguard.detector.records import SubjectKind
@@ -36,8 +37,9 @@ router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=COMMON | NO
 
 
 def _detail(session: Session, case_id: int, who: Principal) -> dict:
-    case = service.get_case(session, case_id)
+    case = restrictions.visible_case(session, who, case_id)
     return CaseOut.model_validate(case).model_dump() | {
+        "restricted_to": restrictions.members(session, case.id),
         "comments": case.comments,
         "decisions": service.decisions(session, case),
         "enforcement": as_seen_by(for_case(session, case.id), who.can(ERROR_READER)),
@@ -47,6 +49,7 @@ def _detail(session: Session, case_id: int, who: Principal) -> dict:
 @router.post("", response_model=CaseOut, status_code=201, responses=CONFLICT | BODY, summary="Open a case")
 def create_case(body: CaseCreate, session: Session = Depends(get_session), who: Principal = Depends(analyst)):
     """Open a case on a cluster or an account (one case per subject)."""
+    restrictions.check_subject(session, who, body.subject_type.value, body.subject_id)
     return service.open_case(session, who, body.subject_type.value, body.subject_id, body.reason, body.assignee)
 
 
@@ -58,11 +61,17 @@ def list_cases(
     after: AfterId = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     session: Session = Depends(get_session),
-    _who: Principal = Depends(viewer),
+    who: Principal = Depends(viewer),
 ):
-    """Cases filtered by status, assignee or subject type."""
+    """Cases filtered by status, assignee or subject type (restricted ones only to their members and admins)."""
     return service.list_cases(
-        session, status.value if status else None, assignee, subject_type.value if subject_type else None, after, limit
+        session,
+        status.value if status else None,
+        assignee,
+        subject_type.value if subject_type else None,
+        after,
+        limit,
+        restrictions.hidden_from(session, who),
     )
 
 
@@ -78,7 +87,7 @@ def export_case(
     """Case ``case_id`` as a download (404 before anything is sent when there is none); the redaction rule of the
     evidence."""
     hidden = redacted(redact, who)
-    service.get_case(session, case_id)
+    restrictions.visible_case(session, who, case_id)
     return download(fmt, f"case-{case_id}", CASE_EXPORT_COLUMNS, case_rows(request.app.state.sessions, case_id, hidden))
 
 
@@ -108,7 +117,7 @@ def assign(
     case_id: RowId, body: AssignBody, session: Session = Depends(get_session), who: Principal = Depends(analyst)
 ):
     """Assign or unassign a case. Analysts may (re)assign only unassigned cases and their own."""
-    case = service.get_case(session, case_id)
+    case = restrictions.visible_case(session, who, case_id)
     check_may_change(who, case, "reassign it")
     return service.assign(session, who, case, body.assignee, body.reason)
 
@@ -120,7 +129,7 @@ def add_comment(
     case_id: RowId, body: CommentBody, session: Session = Depends(get_session), who: Principal = Depends(analyst)
 ):
     """Add a comment."""
-    return service.comment(session, who, service.get_case(session, case_id), body.body)
+    return service.comment(session, who, restrictions.visible_case(session, who, case_id), body.body)
 
 
 @router.post(
@@ -134,7 +143,7 @@ def decide(
 ):
     """Bulk decision (confirmed_attack / dismissed) over some or all accounts of a case before it is final.
     Analysts decide only on unassigned cases and their own."""
-    case = service.get_case(session, case_id)
+    case = restrictions.visible_case(session, who, case_id)
     check_may_change(who, case, "decide its accounts")
     return {"changed": service.decide_accounts(session, who, case, body.account_ids, body.decision.value, body.reason)}
 
@@ -155,7 +164,7 @@ def transition(
     """open -> in_review -> confirmed_attack | dismissed | escalated. Confirming (leads only) emits one
     enforcement event per confirmed account; repeating it is a no-op that re-sends only unacknowledged events.
     Analysts move only unassigned cases and their own."""
-    case = service.get_case(session, case_id)
+    case = restrictions.visible_case(session, who, case_id)
     check_may_change(who, case, "change its status")
     case, changed = service.transition(session, who, case, body.status.value, body.reason)
     sent = {"sent": 0, "pending": 0}

@@ -34,6 +34,8 @@ from distillguard.api.auth.sessions import (
     open_session,
     session_principal,
 )
+from distillguard.api.bulk import service as bulk
+from distillguard.api.bulk.schemas import BulkAction
 from distillguard.api.cases import service as cases
 from distillguard.api.cases.models import Case
 from distillguard.api.cases.policy import check_may_change, may_change
@@ -46,6 +48,7 @@ from distillguard.api.enforcement.service import dispatch
 from distillguard.api.errors import RowId, ServiceError, log_refusal
 from distillguard.api.inputs import Text
 from distillguard.api.overrides import service as overrides
+from distillguard.api.restrictions import service as restrictions
 from distillguard.api.review import FINAL, CaseStatus, Decision, ReviewStatus
 from distillguard.api.tabular import ExportFormat
 from distillguard.detector.ladder import LINKING, MEANING
@@ -73,6 +76,7 @@ SESSION_COOKIE = "dg_session"
 CSRF_FIELD = "csrf"  # the hidden input of every console form
 SECONDS_PER_HOUR = 3600
 LABEL_WIDTH = 60  # chart units an hour label ("03-02 08h") takes
+BULK_ROLE = "analyst"  # the least role offered the queue's bulk form
 
 
 StrEnumT = TypeVar("StrEnumT", bound=StrEnum)
@@ -290,10 +294,11 @@ def queue_page(
     filtered, searchable by id, paged; export links for what it shows."""
     f = view.filters
     match_templates = queue.template_matching(f, who)
+    hidden = restrictions.hidden_from(session, who)
     rows, nxt, total = queue.page(
-        session, view.kind, f, view.cursor, PAGE_ROWS, templates=match_templates, sort=view.sort
+        session, view.kind, f, view.cursor, PAGE_ROWS, templates=match_templates, sort=view.sort, hidden=hidden
     )
-    counts = queue.counts(session, view.kind, QueueFilters(), templates=match_templates)
+    counts = queue.counts(session, view.kind, QueueFilters(), templates=match_templates, hidden=hidden)
     return templates.TemplateResponse(
         request,
         "queue.html",
@@ -306,7 +311,9 @@ def queue_page(
             "first": view.link() if view.cursor else None,
             "total": total,
             "counts": counts,
-            "lone_flagged": queue.lone_flagged(session),
+            "lone_flagged": queue.lone_flagged(session, hidden),
+            "bulk_actions": list(BulkAction),
+            "may_bulk": who.can(BULK_ROLE),
             "statuses": list(ReviewStatus),
             "sorts": list(queue.QueueSort),
             "formats": list(ExportFormat),
@@ -369,6 +376,7 @@ def _case_context(session: Session, who: Principal, case_id: int | None) -> dict
     return {
         "case": case,
         "trail": events(session, entity_type="case", entity_id=str(case.id), limit=500) if case else [],
+        "restricted_to": restrictions.members(session, case.id) if case else None,
         "moves": {to: who.can(role) for to, role in moves.items()},
         "mine": case is None or may_change(who, case),
         "final": FINAL,
@@ -399,7 +407,8 @@ def cluster_page(
     """A cluster's evidence, recommended and applied action (override controls), case controls and audit trail."""
     redact = redact or not who.can("analyst")
     try:
-        d = evidence.cluster_detail(session, cluster_id, redact)
+        restrictions.check_subject(session, who, SubjectKind.cluster, cluster_id)
+        d = evidence.cluster_detail(session, cluster_id, redact, restrictions.hidden_from(session, who))
     except ServiceError as exc:
         return templates.TemplateResponse(
             request, "error.html", {"who": who, "msg": exc.detail}, status_code=exc.status
@@ -434,7 +443,8 @@ def account_page(
     the account's own, with controls, or its cluster's, linked."""
     redact = redact or not who.can("analyst")
     try:
-        d = evidence.account_detail(session, account_id, redact)
+        restrictions.check_subject(session, who, SubjectKind.account, account_id)
+        d = evidence.account_detail(session, account_id, redact, restrictions.hidden_from(session, who))
     except ServiceError as exc:
         return templates.TemplateResponse(
             request, "error.html", {"who": who, "msg": exc.detail}, status_code=exc.status
@@ -476,6 +486,7 @@ def _open_case(session: Session, who: Principal, kind: SubjectKind, subject_id: 
         return _back(url, f"role {who.role!r} may not open cases")
 
     def run() -> str:
+        restrictions.check_subject(session, who, kind, subject_id)
         case = cases.open_case(session, who, kind, subject_id, reason or None)
         return f"Opened case #{case.id} on {kind.value} {subject_id}."
 
@@ -518,7 +529,7 @@ def transition(
     who: Principal = Depends(console_user),
 ) -> Response:
     """Move the case (confirming also sends the enforcement events)."""
-    case = cases.get_case(session, case_id)
+    case = restrictions.visible_case(session, who, case_id)
 
     def run() -> str:
         check_may_change(who, case, "change its status")
@@ -543,7 +554,7 @@ def comment(
     who: Principal = Depends(console_user),
 ) -> Response:
     """Comment on the case."""
-    case = cases.get_case(session, case_id)
+    case = restrictions.visible_case(session, who, case_id)
     url = _case_url(case)
     if not who.can("analyst"):
         return _back(url, f"role {who.role!r} may not comment")
@@ -567,7 +578,7 @@ def decide(
     """Bulk decision over the ticked accounts."""
     if account_ids is None:
         account_ids = []
-    case = cases.get_case(session, case_id)
+    case = restrictions.visible_case(session, who, case_id)
     url = _case_url(case)
     if not who.can("analyst"):
         return _back(url, f"role {who.role!r} may not decide accounts")
@@ -654,3 +665,80 @@ def clear_account_override(
 ) -> Response:
     """Clear the account's override: back to the recommended action."""
     return _clear(request, session, who, SubjectKind.account, account_id)
+
+
+class BulkForm:
+    """The queue's bulk form: one action over the ticked rows of one tab, read leniently (an odd kind or action
+    is refused with a message, never a 422 page)."""
+
+    def __init__(
+        self,
+        kind: Annotated[str, Form(max_length=MAX_FILTER_CHARS)] = "",
+        action: Annotated[str, Form(max_length=MAX_FILTER_CHARS)] = "",
+        subject: Annotated[list[Text] | None, Form(max_length=MAX_SEARCH_CHARS)] = None,
+        assignee: Annotated[Text, Form(max_length=MAX_SEARCH_CHARS)] = "",
+        reason: Annotated[Text, Form(max_length=2000)] = "",
+    ) -> None:
+        self.kind = _choice(SubjectKind, kind) or SubjectKind.cluster
+        self.action = _choice(BulkAction, action)
+        self.subjects = list(subject or [])
+        self.assignee = assignee.strip() or None
+        self.reason = reason.strip() or None
+        self.queue_url = f"/console?{urlencode({'kind': self.kind.value})}"
+
+    def refusal(self, who: Principal, limit: int) -> str | None:
+        """Why this form cannot be confirmed as it is, or None."""
+        if not who.can(BULK_ROLE):
+            return f"role {who.role!r} may not act in bulk; it needs {BULK_ROLE!r} or above"
+        if self.action is None:
+            return f"choose a bulk action: {', '.join(BulkAction)}"
+        if not self.subjects:
+            return "tick at least one row"
+        if len(self.subjects) > limit:
+            return f"at most {limit} rows per bulk action (API_BULK_MAX_ITEMS), {len(self.subjects)} ticked"
+        return None
+
+    def summary(self) -> str:
+        """What confirming will do, in one sentence."""
+        n = f"{len(self.subjects)} {self.kind.value}{'s' if len(self.subjects) != 1 else ''}"
+        if self.action is BulkAction.open:
+            to = f", assigned to {self.assignee}" if self.assignee else ""
+            return f"Open a case on each of {n}{to}."
+        if self.action is BulkAction.assign:
+            return f"Assign the cases of {n} to {self.assignee}." if self.assignee else f"Unassign the cases of {n}."
+        return f"Dismiss the cases of {n}."
+
+
+@router.post("/bulk/confirm", response_class=HTMLResponse)
+def bulk_confirm(
+    request: Request, form: Annotated[BulkForm, Depends()], who: Principal = Depends(console_user)
+) -> Response:
+    """The confirmation step of a bulk action: what it will do to how many rows, and the rows (changes nothing)."""
+    refused = form.refusal(who, request.app.state.settings.api_bulk_max_items)
+    if refused:
+        return _back(form.queue_url, refused)
+    return templates.TemplateResponse(request, "bulk_confirm.html", {"who": who, "form": form})
+
+
+@router.post("/bulk")
+def bulk_act(
+    request: Request,
+    form: Annotated[BulkForm, Depends()],
+    session: Session = Depends(get_session),
+    who: Principal = Depends(console_user),
+) -> Response:
+    """Do a confirmed bulk action (all rows or, any refused, none), then back to the queue saying what it did."""
+    limit = request.app.state.settings.api_bulk_max_items
+    refused = form.refusal(who, limit)
+    if refused or form.action is None:
+        return _back(form.queue_url, refused)
+    action = form.action
+
+    def run() -> str:
+        subjects = [(form.kind, s) for s in form.subjects]
+        items = bulk.run(session, who, action, subjects, assignee=form.assignee, reason=form.reason, limit=limit)
+        changed = sum(i["changed"] for i in items)
+        ids = ", ".join("#" + str(i["case_id"]) for i in items)
+        return f"Done: {form.summary()} {changed} changed; cases {ids}."
+
+    return _act(form.queue_url, run)

@@ -16,6 +16,7 @@ from distillguard.api.detections.schemas import AccountItem, ClusterFields, Link
 from distillguard.api.errors import ServiceError, echo
 from distillguard.api.overrides.applied import applied, override_of
 from distillguard.api.overrides.models import ActionOverride
+from distillguard.api.restrictions.hidden import NOTHING, Hidden
 from distillguard.detector.records import SubjectKind
 
 MAX_MEMBERS = 500
@@ -92,11 +93,16 @@ def account_item(row: AccountRow, override: ActionOverride | None) -> dict:
     return _fields(row, AccountItem, *APPLIED) | applied(row.action, override)
 
 
+def not_found(kind: str, subject_id: str) -> ServiceError:
+    """The 404 of an unknown cluster or account (a hidden one answers the same: api/restrictions)."""
+    return ServiceError(404, f"no {kind} {echo(subject_id)}")
+
+
 def get_cluster(session: Session, cluster_id: str) -> ClusterRow:
     """The stored cluster; 404 when unknown."""
     row = session.get(ClusterRow, cluster_id)
     if row is None:
-        raise ServiceError(404, f"no cluster {echo(cluster_id)}")
+        raise not_found(SubjectKind.cluster, cluster_id)
     return row
 
 
@@ -104,7 +110,7 @@ def get_account(session: Session, account_id: str) -> AccountRow:
     """The stored account verdict; 404 when unknown."""
     row = session.get(AccountRow, account_id)
     if row is None:
-        raise ServiceError(404, f"no account {echo(account_id)}")
+        raise not_found(SubjectKind.account, account_id)
     return row
 
 
@@ -118,11 +124,13 @@ def members(session: Session, row: ClusterRow) -> list[AccountRow]:
     return out
 
 
-def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
+def cluster_detail(session: Session, cluster_id: str, redacted: bool, hidden: Hidden = NOTHING) -> dict:
     """A cluster with its evidence (prompts redacted when ``redacted``); each member's ``decision`` is the one
-    the cluster's case made on it."""
+    the cluster's case made on it. Members and linked clusters ``hidden`` from the reader are left out."""
     row = get_cluster(session, cluster_id)
-    accts = members(session, row)
+    unseen: set[str] = set(session.scalars(hidden.accounts())) if hidden else set()
+    unlinked: set[str] = set(session.scalars(hidden.clusters())) if hidden else set()
+    accts = [a for a in members(session, row) if a.account_id not in unseen]
     known = {a.account_id: a for a in accts}
     case = _case(session, SubjectKind.cluster, cluster_id)
     decisions = {}
@@ -134,7 +142,7 @@ def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
                 )
             ).all()
         )
-    listed = [a.account_id for a in accts] + sorted(set(row.members) - set(known))
+    listed = [a.account_id for a in accts] + sorted(set(row.members) - set(known) - unseen)
     member_rows = []
     for acc in listed[:MAX_MEMBERS]:
         a = known.get(acc)
@@ -151,7 +159,7 @@ def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
         else {}
     )
     linked = []
-    for cid in row.linked_clusters:
+    for cid in (c for c in row.linked_clusters if c not in unlinked):
         c = linked_rows.get(cid)
         ref = {"cluster_id": cid, "known": c is not None}
         linked.append(ref | (_fields(c, LinkedCluster, *ref) if c else {}))
@@ -168,9 +176,10 @@ def cluster_detail(session: Session, cluster_id: str, redacted: bool) -> dict:
     }
 
 
-def account_detail(session: Session, account_id: str, redacted: bool) -> dict:
+def account_detail(session: Session, account_id: str, redacted: bool, hidden: Hidden = NOTHING) -> dict:
     """An account with its evidence (prompts redacted when ``redacted``); ``decision`` is its effective decision
-    (:mod:`distillguard.api.cases.labels`), ``decision_conflicts`` the final cases that decided otherwise."""
+    (:mod:`distillguard.api.cases.labels`), ``decision_conflicts`` the final cases that decided otherwise (but
+    ``hidden`` ones)."""
     row = get_account(session, account_id)
     cluster_id = row.cluster_id
     cluster = session.get(ClusterRow, cluster_id) if cluster_id else None
@@ -178,6 +187,7 @@ def account_detail(session: Session, account_id: str, redacted: bool) -> dict:
         _case(session, SubjectKind.cluster, cluster_id) if cluster_id and cluster else None
     )
     decision = effective_decisions(session, [account_id]).get(account_id)
+    unseen = set(session.scalars(select(Case.id).where(hidden.case_hidden()))) if hidden else set()
     return account_item(row, override_of(session, SubjectKind.account, account_id)) | {
         "timeline": _timeline([row]),
         "sample_prompts": _prompts([row], redacted),
@@ -186,5 +196,5 @@ def account_detail(session: Session, account_id: str, redacted: bool) -> dict:
         else None,
         "case": case,
         "decision": decision.decision if decision else None,
-        "decision_conflicts": list(decision.conflicts) if decision else [],
+        "decision_conflicts": [c for c in decision.conflicts if c not in unseen] if decision else [],
     }

@@ -21,20 +21,22 @@ from distillguard.api.detections.service import current_epoch
 from distillguard.api.errors import ServiceError
 from distillguard.api.inputs import storable
 from distillguard.api.overrides.applied import overrides_of
+from distillguard.api.restrictions.hidden import NOTHING, Hidden
 from distillguard.detector.records import SubjectKind
 
-# (query, database, template matching, epoch) -> count; exact, as every write bumps the epoch
+# (query, database, template matching, hidden cases, epoch) -> count; exact, as every write bumps the epoch
 _counts: LRUCache = LRUCache(1024)
 _counts_lock = threading.Lock()
 
 
-def _cached(session: Session, what: str, kind: SubjectKind, f: QueueFilters, templates: bool, compute):
+def _cached(session: Session, what: str, kind: SubjectKind, f: QueueFilters, templates: bool, hidden: Hidden, compute):
     key = (
         what,
         session.get_bind().engine.url.render_as_string(),
         kind,
         f.model_dump_json(),
         templates,
+        hidden.cases,
         current_epoch(session),
     )
     with _counts_lock:
@@ -216,19 +218,21 @@ def page(
     *,
     templates: bool,
     sort: QueueSort = QueueSort.score,
+    hidden: Hidden = NOTHING,
 ) -> tuple[list, str | None, int]:
     """(rows, next cursor or None, total matching) of one queue page in ``sort`` order (score descending by
     default), then id ascending; ``f.indicator`` matches prompt templates only when ``templates``
-    (:func:`template_matching`)."""
+    (:func:`template_matching`); rows of ``hidden`` cases are left out of the rows and the total."""
     table, key, apply = _table(kind)
-    stmt = apply(select(table), f, templates)
+    stmt = hidden.shown(apply(select(table), f, templates), kind)
     total = _cached(
         session,
         "total",
         kind,
         f,
         templates,
-        lambda: session.scalar(apply(select(func.count()).select_from(table), f, templates)) or 0,
+        hidden,
+        lambda: session.scalar(hidden.shown(apply(select(func.count()).select_from(table), f, templates), kind)) or 0,
     )
     by_score = sort is QueueSort.score
     if cursor and by_score:
@@ -248,17 +252,19 @@ def page(
     return rows, nxt, total
 
 
-def lone_flagged(session: Session) -> int:
-    """How many flagged accounts belong to no cluster (lone harvesters: only the accounts tab lists them)."""
+def lone_flagged(session: Session, hidden: Hidden = NOTHING) -> int:
+    """How many flagged accounts belong to no cluster (lone harvesters: only the accounts tab lists them), but
+    ``hidden`` ones."""
     stmt = select(func.count()).select_from(AccountRow).where(AccountRow.flagged, AccountRow.cluster_id.is_(None))
-    return session.scalar(stmt) or 0
+    return session.scalar(hidden.shown(stmt, SubjectKind.account)) or 0
 
 
-def counts(session: Session, kind: SubjectKind, f: QueueFilters, *, templates: bool) -> dict:
-    """Total, flagged and per-status counts under the filters (ignoring the status filter); ``templates`` as
-    in :func:`page`."""
+def counts(session: Session, kind: SubjectKind, f: QueueFilters, *, templates: bool, hidden: Hidden = NOTHING) -> dict:
+    """Total, flagged and per-status counts under the filters (ignoring the status filter), ``hidden`` cases'
+    subjects left out; ``templates`` as in :func:`page`."""
     table, _, apply = _table(kind)
     stmt = apply(select(table.status, table.flagged, func.count()).select_from(table), f, templates, with_status=False)
+    stmt = hidden.shown(stmt, kind)
 
     def compute() -> tuple[dict[str, int], int]:
         by_status: dict[str, int] = {}
@@ -268,7 +274,7 @@ def counts(session: Session, kind: SubjectKind, f: QueueFilters, *, templates: b
             flagged += n if is_flagged else 0
         return by_status, flagged
 
-    by_status, flagged = _cached(session, "counts", kind, f, templates, compute)
+    by_status, flagged = _cached(session, "counts", kind, f, templates, hidden, compute)
     return {"kind": kind, "total": sum(by_status.values()), "flagged": flagged, "by_status": dict(by_status)}
 
 
@@ -281,10 +287,17 @@ def queue_items(session: Session, kind: SubjectKind, rows: list) -> list[dict]:
 
 
 def page_json(
-    session: Session, kind: SubjectKind, f: QueueFilters, cursor: str | None, limit: int, *, templates: bool
+    session: Session,
+    kind: SubjectKind,
+    f: QueueFilters,
+    cursor: str | None,
+    limit: int,
+    *,
+    templates: bool,
+    hidden: Hidden = NOTHING,
 ) -> bytes:
     """One queue page as the API's JSON body (:class:`QueuePage`)."""
-    rows, nxt, total = page(session, kind, f, cursor, limit, templates=templates)
+    rows, nxt, total = page(session, kind, f, cursor, limit, templates=templates, hidden=hidden)
     return (
         QueuePage(kind=kind, total=total, items=queue_items(session, kind, rows), next_cursor=nxt)
         .model_dump_json()
@@ -292,9 +305,11 @@ def page_json(
     )
 
 
-def counts_json(session: Session, kind: SubjectKind, f: QueueFilters, *, templates: bool) -> bytes:
+def counts_json(
+    session: Session, kind: SubjectKind, f: QueueFilters, *, templates: bool, hidden: Hidden = NOTHING
+) -> bytes:
     """The counts under the filters as the API's JSON body (:class:`Counts`)."""
-    return Counts(**counts(session, kind, f, templates=templates)).model_dump_json().encode()
+    return Counts(**counts(session, kind, f, templates=templates, hidden=hidden)).model_dump_json().encode()
 
 
 EXPORT_PAGE = 1000  # rows read per query of an export
@@ -306,16 +321,22 @@ def export_model(kind: SubjectKind) -> type[ClusterExport] | type[AccountItem]:
 
 
 def export_rows(
-    sessions: sessionmaker[Session], kind: SubjectKind, f: QueueFilters, *, templates: bool, redacted: bool
+    sessions: sessionmaker[Session],
+    kind: SubjectKind,
+    f: QueueFilters,
+    *,
+    templates: bool,
+    redacted: bool,
+    hidden: Hidden = NOTHING,
 ) -> Iterator[ClusterExport | AccountItem]:
     """Every queue entry matching ``f``, in queue order, read page by page (keyset) in a session of its own, so
     that memory stays flat however many match; prompt templates among a cluster's indicators redacted when
-    ``redacted``; ``templates`` as in :func:`page`."""
+    ``redacted``; ``templates`` and ``hidden`` as in :func:`page`."""
     model = export_model(kind)
     cursor: str | None = None
     with sessions() as session:
         while True:
-            rows, cursor, _ = page(session, kind, f, cursor, EXPORT_PAGE, templates=templates)
+            rows, cursor, _ = page(session, kind, f, cursor, EXPORT_PAGE, templates=templates, hidden=hidden)
             for row, item in zip(rows, queue_items(session, kind, rows), strict=True):
                 if kind is SubjectKind.cluster:
                     item["shared_indicators"] = evidence.indicators(row.shared_indicators, redacted)

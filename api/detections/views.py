@@ -8,12 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from distillguard.api.auth.service import Principal
 from distillguard.api.deps import get_session, viewer
 from distillguard.api.detections import evidence, queue
 from distillguard.api.detections.schemas import AccountDetail, ClusterDetail, Counts, QueueFilters, QueuePage
 from distillguard.api.errors import COMMON, NOT_FOUND
+from distillguard.api.restrictions.service import check_subject, hidden_from, hidden_in_session_of
 from distillguard.api.tabular import DOWNLOAD, ExportFormat, columns, download
 from distillguard.detector.records import SubjectKind
 
@@ -33,11 +35,15 @@ async def get_queue(
 ) -> Response:
     """Clusters or accounts ordered by score (then id), filtered, with cursor pagination and the total count.
     Pages of the same detections epoch are rendered once (other processes' writes show within about
-    API_QUEUE_CACHE_SECONDS). Matching prompt templates (``indicator_kind=template``) needs role analyst."""
+    API_QUEUE_CACHE_SECONDS). Matching prompt templates (``indicator_kind=template``) needs role analyst. Subjects
+    of restricted cases the caller is no member of are left out (pages are shared only by callers who see the
+    same), totals included."""
     templates = queue.template_matching(f, who)
-    key = ("page", kind, f.model_dump_json(), templates, cursor, limit)
+    hidden = await run_in_threadpool(hidden_in_session_of, request.app.state.sessions, who)
+    key = ("page", kind, f.model_dump_json(), templates, hidden.cases, cursor, limit)
     body = await request.app.state.queue_pages.get(
-        key, partial(queue.page_json, kind=kind, f=f, cursor=cursor, limit=limit, templates=templates)
+        key,
+        partial(queue.page_json, kind=kind, f=f, cursor=cursor, limit=limit, templates=templates, hidden=hidden),
     )
     return Response(body, media_type="application/json")
 
@@ -52,9 +58,10 @@ async def get_counts(
     """Total, flagged and per-status counts under the filters (the status filter is ignored); template matching
     as in the queue."""
     templates = queue.template_matching(f, who)
+    hidden = await run_in_threadpool(hidden_in_session_of, request.app.state.sessions, who)
     body = await request.app.state.queue_pages.get(
-        ("counts", kind, f.model_dump_json(), templates),
-        partial(queue.counts_json, kind=kind, f=f, templates=templates),
+        ("counts", kind, f.model_dump_json(), templates, hidden.cases),
+        partial(queue.counts_json, kind=kind, f=f, templates=templates, hidden=hidden),
     )
     return Response(body, media_type="application/json")
 
@@ -63,13 +70,15 @@ def export_queue(
     request: Request, f: QueueFilters, kind: SubjectKind, fmt: ExportFormat, redact: bool, who: Principal
 ) -> StreamingResponse:
     """The queue under ``f`` as a download (every page, streamed); the template rule of the queue, the redaction
-    rule of the evidence."""
+    rule of the evidence; subjects hidden from ``who`` left out."""
+    sessions = request.app.state.sessions
     rows = queue.export_rows(
-        request.app.state.sessions,
+        sessions,
         kind,
         f,
         templates=queue.template_matching(f, who),
         redacted=evidence.redacted(redact, who),
+        hidden=hidden_in_session_of(sessions, who),
     )
     return download(fmt, f"detections-{kind.value}", columns(queue.export_model(kind), f"{kind.value}_id"), rows)
 
@@ -102,7 +111,9 @@ def get_cluster(
 ) -> dict:
     """A cluster with members, shared indicators, hourly timeline, sample prompts, reasons, linked clusters, case.
     ``redact=false`` shows prompt text (analysts and above)."""
-    return evidence.cluster_detail(session, cluster_id, evidence.redacted(redact, who))
+    redacted = evidence.redacted(redact, who)
+    check_subject(session, who, SubjectKind.cluster, cluster_id)
+    return evidence.cluster_detail(session, cluster_id, redacted, hidden_from(session, who))
 
 
 @router.get("/accounts/{account_id}", response_model=AccountDetail, responses=NOT_FOUND, summary="Account evidence")
@@ -110,4 +121,6 @@ def get_account(
     account_id: str, redact: bool = True, session: Session = Depends(get_session), who: Principal = Depends(viewer)
 ) -> dict:
     """An account with its timeline, sample prompts, reasons, cluster and case."""
-    return evidence.account_detail(session, account_id, evidence.redacted(redact, who))
+    redacted = evidence.redacted(redact, who)
+    check_subject(session, who, SubjectKind.account, account_id)
+    return evidence.account_detail(session, account_id, redacted, hidden_from(session, who))

@@ -13,12 +13,14 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from distillguard.api.audit.service import Actor, record
+from distillguard.api.cases.models import Case
 from distillguard.api.enforcement.models import OutboxEvent
+from distillguard.api.restrictions.hidden import NOTHING, Hidden
 from distillguard.api.types import utcnow
 from distillguard.api.webhooks import service as webhooks
 from distillguard.api.webhooks.events import Event, EventType
@@ -202,11 +204,17 @@ def as_seen_by(rows: list[OutboxEvent], may_see_errors: bool) -> list[dict]:
     ]
 
 
-def pending(session: Session) -> list[OutboxEvent]:
-    """Events not yet acknowledged by the broker."""
-    return list(
-        session.scalars(select(OutboxEvent).where(OutboxEvent.sent_at.is_(None)).order_by(OutboxEvent.created_at))
-    )
+def pending(session: Session, hidden: Hidden = NOTHING) -> list[OutboxEvent]:
+    """Events not yet acknowledged by the broker, but those acting on ``hidden`` subjects or from hidden cases."""
+    stmt = select(OutboxEvent).where(OutboxEvent.sent_at.is_(None))
+    if hidden:
+        unseen = select(Case.id).where(hidden.case_hidden())
+        stmt = stmt.where(
+            or_(OutboxEvent.account_id.is_(None), ~hidden.subject_hidden(SubjectKind.account, OutboxEvent.account_id)),
+            or_(OutboxEvent.cluster_id.is_(None), ~hidden.subject_hidden(SubjectKind.cluster, OutboxEvent.cluster_id)),
+            or_(OutboxEvent.case_id.is_(None), OutboxEvent.case_id.not_in(unseen)),
+        )
+    return list(session.scalars(stmt.order_by(OutboxEvent.created_at)))
 
 
 def for_case(session: Session, case_id: int) -> list[OutboxEvent]:

@@ -27,6 +27,7 @@ from distillguard.api.enforcement.service import enqueue_on
 from distillguard.api.errors import ServiceError, echo
 from distillguard.api.overrides.applied import applied, override_body, override_of
 from distillguard.api.overrides.models import ActionOverride
+from distillguard.api.restrictions.service import check_subject
 from distillguard.api.types import utcnow
 from distillguard.detector.policy import CLUSTER_ONLY
 from distillguard.detector.records import LADDER, Action, SubjectKind, rank
@@ -165,8 +166,10 @@ def set_override(
     session: Session, who: Principal, kind: SubjectKind, subject_id: str, action: str, reason: str
 ) -> bool:
     """Apply ``action`` to ``kind`` ``subject_id`` instead of its recommendation, because ``reason``; returns whether
-    anything changed (not when the subject already has this override by ``who``)."""
+    anything changed (not when the subject already has this override by ``who``). A subject hidden from ``who``
+    (a restricted case's) is missing: 404."""
     _check_may_override(who)
+    check_subject(session, who, kind, subject_id)
     row = _subject(session, kind, subject_id)
     rung = _check_rung(kind, action)
     reason = _check_reason(reason)
@@ -191,6 +194,7 @@ def set_override(
 def clear_override(session: Session, who: Principal, kind: SubjectKind, subject_id: str) -> bool:
     """Return ``kind`` ``subject_id`` to its recommended action; returns whether it had an override."""
     _check_may_override(who)
+    check_subject(session, who, kind, subject_id)
     row = _subject(session, kind, subject_id)
     o = override_of(session, kind, subject_id)
     if o is None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import NamedTuple
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import msgspec
 import pytest
@@ -22,6 +23,7 @@ from distillguard.api.cases import service as cases
 from distillguard.api.database import session_scope
 from distillguard.api.detections.service import upsert_detections
 from distillguard.api.overrides import service as overrides
+from distillguard.api.restrictions import service as restrictions
 from distillguard.api.webhooks import service as webhooks
 from distillguard.api.webhooks.events import Event, EventType
 from distillguard.detector.records import SubjectKind
@@ -65,6 +67,11 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("POST", "/api/v1/cases/{case_id}/decisions", ""): (401, 403, OK, OK, OK),
     ("POST", "/api/v1/cases/{case_id}/transition", ""): (401, 403, OK, OK, OK),
     ("POST", "/api/v1/cases/{case_id}/transition", "confirm"): (401, 403, 403, OK, OK),
+    ("PUT", "/api/v1/cases/{case_id}/restriction", ""): (401, 403, 403, OK, OK),
+    ("PUT", "/api/v1/cases/{case_id}/restriction", "own case"): (401, 403, OK, OK, OK),
+    ("DELETE", "/api/v1/cases/{case_id}/restriction", ""): (401, 403, 403, OK, OK),
+    ("DELETE", "/api/v1/cases/{case_id}/restriction", "own case"): (401, 403, OK, OK, OK),
+    ("POST", "/api/v1/bulk/cases", ""): (401, 403, OK, OK, OK),
     ("PUT", "/api/v1/accounts/{account_id}/override", ""): (401, 403, OK, OK, OK),
     ("PUT", "/api/v1/accounts/{account_id}/override", "suspend"): (401, 403, 403, OK, OK),
     ("DELETE", "/api/v1/accounts/{account_id}/override", ""): (401, 403, OK, OK, OK),
@@ -118,6 +125,8 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
         REFUSED,
         OK,
     ),
+    ("POST", "/console/bulk/confirm", ""): (SIGN_IN, REFUSED, OK, OK, OK),
+    ("POST", "/console/bulk", ""): (SIGN_IN, REFUSED, OK, OK, OK),
 }
 
 # Routes whose success is a change: exactly one audit record with this action, by the caller.
@@ -127,6 +136,10 @@ AUDITED = {
     ("POST", "/api/v1/cases/{case_id}/comments"): "case.comment",
     ("POST", "/api/v1/cases/{case_id}/decisions"): "case.decide_accounts",
     ("POST", "/api/v1/cases/{case_id}/transition"): "case.transition",
+    ("PUT", "/api/v1/cases/{case_id}/restriction"): "case.restrict",
+    ("DELETE", "/api/v1/cases/{case_id}/restriction"): "case.unrestrict",
+    ("POST", "/api/v1/bulk/cases"): "case.open",  # one record per item: the matrix sends one
+    ("POST", "/console/bulk"): "case.open",
     ("POST", "/api/v1/tokens"): "token.create",
     ("POST", "/api/v1/enforcement/dispatch"): "enforcement.dispatch",
     ("POST", "/api/v1/tokens/{token_id}/revoke"): "token.revoke",
@@ -215,6 +228,22 @@ class World:
                 cases.transition(s, SETUP, case, "in_review", None)
                 self.setup_changes += 1
             return case.id, account
+
+    def restricted_case(self, role: str, own: bool, restricted: bool) -> int:
+        """A new case on a new cluster (created by ``role``'s token when ``own``; else by the setup actor),
+        restricted to every role's token when ``restricted``, so that each may find it. (A restricted case on an
+        account would hide that account's whole cluster, and with it fresh accounts of other rows.)"""
+        cluster = self.cluster()
+        with session_scope(self.api.url) as s:
+            case = cases.open_case(s, SETUP, "cluster", cluster, "setup")
+            case_id = case.id
+            self.setup_changes += 1
+            if own:  # as if that token had opened it: the setup actor's records stay the only ones
+                case.created_by = f"{role}-user"
+            if restricted:
+                restrictions.restrict(s, SETUP, case, [f"{r}-user" for r in ROLES[1:]], "setup")
+                self.setup_changes += 1
+        return case_id
 
     def token(self) -> int:
         """A new viewer token (its secret is remembered: no response may show it)."""
@@ -319,6 +348,18 @@ def _webhook(tail: str = "", json: dict | None = None, expect: int = 200) -> Cal
     return build
 
 
+def _restriction(restricted: bool, own: bool) -> Callable[[World, str], Req]:
+    """A request restricting (or, ``restricted``, lifting the restriction of) a new case, ``own``: opened by the
+    caller."""
+
+    def build(w: World, role: str) -> Req:
+        case_id = w.restricted_case(role, own, restricted)
+        body = None if restricted else {"members": ["viewer-user"], "reason": f"by {role}"}
+        return Req(f"/api/v1/cases/{case_id}/restriction", json=body, entity=str(case_id))
+
+    return build
+
+
 def _redeliver(form: bool = False) -> Callable[[World, str], Req]:
     """Redelivering a new delivery, through the API or the console."""
 
@@ -328,6 +369,18 @@ def _redeliver(form: bool = False) -> Callable[[World, str], Req]:
         if form:
             return Req("/console" + path, data={}, expect=303, entity=str(webhook_id))
         return Req("/api/v1" + path, entity=str(webhook_id))
+
+    return build
+
+
+def _bulk(form: bool) -> Callable[[World, str], Req]:
+    """A bulk request opening a case on one new cluster (through the console form, confirmed, when ``form``)."""
+
+    def build(w: World, _role: str) -> Req:
+        if form:
+            return Req("/console/bulk", data={"kind": "cluster", "action": "open", "subject": w.cluster()}, expect=303)
+        body = {"action": "open", "subjects": [{"kind": "cluster", "id": w.cluster()}]}
+        return Req("/api/v1/bulk/cases", json=body)
 
     return build
 
@@ -377,6 +430,15 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
     ("POST", "/api/v1/cases/{case_id}/transition", "confirm"): _case_call(
         "transition", {"status": "confirmed_attack", "reason": "proxy IPs"}, status="in_review"
     ),
+    ("PUT", "/api/v1/cases/{case_id}/restriction", ""): _restriction(restricted=False, own=False),
+    ("PUT", "/api/v1/cases/{case_id}/restriction", "own case"): _restriction(restricted=False, own=True),
+    ("DELETE", "/api/v1/cases/{case_id}/restriction", ""): _restriction(restricted=True, own=False),
+    ("DELETE", "/api/v1/cases/{case_id}/restriction", "own case"): _restriction(restricted=True, own=True),
+    ("POST", "/api/v1/bulk/cases", ""): _bulk(form=False),
+    ("POST", "/console/bulk/confirm", ""): lambda w, _r: Req(
+        "/console/bulk/confirm", data={"kind": "account", "action": "dismiss", "subject": ["acct-s000", "acct-s001"]}
+    ),
+    ("POST", "/console/bulk", ""): _bulk(form=True),
     ("PUT", "/api/v1/accounts/{account_id}/override", ""): _override(ACCOUNT, "watch", "acct-k003"),
     ("PUT", "/api/v1/accounts/{account_id}/override", "suspend"): _override(ACCOUNT, "suspend", "acct-k004"),
     ("DELETE", "/api/v1/accounts/{account_id}/override", ""): _cleared(ACCOUNT, "throttle", "acct-k005"),
@@ -688,3 +750,73 @@ def test_prompt_templates_among_indicators_are_redacted_for_viewers(whose: World
     analyst = {"Authorization": f"Bearer {whose.api.tokens['analyst']}"}
     clear = whose.api.client.get("/api/v1/clusters/c-uni", params={"redact": False}, headers=analyst).json()
     assert clear["shared_indicators"]["template"] == [template]
+
+
+# A restricted case on SECRET_CLUSTER (confirmed, so that every route has something to show), seen by the viewer.
+SECRET_CLUSTER, SECRET_ACCOUNT = CONFIRMED, "acct-k001"
+MISSING = {"case_id": "2000000000", "cluster_id": "c-missing", "account_id": "acct-missing"}
+NAMED = ("case_id", "cluster_id", "account_id")  # the path parameters a restriction hides
+# A valid body of each route that takes one (so that the answer is the route's, not the body's validation).
+BODIES: dict[tuple[str, str], dict] = {
+    ("POST", "/api/v1/cases/{case_id}/assign"): {"assignee": None},
+    ("POST", "/api/v1/cases/{case_id}/comments"): {"body": "anyone?"},
+    ("POST", "/api/v1/cases/{case_id}/decisions"): {"decision": "dismissed"},
+    ("POST", "/api/v1/cases/{case_id}/transition"): {"status": "in_review"},
+    ("PUT", "/api/v1/cases/{case_id}/restriction"): {"members": []},
+    ("PUT", "/api/v1/accounts/{account_id}/override"): {"action": "watch", "reason": "r"},
+    ("PUT", "/api/v1/clusters/{cluster_id}/override"): {"action": "watch", "reason": "r"},
+    ("POST", "/console/cases/{case_id}/transition"): {"status": "in_review"},
+    ("POST", "/console/cases/{case_id}/comment"): {"body": "anyone?"},
+    ("POST", "/console/cases/{case_id}/decisions"): {"decision": "dismissed", "account_ids": [SECRET_ACCOUNT]},
+    ("POST", "/console/clusters/{cluster_id}/override"): {"action": "watch", "reason": "r"},
+    ("POST", "/console/accounts/{account_id}/override"): {"action": "watch", "reason": "r"},
+    ("POST", "/console/clusters/{cluster_id}/case"): {"reason": "r"},
+    ("POST", "/console/accounts/{account_id}/case"): {"reason": "r"},
+}
+
+
+def _masked(r: Response, ids: dict[str, str]) -> tuple[int, str, str]:
+    """Status, location and body of ``r`` with the ids it was asked about masked."""
+    texts = [r.headers.get("location", ""), r.text]
+    for key, value in ids.items():
+        shown = (f"case {value}", f"/cases/{value}/") if key == "case_id" else (value, quote(value, safe=""))
+        for form in shown:
+            texts = [t.replace(form, f"<{key}>") for t in texts]
+    return r.status_code, texts[0], texts[1]
+
+
+def _ask(api: Api, method: str, path: str, role: str, ids: dict[str, str]) -> Response:
+    """``method`` ``path`` about ``ids`` as ``role``, with the route's body (:data:`BODIES`)."""
+    body = BODIES.get((method, path))
+    form = path.startswith("/console")
+    url = path.format(**{n: quote(v, safe="") for n, v in ids.items()})
+    return send(api, method, path, role, Req(url, json=None if form else body, data=body if form else None))
+
+
+def test_a_restricted_case_is_missing_to_non_members_on_every_route(sqlite_api: Api) -> None:
+    """Every route of the matrix naming a case, a cluster or an account, as every role: to a non-member the restricted
+    case and its subjects answer exactly as unknown ids (status, redirect and body) and nothing changes; members and
+    admins read them."""
+    w = World(sqlite_api)
+    case_id = w.confirmed_cluster_case(SECRET_CLUSTER)
+    with session_scope(w.api.url) as s:
+        restrictions.restrict(s, SETUP, cases.get_case(s, case_id), ["viewer-user"], "insider")
+    secret = {"case_id": str(case_id), "cluster_id": SECRET_CLUSTER, "account_id": SECRET_ACCOUNT}
+    for role in ROLES[1:]:
+        w.api.console(role)  # each role's console session, opened before the database is compared
+    routes = sorted({(m, p) for m, p, _ in MATRIX if any(f"{{{n}}}" in p for n in NAMED)})
+    assert len(routes) > len(NAMED)
+    for method, path in routes:
+        ask = partial(_ask, w.api, method, path)
+        for role in ("viewer", "analyst", "lead", "admin"):
+            member = role in ("viewer", "admin")
+            label = f"{method} {path} as {role}"
+            if member:  # reads only: a member's change (lifting the restriction) would spoil the rows after it
+                if method == "GET":
+                    allowed = MATRIX[method, path, ""][ROLES.index(role)] == OK
+                    assert ask(role, secret).status_code == (200 if allowed else 403), label
+                continue
+            before = snapshot(w.api.url)
+            r = ask(role, secret)
+            assert snapshot(w.api.url) == before, f"{label} changed the database"
+            assert _masked(r, secret) == _masked(ask(role, MISSING), MISSING), label

@@ -1,0 +1,1 @@
+"""Bulk actions: open cases on, assign, or dismiss many clusters and accounts in one request."""
