@@ -239,8 +239,8 @@ def _stream_error(exc: Exception) -> str:
 def iter_lines(path: str | Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line_number, raw_line)`` for non-blank lines, streaming (a UTF-8 byte-order mark opening the
     file is dropped). ``progress`` is called with the bytes of the file consumed so far (compressed bytes for
-    gzip) every 8192 lines and at the end. gzip is read with ISA-L (``isal``), about twice as fast as the
-    standard library's zlib. Raise :class:`EventFileError` when the file cannot be opened or read through."""
+    gzip) every 8192 lines and at the end; never for a pipe (``/dev/stdin``), which has no position. gzip is
+    read with ISA-L (``isal``), about twice as fast as the standard library's zlib. Raise :class:`EventFileError` when the file cannot be opened or read through."""
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
@@ -248,6 +248,8 @@ def iter_lines(path: str | Path, progress: Callable[[int], None] | None = None) 
     lineno = 0
     try:
         gz = raw.peek(len(GZIP_MAGIC))[: len(GZIP_MAGIC)] == GZIP_MAGIC
+        if not raw.seekable():
+            progress = None
         fh = io.BufferedReader(igzip.IGzipFile(fileobj=raw), buffer_size=GZIP_BUFFER) if gz else raw
         for lineno, line in enumerate(fh, 1):
             if progress is not None and not lineno & 8191:
