@@ -13,7 +13,7 @@ import enum
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -160,6 +160,27 @@ def _not_utf8(raw: bytes) -> EventError:
     return EventError(_locate(raw, _has_surrogate) or "$", "string is not valid UTF-8")
 
 
+def _invalid(exc: msgspec.ValidationError) -> EventError:
+    """The error naming the field a msgspec validation error is about."""
+    m = _PATH.match(str(exc))
+    assert m is not None
+    reason = m.group("msg")
+    if "Object missing required field" in reason:
+        missing = reason.split("`")[1] if "`" in reason else "$"
+        return EventError(missing, "required field is missing")
+    return _error(_field_of(m.group("path")), reason)
+
+
+def event_from_fields(fields: Mapping[str, object], *, strict: bool = True) -> Event:
+    """Validate field values held as Python objects (times as ``datetime``) as an event, as :func:`parse_event`
+    validates JSON; with ``strict=False``, numbers and booleans written as strings are read as such. Raise
+    :class:`EventError` naming the offending field."""
+    try:
+        return msgspec.convert(fields, Event, strict=strict)
+    except msgspec.ValidationError as exc:
+        raise _invalid(exc) from None
+
+
 def parse_with(decoder: msgspec.json.Decoder[T], raw: bytes | str) -> T:
     """Decode one JSON object with ``decoder`` (of :class:`Event`, or of a struct of some of its fields);
     raise :class:`EventError` naming the offending field."""
@@ -168,13 +189,7 @@ def parse_with(decoder: msgspec.json.Decoder[T], raw: bytes | str) -> T:
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        m = _PATH.match(str(exc))
-        assert m is not None
-        reason = m.group("msg")
-        if "Object missing required field" in reason:
-            missing = reason.split("`")[1] if "`" in reason else "$"
-            raise EventError(missing, "required field is missing") from None
-        raise _error(_field_of(m.group("path")), reason) from None
+        raise _invalid(exc) from None
     except msgspec.DecodeError as exc:
         if not _is_utf8(raw):  # msgspec >= 0.23 reports invalid UTF-8 as a DecodeError, earlier ones as below
             raise _not_utf8(raw) from None

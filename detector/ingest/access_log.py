@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import msgspec
 
-from distillguard.detector.events import Event, parse_with
-from distillguard.detector.ingest.convert import finish, need, parse_time, present, to_float, to_int
+from distillguard.detector.events import parse_with
+from distillguard.detector.ingest.convert import MS_PER_S, finish, need, parse_time, present, to_float, to_int
 
 BYTES_PER_TOKEN = 4  # English text averages about 4 bytes a token; JSON around the text adds to the estimate
 ENDPOINT_CHARS = 64  # api-event/v1's limit for endpoint: longer paths are cut
-MS_PER_S = 1000
 
 Value = str | int | float | None
 
@@ -84,21 +83,21 @@ class AccessLogs:
         account = need(present(line.account_id), "account_id")
         path = present(line.path)
         return finish(
-            Event(
-                schema_version=1,
-                event_id=need(present(line.request_id), "request_id"),
-                ts=parse_time(line.time, "time"),
-                account_id=account,
-                api_key_id=present(line.api_key_id) or account,
-                org_id=present(line.org_id),
-                ip=_client_ip(line),
-                user_agent=present(line.user_agent),
-                endpoint=path.partition("?")[0][:ENDPOINT_CHARS] if path else None,
-                model=need(present(line.model), "model"),
-                input_tokens=_tokens(line.input_tokens, line.request_bytes, "input_tokens", "request_bytes"),
-                output_tokens=_tokens(line.output_tokens, line.response_bytes, "output_tokens", "response_bytes"),
-                status=need(to_int(line.status, "status"), "status"),
-                latency_ms=_latency_ms(line),
-                conversation_id=present(line.conversation_id),
-            )
+            {
+                "schema_version": 1,
+                "event_id": need(present(line.request_id), "request_id"),
+                "ts": parse_time(line.time, "time"),
+                "account_id": account,
+                "api_key_id": present(line.api_key_id) or account,
+                "org_id": present(line.org_id),
+                "ip": _client_ip(line),
+                "user_agent": present(line.user_agent),
+                "endpoint": path.partition("?")[0][:ENDPOINT_CHARS] if path else None,
+                "model": need(present(line.model), "model"),
+                "input_tokens": _tokens(line.input_tokens, line.request_bytes, "input_tokens", "request_bytes"),
+                "output_tokens": _tokens(line.output_tokens, line.response_bytes, "output_tokens", "response_bytes"),
+                "status": need(to_int(line.status, "status"), "status"),
+                "latency_ms": _latency_ms(line),
+                "conversation_id": present(line.conversation_id),
+            }
         )

@@ -8,7 +8,7 @@ type refuses the line naming its path (``request.messages[2].content``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import msgspec
 
@@ -136,16 +136,16 @@ class Response(msgspec.Struct, frozen=True, gc=False):
     error: Any = None
 
 
-class RequestFields(msgspec.Struct, frozen=True, gc=False):
+class RequestFields(TypedDict):
     """The ``api-event/v1`` fields a request body carries (None: the body does not say)."""
 
-    system_prompt: str | None = None
-    prompt: str | None = None
-    turn_index: int | None = None
-    max_tokens: int | None = None
-    temperature: float | None = None
-    tools: list[str] | None = None
-    reasoning_requested: bool | None = None
+    system_prompt: str | None
+    prompt: str | None
+    turn_index: int | None
+    max_tokens: int | None
+    temperature: float | None
+    tools: list[str] | None
+    reasoning_requested: bool | None
 
 
 class ResponseFields(msgspec.Struct, frozen=True, gc=False):
@@ -171,7 +171,7 @@ def _first(a: int | None, b: int | None, c: int | None = None) -> int | None:
 
 def _reasoning(req: Request) -> bool | None:
     """Whether reasoning was asked for: an effort other than ``none``, ``enabled``, a reasoning budget or
-    ``thinking.type == "enabled"``; None when the request does not say (the model's default applies)."""
+    ``thinking.type == "enabled"``; None when the request does not say."""
     if req.reasoning_effort is not None:
         return req.reasoning_effort != NO_REASONING
     r = req.reasoning
@@ -187,10 +187,11 @@ def _reasoning(req: Request) -> bool | None:
     return None
 
 
-def read_request(req: Request, prompts: PromptMode) -> RequestFields:
+def read_request(req: Request, prompts: PromptMode, *, reasoned: bool = False) -> RequestFields:
     """The event fields of a request body: the system prompt (system and developer messages, or the
     Responses API's ``instructions``), the last user message as the prompt, the number of user messages
-    before it as the turn index, the output limit, temperature, tool names and whether reasoning was asked for."""
+    before it as the turn index, the output limit, temperature, tool names and whether reasoning was asked for
+    (when the request does not say: yes if the response ``reasoned``, i.e. counted reasoning tokens)."""
     items = req.messages if req.messages is not None else req.input
     system: list[str] = [req.instructions] if req.instructions is not None else []
     prompt: str | None = None
@@ -210,15 +211,16 @@ def read_request(req: Request, prompts: PromptMode) -> RequestFields:
     tools = None
     if req.tools is not None:
         tools = [n for t in req.tools if (n := t if isinstance(t, str) else t.label()) is not None]
-    return RequestFields(
-        system_prompt=apply_prompt_mode("\n\n".join(system) if system else None, prompts),
-        prompt=apply_prompt_mode(prompt, prompts),
-        turn_index=turn,
-        max_tokens=_first(req.max_completion_tokens, req.max_tokens, req.max_output_tokens),
-        temperature=req.temperature,
-        tools=tools,
-        reasoning_requested=_reasoning(req),
-    )
+    reasoning = _reasoning(req)
+    return {
+        "system_prompt": apply_prompt_mode("\n\n".join(system) if system else None, prompts),
+        "prompt": apply_prompt_mode(prompt, prompts),
+        "turn_index": turn,
+        "max_tokens": _first(req.max_completion_tokens, req.max_tokens, req.max_output_tokens),
+        "temperature": req.temperature,
+        "tools": tools,
+        "reasoning_requested": True if reasoning is None and reasoned else reasoning,
+    }
 
 
 def _stop_reason(resp: Response) -> StopReason | None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import enum
 import hashlib
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
-from distillguard.detector.events import Event, EventError, parse_event
+from distillguard.detector.events import Event, EventError, event_from_fields
 
 # Numeric timestamps are epoch seconds; from this value on they are taken as milliseconds (1e11 s is the
 # year 5138, 1e11 ms is 1973): gateways write either.
@@ -23,6 +23,8 @@ EPOCH_MS_FROM = 1e11
 T = TypeVar("T")
 HASH_BYTES = 16  # blake2b digest of a hashed prompt or value: 32 hex characters
 MISSING = ("", "-")  # how access logs write an absent value (nginx: empty, Envoy: "-")
+HTTP_OK = 200
+MS_PER_S = 1000
 
 _encode = msgspec.json.Encoder().encode
 
@@ -69,10 +71,9 @@ def parse_time(value: str | float | datetime | None, field: str, *, naive_is_utc
         if isinstance(value, int | float):
             return epoch_time(value)
         if isinstance(value, str):
-            try:
+            if value.replace(".", "", 1).isdigit():  # nginx's $msec
                 return epoch_time(float(value))
-            except ValueError:
-                value = datetime.fromisoformat(value)
+            value = datetime.fromisoformat(value)
     except (ValueError, OverflowError, OSError):
         raise EventError(field, "not a timestamp (RFC 3339, or epoch seconds or milliseconds)") from None
     if value.tzinfo is None:
@@ -105,15 +106,18 @@ def to_int(value: str | float | None, field: str) -> int | None:
     return None if number is None else int(number)
 
 
-def finish(event: Event) -> bytes:
-    """``event`` as an ``api-event/v1`` JSON line (no newline), checked against the contract by the
-    contract's own decoder; raise :class:`EventError` naming the event's field when it breaks it."""
-    raw = _encode(event)
+def finish(fields: dict[str, Any]) -> bytes:
+    """An event's field values as an ``api-event/v1`` JSON line (no newline), once the contract's own
+    validation passes; raise :class:`EventError` naming the event's field when it breaks the contract."""
+    return _encode(validated(fields))
+
+
+def validated(fields: dict[str, Any], *, strict: bool = True) -> Event:
+    """:func:`~distillguard.detector.events.event_from_fields`, its errors saying they are about the event."""
     try:
-        parse_event(raw)
+        return event_from_fields(fields, strict=strict)
     except EventError as err:
         raise EventError(err.field, f"{err.reason} (in the api-event/v1 event)") from None
-    return raw
 
 
 def need(value: T | None, field: str) -> T:

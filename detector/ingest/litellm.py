@@ -26,22 +26,18 @@ from typing import Any
 
 import msgspec
 
-from distillguard.detector.events import Event, EventError, parse_with
+from distillguard.detector.events import EventError, parse_with
 from distillguard.detector.ingest.chat import (
     Request,
-    RequestFields,
     Response,
-    ResponseFields,
     read_request,
     read_response,
 )
-from distillguard.detector.ingest.convert import PromptMode, finish, need, parse_time
+from distillguard.detector.ingest.convert import HTTP_OK, MS_PER_S, PromptMode, finish, need, parse_time
 
 SUCCESS = "success"
-OK = 200
 FAILED = 500  # a failure whose metadata names no HTTP status
 HTTP_STATUSES = range(100, 600)
-MS_PER_S = 1000
 
 
 class ErrorInformation(msgspec.Struct, frozen=True, gc=False):
@@ -95,7 +91,7 @@ def _json(value: Any, kind: type[Any], field: str) -> Any:
 
 def _status(row: SpendLogRow, meta: SpendMetadata | None) -> int:
     if row.status in (None, "", SUCCESS):
-        return OK
+        return HTTP_OK
     err = meta.error_information if meta else None
     code = err.error_code if err else None
     if isinstance(code, str) and code.isdigit():
@@ -121,10 +117,8 @@ class LiteLLMSpendLogs:
         meta: SpendMetadata | None = _json(row.metadata, SpendMetadata, "metadata")
         body: Request | None = _json(row.proxy_server_request, Request, "proxy_server_request")
         resp: Response | None = _json(row.response, Response, "response")
-        asked = read_request(body, self.prompts) if body is not None else RequestFields()
-        got = read_response(resp) if resp is not None else ResponseFields()
-        if asked.reasoning_requested is None and got.reasoning_tokens:
-            asked = msgspec.structs.replace(asked, reasoning_requested=True)
+        got = read_response(resp if resp is not None else Response())
+        asked = read_request(body if body is not None else Request(), self.prompts, reasoned=bool(got.reasoning_tokens))
         start = parse_time(row.startTime, "startTime", naive_is_utc=True)
         latency = row.request_duration_ms
         if latency is None and row.endTime not in (None, ""):
@@ -132,24 +126,24 @@ class LiteLLMSpendLogs:
             latency = max(0, round((end - start).total_seconds() * MS_PER_S))
         account = need(row.user or row.team_id or row.api_key, "user")
         return finish(
-            Event(
-                schema_version=1,
-                event_id=need(row.request_id, "request_id"),
-                ts=start,
-                account_id=account,
-                api_key_id=row.api_key or account,
-                org_id=row.organization_id or None,
-                ip=need(
+            {
+                "schema_version": 1,
+                "event_id": need(row.request_id, "request_id"),
+                "ts": start,
+                "account_id": account,
+                "api_key_id": row.api_key or account,
+                "org_id": row.organization_id or None,
+                "ip": need(
                     row.requester_ip_address or (meta.requester_ip_address if meta else None), "requester_ip_address"
                 ),
-                endpoint=row.call_type or None,
-                model=need(row.model_group or row.model, "model"),
-                input_tokens=need(row.prompt_tokens, "prompt_tokens"),
-                output_tokens=need(row.completion_tokens, "completion_tokens"),
-                status=_status(row, meta),
-                stop_reason=got.stop_reason,
-                latency_ms=latency,
-                conversation_id=row.session_id or None,
-                **msgspec.structs.asdict(asked),
-            )
+                "endpoint": row.call_type or None,
+                "model": need(row.model_group or row.model, "model"),
+                "input_tokens": need(row.prompt_tokens, "prompt_tokens"),
+                "output_tokens": need(row.completion_tokens, "completion_tokens"),
+                "status": _status(row, meta),
+                "stop_reason": got.stop_reason,
+                "latency_ms": latency,
+                "conversation_id": row.session_id or None,
+                **asked,
+            }
         )

@@ -32,7 +32,7 @@ import msgspec.inspect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from distillguard.detector.events import Event, EventError, parse_with
-from distillguard.detector.ingest.convert import PromptMode, apply_prompt_mode, hash_text, parse_time
+from distillguard.detector.ingest.convert import PromptMode, apply_prompt_mode, hash_text, parse_time, validated
 
 TIME_FIELDS = frozenset({"ts", "account_created_at"})
 PROMPT_FIELDS = frozenset({"prompt", "system_prompt"})
@@ -47,7 +47,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 _SEGMENT = re.compile(r"^(?P<key>[^.\[\]]+)?(?P<indexes>(?:\[-?\d+\])*)$")
 _INDEX = re.compile(r"\[(-?\d+)\]")
 
-Path_ = tuple[str | int, ...]
+SourcePath = tuple[str | int, ...]
 Scalar = str | int | float | bool
 
 
@@ -55,7 +55,7 @@ class MappingError(ValueError):
     """A mapping file that cannot be used; the message names the file and the field at fault."""
 
 
-def compile_path(text: str) -> Path_:
+def compile_path(text: str) -> SourcePath:
     """``"a.b[0].c"`` as ``("a", "b", 0, "c")``; raise ValueError on a malformed path."""
     steps: list[str | int] = []
     for segment in text.split("."):
@@ -158,7 +158,7 @@ def load_mapping(path: str | Path) -> MappingSpec:
         raise MappingError(f"{path}: {where}: {first['msg']}") from None
 
 
-def _get(doc: Any, steps: Path_) -> Any:
+def _get(doc: Any, steps: SourcePath) -> Any:
     for step in steps:
         if isinstance(step, int):
             doc = doc[step] if isinstance(doc, list) and -len(doc) <= step < len(doc) else None
@@ -207,7 +207,6 @@ class MappedLogs:
             for name, rule in spec.fields.items()
         ]
         self._source = msgspec.json.Decoder()
-        self._event = msgspec.json.Decoder(Event, strict=False)  # "512" -> 512, "true" -> true
 
     def convert(self, raw: bytes) -> bytes:
         """The event of one log line; raise :class:`EventError` naming the source path at fault."""
@@ -231,8 +230,4 @@ class MappedLogs:
             values[name] = value
         for name, source in DEFAULTED.items():
             values.setdefault(name, values[source])
-        try:
-            event = parse_with(self._event, msgspec.json.encode(values))
-        except EventError as err:
-            raise EventError(err.field, f"{err.reason} (in the api-event/v1 event)") from None
-        return msgspec.json.encode(event)
+        return msgspec.json.encode(validated(values, strict=False))  # strict=False: "512" -> 512, "true" -> true

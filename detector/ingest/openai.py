@@ -23,11 +23,10 @@ from datetime import datetime
 
 import msgspec
 
-from distillguard.detector.events import Event, EventError, parse_with
+from distillguard.detector.events import EventError, parse_with
 from distillguard.detector.ingest.chat import Request, Response, read_request, read_response
-from distillguard.detector.ingest.convert import PromptMode, finish, need, parse_time
+from distillguard.detector.ingest.convert import HTTP_OK, PromptMode, finish, need, parse_time
 
-OK = 200
 FIRST_ERROR_STATUS = 400  # statuses from here on carry no usage: their token counts are 0
 
 
@@ -77,42 +76,40 @@ class OpenAILogs:
         if status is None:
             if line.response is None or resp.error is not None:
                 raise EventError("status", "required field is missing (and no successful response is logged)")
-            status = OK
+            status = HTTP_OK
         got = read_response(resp)
         tokens_in, tokens_out = got.input_tokens, got.output_tokens
         if tokens_in is None or tokens_out is None:
             if status < FIRST_ERROR_STATUS:
                 raise EventError("response.usage", "token counts of a successful response are missing")
             tokens_in, tokens_out = tokens_in or 0, tokens_out or 0
-        asked = read_request(req, self.prompts)
-        if asked.reasoning_requested is None and got.reasoning_tokens:
-            asked = msgspec.structs.replace(asked, reasoning_requested=True)
+        asked = read_request(req, self.prompts, reasoned=bool(got.reasoning_tokens))
         account = need(line.account_id, "account_id")
         return finish(
-            Event(
-                schema_version=1,
-                event_id=need(line.request_id, "request_id"),
-                ts=parse_time(line.timestamp, "timestamp"),
-                account_id=account,
-                api_key_id=line.api_key_id or account,
-                org_id=line.org_id,
-                ip=need(line.ip, "ip"),
-                user_agent=line.user_agent,
-                endpoint=line.endpoint,
-                model=need(req.model or resp.model, "request.model"),
-                input_tokens=tokens_in,
-                output_tokens=tokens_out,
-                status=status,
-                stop_reason=got.stop_reason,
-                latency_ms=None if line.latency_ms is None else round(line.latency_ms),
-                conversation_id=line.conversation_id,
-                account_created_at=line.account_created_at,
-                verification_path=line.verification_path,  # type: ignore[arg-type]  # checked by finish()
-                billing_country=line.billing_country,
-                payment_fingerprint=line.payment_fingerprint,
-                asn=line.asn,
-                ip_country=line.ip_country,
-                tls_fingerprint=line.tls_fingerprint,
-                **msgspec.structs.asdict(asked),
-            )
+            {
+                "schema_version": 1,
+                "event_id": need(line.request_id, "request_id"),
+                "ts": parse_time(line.timestamp, "timestamp"),
+                "account_id": account,
+                "api_key_id": line.api_key_id or account,
+                "org_id": line.org_id,
+                "ip": need(line.ip, "ip"),
+                "user_agent": line.user_agent,
+                "endpoint": line.endpoint,
+                "model": need(req.model or resp.model, "request.model"),
+                "input_tokens": tokens_in,
+                "output_tokens": tokens_out,
+                "status": status,
+                "stop_reason": got.stop_reason,
+                "latency_ms": None if line.latency_ms is None else round(line.latency_ms),
+                "conversation_id": line.conversation_id,
+                "account_created_at": line.account_created_at,
+                "verification_path": line.verification_path,
+                "billing_country": line.billing_country,
+                "payment_fingerprint": line.payment_fingerprint,
+                "asn": line.asn,
+                "ip_country": line.ip_country,
+                "tls_fingerprint": line.tls_fingerprint,
+                **asked,
+            }
         )

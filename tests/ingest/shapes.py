@@ -160,3 +160,38 @@ def litellm_row(ev: dict[str, Any]) -> dict[str, Any]:
         "proxy_server_request": chat_request(ev),
         "response": chat_response(ev),
     }
+
+
+# A log of some other gateway, read through a mapping file (``--from mapping``): the benchmark's fifth format.
+MAPPING = {
+    "fields": {
+        "event_id": {"path": "id"},
+        "ts": {"path": "received_at", "time": "epoch_ms"},
+        "account_id": {"path": "customer.id"},
+        "org_id": {"path": "customer.org"},
+        "api_key_id": {"path": "auth.key_id"},
+        "ip": {"path": "client.addresses[-1]"},
+        "user_agent": {"path": "client.agent"},
+        "model": {"path": "body.model"},
+        "prompt": {"path": "body.messages[-1].text"},
+        "max_tokens": {"path": "body.limit"},
+        "input_tokens": {"path": "usage.in"},
+        "output_tokens": {"path": "usage.out"},
+        "status": {"path": "http.status"},
+        "latency_ms": {"path": "http.ms"},
+    }
+}
+
+
+def mapped_line(ev: dict[str, Any]) -> dict[str, Any]:
+    """The line of that other gateway that :data:`MAPPING` reads back."""
+    return {
+        "id": ev["event_id"],
+        "received_at": round(datetime.fromisoformat(ev["ts"]).timestamp() * 1000),
+        "customer": {"id": ev["account_id"], "org": ev.get("org_id")},
+        "auth": {"key_id": ev["api_key_id"]},
+        "client": {"addresses": ["10.0.0.1", ev["ip"]], "agent": ev.get("user_agent")},
+        "body": {"model": ev["model"], "messages": [{"text": ev.get("prompt")}], "limit": ev.get("max_tokens")},
+        "usage": {"in": ev["input_tokens"], "out": ev["output_tokens"]},
+        "http": {"status": ev["status"], "ms": ev.get("latency_ms")},
+    }
