@@ -339,8 +339,11 @@ def render_ingest(r: dict) -> str:
     )
     cli, meta = r["cli_openai"], r.get("_meta", {})
     when = f" Run {meta['finished_at'][:16].replace('T', ' ')} UTC ({meta['machine']})." if meta else ""
+    below = [f"`{name}`" for name, f in r["formats"].items() if f["lines_per_s"] < target]
+    verdict = f"below it on this run: {', '.join(below)}" if below else "every format meets it on this run"
     return table + (
-        f"\n\nA simulated day at scale {r['scale']:g} ({cli['lines']:,} lines) in each format; target {target:,} lines/s. "
+        f"\n\nA simulated day at scale {r['scale']:g} ({cli['lines']:,} lines) in each format; target {target:,} lines/s, "
+        f"{verdict}. "
         f"The CLI, OpenAI log file to file in a pinned process: {cli['lines_per_cpu_s']:,} lines per CPU second "
         f"({cli['cpu_seconds']} s, start-up included).{when}"
     )
