@@ -523,6 +523,10 @@ def ingest(
     elapsed = time.perf_counter() - t0
     for reason, n in report.dropped.most_common(REPORTED_BAD_LINES):
         note("dropped", "yellow", f"{n:,} line{'s' if n > 1 else ''}: {reason}")
+    if len(report.dropped) > REPORTED_BAD_LINES:
+        err.print(
+            f"[yellow]... and {len(report.dropped) - REPORTED_BAD_LINES:,} more reasons (--rejects lists them)[/yellow]"
+        )
     err.print(
         f"{report.lines:,} lines ({report.lines / max(elapsed, 1e-9):,.0f}/s), {report.events:,} events, "
         f"{report.dropped_lines:,} dropped ({from_format}) -> {out or 'stdout'}"

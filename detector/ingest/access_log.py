@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import msgspec
 
-from distillguard.detector.events import parse_with
-from distillguard.detector.ingest.convert import MS_PER_S, finish, need, parse_time, present, to_float, to_int
+from distillguard.detector.events import Event, parse_with
+from distillguard.detector.ingest.convert import MS_PER_S, need, parse_time, present, to_float, to_int, validated
 
 BYTES_PER_TOKEN = 4  # English text averages about 4 bytes a token; JSON around the text adds to the estimate
 ENDPOINT_CHARS = 64  # api-event/v1's limit for endpoint: longer paths are cut
@@ -77,12 +77,12 @@ class AccessLogs:
     def __init__(self) -> None:
         self._decoder = msgspec.json.Decoder(AccessLine)
 
-    def convert(self, raw: bytes) -> bytes:
+    def convert(self, raw: bytes) -> Event:
         """The event of one access log line; raise :class:`EventError` naming the field at fault."""
         line = parse_with(self._decoder, raw)
         account = need(present(line.account_id), "account_id")
         path = present(line.path)
-        return finish(
+        return validated(
             {
                 "schema_version": 1,
                 "event_id": need(present(line.request_id), "request_id"),

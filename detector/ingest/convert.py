@@ -1,8 +1,8 @@
 """What every adapter shares: reading times, numbers and addresses the way logs write them, hashing text,
-and checking a finished event against the contract.
+and checking a built event against the contract.
 
 An adapter raises :class:`~distillguard.detector.events.EventError` naming the *source* field at fault
-(``request.model``, ``startTime``); :func:`finish` names the ``api-event/v1`` field when the event built from a
+(``request.model``, ``startTime``); :func:`validated` names the ``api-event/v1`` field when the event built from a
 line breaks the contract (a model name over 128 characters).
 """
 
@@ -12,8 +12,6 @@ import enum
 import hashlib
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-
-import msgspec
 
 from distillguard.detector.events import Event, EventError, event_from_fields
 
@@ -25,8 +23,6 @@ HASH_BYTES = 16  # blake2b digest of a hashed prompt or value: 32 hex characters
 MISSING = ("", "-")  # how access logs write an absent value (nginx: empty, Envoy: "-")
 HTTP_OK = 200
 MS_PER_S = 1000
-
-_encode = msgspec.json.Encoder().encode
 
 
 class PromptMode(enum.StrEnum):
@@ -106,14 +102,10 @@ def to_int(value: str | float | None, field: str) -> int | None:
     return None if number is None else int(number)
 
 
-def finish(fields: dict[str, Any]) -> bytes:
-    """An event's field values as an ``api-event/v1`` JSON line (no newline), once the contract's own
-    validation passes; raise :class:`EventError` naming the event's field when it breaks the contract."""
-    return _encode(validated(fields))
-
-
 def validated(fields: dict[str, Any], *, strict: bool = True) -> Event:
-    """:func:`~distillguard.detector.events.event_from_fields`, its errors saying they are about the event."""
+    """The event of these field values once the contract's own validation passes
+    (:func:`~distillguard.detector.events.event_from_fields`); raise :class:`EventError` naming the event's
+    field, saying it is about the event, when they break the contract."""
     try:
         return event_from_fields(fields, strict=strict)
     except EventError as err:

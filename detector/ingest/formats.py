@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from distillguard.detector.events import Event
 from distillguard.detector.ingest.access_log import AccessLogs
 from distillguard.detector.ingest.convert import PromptMode
 from distillguard.detector.ingest.litellm import LiteLLMSpendLogs
@@ -15,9 +16,9 @@ from distillguard.detector.ingest.openai import OpenAILogs
 
 
 class Adapter(Protocol):
-    """Turns one raw source line into one ``api-event/v1`` JSON line, or raises ``EventError`` saying why not."""
+    """Turns one raw source line into one validated ``api-event/v1`` event, or raises ``EventError`` saying why not."""
 
-    def convert(self, raw: bytes) -> bytes: ...
+    def convert(self, raw: bytes) -> Event: ...
 
 
 @dataclass(frozen=True)

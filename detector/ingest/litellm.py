@@ -26,14 +26,14 @@ from typing import Any
 
 import msgspec
 
-from distillguard.detector.events import EventError, parse_with
+from distillguard.detector.events import Event, EventError, parse_with
 from distillguard.detector.ingest.chat import (
     Request,
     Response,
     read_request,
     read_response,
 )
-from distillguard.detector.ingest.convert import HTTP_OK, MS_PER_S, PromptMode, finish, need, parse_time
+from distillguard.detector.ingest.convert import HTTP_OK, MS_PER_S, PromptMode, need, parse_time, validated
 
 SUCCESS = "success"
 FAILED = 500  # a failure whose metadata names no HTTP status
@@ -111,7 +111,7 @@ class LiteLLMSpendLogs:
         self.prompts = prompts
         self._decoder = msgspec.json.Decoder(SpendLogRow)
 
-    def convert(self, raw: bytes) -> bytes:
+    def convert(self, raw: bytes) -> Event:
         """The event of one exported row; raise :class:`EventError` naming the column at fault."""
         row = parse_with(self._decoder, raw)
         meta: SpendMetadata | None = _json(row.metadata, SpendMetadata, "metadata")
@@ -125,7 +125,7 @@ class LiteLLMSpendLogs:
             end = parse_time(row.endTime, "endTime", naive_is_utc=True)
             latency = max(0, round((end - start).total_seconds() * MS_PER_S))
         account = need(row.user or row.team_id or row.api_key, "user")
-        return finish(
+        return validated(
             {
                 "schema_version": 1,
                 "event_id": need(row.request_id, "request_id"),

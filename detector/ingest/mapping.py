@@ -208,7 +208,7 @@ class MappedLogs:
         ]
         self._source = msgspec.json.Decoder()
 
-    def convert(self, raw: bytes) -> bytes:
+    def convert(self, raw: bytes) -> Event:
         """The event of one log line; raise :class:`EventError` naming the source path at fault."""
         doc = parse_with(self._source, raw)
         if not isinstance(doc, dict):
@@ -230,4 +230,4 @@ class MappedLogs:
             values[name] = value
         for name, source in DEFAULTED.items():
             values.setdefault(name, values[source])
-        return msgspec.json.encode(validated(values, strict=False))  # strict=False: "512" -> 512, "true" -> true
+        return validated(values, strict=False)  # strict=False: "512" -> 512, "true" -> true

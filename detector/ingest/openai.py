@@ -23,9 +23,9 @@ from datetime import datetime
 
 import msgspec
 
-from distillguard.detector.events import EventError, parse_with
+from distillguard.detector.events import Event, EventError, parse_with
 from distillguard.detector.ingest.chat import Request, Response, read_request, read_response
-from distillguard.detector.ingest.convert import HTTP_OK, PromptMode, finish, need, parse_time
+from distillguard.detector.ingest.convert import HTTP_OK, PromptMode, need, parse_time, validated
 
 FIRST_ERROR_STATUS = 400  # statuses from here on carry no usage: their token counts are 0
 
@@ -67,7 +67,7 @@ class OpenAILogs:
         self.prompts = prompts
         self._decoder = msgspec.json.Decoder(OpenAILine)
 
-    def convert(self, raw: bytes) -> bytes:
+    def convert(self, raw: bytes) -> Event:
         """The event of one log line; raise :class:`EventError` naming the field at fault."""
         line = parse_with(self._decoder, raw)
         req = need(line.request, "request")
@@ -85,7 +85,7 @@ class OpenAILogs:
             tokens_in, tokens_out = tokens_in or 0, tokens_out or 0
         asked = read_request(req, self.prompts, reasoned=bool(got.reasoning_tokens))
         account = need(line.account_id, "account_id")
-        return finish(
+        return validated(
             {
                 "schema_version": 1,
                 "event_id": need(line.request_id, "request_id"),

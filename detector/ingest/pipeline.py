@@ -1,5 +1,5 @@
-"""The ingest loop: source lines through an adapter into ``api-event/v1`` lines, every dropped line counted
-by its reason (and handed to ``on_reject`` with its line number and text)."""
+"""The ingest loop: source lines through an adapter into ``api-event/v1`` JSON lines, written in chunks,
+every dropped line counted by its reason (and handed to ``on_reject`` with its line number and text)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from distillguard.detector.events import UTF8_BOM, EventError, iter_lines
 from distillguard.detector.ingest.formats import Adapter
 
 STDIN = "-"
+WRITE_CHUNK = 1 << 20  # bytes of event lines gathered before each write
 MAX_REASONS = 1000  # distinct reasons counted one by one; further ones are counted together
 OTHER_REASONS = "(other reasons)"
 
@@ -79,10 +80,13 @@ def ingest(
     write: Callable[[bytes], object],
     on_reject: Callable[[Reject], object] | None = None,
 ) -> IngestReport:
-    """Convert every line with ``adapter``, ``write`` each event line (newline-terminated) and count every
-    line dropped by its reason. A line never stops the run: whatever an adapter raises on it is its reason."""
+    """Convert every line with ``adapter``, ``write`` the events as JSON lines (newline-terminated, in chunks of
+    about :data:`WRITE_CHUNK` bytes) and count every line dropped by its reason. A line never stops the run:
+    whatever an adapter raises on it is its reason."""
     report = IngestReport()
     convert = adapter.convert
+    encode_into = msgspec.json.Encoder().encode_into
+    chunk = bytearray()
     for lineno, raw in lines:
         report.lines += 1
         try:
@@ -92,10 +96,16 @@ def ingest(
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             err = EventError("$", f"unreadable line: {exc.__class__.__name__}")
         else:
-            write(event + b"\n")
+            encode_into(event, chunk, -1)
+            chunk += b"\n"
+            if len(chunk) >= WRITE_CHUNK:
+                write(bytes(chunk))
+                chunk.clear()
             report.events += 1
             continue
         report.drop(err)
         if on_reject is not None:
             on_reject(Reject(lineno, err, raw))
+    if chunk:
+        write(bytes(chunk))
     return report

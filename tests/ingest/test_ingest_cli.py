@@ -12,6 +12,7 @@ from pathlib import Path
 import msgspec
 from typer.testing import CliRunner, Result
 
+from distillguard.detector import commands
 from distillguard.detector.cli import build_app
 from distillguard.detector.events import parse_event
 from tests.ingest.shapes import nginx_line, openai_line
@@ -102,3 +103,12 @@ def test_ingest_pipes_into_detect() -> None:
     assert detect.returncode == 0, detect.stderr.decode()
     assert "50 events" in detect.stderr.decode()
     assert [json.loads(v)["account_id"] for v in detect.stdout.splitlines()] == ["a1"]
+
+
+def test_the_commonest_reasons_are_listed_and_the_others_counted(tmp_path: Path) -> None:
+    broken = [b'{"a":' + b" " * k + b"x" for k in range(25)]  # 25 reasons: invalid JSON at 25 byte offsets
+    (tmp_path / "log.jsonl").write_bytes(b"\n".join([GOOD, *broken]) + b"\n")
+    res = run("ingest", str(tmp_path / "log.jsonl"), "--from", "openai", "--out", str(tmp_path / "ev.jsonl"))
+    assert res.exit_code == 0, res.output
+    assert res.output.count("dropped 1 line: $: not valid JSON") == commands.REPORTED_BAD_LINES
+    assert f"... and {25 - commands.REPORTED_BAD_LINES} more reasons" in res.output

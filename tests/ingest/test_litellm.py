@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from distillguard.detector.events import Event, EventError, parse_event
+from distillguard.detector.events import Event, EventError
 from distillguard.detector.ingest.convert import PromptMode
 from distillguard.detector.ingest.litellm import LiteLLMSpendLogs
 
@@ -47,7 +47,7 @@ ROW = {
 
 
 def convert(row: dict[str, Any], prompts: PromptMode = PromptMode.KEEP) -> Event:
-    return parse_event(LiteLLMSpendLogs(prompts).convert(json.dumps(row).encode()))
+    return LiteLLMSpendLogs(prompts).convert(json.dumps(row).encode())
 
 
 def test_a_spend_log_row_becomes_its_event_field_by_field() -> None:

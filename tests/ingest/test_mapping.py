@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from distillguard.detector.events import Event, EventError, parse_event
+from distillguard.detector.events import Event, EventError
 from distillguard.detector.ingest.convert import PromptMode, hash_text
 from distillguard.detector.ingest.mapping import MappedLogs, MappingError, compile_path, load_mapping
 
@@ -49,7 +49,7 @@ def mapped(tmp_path: Path, spec: dict[str, Any] = SPEC, prompts: PromptMode = Pr
 
 
 def convert(adapter: MappedLogs, line: dict[str, Any]) -> Event:
-    return parse_event(adapter.convert(json.dumps(line).encode()))
+    return adapter.convert(json.dumps(line).encode())
 
 
 def test_a_line_becomes_its_event_through_the_mapping(tmp_path: Path) -> None:

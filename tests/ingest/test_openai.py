@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from distillguard.detector.events import Event, EventError, parse_event
+from distillguard.detector.events import Event, EventError
 from distillguard.detector.ingest.convert import PromptMode, hash_text
 from distillguard.detector.ingest.openai import OpenAILogs
 
@@ -74,7 +74,7 @@ RESPONSES_API = {
 
 
 def convert(line: dict[str, Any], prompts: PromptMode = PromptMode.KEEP) -> Event:
-    return parse_event(OpenAILogs(prompts).convert(json.dumps(line).encode()))
+    return OpenAILogs(prompts).convert(json.dumps(line).encode())
 
 
 def refusal(line: dict[str, Any] | bytes) -> EventError:
