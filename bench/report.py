@@ -2,7 +2,7 @@
 benchmarks from ``bench/results/*.json``, configuration from the settings of the core, the stream worker and the review service.
 
 ``--write README.md`` replaces the text between ``<!-- report:NAME -->`` and ``<!-- /report:NAME -->``
-(NAME = ``evaluation``, ``benchmarks``, ``reliability``, ``evasion``, ``holdout``, ``ladder`` or ``settings``) with the freshly rendered table; without it the
+(NAME = ``evaluation``, ``benchmarks``, ``reliability``, ``evasion``, ``holdout``, ``ladder``, ``growth``, ``ingest`` or ``settings``) with the freshly rendered table; without it the
 tables are printed.
 The evaluation file holds one ``distillguard evaluate --json`` report per day (``bench/bench_evaluation.py``),
 or a single report.
@@ -143,7 +143,7 @@ def _api(r: dict) -> list[tuple[str, ...]]:
 
 
 BENCHMARKS: dict[str, Callable[[dict], list[tuple[str, ...]]]] = {"detect": _detect, "stream": _stream, "api": _api}
-SEPARATE = {"reliability", "evasion", "holdout", "ladder", "growth"}  # results with a table of their own
+SEPARATE = {"reliability", "evasion", "holdout", "ladder", "growth", "ingest"}  # results with a table of their own
 
 
 def render_reliability(r: dict) -> str:
@@ -312,6 +312,43 @@ def render_growth(r: dict) -> str:
     )
 
 
+def render_ingest(r: dict) -> str:
+    """``ingest`` per source format: lines per second on one core beside a plain JSON decode of the same lines."""
+    target = r["targets"]["lines_per_s"]
+    rows = [
+        (
+            f"`{name}`",
+            f"{f['bytes_per_line']:,}",
+            f"{f['lines_per_s']:,}",
+            f"{f['decode_lines_per_s']:,}",
+            f"{f['ratio_to_decode']:.2f}",
+            f"{f['dropped']:,}",
+        )
+        for name, f in r["formats"].items()
+    ]
+    table = _table(
+        (
+            "--from",
+            "bytes a line",
+            "lines/s, one core",
+            "`msgspec.json.decode` of the same lines, lines/s",
+            "ratio",
+            "lines dropped",
+        ),
+        rows,
+    )
+    cli, meta = r["cli_openai"], r.get("_meta", {})
+    when = f" Run {meta['finished_at'][:16].replace('T', ' ')} UTC ({meta['machine']})." if meta else ""
+    below = [f"`{name}`" for name, f in r["formats"].items() if f["lines_per_s"] < target]
+    verdict = f"below it on this run: {', '.join(below)}" if below else "every format meets it on this run"
+    return table + (
+        f"\n\nA simulated day at scale {r['scale']:g} ({cli['lines']:,} lines) in each format; target {target:,} lines/s, "
+        f"{verdict}. "
+        f"The CLI, OpenAI log file to file in a pinned process: {cli['lines_per_cpu_s']:,} lines per CPU second "
+        f"({cli['cpu_seconds']} s, start-up included).{when}"
+    )
+
+
 def render_benchmarks(results: dict[str, dict]) -> str:
     """Rows per benchmark result (figure, measured with its same-run baseline, target), then when and where."""
     rows: list[tuple[str, ...]] = []
@@ -379,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         ("holdout", render_holdout),
         ("ladder", render_ladder),
         ("growth", render_growth),
+        ("ingest", render_ingest),
     ):
         if name in benches:
             tables[name] = render(benches[name])

@@ -18,7 +18,7 @@ from importlib.util import find_spec
 import typer
 from rich.markup import escape
 
-from distillguard.detector.commands import detect, evaluate, simulate, train
+from distillguard.detector.commands import detect, evaluate, ingest, simulate, train
 
 COMMAND_ENTRY_POINTS = "distillguard.commands"
 EXIT_MISSING_EXTRA = 3
@@ -56,7 +56,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_show_locals=False,
         add_completion=False,
     )
-    for command in (simulate, detect, evaluate, train):
+    for command in (simulate, ingest, detect, evaluate, train):
         app.command()(command)
     for layer in layer_commands():
         add_layer_command(app, layer)

@@ -4,11 +4,13 @@ Plain functions; :func:`distillguard.detector.cli.build_app` adds them to the ap
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import time
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
 from rich.console import Console
@@ -16,6 +18,8 @@ from rich.progress import DownloadColumn, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
 from distillguard.detector.events import BadLine, EventFileError, read_events
+from distillguard.detector.ingest.convert import PromptMode
+from distillguard.detector.ingest.formats import FORMATS
 from distillguard.detector.records import cluster_line, verdict_line
 from distillguard.detector.settings import get_settings
 from distillguard.detector.terminal import err, fail, note, progress
@@ -449,3 +453,92 @@ def train(
     err.print(
         f"model {model.version}: threshold {model.threshold:.4f}, {model.training['rows']:,} rows, {time.perf_counter() - t0:.0f}s -> {out}"
     )
+
+
+def ingest(
+    source: Annotated[
+        Path,
+        typer.Argument(help="The gateway's log: JSON Lines, plain or gzip, or - for standard input.", dir_okay=False),
+    ],
+    from_format: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="The log's format (README: Connect your gateway): "
+            + "; ".join(f"{f.name}: {f.reads}" for f in FORMATS.values()),
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write api-event/v1 JSON Lines here (gzip when it ends in .gz; default: stdout)."),
+    ] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option("--rejects", help="Write each dropped line with its reason here (JSON Lines).", dir_okay=False),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            "--mapping", help="With --from mapping: the mapping file (JSON, or YAML with PyYAML).", dir_okay=False
+        ),
+    ] = None,
+    prompts: Annotated[
+        PromptMode, typer.Option("--prompts", help="Prompt text: keep it, hash it (blake2b) or drop it.")
+    ] = PromptMode.KEEP,
+) -> None:
+    """Convert a gateway's logs to api-event/v1 events, for `detect`, `replay` or the api-events topic.
+
+    Fields the log lacks stay missing; a line that cannot make an event (no account, no client address, no
+    token counts, ...) is dropped and counted by its reason, listed at the end. Exit 1 when the log cannot be
+    read through or no line converts (is --from right?); exit 2 on a bad option, mapping file or output path."""
+    from distillguard.detector.ingest.formats import AdapterOptions, FormatError, build_adapter
+    from distillguard.detector.ingest.mapping import MappingError
+    from distillguard.detector.ingest.pipeline import STDIN, read_source
+    from distillguard.detector.ingest.pipeline import ingest as run
+
+    try:
+        adapter = build_adapter(from_format, AdapterOptions(prompts=prompts, mapping=mapping))
+    except (FormatError, MappingError) as exc:
+        fail(str(exc))
+    from_stdin = str(source) == STDIN
+    if not from_stdin and not source.is_file():
+        fail(f"{source}: no such file")
+    t0 = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        try:
+            sink = stack.enter_context(_open_output(out)) if out is not None else sys.stdout.buffer
+            reject_file = stack.enter_context(open(rejects, "wb")) if rejects is not None else None
+        except OSError as exc:
+            fail(f"cannot write {exc.filename}: {exc.strerror or exc}")
+        on_reject = (lambda r: reject_file.write(r.to_json() + b"\n")) if reject_file is not None else None
+        show = out is not None and not from_stdin  # stdout carries the events; a pipe has no size
+        bar = stack.enter_context(progress("ingest", DownloadColumn(), TransferSpeedColumn()))
+        task = bar.add_task("ingest", total=source.stat().st_size if show else None, visible=show)
+        try:
+            report = run(read_source(source, lambda b: bar.update(task, completed=b)), adapter, sink.write, on_reject)
+        except EventFileError as exc:
+            fail(f"{exc}; the events before it were written", 1)
+        except OSError as exc:
+            fail(f"cannot write: {exc.strerror or exc}")
+    elapsed = time.perf_counter() - t0
+    for reason, n in report.dropped.most_common(REPORTED_BAD_LINES):
+        note("dropped", "yellow", f"{n:,} line{'s' if n > 1 else ''}: {reason}")
+    if len(report.dropped) > REPORTED_BAD_LINES:
+        err.print(
+            f"[yellow]... and {len(report.dropped) - REPORTED_BAD_LINES:,} more reasons (--rejects lists them)[/yellow]"
+        )
+    err.print(
+        f"{report.lines:,} lines ({report.lines / max(elapsed, 1e-9):,.0f}/s), {report.events:,} events, "
+        f"{report.dropped_lines:,} dropped ({from_format}) -> {out or 'stdout'}"
+        + (f"; dropped lines in {rejects}" if rejects is not None else "")
+    )
+    if report.lines and not report.events:
+        fail(f"no line of {source} reads as --from {from_format}", 1)
+
+
+def _open_output(path: Path) -> BinaryIO:
+    """``path`` opened for writing, through ISA-L gzip when it ends in ``.gz``."""
+    from isal import igzip
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return igzip.open(path, "wb") if path.suffix == ".gz" else open(path, "wb")

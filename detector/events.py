@@ -13,7 +13,7 @@ import enum
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -160,6 +160,27 @@ def _not_utf8(raw: bytes) -> EventError:
     return EventError(_locate(raw, _has_surrogate) or "$", "string is not valid UTF-8")
 
 
+def _invalid(exc: msgspec.ValidationError) -> EventError:
+    """The error naming the field a msgspec validation error is about."""
+    m = _PATH.match(str(exc))
+    assert m is not None
+    reason = m.group("msg")
+    if "Object missing required field" in reason:
+        missing = reason.split("`")[1] if "`" in reason else "$"
+        return EventError(missing, "required field is missing")
+    return _error(_field_of(m.group("path")), reason)
+
+
+def event_from_fields(fields: Mapping[str, object], *, strict: bool = True) -> Event:
+    """Validate field values held as Python objects (times as ``datetime``) as an event, as :func:`parse_event`
+    validates JSON; with ``strict=False``, numbers and booleans written as strings are read as such. Raise
+    :class:`EventError` naming the offending field."""
+    try:
+        return msgspec.convert(fields, Event, strict=strict)
+    except msgspec.ValidationError as exc:
+        raise _invalid(exc) from None
+
+
 def parse_with(decoder: msgspec.json.Decoder[T], raw: bytes | str) -> T:
     """Decode one JSON object with ``decoder`` (of :class:`Event`, or of a struct of some of its fields);
     raise :class:`EventError` naming the offending field."""
@@ -168,13 +189,7 @@ def parse_with(decoder: msgspec.json.Decoder[T], raw: bytes | str) -> T:
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        m = _PATH.match(str(exc))
-        assert m is not None
-        reason = m.group("msg")
-        if "Object missing required field" in reason:
-            missing = reason.split("`")[1] if "`" in reason else "$"
-            raise EventError(missing, "required field is missing") from None
-        raise _error(_field_of(m.group("path")), reason) from None
+        raise _invalid(exc) from None
     except msgspec.DecodeError as exc:
         if not _is_utf8(raw):  # msgspec >= 0.23 reports invalid UTF-8 as a DecodeError, earlier ones as below
             raise _not_utf8(raw) from None
@@ -239,8 +254,8 @@ def _stream_error(exc: Exception) -> str:
 def iter_lines(path: str | Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line_number, raw_line)`` for non-blank lines, streaming (a UTF-8 byte-order mark opening the
     file is dropped). ``progress`` is called with the bytes of the file consumed so far (compressed bytes for
-    gzip) every 8192 lines and at the end. gzip is read with ISA-L (``isal``), about twice as fast as the
-    standard library's zlib. Raise :class:`EventFileError` when the file cannot be opened or read through."""
+    gzip) every 8192 lines and at the end; never for a pipe (``/dev/stdin``), which has no position. gzip is
+    read with ISA-L (``isal``), about twice as fast as the standard library's zlib. Raise :class:`EventFileError` when the file cannot be opened or read through."""
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
@@ -248,6 +263,8 @@ def iter_lines(path: str | Path, progress: Callable[[int], None] | None = None) 
     lineno = 0
     try:
         gz = raw.peek(len(GZIP_MAGIC))[: len(GZIP_MAGIC)] == GZIP_MAGIC
+        if not raw.seekable():
+            progress = None
         fh = io.BufferedReader(igzip.IGzipFile(fileobj=raw), buffer_size=GZIP_BUFFER) if gz else raw
         for lineno, line in enumerate(fh, 1):
             if progress is not None and not lineno & 8191:

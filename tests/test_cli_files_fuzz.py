@@ -26,6 +26,7 @@ from distillguard.detector import commands
 from distillguard.detector.cli import build_app
 from distillguard.detector.detector import Detector
 from distillguard.detector.events import Event, EventError, EventFileError, encode_event, parse_event, read_events
+from distillguard.detector.ingest.mapping import EVENT_FIELDS
 from distillguard.detector.records import verdict_line
 from distillguard.streams.replay import keyed_lines
 from tests.event_strategies import any_json
@@ -173,6 +174,30 @@ def test_detect_reads_any_file(tmp_path_factory: pytest.TempPathFactory, f: Host
     assert f"{f.valid:,} events (" in res.output and f"{len(f.bad):,} malformed lines skipped" in res.output, res.output
     assert_bad_lines_reported(res, events, f.bad)
     assert len(out.read_bytes().splitlines()) == min(f.valid, ACCOUNTS)
+
+
+# ---- ingest ----------------------------------------------------------------------------------------
+
+IDENTITY_MAPPING = {"fields": {name: {"path": name} for name in sorted(EVENT_FIELDS)}}
+
+
+@FILES
+@given(hostile_files())
+def test_ingest_reads_any_file(tmp_path_factory: pytest.TempPathFactory, f: Hostile) -> None:
+    """Through a mapping of every event field to itself: each valid event is written, each malformed line counted."""
+    tmp = tmp_path_factory.mktemp("ingest")
+    (tmp / "identity.json").write_text(json.dumps(IDENTITY_MAPPING))
+    log, out = f.write(tmp / "log.jsonl"), tmp / "events.jsonl"
+    res = run("ingest", str(log), "--from", "mapping", "--mapping", str(tmp / "identity.json"), "--out", str(out))
+    if f.broken:
+        assert res.exit_code == FILE_EXIT and FILE_ERROR.search(res.output), res.output
+        return
+    if f.bad and not f.valid:
+        assert res.exit_code == FILE_EXIT and "reads as --from mapping" in res.output, res.output
+    else:
+        assert res.exit_code == 0, res.output
+    assert f"{f.valid:,} events, {len(f.bad):,} dropped (mapping)" in res.output, res.output
+    assert [parse_event(line).event_id for line in out.read_bytes().splitlines()] == [f"e{i}" for i in range(f.valid)]
 
 
 # ---- evaluate --------------------------------------------------------------------------------------
@@ -392,6 +417,14 @@ def test_detect_refuses_an_output_path_it_cannot_write(tmp_path: Path, kind: str
     events = tmp_path / "events.jsonl"
     events.write_bytes(encoded(event(0)) + b"\n")
     res = run("detect", str(events), "--out", str(_hostile_output(tmp_path, kind)))
+    assert res.exit_code == INPUT_EXIT and "cannot write" in res.output, res.output
+
+
+@pytest.mark.parametrize("kind", OUTPUTS)
+def test_ingest_refuses_an_output_path_it_cannot_write(tmp_path: Path, kind: str) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(encoded(event(0)) + b"\n")
+    res = run("ingest", str(log), "--from", "openai", "--out", str(_hostile_output(tmp_path, kind)))
     assert res.exit_code == INPUT_EXIT and "cannot write" in res.output, res.output
 
 

@@ -1,4 +1,4 @@
-"""``pip install distillguard`` without extras: the CLI builds, ``simulate`` and ``detect`` run and
+"""``pip install distillguard`` without extras: the CLI builds, ``simulate``, ``detect`` and ``ingest`` run and
 ``import distillguard as dg`` works with the stream and API dependencies unimportable, and the commands
 of the missing layers name the extra to install.
 
@@ -32,10 +32,15 @@ SCRIPT = textwrap.dedent("""
         return {{"code": res.exit_code, "output": res.output}}
 
     day, out = sys.argv[1] + "/day", sys.argv[1] + "/verdicts.jsonl"
+    log = sys.argv[1] + "/gateway.jsonl"
+    with open(log, "w") as fh:
+        fh.write(json.dumps({{"timestamp": "2026-03-02T10:00:00Z", "request_id": "r1", "account_id": "a1", "ip": "192.0.2.1",
+                             "request": {{"model": "m"}}, "response": {{"usage": {{"prompt_tokens": 1, "completion_tokens": 2}}}}}}))
     print(json.dumps({{
         "help": run("--help"),
         "simulate": run("simulate", day, "--scale", "0.02"),
         "detect": run("detect", day + "/events.jsonl.gz", "--out", out),
+        "ingest": run("ingest", log, "--from", "openai", "--out", log + ".events"),
         "worker_help": run("worker", "--help"),
         "worker": run("worker"),
         "api": run("api"),
@@ -60,6 +65,7 @@ def test_core_commands_run_and_missing_layers_name_their_extra(tmp_path: Path) -
     assert got["help"]["code"] == 0 and "detect" in got["help"]["output"] and "worker" in got["help"]["output"]
     assert got["simulate"]["code"] == 0, got["simulate"]["output"]
     assert got["detect"]["code"] == 0 and (tmp_path / "verdicts.jsonl").stat().st_size > 0, got["detect"]["output"]
+    assert got["ingest"]["code"] == 0 and b'"event_id":"r1"' in (tmp_path / "gateway.jsonl.events").read_bytes()
     assert "pip install 'distillguard[stream]'" in re.sub(
         r"[\s│]+", " ", got["worker_help"]["output"]
     )  # unwrap rich's box

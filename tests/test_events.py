@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from distillguard.detector.events import BadLine, Event, EventError, encode_event, parse_event, read_events, schema_text
+from distillguard.detector.events import (
+    BadLine,
+    Event,
+    EventError,
+    encode_event,
+    event_from_fields,
+    parse_event,
+    read_events,
+    schema_text,
+)
 from tests.fuzzing import budget
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "contracts"
@@ -86,3 +96,32 @@ def test_arbitrary_json_objects_are_events_or_named_errors(obj: dict) -> None:
         assert err.field == "$" or err.field.split("[")[0].split(".")[0] in Event.__struct_fields__
     else:
         assert parse_event(encode_event(ev)) == ev
+
+
+def test_fields_held_as_python_objects_are_validated_like_json() -> None:
+    fields = {
+        "schema_version": 1,
+        "event_id": "e1",
+        "ts": datetime(2026, 3, 2, tzinfo=UTC),
+        "account_id": "a",
+        "api_key_id": "k",
+        "ip": "192.0.2.1",
+        "model": "m",
+        "input_tokens": 1,
+        "output_tokens": 2,
+        "status": 200,
+    }
+    assert event_from_fields(fields) == parse_event(json.dumps(fields | {"ts": "2026-03-02T00:00:00Z"}))
+    assert event_from_fields(fields | {"input_tokens": "7"}, strict=False).input_tokens == 7
+    for change, field in (
+        ({"input_tokens": "7"}, "input_tokens"),
+        ({"model": "m" * 129}, "model"),
+        ({"ts": datetime(2026, 3, 2)}, "ts"),
+        ({"billing_country": "gb"}, "billing_country"),
+        ({"tools": ["t", 3]}, "tools[1]"),
+    ):
+        with pytest.raises(EventError) as info:
+            event_from_fields(fields | change)
+        assert info.value.field == field, info.value
+    with pytest.raises(EventError, match="account_id: required field is missing"):
+        event_from_fields({k: v for k, v in fields.items() if k != "account_id"})

@@ -82,6 +82,7 @@ from distillguard.api.webhooks.views import (
 )
 from distillguard.detector.evaluate import recall_at_fpr
 from distillguard.detector.events import Event, encode_event, schema_text
+from distillguard.detector.ingest.convert import PromptMode
 from distillguard.detector.training import Snapshot as TrainingSnapshot
 from distillguard.streams.snapshots import Snapshot as StreamSnapshot
 from distillguard.streams.worker import _Rebalance
@@ -225,6 +226,11 @@ _.__dir__
 
 # ---- pydantic validators (run by model_validate)
 _._check  # Policy: the rules no policy file may break
+_._path_compiles  # ingest mapping files (detector/ingest/mapping.py): FieldRule and MappingSpec
+_._known_time
+_._one_source_one_transform
+_._event_fields
+PromptMode.HASH  # a choice of `distillguard ingest --prompts`, chosen by its value
 
 # ---- faust and aiokafka callbacks
 _.consume  # @app.task in streams/app.py: the faust app runs it
