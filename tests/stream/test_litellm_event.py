@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -262,8 +261,8 @@ class FakeProducer:
 
 
 @pytest.fixture
-def callback_cls():
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # importing litellm must not fetch its cost map
+def callback_cls(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # importing litellm must not fetch its cost map
     from distillguard.streams.gateways.litellm import DistillGuardCallback
 
     return DistillGuardCallback
