@@ -2,7 +2,7 @@
 benchmarks from ``bench/results/*.json``, configuration from the settings of the core, the stream worker and the review service.
 
 ``--write README.md`` replaces the text between ``<!-- report:NAME -->`` and ``<!-- /report:NAME -->``
-(NAME = ``evaluation``, ``benchmarks``, ``reliability``, ``evasion``, ``holdout``, ``ladder``, ``growth``, ``ingest`` or ``settings``) with the freshly rendered table; without it the
+(NAME = ``evaluation``, ``benchmarks``, ``reliability``, ``evasion``, ``holdout``, ``ladder``, ``growth``, ``ingest``, ``litellm`` or ``settings``) with the freshly rendered table; without it the
 tables are printed.
 The evaluation file holds one ``distillguard evaluate --json`` report per day (``bench/bench_evaluation.py``),
 or a single report.
@@ -143,7 +143,15 @@ def _api(r: dict) -> list[tuple[str, ...]]:
 
 
 BENCHMARKS: dict[str, Callable[[dict], list[tuple[str, ...]]]] = {"detect": _detect, "stream": _stream, "api": _api}
-SEPARATE = {"reliability", "evasion", "holdout", "ladder", "growth", "ingest"}  # results with a table of their own
+SEPARATE = {
+    "reliability",
+    "evasion",
+    "holdout",
+    "ladder",
+    "growth",
+    "ingest",
+    "litellm",
+}  # results with a table of their own
 
 
 def render_reliability(r: dict) -> str:
@@ -349,6 +357,43 @@ def render_ingest(r: dict) -> str:
     )
 
 
+def render_litellm(r: dict) -> str:
+    """The LiteLLM callback's cost at each rate: the proxy with and without it in the same run, the callback's own
+    work, the events on the topic."""
+    ev, own = r["events"], r["callback_in_process"]
+    rows = []
+    for f in r["rates"]:
+        note = " (saturated: the proxy alone cannot keep up)" if f["saturated"] else ""
+        for name, d in (("without the callback", f["without"]), ("with the callback", f["with"])):
+            rows.append(
+                (
+                    f"{f['rate_per_s']:g}/s{note}, {name}",
+                    f"{d['requests']:,} ({d['ok']:,} answered 200)",
+                    f"{d['p50_ms']:,.1f} ms",
+                    f"{d['p99_ms']:,.1f} ms (rounds: {', '.join(f'{x:,.0f}' for x in d['rounds_p99_ms'])})",
+                )
+            )
+        rows.append(
+            (f"{f['rate_per_s']:g}/s, added", "-", f"{f['added_p50_ms']:+,.1f} ms", f"{f['added_p99_ms']:+,.1f} ms")
+        )
+    rows.append(
+        (
+            "the callback's own work per request (build, validate, queue), in process",
+            f"{own['calls']:,} calls",
+            f"{1000 * own['p50_ms']:.0f} µs",
+            f"{1000 * own['p99_ms']:.0f} µs",
+        )
+    )
+    meta = r.get("_meta", {})
+    return _table(("rate, proxy", "requests", "p50", "p99"), rows) + (
+        f"\n\nOpen loop, {r['rounds']} rounds of {r['seconds_per_round']:g} s per proxy and rate, the two proxies in "
+        f"turn; latency from each request's scheduled start. Events on the topic: {ev['on_topic']:,} of "
+        f"{ev['requests_answered_with_callback']:,} requests answered by the proxy with the callback, {ev['lost']:,} "
+        f"lost. Target: added p99 <= {r['target_added_p99_ms']:g} ms, none lost. Run "
+        f"{meta.get('finished_at', '?')[:16].replace('T', ' ')} UTC ({meta.get('machine', '?')})."
+    )
+
+
 def render_benchmarks(results: dict[str, dict]) -> str:
     """Rows per benchmark result (figure, measured with its same-run baseline, target), then when and where."""
     rows: list[tuple[str, ...]] = []
@@ -367,12 +412,13 @@ def render_benchmarks(results: dict[str, dict]) -> str:
 
 
 def settings_classes() -> tuple[type, ...]:
-    """The settings of every component: the core, the stream worker, the review service."""
+    """The settings of every component: the core, the stream worker, the review service, the LiteLLM callback."""
     from distillguard.api.settings import ApiSettings
     from distillguard.detector.settings import Settings
+    from distillguard.streams.gateways.settings import LiteLLMSettings
     from distillguard.streams.settings import StreamSettings
 
-    return Settings, StreamSettings, ApiSettings
+    return Settings, StreamSettings, ApiSettings, LiteLLMSettings
 
 
 def render_settings() -> str:
@@ -417,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         ("ladder", render_ladder),
         ("growth", render_growth),
         ("ingest", render_ingest),
+        ("litellm", render_litellm),
     ):
         if name in benches:
             tables[name] = render(benches[name])

@@ -8,6 +8,8 @@ and the console URL with a ready token. Ctrl-C stops every process it started.
 
 from __future__ import annotations
 
+import enum
+import itertools
 import json
 import os
 import shutil
@@ -18,15 +20,28 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from distillguard.streams.gateways.litellm_proxy import LiteLLMProxy
+
 console = Console(soft_wrap=True)  # URLs and tokens must stay copyable on one line
 EXE = str(Path(sys.executable).with_name("distillguard"))
+REPLAY_RATE = 4000.0  # events a second produced straight to the topic
+LITELLM_RATE = 150.0  # requests a second through the LiteLLM proxy, which shares two cores with the worker
+PRODUCED = 'distillguard_gateway_events_total{outcome="produced"}'
+
+
+class Via(enum.StrEnum):
+    """How the simulated day reaches the input topic."""
+
+    REPLAY = "replay"  # the events file produced as it is
+    LITELLM = "litellm"  # each event sent as its request through a LiteLLM proxy whose callback produces it
 
 
 def _metrics(port: int) -> dict[str, float]:
@@ -65,10 +80,10 @@ def _wait(predicate, timeout: float, what: str, procs: list[subprocess.Popen]) -
     raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def _status(m: dict[str, float], sent: int, total: int, t0: float, phase: str) -> Table:
+def _status(m: dict[str, float], sent: int, total: int, t0: float, phase: str, via: Via = Via.REPLAY) -> Table:
     t = Table(title=f"DistillGuard demo — {phase}", show_header=False, min_width=60)
     events = m.get("distillguard_events_total", 0.0)
-    t.add_row("replayed", f"{sent:,} / {total:,}")
+    t.add_row("replayed" if via is Via.REPLAY else "sent through LiteLLM", f"{sent:,} / {total:,}")
     t.add_row("events scored", f"{events:,.0f} ({events / max(time.monotonic() - t0, 1e-9):,.0f}/s)")
     t.add_row("duplicates ignored", f"{m.get('distillguard_duplicate_events_total', 0):,.0f}")
     t.add_row("consumer lag", f"{m.get('distillguard_consumer_lag', 0):,.0f}")
@@ -86,16 +101,39 @@ def demo(
     scale: Annotated[
         float, typer.Option(help="Size of the simulated day (1.0 is ~250k events).", min=0.02, max=2.0)
     ] = 0.3,
-    rate: Annotated[float, typer.Option(help="Replay speed, events per second.", min=100)] = 4000.0,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Events (requests through LiteLLM) per second; default {REPLAY_RATE:g}, through LiteLLM {LITELLM_RATE:g}.",
+            min=1,
+        ),
+    ] = None,
+    via: Annotated[
+        Via,
+        typer.Option(
+            "--via",
+            help="replay: produce the simulated day to the topic; litellm: send each event as its request through a "
+            "LiteLLM proxy (mock answers) whose DistillGuard callback produces it (needs distillguard[litellm]).",
+        ),
+    ] = Via.REPLAY,
     seed: Annotated[int, typer.Option(help="Simulation seed (1 is the evaluation seed: never trained on).")] = 1,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Send only the first N events of the day (a short run).", min=1)
+    ] = None,
     exit_when_done: Annotated[
         bool, typer.Option("--exit-when-done", help="Stop everything after the summary instead of serving the console.")
     ] = False,
 ) -> None:
-    """Run broker, worker and API on a simulated day with attacks mixed in; summarise; serve the console."""
+    """Run broker, worker and API on a simulated day with attacks mixed in; summarise; serve the console.
+
+    Through LiteLLM, event times are the proxy's clock and tokens its mock answer's, so the day is compressed into
+    minutes and every answer is the same length: verdicts differ from the replay's."""
     from distillguard.detector.evaluate import evaluate, load_labels
+    from distillguard.detector.events import read_events
     from distillguard.detector.records import verdict_from_json
     from distillguard.streams.broker import EmbeddedBroker, free_port
+    from distillguard.streams.gateways.litellm_proxy import LiteLLMProxy
+    from distillguard.streams.gateways.litellm_traffic import send_events
     from distillguard.streams.replay import replay
 
     out = out.resolve()
@@ -112,10 +150,11 @@ def demo(
             stdout=subprocess.DEVNULL,
         )
     events = sim / "events.jsonl.gz"
-    total = json.loads((sim / "manifest.json").read_text())["events"]
+    total = min(json.loads((sim / "manifest.json").read_text())["events"], limit or sys.maxsize)
 
     procs: list[subprocess.Popen] = []
     broker = EmbeddedBroker(log_path=out / "broker.log")
+    proxy: LiteLLMProxy | None = None
     interrupted = False
 
     def stop(*_: object) -> None:
@@ -155,39 +194,52 @@ def demo(
         spawn("api", "api", "--port", str(api_port))
         _wait(lambda: _ok(f"http://127.0.0.1:{api_port}/health"), 60, "the review API", procs)
 
+        if via is Via.LITELLM:
+            models = sorted({e.model for e in read_events(events)})
+            proxy = LiteLLMProxy(out / "litellm", models, env={"KAFKA_BOOTSTRAP": broker.bootstrap})
+            console.print(f"starting a LiteLLM proxy for {len(models)} models ...")
+            proxy.start()
+
         sent = [0]
         done = threading.Event()
         t0 = time.monotonic()
 
         def produce() -> None:
             try:
-                replay(
-                    events,
-                    broker.bootstrap,
-                    env.get("EVENTS_TOPIC", "api-events"),
-                    rate,
-                    progress=lambda n, _b: sent.__setitem__(0, n),
-                )
+                if proxy is not None:
+                    send_events(
+                        itertools.islice(read_events(events), limit),
+                        proxy.url,
+                        rate or LITELLM_RATE,
+                        lambda n: sent.__setitem__(0, n),
+                    )
+                else:
+                    replay(
+                        events,
+                        broker.bootstrap,
+                        env.get("EVENTS_TOPIC", "api-events"),
+                        rate or REPLAY_RATE,
+                        progress=lambda n, _b: sent.__setitem__(0, n),
+                        limit=limit,
+                    )
             finally:
                 done.set()
 
         threading.Thread(target=produce, daemon=True).start()
-        with Live(_status({}, 0, total, t0, "replaying"), console=console, refresh_per_second=4) as live:
+        with Live(_status({}, 0, total, t0, "sending", via), console=console, refresh_per_second=4) as live:
             while True:
                 m = _metrics(metrics_port)
+                produced = _produced(proxy, sent[0])
                 drained = (
                     done.is_set()
                     and m.get("distillguard_idle") == 1
                     and (
                         m.get("distillguard_events_total", 0) + m.get("distillguard_duplicate_events_total", 0)
-                        >= sent[0]
+                        >= produced
                     )
                 )
-                live.update(
-                    _status(
-                        m, sent[0], total, t0, "drained" if drained else "replaying" if not done.is_set() else "scoring"
-                    )
-                )
+                phase = "drained" if drained else "sending" if not done.is_set() else "scoring"
+                live.update(_status(m, sent[0], total, t0, phase, via))
                 if drained:
                     break
                 for p in procs:
@@ -238,9 +290,21 @@ def demo(
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+        if proxy is not None:
+            proxy.stop()
         broker.stop()
         if interrupted:
             console.print("stopped broker, worker and API.")
+
+
+def _produced(proxy: LiteLLMProxy | None, sent: int) -> int:
+    """Events produced so far: every line replayed, or what the proxy's callback has had acknowledged once each
+    request it answered is produced or counted as dropped (its Prometheus counters)."""
+    if proxy is None:
+        return sent
+    m = proxy.metrics()
+    gone = sum(v for k, v in m.items() if k.startswith("distillguard_gateway_events_total"))
+    return int(m.get(PRODUCED, 0)) if gone >= sent else sys.maxsize
 
 
 def _ok(url: str) -> bool:

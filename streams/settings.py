@@ -9,10 +9,16 @@ from pydantic import Field
 from distillguard.detector.settings import KafkaSettings
 
 
-class StreamSettings(KafkaSettings):
-    """Stream configuration. Each field reads the upper-case environment variable of its name."""
+class EventsTopicSettings(KafkaSettings):
+    """The input topic, which the worker reads and the gateway integrations (:mod:`distillguard.streams.gateways`)
+    write."""
 
     events_topic: str = Field("api-events", description="Input topic of api-event/v1 messages.")
+
+
+class StreamSettings(EventsTopicSettings):
+    """Stream configuration. Each field reads the upper-case environment variable of its name."""
+
     dlq_topic: str = Field("api-events-dlq", description="Dead-letter topic for rejected messages.")
     detections_topic: str = Field("detections", description="Topic of newly flagged/changed accounts and clusters.")
     summaries_topic: str = Field(

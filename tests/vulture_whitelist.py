@@ -84,6 +84,7 @@ from distillguard.detector.evaluate import recall_at_fpr
 from distillguard.detector.events import Event, encode_event, schema_text
 from distillguard.detector.ingest.convert import PromptMode
 from distillguard.detector.training import Snapshot as TrainingSnapshot
+from distillguard.streams.gateways.litellm_proxy import simulated_key_auth
 from distillguard.streams.snapshots import Snapshot as StreamSnapshot
 from distillguard.streams.worker import _Rebalance
 
@@ -242,3 +243,15 @@ recall_at_fpr  # notebooks/threshold_tuning.ipynb
 encode_event  # documented round trip of parse_event; tests/test_events_fuzz.py, tests/fuzz/fuzz_parse_event.py
 schema_text  # the published event JSON schema; tests/test_events.py checks the shared copy against it
 PageCache.refreshed  # waiting for the background epoch read; tests/api/test_api_caching.py, instead of sleeping
+
+# The LiteLLM callback: LiteLLM calls these methods by name with these keyword arguments; config.yaml names
+# the instance, the proxy's custom_auth the key function; pydantic runs the settings validator.
+_.async_log_success_event
+_.async_log_failure_event
+_.log_success_event
+_.log_failure_event
+_.response_obj
+_.start_time
+_.end_time
+_._networks
+simulated_key_auth  # litellm_proxy.LiteLLMProxy.config(): general_settings.custom_auth

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -64,3 +65,28 @@ def test_demo_ctrl_c_stops_everything(tmp_path: Path) -> None:
     assert "stopped broker, worker and API." in rest
     _gone, alive = psutil.wait_procs(children, timeout=5)
     assert alive == []
+
+
+@pytest.mark.slow
+@pytest.mark.broker
+def test_demo_via_litellm_sends_each_event_through_the_proxy_and_the_worker_scores_them(tmp_path: Path) -> None:
+    """`--via litellm`: the first 600 simulated events go as requests through a real LiteLLM proxy whose callback
+    produces them; the worker scores every one (the verdicts count 600 requests) and nothing is left running."""
+    out = tmp_path / "demo"
+    r = subprocess.run(
+        [EXE, "demo", "--out", str(out), "--scale", "0.02", "--via", "litellm", "--limit", "600", "--exit-when-done"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ | {"COLUMNS": "200"},
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "sent through LiteLLM" in r.stdout and "600 / 600" in r.stdout and "hydra-1" in r.stdout
+    (proxy_log,) = (out / "litellm").glob("litellm-*.log")
+    assert proxy_log.read_text().count('"POST /v1/chat/completions HTTP/1.1" 200') == 600
+    verdicts = [json.loads(line) for line in (out / "verdicts.jsonl").read_text().splitlines() if line.strip()]
+    assert sum(v["n_requests"] for v in verdicts) == 600
+    leftovers = [
+        p.info for p in psutil.process_iter(["pid", "cmdline"]) if any(str(out) in a for a in (p.info["cmdline"] or []))
+    ]
+    assert leftovers == []
