@@ -17,6 +17,7 @@ from distillguard.api.auth.service import Principal
 from distillguard.api.cases import service as cases
 from distillguard.api.database import session_scope
 from distillguard.api.detections.service import upsert_detections
+from distillguard.api.webhooks import service as webhooks
 from tests.api import seed
 from tests.api.conftest import Api
 from tests.api.state import snapshot
@@ -37,7 +38,7 @@ HOSTILE = [
     "\x00",
 ]
 NOTHING = "zz-matches-nothing"  # a value no row has: what every hostile filter must find too
-PATH_VALUES = {"cluster_id": "c-hydra", "account_id": "acct-h000", "case_id": "1"}
+PATH_VALUES = {"cluster_id": "c-hydra", "account_id": "acct-h000", "case_id": "1", "webhook_id": "1"}
 ADMIN = Principal(name="setup", role="admin", token_id=0)
 
 
@@ -77,11 +78,12 @@ def _says_why(r: Response, label: str) -> None:
 
 
 def _world(api: Api) -> int:
-    """Cases, comments and audit records for the filters to (not) find; the id of a case."""
+    """Cases, comments, audit records and a webhook for the filters to (not) find; the id of a case."""
     with session_scope(api.url) as s:
         uni = cases.open_case(s, ADMIN, "cluster", "c-uni", "class", assignee="analyst-user")
         cases.comment(s, ADMIN, uni, "same NAT")
         cases.open_case(s, ADMIN, "account", "acct-s001", None)
+        webhooks.create(s, ADMIN, "https://hooks.invalid/dg", ["case.opened"], "json", None, True)
         return uni.id
 
 
