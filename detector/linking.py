@@ -295,18 +295,18 @@ def ties(state: AccountState, max_df_share: float = 0.25) -> Ties:
     kdf = df[kid]
     keep = (kdf >= 2) & (kdf <= max_df)
     acct, kid, rule, scale, kdf = acct[keep], kid[keep], rule[keep], scale[keep], kdf[keep]
-    kinds = np.array([r.kind for r in RULE_SPECS])[rule]
+    del ev  # the unfiltered rows: the largest arrays of a linking, not needed past here
     n_keys = len(df)
 
     # accounts sharing a card or an API key are one node
-    ident = kinds == IDENTITY
+    ident, network = _of_kind(rule, IDENTITY), _of_kind(rule, NETWORK)
     g = sparse.coo_matrix((np.ones(int(ident.sum())), (acct[ident], n_acc + kid[ident])), shape=(n_acc + n_keys,) * 2)
     _, node = connected_components(g.tocsr(), directed=False)
     _, node = np.unique(node[:n_acc], return_inverse=True)
 
     # the other keys: evidence per pair of accounts, summed over the keys they share
-    w = np.array([r.weight or 0.0 for r in RULE_SPECS])[rule] * np.where(kinds == NETWORK, popularity(kdf), scale)
-    use = ~ident & ((kinds != NETWORK) | (kdf <= MAX_KEY_ACCOUNTS))
+    w = np.array([r.weight or 0.0 for r in RULE_SPECS])[rule] * np.where(network, popularity(kdf), scale)
+    use = ~ident & (~network | (kdf <= MAX_KEY_ACCOUNTS))
     b = sparse.csr_matrix((np.sqrt(w[use]), (acct[use], kid[use])), shape=(n_acc, n_keys))
     return Ties(
         node=node,
@@ -314,6 +314,11 @@ def ties(state: AccountState, max_df_share: float = 0.25) -> Ties:
         shared_keys=np.bincount(acct, minlength=n_acc).astype(float),
         relations=rel,
     )
+
+
+def _of_kind(rule: np.ndarray, kind: str) -> np.ndarray:
+    """Which evidence rows (by their rule index) come from a rule of ``kind`` (a mask, one byte a row)."""
+    return np.isin(rule, [i for i, r in enumerate(RULE_SPECS) if r.kind == kind])
 
 
 def link_accounts(state: AccountState, max_df_share: float = 0.25) -> Linkage:
