@@ -360,3 +360,35 @@ def test_metrics_are_cached_for_the_setting(clocked: tuple[Api, Clock]) -> None:
     assert _gauges(api.client.get("/metrics", headers=api.h("viewer")).text)[flags] == 51
     clock.now += 2
     assert _gauges(api.client.get("/metrics", headers=api.h("viewer")).text)[flags] == 50
+
+
+def test_the_decision_that_counts_follows_the_labels_rule(world: Session) -> None:
+    """acct-k000 dismissed by an analyst (its case) and confirmed by a lead (its cluster's case): the lead's counts,
+    and its time is the lead's decision's."""
+    cluster = Case(
+        subject_type="cluster",
+        subject_id="c-hydra-2",
+        status="confirmed_attack",
+        created_by="lead-user",
+        created_at=K_FLAGGED + timedelta(minutes=30),
+        decided_by="lead-user",
+        decided_at=K_FLAGGED + timedelta(hours=3),
+    )
+    world.add(cluster)
+    world.flush()
+    world.add(
+        AccountDecision(
+            case_id=cluster.id,
+            account_id="acct-k000",
+            decision="confirmed_attack",
+            decided_by="lead-user",
+            decided_role="lead",
+            decided_at=K_FLAGGED + timedelta(hours=3),
+        )
+    )
+    world.commit()
+    groups, _ = as_dicts(world, GroupBy.model)
+    new = groups[1]
+    assert (new["reviewed"], new["confirmed"], new["dismissed"]) == (1, 1, 0)
+    assert new["decision"] == durations(1, 10800, 10800)
+    assert new["first_review"] == durations(10, 1800, 1800)  # the cluster's case opened 30 min after every flag
