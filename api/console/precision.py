@@ -47,21 +47,25 @@ def _y(share: float) -> float:
 
 def precision_chart(weeks: list[Figures]) -> dict:
     """Chart geometry: per week its centre, its precision point and interval (None when nothing was reviewed) and
-    its flags bar; the axis lines and the line through the precision points."""
+    its flags bar; the axis lines and the lines through the precision points of consecutive weeks (a week with nothing
+    reviewed breaks the line)."""
     busiest = max((w.flags for w in weeks), default=0)
     base = TOP + PRECISION_HEIGHT + GAP + FLAGS_HEIGHT
-    slots, line = [], []
+    slots: list[dict] = []
+    lines: list[list[str]] = [[]]
     for i, w in enumerate(weeks):
         x = LEFT + i * SLOT + SLOT / 2
         height = round(FLAGS_HEIGHT * w.flags / busiest, 1) if busiest else 0.0
         point = None
         if w.precision is not None and w.interval_low is not None and w.interval_high is not None:
             point = {"y": _y(w.precision), "low": _y(w.interval_low), "high": _y(w.interval_high)}
-            line.append(f"{x},{point['y']}")
+            lines[-1].append(f"{x},{point['y']}")
+        elif lines[-1]:
+            lines.append([])
         slots.append({"x": x, "week": w.key, "figures": w, "point": point, "bar_y": base - height, "bar_h": height})
     return {
         "slots": slots,
-        "line": " ".join(line),
+        "lines": [" ".join(points) for points in lines if len(points) > 1],
         "busiest": busiest,
         "width": LEFT + len(weeks) * SLOT + LEFT // 2,
         "height": base + LABELS,

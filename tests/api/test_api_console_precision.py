@@ -6,10 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from distillguard.api.console.precision import precision_chart
 from distillguard.api.database import session_scope
+from distillguard.api.precision.service import Flag, figures
+from distillguard.api.review import Decision
 from tests.api.conftest import Api
 from tests.api.test_api_console import _fits, _sign_in, page, server  # noqa: F401 - fixtures
-from tests.api.test_api_precision import NEW_MODEL, build_world
+from tests.api.test_api_precision import AS_OF, NEW_MODEL, build_world
 
 pytestmark = pytest.mark.browser
 
@@ -49,6 +52,7 @@ def test_the_precision_page_shows_each_grouping_and_the_weekly_chart(
     chart = page.locator("#precision-chart")
     expect(chart.locator("circle")).to_have_count(2)  # W10 and W12 have reviewed flags, W11 none
     expect(chart.locator("rect")).to_have_count(3)
+    expect(chart.locator("polyline")).to_have_count(0)  # W11 has nothing reviewed: no line joins W10 and W12
     expect(chart.locator("line.err")).to_have_count(6)  # each point: the bar and its two caps
     expect(chart.locator("g.point title").first).to_contain_text("2026-W10: precision 95.0% (38 of 40)")
     assert chart.locator("rect").nth(0).get_attribute("height") == "70.0"  # the busiest week: 41 flags
@@ -58,3 +62,13 @@ def test_the_precision_page_shows_each_grouping_and_the_weekly_chart(
     assert _fits(page)
     page.screenshot(path=str(tmp_path / "precision-narrow.png"), full_page=True)
     assert violations == []
+
+
+def test_the_chart_joins_the_points_of_consecutive_weeks_only() -> None:
+    confirmed = Flag("acct-a", "m", "none", AS_OF, None, Decision.confirmed_attack, AS_OF)
+    dismissed = Flag("acct-b", "m", "none", AS_OF, None, Decision.dismissed, AS_OF)
+    weeks = [figures("W1", [confirmed], AS_OF), figures("W2", [dismissed], AS_OF), figures("W3", [], AS_OF)]
+    chart = precision_chart([*weeks, figures("W4", [confirmed, dismissed], AS_OF), figures("W5", [confirmed], AS_OF)])
+    assert [s["point"] is None for s in chart["slots"]] == [False, False, True, False, False]
+    assert chart["lines"] == ["76.0,14.0 148.0,164.0", "292.0,89.0 364.0,14.0"]  # precision 1, 0 | 0.5, 1
+    assert [s["bar_h"] for s in chart["slots"]] == [35.0, 35.0, 0.0, 70.0, 35.0]
