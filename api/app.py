@@ -20,6 +20,7 @@ from distillguard.api.auth.service import PrincipalCache
 from distillguard.api.auth.views import router as auth_router
 from distillguard.api.bulk.views import router as bulk_router
 from distillguard.api.cases.views import router as cases_router
+from distillguard.api.console.precision import router as console_precision_router
 from distillguard.api.console.views import SignIn
 from distillguard.api.console.views import router as console_router
 from distillguard.api.console.webhooks import router as console_webhooks_router
@@ -33,6 +34,8 @@ from distillguard.api.headers import SecurityHeaders
 from distillguard.api.inputs import NulGuard
 from distillguard.api.limits import BodyLimit
 from distillguard.api.overrides.views import router as overrides_router
+from distillguard.api.precision.metrics import PrecisionMetrics
+from distillguard.api.precision.views import router as precision_router
 from distillguard.api.ratelimit import RedisLimiter, make_limiter
 from distillguard.api.restrictions.views import router as restrictions_router
 from distillguard.api.settings import ApiSettings, get_api_settings
@@ -116,6 +119,7 @@ def create_app(
     app.state.limiter = make_limiter(settings.api_rate_limit_redis_url, settings.api_rate_limit_redis_prefix)
     app.state.principals = PrincipalCache(settings.api_token_cache_seconds, clock=clock)
     app.state.queue_pages = PageCache(app.state.sessions, settings.api_queue_cache_seconds, clock=clock)
+    app.state.precision_metrics = PrecisionMetrics(app.state.sessions, settings.api_metrics_cache_seconds, clock=clock)
     app.state.publisher = publisher or Publisher(settings.kafka_bootstrap, settings.enforcement_topic)
     app.add_middleware(StrictJson)  # inside BodyLimit: the body it buffers is bounded
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
@@ -134,10 +138,12 @@ def create_app(
         bulk_router,
         audit_router,
         enforcement_router,
+        precision_router,
         sharing_router,
         webhooks_router,
         auth_router,
         console_router,
+        console_precision_router,
         console_webhooks_router,
     ):
         app.include_router(router)

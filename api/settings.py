@@ -69,6 +69,12 @@ class ApiSettings(KafkaSettings):
         description="Subjects a bulk request (POST /api/v1/bulk/cases, the console's bulk form) may list (422 above); "
         "a body never lists more than 10,000.",
     )
+    api_metrics_cache_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds GET /metrics (field precision and the review queue's age as Prometheus gauges) reuses the "
+        "gauges it computed for an earlier scrape by a token that sees the same cases (0: compute on every scrape).",
+    )
     api_outbox_interval: float = Field(5.0, gt=0, description="Seconds between re-sends of pending enforcement events.")
     api_webhooks_dispatch: bool = Field(
         True,

@@ -26,6 +26,7 @@ from distillguard.api.cases.schemas import (
 from distillguard.api.cases.service import decision_labels
 from distillguard.api.cases.views import add_comment, create_case, get_case_export
 from distillguard.api.cases.views import decide as decide_case
+from distillguard.api.console.precision import precision_page
 from distillguard.api.console.views import (
     account_override,
     account_page,
@@ -131,6 +132,7 @@ update_webhook
 delete_webhook
 list_deliveries
 webhooks_page
+precision_page
 verify_signature  # public: what a webhook receiver calls (README's "Webhooks"; the tests' receiver)
 delete_account_override
 put_cluster_override
@@ -146,6 +148,9 @@ _._invalid
 _._data
 _._busy
 _._database
+
+# ---- prometheus_client: a registry calls each collector's collect() on every scrape (api/precision/metrics.py)
+_.collect
 
 # ---- entry points named in pyproject.toml [project.entry-points]
 _.commands  # distillguard.commands: the api and streams layers' CLI commands (api/cli.py, streams/cli.py)

@@ -81,6 +81,8 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("DELETE", "/api/v1/clusters/{cluster_id}/override", ""): (401, 403, OK, OK, OK),
     ("DELETE", "/api/v1/clusters/{cluster_id}/override", "taken down"): (401, 403, 403, OK, OK),
     ("GET", "/api/v1/audit", ""): (401, OK, OK, OK, OK),
+    ("GET", "/api/v1/precision", ""): (401, OK, OK, OK, OK),
+    ("GET", "/metrics", ""): (401, OK, OK, OK, OK),
     ("GET", "/api/v1/enforcement/pending", ""): (401, OK, OK, OK, OK),
     ("POST", "/api/v1/enforcement/dispatch", ""): (401, 403, 403, OK, OK),
     ("GET", "/api/v1/me", ""): (401, OK, OK, OK, OK),
@@ -103,6 +105,7 @@ MATRIX: dict[tuple[str, str, str], tuple[object, object, object, object, object]
     ("GET", "/console/export", ""): (SIGN_IN, OK, OK, OK, OK),
     ("GET", "/console/cases/{case_id}/export", ""): (SIGN_IN, OK, OK, OK, OK),
     ("GET", "/console/policy", ""): (SIGN_IN, OK, OK, OK, OK),
+    ("GET", "/console/precision", ""): (SIGN_IN, OK, OK, OK, OK),
     ("POST", "/console/clusters/{cluster_id}/case", ""): (SIGN_IN, REFUSED, OK, OK, OK),
     ("POST", "/console/cases/{case_id}/transition", ""): (SIGN_IN, REFUSED, OK, OK, OK),
     ("POST", "/console/cases/{case_id}/transition", "confirm"): (SIGN_IN, REFUSED, REFUSED, OK, OK),
@@ -448,6 +451,8 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
     ("DELETE", "/api/v1/clusters/{cluster_id}/override", ""): _cleared(CLUSTER, "none"),
     ("DELETE", "/api/v1/clusters/{cluster_id}/override", "taken down"): _cleared(CLUSTER, "takedown"),
     ("GET", "/api/v1/audit", ""): _url("/api/v1/audit?limit=500"),
+    ("GET", "/api/v1/precision", ""): _url("/api/v1/precision?group_by=week"),
+    ("GET", "/metrics", ""): _url("/metrics"),
     ("GET", "/api/v1/enforcement/pending", ""): _url("/api/v1/enforcement/pending"),
     ("POST", "/api/v1/enforcement/dispatch", ""): _url("/api/v1/enforcement/dispatch"),
     ("GET", "/api/v1/me", ""): _url("/api/v1/me"),
@@ -478,6 +483,7 @@ REQUESTS: dict[tuple[str, str, str], Callable[[World, str], Req]] = {
         f"/console/cases/{w.confirmed}/export?format=csv"
     ),
     ("GET", "/console/policy", ""): _url("/console/policy"),
+    ("GET", "/console/precision", ""): _url("/console/precision"),
     ("POST", "/console/clusters/{cluster_id}/case", ""): lambda w, _r: Req(
         f"/console/clusters/{w.cluster()}/case", data={"reason": "triage"}, expect=303
     ),

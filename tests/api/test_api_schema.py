@@ -58,6 +58,7 @@ def test_api_conforms_to_its_openapi(st_schema: tuple[schemathesis.BaseSchema, d
     schema, real_ids = st_schema
     operations = [r.ok() for r in schema.get_all_operations()]
     assert len(operations) >= 18
+    assert {"/api/v1/precision", "/metrics"} <= {op.path for op in operations}  # field precision (api/precision/)
     for op, mode in [(op, mode) for op in operations for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]:
 
         @given(case=op.as_strategy(generation_mode=mode), real=st.booleans(), pick=st.integers(0, 2))

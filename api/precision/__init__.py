@@ -1,0 +1,1 @@
+"""Field precision: how often analysts confirm what the detector flags."""
