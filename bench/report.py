@@ -2,7 +2,7 @@
 benchmarks from ``bench/results/*.json``, configuration from the settings of the core, the stream worker and the review service.
 
 ``--write README.md`` replaces the text between ``<!-- report:NAME -->`` and ``<!-- /report:NAME -->``
-(NAME = ``evaluation``, ``benchmarks``, ``reliability``, ``evasion``, ``holdout``, ``ladder``, ``growth``, ``ingest``, ``litellm`` or ``settings``) with the freshly rendered table; without it the
+(NAME = ``evaluation``, ``benchmarks``, ``reliability``, ``evasion``, ``holdout``, ``ladder``, ``growth``, ``export``, ``ingest``, ``litellm`` or ``settings``) with the freshly rendered table; without it the
 tables are printed.
 The evaluation file holds one ``distillguard evaluate --json`` report per day (``bench/bench_evaluation.py``),
 or a single report.
@@ -144,6 +144,7 @@ def _api(r: dict) -> list[tuple[str, ...]]:
 
 BENCHMARKS: dict[str, Callable[[dict], list[tuple[str, ...]]]] = {"detect": _detect, "stream": _stream, "api": _api}
 SEPARATE = {
+    "export",
     "reliability",
     "evasion",
     "holdout",
@@ -281,6 +282,41 @@ def render_ladder(r: dict) -> str:
         "... of those with requests enough for the policy to act by then",
     )
     return _table(header, rows)
+
+
+def render_export(r: dict) -> str:
+    """Export of every account beside the queue under load, per database: rows/s, server memory, queue latency."""
+    t, rows = r["targets"], []
+    for db in ("postgresql", "sqlite"):
+        d = r.get(db, {})
+        if "skipped" in d or not d:
+            rows.append((db, d.get("skipped", "not run"), "-", "-", "-"))
+            continue
+        alone = d["export_alone"]
+        q, b = d["queue_quiet"], d["queue_during_exports"]
+        rows.append(
+            (
+                db,
+                f"{alone['csv']['rows_per_s']:,} / {alone['jsonl']['rows_per_s']:,} ({alone['csv']['rows']:,} rows)",
+                f"{d['export_rows_per_s_during_load']:,} ({d['exports_during_load']} exports)",
+                f"+{d['server_rss_growth_mb']:g} MB (from {d['server_rss_before_mb']:,} MB)",
+                f"{q['p99_ms']:,.1f} -> {b['p99_ms']:,.1f} ms (p50 {q['p50_ms']:,.1f} -> {b['p50_ms']:,.1f}; "
+                f"{q['requests_per_s']:,.0f} -> {b['requests_per_s']:,.0f} requests/s)",
+            )
+        )
+    header = (
+        "database",
+        "export alone, CSV / JSONL rows/s",
+        "CSV export under the queue load, rows/s",
+        "server RSS while exporting",
+        f"queue p99 under {r['clients']} clients, without -> with exports running",
+    )
+    meta = r.get("_meta", {})
+    when = f" Run {meta['finished_at'][:16].replace('T', ' ')} UTC ({meta['machine']})." if meta else ""
+    return _table(header, rows) + (
+        f"\n\nTargets: >= {t['rows_per_s']:,} rows/s, RSS growth < {t['rss_growth_mb']} MB, queue p99 < "
+        f"{t['queue_p99_ms']} ms while an export runs.{when}"
+    )
 
 
 def render_growth(r: dict) -> str:
@@ -462,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         ("holdout", render_holdout),
         ("ladder", render_ladder),
         ("growth", render_growth),
+        ("export", render_export),
         ("ingest", render_ingest),
         ("litellm", render_litellm),
     ):

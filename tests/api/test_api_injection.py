@@ -39,6 +39,9 @@ HOSTILE = [
 ]
 NOTHING = "zz-matches-nothing"  # a value no row has: what every hostile filter must find too
 PATH_VALUES = {"cluster_id": "c-hydra", "account_id": "acct-h000", "case_id": "1", "webhook_id": "1"}
+# Routes whose answer depends on the time of the request (field precision: queue ages "as of now"): two requests
+# never answer the same, so only their statuses are compared.
+CLOCKED = {"/api/v1/precision"}
 ADMIN = Principal(name="setup", role="admin", token_id=0)
 
 
@@ -111,7 +114,9 @@ def test_hostile_path_and_query_parameters(api: Api) -> None:
                 if "\x00" in value:
                     assert r.status_code == 422 and "NUL" in r.json()["detail"], label
                 if r.status_code == 200 and r.headers["content-type"].startswith("application/json"):
-                    assert expected.status_code == 200 and r.json() == expected.json(), label
+                    assert expected.status_code == 200, label
+                    if path not in CLOCKED:
+                        assert r.json() == expected.json(), label
     assert snapshot(api.url) == before  # and no DROP TABLE ran
 
 
