@@ -31,9 +31,9 @@ from sqlalchemy import text
 from distillguard.api.auth.service import create_token
 from distillguard.api.database import make_engine, migrate, session_scope
 from distillguard.api.detections import queue
-from distillguard.api.detections.schemas import Kind, QueueFilters
+from distillguard.api.detections.schemas import QueueFilters
 from distillguard.api.detections.service import bump_epoch, upsert_detections
-from distillguard.detector.records import AccountVerdict, ClusterVerdict
+from distillguard.detector.records import AccountVerdict, ClusterVerdict, SubjectKind
 from distillguard.streams.broker import free_port
 
 ACCOUNTS = 100_000
@@ -193,7 +193,7 @@ def _uncached_ms(url: str, reps: int = 7) -> dict[str, float]:
     out = {}
     for name, params in MIXES.items():
         params = {k: v for k, v in params.items() if k != "pages"}
-        kind, f = Kind(params.pop("kind")), QueueFilters(**params)
+        kind, f = SubjectKind(params.pop("kind")), QueueFilters(**params)
         times = []
         for _ in range(reps):
             with session_scope(url) as s:
