@@ -298,7 +298,8 @@ def render_export(r: dict) -> str:
             (
                 db,
                 f"{alone['csv']['rows_per_s']:,} / {alone['jsonl']['rows_per_s']:,} ({alone['csv']['rows']:,} rows)",
-                f"{d['export_rows_per_s_during_load']:,} ({d['exports_during_load']} exports)",
+                f"{d['export_rows_per_s_during_load']:,} ({d['exports_during_load']} export"
+                f"{'' if d['exports_during_load'] == 1 else 's'})",
                 f"+{d['server_rss_growth_mb']:g} MB (from {d['server_rss_before_mb']:,} MB)",
                 f"{q['p99_ms']:,.1f} -> {b['p99_ms']:,.1f} ms (p50 {q['p50_ms']:,.1f} -> {b['p50_ms']:,.1f}; "
                 f"{q['requests_per_s']:,.0f} -> {b['requests_per_s']:,.0f} requests/s)",
