@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +30,7 @@ import msgspec
 from sqlalchemy import text
 
 from distillguard.api.auth.service import create_token
-from distillguard.api.database import make_engine, migrate, session_scope
+from distillguard.api.database import engine_for, make_engine, migrate, session_scope
 from distillguard.api.detections import queue
 from distillguard.api.detections.schemas import QueueFilters
 from distillguard.api.detections.service import bump_epoch, upsert_detections
@@ -305,6 +306,23 @@ def _pg_database() -> tuple[str | None, object]:
     return f"postgresql://postgres@127.0.0.1:5432/{name}", drop
 
 
+def on_both_databases(measure: Callable[[str], dict], sqlite_path: Path) -> dict:
+    """``{"postgresql": measure(url), "sqlite": measure(url)}``: on a fresh PostgreSQL database, dropped after (when
+    reachable; else why it was skipped), and on a SQLite file at ``sqlite_path``."""
+    out: dict = {}
+    pg, drop = _pg_database()
+    if pg is None:
+        out["postgresql"] = {"skipped": drop}
+    else:
+        try:
+            out["postgresql"] = measure(pg)
+        finally:
+            engine_for(pg).dispose()
+            drop()
+    out["sqlite"] = measure(f"sqlite:///{sqlite_path}")
+    return out
+
+
 def run(workdir: Path) -> dict:
     """Queue latency under load on PostgreSQL and SQLite."""
     if shutil.which("wrk") is None:
@@ -320,18 +338,7 @@ def run(workdir: Path) -> dict:
         "server": "uvicorn, 2 workers, loopback",
         "target_p99_ms": 100,
     }
-    pg, drop = _pg_database()
-    if pg is None:
-        out["postgresql"] = {"skipped": drop}
-    else:
-        try:
-            out["postgresql"] = _measure(pg, workdir, verdicts, clusters)
-        finally:
-            from distillguard.api.database import engine_for
-
-            engine_for(pg).dispose()
-            drop()
-    out["sqlite"] = _measure(f"sqlite:///{workdir / 'bench.db'}", workdir, verdicts, clusters)
+    out |= on_both_databases(lambda url: _measure(url, workdir, verdicts, clusters), workdir / "bench.db")
     pg_p99 = out["postgresql"].get("p99_ms")
     out["postgresql_p99_under_target"] = pg_p99 is not None and pg_p99 < 100
     return out

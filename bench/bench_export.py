@@ -9,6 +9,7 @@ to back; and the server processes' memory (RSS, sampled every ``SAMPLE_SECONDS``
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -16,9 +17,9 @@ from pathlib import Path
 import httpx
 import psutil
 
-from bench.bench_api import CLIENTS, WARMUP_SECONDS, _paths, _pg_database, _serve, _wrk, world
+from bench.bench_api import CLIENTS, WARMUP_SECONDS, _paths, _serve, _wrk, on_both_databases, world
 from distillguard.api.auth.service import create_token
-from distillguard.api.database import engine_for, migrate, session_scope
+from distillguard.api.database import migrate, session_scope
 from distillguard.api.detections.service import upsert_detections
 from distillguard.streams.broker import free_port
 
@@ -109,6 +110,8 @@ def _measure(url: str, workdir: Path, verdicts: list, clusters: list) -> dict:
 
 def run(workdir: Path) -> dict:
     """Export throughput and memory, and the queue's latency beside it, on PostgreSQL and SQLite."""
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed: `make bench` installs Debian's wrk (as root), or apt-get install wrk")
     verdicts, clusters = world()
     out: dict = {
         "detections": len(verdicts),
@@ -117,14 +120,5 @@ def run(workdir: Path) -> dict:
         "server": "uvicorn, 2 workers, loopback",
         "targets": TARGETS,
     }
-    pg, drop = _pg_database()
-    if pg is None:
-        out["postgresql"] = {"skipped": drop}
-    else:
-        try:
-            out["postgresql"] = _measure(pg, workdir, verdicts, clusters)
-        finally:
-            engine_for(pg).dispose()
-            drop()
-    out["sqlite"] = _measure(f"sqlite:///{workdir / 'export.db'}", workdir, verdicts, clusters)
+    out |= on_both_databases(lambda url: _measure(url, workdir, verdicts, clusters), workdir / "export.db")
     return out

@@ -60,6 +60,8 @@ MODULES = {
             "tests/detector/test_linking_rules.py",
         ),
     ),
+    "store": Module("detector/store.py", ("tests/detector/test_store.py", "tests/detector/test_state_rules.py")),
+    "dedup": Module("detector/dedup.py", ("tests/detector/test_store.py", "tests/detector/test_state_rules.py")),
     "reasons": Module("detector/reasons.py", ("tests/detector/test_reasons.py", "tests/detector/test_state_rules.py")),
     # the review service's response to analysts' decisions: service-level tests on a copied, seeded SQLite file
     "cases": Module("api/cases/service.py", ("tests/api/test_cases_service.py",)),

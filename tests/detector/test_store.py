@@ -110,15 +110,21 @@ def test_seen_ids_hold_exactly_the_ids_of_kept_hours(seen: list[tuple[str, int]]
 
 
 def test_seen_ids_merge_into_the_sorted_arrays_without_losing_any(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dedup, "SEAL_EVERY", 4)
+    monkeypatch.setattr(dedup, "SEAL_EVERY", 3)
     window = SeenIds()
     ids = [f"evt-{i}" for i in range(50)]
     for i, e in enumerate(ids):
         window.add(digest(e), i // 10)
-    assert len(window) == 50 and all(digest(e) in window for e in ids)
+        assert len(window) == i + 1  # merged and recent ones both counted
+    assert all(digest(e) in window for e in ids)
     assert digest("evt-50") not in window
     window.evict_before(3)
     assert [digest(e) in window for e in ids] == [i >= 30 for i in range(50)]
+
+
+def test_a_window_needs_an_hour_per_digest() -> None:
+    with pytest.raises(ValueError, match="one event hour per digest"):
+        SeenIds(np.zeros(2, dtype=np.int64), np.zeros(3, dtype=np.int32))
 
 
 def test_digests_are_stable_across_processes() -> None:
