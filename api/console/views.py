@@ -135,7 +135,7 @@ def _session_principal(sessions: sessionmaker[Session], session_id: str) -> Prin
         return session_principal(session, session_id)
 
 
-def _back(url: str, msg: str | None = None, *, done: str | None = None) -> RedirectResponse:
+def back(url: str, msg: str | None = None, *, done: str | None = None) -> RedirectResponse:
     """A redirect to ``url`` showing ``msg`` (why an action was refused) or ``done`` (what it did)."""
     shown = {k: v for k, v in (("msg", msg), ("done", done)) if v}
     joint = "&" if "?" in url else "?"
@@ -192,10 +192,10 @@ async def login(
     if row is None or row.revoked_at is not None:
         await count_failure(request)
         log_refusal(request, 401, "console sign-in with an unknown or revoked token")
-        return _back("/console/login", "That token is unknown or revoked.")
+        return back("/console/login", "That token is unknown or revoked.")
     settings = request.app.state.settings
     session_id = await run_in_threadpool(open_session, session, row, timedelta(hours=settings.api_session_hours))
-    resp = _back("/console", done=f"Signed in as {row.name} ({row.role}).")
+    resp = back("/console", done=f"Signed in as {row.name} ({row.role}).")
     resp.set_cookie(
         SESSION_COOKIE,
         session_id,
@@ -216,7 +216,7 @@ async def logout(
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:
         await run_in_threadpool(close_session, session, session_id)
-    resp = _back("/console/login", done="Signed out; the session is closed.")
+    resp = back("/console/login", done="Signed out; the session is closed.")
     resp.delete_cookie(SESSION_COOKIE, path="/console")
     return resp
 
@@ -471,26 +471,26 @@ def account_page(
     )
 
 
-def _act(url: str, action: Callable[[], str]) -> Response:
+def act(url: str, action: Callable[[], str]) -> Response:
     """Run ``action`` and go back to ``url`` saying what it did (its text), or why it was refused."""
     try:
         done = action()
     except ServiceError as exc:
-        return _back(url, exc.detail)
-    return _back(url, done=done)
+        return back(url, exc.detail)
+    return back(url, done=done)
 
 
 def _open_case(session: Session, who: Principal, kind: SubjectKind, subject_id: str, reason: str) -> Response:
     url = subject_url(kind, subject_id)
     if not who.can("analyst"):
-        return _back(url, f"role {who.role!r} may not open cases")
+        return back(url, f"role {who.role!r} may not open cases")
 
     def run() -> str:
         restrictions.check_subject(session, who, kind, subject_id)
         case = cases.open_case(session, who, kind, subject_id, reason or None)
         return f"Opened case #{case.id} on {kind.value} {subject_id}."
 
-    return _act(url, run)
+    return act(url, run)
 
 
 @router.post("/clusters/{cluster_id}/case")
@@ -543,7 +543,7 @@ def transition(
             said += f" Enforcement events sent: {sent['sent']}, pending: {sent['pending']}."
         return said
 
-    return _act(_case_url(case), run)
+    return act(_case_url(case), run)
 
 
 @router.post("/cases/{case_id}/comment")
@@ -557,13 +557,13 @@ def comment(
     case = restrictions.visible_case(session, who, case_id)
     url = _case_url(case)
     if not who.can("analyst"):
-        return _back(url, f"role {who.role!r} may not comment")
+        return back(url, f"role {who.role!r} may not comment")
 
     def run() -> str:
         cases.comment(session, who, case, body)
         return f"Comment added to case #{case.id}."
 
-    return _act(url, run)
+    return act(url, run)
 
 
 @router.post("/cases/{case_id}/decisions")
@@ -581,16 +581,16 @@ def decide(
     case = restrictions.visible_case(session, who, case_id)
     url = _case_url(case)
     if not who.can("analyst"):
-        return _back(url, f"role {who.role!r} may not decide accounts")
+        return back(url, f"role {who.role!r} may not decide accounts")
     if not account_ids:
-        return _back(url, "tick at least one account")
+        return back(url, "tick at least one account")
 
     def run() -> str:
         check_may_change(who, case, "decide its accounts")
         changed = cases.decide_accounts(session, who, case, account_ids, decision, reason or None)
         return f"Marked {changed} of {len(account_ids)} ticked accounts {decision} in case #{case.id}."
 
-    return _act(url, run)
+    return act(url, run)
 
 
 def _override(
@@ -604,7 +604,7 @@ def _override(
         dispatch(session, request.app.state.publisher)
         return f"Applied {action} to {kind.value} {subject_id} instead of the recommended action."
 
-    return _act(subject_url(kind, subject_id), run)
+    return act(subject_url(kind, subject_id), run)
 
 
 def _clear(request: Request, session: Session, who: Principal, kind: SubjectKind, subject_id: str) -> Response:
@@ -616,7 +616,7 @@ def _clear(request: Request, session: Session, who: Principal, kind: SubjectKind
         dispatch(session, request.app.state.publisher)
         return f"Override cleared: {kind.value} {subject_id} is back to its recommended action."
 
-    return _act(subject_url(kind, subject_id), run)
+    return act(subject_url(kind, subject_id), run)
 
 
 @router.post("/clusters/{cluster_id}/override")
@@ -716,7 +716,7 @@ def bulk_confirm(
     """The confirmation step of a bulk action: what it will do to how many rows, and the rows (changes nothing)."""
     refused = form.refusal(who, request.app.state.settings.api_bulk_max_items)
     if refused:
-        return _back(form.queue_url, refused)
+        return back(form.queue_url, refused)
     return templates.TemplateResponse(request, "bulk_confirm.html", {"who": who, "form": form})
 
 
@@ -731,7 +731,7 @@ def bulk_act(
     limit = request.app.state.settings.api_bulk_max_items
     refused = form.refusal(who, limit)
     if refused or form.action is None:
-        return _back(form.queue_url, refused)
+        return back(form.queue_url, refused)
     action = form.action
 
     def run() -> str:
@@ -741,4 +741,4 @@ def bulk_act(
         ids = ", ".join("#" + str(i["case_id"]) for i in items)
         return f"Done: {form.summary()} {changed} changed; cases {ids}."
 
-    return _act(form.queue_url, run)
+    return act(form.queue_url, run)

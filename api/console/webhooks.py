@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from distillguard.api.auth.service import Principal
-from distillguard.api.console.views import Message, _act, _back, console_user, templates
+from distillguard.api.console.views import Message, act, back, console_user, templates
 from distillguard.api.deps import get_session
 from distillguard.api.errors import RowId
 from distillguard.api.webhooks import service
@@ -35,7 +35,7 @@ def webhooks_page(
     """Every subscription and the latest deliveries, each with a redeliver button."""
     refused = _refusal(who)
     if refused:
-        return _back("/console", refused)
+        return back("/console", refused)
     recent, _ = service.deliveries(session, limit=RECENT)
     context = {"who": who, "msg": msg, "done": done, "subscriptions": service.list_subscriptions(session)}
     return templates.TemplateResponse(request, "webhooks.html", context | {"deliveries": recent})
@@ -51,11 +51,11 @@ def redeliver(
     """Queue a delivery again (audited as ``webhook.redeliver``)."""
     refused = _refusal(who)
     if refused:
-        return _back(PAGE, refused)
+        return back(PAGE, refused)
 
     def run() -> str:
         sub = service.get(session, webhook_id)
         service.redeliver(session, who, sub, service.get_delivery(session, sub, delivery_id))
         return f"Delivery {delivery_id} of webhook #{webhook_id} queued again."
 
-    return _act(PAGE, run)
+    return act(PAGE, run)
