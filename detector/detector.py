@@ -27,7 +27,7 @@ from distillguard.detector.linking import Linkage, link_accounts
 from distillguard.detector.model import DetectionModel, load_model
 from distillguard.detector.policy import Policy, load_policy
 from distillguard.detector.records import AccountVerdict, ActionChange, Change, ClusterVerdict
-from distillguard.detector.scoring import Scoring, score_accounts
+from distillguard.detector.scoring import Scorer, Scoring
 from distillguard.detector.state import AccountState, AccountSummary
 from distillguard.detector.units import HOUR, MINUTE
 from distillguard.detector.verdicts import Records, newest_model
@@ -56,6 +56,7 @@ class Detector:
     ) -> None:
         self.model = model if model is not None else load_model()
         self.policy = policy if policy is not None else load_policy()
+        self.scorer = Scorer(self.model)
         self.window = window_minutes * MINUTE
         self.state = AccountState(dedup_horizon_hours=dedup_horizon_hours, max_future_minutes=max_future_minutes)
         self.window_end: float | None = None
@@ -178,7 +179,7 @@ class Detector:
             self._link_accounts, self._link_at = st.size, at
         link, hoods = self._link.extended(st.size), self._hoods.extended(st.size)
         ctx = static_context(st, link, hoods, X)
-        score, behaviour, anomaly, final_in = score_accounts(self.model, X, groups_of(link), hoods, ctx, self.last)
+        score, behaviour, anomaly, final_cells = self.scorer.score(X, groups_of(link), hoods, ctx, self.last)
         members = link.members()
         cluster_ids = self.changes.cluster_ids(members, st.names)
         cluster_score = np.array([float(np.median(score[m])) for m in members])
@@ -194,7 +195,7 @@ class Detector:
             anomaly,
             cluster_ids,
             cluster_score,
-            final_in,
+            final_cells,
             newest_model(st),
         )
         self.rescores += 1

@@ -34,6 +34,7 @@ from distillguard.detector.cohorts import Neighbourhoods
 from distillguard.detector.context import BEHAVIOUR, STATIC, behaviour_context
 from distillguard.detector.directions import DIRECTIONS, constraints
 from distillguard.detector.features import FEATURES
+from distillguard.detector.isolation import isolation_scores
 
 # Version 2 stores the model's fields, not the class: artifacts survive renames of this module.
 FORMAT = "distillguard-model/2"
@@ -112,7 +113,7 @@ class DetectionModel:
     def anomaly(self, X: np.ndarray) -> np.ndarray:
         """Isolation-forest anomaly in [0, 1] (0.5 = typical of the training population)."""
         assert self.iforest_ is not None, "model is not fitted"
-        raw = -self.iforest_.score_samples(X)
+        raw = -isolation_scores(self.iforest_, X)
         lo, hi = self.anomaly_ref_
         return np.clip((raw - lo) / max(hi - lo, 1e-9), 0.0, 1.0)
 
@@ -141,7 +142,7 @@ class DetectionModel:
             :, 1
         ]
         self.behaviour_ = self._gb(BEHAVIOUR_INPUTS).fit(X2, rows.y)
-        X3 = np.column_stack([X2, rows.context, behaviour_context(rows.groups, rows.hoods, oof)])
+        X3 = self.final_input(rows.X, X2[:, -1], rows.context, behaviour_context(rows.groups, rows.hoods, oof))
         self.final_ = self._gb(FINAL_INPUTS).fit(X3, rows.y)
         return self
 
@@ -160,7 +161,12 @@ class DetectionModel:
         if len(X) == 0:
             return np.zeros(0)
         with _THREADPOOLS.limit(limits=1, user_api="openmp"):
-            return self.final_.predict_proba(np.column_stack([X, anomaly, context, behaviour_ctx]))[:, 1]
+            return self.final_.predict_proba(self.final_input(X, anomaly, context, behaviour_ctx))[:, 1]
+
+    @staticmethod
+    def final_input(X: np.ndarray, anomaly: np.ndarray, context: np.ndarray, behaviour_ctx: np.ndarray) -> np.ndarray:
+        """Stage 3's input rows: own features, anomaly, static cluster context, behaviour context."""
+        return np.column_stack([X, anomaly, context, behaviour_ctx])
 
     def score_samples(self, rows: Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(final score, behaviour score, anomaly) per row."""

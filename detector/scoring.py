@@ -10,6 +10,7 @@ from distillguard.detector.cohorts import Neighbourhoods
 from distillguard.detector.context import behaviour_context
 from distillguard.detector.linking import Linkage
 from distillguard.detector.model import DetectionModel
+from distillguard.detector.splits import SplitCells
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,7 +30,7 @@ class Scoring:
     anomaly: np.ndarray
     cluster_ids: list[str]
     cluster_score: np.ndarray
-    final_in: np.ndarray  # cluster context + behaviour context, to detect rows needing a new final score
+    final_cells: np.ndarray  # the final stage's input cells per account, to find rows needing a new final score
     newest_model: str | None  # name of the newest released model, None if none
 
     @property
@@ -38,30 +39,35 @@ class Scoring:
         return len(self.score)
 
 
-def score_accounts(
-    model: DetectionModel,
-    X: np.ndarray,
-    groups: np.ndarray,
-    hoods: Neighbourhoods,
-    ctx: np.ndarray,
-    prev: Scoring | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(score, behaviour, anomaly, final input) per account, re-running the models only on rows whose
-    inputs changed since ``prev`` (the models score row by row, so the result equals scoring everything)."""
-    n = len(X)
-    m = 0 if prev is None else prev.accounts
-    changed = np.ones(n, dtype=bool)
-    anomaly, behaviour = np.zeros(n), np.zeros(n)
-    if prev is not None and m:
-        changed[:m] = np.any(X[:m] != prev.X, axis=1)
-        anomaly[:m], behaviour[:m] = prev.anomaly, prev.behaviour
-    anomaly[changed], behaviour[changed] = model.behaviour(X[changed])
-    bctx = behaviour_context(groups, hoods, behaviour)
-    final_in = np.column_stack([ctx, bctx])
-    redo = changed.copy()
-    score = np.zeros(n)
-    if prev is not None and m:
-        redo[:m] |= np.any(final_in[:m] != prev.final_in, axis=1)
-        score[:m] = prev.score
-    score[redo] = model.final(X[redo], anomaly[redo], ctx[redo], bctx[redo])
-    return score, behaviour, anomaly, final_in
+class Scorer:
+    """Scores accounts with ``model``, re-running each stage only on the rows whose inputs changed since the
+    previous :class:`Scoring`: the behaviour stages on rows whose features moved, the final stage on rows whose
+    inputs moved to another cell of its split thresholds (:mod:`.splits`). The models score row by row, so the
+    result equals scoring every row, to the bit."""
+
+    def __init__(self, model: DetectionModel) -> None:
+        assert model.final_ is not None, "model is not fitted"
+        self.model = model
+        self.final_cells = SplitCells(model.final_)
+
+    def score(
+        self, X: np.ndarray, groups: np.ndarray, hoods: Neighbourhoods, ctx: np.ndarray, prev: Scoring | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(score, behaviour, anomaly, final stage's input cells) per account."""
+        n = len(X)
+        m = 0 if prev is None else prev.accounts
+        changed = np.ones(n, dtype=bool)
+        anomaly, behaviour = np.zeros(n), np.zeros(n)
+        if prev is not None and m:
+            changed[:m] = np.any(X[:m] != prev.X, axis=1)
+            anomaly[:m], behaviour[:m] = prev.anomaly, prev.behaviour
+        anomaly[changed], behaviour[changed] = self.model.behaviour(X[changed])
+        bctx = behaviour_context(groups, hoods, behaviour)
+        cells = self.final_cells.of(self.model.final_input(X, anomaly, ctx, bctx))
+        redo = np.ones(n, dtype=bool)
+        score = np.zeros(n)
+        if prev is not None and m:
+            redo[:m] = np.any(cells[:m] != prev.final_cells, axis=1)
+            score[:m] = prev.score
+        score[redo] = self.model.final(X[redo], anomaly[redo], ctx[redo], bctx[redo])
+        return score, behaviour, anomaly, cells
