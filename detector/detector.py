@@ -167,6 +167,7 @@ class Detector:
         cutoff = st.timeline_cutoff()
         if cutoff is not None:
             st.retire_timeline(cutoff, release_hour(st))
+        st.forget_single_templates()
         X = account_features(st)
         if (
             relink

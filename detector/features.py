@@ -148,8 +148,7 @@ def account_features(state: AccountState) -> np.ndarray:
     X[:, IDX["share_refusal"]] = f(REFUSAL) / nz
 
     # Template repetition: the most repeated opening/closing skeleton, and how many distinct ones.
-    a, _, _ = state.pairs(state.templates, VALUE_BITS)
-    distinct = np.bincount(a, minlength=n_acc).astype(np.float64)
+    distinct = state.templates_seen[:n_acc].astype(np.float64)
     X[:, IDX["top_template_share"]] = _share(state.top_template[:n_acc].astype(np.float64), text, -1.0)
     X[:, IDX["template_diversity"]] = _share(distinct, 2 * text, -1.0)
 

@@ -66,7 +66,14 @@ TEMPLATE_TEXTS = 200_000  # openings and closings kept at most (the first ones s
 # Raw (card, ip, asn, tls, ua, key) combinations remembered with their ids; cleared when full. Each holds its
 # event's strings (about 600 bytes), so the cache is a fixed cost (at most ~80 MB), not one per account.
 INFRA_CACHE = 1 << 17
-SNAPSHOT_VERSION = 2  # 2: event ids as digests (version 1 snapshots are still read)
+# A prompt skeleton an account used only once is forgotten between this many hours and twice as many after it was
+# first seen, unless it was used again: a campaign's templates repeat within hours, while a free chatter's one-off
+# prompts would otherwise pile up with history (about 12 a day per account). The count of skeletons an account has
+# ever used (template diversity) keeps counting them.
+FORGET_SINGLE_TEMPLATE_HOURS = 48
+# 2: event ids as digests; 3: skeletons used once are forgotten (templates_seen, top_template and the skeletons due
+# to be forgotten are kept). Versions 1 and 2 are still read.
+SNAPSHOT_VERSION = 3
 CLOCK_EVERY = 4096  # the wall clock is read once per this many time-rule checks (a power of two)
 
 # Accumulated per account: name -> dtype. Sums over requests unless noted.
@@ -182,6 +189,13 @@ class AccountState:
         default_factory=lambda: np.zeros(0, dtype=np.int64)
     )  # per account: its largest template count
     template_text: dict[int, str] = field(default_factory=dict)  # key -> a sample opening/closing
+    templates_seen: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64)
+    )  # per account: distinct skeletons ever used (forgotten ones included)
+    template_singles: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64)
+    )  # template keys used once at the last forgetting, sorted: forgotten at the next unless used again
+    templates_forgotten_at: int = -(2**62)  # the last forgetting, in FORGET_SINGLE_TEMPLATE_HOURS since 1970
     model_first: Store[float] = field(
         default_factory=lambda: Store(np.float64)
     )  # acct << MODEL_BITS | model -> first ts
@@ -254,6 +268,7 @@ class AccountState:
         self.flags = _grow(self.flags, n)
         self.hours = _grow(self.hours, n)
         self.top_template = _grow(self.top_template, n)
+        self.templates_seen = _grow(self.templates_seen, n)
         self.retired_hours = _grow(self.retired_hours, n)
         self.retired_after_release = _grow(self.retired_after_release, n)
         return a
@@ -449,7 +464,9 @@ class AccountState:
                 ]
             )
             uniq, totals = self.templates.add(keys)
+            counts = np.unique(keys, return_counts=True)[1]  # this batch's, in the order of uniq
             np.maximum.at(self.top_template, uniq >> VALUE_BITS, totals)
+            self.templates_seen[:n_acc] += np.bincount(uniq[totals == counts] >> VALUE_BITS, minlength=n_acc)
         for a, new in b.samples.items():
             self.samples.setdefault(a, []).extend(new)
         b.clear()
@@ -478,6 +495,26 @@ class AccountState:
             self.retired_after_release[:n] += np.bincount(a[after], weights=c[after], minlength=n).astype(np.int64)
         self.timeline.keep(~old)
         self._changed()
+
+    def forget_single_templates(self) -> None:
+        """Every ``FORGET_SINGLE_TEMPLATE_HOURS`` of event time, forget the template keys used once at the previous
+        forgetting and not since, and the openings and closings of skeletons no account holds any more."""
+        if not math.isfinite(self.watermark):
+            return
+        period = int(self.watermark // (FORGET_SINGLE_TEMPLATE_HOURS * HOUR))
+        if period <= self.templates_forgotten_at:
+            return
+        self.fold()
+        self.templates_forgotten_at = period
+        keys, counts = self.templates.arrays()
+        stale = keys[(counts == 1) & np.isin(keys, self.template_singles)]
+        if len(stale):
+            self.templates.discard(stale)
+            self._changed()
+            keys, counts = self.templates.arrays()
+            held = set(np.unique(keys & ((1 << VALUE_BITS) - 1)).tolist())
+            self.template_text = {k: text for k, text in self.template_text.items() if k in held}
+        self.template_singles = np.sort(keys[counts == 1])
 
     def _changed(self) -> None:
         self._pairs_cache.clear()
@@ -536,6 +573,12 @@ class AccountState:
             "links": {k: [list(v.keys()), list(v.values())] for k, v in self.links.items()},
             "templates": [list(self.templates.keys()), list(self.templates.values())],
             "template_text": [list(self.template_text.keys()), list(self.template_text.values())],
+            "template_memory": [
+                self.top_template[:n].tobytes(),
+                self.templates_seen[:n].tobytes(),
+                self.template_singles.tobytes(),
+                self.templates_forgotten_at,
+            ],
             "model_first": [list(self.model_first.keys()), list(self.model_first.values())],
             "model_count": [list(self.model_count.keys()), list(self.model_count.values())],
             "timeline": [list(self.timeline.keys()), list(self.timeline.values())],
@@ -552,7 +595,7 @@ class AccountState:
     def restore(cls, data: bytes) -> AccountState:
         """Rebuild a state from :meth:`snapshot` bytes."""
         doc = msgspec.msgpack.decode(data)
-        if doc.get("v") not in (1, SNAPSHOT_VERSION):
+        if doc.get("v") not in (1, 2, SNAPSHOT_VERSION):
             raise ValueError(f"unsupported state snapshot version {doc.get('v')!r}")
         st = cls(dedup_horizon_hours=doc["dedup_horizon_hours"], max_future_minutes=doc["max_future_minutes"])
         st.names = doc["names"]
@@ -580,8 +623,15 @@ class AccountState:
             st.retired_after_release = np.frombuffer(after, dtype=np.int64).copy()
         else:
             st.retired_hours, st.retired_after_release = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-        st.top_template = np.zeros(n, dtype=np.int64)
-        st._recount_top_templates()
+        if "template_memory" in doc:
+            top, seen, singles, st.templates_forgotten_at = doc["template_memory"]
+            st.top_template = np.frombuffer(top, dtype=np.int64).copy()
+            st.templates_seen = np.frombuffer(seen, dtype=np.int64).copy()
+            st.template_singles = np.frombuffer(singles, dtype=np.int64).copy()
+        else:  # before skeletons were forgotten, the store held every one
+            st.top_template = np.zeros(n, dtype=np.int64)
+            st._recount_top_templates()
+            st.templates_seen = np.bincount(st.pairs(st.templates, VALUE_BITS)[0], minlength=n).astype(np.int64)
         st.watermark = -math.inf if doc["watermark"] is None else doc["watermark"]
         st.stats = doc["stats"]
         if doc["v"] == 1:  # event ids per hour, before they were kept as digests
@@ -627,6 +677,8 @@ class AccountState:
                     org=names["org"][org] if org >= 0 else None,
                     retired_hours=int(self.retired_hours[a]),
                     retired_after_release=int(self.retired_after_release[a]),
+                    top_template=int(self.top_template[a]),
+                    templates_seen=int(self.templates_seen[a]),
                 )
             )
         return out
@@ -653,6 +705,9 @@ class AccountState:
             self.hours[a] = s.hours
             self.retired_hours[a] = s.retired_hours
             self.retired_after_release[a] = s.retired_after_release
+            # summaries from before skeletons were forgotten carry neither: their templates are every one
+            self.top_template[a] = s.top_template if s.top_template >= 0 else max(s.templates.values(), default=0)
+            self.templates_seen[a] = s.templates_seen if s.templates_seen >= 0 else len(s.templates)
             keys: list[tuple[str, int]] = []
             sources: list[tuple[str, Mapping[Any, float], int, Callable[[Any], int]]] = [
                 (f"links:{kind}", values, VALUE_BITS, partial(self._intern, kind)) for kind, values in s.links.items()
@@ -683,25 +738,16 @@ class AccountState:
             w = s.acc[list(_ACC).index("last_ts")]
             if w == w and w > self.watermark:  # not NaN
                 self.watermark = w
-        self._recount_top_templates({self.ids[s.account_id] for s in summaries})
 
     def _store(self, name: str) -> Store:
         """A store by the name ``owned`` records: ``links:<kind>`` or an attribute's."""
         return self.links[name.removeprefix("links:")] if name.startswith("links:") else getattr(self, name)
 
-    def _recount_top_templates(self, accounts: set[int] | None = None) -> None:
-        """Recompute the largest template count of the given accounts (all when None) from the store."""
+    def _recount_top_templates(self) -> None:
+        """Recompute every account's largest template count from the store (snapshots before version 3)."""
         ta, _, tc = self.pairs(self.templates, VALUE_BITS)
-        if accounts is None:
-            self.top_template[:] = 0
-            np.maximum.at(self.top_template, ta, tc)
-            return
-        if not accounts:
-            return
-        which = np.fromiter(accounts, dtype=np.int64, count=len(accounts))
-        self.top_template[which] = 0
-        sel = np.isin(ta, which)
-        np.maximum.at(self.top_template, ta[sel], tc[sel])
+        self.top_template[:] = 0
+        np.maximum.at(self.top_template, ta, tc)
 
 
 class AccountSummary(msgspec.Struct, kw_only=True, array_like=True):
@@ -725,6 +771,8 @@ class AccountSummary(msgspec.Struct, kw_only=True, array_like=True):
     org: str | None
     retired_hours: int = 0  # see AccountState.retire_timeline
     retired_after_release: int = 0
+    top_template: int = -1  # the account's largest template count (-1: a summary from before it was sent)
+    templates_seen: int = -1  # distinct skeletons the account ever used (-1: as above)
 
 
 _STORES = {"templates": VALUE_BITS, "model_first": MODEL_BITS, "model_count": MODEL_BITS, "timeline": HOUR_BITS}
