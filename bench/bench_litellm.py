@@ -50,8 +50,10 @@ GIVE_UP_BACKLOG = 2 * SUSTAINED_P99_MS / 1000
 # LiteLLM spends ~7-10 ms of CPU on a mocked request (its middleware, router, logging): one worker process is
 # one core at ~100-140 requests/s; two use both cores (the same for both proxies).
 WORKERS = 2
-# Two proxies of two workers import LiteLLM six times at once (each worker and its parent): on a busy two-core
-# machine that takes minutes, not the harness's default two.
+# uvicorn's parent kills a worker that does not answer its ping within 5 s (then starts another): a worker importing
+# LiteLLM or busy with requests on a loaded two-core machine can miss that, and restart forever. Give it longer.
+WORKER_HEALTHCHECK_S = 120
+# Two proxies of two workers import LiteLLM six times at once (each worker and its parent).
 STARTUP_TIMEOUT_S = 300.0
 FORCED_RATE = os.environ.get("BENCH_LITELLM_RATE")
 SECONDS = float(os.environ.get("BENCH_LITELLM_SECONDS", "3"))
@@ -297,7 +299,11 @@ def run(workdir: Path) -> dict[str, Any]:
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
     with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
-        env = {"KAFKA_BOOTSTRAP": broker.bootstrap, "EVENTS_TOPIC": topic}
+        env = {
+            "KAFKA_BOOTSTRAP": broker.bootstrap,
+            "EVENTS_TOPIC": topic,
+            "TIMEOUT_WORKER_HEALTHCHECK": str(WORKER_HEALTHCHECK_S),
+        }
         proxy_opts: dict[str, Any] = {"workers": WORKERS, "startup_timeout": STARTUP_TIMEOUT_S}
         proxies = (
             BenchProxy(workdir / "plain", [MODEL], callback=False, env=env, **proxy_opts),
