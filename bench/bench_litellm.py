@@ -49,8 +49,8 @@ SUSTAINED_P99_MS = 250.0
 # A calibration step stops sending once more requests wait than twice what a proxy answering within
 # SUSTAINED_P99_MS holds (Little's law): past that the rate is lost, and its backlog only delays the next step.
 GIVE_UP_BACKLOG = 2 * SUSTAINED_P99_MS / 1000
-# LiteLLM spends ~7-10 ms of CPU on a mocked request (its middleware, router, logging): one worker process is
-# one core at ~100-140 requests/s; two use both cores (the same for both proxies).
+# LiteLLM spends 7-13 ms of CPU on a mocked request (its middleware, auth, router, logging): one worker process
+# is one core at 60-150 requests/s here; two use both cores (the same for both proxies).
 WORKERS = 2
 # uvicorn's parent kills a worker that does not answer its ping within 5 s (then starts another): a worker importing
 # LiteLLM or busy with requests on a loaded two-core machine can miss that, and restart forever. Give it longer.
