@@ -395,39 +395,73 @@ def render_ingest(r: dict) -> str:
 
 
 def render_litellm(r: dict) -> str:
-    """The LiteLLM callback's cost at each rate: the proxy with and without it in the same run, the callback's own
-    work, the events on the topic."""
-    ev, own = r["events"], r["callback_in_process"]
-    rows = []
-    for f in r["rates"]:
-        note = " (saturated: the proxy alone cannot keep up)" if f["saturated"] else ""
-        for name, d in (("without the callback", f["without"]), ("with the callback", f["with"])):
-            rows.append(
-                (
-                    f"{f['rate_per_s']:g}/s{note}, {name}",
-                    f"{d['requests']:,} ({d['ok']:,} answered 200)",
-                    f"{d['p50_ms']:,.1f} ms",
-                    f"{d['p99_ms']:,.1f} ms (rounds: {', '.join(f'{x:,.0f}' for x in d['rounds_p99_ms'])})",
-                )
-            )
-        rows.append(
-            (f"{f['rate_per_s']:g}/s, added", "-", f"{f['added_p50_ms']:+,.1f} ms", f"{f['added_p99_ms']:+,.1f} ms")
+    """The LiteLLM callback's cost: the proxy without and with it at one rate in the same run (pooled p50/p99,
+    the added latency with its interval and per round), the callback's own work, the events on the topic."""
+    ev, own, rate = r["events"], r["callback_in_process"], r["rate_per_s"]
+
+    def by_round(xs: list[float], sign: str = "") -> str:
+        return ", ".join(f"{x:{sign},.0f}" for x in xs)
+
+    rows: list[tuple[str, ...]] = [
+        (
+            f"{name} the callback",
+            f"{d['requests']:,} ({d['ok']:,} answered 200)",
+            f"{d['p50_ms']:,.1f} ms",
+            f"{d['p99_ms']:,.1f} ms",
+            by_round(d["rounds_p99_ms"]) + ("" if d["sustained"] else " (not sustained in every round)"),
         )
+        for name, d in (("without", r["without"]), ("with", r["with"]))
+    ]
+    lo50, hi50 = r["added_p50_ci95_ms"]
+    lo99, hi99 = r["added_p99_ci95_ms"]
+    rows.append(
+        (
+            "added by the callback (95% interval over rounds)",
+            "-",
+            f"{r['added_p50_ms']:+,.1f} ms ({lo50:+,.1f} to {hi50:+,.1f})",
+            f"{r['added_p99_ms']:+,.1f} ms ({lo99:+,.1f} to {hi99:+,.1f})",
+            by_round(r["rounds_added_p99_ms"], "+"),
+        )
+    )
     rows.append(
         (
             "the callback's own work per request (build, validate, queue), in process",
             f"{own['calls']:,} calls",
             f"{1000 * own['p50_ms']:.0f} µs",
             f"{1000 * own['p99_ms']:.0f} µs",
+            "-",
         )
     )
+    tried = "; ".join(
+        f"{c['rate_per_s']:g}/s " + ("sustained" if c["sustained"] else f"not (p50 {c['p50_ms']:,.0f} ms)")
+        for c in r["calibration"]
+    )
+    cal = r["calibration"]
+    if not cal:
+        why = "set by BENCH_LITELLM_RATE"
+    elif r["target_rate_sustained"]:
+        why = f"the target, {r['target_rate_per_s']:g}/s, sustained"
+    else:
+        rule = f"every request answered, p99 <= {r['sustained_p99_ms']:g} ms"
+        why = (
+            f"not the target {r['target_rate_per_s']:g}/s: the highest rate tried that the proxy without the "
+            f"callback sustained here ({rule}): {tried}"
+            if cal[-1]["sustained"]
+            else f"not the target {r['target_rate_per_s']:g}/s, and not sustained: the proxy without the callback "
+            f"sustained none of the rates tried ({rule}): {tried}; measured at the lowest"
+        )
     meta = r.get("_meta", {})
-    return _table(("rate, proxy", "requests", "p50", "p99"), rows) + (
-        f"\n\nOpen loop, {r['rounds']} rounds of {r['seconds_per_round']:g} s per proxy and rate, the two proxies in "
-        f"turn; latency from each request's scheduled start. Events on the topic: {ev['on_topic']:,} of "
-        f"{ev['requests_answered_with_callback']:,} requests answered by the proxy with the callback, {ev['lost']:,} "
-        f"lost. Target: added p99 <= {r['target_added_p99_ms']:g} ms, none lost. Run "
-        f"{meta.get('finished_at', '?')[:16].replace('T', ' ')} UTC ({meta.get('machine', '?')})."
+    load = (
+        f"load average {r['load_average_at_start'][0]:.1f} at the start, {r['load_average_at_end'][0]:.1f} at the end"
+    )
+    return _table((f"at {rate:g} requests/s", "requests", "p50", "p99", "p99 by round"), rows) + (
+        f"\n\nOpen loop at {rate:g} requests/s ({why}), {r['proxy_workers']} uvicorn workers per proxy; "
+        f"{r['rounds']} rounds of {r['seconds_per_round']:g} s per proxy, the order flipped every round; latency "
+        f"from each request's scheduled start. Target: added p99 <= {r['target_added_p99_ms']:g} ms at "
+        f"{r['target_rate_per_s']:g}/s, none lost; verdict: {r['verdict']}. Events on the topic: "
+        f"{ev['requests_answered_with_callback'] - ev['lost']:,} of the {ev['requests_answered_with_callback']:,} "
+        f"requests the proxy with the callback answered (by call id), {ev['lost']:,} lost. Run "
+        f"{meta.get('finished_at', '?')[:16].replace('T', ' ')} UTC ({meta.get('machine', '?')}, {load})."
     )
 
 

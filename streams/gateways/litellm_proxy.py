@@ -63,7 +63,8 @@ def simulated_key(account_id: str) -> str:
 class LiteLLMProxy:
     """``litellm --config`` on ``127.0.0.1:port`` (a free port when None) serving ``models`` with a mock
     response (``failing_models`` with a 429); with ``callback`` DistillGuard's callback is enabled. ``env`` is added to the child's environment
-    (the callback's settings: ``KAFKA_BOOTSTRAP``, ``EVENTS_TOPIC``, ``LITELLM_*``)."""
+    (the callback's settings: ``KAFKA_BOOTSTRAP``, ``EVENTS_TOPIC``, ``LITELLM_*``); ``workers`` uvicorn worker processes
+    (each with its own callback and producer)."""
 
     def __init__(
         self,
@@ -75,6 +76,7 @@ class LiteLLMProxy:
         port: int | None = None,
         env: dict[str, str] | None = None,
         startup_timeout: float = STARTUP_TIMEOUT_S,
+        workers: int = 1,
     ) -> None:
         self.workdir = Path(workdir)
         self.models = list(models)
@@ -83,6 +85,7 @@ class LiteLLMProxy:
         self.port = port or free_port()
         self.env = dict(env or {})
         self.startup_timeout = startup_timeout
+        self.workers = workers
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -136,8 +139,9 @@ class LiteLLMProxy:
             | self.env
         )
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        cmd = [str(exe), "--config", str(config), "--host", "127.0.0.1", "--port", str(self.port)]
         self.proc = subprocess.Popen(
-            [str(exe), "--config", str(config), "--host", "127.0.0.1", "--port", str(self.port), "--num_workers", "1"],
+            [*cmd, "--num_workers", str(self.workers)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
