@@ -62,6 +62,9 @@ MODULES = {
     ),
     "store": Module("detector/store.py", ("tests/detector/test_store.py", "tests/detector/test_state_rules.py")),
     "dedup": Module("detector/dedup.py", ("tests/detector/test_store.py", "tests/detector/test_state_rules.py")),
+    # incremental scoring: which rows the final stage re-runs, and the isolation forest walked without joblib
+    "splits": Module("detector/splits.py", ("tests/detector/test_scoring.py",)),
+    "isolation": Module("detector/isolation.py", ("tests/detector/test_scoring.py",)),
     "reasons": Module("detector/reasons.py", ("tests/detector/test_reasons.py", "tests/detector/test_state_rules.py")),
     # the review service's response to analysts' decisions: service-level tests on a copied, seeded SQLite file
     "cases": Module("api/cases/service.py", ("tests/api/test_cases_service.py",)),
