@@ -34,7 +34,7 @@ FORMULA_GUARD = "'"  # what such a cell is prefixed with
 LIST_SEPARATOR = "; "  # between the items of a list in one CSV cell
 NESTED = "."  # a nested model's columns are named parent.field
 CHUNK_BYTES = 64 * 1024  # lines are sent in chunks of about this many bytes
-FORMAT_ROWS = 500  # CSV rows formatted at once (one column at a time, then one writerows)
+FORMAT_ROWS = 128  # CSV rows formatted at once (a column at a time, then one writerows): tens of KiB
 INF_NAN: Literal["null"] = "null"  # how a model writes inf and nan in JSON by default (ser_json_inf_nan)
 # A float msgspec writes with a positive exponent (1e16; pydantic writes 1e+16), or a digit, e and a digit in text.
 _POSITIVE_EXPONENT = re.compile(rb"[0-9]e[0-9]")
