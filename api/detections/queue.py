@@ -237,9 +237,9 @@ def _shown(stmt: Select, kind: SubjectKind, f: QueueFilters, templates: bool, hi
 
 
 def _after_score(table: type[AccountRow | ClusterRow], key, score: float, last: str):
-    """The rows after (score, id) in score order: a lower score, or the same and a later id. Written with
-    ``score <= score`` beside the OR, so that PostgreSQL starts its index scan there (with the OR alone it scans
-    the index from the top and filters: every page of an export re-reads the pages before it)."""
+    """The rows after (score, id) in score order: a lower score, or the same and a later id. The ``<=`` beside
+    the OR lets PostgreSQL start its index scan at the cursor (with the OR alone it scans the index from the top
+    and filters, so every page of an export re-read the pages before it)."""
     return and_(table.score <= score, or_(table.score < score, key > last))
 
 
