@@ -36,8 +36,8 @@ NESTED = "."  # a nested model's columns are named parent.field
 CHUNK_BYTES = 64 * 1024  # lines are sent in chunks of about this many bytes
 FORMAT_ROWS = 128  # CSV rows formatted at once (a column at a time, then one writerows): tens of KiB
 INF_NAN: Literal["null"] = "null"  # how a model writes inf and nan in JSON by default (ser_json_inf_nan)
-# A float msgspec writes with a positive exponent (1e16; pydantic writes 1e+16), or a digit, e and a digit in text.
-_POSITIVE_EXPONENT = re.compile(rb"[0-9]e[0-9]")
+# A number msgspec writes with a positive exponent (:1e16; pydantic writes 1e+16), or the like inside a text.
+_POSITIVE_EXPONENT = re.compile(rb"[:,\[]-?[0-9]+(?:\.[0-9]+)?e[0-9]")
 _encoder = msgspec.json.Encoder()
 _OWN_CELLS = frozenset({int, float, NoneType})  # JSON values :mod:`csv` writes as :func:`cell` would
 _TEXT = frozenset({str})
