@@ -5,13 +5,33 @@ from __future__ import annotations
 import base64
 import math
 import threading
-from collections.abc import Iterator
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
+from typing import Any, NamedTuple
 
+import msgspec
 from cachetools import LRUCache
-from sqlalchemy import Select, and_, exists, false, func, or_, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Dialect,
+    Row,
+    Select,
+    Text,
+    and_,
+    cast,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session, defer, sessionmaker
+from sqlalchemy.types import TypeDecorator
 
 from distillguard.api.auth.service import Principal
 from distillguard.api.detections import evidence
@@ -21,7 +41,9 @@ from distillguard.api.detections.service import current_epoch
 from distillguard.api.errors import ServiceError
 from distillguard.api.inputs import storable
 from distillguard.api.overrides.applied import overrides_of
+from distillguard.api.overrides.models import ActionOverride
 from distillguard.api.restrictions.hidden import NOTHING, Hidden
+from distillguard.api.tabular import body
 from distillguard.detector.records import SubjectKind
 
 # (query, database, template matching, hidden cases, epoch) -> count; exact, as every write bumps the epoch
@@ -209,6 +231,18 @@ def _after_seen(table: type[AccountRow | ClusterRow], key, cursor: str):
     return or_(col < seen, and_(col == seen, key > last), col.is_(None))
 
 
+def _shown(stmt: Select, kind: SubjectKind, f: QueueFilters, templates: bool, hidden: Hidden) -> Select:
+    """``stmt`` over the queue of ``kind`` limited to the rows ``f`` matches, but ``hidden`` ones."""
+    return hidden.shown(_table(kind)[2](stmt, f, templates), kind)
+
+
+def _after_score(table: type[AccountRow | ClusterRow], key, score: float, last: str):
+    """The rows after (score, id) in score order: a lower score, or the same and a later id. The ``<=`` beside
+    the OR lets PostgreSQL start its index scan at the cursor (with the OR alone it scans the index from the top
+    and filters, so every page of an export re-read the pages before it)."""
+    return and_(table.score <= score, or_(table.score < score, key > last))
+
+
 def page(
     session: Session,
     kind: SubjectKind,
@@ -224,7 +258,7 @@ def page(
     default), then id ascending; ``f.indicator`` matches prompt templates only when ``templates``
     (:func:`template_matching`); rows of ``hidden`` cases are left out of the rows and the total."""
     table, key, apply = _table(kind)
-    stmt = hidden.shown(apply(select(table), f, templates), kind)
+    stmt = _shown(select(table), kind, f, templates, hidden)
     total = _cached(
         session,
         "total",
@@ -236,8 +270,7 @@ def page(
     )
     by_score = sort is QueueSort.score
     if cursor and by_score:
-        score, last = decode_cursor(cursor)
-        stmt = stmt.where(or_(table.score < score, and_(table.score == score, key > last)))
+        stmt = stmt.where(_after_score(table, key, *decode_cursor(cursor)))
     elif cursor:
         stmt = stmt.where(_after_seen(table, key, cursor))
     order = table.score.desc() if by_score else table.last_seen.desc().nulls_last()
@@ -320,6 +353,67 @@ def export_model(kind: SubjectKind) -> type[ClusterExport] | type[AccountItem]:
     return ClusterExport if kind is SubjectKind.cluster else AccountItem
 
 
+# How a page's values of one column are decoded (with the dialect at hand).
+Decode = Callable[[Sequence[Any], Dialect], list]
+
+
+def _read(column: ColumnElement[Any], label: str, annotation: object) -> tuple[ColumnElement[Any], Decode | None]:
+    """``column`` as an export selects it, and how a page's values of it are decoded, a column at a time: a JSON
+    column as text, decoded by msgspec in one call into ``annotation`` (the body field's type, so no validation
+    again; the column is NOT NULL); a column of a :class:`TypeDecorator` as its plain type, then its own
+    ``process_result_value`` (not SQLAlchemy's per-value processor chain)."""
+    if isinstance(column.type, JSON):
+        decoder = msgspec.json.Decoder(list[annotation])  # type: ignore[valid-type]
+        return cast(column, Text).label(label), lambda texts, _: decoder.decode(f"[{','.join(texts)}]")
+    if isinstance(column.type, TypeDecorator):
+        process = column.type.process_result_value
+        plain = type_coerce(column, column.type.impl_instance).label(label)
+        return plain, lambda values, dialect: [process(v, dialect) for v in values]
+    return column.label(label), None
+
+
+class _ExportPlan(NamedTuple):
+    """How an export of one kind reads its rows."""
+
+    stmt: Select  # the stored columns the body serves, then its subject's override's (outer join)
+    decoders: tuple[tuple[int, Decode], ...]  # (column index, decoder) of the columns to decode
+    stored: type[Any]  # a named tuple of a row's stored columns
+    override: type[Any]  # a named tuple of its override's columns
+
+
+@cache
+def _export_plan(kind: SubjectKind) -> _ExportPlan:
+    """The stored columns the export body of ``kind`` serves (its fields that are columns of the table), joined
+    to the subject's override (its columns but the members it held, which no body serves), read as plain rows
+    (:func:`_read`) into named tuples whose attributes the queue entry is built from
+    (:func:`evidence.account_item`, :func:`~distillguard.api.overrides.applied.applied`), without the ORM and
+    without a second query for the overrides."""
+    table, key, _ = _table(kind)
+    columns = table.__table__.c
+    fields = export_model(kind).model_fields
+    names = [name for name in fields if name in columns]
+    overrides = [c for c in ActionOverride.__table__.c if not isinstance(c.type, JSON)]
+    read = [_read(columns[name], name, fields[name].annotation) for name in names]
+    read += [_read(c, f"override_{c.key}", None) for c in overrides]
+    joined = and_(ActionOverride.subject_type == kind.value, ActionOverride.subject_id == key)
+    return _ExportPlan(
+        select(*(selected for selected, _ in read)).outerjoin(ActionOverride, joined),
+        tuple((i, decode) for i, (_, decode) in enumerate(read) if decode is not None),
+        namedtuple(f"{kind.value.title()}Stored", names),
+        namedtuple("OverrideStored", [c.key for c in overrides]),
+    )
+
+
+def _decoded(plan: _ExportPlan, rows: Sequence[Row], dialect: Dialect) -> Iterator[tuple]:
+    """The values of ``rows`` (of ``plan``), decoded a column at a time."""
+    if not rows:
+        return iter(())
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for i, decode in plan.decoders:
+        columns[i] = decode(columns[i], dialect)
+    return zip(*columns, strict=True)
+
+
 def export_rows(
     sessions: sessionmaker[Session],
     kind: SubjectKind,
@@ -328,19 +422,30 @@ def export_rows(
     templates: bool,
     redacted: bool,
     hidden: Hidden = NOTHING,
-) -> Iterator[ClusterExport | AccountItem]:
-    """Every queue entry matching ``f``, in queue order, read page by page (keyset) in a session of its own, so
-    that memory stays flat however many match; prompt templates among a cluster's indicators redacted when
-    ``redacted``; ``templates`` and ``hidden`` as in :func:`page`."""
+) -> Iterator[dict]:
+    """Every queue entry matching ``f``, in queue order (score, then id), as the fields of its body
+    (:func:`~distillguard.api.tabular.body`: read straight from the database, not validated again), read a page of
+    plain rows at a time (keyset) in a session of its own, so that memory stays flat however many match; prompt
+    templates among a cluster's indicators redacted when ``redacted``; ``templates`` and ``hidden`` as in
+    :func:`page`."""
     model = export_model(kind)
-    cursor: str | None = None
+    table, key, _ = _table(kind)
+    item = evidence.cluster_item if kind is SubjectKind.cluster else evidence.account_item
+    plan = _export_plan(kind)
+    width = len(plan.stored._fields)
+    stmt = _shown(plan.stmt, kind, f, templates, hidden).order_by(table.score.desc(), key.asc())
+    after = stmt
     with sessions() as session:
+        connection = session.connection()
         while True:
-            rows, cursor, _ = page(session, kind, f, cursor, EXPORT_PAGE, templates=templates, hidden=hidden)
-            for row, item in zip(rows, queue_items(session, kind, rows), strict=True):
+            rows = connection.execute(after.limit(EXPORT_PAGE)).all()
+            for values in _decoded(plan, rows, connection.dialect):
+                stored = plan.stored._make(values[:width])
+                override = plan.override._make(values[width:]) if values[width] is not None else None
+                entry = item(stored, override)  # duck-typed: the named tuples have the attributes it reads
                 if kind is SubjectKind.cluster:
-                    item["shared_indicators"] = evidence.indicators(row.shared_indicators, redacted)
-                yield model.model_validate(item)
-            session.expunge_all()  # the rows of a page are not kept for the rest of the export
-            if cursor is None:
+                    entry["shared_indicators"] = evidence.indicators(stored.shared_indicators, redacted)
+                yield body(model, entry)
+            if len(rows) < EXPORT_PAGE:
                 return
+            after = stmt.where(_after_score(table, key, rows[-1].score, getattr(rows[-1], key.key)))
