@@ -46,7 +46,9 @@ work), which is what an analyst would look at too.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy import sparse
@@ -207,20 +209,22 @@ def popularity(df: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class Evidence:
-    """One row per (account, rule key): the account, the key, the rule (index into RULE_SPECS) and the
-    account's own scale of that key's weight (for content rules: the skeleton's share of the account's
+class RuleRows:
+    """One rule's evidence, a row per (account, rule key): the rule (index into RULE_SPECS), the account, the key
+    and the account's own scale of that key's weight (for content rules: the skeleton's share of the account's
     traffic times how template-driven the account is; else 1)."""
 
+    rule: int
     account: np.ndarray
     key: np.ndarray
-    rule: np.ndarray
     scale: np.ndarray
 
 
-def evidence(state: AccountState) -> tuple[Evidence, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Every rule key of every account (keys of different rules never collide), and the base relations
-    (account, value), with ``template_holders``: (account, how many accounts use each of its skeletons)."""
+def evidence(state: AccountState) -> tuple[Iterator[RuleRows], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The rule keys of every account, one rule at a time in :data:`RULE_SPECS` order (keys of different rules never
+    collide; a rule's rows are built when asked for, so only one rule's unfiltered rows are held at once), and the
+    base relations (account, value), with ``template_holders``: (account, how many accounts use each of its
+    skeletons)."""
     n_acc = state.size
     rel = {
         kind: state.pairs(state.links[kind], VALUE_BITS)[:2] for kind in ("card", "api_key", "ip", "subnet", "client")
@@ -241,32 +245,37 @@ def evidence(state: AccountState) -> tuple[Evidence, dict[str, tuple[np.ndarray,
     )
     share *= driven[ta[habit]]
     tpl = (ta[habit], np.arange(len(habit)))  # (account, row of habit)
+    habit_skeleton = tk[habit]
 
-    keys: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for kind in ("card", "api_key"):
-        acct, v = rel[kind]
-        keys[kind] = (acct, _key(kind, v), np.ones(len(acct)))
-    keys["template"] = (tpl[0], _key("template", tk[habit]), share)
-    for left, right in (("ip", "client"), ("ip", "burst"), ("client", "burst")):
-        name = f"{left}+{right}"
+    def plain(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        acct, v = rel[name]
+        return acct, _key(name, v), np.ones(len(acct))
+
+    def network(left: str, right: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         acct, va, vb = _cross(rel[left], rel[right])
-        keys[name] = (acct, _key(name, va, vb), np.ones(len(acct)))
-    for other in ("client", "ip"):
-        name = f"template+{other}"
-        acct, row, vb = _cross(tpl, rel[other])
-        keys[name] = (acct, _key(name, tk[habit][row], vb), share[row])
-    acct, vs, vc = _cross(rel["subnet"], rel["client"])
-    acct2, vsc, vb = _cross((acct, _mix(vs, vc)), rel["burst"])
-    keys["subnet+client+burst"] = (acct2, _key("subnet+client+burst", vsc, vb), np.ones(len(acct2)))
+        return acct, _key(f"{left}+{right}", va, vb), np.ones(len(acct))
 
-    parts = [keys[r.name] for r in RULE_SPECS]
-    ev = Evidence(
-        account=np.concatenate([p[0] for p in parts]),
-        key=np.concatenate([p[1] for p in parts]),
-        rule=np.concatenate([np.full(len(p[0]), i, dtype=np.int64) for i, p in enumerate(parts)]),
-        scale=np.concatenate([p[2] for p in parts]),
-    )
-    return ev, rel
+    def content(other: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        acct, row, vb = _cross(tpl, rel[other])
+        return acct, _key(f"template+{other}", habit_skeleton[row], vb), share[row]
+
+    def pool() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        acct, vs, vc = _cross(rel["subnet"], rel["client"])
+        acct2, vsc, vb = _cross((acct, _mix(vs, vc)), rel["burst"])
+        return acct2, _key("subnet+client+burst", vsc, vb), np.ones(len(acct2))
+
+    build: dict[str, Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]] = {
+        "card": partial(plain, "card"),
+        "api_key": partial(plain, "api_key"),
+        "ip+client": partial(network, "ip", "client"),
+        "ip+burst": partial(network, "ip", "burst"),
+        "subnet+client+burst": pool,
+        "client+burst": partial(network, "client", "burst"),
+        "template": lambda: (tpl[0], _key("template", habit_skeleton), share),
+        "template+client": partial(content, "client"),
+        "template+ip": partial(content, "ip"),
+    }
+    return (RuleRows(i, *build[r.name]()) for i, r in enumerate(RULE_SPECS)), rel
 
 
 @dataclass(frozen=True)
@@ -288,32 +297,51 @@ def ties(state: AccountState, max_df_share: float = 0.25) -> Ties:
     """Weigh the evidence between accounts (see the module docstring): keys held by one account, or by more than
     ``max_df_share`` of them (at least 50), tie no one."""
     n_acc = state.size
-    max_df = max(50, int(max_df_share * n_acc))
-    ev, rel = evidence(state)  # one row per (account, key): relations hold each (account, value) once
-    acct, rule, scale = ev.account, ev.rule, ev.scale
-    _, kid, df = np.unique(ev.key, return_inverse=True, return_counts=True)
-    kdf = df[kid]
-    keep = (kdf >= 2) & (kdf <= max_df)
-    acct, kid, rule, scale, kdf = acct[keep], kid[keep], rule[keep], scale[keep], kdf[keep]
-    del ev  # the unfiltered rows: the largest arrays of a linking, not needed past here
-    n_keys = len(df)
-
+    rows, rel = evidence(state)  # relations hold each (account, value) once
+    acct, kid, rule, weight = _shared_rows(rows, max(50, int(max_df_share * n_acc)))
+    n_keys = int(kid.max()) + 1 if len(kid) else 0
     # accounts sharing a card or an API key are one node
-    ident, network = _of_kind(rule, IDENTITY), _of_kind(rule, NETWORK)
+    ident = _of_kind(rule, IDENTITY)
     g = sparse.coo_matrix((np.ones(int(ident.sum())), (acct[ident], n_acc + kid[ident])), shape=(n_acc + n_keys,) * 2)
     _, node = connected_components(g.tocsr(), directed=False)
     _, node = np.unique(node[:n_acc], return_inverse=True)
-
+    del g
     # the other keys: evidence per pair of accounts, summed over the keys they share
-    w = np.array([r.weight or 0.0 for r in RULE_SPECS])[rule] * np.where(network, popularity(kdf), scale)
-    use = ~ident & (~network | (kdf <= MAX_KEY_ACCOUNTS))
-    b = sparse.csr_matrix((np.sqrt(w[use]), (acct[use], kid[use])), shape=(n_acc, n_keys))
-    return Ties(
-        node=node,
-        pairs=sparse.triu(b @ b.T, k=1).tocoo(),
-        shared_keys=np.bincount(acct, minlength=n_acc).astype(float),
-        relations=rel,
-    )
+    use = ~ident & (weight > 0)
+    b = sparse.csr_matrix((np.sqrt(weight[use]), (acct[use], kid[use])), shape=(n_acc, n_keys))
+    shared_keys = np.bincount(acct, minlength=n_acc).astype(float)
+    del acct, kid, rule, weight, use
+    return Ties(node=node, pairs=sparse.triu(b @ b.T, k=1).tocoo(), shared_keys=shared_keys, relations=rel)
+
+
+def _shared_rows(rows: Iterator[RuleRows], max_df: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rows whose key is held by 2 to ``max_df`` accounts: (account, key id, rule, weight), key ids numbered in
+    key order. A network key's weight is discounted by its popularity, and 0 when more than
+    :data:`MAX_KEY_ACCOUNTS` hold it (it identifies no one, and would cost quadratically); identity keys weigh 0.
+    Rules are filtered one at a time (all holders of a key are in its rule), so at most one rule's unfiltered rows
+    are held."""
+    rule_weight = np.array([r.weight or 0.0 for r in RULE_SPECS])
+    network = np.array([r.kind == NETWORK for r in RULE_SPECS])
+    kept, kept_keys, n_kept = [], [], 0
+    for r in rows:
+        uniq, inv, df = np.unique(r.key, return_inverse=True, return_counts=True)
+        held = (df >= 2) & (df <= max_df)
+        keep = held[inv]
+        position = (np.cumsum(held) - 1 + n_kept)[inv[keep]]  # the key's place among the keys kept so far
+        if network[r.rule]:
+            kdf = df[inv[keep]]
+            weight = rule_weight[r.rule] * popularity(kdf) * (kdf <= MAX_KEY_ACCOUNTS)
+        else:
+            weight = rule_weight[r.rule] * r.scale[keep]
+        kept.append((r.account[keep], position, np.full(len(position), r.rule, dtype=np.int8), weight))
+        kept_keys.append(uniq[held])
+        n_kept += int(held.sum())
+    acct, position, rule, weight = (np.concatenate(column) for column in zip(*kept, strict=True))
+    del kept
+    keys = np.concatenate(kept_keys)
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[np.argsort(keys, kind="stable")] = np.arange(len(keys))
+    return acct, rank[position], rule, weight
 
 
 def _of_kind(rule: np.ndarray, kind: str) -> np.ndarray:

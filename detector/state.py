@@ -217,6 +217,7 @@ class AccountState:
     _dirty: set[int] = field(default_factory=set)  # accounts changed since the last summaries export
     _pairs_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     _infra: dict[tuple, tuple[int, ...]] = field(default_factory=dict)
+    _strings: dict[str, str] = field(default_factory=dict)  # see _shared
     _ip_subnet: array = field(default_factory=lambda: array("q"))  # ip id -> subnet id, -1 until needed
     _clock_calls: int = 0
     _now: float = 0.0
@@ -226,16 +227,22 @@ class AccountState:
         table = self.interned[kind]
         v = table.get(value)
         if v is None:
-            v = table[value] = len(table)
+            v = table[self._shared(value)] = len(table)
         return v
 
     def _intern_infra(self, raw: tuple) -> tuple[int, ...]:
         """Ids of an event's (card, ip, subnet, asn, client, api key), -1 where absent; remembered per
         raw combination, since an account (or a proxy's accounts) repeats the same few."""
         card, ip, asn, tls, ua, api_key = raw
-        intern = self._intern
+        shared, intern = self._shared, self._intern
+        if len(self._infra) >= INFRA_CACHE:
+            self._infra.clear()
+            self._strings.clear()
+        # Remembered under shared copies of its strings: each event decodes its own, and holding those would
+        # cost a cached combination the text of its address, card, client build and key again (most of its size).
+        key = (card and shared(card), shared(ip), asn, tls and shared(tls), ua and shared(ua), shared(api_key))
         ua = ua or ""
-        ids = (
+        self._infra[key] = ids = (
             intern("card", card) if card else -1,
             ip_id := intern("ip", ip),
             self._subnet(ip_id, ip),
@@ -243,10 +250,11 @@ class AccountState:
             intern("client", f"{tls or '-'}|{ua}") if (tls or ua) else -1,
             intern("api_key", api_key),
         )
-        if len(self._infra) >= INFRA_CACHE:
-            self._infra.clear()
-        self._infra[raw] = ids
         return ids
+
+    def _shared(self, text: str) -> str:
+        """One copy of each string the infra cache and the intern tables hold (emptied with the cache)."""
+        return self._strings.setdefault(text, text)
 
     def _subnet(self, ip_id: int, ip: str) -> int:
         """The subnet id of an interned IP address (parsed once per address)."""
