@@ -1,4 +1,4 @@
-"""How ``detect``'s cost grows with accounts and with days of history, on one core.
+"""How ``detect``'s cost grows with accounts and with days of history, on one core, and a worker's with workers.
 
 Accounts: one simulated day at scales 1, 4 and 16 (~4k, 17k and 70k accounts; the same events per account), each
 run as the real CLI in a subprocess pinned to one core, next to a plain JSON parse of the same file: events per CPU
@@ -10,8 +10,20 @@ back every day) fed to one :class:`Detector` in a pinned subprocess, a day at a 
 event of each day and the process's RSS at the end of each day. A detector whose cost follows active accounts
 spends the same per event on day 30 as on day 1 and holds the same memory from day 7 on.
 
-Partitioned workers (each holding only its own accounts) are not built yet, so there is no per-worker row.
-``BENCH_GROWTH_SCALES`` / ``BENCH_GROWTH_DAYS`` shrink the run (a quick check: ``0.25,0.5`` / ``2``).
+Workers: one simulated day (``BENCH_GROWTH_WORKERS_SCALE``, default 1) produced keyed by account to a topic of the
+embedded broker with as many partitions as the most workers, drained by 1, 2 and 4 ``distillguard worker`` processes
+of one consumer group (``BENCH_GROWTH_WORKERS``), each writing its verdicts to its own JSON Lines file: each worker's
+peak RSS (sampled with psutil; the max and mean over workers), the workers' CPU per event, and the Jaccard index of
+the union of the accounts they flagged against ``distillguard detect`` on the same file. Today each worker also
+absorbs every other worker's account summaries (for cross-partition linking), so per-worker memory is not expected
+to drop with more workers: the rows are there to measure it honestly. A worker of several partitions also holds
+messages for event-time alignment while the input outruns it (up to ``ALIGN_MAX_HELD`` a partition), which a worker
+of one partition does not: that buffer is part of the one-worker peak.
+
+``BENCH_GROWTH_SCALES`` / ``BENCH_GROWTH_DAYS`` / ``BENCH_GROWTH_WORKERS_SCALE`` shrink the run (a quick check:
+``0.25,0.5`` / ``2`` / ``0.1``). ``BENCH_GROWTH_PARTS`` (default ``accounts,days,workers``) runs only some parts; the
+others are taken from the committed ``bench/results/growth.json``, so ``BENCH_GROWTH_PARTS=workers python -m
+bench.run growth`` refreshes the worker rows alone.
 """
 
 from __future__ import annotations
@@ -23,22 +35,38 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
 
 from bench.bench_detect import _run_pinned
+from bench.bench_stream import ONE_THREAD, Workers, _lines, drain_group, group_topics
+from distillguard.detector.records import verdict_from_json
+from distillguard.streams.broker import EmbeddedBroker
 
 SCALES = tuple(float(s) for s in os.environ.get("BENCH_GROWTH_SCALES", "1,4,16").split(","))
 DAYS = int(os.environ.get("BENCH_GROWTH_DAYS", "30"))
 DAYS_SCALE = 0.25  # population of the continuous stream (~1,100 accounts, ~70k events a day)
 REPORT_DAYS = (1, 7, 30)  # days compared in the summary (those the run has)
 SEED = 5
+WORKERS = tuple(int(n) for n in os.environ.get("BENCH_GROWTH_WORKERS", "1,2,4").split(","))
+WORKERS_SCALE = float(os.environ.get("BENCH_GROWTH_WORKERS_SCALE", "1"))
+WORKERS_TIMEOUT = 1800.0  # seconds for a group of workers to score the day and go idle
+SETTLE_SECONDS = 3.0  # all idle again this long after: summaries exchanged late have been absorbed
+RSS_SAMPLE_SECONDS = 0.1  # how often each worker's RSS is read
+PARTS = ("accounts", "days", "workers")
+RUN_PARTS = tuple(os.environ.get("BENCH_GROWTH_PARTS", ",".join(PARTS)).split(","))
+RESULT = Path(__file__).resolve().parent / "results" / "growth.json"
 TARGETS = {
     "bytes_per_account_at_largest": 4096,
     "per_event_cost_largest_vs_smallest": 1.3,
     "per_event_cost_last_day_vs_first": 1.2,
+    "rss_per_worker_4_vs_1": 0.4,
+    "flagged_jaccard": 0.99,
 }
 PINNED_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -157,26 +185,164 @@ def _days_child(events: str) -> None:
         finish()
 
 
-def run(workdir: Path) -> dict:
-    exe = str(Path(sys.executable).with_name("distillguard"))
-    accounts = _by_accounts(exe, workdir)
-    days = _by_days(workdir)
-    largest = accounts["rows"][-1]
+class _PeakRss:
+    """Each process's peak RSS and last CPU seconds, read every :data:`RSS_SAMPLE_SECONDS` in a thread."""
+
+    def __init__(self, procs: list[psutil.Process]) -> None:
+        self.procs = procs
+        self.peak = [0] * len(procs)
+        self.cpu = [0.0] * len(procs)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            for i, p in enumerate(self.procs):
+                with contextlib.suppress(psutil.Error):
+                    self.peak[i] = max(self.peak[i], p.memory_info().rss)
+                    t = p.cpu_times()
+                    self.cpu[i] = t.user + t.system
+            self._stop.wait(RSS_SAMPLE_SECONDS)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[_PeakRss]:
+        """Sample while the block runs."""
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            self._thread.join()
+
+
+def _flagged(paths: list[Path]) -> set[str]:
+    """Accounts flagged in ``detect --out`` style JSON Lines files (the union over the files)."""
+    out: set[str] = set()
+    for path in paths:
+        with path.open("rb") as fh:
+            out |= {v.account_id for v in map(verdict_from_json, fh) if v.flagged}
+    return out
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    """|a & b| / |a | b| (1 for two empty sets)."""
+    return len(a & b) / len(a | b) if a | b else 1.0
+
+
+def _worker_row(bootstrap: str, root: Path, n: int, partitions: int, lines: list[bytes], one_process: set[str]) -> dict:
+    """Drain the day with ``n`` workers: their peak RSS, CPU per event and flagged set against one process."""
+    topic, summaries = f"growth-{n}", f"growth-sum-{n}"
+    group_topics(bootstrap, topic, summaries, partitions)
+    env = ONE_THREAD | {
+        "KAFKA_BOOTSTRAP": bootstrap,
+        "EVENTS_TOPIC": topic,
+        "SUMMARIES_TOPIC": summaries,
+        "DETECTIONS_TOPIC": f"growth-det-{n}",
+        "DLQ_TOPIC": f"growth-dlq-{n}",
+        "ENFORCEMENT_TOPIC": f"growth-enf-{n}",
+        "LOG_LEVEL": "WARNING",
+    }
+    sinks = [root / f"workers-{n}-{i}.jsonl" for i in range(n)]
+    w = Workers(root, env, n, partitions, name=f"growth-{n}", sinks=[f"jsonl:{p}" for p in sinks])
+    rss = _PeakRss([p for p, _ in w.procs])
+    try:
+        with rss.running():
+            seconds = drain_group(w, bootstrap, topic, lines, partitions, WORKERS_TIMEOUT)
+            time.sleep(SETTLE_SECONDS)
+            w.wait(lambda ms: all(m.get("distillguard_idle") == 1 for m in ms), WORKERS_TIMEOUT)
+    finally:
+        w.stop()
+    flagged = _flagged(sinks)
+    peaks = [round(b / 2**20) for b in rss.peak]
     return {
+        "workers": n,
+        "partitions": partitions,
+        "seconds": round(seconds, 1),
+        "events_per_cpu_s": round(len(lines) / max(sum(rss.cpu), 1e-9)),
+        "peak_rss_mb_per_worker": peaks,
+        "peak_rss_mb_max": max(peaks),
+        "peak_rss_mb_mean": round(sum(peaks) / n),
+        "flagged": len(flagged),
+        "flagged_jaccard": round(_jaccard(flagged, one_process), 4),
+    }
+
+
+def _by_workers(exe: str, workdir: Path) -> dict:
+    """One day through 1, 2 and 4 workers (:data:`WORKERS`) and through ``detect``; the ratios against the targets."""
+    t0 = time.perf_counter()
+    events = _simulate(exe, workdir / "workers", WORKERS_SCALE)
+    lines = _lines(events)
+    out = workdir / "workers-detect.jsonl"
+    _, detect_peak, _ = _run_pinned([exe, "detect", str(events), "--out", str(out)])
+    one_process = _flagged([out])
+    partitions = max(WORKERS)
+    with EmbeddedBroker() as b:
+        rows = [_worker_row(b.bootstrap, workdir, n, partitions, lines, one_process) for n in WORKERS]
+    by_n = {r["workers"]: r for r in rows}
+    ratio = round(by_n[4]["peak_rss_mb_max"] / by_n[1]["peak_rss_mb_max"], 3) if {1, 4} <= by_n.keys() else None
+    jaccard = min(r["flagged_jaccard"] for r in rows)
+    return {
+        "scale": WORKERS_SCALE,
+        "events": len(lines),
+        "accounts": _accounts(events),
+        "detect": {"peak_rss_mb": round(detect_peak / 2**20), "flagged": len(one_process)},
+        "rows": rows,
+        "rss_per_worker_4_vs_1": ratio,
+        "flagged_jaccard": jaccard,
+        "meets_targets": {
+            "rss_per_worker_4_vs_1": ratio is not None and ratio <= TARGETS["rss_per_worker_4_vs_1"],
+            "flagged_jaccard": jaccard >= TARGETS["flagged_jaccard"],
+        },
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def _meets(accounts: dict | None, days: dict | None, workers: dict | None) -> dict[str, bool]:
+    """The met flags of the parts present."""
+    met: dict[str, bool] = {}
+    if accounts:
+        met["bytes_per_account"] = accounts["bytes_per_further_account"] <= TARGETS["bytes_per_account_at_largest"]
+        met["per_event_cost_accounts"] = (
+            accounts["per_event_cost_largest_vs_smallest"] <= TARGETS["per_event_cost_largest_vs_smallest"]
+        )
+    if days:
+        met["per_event_cost_days"] = (
+            days["per_event_cost_last_day_vs_first"] <= TARGETS["per_event_cost_last_day_vs_first"]
+        )
+    if workers:
+        met |= workers["meets_targets"]
+    return met
+
+
+def run(workdir: Path) -> dict:
+    """The parts of :data:`RUN_PARTS`; the others as the committed result has them (``measured_at`` says when
+    each part was measured)."""
+    unknown = set(RUN_PARTS) - set(PARTS)
+    if unknown:
+        raise ValueError(f"BENCH_GROWTH_PARTS: unknown part(s) {sorted(unknown)}; choose from {PARTS}")
+    previous = json.loads(RESULT.read_text()) if set(PARTS) - set(RUN_PARTS) and RESULT.exists() else {}
+    exe = str(Path(sys.executable).with_name("distillguard"))
+    accounts = _by_accounts(exe, workdir) if "accounts" in RUN_PARTS else previous.get("accounts")
+    days = _by_days(workdir) if "days" in RUN_PARTS else previous.get("days")
+    workers = _by_workers(exe, workdir) if "workers" in RUN_PARTS else previous.get("workers")
+    result = {
         "command": "python -m bench.run growth",
         "accounts": accounts,
         "days": days,
-        "workers": None,
+        "workers": workers,
         "targets": TARGETS,
-        "meets_targets": {
-            "bytes_per_account": accounts["bytes_per_further_account"] <= TARGETS["bytes_per_account_at_largest"],
-            "per_event_cost_accounts": accounts["per_event_cost_largest_vs_smallest"]
-            <= TARGETS["per_event_cost_largest_vs_smallest"],
-            "per_event_cost_days": days["per_event_cost_last_day_vs_first"]
-            <= TARGETS["per_event_cost_last_day_vs_first"],
-        },
-        "largest_peak_rss_mb": largest["peak_rss_mb"],
+        "meets_targets": _meets(accounts, days, workers),
+        "largest_peak_rss_mb": accounts["rows"][-1]["peak_rss_mb"] if accounts else None,
     }
+    result["measured_at"] = _measured_at(previous, result, datetime.now(UTC).isoformat())
+    return result
+
+
+def _measured_at(previous: dict, result: dict, now: str) -> dict[str, str | None]:
+    """When each part of ``result`` was measured: ``now`` for those run, else as ``previous`` says (its finish for a
+    result older than this key); None for a part it lacks."""
+    before = previous.get("measured_at") or dict.fromkeys(PARTS, previous.get("_meta", {}).get("finished_at"))
+    return {part: (now if part in RUN_PARTS else before.get(part)) if result.get(part) else None for part in PARTS}
 
 
 if __name__ == "__main__":

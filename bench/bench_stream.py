@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -34,6 +35,8 @@ SCALE = float(os.environ.get("BENCH_STREAM_SCALE", "0.3"))
 LATENCY_RATE = 5000
 LATENCY_SECONDS = 40
 WINDOW = 15 * 60
+ASSIGN_TIMEOUT = 90.0  # seconds for a consumer group to spread its partitions over its workers
+SCALING_TIMEOUT = 150.0  # seconds for the scaling runs' workers to score every event and go idle
 
 
 def _lines(path: Path) -> list[bytes]:
@@ -82,14 +85,28 @@ async def _raw_consume(bootstrap: str, topic: str, n: int) -> float:
 
 
 class Workers:
-    """`distillguard worker` subprocesses of one consumer group, with their metrics."""
+    """`distillguard worker` subprocesses of one consumer group, with their metrics.
 
-    def __init__(self, root: Path, env: dict[str, str], n: int, partitions: int, pin: bool = False) -> None:
+    ``name`` tells groups apart (their state folder, consumer group and logs; default: the partitions);
+    ``sinks`` gives each worker its ``--sink`` (default: the review database of ``DATABASE_URL``)."""
+
+    def __init__(
+        self,
+        root: Path,
+        env: dict[str, str],
+        n: int,
+        partitions: int,
+        pin: bool = False,
+        name: str | None = None,
+        sinks: Sequence[str] = (),
+    ) -> None:
         self.root = root
         self.procs: list[tuple[psutil.Popen, int]] = []
+        name = name or str(partitions)
         for i in range(n):
             port = free_port()
-            log = open(root / f"worker-{partitions}-{i}.log", "ab")  # noqa: SIM115 - child owns it
+            log = open(root / f"worker-{name}-{i}.log", "ab")  # noqa: SIM115 - child owns it
+            sink = ["--sink", sinks[i]] if sinks else []
             p = psutil.Popen(
                 [
                     EXE,
@@ -97,9 +114,10 @@ class Workers:
                     "--partitions",
                     str(partitions),
                     "--state-dir",
-                    str(root / f"state-{partitions}"),
+                    str(root / f"state-{name}"),
                     "--group",
-                    f"bench-{partitions}",
+                    f"bench-{name}",
+                    *sink,
                 ],
                 env=os.environ | env | {"METRICS_PORT": str(port)},
                 stdout=log,
@@ -276,6 +294,28 @@ def _latency(root: Path, b: EmbeddedBroker, env: dict[str, str], lines: list[byt
     }
 
 
+def group_topics(bootstrap: str, topic: str, summaries: str, partitions: int) -> None:
+    """Create an input topic and its compacted summaries topic with ``partitions`` partitions each."""
+    ensure_topics(bootstrap, {topic: (partitions, {}), summaries: (partitions, {"cleanup.policy": "compact"})})
+
+
+def drain_group(w: Workers, bootstrap: str, topic: str, lines: list[bytes], partitions: int, timeout: float) -> float:
+    """Wait until the group has spread the ``partitions`` over its workers, produce ``lines`` (keyed by account,
+    from a thread), then wait until every event is accounted for and every worker is idle: the wall seconds
+    from the start of producing."""
+    w.wait(
+        lambda ms: (
+            sum(m.get("distillguard_assigned_partitions", 0) for m in ms) == partitions
+            and all(m.get("distillguard_assigned_partitions", 0) >= 1 for m in ms)
+        ),
+        ASSIGN_TIMEOUT,
+    )
+    t0 = time.perf_counter()
+    threading.Thread(target=asyncio.run, args=(_produce_fast(bootstrap, topic, lines),), daemon=True).start()
+    w.wait(lambda ms: _events(ms) >= len(lines) and all(m.get("distillguard_idle") == 1 for m in ms), timeout)
+    return time.perf_counter() - t0
+
+
 def _scaling(root: Path, b: EmbeddedBroker, env: dict[str, str], lines: list[bytes]) -> dict:
     out = {}
     for n in (1, 2, 4):
@@ -285,14 +325,10 @@ def _scaling(root: Path, b: EmbeddedBroker, env: dict[str, str], lines: list[byt
             "SUMMARIES_TOPIC": f"scale-sum-{n}",
             "DATABASE_URL": f"sqlite:///{root / f'scale-{n}.db'}",
         }
-        ensure_topics(b.bootstrap, {topic: (n, {}), f"scale-sum-{n}": (n, {"cleanup.policy": "compact"})})
+        group_topics(b.bootstrap, topic, f"scale-sum-{n}", n)
         w = Workers(root, e, n, n)
         try:
-            w.wait(lambda ms: all(m.get("distillguard_assigned_partitions") == 1 for m in ms), 90)
-            t0 = time.perf_counter()
-            threading.Thread(target=asyncio.run, args=(_produce_fast(b.bootstrap, topic, lines),), daemon=True).start()
-            w.wait(lambda ms: _events(ms) >= len(lines) and all(m.get("distillguard_idle") == 1 for m in ms), 150)
-            seconds = time.perf_counter() - t0
+            seconds = drain_group(w, b.bootstrap, topic, lines, n, SCALING_TIMEOUT)
         finally:
             w.stop()
         out[str(n)] = {

@@ -320,8 +320,37 @@ def render_export(r: dict) -> str:
     )
 
 
+def _growth_workers(w: dict | None, t: dict) -> tuple[list[tuple[str, ...]], str]:
+    """The worker rows (one per worker count) and their sentence; none, and a note, when the part was not run."""
+    if not w:
+        return [], " Worker rows: not run (`BENCH_GROWTH_PARTS=workers`)."
+    rows = [
+        (
+            f"{x['workers']} worker{'' if x['workers'] == 1 else 's'}, {x['partitions']} partitions, scale {w['scale']:g}",
+            f"{w['events']:,}",
+            f"{w['accounts']:,}",
+            f"{x['events_per_cpu_s']:,} (all workers)",
+            "-",
+            f"{x['peak_rss_mb_max']:,} MB per worker (mean {x['peak_rss_mb_mean']:,})",
+        )
+        for x in w["rows"]
+    ]
+    ratio = w["rss_per_worker_4_vs_1"]
+    vs = "not measured (needs 1 and 4 workers)" if ratio is None else f"{ratio}x one worker's"
+    jaccards = ", ".join(f"{x['workers']}: {x['flagged_jaccard']}" for x in w["rows"])
+    met = {k: "met" if v else "not met" for k, v in w["meets_targets"].items()}
+    return rows, (
+        f" Workers: peak RSS per worker with 4 workers {vs} (target <= {t['rss_per_worker_4_vs_1']}x: "
+        f"{met['rss_per_worker_4_vs_1']}); flagged accounts against `detect` on the same file (peak "
+        f"{w['detect']['peak_rss_mb']:,} MB, {w['detect']['flagged']:,} flagged): Jaccard {w['flagged_jaccard']} "
+        f"(by workers {jaccards}; target >= {t['flagged_jaccard']}: {met['flagged_jaccard']}). Each worker also holds "
+        "every other worker's account summaries."
+    )
+
+
 def render_growth(r: dict) -> str:
-    """Cost growth: one row per account scale, one per reported day of the continuous stream, then the ratios."""
+    """Cost growth: one row per account scale, one per reported day of the continuous stream, one per worker count,
+    then the ratios."""
     rows = [
         (
             f"1 day, scale {a['scale']:g}",
@@ -344,16 +373,18 @@ def render_growth(r: dict) -> str:
         )
         for d in r["days"]["days"]
     ]
-    table = _table(
-        ("run", "events", "accounts", "events per CPU second (one core)", "CPU vs JSON parse", "peak RSS"), rows
-    )
     acc, days, t = r["accounts"], r["days"], r["targets"]
+    worker_rows, workers = _growth_workers(r.get("workers"), t)
+    table = _table(
+        ("run", "events", "accounts", "events per CPU second (one core)", "CPU vs JSON parse", "peak RSS"),
+        rows + worker_rows,
+    )
     return table + (
         f"\n\nMemory per further account: {acc['bytes_per_further_account']:,} bytes (target <= "
         f"{t['bytes_per_account_at_largest']:,}); per-event cost at the largest scale {acc['per_event_cost_largest_vs_smallest']}x "
         f"the smallest (target <= {t['per_event_cost_largest_vs_smallest']}x); on the last day "
         f"{days['per_event_cost_last_day_vs_first']}x the first (target <= {t['per_event_cost_last_day_vs_first']}x); RSS grew "
-        f"{days['rss_growth_from_day_7_mb']} MB from day 7 to the last day. Partitioned workers: not built yet."
+        f"{days['rss_growth_from_day_7_mb']} MB from day 7 to the last day.{workers}"
     )
 
 
