@@ -82,6 +82,12 @@ class PartitionAligner(Generic[T]):
         """Items held for ``partition``."""
         return len(self._held.get(partition, ()))
 
+    def over_budget(self, budget: int, partitions: Collection[int]) -> set[int]:
+        """The ``partitions`` holding their even share of ``budget`` items or more: fetch nothing more from them, and
+        all that is held stays within about ``budget`` (plus one fetch) however many partitions there are."""
+        share = budget / max(len(partitions), 1)
+        return {p for p in partitions if self.held(p) >= share}
+
     def __len__(self) -> int:
         return sum(len(q) for q in self._held.values())
 

@@ -1,12 +1,14 @@
 """Durable worker snapshots: the Detector's full state together with the input offsets it covers.
 
-One file per set of assigned partitions (``<topic>-p0.1.2.3.snap``), written atomically (temp file,
-fsync, rename), so a worker killed at any instant restarts from a consistent (state, offsets) pair.
+One file per set of assigned partitions (``<topic>-p0.1.2.3.snap``), written atomically (a temp file of its own,
+fsync, rename), so a worker killed at any instant restarts from a consistent (state, offsets) pair, and two
+checkpoints of one partition set that overlap (an idle flush and a rebalance) each leave a whole snapshot.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import msgspec
@@ -37,12 +39,16 @@ class SnapshotStore:
     def save(self, snap: Snapshot) -> Path:
         """Write atomically; return the file."""
         path = self.path(snap.topic, snap.partitions)
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(msgspec.msgpack.encode(snap))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=f"{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(msgspec.msgpack.encode(snap))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return path
 
     def load(self, topic: str, partitions: list[int]) -> Snapshot | None:

@@ -36,7 +36,9 @@ from distillguard.streams.snapshots import Snapshot, SnapshotStore
 log = get_logger("worker")
 ALIGN_SLACK_S = 600.0  # a partition may run this far (event time) ahead of the slowest one with a backlog
 ALIGN_MAX_WAIT_S = 5.0  # ... unless that one delivers nothing for this long (wall time)
-ALIGN_MAX_HELD = 50_000  # messages held per partition before it is paused
+# Messages held for alignment in all, shared evenly by the assigned partitions: one holding its share is paused until it
+# is below it. Each held message is its parsed event and its raw record (about 3 KB with a prompt): 60 MB at most.
+ALIGN_MAX_HELD = 20_000
 DLQ_MAX_VALUE = 1_000_000  # a dead letter keeps this many bytes of its message (header dlq-truncated-from says more)
 SINK_BACKOFF_FIRST = 1.0  # seconds before retrying a failed sink write, doubling up to SINK_BACKOFF_MAX
 SINK_BACKOFF_MAX = 30.0
@@ -55,6 +57,7 @@ class WorkerOptions:
     idle_after: float = 1.0  # seconds without input before flushing (re-score, write verdicts, snapshot)
     exit_when_idle: float = 0.0  # exit after this many idle seconds (0: run forever)
     align_max_wait: float = ALIGN_MAX_WAIT_S  # seconds before alignment stops waiting for a silent partition
+    align_max_held: int = ALIGN_MAX_HELD  # messages held for alignment, all partitions together
     state_dir: Path = Path(".distillguard/state")
     window_minutes: float = 15.0  # the core's WINDOW_MINUTES: re-score every this many minutes of event time
     policy: Policy | None = None  # the response policy (None: POLICY_PATH, else the shipped one)
@@ -354,12 +357,13 @@ class StreamWorker:
         return out
 
     def _pause_full(self) -> None:
-        """Stop fetching partitions with :data:`ALIGN_MAX_HELD` messages held (memory stays bounded while
+        """Stop fetching partitions holding their share of ``align_max_held`` messages (memory stays bounded while
         another partition catches up); fetch them again once they are below it."""
         if self.consumer is None:
             return
         current = self.consumer.assignment()
-        full = {tp for tp in current if self.aligner.held(tp.partition) >= ALIGN_MAX_HELD}
+        over = self.aligner.over_budget(self.o.align_max_held, self.assigned)
+        full = {tp for tp in current if tp.partition in over}
         paused = self.consumer.paused() & current
         if full - paused:
             self.consumer.pause(*(full - paused))

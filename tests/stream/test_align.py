@@ -54,6 +54,20 @@ def test_reset_forgets_held_items_and_times() -> None:
     assert a.release(unread={0}) == []  # its time is unknown again
 
 
+def test_the_partitions_holding_their_share_of_the_budget_are_the_ones_to_pause() -> None:
+    a = PartitionAligner[str](slack_s=0)
+    a.add(0, _items(0, [float(t) for t in range(100, 130)]))  # ahead: 30 held
+    a.add(1, _items(1, [float(t) for t in range(200, 210)]))  # further ahead: 10 held
+    a.add(2, _items(2, [1.0]))
+    a.release(unread={2})  # partition 2 is behind (it may deliver more from 1.0 s): 0 and 1 keep theirs
+    assert (a.held(0), a.held(1), a.held(2)) == (30, 10, 0)
+    assert a.over_budget(60, [0, 1, 2]) == {0}  # a share of 20 each
+    assert a.over_budget(30, [0, 1, 2]) == {0, 1}  # 10 each: one at its share is paused too
+    assert a.over_budget(60, [0, 1]) == {0}  # fewer partitions, larger shares
+    assert a.over_budget(1000, [0, 1, 2]) == set()
+    assert a.over_budget(60, []) == set()
+
+
 @st.composite
 def _backlog(draw) -> tuple[dict[int, list[float]], list[tuple[int, int]]]:
     """Per partition a time-ordered list of event times, and an arbitrary order of fetches (partition, count)."""
