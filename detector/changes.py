@@ -137,6 +137,12 @@ class ChangeTracker:
         self.members = current
         return changes
 
+    def renumber(self, new_id: list[int]) -> None:
+        """Follow the state's renumbering (``new_id``: old id -> new one, -1 for accounts that left)."""
+        self.flagged_at = {new_id[a]: t for a, t in self.flagged_at.items() if new_id[a] >= 0}
+        self.cluster_of = {new_id[a]: c for a, c in self.cluster_of.items() if new_id[a] >= 0}
+        self.members = {c: frozenset(new_id[a] for a in m if new_id[a] >= 0) for c, m in self.members.items()}
+
     # ---- persistence (keys of the detector snapshot, accounts by name) ----------------------------
     def to_doc(self, names: list[str]) -> dict:
         """The tracker as plain data, accounts by name."""

@@ -131,6 +131,15 @@ def detect(
         bool, typer.Option("--strict", help="Fail on the first malformed line instead of skipping it.")
     ] = False,
     policy: Annotated[Path | None, typer.Option("--policy", help=POLICY_HELP, dir_okay=False)] = None,
+    retention_hours: Annotated[
+        float | None,
+        typer.Option(
+            help="Accounts idle this many hours of event time leave memory (their last verdict is written at the end; "
+            "they come back as they left if they send again). 0: every account stays. Default: RETENTION_HOURS, "
+            "else 336 (two weeks).",
+            min=0,
+        ),
+    ] = None,
 ) -> None:
     """Score every account in an event file: the same Detector the stream worker runs.
 
@@ -138,8 +147,19 @@ def detect(
     through (a truncated or corrupt gzip stream, a read error) or, with --strict, on a malformed line: no
     verdicts are written then. Exit 2 on a bad option, model or output path."""
     from distillguard.detector.detector import Detector
+    from distillguard.detector.retention import RetentionError
+    from distillguard.detector.settings import get_settings
 
-    det = Detector(_load_model(model), policy=_load_policy(policy), window_minutes=window_minutes)
+    hours = get_settings().retention_hours if retention_hours is None else retention_hours
+    try:
+        det = Detector(
+            _load_model(model),
+            policy=_load_policy(policy),
+            window_minutes=window_minutes,
+            retention_hours=hours or None,
+        )
+    except RetentionError as exc:
+        fail(f"--retention-hours: {exc}")
     bad: list[BadLine] = []
     rejected: list[tuple[str, str]] = []
     t0 = time.perf_counter()
@@ -166,7 +186,7 @@ def detect(
                 1,
             )
         det.flush()
-    verdicts = det.verdicts()
+    verdicts = det.verdicts() + det.archived_verdicts()
     found = det.clusters()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -186,7 +206,8 @@ def detect(
         note("rejected", "yellow", f"event {eid}: {why}")
     err.print(
         f"{st['events']:,} events ({st['events'] / max(elapsed, 1e-9):,.0f}/s), {st['duplicates']:,} duplicates ignored, "
-        f"{len(bad):,} malformed lines skipped, {st['rejected']:,} rejected by time rules; {st['accounts']:,} accounts, "
+        f"{len(bad):,} malformed lines skipped, {st['rejected']:,} rejected by time rules; {len(verdicts):,} accounts"
+        f"{f' ({archived:,} idle past the retention horizon)' if (archived := st['archived']) else ''}, "
         f"{sum(v.flagged for v in verdicts):,} flagged, {sum(c.flagged for c in found):,} of {len(found):,} clusters flagged "
         f"(model {det.model.version}) -> {out}"
     )

@@ -26,9 +26,10 @@ from distillguard.detector.features import FEATURES, Features, account_features,
 from distillguard.detector.linking import Linkage, link_accounts
 from distillguard.detector.model import DetectionModel, load_model
 from distillguard.detector.policy import Policy, load_policy
-from distillguard.detector.records import AccountVerdict, ActionChange, Change, ClusterVerdict
+from distillguard.detector.records import AccountVerdict, ActionChange, Change, ClusterVerdict, SubjectKind
+from distillguard.detector.retention import EVICT_EVERY, RETENTION_HOURS, Archived, MemoryArchive, check_retention
 from distillguard.detector.scoring import Scorer, Scoring
-from distillguard.detector.state import AccountState, AccountSummary
+from distillguard.detector.state import DEDUP_HORIZON_HOURS, AccountState, AccountSummary, renumbered_key
 from distillguard.detector.units import HOUR, MINUTE
 from distillguard.detector.verdicts import Records, newest_model
 
@@ -51,8 +52,10 @@ class Detector:
         *,
         policy: Policy | None = None,
         window_minutes: float = 15.0,
-        dedup_horizon_hours: float = 24.0,
+        dedup_horizon_hours: float = DEDUP_HORIZON_HOURS,
         max_future_minutes: float = 60.0,
+        retention_hours: float | None = RETENTION_HOURS,
+        archive: MemoryArchive | None = None,
     ) -> None:
         self.model = model if model is not None else load_model()
         self.policy = policy if policy is not None else load_policy()
@@ -70,12 +73,21 @@ class Detector:
         self._link_accounts = 0
         self._link_at = -np.inf
         self.rescores = 0
+        self.retention: float | None = None  # seconds of idleness after which an account leaves (None: never)
+        self.set_retention(retention_hours)
+        self.archive = archive if archive is not None else MemoryArchive()
+        self._evicted_at = -np.inf  # event time of the last look for idle accounts
 
     # ---- feeding ---------------------------------------------------------------------------------
     @property
     def stats(self) -> dict[str, int]:
         """Counters: events accepted, duplicates ignored, late, rejected, re-scorings, accounts seen."""
-        return {**self.state.stats, "rescores": self.rescores, "accounts": self.state.size}
+        return {
+            **self.state.stats,
+            "rescores": self.rescores,
+            "accounts": self.state.size,
+            "archived": len(self.archive),
+        }
 
     def process(self, events: Iterable[Event], on_reject: Callable[[Event, str], None] | None = None) -> list[Change]:
         """Consume events; re-score whenever event time crosses a window boundary. Rejected events
@@ -84,6 +96,7 @@ class Detector:
         self.action_changes = []
         w = self.window
         add = self.state.add
+        archive = self.archive
         for ev in events:
             ts = ev.ts.timestamp()
             if ts < 0:
@@ -94,6 +107,8 @@ class Detector:
             if self.window_end is not None and ts >= self.window_end and self.state.reject_reason(ev, ts) is None:
                 changes.extend(self._rescore(self.window_end))
                 self.window_end = (ts // w + 1) * w
+            if archive and ev.account_id not in self.state.ids:
+                self._bring_back(ev.account_id)
             rejected = add(ev, ts)
             if rejected is not None:
                 if on_reject is not None:
@@ -134,6 +149,9 @@ class Detector:
             "hoods": None if self._hoods is None else self._hoods.to_doc(),
             "link_accounts": self._link_accounts,
             "link_at": self._link_at if np.isfinite(self._link_at) else None,
+            "retention": self.retention,
+            "evicted_at": self._evicted_at if np.isfinite(self._evicted_at) else None,
+            "archive": self.archive.to_doc(),
         }
         return msgspec.msgpack.encode(doc)
 
@@ -143,7 +161,14 @@ class Detector:
         doc = msgspec.msgpack.decode(data)
         if doc.get("v") != 1:
             raise ValueError(f"unsupported detector snapshot version {doc.get('v')!r}")
-        det = cls(model, policy=policy, window_minutes=doc["window"] / MINUTE)
+        retention = doc.get("retention")  # snapshots from before accounts left: they keep all, as they did
+        det = cls(
+            model,
+            policy=policy,
+            window_minutes=doc["window"] / MINUTE,
+            retention_hours=None if retention is None else retention / HOUR,
+            archive=MemoryArchive(doc.get("archive")),
+        )
         det.state = AccountState.restore(doc["state"])
         ids = det.state.ids
         det.window_end = doc["window_end"]
@@ -155,6 +180,7 @@ class Detector:
         det._hoods = None if doc.get("hoods") is None else Neighbourhoods.from_doc(doc["hoods"])
         det._link_accounts = doc["link_accounts"]
         det._link_at = -np.inf if doc["link_at"] is None else doc["link_at"]
+        det._evicted_at = -np.inf if doc.get("evicted_at") is None else doc["evicted_at"]
         return det
 
     # ---- scoring ---------------------------------------------------------------------------------
@@ -168,6 +194,9 @@ class Detector:
         if cutoff is not None:
             st.retire_timeline(cutoff, release_hour(st))
         st.forget_single_templates()
+        if self.retention is not None and at - self._evicted_at >= EVICT_EVERY:
+            self._evicted_at = at
+            self._evict_idle(at - self.retention)
         X = account_features(st)
         if (
             relink
@@ -203,6 +232,77 @@ class Detector:
         records = Records(self.last, st, self.model, self.policy)
         self.action_changes.extend(self.actions.update(records))
         return self.changes.update(records)
+
+    # ---- retention -------------------------------------------------------------------------------
+    def set_retention(self, retention_hours: float | None) -> None:
+        """Let accounts idle for ``retention_hours`` of event time leave for the archive (None: never); see
+        :mod:`detector.retention`."""
+        check_retention(retention_hours, self.state.dedup_horizon_hours)
+        self.retention = None if retention_hours is None else retention_hours * HOUR
+
+    def _evict_idle(self, before: float) -> None:
+        """Archive and remove the accounts whose last request is before ``before`` (a linked one only when every
+        account of its cluster is), then renumber what the detector keeps by account."""
+        st = self.state
+        idle = st.col("last_ts") < before
+        if not idle.any():
+            return
+        if self._link is not None:
+            labels = self._link.extended(st.size).labels
+            linked = labels >= 0
+            busy = (
+                np.bincount(labels[linked], weights=(~idle[linked]).astype(float), minlength=self._link.n_clusters) > 0
+            )
+            idle[linked] &= ~busy[labels[linked]]
+        gone = np.flatnonzero(idle)
+        if not len(gone):
+            return
+        names, gone_set = st.names, set(gone.tolist())
+        last = {v.account_id: v for v in self.verdicts()}
+        actions, changes = self.actions, self.changes
+        records = {}
+        for s in st.export_summaries([a for a in gone.tolist() if a not in self._absorbed]):  # the owner keeps others
+            records[s.account_id] = Archived(
+                summary=s,
+                verdict=last.get(s.account_id),
+                flagged_at=changes.flagged_at.get(st.ids[s.account_id]),
+                action=actions.current[SubjectKind.account].get(s.account_id),
+                reached=actions.reached[SubjectKind.account].get(s.account_id, {}),
+            )
+        self.archive.put(records)
+        for a in gone.tolist():
+            actions.current[SubjectKind.account].pop(names[a], None)
+            actions.reached[SubjectKind.account].pop(names[a], None)
+        for cid in [cid for cid, m in changes.members.items() if m and m <= gone_set]:  # retired quietly, not lifted
+            changes.members.pop(cid)
+            changes.cluster_flagged_at.pop(cid, None)
+            actions.current[SubjectKind.cluster].pop(cid, None)
+            actions.reached[SubjectKind.cluster].pop(cid, None)
+        new_id = st.remove(gone).tolist()
+        changes.renumber(new_id)
+        self._absorbed = {
+            new_id[a]: [(name, renumbered_key(name, k, new_id)) for name, k in keys]
+            for a, keys in self._absorbed.items()
+            if new_id[a] >= 0
+        }
+        self.last, self._link, self._hoods = None, None, None  # re-linked and scored in full next
+
+    def _bring_back(self, account_id: str) -> None:
+        """Restore an archived account (as it left) before its new event is counted."""
+        rec = self.archive.take(account_id)
+        if rec is None:
+            return
+        self.state.absorb_summaries([rec.summary], {})
+        if rec.flagged_at is not None:
+            self.changes.flagged_at[self.state.ids[account_id]] = rec.flagged_at
+        if rec.action is not None:
+            self.actions.current[SubjectKind.account][account_id] = rec.action
+        if rec.reached:
+            self.actions.reached[SubjectKind.account][account_id] = rec.reached
+
+    def archived_verdicts(self) -> list[AccountVerdict]:
+        """The last verdict of every archived account (idle past the retention horizon), in account id order."""
+        return self.archive.verdicts()
 
     # ---- results (as of the last re-scoring; call flush() first for what arrived since) ---------
     def verdicts(self) -> list[AccountVerdict]:

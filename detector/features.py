@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,16 +95,9 @@ def _distinct(state: AccountState, kind: str) -> np.ndarray:
 
 def new_models(state: AccountState) -> dict[int, float]:
     """Models first seen after the warm-up: model id -> the time it was first used by anyone."""
-    if not state.model_first:
-        return {}
-    _acct, model, first = state.pairs(state.model_first, MODEL_BITS)
-    start = np.nanmin(state.col("first_ts")) if state.size else 0.0
-    out: dict[int, float] = {}
-    for m in np.unique(model).tolist():
-        t = float(first[model == m].min())
-        if t > start + NEW_MODEL_WARMUP_HOURS * HOUR:
-            out[m] = t
-    return out
+    start = state.first_seen if math.isfinite(state.first_seen) else 0.0
+    first = state.model_first_seen
+    return {m: first[m] for m in sorted(first) if first[m] > start + NEW_MODEL_WARMUP_HOURS * HOUR}
 
 
 def release_hour(state: AccountState) -> int | None:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from distillguard.detector.retention import MIN_RETENTION_HOURS, RETENTION_HOURS, check_retention
+from distillguard.detector.state import DEDUP_HORIZON_HOURS
 
 # protected_namespaces: the field model_path is ours, not a pydantic "model_" method (pydantic < 2.10 warned).
 ENV_CONFIG = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", protected_namespaces=())
@@ -23,6 +26,19 @@ class Settings(BaseSettings):
 
     model_path: str | None = Field(None, description="Model artifact; default: the one shipped in the package.")
     window_minutes: float = Field(15.0, gt=0, description="Re-score every this many minutes of event time.")
+    retention_hours: float = Field(
+        RETENTION_HOURS,
+        ge=0,
+        description="Accounts idle this many hours of event time leave memory for the archive, and come back as they "
+        f"left when they send again (0: every account stays; else at least {MIN_RETENTION_HOURS:g}).",
+    )
+
+    @field_validator("retention_hours")
+    @classmethod
+    def _retention_comes_back_exactly(cls, hours: float) -> float:
+        check_retention(hours or None, DEDUP_HORIZON_HOURS)
+        return hours
+
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log JSON lines instead of console format.")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import partial
@@ -73,7 +73,8 @@ INFRA_CACHE = 1 << 17
 FORGET_SINGLE_TEMPLATE_HOURS = 48
 # 2: event ids as digests; 3: skeletons used once are forgotten (templates_seen, top_template and the skeletons due
 # to be forgotten are kept). Versions 1 and 2 are still read.
-SNAPSHOT_VERSION = 3
+SNAPSHOT_VERSION = 4
+DEDUP_HORIZON_HOURS = 24.0  # event ids are remembered this long (duplicates within it are ignored)
 CLOCK_EVERY = 4096  # the wall clock is read once per this many time-rule checks (a power of two)
 
 # Accumulated per account: name -> dtype. Sums over requests unless noted.
@@ -172,7 +173,7 @@ class Rejected:
 class AccountState:
     """Accumulators for every account seen, plus the interning tables and the dedup window."""
 
-    dedup_horizon_hours: float = 24.0
+    dedup_horizon_hours: float = DEDUP_HORIZON_HOURS
     max_future_minutes: float = 60.0
     timeline_hours: float = TIMELINE_HOURS
     ids: dict[str, int] = field(default_factory=dict)
@@ -208,6 +209,10 @@ class AccountState:
     retired_hours: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     retired_after_release: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     retired_below: int = -(2**62)  # epoch hours below this have been folded
+    # The first event time of any account, and each model's first use by anyone: kept here, so that accounts leaving
+    # the state (see remove) change neither the warm-up nor any model's release.
+    first_seen: float = math.inf
+    model_first_seen: dict[int, float] = field(default_factory=dict)  # model id -> event time
     samples: dict[int, list[str]] = field(default_factory=dict)
     watermark: float = -math.inf
     stats: dict[str, int] = field(default_factory=lambda: dict(events=0, duplicates=0, late=0, rejected=0))
@@ -462,6 +467,7 @@ class AccountState:
         head = np.ones(len(mk), dtype=bool)
         head[1:] = mk[1:] != mk[:-1]
         self.model_first.minimum(mk[head], mts[head])
+        self._first_seen(float(ts.min()), ((m, float(ts[model == m].min())) for m in np.unique(model).tolist()))
         self.timeline.add((acct << HOUR_BITS) | (ts // HOUR).astype(np.int64))
         if b.template_account:
             ta = np.asarray(b.template_account, dtype=np.int64)
@@ -479,6 +485,15 @@ class AccountState:
             self.samples.setdefault(a, []).extend(new)
         b.clear()
         self._evict_seen()
+
+    def _first_seen(self, ts: float, model_times: Iterable[tuple[int, float]]) -> None:
+        """Lower the first event time and each model's first use to what ``ts`` and ``model_times`` say."""
+        if ts < self.first_seen:  # NaN (an account without events) never is
+            self.first_seen = ts
+        first = self.model_first_seen
+        for m, t in model_times:
+            if t < first.get(m, math.inf):
+                first[m] = t
 
     def timeline_cutoff(self) -> int | None:
         """The epoch hour below which the timeline is due to be folded, or None while nothing new is due."""
@@ -523,6 +538,41 @@ class AccountState:
             held = set(np.unique(keys & ((1 << VALUE_BITS) - 1)).tolist())
             self.template_text = {k: text for k, text in self.template_text.items() if k in held}
         self.template_singles = np.sort(keys[counts == 1])
+
+    def remove(self, gone: np.ndarray) -> np.ndarray:
+        """Take the accounts ``gone`` (ids) out of the state, with everything held about them (export their summaries
+        first to keep them). The others keep their order and are renumbered; returns each old id's new one (-1 where
+        removed). Interned values, the de-duplication window and the first-use times stay."""
+        self.fold()
+        n = self.size
+        keep = np.ones(n, dtype=bool)
+        keep[gone] = False
+        new_id = np.where(keep, np.cumsum(keep) - 1, -1)
+        self.names = [name for name, kept in zip(self.names, keep.tolist(), strict=True) if kept]
+        self.ids = {name: i for i, name in enumerate(self.names)}
+        self.acc = {k: arr[:n][keep] for k, arr in self.acc.items()}
+        for name in ("flags", "hours", "top_template", "templates_seen", "retired_hours", "retired_after_release"):
+            setattr(self, name, getattr(self, name)[:n][keep])
+
+        def renumbered(keys: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
+            held = keep[keys >> shift]
+            return held, (new_id[keys[held] >> shift] << shift) | (keys[held] & ((1 << shift) - 1))
+
+        for store, shift in [*((s, VALUE_BITS) for s in self.links.values()), *self._shifted_stores()]:
+            keys, values = store.arrays()
+            held, moved = renumbered(keys, shift)
+            store.replace(moved, values[held])
+        _, self.template_singles = renumbered(self.template_singles, VALUE_BITS)
+        self.samples = {int(new_id[a]): texts for a, texts in self.samples.items() if keep[a]}
+        self._dirty = {int(new_id[a]) for a in self._dirty if keep[a]}
+        skeletons = set(np.unique(self.templates.arrays()[0] & ((1 << VALUE_BITS) - 1)).tolist())
+        self.template_text = {k: text for k, text in self.template_text.items() if k in skeletons}
+        self._changed()
+        return new_id
+
+    def _shifted_stores(self) -> list[tuple[Store, int]]:
+        """The stores other than the indicators', with the key bits below their account."""
+        return [(getattr(self, name), shift) for name, shift in _STORES.items()]
 
     def _changed(self) -> None:
         self._pairs_cache.clear()
@@ -592,6 +642,7 @@ class AccountState:
             "timeline": [list(self.timeline.keys()), list(self.timeline.values())],
             "timeline_hours": self.timeline_hours,
             "retired": [self.retired_hours[:n].tobytes(), self.retired_after_release[:n].tobytes(), self.retired_below],
+            "first_seen": [self.first_seen if math.isfinite(self.first_seen) else None, self.model_first_seen],
             "samples": [list(self.samples.keys()), list(self.samples.values())],
             "watermark": self.watermark if math.isfinite(self.watermark) else None,
             "stats": self.stats,
@@ -603,7 +654,7 @@ class AccountState:
     def restore(cls, data: bytes) -> AccountState:
         """Rebuild a state from :meth:`snapshot` bytes."""
         doc = msgspec.msgpack.decode(data)
-        if doc.get("v") not in (1, 2, SNAPSHOT_VERSION):
+        if doc.get("v") not in (1, 2, 3, SNAPSHOT_VERSION):
             raise ValueError(f"unsupported state snapshot version {doc.get('v')!r}")
         st = cls(dedup_horizon_hours=doc["dedup_horizon_hours"], max_future_minutes=doc["max_future_minutes"])
         st.names = doc["names"]
@@ -640,6 +691,13 @@ class AccountState:
             st.top_template = np.zeros(n, dtype=np.int64)
             st._recount_top_templates()
             st.templates_seen = np.bincount(st.pairs(st.templates, VALUE_BITS)[0], minlength=n).astype(np.int64)
+        if "first_seen" in doc:
+            first, st.model_first_seen = doc["first_seen"]
+            st.first_seen = math.inf if first is None else first
+        else:  # before accounts could leave, the stores held every first use
+            st._first_seen(float(np.nanmin(st.col("first_ts"))) if n else math.inf, ())
+            _, model, at = st.pairs(st.model_first, MODEL_BITS)
+            st._first_seen(math.inf, zip(model.tolist(), at.tolist(), strict=True))
         st.watermark = -math.inf if doc["watermark"] is None else doc["watermark"]
         st.stats = doc["stats"]
         if doc["v"] == 1:  # event ids per hour, before they were kept as digests
@@ -735,6 +793,7 @@ class AccountState:
                     keys.append((name, k))
             if s.samples:
                 self.samples[a] = list(s.samples)
+            self._first_seen(s.acc[_FIRST_TS], ((self._intern("model", m), t) for m, t in s.model_first.items()))
             owned[a] = keys
         for name, gone in stale.items():
             self._store(name).discard(np.asarray(gone, dtype=np.int64))
@@ -783,7 +842,19 @@ class AccountSummary(msgspec.Struct, kw_only=True, array_like=True):
     templates_seen: int = -1  # distinct skeletons the account ever used (-1: as above)
 
 
+_FIRST_TS = list(_ACC).index("first_ts")
 _STORES = {"templates": VALUE_BITS, "model_first": MODEL_BITS, "model_count": MODEL_BITS, "timeline": HOUR_BITS}
+
+
+def key_shift(store_name: str) -> int:
+    """The key bits below the account in a store named as :meth:`AccountState.absorb_summaries` records it."""
+    return VALUE_BITS if store_name.startswith("links:") else _STORES[store_name]
+
+
+def renumbered_key(store_name: str, key: int, new_id: list[int]) -> int:
+    """A key of the store ``store_name`` with its account renumbered (``new_id``: see :meth:`AccountState.remove`)."""
+    shift = key_shift(store_name)
+    return (new_id[key >> shift] << shift) | (key & ((1 << shift) - 1))
 
 
 def _by_account(store: Store, shift: int, wanted: np.ndarray) -> dict[int, list[tuple[int, Any]]]:

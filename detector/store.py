@@ -56,10 +56,16 @@ class Store(Generic[V]):
     """``key -> number`` (int64 counts, or float64 values such as first-seen times)."""
 
     def __init__(self, dtype: type = np.int64, keys: Sequence[int] = (), values: Sequence[float] = ()) -> None:
-        self._keys = np.asarray(keys, dtype=np.int64)
-        self._vals: np.ndarray = np.asarray(values, dtype=dtype)
-        if self._keys.shape != self._vals.shape or len(np.unique(self._keys)) != len(self._keys):
+        self._load(np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=dtype))
+
+    def replace(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """Hold exactly the distinct ``keys`` with their ``values``, in the order given, and nothing else."""
+        self._load(np.array(keys, dtype=np.int64), np.array(values, dtype=self._vals.dtype))
+
+    def _load(self, keys: np.ndarray, values: np.ndarray) -> None:
+        if keys.shape != values.shape or len(np.unique(keys)) != len(keys):
             raise ValueError("a store needs as many values as keys, and distinct keys")
+        self._keys, self._vals = keys, values
         self._n = self._n_before = len(self._keys)
         self._large = _SortedIndex(self._keys, np.arange(self._n))
         self._recent = _SortedIndex(self._keys[:0], np.arange(0))  # keys added since the last merge

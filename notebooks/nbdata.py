@@ -115,7 +115,7 @@ def load_day(scenario: str = "standard") -> Day:
     if os.environ.get("DG_NB_VERDICTS"):
         verdicts, clusters = load_verdicts(os.environ["DG_NB_VERDICTS"], os.environ.get("DG_NB_CLUSTERS"))
     else:
-        verdicts, clusters = det.verdicts(), det.clusters()
+        verdicts, clusters = det.verdicts() + det.archived_verdicts(), det.clusters()
     return Day(events_path, labels, manifest, det, verdicts, clusters)
 
 

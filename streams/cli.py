@@ -174,6 +174,7 @@ def worker(
         state_dir=state_dir,
         window_minutes=core.window_minutes,
         policy=policy,
+        retention_hours=core.retention_hours or None,
     )
     if align_max_wait is not None:
         opts.align_max_wait = align_max_wait

@@ -25,6 +25,7 @@ from distillguard.detector.logs import get_logger
 from distillguard.detector.model import DetectionModel
 from distillguard.detector.policy import Policy, load_policy
 from distillguard.detector.records import Change, ClusterVerdict, dissolved_cluster
+from distillguard.detector.retention import RETENTION_HOURS
 from distillguard.detector.state import AccountSummary
 from distillguard.streams import metrics
 from distillguard.streams.align import PartitionAligner
@@ -61,6 +62,7 @@ class WorkerOptions:
     state_dir: Path = Path(".distillguard/state")
     window_minutes: float = 15.0  # the core's WINDOW_MINUTES: re-score every this many minutes of event time
     policy: Policy | None = None  # the response policy (None: POLICY_PATH, else the shipped one)
+    retention_hours: float | None = RETENTION_HOURS  # idle accounts leave memory after this (None: never)
 
 
 def consumer_timeouts() -> dict[str, int]:
@@ -103,7 +105,7 @@ class StreamWorker:
         self.store = SnapshotStore(options.state_dir)
         self.policy = options.policy if options.policy is not None else load_policy(settings.policy_path)
         self.shadow = self.policy.shadow if settings.enforcement_shadow is None else settings.enforcement_shadow
-        self.detector = Detector(model, policy=self.policy, window_minutes=options.window_minutes)
+        self.detector = self._new_detector()
         self.assigned: list[int] = []
         self.offsets: dict[int, int] = {}  # partition -> next offset to process
         self.fetched: dict[int, int] = {}  # partition -> next offset expected from the consumer (held included)
@@ -225,10 +227,11 @@ class StreamWorker:
         snap = self.store.load(topic, partitions)
         if snap is not None:
             self.detector = Detector.restore(snap.detector, self.model, self.policy)
+            self.detector.set_retention(self.o.retention_hours)  # the setting in force, not the snapshot's
             self.offsets = dict(snap.offsets)
             self.owned = set(snap.owned)
         else:
-            self.detector = Detector(self.model, policy=self.policy, window_minutes=self.o.window_minutes)
+            self.detector = self._new_detector()
             self.offsets, self.owned = {}, set()
         for p in partitions:
             tp = TopicPartition(topic, p)
@@ -250,6 +253,12 @@ class StreamWorker:
         )
         if self._shared():
             await self._publish_summaries(changed_only=False)
+
+    def _new_detector(self) -> Detector:
+        o = self.o
+        return Detector(
+            self.model, policy=self.policy, window_minutes=o.window_minutes, retention_hours=o.retention_hours
+        )
 
     def _shared(self) -> bool:
         """Whether other workers hold partitions of the input (then summaries must be exchanged)."""

@@ -233,6 +233,7 @@ _.__dir__
 # ---- pydantic validators (run by model_validate)
 _._check  # Policy: the rules no policy file may break
 _._path_compiles  # ingest mapping files (detector/ingest/mapping.py): FieldRule and MappingSpec
+_._retention_comes_back_exactly  # Settings: a pydantic field validator
 _._known_time
 _._one_source_one_transform
 _._event_fields

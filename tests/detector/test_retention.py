@@ -1,0 +1,164 @@
+"""Idle accounts leave memory for the archive and come back exactly as they left (detector/retention.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import pytest
+
+from distillguard.detector.detector import Detector
+from distillguard.detector.events import Event
+from distillguard.detector.features import release_hour
+from distillguard.detector.retention import MIN_RETENTION_HOURS, RetentionError
+from distillguard.detector.state import AccountSummary
+
+from .factory import ev
+
+DAY = 24 * 60.0  # minutes
+RETENTION_HOURS = MIN_RETENTION_HOURS
+PROMPTS = [
+    "Explain step by step how a heat pump moves heat from a cold room to a warm one, with the physics.",
+    "Write a short story about a lighthouse keeper who finds a message in a bottle, in five paragraphs.",
+    "List the causes of the French revolution and rank them by importance, with one sentence each.",
+]
+
+
+def _visit(account: str, day: float, n: int = 12, **fields) -> list[Event]:
+    """``n`` requests of ``account`` spread over an hour of ``day``, with repeated and one-off prompts."""
+    return [
+        ev(
+            account,
+            day * DAY + 5 * i,
+            prompt=PROMPTS[i % 2] if i < n - 1 else PROMPTS[2],
+            model="frontier-4" if day < 3 else "frontier-5",
+            user_agent="app/2.1",
+            tls_fingerprint="ja3-app",
+            **fields,
+        )
+        for i in range(n)
+    ]
+
+
+def _clock(days: float) -> list[Event]:
+    """An always-busy account (one request an hour) that moves event time on."""
+    return [ev("clock", h * 60.0, ip="198.51.100.99", api_key_id="key-clock") for h in range(int(days * 24))]
+
+
+def _run(events: list[Event], retention_hours: float | None) -> Detector:
+    det = Detector(retention_hours=retention_hours)
+    det.process(sorted(events, key=lambda e: e.ts))
+    det.flush()
+    return det
+
+
+def _summary(det: Detector, account: str) -> bytes:
+    (s,) = det.state.export_summaries([det.state.ids[account]])
+    return msgspec.msgpack.encode(s)  # compared as bytes: NaN (no creation time) equals itself
+
+
+def _row(det: Detector, account: str) -> np.ndarray:
+    f = det.features()
+    return f.matrix[f.account_ids.index(account)]
+
+
+def test_an_account_idle_past_the_horizon_leaves_memory_and_its_last_verdict_stands() -> None:
+    events = _visit("idle", 0.2) + _visit("regular", 0.2) + _visit("regular", 6) + _clock(7)
+    det = _run(events, RETENTION_HOURS)
+    assert "idle" not in det.state.ids and "regular" in det.state.ids
+    assert det.stats["archived"] == 1 and det.stats["accounts"] == 2
+    (verdict,) = det.archived_verdicts()
+    assert verdict.account_id == "idle" and verdict.n_requests == 12
+    assert {v.account_id for v in det.verdicts()} == {"regular", "clock"}
+    kept = _run(events, None)  # never evicting: every account stays
+    assert kept.stats["accounts"] == 3 and kept.archived_verdicts() == []
+
+
+def test_a_returning_account_comes_back_exactly_as_if_it_had_never_left() -> None:
+    events = _visit("idle", 0.2) + _visit("regular", 0.2) + _visit("regular", 6) + _clock(8) + _visit("idle", 7.5, n=3)
+    assert _run(events[:-3], RETENTION_HOURS).stats["archived"] == 1  # it left...
+    evicting, kept = _run(events, RETENTION_HOURS), _run(events, None)
+    assert evicting.stats["archived"] == 0  # ...and came back
+    assert _summary(evicting, "idle") == _summary(kept, "idle")
+    np.testing.assert_array_equal(_row(evicting, "idle"), _row(kept, "idle"))
+    back = {v.account_id: v for v in evicting.verdicts()}["idle"]
+    never = {v.account_id: v for v in kept.verdicts()}["idle"]
+    assert (back.score, back.flagged, back.n_requests, back.first_seen) == (
+        never.score,
+        never.flagged,
+        never.n_requests,
+        never.first_seen,
+    )
+
+
+def test_a_linked_account_leaves_only_with_its_whole_cluster() -> None:
+    card = {"payment_fingerprint": "card-shared"}  # one card: the accounts are one cluster
+    together = _visit("early", 0.2, **card) + _visit("late", 0.2, **card)
+    late_again = _visit("late", 2.5, **card) + _visit("late", 5, **card)  # never idle for the horizon
+    stays = _run([*together, *late_again, *_clock(7)], RETENTION_HOURS)
+    assert {"early", "late"} <= set(stays.state.ids) and stays.stats["archived"] == 0
+    leaves = _run([*together, *_clock(7)], RETENTION_HOURS)
+    assert not {"early", "late"} & set(leaves.state.ids) and leaves.stats["archived"] == 2
+
+
+def test_the_archive_is_in_the_snapshot_and_a_restored_detector_brings_accounts_back() -> None:
+    first = _visit("idle", 0.2) + _clock(6)
+    det = Detector(retention_hours=RETENTION_HOURS)
+    det.process(first)
+    det.flush()
+    assert det.stats["archived"] == 1
+    restored = Detector.restore(det.snapshot())
+    assert restored.retention == det.retention and restored.stats["archived"] == 1
+    later = [e for e in _clock(7) if e.ts > first[-1].ts] + _visit("idle", 6.5, n=2)
+    restored.process(sorted(later, key=lambda e: e.ts))
+    restored.flush()
+    assert restored.stats["archived"] == 0
+    (s,) = restored.state.export_summaries([restored.state.ids["idle"]])
+    assert isinstance(s, AccountSummary) and s.acc[0] == 14  # 12 requests before it left, 2 after
+
+
+def test_the_first_users_of_a_model_leaving_changes_neither_its_release_nor_the_warm_up() -> None:
+    early = [ev("first", 0.1 * DAY + i, model="frontier-4") for i in range(3)]  # the first account ever seen
+    adopter = [ev("adopter", 1.0 * DAY + i, model="frontier-5") for i in range(3)]  # the new model's first user
+    later = [ev("later", 6.0 * DAY + i, model="frontier-5") for i in range(3)]
+    events = early + adopter + later + [e for e in _clock(7) if e.ts > early[-1].ts]
+    evicting, kept = _run(events, RETENTION_HOURS), _run(events, None)
+    assert not {"first", "adopter"} & set(evicting.state.ids)
+    assert release_hour(evicting.state) == release_hour(kept.state) == int(adopter[0].ts.timestamp() // 3600)
+    np.testing.assert_array_equal(_row(evicting, "later"), _row(kept, "later"))
+
+
+@pytest.mark.parametrize("hours", [24.0, MIN_RETENTION_HOURS - 1, float("nan")])
+def test_a_horizon_within_the_detector_windows_is_refused(hours: float) -> None:
+    with pytest.raises(RetentionError, match="retention_hours must be at least 96"):
+        Detector(retention_hours=hours)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    exe = str(Path(sys.executable).with_name("distillguard"))
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_detect_writes_the_last_verdict_of_accounts_that_left_and_says_how_many(tmp_path: Path) -> None:
+    events = sorted(_visit("idle", 0.2) + _visit("regular", 6) + _clock(7), key=lambda e: e.ts)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(msgspec.json.encode(e) + b"\n" for e in events))
+    r = _cli("detect", str(path), "--out", str(tmp_path / "v.jsonl"), "--retention-hours", "96")
+    assert r.returncode == 0, r.stderr
+    assert "3 accounts (1 idle past the retention horizon)" in r.stderr
+    written = [json.loads(line)["account_id"] for line in (tmp_path / "v.jsonl").read_text().splitlines()]
+    assert sorted(written) == ["clock", "idle", "regular"]
+    r = _cli("detect", str(path), "--out", str(tmp_path / "all.jsonl"), "--retention-hours", "0")
+    assert r.returncode == 0 and "idle past" not in r.stderr
+
+
+def test_detect_refuses_a_retention_horizon_too_short_to_come_back_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(msgspec.json.encode(_clock(0.1)[0]) + b"\n")
+    r = _cli("detect", str(path), "--out", str(tmp_path / "v.jsonl"), "--retention-hours", "24")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "--retention-hours: retention_hours must be at least 96" in r.stderr
