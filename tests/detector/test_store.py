@@ -125,7 +125,7 @@ def test_seen_ids_merge_into_the_sorted_arrays_without_losing_any(monkeypatch: p
 
 A_BATCH = 1 << 16  # ids merged into the sorted arrays at once (dedup.SEAL_EVERY, written out)
 EPOCH_HOUR = 490_000  # late 2025
-BYTES_PER_ID = 16  # the module promises about 12: an 8-byte digest and a 4-byte hour; a recent id in a dict costs 80+
+BYTES_PER_ID = 16  # the module promises about 12 (8-byte digest, 4-byte hour); in the dict an id costs about 75
 
 
 def test_a_full_batch_of_ids_is_held_in_about_12_bytes_each() -> None:
