@@ -70,10 +70,40 @@ def test_rows_scored_differently_are_in_different_cells() -> None:
     assert len(first) > 50  # and the rows do spread over many cells
 
 
-def test_missing_values_have_their_own_cell_and_bad_shapes_are_refused() -> None:
-    assert CELLS.of(np.array([[np.nan, 0.0, 0.0, 0.0]]))[0, 0] == MISSING
+def test_a_missing_value_is_in_a_cell_no_finite_value_is_in() -> None:
+    for j, cuts in enumerate(CELLS.thresholds):
+        between = (cuts[1:] + cuts[:-1]) / 2
+        values = np.concatenate([[-np.inf, cuts[0] - 1.0], cuts, between, [cuts[-1] + 1.0, np.inf]])
+        rows = np.zeros((len(values) + 1, N_INPUTS))
+        rows[:, j] = [*values, np.nan]
+        cells = CELLS.of(rows)[:, j]
+        assert cells[-1] == MISSING
+        assert sorted(set(cells[:-1])) == list(range(len(cuts) + 1))  # the finite values fill the cells 0..n
+        assert MISSING not in cells[:-1]
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (2, 5), (4,), (2, 4, 1)])
+def test_inputs_of_another_shape_are_refused(shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="rows of 4 inputs"):
-        CELLS.of(np.zeros((2, 3)))
+        CELLS.of(np.zeros(shape))
+
+
+WIDE = 300  # inputs: more than the small integers CPython caches (up to 256), so widths are compared by value
+USED = 7  # the only input the wide ensemble splits on
+
+
+def test_an_input_the_ensemble_never_splits_on_keeps_every_finite_value_in_one_cell() -> None:
+    rng = np.random.default_rng(3)
+    X = np.zeros((400, WIDE))
+    X[:, USED] = rng.normal(size=400)
+    cells = SplitCells(HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(X, X[:, USED] > 0.3))
+    unused = np.arange(WIDE) != USED
+    probe = np.tile(X[:50], (5, 1))
+    for k, value in enumerate([-1e6, -1.0, 0.0, 1.0, 1e6]):  # both sides of any threshold a leaf could hold
+        probe[50 * k : 50 * (k + 1), unused] = value
+    found = cells.of(probe)
+    assert (found[:, unused] == 0).all()  # a row whose unused inputs moved is not scored again
+    assert len(np.unique(found[:, USED])) > 1  # while the used input does move rows
 
 
 def test_categorical_splits_are_refused() -> None:
@@ -85,15 +115,31 @@ def test_categorical_splits_are_refused() -> None:
         SplitCells(est)
 
 
-@pytest.mark.parametrize("max_features", [1.0, 0.5])
-def test_isolation_scores_equal_scikit_learns_to_the_bit(max_features: float) -> None:
+@pytest.mark.parametrize(
+    ("n_features", "max_features", "max_samples"),
+    [(6, 1.0, "auto"), (6, 0.5, "auto"), (6, 1.0, 1), (WIDE, 1.0, "auto")],
+)
+def test_isolation_scores_equal_scikit_learns_to_the_bit(
+    n_features: int, max_features: float, max_samples: int | str
+) -> None:
+    # max_samples=1: trees of one sample, whose path lengths and normaliser are 0 (scored -0.5 by convention)
     rng = np.random.default_rng(2)
-    X = rng.normal(size=(500, 6))
-    forest = IsolationForest(n_estimators=30, max_features=max_features, random_state=0).fit(X)
-    probe = np.vstack([rng.normal(size=(200, 6)) * 4, np.full((1, 6), np.nan), np.full((1, 6), 1e30)])
+    X = rng.normal(size=(500, n_features))
+    forest = IsolationForest(n_estimators=30, max_features=max_features, max_samples=max_samples, random_state=0)
+    forest.fit(X)
+    probe = np.vstack(
+        [rng.normal(size=(200, n_features)) * 4, np.full((1, n_features), np.nan), np.full((1, n_features), 1e30)]
+    )
     assert np.array_equal(isolation_scores(forest, probe), forest.score_samples(probe))
+    for k in range(1, 5):  # few rows: as many as the features each tree saw (3 of 6) among them
+        assert np.array_equal(isolation_scores(forest, probe[:k]), forest.score_samples(probe[:k]))
+
+
+@pytest.mark.parametrize("shape", [(2, 5), (2, 7), (6,), (2, 6, 1)])
+def test_isolation_refuses_rows_of_another_shape(shape: tuple[int, ...]) -> None:
+    forest = IsolationForest(n_estimators=5, random_state=0).fit(np.random.default_rng(4).normal(size=(100, 6)))
     with pytest.raises(ValueError, match="rows of 6 features"):
-        isolation_scores(forest, X[:, :5])
+        isolation_scores(forest, np.zeros(shape))
 
 
 @SIMULATED_DAYS

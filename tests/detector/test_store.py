@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from unittest.mock import patch
 
 import msgspec
@@ -122,9 +123,38 @@ def test_seen_ids_merge_into_the_sorted_arrays_without_losing_any(monkeypatch: p
     assert [digest(e) in window for e in ids] == [i >= 30 for i in range(50)]
 
 
-def test_a_window_needs_an_hour_per_digest() -> None:
+A_BATCH = 1 << 16  # ids merged into the sorted arrays at once (dedup.SEAL_EVERY, written out)
+EPOCH_HOUR = 490_000  # late 2025
+BYTES_PER_ID = 16  # the module promises about 12 (8-byte digest, 4-byte hour); in the dict an id costs about 75
+
+
+def test_a_full_batch_of_ids_is_held_in_about_12_bytes_each() -> None:
+    ids = np.random.default_rng(5).integers(-(2**63), 2**63 - 1, A_BATCH, dtype=np.int64)
+    tracing = tracemalloc.is_tracing()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    window = SeenIds()
+    for d in ids.tolist():  # new int objects, as digest() makes, held only by the window
+        window.add(d, EPOCH_HOUR)
+    used = tracemalloc.get_traced_memory()[0] - before
+    if not tracing:
+        tracemalloc.stop()
+    assert len(window) == A_BATCH
+    assert used <= BYTES_PER_ID * A_BATCH
+
+
+@pytest.mark.parametrize(("n_digests", "n_hours"), [(2, 3), (3, 2)])
+def test_a_window_needs_an_hour_per_digest(n_digests: int, n_hours: int) -> None:
     with pytest.raises(ValueError, match="one event hour per digest"):
-        SeenIds(np.zeros(2, dtype=np.int64), np.zeros(3, dtype=np.int32))
+        SeenIds(np.zeros(n_digests, dtype=np.int64), np.zeros(n_hours, dtype=np.int32))
+
+
+def test_a_large_window_holds_none_of_the_digests_beyond_or_between_its_own() -> None:
+    # more digests than the small integers CPython caches (up to 256), so positions are compared by value
+    held = np.arange(0, 3000, 3, dtype=np.int64)
+    window = SeenIds(held[::-1], np.zeros(len(held), dtype=np.int32))
+    assert all(int(d) in window for d in held)
+    assert [d in window for d in (-1, 1, 2999, 3000, 2**62)] == [False] * 5
 
 
 def test_digests_are_stable_across_processes() -> None:
