@@ -3,7 +3,7 @@
 scikit-learn scores a sample with each tree through joblib (``Parallel`` and a lock per tree), which costs more
 than the trees themselves for the few hundred accounts a re-scoring changes: about 10 ms against 4 ms for 380 rows.
 :func:`isolation_scores` walks the same trees with the same float32 inputs and adds the same path lengths in the
-same order, so its result equals ``forest.score_samples(X)`` to the bit (``tests/detector/test_isolation.py``
+same order, so its result equals ``forest.score_samples(X)`` to the bit (``tests/detector/test_scoring.py``
 checks it, so a scikit-learn upgrade that changes the forest's internals fails there, not in the verdicts).
 """
 
