@@ -10,6 +10,11 @@ back every day) fed to one :class:`Detector` in a pinned subprocess, a day at a 
 event of each day and the process's RSS at the end of each day. A detector whose cost follows active accounts
 spends the same per event on day 30 as on day 1 and holds the same memory from day 7 on.
 
+Churn: the same stream with every account a new one each day (its id gets the day's number), the worst case for
+memory: nobody comes back, so without retention the detector would hold every account of the month. With it,
+accounts idle for the retention horizon leave (detector/retention.py): the accounts held stop growing once the first
+day's have left (``CHURN_SETTLED_DAY``), and so should RSS.
+
 Workers: one simulated day (``BENCH_GROWTH_WORKERS_SCALE``, default 1) produced keyed by account to a topic of the
 embedded broker with as many partitions as the most workers, drained by 1, 2 and 4 ``distillguard worker`` processes
 of one consumer group (``BENCH_GROWTH_WORKERS``), each writing its verdicts to its own JSON Lines file: each worker's
@@ -17,11 +22,11 @@ peak RSS (sampled with psutil; the max and mean over workers), the workers' CPU 
 the union of the accounts they flagged against ``distillguard detect`` on the same file. Today each worker also
 absorbs every other worker's account summaries (for cross-partition linking), so per-worker memory is not expected
 to drop with more workers: the rows are there to measure it honestly. A worker of several partitions also holds
-messages for event-time alignment while the input outruns it (up to ``ALIGN_MAX_HELD`` a partition), which a worker
-of one partition does not: that buffer is part of the one-worker peak.
+messages for event-time alignment while the input outruns it (up to ``ALIGN_MAX_HELD`` over all its partitions), which
+a worker of one partition does not: that buffer is part of the one-worker peak.
 
 ``BENCH_GROWTH_SCALES`` / ``BENCH_GROWTH_DAYS`` / ``BENCH_GROWTH_WORKERS_SCALE`` shrink the run (a quick check:
-``0.25,0.5`` / ``2`` / ``0.1``). ``BENCH_GROWTH_PARTS`` (default ``accounts,days,workers``) runs only some parts; the
+``0.25,0.5`` / ``2`` / ``0.1``). ``BENCH_GROWTH_PARTS`` (default ``accounts,days,churn,workers``) runs only some parts; the
 others are taken from the committed ``bench/results/growth.json``, so ``BENCH_GROWTH_PARTS=workers python -m
 bench.run growth`` refreshes the worker rows alone.
 """
@@ -41,24 +46,28 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import psutil
 
 from bench.bench_detect import _run_pinned
 from bench.bench_stream import ONE_THREAD, Workers, _lines, drain_group, group_topics
 from distillguard.detector.records import verdict_from_json
+from distillguard.detector.retention import RETENTION_HOURS
 from distillguard.streams.broker import EmbeddedBroker
 
 SCALES = tuple(float(s) for s in os.environ.get("BENCH_GROWTH_SCALES", "1,4,16").split(","))
 DAYS = int(os.environ.get("BENCH_GROWTH_DAYS", "30"))
 DAYS_SCALE = 0.25  # population of the continuous stream (~1,100 accounts, ~70k events a day)
 REPORT_DAYS = (1, 7, 30)  # days compared in the summary (those the run has)
+# With churn, the first day's accounts have all left by this day (idle a retention horizon, looked for once a day).
+CHURN_SETTLED_DAY = int(RETENTION_HOURS // 24) + 2
 SEED = 5
 WORKERS = tuple(int(n) for n in os.environ.get("BENCH_GROWTH_WORKERS", "1,2,4").split(","))
 WORKERS_SCALE = float(os.environ.get("BENCH_GROWTH_WORKERS_SCALE", "1"))
 WORKERS_TIMEOUT = 1800.0  # seconds for a group of workers to score the day and go idle
 SETTLE_SECONDS = 3.0  # all idle again this long after: summaries exchanged late have been absorbed
 RSS_SAMPLE_SECONDS = 0.1  # how often each worker's RSS is read
-PARTS = ("accounts", "days", "workers")
+PARTS = ("accounts", "days", "churn", "workers")
 RUN_PARTS = tuple(os.environ.get("BENCH_GROWTH_PARTS", ",".join(PARTS)).split(","))
 RESULT = Path(__file__).resolve().parent / "results" / "growth.json"
 TARGETS = {
@@ -127,21 +136,28 @@ def _by_accounts(exe: str, workdir: Path) -> dict:
     }
 
 
-def _by_days(workdir: Path) -> dict:
-    exe = str(Path(sys.executable).with_name("distillguard"))
-    events = _simulate(exe, workdir / "days", DAYS_SCALE, DAYS)
-    proc = psutil.Popen(
-        [sys.executable, "-m", "bench.bench_growth", "days", str(events)],
-        env=os.environ | PINNED_ENV,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def _days_file(workdir: Path) -> Path:
+    """The continuous stream of :data:`DAYS` days (simulated once per run)."""
+    events = workdir / "days" / "events.jsonl.gz"
+    if not events.exists():
+        _simulate(str(Path(sys.executable).with_name("distillguard")), workdir / "days", DAYS_SCALE, DAYS)
+    return events
+
+
+def _day_rows(events: Path, *, churn: bool) -> list[dict]:
+    """Each day's row from the pinned child (see :func:`_days_child`)."""
+    cmd = [sys.executable, "-m", "bench.bench_growth", "churn" if churn else "days", str(events)]
+    proc = psutil.Popen(cmd, env=os.environ | PINNED_ENV, stdout=subprocess.PIPE, text=True)
     with contextlib.suppress(AttributeError, psutil.Error):
         proc.cpu_affinity([0])
     out, _ = proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"the days run failed (exit {proc.returncode})")
-    days = [json.loads(line) for line in out.splitlines() if line.strip()]
+        raise RuntimeError(f"the {'churn' if churn else 'days'} run failed (exit {proc.returncode})")
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def _by_days(workdir: Path) -> dict:
+    days = _day_rows(_days_file(workdir), churn=False)
     first, last = days[0], days[-1]
     return {
         "population_scale": DAYS_SCALE,
@@ -151,8 +167,24 @@ def _by_days(workdir: Path) -> dict:
     }
 
 
-def _days_child(events: str) -> None:
-    """Feed ``events`` to one Detector a UTC day at a time; print each day's cost and the RSS after it."""
+def _by_churn(workdir: Path) -> dict:
+    """The same stream with every account new each day (worst-case churn): accounts held and RSS per day."""
+    days = _day_rows(_days_file(workdir), churn=True)
+    last = days[-1]
+    settled = days[min(CHURN_SETTLED_DAY, len(days)) - 1]
+    return {
+        "population_scale": DAYS_SCALE,
+        "retention_hours": RETENTION_HOURS,
+        "days": [d for d in days if d["day"] in (1, 7, CHURN_SETTLED_DAY) or d is last],
+        "accounts_seen": sum(d["new_accounts"] for d in days),
+        "settled_day": settled["day"],
+        "rss_growth_after_settled_mb": round(last["rss_mb"] - settled["rss_mb"], 1),
+    }
+
+
+def _days_child(events: str, churn: bool) -> None:
+    """Feed ``events`` to one Detector a UTC day at a time; print each day's cost, the accounts it holds and the RSS
+    after it. With ``churn``, every account is a new one each day (its id gets the day's number)."""
     from distillguard.detector.detector import Detector
     from distillguard.detector.events import read_events
     from distillguard.detector.units import DAY
@@ -160,18 +192,24 @@ def _days_child(events: str) -> None:
     det, me = Detector(), psutil.Process()
     day: list = []
     index, current = 0, None  # the day being read: its number from 1, its UTC day
+    seen = 0
 
     def finish() -> None:
+        nonlocal seen
         t0 = time.process_time()
         det.process(day)
         spent = time.process_time() - t0
+        held = det.state.size
         row = {
             "day": index,
             "events": len(day),
-            "accounts_seen": det.state.size,
+            "accounts_seen": held + det.stats["archived"],
+            "new_accounts": held + det.stats["archived"] - seen,
+            "accounts_held": held,
             "us_per_event": round(spent / max(len(day), 1) * 1e6, 2),
             "rss_mb": round(me.memory_info().rss / 2**20, 1),
         }
+        seen = row["accounts_seen"]
         print(json.dumps(row), flush=True)
 
     for ev in read_events(events):
@@ -180,7 +218,7 @@ def _days_child(events: str) -> None:
             if day:
                 finish()
             day, index, current = [], index + 1, d
-        day.append(ev)
+        day.append(msgspec.structs.replace(ev, account_id=f"{ev.account_id}.d{index}") if churn else ev)
     if day:
         finish()
 
@@ -324,11 +362,13 @@ def run(workdir: Path) -> dict:
     exe = str(Path(sys.executable).with_name("distillguard"))
     accounts = _by_accounts(exe, workdir) if "accounts" in RUN_PARTS else previous.get("accounts")
     days = _by_days(workdir) if "days" in RUN_PARTS else previous.get("days")
+    churn = _by_churn(workdir) if "churn" in RUN_PARTS else previous.get("churn")
     workers = _by_workers(exe, workdir) if "workers" in RUN_PARTS else previous.get("workers")
     result = {
         "command": "python -m bench.run growth",
         "accounts": accounts,
         "days": days,
+        "churn": churn,
         "workers": workers,
         "targets": TARGETS,
         "meets_targets": _meets(accounts, days, workers),
@@ -346,5 +386,5 @@ def _measured_at(previous: dict, result: dict, now: str) -> dict[str, str | None
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["days"]:
-        _days_child(sys.argv[2])
+    if sys.argv[1:2] in (["days"], ["churn"]):
+        _days_child(sys.argv[2], churn=sys.argv[1] == "churn")

@@ -348,6 +348,30 @@ def _growth_workers(w: dict | None, t: dict) -> tuple[list[tuple[str, ...]], str
     )
 
 
+def _growth_churn(c: dict | None) -> tuple[list[tuple[str, ...]], str]:
+    """The churn rows (accounts new every day) and their sentence; none, and a note, when the part was not run."""
+    if not c:
+        return [], " Churn rows: not run (`BENCH_GROWTH_PARTS=churn`)."
+    last = c["days"][-1]
+    rows = [
+        (
+            f"churn: day {d['day']} of {last['day']}, every account new",
+            f"{d['events']:,}",
+            f"{d['accounts_held']:,} held of {d['accounts_seen']:,}",
+            f"{1e6 / d['us_per_event']:,.0f} (detector only)",
+            "-",
+            f"{d['rss_mb']:,.0f} MB after the day",
+        )
+        for d in c["days"]
+    ]
+    return rows, (
+        f" With every account new each day, accounts idle {c['retention_hours']:g} hours leave memory: on day "
+        f"{last['day']} the detector held {last['accounts_held']:,} of the {c['accounts_seen']:,} it had seen, and RSS "
+        f"grew {c['rss_growth_after_settled_mb']} MB from day {c['settled_day']} (when the first day's had left) to the "
+        "last."
+    )
+
+
 def render_growth(r: dict) -> str:
     """Cost growth: one row per account scale, one per reported day of the continuous stream, one per worker count,
     then the ratios."""
@@ -374,17 +398,18 @@ def render_growth(r: dict) -> str:
         for d in r["days"]["days"]
     ]
     acc, days, t = r["accounts"], r["days"], r["targets"]
+    churn_rows, churn = _growth_churn(r.get("churn"))
     worker_rows, workers = _growth_workers(r.get("workers"), t)
     table = _table(
         ("run", "events", "accounts", "events per CPU second (one core)", "CPU vs JSON parse", "peak RSS"),
-        rows + worker_rows,
+        rows + churn_rows + worker_rows,
     )
     return table + (
         f"\n\nMemory per further account: {acc['bytes_per_further_account']:,} bytes (target <= "
         f"{t['bytes_per_account_at_largest']:,}); per-event cost at the largest scale {acc['per_event_cost_largest_vs_smallest']}x "
         f"the smallest (target <= {t['per_event_cost_largest_vs_smallest']}x); on the last day "
         f"{days['per_event_cost_last_day_vs_first']}x the first (target <= {t['per_event_cost_last_day_vs_first']}x); RSS grew "
-        f"{days['rss_growth_from_day_7_mb']} MB from day 7 to the last day.{workers}"
+        f"{days['rss_growth_from_day_7_mb']} MB from day 7 to the last day.{churn}{workers}"
     )
 
 

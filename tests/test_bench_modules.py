@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from bench import bench_growth
 from bench.report import render_growth
 from bench.run import available
 from distillguard.detector.records import AccountVerdict, verdict_line
+from tests.detector.factory import ev
 
 
 @pytest.mark.parametrize("name", available())
@@ -22,8 +25,8 @@ def test_benchmark_module_imports_and_runs_a_workdir(name: str) -> None:
     assert list(inspect.signature(module.run).parameters) == ["workdir"]
 
 
-def _growth_result(workers: dict | None) -> dict:
-    """A small fake ``growth.json``: one account scale, one day, and the given worker part."""
+def _growth_result(workers: dict | None, churn: dict | None = None) -> dict:
+    """A small fake ``growth.json``: one account scale, one day, and the given churn and worker parts."""
     return {
         "accounts": {
             "rows": [
@@ -44,6 +47,7 @@ def _growth_result(workers: dict | None) -> dict:
             "per_event_cost_last_day_vs_first": 1.0,
             "rss_growth_from_day_7_mb": 0.0,
         },
+        "churn": churn,
         "workers": workers,
         "targets": bench_growth.TARGETS,
     }
@@ -118,7 +122,37 @@ def test_growth_parts_not_run_keep_when_they_were_measured(monkeypatch: pytest.M
     old = {"_meta": {"finished_at": "day 1"}}
     result = {"accounts": {"rows": []}, "days": {"days": []}, "workers": {"rows": []}}
     first = bench_growth._measured_at(old, result, "day 2")
-    assert first == {"accounts": "day 1", "days": "day 1", "workers": "day 2"}
+    assert first == {"accounts": "day 1", "days": "day 1", "churn": None, "workers": "day 2"}
     again = bench_growth._measured_at({"measured_at": first, "_meta": {"finished_at": "day 2"}}, result, "day 3")
-    assert again == {"accounts": "day 1", "days": "day 1", "workers": "day 3"}
+    assert again == {"accounts": "day 1", "days": "day 1", "churn": None, "workers": "day 3"}
     assert bench_growth._measured_at(old, result | {"days": None}, "day 2")["days"] is None
+
+
+def test_growth_renders_the_churn_rows_and_what_retention_held() -> None:
+    day = {"events": 500, "us_per_event": 100.0}
+    churn = {
+        "retention_hours": 336.0,
+        "days": [
+            {**day, "day": 1, "accounts_held": 30, "accounts_seen": 30, "rss_mb": 210.0},
+            {**day, "day": 16, "accounts_held": 450, "accounts_seen": 480, "rss_mb": 260.0},
+            {**day, "day": 30, "accounts_held": 450, "accounts_seen": 900, "rss_mb": 262.5},
+        ],
+        "accounts_seen": 900,
+        "settled_day": 16,
+        "rss_growth_after_settled_mb": 2.5,
+    }
+    text = render_growth(_growth_result(None, churn))
+    assert "| churn: day 30 of 30, every account new | 500 | 450 held of 900 |" in text
+    assert "on day 30 the detector held 450 of the 900 it had seen, and RSS grew 2.5 MB from day 16" in text
+    assert "Churn rows: not run" in render_growth(_growth_result(None))
+
+
+def test_the_churn_stream_makes_every_account_new_each_day(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    events = [ev(f"acct-{a}", day * 24 * 60.0 + a) for day in range(3) for a in range(2)]
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"".join(msgspec.json.encode(e) + b"\n" for e in events))
+    for churn, new in ((True, [2, 2, 2]), (False, [2, 0, 0])):
+        bench_growth._days_child(str(path), churn)
+        rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [r["new_accounts"] for r in rows] == new
+        assert [r["accounts_seen"] for r in rows] == [sum(new[: i + 1]) for i in range(3)]
