@@ -10,7 +10,8 @@ back every day) fed to one :class:`Detector` in a pinned subprocess, a day at a 
 event of each day and the process's RSS at the end of each day. A detector whose cost follows active accounts
 spends the same per event on day 30 as on day 1 and holds the same memory from day 7 on.
 
-Churn: the same stream with every account a new one each day (its id gets the day's number), the worst case for
+Churn: the same stream with every account a new one each day (its own id, key, card, client build, creation time
+and /24: :func:`_churned`), the worst case for
 memory: nobody comes back, so without retention the detector would hold every account of the month. With it,
 accounts idle for the retention horizon leave (detector/retention.py): the accounts held stop growing once the first
 day's have left (``CHURN_SETTLED_DAY``), and so should RSS.
@@ -43,7 +44,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -51,6 +52,7 @@ import psutil
 
 from bench.bench_detect import _run_pinned
 from bench.bench_stream import ONE_THREAD, Workers, _lines, drain_group, group_topics
+from distillguard.detector.events import Event
 from distillguard.detector.records import verdict_from_json
 from distillguard.detector.retention import RETENTION_HOURS
 from distillguard.streams.broker import EmbeddedBroker
@@ -184,7 +186,7 @@ def _by_churn(workdir: Path) -> dict:
 
 def _days_child(events: str, churn: bool) -> None:
     """Feed ``events`` to one Detector a UTC day at a time; print each day's cost, the accounts it holds and the RSS
-    after it. With ``churn``, every account is a new one each day (its id gets the day's number)."""
+    after it. With ``churn``, every account is a new one each day (:func:`_churned`)."""
     from distillguard.detector.detector import Detector
     from distillguard.detector.events import read_events
     from distillguard.detector.units import DAY
@@ -218,9 +220,26 @@ def _days_child(events: str, churn: bool) -> None:
             if day:
                 finish()
             day, index, current = [], index + 1, d
-        day.append(msgspec.structs.replace(ev, account_id=f"{ev.account_id}.d{index}") if churn else ev)
+        day.append(_churned(ev, index) if churn else ev)
     if day:
         finish()
+
+
+def _churned(ev: Event, day: int) -> Event:
+    """``ev`` from a new account of ``day``: its own id, key, card and client build, created that many days later,
+    on another /24 of the same network (else each account's copies on other days would be one identity, or one
+    address and burst, and link into a cluster that never goes idle)."""
+    octets = ev.ip.split(".")
+    ip = ".".join([*octets[:2], str((int(octets[2]) + day) % 256), octets[3]]) if len(octets) == 4 else ev.ip
+    return msgspec.structs.replace(
+        ev,
+        account_id=f"{ev.account_id}.d{day}",
+        api_key_id=f"{ev.api_key_id}.d{day}",
+        payment_fingerprint=ev.payment_fingerprint and f"{ev.payment_fingerprint}.d{day}",
+        user_agent=f"{ev.user_agent or ''} d{day}",
+        account_created_at=ev.account_created_at and ev.account_created_at + timedelta(days=day),
+        ip=ip,
+    )
 
 
 class _PeakRss:
