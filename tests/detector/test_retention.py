@@ -14,7 +14,7 @@ import pytest
 from distillguard.detector.detector import Detector
 from distillguard.detector.events import Event
 from distillguard.detector.features import release_hour
-from distillguard.detector.retention import MIN_RETENTION_HOURS, RetentionError
+from distillguard.detector.retention import MIN_RETENTION_HOURS, Archived, MemoryArchive, RetentionError
 from distillguard.detector.state import AccountSummary
 
 from .factory import ev
@@ -162,3 +162,104 @@ def test_detect_refuses_a_retention_horizon_too_short_to_come_back_exactly(tmp_p
     r = _cli("detect", str(path), "--out", str(tmp_path / "v.jsonl"), "--retention-hours", "24")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "--retention-hours: retention_hours must be at least 96" in r.stderr
+
+
+# ---- from the mutation run of detector/retention.py (docs/mutation.md) ------------------------------------------
+
+
+def test_the_default_horizon_is_two_weeks_of_event_time() -> None:
+    assert Detector().retention == 336 * 3600.0
+
+
+def test_the_floor_is_the_de_duplication_horizon_when_it_is_longer() -> None:
+    with pytest.raises(RetentionError, match="retention_hours must be at least 120"):
+        Detector(dedup_horizon_hours=120.0, retention_hours=119.0)
+    assert Detector(dedup_horizon_hours=120.0, retention_hours=120.0).retention == 120 * 3600.0
+    assert Detector(retention_hours=96.0).retention == 96 * 3600.0  # the timeline's and templates' floor, exactly
+    assert Detector(retention_hours=1000.0).retention == 1000 * 3600.0  # any longer horizon
+    assert Detector(retention_hours=None).retention is None
+
+
+def test_idle_accounts_are_looked_for_once_a_day_of_event_time() -> None:
+    # Re-scorings at 0:15 and every hour after (the clock's events close the windows); looks for idle accounts at
+    # 0:15, 24:15, ..., 96:15, 120:15. The idle account's last request is at 5:43, so it is idle past the 96-hour
+    # horizon from 101:43 on, and leaves at the look of 120:15 (the clock's event of hour 121), not before.
+    events = sorted(_visit("idle", 0.2) + _clock(6), key=lambda e: e.ts)
+    start = events[0].ts
+
+    def hour(e: Event) -> float:
+        return (e.ts - start).total_seconds() / 3600
+
+    det = Detector(retention_hours=RETENTION_HOURS)
+    det.process([e for e in events if hour(e) <= 120])
+    assert "idle" in det.state.ids and det.stats["archived"] == 0
+    det.process([e for e in events if 120 < hour(e) <= 121])
+    assert "idle" not in det.state.ids and det.stats["archived"] == 1
+
+
+@pytest.fixture(scope="module")
+def left() -> Archived:
+    """The archive's record of an account that sent 12 requests and then idled past the horizon."""
+    det = _run(_visit("idle", 0.2) + _clock(6), RETENTION_HOURS)
+    record = det.archive.take("idle")
+    assert record is not None and record.verdict is not None
+    return record
+
+
+def _as(record: Archived, account: str, **verdict) -> Archived:
+    """``record`` with its verdict said of ``account`` (and ``verdict``'s fields changed)."""
+    assert record.verdict is not None
+    return msgspec.structs.replace(
+        record, verdict=msgspec.structs.replace(record.verdict, account_id=account, **verdict)
+    )
+
+
+def test_the_archive_gives_each_record_back_once_and_the_last_verdicts_in_account_id_order(left: Archived) -> None:
+    archive = MemoryArchive()
+    assert len(archive) == 0 and not archive and archive.verdicts() == []
+    quiet = msgspec.structs.replace(left, verdict=None)  # it left before any re-scoring saw it
+    archive.put({"b": _as(left, "b"), "a": _as(left, "a"), "c": quiet})
+    assert len(archive) == 3 and archive and "a" in archive and "idle" not in archive
+    assert [v.account_id for v in archive.verdicts()] == ["a", "b"]  # c has none
+    archive.put({"b": _as(left, "b", score=0.875)})  # a later record replaces the earlier one
+    assert len(archive) == 3 and [v.score for v in archive.verdicts()][1] == 0.875
+    taken = archive.take("a")
+    assert taken is not None and msgspec.msgpack.encode(taken) == msgspec.msgpack.encode(_as(left, "a"))
+    assert archive.take("a") is None and "a" not in archive and len(archive) == 2
+    assert archive.take("never-archived") is None and len(archive) == 2
+
+
+def test_the_archive_survives_its_snapshot_document_and_holds_records_compressed(left: Archived) -> None:
+    archive = MemoryArchive()
+    archive.put({"a": _as(left, "a"), "b": left})
+    doc = archive.to_doc()
+    assert sorted(doc) == ["a", "b"] and all(isinstance(d, bytes) for d in doc.values())
+    assert len(doc["b"]) < len(msgspec.msgpack.encode(left))  # zlib-compressed msgpack
+    again = MemoryArchive(doc)
+    assert [v.account_id for v in again.verdicts()] == ["a", "idle"]
+    assert again.take("a") is not None and "a" in archive  # a copy: taking from one leaves the other whole
+    assert len(MemoryArchive(None)) == 0 and len(MemoryArchive({})) == 0
+
+
+def test_an_archived_record_takes_keywords_only(left: Archived) -> None:
+    with pytest.raises(TypeError):
+        Archived(left.summary, left.verdict, None, None, {})  # type: ignore[call-arg]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: Detector.restore does not keep the last scoring, so an account archived at a restored "
+    "detector's first re-scoring leaves with no verdict and archived_verdicts() omits it",
+)
+def test_an_account_leaving_right_after_a_restore_keeps_its_last_verdict() -> None:
+    events = sorted(_visit("idle", 0.2) + _clock(6), key=lambda e: e.ts)
+    start = events[0].ts
+    before = [e for e in events if (e.ts - start).total_seconds() <= 120 * 3600]  # the look of 120:15 is next
+    whole = _run(events, RETENTION_HOURS)
+    det = Detector(retention_hours=RETENTION_HOURS)
+    det.process(before)
+    resumed = Detector.restore(det.snapshot())
+    resumed.process(events[len(before) :])
+    resumed.flush()
+    assert whole.stats["archived"] == resumed.stats["archived"] == 1
+    assert [v.account_id for v in resumed.archived_verdicts()] == [v.account_id for v in whole.archived_verdicts()]

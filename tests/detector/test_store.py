@@ -170,3 +170,110 @@ def test_a_version_1_snapshot_still_recognises_its_event_ids() -> None:
     again = AccountState.restore(msgspec.msgpack.encode(doc))
     again.add(event)
     assert again.stats["duplicates"] == 1
+
+
+# ---- from the mutation run of detector/store.py (docs/mutation.md) ----------------------------------------------
+
+PACKED = 1 << 32  # keys as the detector packs them: account << shift | value (here shift 32)
+
+
+def test_a_store_needs_as_many_values_as_keys() -> None:
+    for keys, values in [([1, 2], [5]), ([1], [5, 6]), ([], [5])]:
+        with pytest.raises(ValueError, match="as many values as keys"):
+            Store(np.int64, keys, values)
+        store: Store[int] = Store(np.int64, [9], [1])
+        with pytest.raises(ValueError, match="as many values as keys"):
+            store.replace(np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=np.int64))
+
+
+@pytest.mark.parametrize("batch", [1, 5000])
+def test_thousands_of_new_keys_at_once_or_one_by_one_are_held_as_a_dict_holds_them(batch: int) -> None:
+    # more keys in one batch than the arrays' first 1024 slots and twice what they held, at the shipped merge
+    # thresholds: the small index of recent keys is merged into the large one several times
+    rng = np.random.default_rng(7)
+    keys = rng.choice(np.arange(20_000, dtype=np.int64), 12_000, replace=False) * PACKED + rng.integers(0, 9, 12_000)
+    store: Store[int] = Store()
+    model: dict[int, int] = {}
+    for start in range(0, len(keys), batch):
+        part = keys[start : start + batch]
+        store.add(np.concatenate([part, part[::3]]))  # every third key counted twice; a batch's new keys in order
+        for k in sorted(part.tolist()):
+            model[k] = 1
+        for k in part[::3].tolist():
+            model[k] += 1
+    store.discard(keys[::2])  # more discarded keys than those left and than 1024: compacted at once
+    for k in keys[::2].tolist():
+        del model[k]
+    store.assign(keys[:10], np.arange(10))  # five of them new again, appended at the end
+    model.update(zip(keys[:10].tolist(), range(10), strict=True))
+    assert list(store.items()) == list(model.items())
+    assert [k in store for k in keys[:20].tolist()] == [k in model for k in keys[:20].tolist()]
+
+
+def test_a_thousand_distinct_keys_are_taken_by_the_constructor_replace_and_assign() -> None:
+    # more keys than the small integers CPython caches (up to 256): their counts are compared by value
+    keys = np.arange(1000, dtype=np.int64) * PACKED
+    store: Store[int] = Store(np.int64, keys.tolist(), (keys // PACKED).tolist())
+    store.replace(keys[::-1], np.arange(1000, dtype=np.int64))
+    store.assign(keys + 1, np.full(1000, 7, dtype=np.int64))
+    assert len(store) == 2000 and store.keys() == [*keys[::-1].tolist(), *(keys + 1).tolist()]
+    assert store.values() == [*range(1000), *[7] * 1000]
+
+
+def test_a_store_of_three_keys_takes_five_thousand_new_ones_in_one_batch() -> None:
+    # its arrays hold 3 slots: the batch needs more than twice that and more than the first 1024 slots
+    store: Store[int] = Store(np.int64, [1, 2, 3], [5, 5, 5])
+    store.add(np.arange(10, 5011, dtype=np.int64))
+    assert store.keys() == [1, 2, 3, *range(10, 5011)]
+    assert store.values() == [5, 5, 5] + [1] * 5001
+
+
+def test_replace_holds_exactly_the_keys_given_in_their_order_and_then_behaves_as_a_dict() -> None:
+    store: Store[int] = Store(np.int64, [1, 2, 3], [10, 20, 30])
+    store.discard(np.array([2]))
+    store.add(np.array([4, 4]))
+    keys, values = np.array([7 * PACKED, 5, 9], dtype=np.int64), np.array([70, 50, 90], dtype=np.int64)
+    store.replace(keys, values)
+    keys[0], values[0] = 8, 80  # the store holds its own copies
+    assert list(store.items()) == [(7 * PACKED, 70), (5, 50), (9, 90)]
+    assert store[7 * PACKED] == 70 and store[9] == 90  # the first slot is found like any other
+    assert 1 not in store and 4 not in store and store.get(3) is None
+    store.add(np.array([5, 6, 1]))
+    store.minimum(np.array([9, 2]), np.array([100, -3]))
+    store.discard(np.array([7 * PACKED]))
+    assert list(store.items()) == [(5, 51), (9, 90), (1, 1), (6, 1), (2, -3)]
+    with pytest.raises(ValueError, match="distinct keys"):
+        store.replace(np.array([1, 1]), np.array([1, 2]))
+    store.replace(np.array([], dtype=np.int64), np.array([], dtype=np.int64))
+    assert len(store) == 0 and not store and store.keys() == []
+
+
+def test_a_float_store_keeps_float_values_through_replace() -> None:
+    store: Store[float] = Store(np.float64)
+    store.minimum(np.array([3, 1]), np.array([2.5, 7.25]))
+    store.minimum(np.array([1]), np.array([0.5]))
+    assert list(store.items()) == [(3, 2.5), (1, 0.5)]
+    store.replace(np.array([1, 3]), np.array([1, 2]))  # int values become the store's floats
+    store.minimum(np.array([3]), np.array([1.75]))
+    assert list(store.items()) == [(1, 1.0), (3, 1.75)]
+    assert all(isinstance(v, float) for v in store.values())
+
+
+A_STORE = 1 << 17  # keys in the store measured: 128 batches of 1024 fill its doubled arrays exactly
+BYTES_PER_KEY = 36  # 8 key + 8 value in the arrays, 8 key + 8 slot in the index; in a dict a key cost about 90
+
+
+def test_a_store_holds_its_keys_in_about_32_bytes_each() -> None:
+    keys = np.random.default_rng(3).permutation(A_STORE).astype(np.int64) * PACKED
+    Store().add(keys[:5])  # lazy imports of numpy's, before measuring
+    tracing = tracemalloc.is_tracing()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    store: Store[int] = Store()
+    for start in range(0, A_STORE, 1024):
+        store.add(keys[start : start + 1024])
+    used = tracemalloc.get_traced_memory()[0] - before
+    if not tracing:
+        tracemalloc.stop()
+    assert len(store) == A_STORE
+    assert used <= BYTES_PER_KEY * A_STORE
