@@ -246,12 +246,8 @@ def test_an_archived_record_takes_keywords_only(left: Archived) -> None:
         Archived(left.summary, left.verdict, None, None, {})  # type: ignore[call-arg]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: Detector.restore does not keep the last scoring, so an account archived at a restored "
-    "detector's first re-scoring leaves with no verdict and archived_verdicts() omits it",
-)
 def test_an_account_leaving_right_after_a_restore_keeps_its_last_verdict() -> None:
+    """A restored detector has no last scoring: it looks for idle accounts from its second re-scoring on."""
     events = sorted(_visit("idle", 0.2) + _clock(6), key=lambda e: e.ts)
     start = events[0].ts
     before = [e for e in events if (e.ts - start).total_seconds() <= 120 * 3600]  # the look of 120:15 is next
