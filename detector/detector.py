@@ -194,8 +194,8 @@ class Detector:
         if cutoff is not None:
             st.retire_timeline(cutoff, release_hour(st))
         st.forget_single_templates()
-        due = self.retention is not None and at - self._evicted_at >= EVICT_EVERY
-        if due and not (self.last is None and self.rescores):  # restored, not re-scored yet: no last verdicts
+        restored = self.last is None and self.rescores > 0  # not re-scored since: no last verdicts to archive yet
+        if self.retention is not None and at - self._evicted_at >= EVICT_EVERY and not restored:
             self._evicted_at = at
             self._evict_idle(at - self.retention)
         X = account_features(st)
