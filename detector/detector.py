@@ -29,7 +29,7 @@ from distillguard.detector.policy import Policy, load_policy
 from distillguard.detector.records import AccountVerdict, ActionChange, Change, ClusterVerdict, SubjectKind
 from distillguard.detector.retention import EVICT_EVERY, RETENTION_HOURS, Archived, MemoryArchive, check_retention
 from distillguard.detector.scoring import Scorer, Scoring
-from distillguard.detector.state import DEDUP_HORIZON_HOURS, AccountState, AccountSummary, renumbered_key
+from distillguard.detector.state import DEDUP_HORIZON_HOURS, AccountState, AccountSummary, key_shift, renumbered_keys
 from distillguard.detector.units import HOUR, MINUTE
 from distillguard.detector.verdicts import Records, newest_model
 
@@ -96,7 +96,7 @@ class Detector:
         self.action_changes = []
         w = self.window
         add = self.state.add
-        archive = self.archive
+        archived = bool(self.archive)  # changes only at a re-scoring or a return: not asked per event
         for ev in events:
             ts = ev.ts.timestamp()
             if ts < 0:
@@ -107,8 +107,10 @@ class Detector:
             if self.window_end is not None and ts >= self.window_end and self.state.reject_reason(ev, ts) is None:
                 changes.extend(self._rescore(self.window_end))
                 self.window_end = (ts // w + 1) * w
-            if archive and ev.account_id not in self.state.ids:
+                archived = bool(self.archive)
+            if archived and ev.account_id not in self.state.ids:
                 self._bring_back(ev.account_id)
+                archived = bool(self.archive)
             rejected = add(ev, ts)
             if rejected is not None:
                 if on_reject is not None:
@@ -282,7 +284,7 @@ class Detector:
         new_id = st.remove(gone).tolist()
         changes.renumber(new_id)
         self._absorbed = {
-            new_id[a]: [(name, renumbered_key(name, k, new_id)) for name, k in keys]
+            new_id[a]: [(name, renumbered_keys(k, key_shift(name), new_id)) for name, k in keys]
             for a, keys in self._absorbed.items()
             if new_id[a] >= 0
         }

@@ -72,7 +72,8 @@ INFRA_CACHE = 1 << 17
 # ever used (template diversity) keeps counting them.
 FORGET_SINGLE_TEMPLATE_HOURS = 48
 # 2: event ids as digests; 3: skeletons used once are forgotten (templates_seen, top_template and the skeletons due
-# to be forgotten are kept). Versions 1 and 2 are still read.
+# to be forgotten are kept); 4: the first event time and each model's first use kept apart from accounts (so
+# accounts may leave). Versions 1 to 3 are still read.
 SNAPSHOT_VERSION = 4
 DEDUP_HORIZON_HOURS = 24.0  # event ids are remembered this long (duplicates within it are ignored)
 CLOCK_EVERY = 4096  # the wall clock is read once per this many time-rule checks (a power of two)
@@ -554,25 +555,20 @@ class AccountState:
         for name in ("flags", "hours", "top_template", "templates_seen", "retired_hours", "retired_after_release"):
             setattr(self, name, getattr(self, name)[:n][keep])
 
-        def renumbered(keys: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
-            held = keep[keys >> shift]
-            return held, (new_id[keys[held] >> shift] << shift) | (keys[held] & ((1 << shift) - 1))
-
-        for store, shift in [*((s, VALUE_BITS) for s in self.links.values()), *self._shifted_stores()]:
+        stores = [*((store, VALUE_BITS) for store in self.links.values())]
+        stores += [(getattr(self, name), shift) for name, shift in _STORES.items()]
+        for store, shift in stores:
             keys, values = store.arrays()
-            held, moved = renumbered(keys, shift)
-            store.replace(moved, values[held])
-        _, self.template_singles = renumbered(self.template_singles, VALUE_BITS)
+            held = keep[keys >> shift]
+            store.replace(renumbered_keys(keys[held], shift, new_id), values[held])
+        singles = self.template_singles
+        self.template_singles = renumbered_keys(singles[keep[singles >> VALUE_BITS]], VALUE_BITS, new_id)
         self.samples = {int(new_id[a]): texts for a, texts in self.samples.items() if keep[a]}
         self._dirty = {int(new_id[a]) for a in self._dirty if keep[a]}
         skeletons = set(np.unique(self.templates.arrays()[0] & ((1 << VALUE_BITS) - 1)).tolist())
         self.template_text = {k: text for k, text in self.template_text.items() if k in skeletons}
         self._changed()
         return new_id
-
-    def _shifted_stores(self) -> list[tuple[Store, int]]:
-        """The stores other than the indicators', with the key bits below their account."""
-        return [(getattr(self, name), shift) for name, shift in _STORES.items()]
 
     def _changed(self) -> None:
         self._pairs_cache.clear()
@@ -851,10 +847,10 @@ def key_shift(store_name: str) -> int:
     return VALUE_BITS if store_name.startswith("links:") else _STORES[store_name]
 
 
-def renumbered_key(store_name: str, key: int, new_id: list[int]) -> int:
-    """A key of the store ``store_name`` with its account renumbered (``new_id``: see :meth:`AccountState.remove`)."""
-    shift = key_shift(store_name)
-    return (new_id[key >> shift] << shift) | (key & ((1 << shift) - 1))
+def renumbered_keys(keys: Any, shift: int, new_id: Any) -> Any:
+    """Store keys (an array, or one int with ``new_id`` a list) with their account renumbered (``new_id``: old id ->
+    new one, see :meth:`AccountState.remove`); ``shift``: the key bits below the account."""
+    return (new_id[keys >> shift] << shift) | (keys & ((1 << shift) - 1))
 
 
 def _by_account(store: Store, shift: int, wanted: np.ndarray) -> dict[int, list[tuple[int, Any]]]:
