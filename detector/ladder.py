@@ -48,7 +48,10 @@ LINKING = frozenset(
 
 MEANING: dict[EvidenceKind, str] = {
     EvidenceKind.payment: "its cluster shares payment instruments or API keys",
-    EvidenceKind.network: "its cluster shares IP addresses or /24 subnets",
+    EvidenceKind.network: (
+        "its cluster shares IP addresses or /24 subnets; or, for an account in no cluster whose own behaviour stands "
+        "out, most of its requests came through a flagged cluster's exits from that cluster's client build"
+    ),
     EvidenceKind.client: "its cluster shares a client build (TLS fingerprint + user agent)",
     EvidenceKind.template: "its cluster repeats the same rare prompt templates",
     EvidenceKind.creation_burst: "its cluster's accounts were created within a few hours of each other",

@@ -13,6 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
+from distillguard.detector.attachment import Attachment, attach
 from distillguard.detector.cohorts import NONE, PROFILE_COLUMNS, profile
 from distillguard.detector.features import new_models
 from distillguard.detector.ladder import Decision, Evidence, EvidenceKind, Subject, account_action, cluster_action
@@ -197,6 +198,31 @@ class Records:
             self._cluster_evidence[k] = tuple(out)
         return self._cluster_evidence[k]
 
+    @cached_property
+    def attachment(self) -> Attachment:
+        """Accounts in no cluster sending through a flagged cluster's exits (computed for all at once, when first
+        needed)."""
+        s = self.scoring
+        return attach(self.state, s.link.labels, s.cluster_score >= self.threshold)
+
+    def attached_evidence(self, a: int) -> Evidence | None:
+        """The flagged cluster whose exits account ``a`` (in no cluster) sends through, in words; only for an
+        account whose own behaviour stands out (a customer of a reseller on the same exits is ordinary)."""
+        if int(self.scoring.link.labels[a]) >= 0:
+            return None
+        k = int(self.attachment.cluster[a])
+        if k < 0 or not self.own_reasons(a):
+            return None
+        at = self.attachment
+        s = self.scoring
+        n, exits = int(self.state.col("n")[a]), int(at.exits[a])
+        return Evidence(
+            EvidenceKind.network,
+            f"{int(at.requests[a])} of its {n} requests came through {exits} address{'es' if exits != 1 else ''} "
+            f"that flagged cluster {s.cluster_ids[k]} ({len(s.members[k])} accounts) rotates through (its accounts "
+            "are most of their users), from a client build of that cluster",
+        )
+
     def has_crowd(self, a: int) -> bool:
         """Whether account ``a``'s behavioural neighbourhood is harvest-like (what :meth:`crowd_reason` describes)."""
         return bool(self.crowd_behaviour[a] >= CROWD_BEHAVIOUR)  # NaN (no neighbours) is not
@@ -205,6 +231,8 @@ class Records:
         """Account ``a``'s evidence: its cluster's linking evidence, its own behaviour, its behavioural crowd."""
         k = int(self.scoring.link.labels[a])
         out = list(self.cluster_evidence(k)) if k >= 0 else []
+        if k < 0 and (attached := self.attached_evidence(a)):
+            out.append(attached)
         if own := self.own_reasons(a):
             out.append(Evidence(EvidenceKind.behaviour, "; ".join(own)))
         if crowd := self.crowd_reason(a):
@@ -222,6 +250,8 @@ class Records:
             if p >= self._evidence_from[0]:
                 if k >= 0:
                     kinds.update(e.kind for e in self.cluster_evidence(k))
+                elif attached := self.attached_evidence(a):
+                    kinds.add(attached.kind)
                 if self.own_reasons(a):
                     kinds.add(EvidenceKind.behaviour)
                 if self.has_crowd(a):

@@ -68,6 +68,8 @@ MODULES = {
     # idle accounts leave for the archive and come back exactly; the tests that run the `distillguard` command run
     # it in a subprocess that imports the project's installed copy, never the mutant, so they are left out here
     "retention": Module("detector/retention.py", ("tests/detector/test_retention.py",), ("-k", "not test_detect_")),
+    # a flagged cluster's exits as linking evidence for accounts in no cluster (the unit tests, not the hard day)
+    "attachment": Module("detector/attachment.py", ("tests/detector/test_attachment.py",), ("-k", "not lifted_during")),
     "reasons": Module("detector/reasons.py", ("tests/detector/test_reasons.py", "tests/detector/test_state_rules.py")),
     # the review service's response to analysts' decisions: service-level tests on a copied, seeded SQLite file
     "cases": Module("api/cases/service.py", ("tests/api/test_cases_service.py",)),
