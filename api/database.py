@@ -32,6 +32,13 @@ def where_given(stmt: Select, *equal: tuple[QueryableAttribute, object]) -> Sele
     return stmt.where(*(column == value for column, value in equal if value))
 
 
+# The connections a pool may hold, every one kept between requests once opened (no overflow): a pool keeping fewer
+# than it may open closes the extra ones as they come back, so under load connections were opened and closed per
+# request (a PostgreSQL backend started each time; four PRAGMAs on each SQLite connection).
+PG_POOL_CONNECTIONS = 40  # was 20 kept + 20 overflow; the threads of a worker's threadpool (40) can all hold one
+SQLITE_POOL_CONNECTIONS = 15  # SQLAlchemy's default for a SQLite file, 5 kept + 10 overflow
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -46,11 +53,21 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 10},
+            pool_size=SQLITE_POOL_CONNECTIONS,
+            max_overflow=0,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(
-        url, pool_pre_ping=True, pool_size=20, max_overflow=20, pool_recycle=1800, pool_timeout=10
+        url,
+        pool_pre_ping=True,
+        pool_size=PG_POOL_CONNECTIONS,
+        max_overflow=0,
+        pool_recycle=1800,
+        pool_timeout=10,
     )  # a request waits 10 s for a connection, then gets 503 "database busy"
 
 
