@@ -49,6 +49,9 @@ class Scorer:
         assert model.final_ is not None, "model is not fitted"
         self.model = model
         self.final_cells = SplitCells(model.final_)
+        # the final stage's input cells and inputs of the last call: the next call, if its ``prev`` holds those
+        # cells, looks up the cells of the rows whose inputs changed only
+        self._last_inputs: tuple[np.ndarray, np.ndarray] | None = None
 
     def score(
         self, X: np.ndarray, groups: np.ndarray, hoods: Neighbourhoods, ctx: np.ndarray, prev: Scoring | None
@@ -63,7 +66,9 @@ class Scorer:
             anomaly[:m], behaviour[:m] = prev.anomaly, prev.behaviour
         anomaly[changed], behaviour[changed] = self.model.behaviour(X[changed])
         bctx = behaviour_context(groups, hoods, behaviour)
-        cells = self.final_cells.of(self.model.final_input(X, anomaly, ctx, bctx))
+        inputs = self.model.final_input(X, anomaly, ctx, bctx)
+        cells = self._cells(inputs, prev)
+        self._last_inputs = cells, inputs
         redo = np.ones(n, dtype=bool)
         score = np.zeros(n)
         if prev is not None and m:
@@ -71,3 +76,20 @@ class Scorer:
             score[:m] = prev.score
         score[redo] = self.model.final(X[redo], anomaly[redo], ctx[redo], bctx[redo])
         return score, behaviour, anomaly, cells
+
+    def _cells(self, inputs: np.ndarray, prev: Scoring | None) -> np.ndarray:
+        """The final stage's input cells of every row: those of the last call for rows whose inputs are the same
+        (NaN where NaN was), looked up for the others. A ``prev`` not holding the last call's cells: all looked up."""
+        last = self._last_inputs
+        if prev is None or last is None or last[0] is not prev.final_cells or len(inputs) < len(last[1]):
+            return self.final_cells.of(inputs)
+        last_cells, last_inputs = last
+        m = len(last_inputs)
+        old = inputs[:m]
+        same = (old == last_inputs) | (np.isnan(old) & np.isnan(last_inputs))
+        moved = np.ones(len(inputs), dtype=bool)
+        moved[:m] = ~same.all(axis=1)
+        cells = np.empty(inputs.shape, dtype=last_cells.dtype)
+        cells[:m] = last_cells
+        cells[moved] = self.final_cells.of(inputs[moved])
+        return cells
