@@ -49,8 +49,7 @@ class Scorer:
         assert model.final_ is not None, "model is not fitted"
         self.model = model
         self.final_cells = SplitCells(model.final_)
-        # the final stage's input cells and inputs of the last call: the next call, if its ``prev`` holds those
-        # cells, looks up the cells of the rows whose inputs changed only
+        # the final stage's input cells and inputs of the last call: the next looks up only rows whose inputs changed
         self._last_inputs: tuple[np.ndarray, np.ndarray] | None = None
 
     def score(
@@ -67,7 +66,7 @@ class Scorer:
         anomaly[changed], behaviour[changed] = self.model.behaviour(X[changed])
         bctx = behaviour_context(groups, hoods, behaviour)
         inputs = self.model.final_input(X, anomaly, ctx, bctx)
-        cells = self._cells(inputs, prev)
+        cells = self._cells(inputs)
         self._last_inputs = cells, inputs
         redo = np.ones(n, dtype=bool)
         score = np.zeros(n)
@@ -77,19 +76,19 @@ class Scorer:
         score[redo] = self.model.final(X[redo], anomaly[redo], ctx[redo], bctx[redo])
         return score, behaviour, anomaly, cells
 
-    def _cells(self, inputs: np.ndarray, prev: Scoring | None) -> np.ndarray:
-        """The final stage's input cells of every row: those of the last call for rows whose inputs are the same
-        (NaN where NaN was), looked up for the others. A ``prev`` not holding the last call's cells: all looked up."""
-        last = self._last_inputs
-        if prev is None or last is None or last[0] is not prev.final_cells or len(inputs) < len(last[1]):
+    def _cells(self, inputs: np.ndarray) -> np.ndarray:
+        """The final stage's input cells of every row: a row's cells are a function of its inputs alone, so a row
+        whose inputs are those of the same row at the last call (NaN where NaN was) keeps that call's cells; the
+        others are looked up."""
+        if self._last_inputs is None:
             return self.final_cells.of(inputs)
-        last_cells, last_inputs = last
-        m = len(last_inputs)
+        last_cells, last_inputs = self._last_inputs
+        m = min(len(inputs), len(last_inputs))
         old = inputs[:m]
-        same = (old == last_inputs) | (np.isnan(old) & np.isnan(last_inputs))
+        same = (old == last_inputs[:m]) | (np.isnan(old) & np.isnan(last_inputs[:m]))
         moved = np.ones(len(inputs), dtype=bool)
         moved[:m] = ~same.all(axis=1)
         cells = np.empty(inputs.shape, dtype=last_cells.dtype)
-        cells[:m] = last_cells
+        cells[:m] = last_cells[:m]
         cells[moved] = self.final_cells.of(inputs[moved])
         return cells
