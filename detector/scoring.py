@@ -49,8 +49,9 @@ class Scorer:
         assert model.final_ is not None, "model is not fitted"
         self.model = model
         self.final_cells = SplitCells(model.final_)
-        # the final stage's input cells and inputs of the last call: the next looks up only rows whose inputs changed
-        self._last_inputs: tuple[np.ndarray, np.ndarray] | None = None
+        # the final stage's input cells and behaviour context of the last call (the rest of its inputs are in the
+        # scoring it made): the next call, if its ``prev`` is that scoring, looks up only the rows whose inputs moved
+        self._last: tuple[np.ndarray, np.ndarray] | None = None
 
     def score(
         self, X: np.ndarray, groups: np.ndarray, hoods: Neighbourhoods, ctx: np.ndarray, prev: Scoring | None
@@ -65,9 +66,8 @@ class Scorer:
             anomaly[:m], behaviour[:m] = prev.anomaly, prev.behaviour
         anomaly[changed], behaviour[changed] = self.model.behaviour(X[changed])
         bctx = behaviour_context(groups, hoods, behaviour)
-        inputs = self.model.final_input(X, anomaly, ctx, bctx)
-        cells = self._cells(inputs)
-        self._last_inputs = cells, inputs
+        cells = self._cells(self.model.final_input(X, anomaly, ctx, bctx), changed, ctx, bctx, prev)
+        self._last = cells, bctx
         redo = np.ones(n, dtype=bool)
         score = np.zeros(n)
         if prev is not None and m:
@@ -76,19 +76,20 @@ class Scorer:
         score[redo] = self.model.final(X[redo], anomaly[redo], ctx[redo], bctx[redo])
         return score, behaviour, anomaly, cells
 
-    def _cells(self, inputs: np.ndarray) -> np.ndarray:
-        """The final stage's input cells of every row: a row's cells are a function of its inputs alone, so a row
-        whose inputs are those of the same row at the last call (NaN where NaN was) keeps that call's cells; the
-        others are looked up."""
-        if self._last_inputs is None:
+    def _cells(
+        self, inputs: np.ndarray, changed: np.ndarray, ctx: np.ndarray, bctx: np.ndarray, prev: Scoring | None
+    ) -> np.ndarray:
+        """The final stage's input cells of every row (``changed``: rows whose features moved since ``prev``). A row's
+        cells are a function of its inputs alone: when ``prev`` is this scorer's last scoring, a row whose features,
+        static context and behaviour context are those it had there keeps its cells, and only the others are looked
+        up."""
+        last = self._last
+        if prev is None or last is None or last[0] is not prev.final_cells:
             return self.final_cells.of(inputs)
-        last_cells, last_inputs = self._last_inputs
-        m = min(len(inputs), len(last_inputs))
-        old = inputs[:m]
-        same = (old == last_inputs[:m]) | (np.isnan(old) & np.isnan(last_inputs[:m]))
-        moved = np.ones(len(inputs), dtype=bool)
-        moved[:m] = ~same.all(axis=1)
-        cells = np.empty(inputs.shape, dtype=last_cells.dtype)
-        cells[:m] = last_cells[:m]
+        m = prev.accounts
+        moved = changed.copy()  # a NaN input compares unequal: its row counts as moved
+        moved[:m] |= np.any(ctx[:m] != prev.context, axis=1) | np.any(bctx[:m] != last[1], axis=1)
+        cells = np.empty(inputs.shape, dtype=prev.final_cells.dtype)
+        cells[:m] = prev.final_cells
         cells[moved] = self.final_cells.of(inputs[moved])
         return cells

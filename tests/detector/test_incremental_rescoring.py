@@ -106,16 +106,31 @@ def test_a_memo_of_another_policy_is_not_read(fed: dict) -> None:
 
 
 @SIMULATED_DAYS
-def test_a_scorer_looks_up_the_cells_of_rows_whose_inputs_changed_since_its_last_call(fed: dict) -> None:
+def test_a_scorer_looks_up_the_cells_of_rows_whose_inputs_moved_since_its_last_scoring(fed: dict) -> None:
     det = fed["incremental"][0]
     s = det.last
     groups = groups_of(s.link)
     scorer = Scorer(det.model)
-    scorer.score(s.X, groups, s.hoods, s.context, None)
+    score, behaviour, anomaly, cells = scorer.score(s.X, groups, s.hoods, s.context, None)
+    mine = dataclasses.replace(s, score=score, behaviour=behaviour, anomaly=anomaly, final_cells=cells)
     ctx = s.context.copy()
-    ctx[: s.accounts // 2] = ctx[::-1][: s.accounts // 2]  # half the rows in another cluster's context
-    cells = scorer.score(s.X, groups, s.hoods, ctx, None)[3]
-    assert np.array_equal(cells, Scorer(det.model).score(s.X, groups, s.hoods, ctx, None)[3])
+    ctx[: s.accounts // 2] = ctx[::-1][: s.accounts // 2]  # half the rows in another cluster's static context...
+    solo = np.arange(s.accounts)  # ...and every linked account in another behaviour context (a group of its own)
+    again = scorer.score(s.X, solo, s.hoods, ctx, mine)
+    full = Scorer(det.model).score(s.X, solo, s.hoods, ctx, None)
+    assert all(np.array_equal(a, b) for a, b in zip(again, full, strict=True))
+    assert not np.array_equal(again[3], cells)
+
+
+@SIMULATED_DAYS
+def test_a_scoring_another_scorer_made_has_its_cells_looked_up_in_full(fed: dict) -> None:
+    det = fed["incremental"][0]
+    s = det.last
+    solo = np.arange(s.accounts)  # every account a group of its own: another behaviour context than s's
+    scorer = Scorer(det.model)
+    scorer.score(s.X, solo, s.hoods, s.context, None)
+    cells = scorer.score(s.X, solo, s.hoods, s.context, s)[3]
+    assert np.array_equal(cells, Scorer(det.model).score(s.X, solo, s.hoods, s.context, None)[3])
     assert not np.array_equal(cells, s.final_cells)
 
 
