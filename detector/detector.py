@@ -304,7 +304,7 @@ class Detector:
             if new_id[a] >= 0
         }
         self.last, self._link, self._hoods = None, None, None  # re-linked and scored in full next
-        self._memo = AccountMemo(self.policy)  # by old ids
+        self._memo = AccountMemo(self.policy)  # it holds accounts by their old ids
 
     def _bring_back(self, account_id: str) -> None:
         """Restore an archived account (as it left) before its new event is counted."""

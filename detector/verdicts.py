@@ -1,7 +1,8 @@
 """Verdict and cluster records from a scoring: scores, flags, and the reasons and evidence behind them.
 
-:class:`Records` only reads its scoring and the state (and keeps an :class:`AccountMemo` it is given up to date). :func:`newest_model` is computed once per re-scoring,
-into the scoring; :func:`shared_indicators`, a pass over every indicator, once per :class:`Records` that needs it.
+:class:`Records` only reads its scoring and the state (and keeps an :class:`AccountMemo` it is given up to date).
+:func:`newest_model` is computed once per re-scoring, into the scoring; :func:`shared_indicators`, a pass over every
+indicator, once per :class:`Records` that needs it.
 """
 
 from __future__ import annotations
