@@ -31,12 +31,24 @@ from distillguard.detector.retention import EVICT_EVERY, RETENTION_HOURS, Archiv
 from distillguard.detector.scoring import Scorer, Scoring
 from distillguard.detector.state import DEDUP_HORIZON_HOURS, AccountState, AccountSummary, key_shift, renumbered_keys
 from distillguard.detector.units import HOUR, MINUTE
-from distillguard.detector.verdicts import Records, newest_model
+from distillguard.detector.verdicts import AccountMemo, Records, newest_model
 
 RELINK_GROWTH = 0.02  # re-link when the accounts seen grew by 2% since the last linking...
 RELINK_EVERY = HOUR  # ...or an hour of event time passed (and always on flush)
 # The state packs hours since 1970 into unsigned key bits, so earlier times cannot be counted.
 BEFORE_EPOCH = "ts is before 1970-01-01T00:00:00Z"
+
+
+def cluster_medians(values: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
+    """The median of ``values`` over each cluster's rows (``labels``: cluster per row, -1 for none), as
+    ``np.median`` gives it per cluster (the mean of the two middle values of an even count), all clusters at once."""
+    rows = np.flatnonzero(labels >= 0)
+    order = rows[np.lexsort((values[rows], labels[rows]))]
+    count = np.bincount(labels[order], minlength=n_clusters)
+    start = np.cumsum(count) - count
+    hi = values[order[start + count // 2]]
+    lo = values[order[start + (count - 1) // 2]]
+    return np.where(count % 2 == 1, hi, (lo + hi) / 2)
 
 
 class Detector:
@@ -77,6 +89,7 @@ class Detector:
         self.set_retention(retention_hours)
         self.archive = archive if archive is not None else MemoryArchive()
         self._evicted_at = -np.inf  # event time of the last look for idle accounts
+        self._memo = AccountMemo(self.policy)  # reasons and rungs of the last re-scorings, by inputs (a cache)
 
     # ---- feeding ---------------------------------------------------------------------------------
     @property
@@ -215,7 +228,7 @@ class Detector:
         score, behaviour, anomaly, final_cells = self.scorer.score(X, groups_of(link), hoods, ctx, self.last)
         members = link.members()
         cluster_ids = self.changes.cluster_ids(members, st.names)
-        cluster_score = np.array([float(np.median(score[m])) for m in members])
+        cluster_score = cluster_medians(score, link.labels, link.n_clusters)
         self.last = Scoring(
             at,
             X,
@@ -232,7 +245,9 @@ class Detector:
             newest_model(st),
         )
         self.rescores += 1
-        records = Records(self.last, st, self.model, self.policy)
+        if self._memo.policy is not self.policy:
+            self._memo = AccountMemo(self.policy)
+        records = Records(self.last, st, self.model, self.policy, self._memo)
         self.action_changes.extend(self.actions.update(records))
         return self.changes.update(records)
 
@@ -289,6 +304,7 @@ class Detector:
             if new_id[a] >= 0
         }
         self.last, self._link, self._hoods = None, None, None  # re-linked and scored in full next
+        self._memo = AccountMemo(self.policy)  # it holds accounts by their old ids
 
     def _bring_back(self, account_id: str) -> None:
         """Restore an archived account (as it left) before its new event is counted."""

@@ -49,6 +49,9 @@ class Scorer:
         assert model.final_ is not None, "model is not fitted"
         self.model = model
         self.final_cells = SplitCells(model.final_)
+        # the final stage's input cells and behaviour context of the last call (the rest of its inputs are in the
+        # scoring it made): the next call, if its ``prev`` is that scoring, looks up only the rows whose inputs moved
+        self._last: tuple[np.ndarray, np.ndarray] | None = None
 
     def score(
         self, X: np.ndarray, groups: np.ndarray, hoods: Neighbourhoods, ctx: np.ndarray, prev: Scoring | None
@@ -63,7 +66,8 @@ class Scorer:
             anomaly[:m], behaviour[:m] = prev.anomaly, prev.behaviour
         anomaly[changed], behaviour[changed] = self.model.behaviour(X[changed])
         bctx = behaviour_context(groups, hoods, behaviour)
-        cells = self.final_cells.of(self.model.final_input(X, anomaly, ctx, bctx))
+        cells = self._cells(self.model.final_input(X, anomaly, ctx, bctx), changed, ctx, bctx, prev)
+        self._last = cells, bctx
         redo = np.ones(n, dtype=bool)
         score = np.zeros(n)
         if prev is not None and m:
@@ -71,3 +75,21 @@ class Scorer:
             score[:m] = prev.score
         score[redo] = self.model.final(X[redo], anomaly[redo], ctx[redo], bctx[redo])
         return score, behaviour, anomaly, cells
+
+    def _cells(
+        self, inputs: np.ndarray, changed: np.ndarray, ctx: np.ndarray, bctx: np.ndarray, prev: Scoring | None
+    ) -> np.ndarray:
+        """The final stage's input cells of every row (``changed``: rows whose features moved since ``prev``). A row's
+        cells are a function of its inputs alone: when ``prev`` is this scorer's last scoring, a row whose features,
+        static context and behaviour context are those it had there keeps its cells, and only the others are looked
+        up."""
+        last = self._last
+        if prev is None or last is None or last[0] is not prev.final_cells:
+            return self.final_cells.of(inputs)
+        m = prev.accounts
+        moved = changed.copy()  # a NaN input compares unequal: its row counts as moved
+        moved[:m] |= np.any(ctx[:m] != prev.context, axis=1) | np.any(bctx[:m] != last[1], axis=1)
+        cells = np.empty(inputs.shape, dtype=prev.final_cells.dtype)
+        cells[:m] = prev.final_cells
+        cells[moved] = self.final_cells.of(inputs[moved])
+        return cells

@@ -1,13 +1,15 @@
 """Verdict and cluster records from a scoring: scores, flags, and the reasons and evidence behind them.
 
-:class:`Records` only reads its scoring and the state. :func:`newest_model` is computed once per re-scoring,
-into the scoring; :func:`shared_indicators`, a pass over every indicator, once per :class:`Records` that needs it.
+:class:`Records` only reads its scoring and the state (and keeps an :class:`AccountMemo` it is given up to date).
+:func:`newest_model` is computed once per re-scoring, into the scoring; :func:`shared_indicators`, a pass over every
+indicator, once per :class:`Records` that needs it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
@@ -90,13 +92,31 @@ def newest_model(state: AccountState) -> str | None:
     return list(state.interned["model"])[max(released, key=released.get)] if released else None  # type: ignore[arg-type]
 
 
+@dataclass
+class AccountMemo:
+    """Per account, its last own reasons and ladder decision with the inputs they came from (both are pure functions
+    of those inputs): a later scoring reuses them for an account whose inputs are the same, as most accounts' are from
+    one re-scoring to the next. Kept by the detector across re-scorings, for one ``policy``."""
+
+    policy: Policy
+    reasons: dict[int, tuple[bytes, str | None, list[str]]] = field(default_factory=dict)
+    decisions: dict[int, tuple[Subject, Decision]] = field(default_factory=dict)
+
+
 class Records:
     """The records of one scoring: account and cluster verdicts, and the reasons for changes.
 
     Per-account context (requests, first and last seen, models, hourly counts, sample prompts) comes
     from ``state`` as last folded; re-scoring folds, so right after it that is the state it scored."""
 
-    def __init__(self, scoring: Scoring, state: AccountState, model: DetectionModel, policy: Policy) -> None:
+    def __init__(
+        self,
+        scoring: Scoring,
+        state: AccountState,
+        model: DetectionModel,
+        policy: Policy,
+        memo: AccountMemo | None = None,
+    ) -> None:
         self.scoring = scoring
         self.state = state
         self.threshold = model.threshold
@@ -108,6 +128,7 @@ class Records:
         self._accounts: dict[int, tuple[Subject, Decision]] = {}
         self._clusters: dict[int, tuple[Subject, Decision]] = {}
         self._cluster_evidence: dict[int, tuple[Evidence, ...]] = {}
+        self._memo = memo if memo is not None and memo.policy is policy else None
 
     @cached_property
     def shared(self) -> dict[int, dict[str, list[str]]]:
@@ -152,10 +173,17 @@ class Records:
 
     def own_reasons(self, a: int) -> list[str]:
         """What stands out in account ``a``'s own behaviour."""
-        s, st = self.scoring, self.state
-        n = int(st.col("n")[a])
-        mean_out = float(st.col("out_tok")[a] / max(n, 1))
-        return account_reasons(s.X[a], n, mean_out, float(s.anomaly[a]), s.newest_model)
+        s, row = self.scoring, self._per_account
+        n, anomaly = row["n"][a], row["anomaly"][a]
+        mean_out = row["out_tok"][a] / max(n, 1)
+        if self._memo is None:
+            return account_reasons(s.X[a], n, mean_out, anomaly, s.newest_model)
+        key = s.X[a].tobytes() + np.array([n, mean_out, anomaly]).tobytes()
+        hit = self._memo.reasons.get(a)
+        if hit is None or hit[0] != key or hit[1] != s.newest_model:
+            hit = key, s.newest_model, account_reasons(s.X[a], n, mean_out, anomaly, s.newest_model)
+            self._memo.reasons[a] = hit
+        return list(hit[2])  # callers extend it
 
     def account_reasons(self, a: int) -> list[str]:
         """Why account ``a`` scores as it does: its cluster first, then what stands out in its behaviour."""
@@ -225,7 +253,20 @@ class Records:
 
     def has_crowd(self, a: int) -> bool:
         """Whether account ``a``'s behavioural neighbourhood is harvest-like (what :meth:`crowd_reason` describes)."""
-        return bool(self.crowd_behaviour[a] >= CROWD_BEHAVIOUR)  # NaN (no neighbours) is not
+        return self._per_account["crowd"][a]
+
+    @cached_property
+    def _per_account(self) -> dict[str, list]:
+        """What the per-account decisions read, as Python values by account (read once: numpy scalars cost more)."""
+        s, st = self.scoring, self.state
+        return {
+            "probability": self.probability.tolist(),
+            "label": s.link.labels.tolist(),
+            "anomaly": s.anomaly.tolist(),
+            "n": st.col("n").tolist(),
+            "out_tok": st.col("out_tok").tolist(),
+            "crowd": (self.crowd_behaviour >= CROWD_BEHAVIOUR).tolist(),  # NaN (no neighbours) is not
+        }
 
     def account_evidence(self, a: int) -> tuple[Evidence, ...]:
         """Account ``a``'s evidence: its cluster's linking evidence, its own behaviour, its behavioural crowd."""
@@ -243,9 +284,8 @@ class Records:
         """Account ``a``'s subject and rung. Evidence is only looked at for accounts probable enough for a rung that
         asks for it (looking at every account's at every re-scoring would cost more than the scoring)."""
         if a not in self._accounts:
-            s = self.scoring
-            p = float(self.probability[a])
-            k = int(s.link.labels[a])
+            s, row = self.scoring, self._per_account
+            p, k = row["probability"][a], row["label"][a]
             kinds: set[EvidenceKind] = set()
             if p >= self._evidence_from[0]:
                 if k >= 0:
@@ -256,9 +296,19 @@ class Records:
                     kinds.add(EvidenceKind.behaviour)
                 if self.has_crowd(a):
                     kinds.add(EvidenceKind.crowd)
-            subject = Subject(p, frozenset(kinds), len(s.members[k]) if k >= 0 else 1, int(self.state.col("n")[a]))
-            self._accounts[a] = subject, account_action(self.policy, subject)
+            subject = Subject(p, frozenset(kinds), len(s.members[k]) if k >= 0 else 1, row["n"][a])
+            self._accounts[a] = self._account_rung(a, subject)
         return self._accounts[a]
+
+    def _account_rung(self, a: int, subject: Subject) -> tuple[Subject, Decision]:
+        """Account ``a``'s ``subject`` and its rung under the policy (the memo's, when it read the same subject)."""
+        if self._memo is None:
+            return subject, account_action(self.policy, subject)
+        hit = self._memo.decisions.get(a)
+        if hit is None or hit[0] != subject:
+            hit = subject, account_action(self.policy, subject)
+            self._memo.decisions[a] = hit
+        return hit
 
     def account_action(self, a: int) -> Action:
         """Account ``a``'s rung of the response ladder."""
