@@ -57,8 +57,8 @@ def _scored(state: AccountState, kind: str, n: int) -> tuple[np.ndarray, np.ndar
 
 def attach(state: AccountState, labels: np.ndarray, flagged: np.ndarray) -> Attachment:
     """Which accounts in no cluster (``labels == -1``) send through a flagged cluster's exits (``flagged``: per
-    cluster label) from one of its client builds. Deterministic: an account drawn to two clusters goes to the one
-    it sends more through (ties: the smaller label)."""
+    cluster label) from one of its client builds. An account drawn to two clusters (half its requests through each's
+    exits) goes to the smaller label."""
     n = len(labels)
     out = Attachment(*(np.full(n, fill, dtype=np.int64) for fill in (-1, 0, 0)))
     if not flagged.any():
@@ -89,10 +89,11 @@ def attach(state: AccountState, labels: np.ndarray, flagged: np.ndarray) -> Atta
     entry, row = _rows_of(ca[order], acct)
     match = np.isin((cv[order][row] << VALUE_BITS) | cluster[entry], cluster_clients)
     same_client = np.bincount(entry[match], minlength=len(acct)) > 0
-    ok = same_client & (through >= ATTACH_SHARE * np.maximum(state.col("n")[acct], 1))
+    ok = same_client & (through >= ATTACH_SHARE * state.col("n")[acct])  # an account with an address has a request
     acct, cluster, through, exits = acct[ok], cluster[ok], through[ok], exits[ok]
-    # one cluster per account: the one it sends most through (ties: the smaller label)
-    order = np.lexsort((cluster, -through, acct))
+    # one cluster per account: the smaller label (two clusters' exits are disjoint for an account, which is a user
+    # of each, so it is drawn to two only at exactly half its requests through each)
+    order = np.lexsort((cluster, acct))
     first = order[np.r_[True, acct[order][1:] != acct[order][:-1]]] if len(order) else order
     a = acct[first]
     out.cluster[a], out.requests[a], out.exits[a] = cluster[first], through[first], exits[first]

@@ -86,7 +86,7 @@ def test_an_address_one_member_uses_is_no_exit() -> None:
     assert _attached(members + new)["new"][0] == -1
 
 
-def test_an_account_drawn_to_two_clusters_goes_to_the_one_it_sends_more_through() -> None:
+def test_an_account_is_attached_to_the_cluster_whose_exits_carry_half_its_requests() -> None:
     other = ("203.0.113.1", "203.0.113.2")
     second = [ev(f"g{j}", j + i, ip=other[i], **SDK) for j in range(4) for i in range(2)]
     new = [ev("new", 30, ip=PROXIES[0], **SDK), ev("new", 31, ip=other[0], **SDK), ev("new", 32, ip=other[1], **SDK)]
@@ -98,6 +98,31 @@ def test_an_account_drawn_to_two_clusters_goes_to_the_one_it_sends_more_through(
     at = attach(st, labels, np.array([True, True]))
     a = st.names.index("new")
     assert (int(at.cluster[a]), int(at.requests[a])) == (1, 2)
+
+
+def test_half_through_each_of_two_clusters_goes_to_the_smaller_label_and_a_second_client_counts() -> None:
+    """Two clusters' exits are disjoint for an unlinked account (it is a user of each address it sends through, so
+    no address is mostly two clusters'), so it can be drawn to two only at exactly half each: the smaller label wins.
+    Any of an account's client builds may be the cluster's. An account seen since the last scoring (beyond the
+    labels) is left out."""
+    x, y = "198.51.100.10", "198.51.100.11"
+    members = [ev(f"h{j}", j, ip=x, **SDK) for j in range(3)] + [ev(f"g{j}", j, ip=y, **SDK) for j in range(3)]
+    both = [ev("both", 10, ip=y, **SDK), ev("both", 11, ip=x, **SDK)]
+    browser = {"tls_fingerprint": "ja3-chrome", "user_agent": "Mozilla/5.0"}
+    two = [ev("two", 12, ip=y, **browser), ev("two", 13, ip=y, **SDK), ev("two", 14, ip="10.3.3.3", **browser)]
+    late = [ev("late", 20, ip=y, **SDK)]
+    st = AccountState()
+    for e in [*members, *both, *two, *late]:
+        st.add(e)
+    st.fold()
+    assert st.names[-1] == "late"
+    scored = st.names[:-1]
+    labels = np.array([0 if n.startswith("h") else 1 if n.startswith("g") else -1 for n in scored], dtype=np.int64)
+    at = attach(st, labels, np.array([True, True]))
+    got = {n: (int(at.cluster[i]), int(at.requests[i]), int(at.exits[i])) for i, n in enumerate(scored)}
+    assert got["both"] == (0, 1, 1)
+    assert got["two"] == (1, 2, 1)
+    assert len(at.cluster) == len(scored)
 
 
 CHECKPOINT_EVENTS = 4_000  # the hard day is looked at after every this many events...
