@@ -80,10 +80,11 @@ def test_a_nat_mostly_used_outside_the_cluster_is_no_exit() -> None:
     assert all(got[f"s{j}"][0] == -1 for j in range(EXIT_MIN_MEMBERS + 1))
 
 
-def test_an_address_one_member_uses_is_no_exit() -> None:
+def test_an_address_one_member_uses_is_no_exit_two_make_it_one() -> None:
     members = [*_hydra(), ev("h0", 50, ip="10.7.7.7", **SDK)]
     new = [ev("new", 60, ip="10.7.7.7", **SDK)]
     assert _attached(members + new)["new"][0] == -1
+    assert _attached([*members, ev("h1", 55, ip="10.7.7.7", **SDK), *new])["new"][0] == 0  # two members: an exit
 
 
 def test_an_account_is_attached_to_the_cluster_whose_exits_carry_half_its_requests() -> None:
