@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from distillguard.detector.linking import rows_of
 from distillguard.detector.state import VALUE_BITS, AccountState
 
 EXIT_MIN_MEMBERS = 2  # cluster accounts using an address, at least, for it to be the cluster's exit
@@ -37,15 +38,6 @@ class Attachment:
     cluster: np.ndarray
     requests: np.ndarray
     exits: np.ndarray
-
-
-def _rows_of(owner: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each entry of ``owners``, the rows of the sorted ``owner`` array equal to it: (entry, row) pairs."""
-    lo, hi = np.searchsorted(owner, owners, "left"), np.searchsorted(owner, owners, "right")
-    cnt = hi - lo
-    entry = np.repeat(np.arange(len(owners)), cnt)
-    row = np.repeat(lo, cnt) + (np.arange(len(entry)) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-    return entry, row
 
 
 def _scored(state: AccountState, kind: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,7 +67,7 @@ def attach(state: AccountState, labels: np.ndarray, flagged: np.ndarray) -> Atta
     # per (unlinked account, cluster): its requests through the cluster's exits, and how many exits
     loose = lab < 0
     ra, rv, rc = ia[loose], iv[loose], ic[loose]
-    entry, row = _rows_of(exit_ip, rv)
+    entry, row = rows_of(exit_ip, rv)
     pair = (ra[entry] << VALUE_BITS) | exit_cluster[row]
     uk, inv = np.unique(pair, return_inverse=True)
     through = np.bincount(inv, weights=rc[entry]).astype(np.int64)
@@ -86,7 +78,7 @@ def attach(state: AccountState, labels: np.ndarray, flagged: np.ndarray) -> Atta
     bad = (cl >= 0) & flagged[np.maximum(cl, 0)]
     cluster_clients = np.unique((cv[bad] << VALUE_BITS) | cl[bad])
     order = np.argsort(ca, kind="stable")
-    entry, row = _rows_of(ca[order], acct)
+    entry, row = rows_of(ca[order], acct)
     match = np.isin((cv[order][row] << VALUE_BITS) | cluster[entry], cluster_clients)
     same_client = np.bincount(entry[match], minlength=len(acct)) > 0
     ok = same_client & (through >= ATTACH_SHARE * state.col("n")[acct])  # an account with an address has a request

@@ -170,21 +170,23 @@ def _key(rule: str, *cols: np.ndarray) -> np.ndarray:
     return _mix(np.full(len(cols[0]), RULE_INDEX[rule]), *cols)
 
 
+def rows_of(owner: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each entry of ``owners``, the rows of the sorted ``owner`` array equal to it: (entry, row) pairs."""
+    lo, hi = np.searchsorted(owner, owners, side="left"), np.searchsorted(owner, owners, side="right")
+    cnt = hi - lo
+    entry = np.repeat(np.arange(len(owners)), cnt)
+    row = np.repeat(lo, cnt) + (np.arange(len(entry)) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    return entry, row
+
+
 def _cross(
     a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-account cross product of two (account, value) relations: (account, value_a, value_b)."""
     (aa, av), (ba, bv) = a, b
     o = np.argsort(aa, kind="stable")
-    aa, av = aa[o], av[o]
-    lo = np.searchsorted(aa, ba, side="left")
-    hi = np.searchsorted(aa, ba, side="right")
-    cnt = hi - lo
-    rep_b = np.repeat(np.arange(len(ba)), cnt)
-    starts = np.repeat(lo, cnt)
-    offs = np.arange(len(rep_b)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    ia = starts + offs
-    return ba[rep_b], av[ia], bv[rep_b]
+    entry, row = rows_of(aa[o], ba)
+    return ba[entry], av[o][row], bv[entry]
 
 
 def _bursts(state: AccountState) -> tuple[np.ndarray, np.ndarray]:
