@@ -9,9 +9,8 @@ map, fitted on the same days, turns the final score into a probability of attack
 gradient-boosted stages are monotone in the evidence listed in :mod:`detector.directions`: evidence
 that only incriminates can never clear an account, whatever the training days held.
 
-Scoring and fitting run on one thread: a detector is one core's work (workers scale by partitions), and the
-gradient-boosting predictor's OpenMP threads, spinning against other processes on the same cores,
-made re-scoring several times slower (two stream workers on two cores: 6x).
+The stages are fitted with scikit-learn (:mod:`.fitting`, imported by ``fit`` and ``calibrate`` alone) and kept as
+the arrays of their trees (:mod:`.trees`), scored with numpy: a process that only scores never imports scikit-learn.
 """
 
 from __future__ import annotations
@@ -20,26 +19,30 @@ import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from importlib.metadata import version as installed_version
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
-import sklearn
-from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
-from sklearn.isotonic import IsotonicRegression
-from sklearn.model_selection import GroupKFold, cross_val_predict
-from threadpoolctl import ThreadpoolController
 
 from distillguard.detector.cohorts import Neighbourhoods
 from distillguard.detector.context import BEHAVIOUR, STATIC, behaviour_context
-from distillguard.detector.directions import DIRECTIONS, constraints
+from distillguard.detector.directions import DIRECTIONS
 from distillguard.detector.features import FEATURES
-from distillguard.detector.isolation import isolation_scores
+from distillguard.detector.trees import BoostedTrees, IsolationTrees
 
-# Version 2 stores the model's fields, not the class: artifacts survive renames of this module.
-FORMAT = "distillguard-model/2"
+# Version 3 stores the model's fields with its stages as plain arrays (:mod:`.trees`): loading it needs no
+# scikit-learn. Version 2 stored scikit-learn's estimators; :func:`load_model` converts one (scikit-learn installed).
+FORMAT = "distillguard-model/3"
+FORMAT_WITH_ESTIMATORS = "distillguard-model/2"
+# field -> the class of its arrays
+STAGES: dict[str, type[BoostedTrees] | type[IsolationTrees]] = {
+    "iforest_": IsolationTrees,
+    "behaviour_": BoostedTrees,
+    "final_": BoostedTrees,
+}
 DEFAULT_PATH = Path(__file__).parent / "models" / "default.joblib"
-_THREADPOOLS = ThreadpoolController()
 THRESHOLD_RANGE = (0.05, 0.95)  # a calibrated threshold is clipped into this range
 BEHAVIOUR_INPUTS = (*FEATURES, "anomaly")  # stage 2 reads these columns
 FINAL_INPUTS = (*BEHAVIOUR_INPUTS, *STATIC, *BEHAVIOUR)  # stage 3 reads these
@@ -87,9 +90,9 @@ class DetectionModel:
     n_splits: int = 4  # grouped folds for the out-of-fold stage-2 scores that train stage 3
     random_state: int = 0
     # Learned state (set by ``fit``):
-    iforest_: IsolationForest | None = None
-    behaviour_: HistGradientBoostingClassifier | None = None
-    final_: HistGradientBoostingClassifier | None = None
+    iforest_: IsolationTrees | None = None
+    behaviour_: BoostedTrees | None = None
+    final_: BoostedTrees | None = None
     anomaly_ref_: tuple[float, float] = (0.0, 1.0)
     threshold: float = 0.5
     # The isotonic map from final score to probability of attack: its knots (score, probability), fitted by
@@ -98,52 +101,18 @@ class DetectionModel:
     version: str = "untrained"
     training: dict = field(default_factory=dict)
 
-    def _gb(self, inputs: tuple[str, ...]) -> HistGradientBoostingClassifier:
-        """A gradient-boosted stage over ``inputs``, monotone in each as :data:`directions.DIRECTIONS` says."""
-        return HistGradientBoostingClassifier(
-            monotonic_cst=constraints(inputs),
-            max_iter=self.max_iter,
-            learning_rate=self.learning_rate,
-            max_leaf_nodes=self.max_leaf_nodes,
-            l2_regularization=self.l2_regularization,
-            min_samples_leaf=self.min_samples_leaf,
-            random_state=self.random_state,
-        )
-
     def anomaly(self, X: np.ndarray) -> np.ndarray:
         """Isolation-forest anomaly in [0, 1] (0.5 = typical of the training population)."""
         assert self.iforest_ is not None, "model is not fitted"
-        raw = -isolation_scores(self.iforest_, X)
+        raw = -self.iforest_.score_samples(X)
         lo, hi = self.anomaly_ref_
         return np.clip((raw - lo) / max(hi - lo, 1e-9), 0.0, 1.0)
 
-    def _stage2_input(self, X: np.ndarray) -> np.ndarray:
-        return np.column_stack([X, self.anomaly(X)])
-
     def fit(self, rows: Rows) -> DetectionModel:
-        """Fit all three stages on labelled rows (out-of-fold stage-2 scores feed stage 3), on one thread: with
-        other work on the machine, OpenMP threads spinning against it made a fit several times slower."""
-        with _THREADPOOLS.limit(limits=1, user_api="openmp"):
-            return self._fit(rows)
+        """Fit all three stages on labelled rows (out-of-fold stage-2 scores feed stage 3)."""
+        from distillguard.detector.fitting import fit_stages  # scikit-learn: only a process that trains loads it
 
-    def _fit(self, rows: Rows) -> DetectionModel:
-        assert rows.y is not None
-        self.iforest_ = IsolationForest(
-            n_estimators=self.n_estimators, max_samples=self.max_samples, random_state=self.random_state
-        )
-        self.iforest_.fit(rows.X)
-        raw = -self.iforest_.score_samples(rows.X)
-        lo, hi = self.anomaly_quantiles
-        self.anomaly_ref_ = (float(np.quantile(raw, lo)), float(np.quantile(raw, hi)))
-        X2 = self._stage2_input(rows.X)
-        split = rows.split if rows.split is not None else rows.groups
-        folds = GroupKFold(n_splits=min(self.n_splits, len(np.unique(split))))
-        oof = cross_val_predict(self._gb(BEHAVIOUR_INPUTS), X2, rows.y, cv=folds, groups=split, method="predict_proba")[
-            :, 1
-        ]
-        self.behaviour_ = self._gb(BEHAVIOUR_INPUTS).fit(X2, rows.y)
-        X3 = self.final_input(rows.X, X2[:, -1], rows.context, behaviour_context(rows.groups, rows.hoods, oof))
-        self.final_ = self._gb(FINAL_INPUTS).fit(X3, rows.y)
+        fit_stages(self, rows, BEHAVIOUR_INPUTS, FINAL_INPUTS)
         return self
 
     def behaviour(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,17 +120,15 @@ class DetectionModel:
         assert self.behaviour_ is not None, "model is not fitted"
         if len(X) == 0:
             return np.zeros(0), np.zeros(0)
-        with _THREADPOOLS.limit(limits=1, user_api="openmp"):
-            anomaly = self.anomaly(X)
-            return anomaly, self.behaviour_.predict_proba(np.column_stack([X, anomaly]))[:, 1]
+        anomaly = self.anomaly(X)
+        return anomaly, self.behaviour_.probability(np.column_stack([X, anomaly]))
 
     def final(self, X: np.ndarray, anomaly: np.ndarray, context: np.ndarray, behaviour_ctx: np.ndarray) -> np.ndarray:
         """Stage 3, row by row: the final score from own features, anomaly and cluster context."""
         assert self.final_ is not None, "model is not fitted"
         if len(X) == 0:
             return np.zeros(0)
-        with _THREADPOOLS.limit(limits=1, user_api="openmp"):
-            return self.final_.predict_proba(self.final_input(X, anomaly, context, behaviour_ctx))[:, 1]
+        return self.final_.probability(self.final_input(X, anomaly, context, behaviour_ctx))
 
     @staticmethod
     def final_input(X: np.ndarray, anomaly: np.ndarray, context: np.ndarray, behaviour_ctx: np.ndarray) -> np.ndarray:
@@ -185,11 +152,9 @@ class DetectionModel:
         the gap between the highest legit score allowed above it and the lowest attack score kept,
         so that unseen traffic has room on both sides, and fit the probability map on the same rows;
         return the threshold."""
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, y)
-        self.probability_knots_ = (
-            tuple(float(x) for x in iso.X_thresholds_),
-            tuple(float(p) for p in iso.y_thresholds_),
-        )
+        from distillguard.detector.fitting import isotonic_knots  # scikit-learn: only a process that trains loads it
+
+        self.probability_knots_ = isotonic_knots(scores, y)
         legit = np.sort(scores[y == 0])[::-1]
         allowed = int(np.floor(self.target_fpr * len(legit)))
         ceiling = float(legit[allowed]) if allowed < len(legit) else 0.0
@@ -211,8 +176,8 @@ class DetectionModel:
             "context": list(STATIC),
             "behaviour": list(BEHAVIOUR),
             "directions": {d.name: d.sign for d in DIRECTIONS},
-            "sklearn": sklearn.__version__,
-            "model": {f.name: getattr(self, f.name) for f in fields(self)},
+            "sklearn": installed_version("scikit-learn"),  # the version that fitted it
+            "model": {f.name: _stored(f.name, getattr(self, f.name)) for f in fields(self)},
         }
         joblib.dump(blob, path, compress=3)
         card = {k: v for k, v in blob.items() if k != "model"} | {
@@ -232,7 +197,9 @@ class DetectionModel:
         """Record what the model was trained on and derive its version string from that."""
         self.training = training
         digest = hashlib.sha256(
-            json.dumps([training, FEATURES, STATIC, sklearn.__version__], sort_keys=True, default=str).encode()
+            json.dumps(
+                [training, FEATURES, STATIC, installed_version("scikit-learn")], sort_keys=True, default=str
+            ).encode()
         )
         self.version = f"{datetime.now(UTC):%Y%m%d%H%M}-{digest.hexdigest()[:8]}"
 
@@ -254,6 +221,8 @@ def load_model(path: str | Path | None = None) -> DetectionModel:
         blob = joblib.load(path)
     except Exception as exc:
         raise ModelError(f"cannot load model artifact {path}: {exc}") from exc
+    if isinstance(blob, dict) and blob.get("format") == FORMAT_WITH_ESTIMATORS:
+        blob = _with_arrays(blob)
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ModelError(
             f"{path} is not a {FORMAT} artifact (format {blob.get('format') if isinstance(blob, dict) else None!r}); "
@@ -265,4 +234,23 @@ def load_model(path: str | Path | None = None) -> DetectionModel:
         raise ModelError(
             f"{path} has no probability map (trained before calibrated probabilities); retrain with `distillguard train`"
         )
-    return DetectionModel(**blob["model"])
+    return DetectionModel(**{name: _loaded(name, value) for name, value in blob["model"].items()})
+
+
+def _stored(name: str, value: Any) -> Any:
+    """A model field as the artifact holds it: a stage as its plain arrays."""
+    return value.to_arrays() if name in STAGES and value is not None else value
+
+
+def _loaded(name: str, value: Any) -> Any:
+    """A model field from the artifact: a stage rebuilt from its arrays."""
+    return STAGES[name].from_arrays(value) if name in STAGES and value is not None else value
+
+
+def _with_arrays(blob: dict) -> dict:
+    """A version-2 artifact (scikit-learn's estimators, unpickled only if scikit-learn is installed) as version 3."""
+    model = dict(blob["model"])
+    for name, kind in STAGES.items():
+        if model.get(name) is not None:
+            model[name] = kind.from_estimator(model[name]).to_arrays()
+    return blob | {"format": FORMAT, "model": model}

@@ -10,7 +10,6 @@ from distillguard.detector.cohorts import Neighbourhoods
 from distillguard.detector.context import behaviour_context
 from distillguard.detector.linking import Linkage
 from distillguard.detector.model import DetectionModel
-from distillguard.detector.splits import SplitCells
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,7 +47,7 @@ class Scorer:
     def __init__(self, model: DetectionModel) -> None:
         assert model.final_ is not None, "model is not fitted"
         self.model = model
-        self.final_cells = SplitCells(model.final_)
+        self.final_cells = model.final_.cells
         # the final stage's input cells and behaviour context of the last call (the rest of its inputs are in the
         # scoring it made): the next call, if its ``prev`` is that scoring, looks up only the rows whose inputs moved
         self._last: tuple[np.ndarray, np.ndarray] | None = None

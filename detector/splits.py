@@ -1,6 +1,6 @@
 """Which rows a fitted gradient-boosted ensemble would score differently.
 
-Every split of a :class:`~sklearn.ensemble.HistGradientBoostingClassifier` sends a row left when its value is at
+Every split of a gradient-boosted ensemble (:class:`~detector.trees.BoostedTrees`) sends a row left when its value is at
 most the split's threshold (a missing value goes the way the split learnt). So the thresholds of all the splits on
 an input column cut that column into *cells*, and two rows whose every input falls in the same cell reach the same
 leaf in every tree: the ensemble gives them the same prediction, to the bit. The incremental scorer re-runs a stage
@@ -11,7 +11,6 @@ the cluster's mean from 0.412 to 0.413 crosses no split).
 from __future__ import annotations
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
 
 MISSING = -1  # the cell of a missing (NaN) input: routed by each split's learnt side, not by its threshold
 
@@ -25,14 +24,15 @@ class SplitCells:
 
     Built once per model; :meth:`of` is pure."""
 
-    def __init__(self, estimator: HistGradientBoostingClassifier) -> None:
-        nodes = np.concatenate([p.nodes for stage in estimator._predictors for p in stage])
-        splits = nodes[nodes["is_leaf"] == 0]
-        if splits["is_categorical"].any():
-            raise CategoricalSplitError("an ensemble with categorical splits has no interval cells")
-        feature, threshold = splits["feature_idx"].astype(np.int64), splits["num_threshold"].astype(np.float64)
-        self.n_inputs = int(estimator.n_features_in_)
-        self.thresholds = tuple(np.unique(threshold[feature == j]) for j in range(self.n_inputs))
+    def __init__(self, thresholds: tuple[np.ndarray, ...]) -> None:
+        self.thresholds = thresholds  # per input column, its splits' distinct thresholds in increasing order
+        self.n_inputs = len(thresholds)
+
+    @classmethod
+    def from_splits(cls, n_inputs: int, feature: np.ndarray, threshold: np.ndarray) -> SplitCells:
+        """The cells of an ensemble whose splits are on columns ``feature`` at ``threshold`` (one entry a split)."""
+        threshold = np.asarray(threshold, dtype=np.float64)
+        return cls(tuple(np.unique(threshold[feature == j]) for j in range(n_inputs)))
 
     def of(self, inputs: np.ndarray) -> np.ndarray:
         """The cell of every input of every row (rows x inputs): how many of its column's thresholds lie below

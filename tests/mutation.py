@@ -62,9 +62,13 @@ MODULES = {
     ),
     "store": Module("detector/store.py", ("tests/detector/test_store.py", "tests/detector/test_state_rules.py")),
     "dedup": Module("detector/dedup.py", ("tests/detector/test_store.py", "tests/detector/test_state_rules.py")),
-    # incremental scoring: which rows the final stage re-runs, and the isolation forest walked without joblib
-    "splits": Module("detector/splits.py", ("tests/detector/test_scoring.py",)),
-    "isolation": Module("detector/isolation.py", ("tests/detector/test_scoring.py",)),
+    # incremental scoring: which rows the final stage re-runs; the stages as arrays, scored without scikit-learn
+    "splits": Module("detector/splits.py", ("tests/detector/test_scoring.py", "tests/detector/test_trees.py")),
+    "trees": Module(
+        "detector/trees.py",
+        ("tests/detector/test_trees.py", "tests/detector/test_scoring.py"),
+        ("-k", "not every_rescoring"),  # the simulated day: minutes a mutant, and the unit tests reach every line
+    ),
     # idle accounts leave for the archive and come back exactly; the tests that run the `distillguard` command run
     # it in a subprocess that imports the project's installed copy, never the mutant, so they are left out here
     "retention": Module("detector/retention.py", ("tests/detector/test_retention.py",), ("-k", "not test_detect_")),

@@ -46,7 +46,7 @@ def fitted() -> tuple[DetectionModel, Rows]:
 
 def _score(model: DetectionModel, rows: Rows, anomaly: np.ndarray) -> np.ndarray:
     assert model.behaviour_ is not None
-    p2 = model.behaviour_.predict_proba(np.column_stack([rows.X, anomaly]))[:, 1]
+    p2 = model.behaviour_.probability(np.column_stack([rows.X, anomaly]))
     return model.final(rows.X, anomaly, rows.context, behaviour_context(rows.groups, rows.hoods, p2))
 
 

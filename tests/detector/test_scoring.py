@@ -11,9 +11,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 from distillguard.detector.context import groups_of
 from distillguard.detector.detector import Detector
 from distillguard.detector.events import read_events
-from distillguard.detector.isolation import isolation_scores
 from distillguard.detector.scoring import Scorer
-from distillguard.detector.splits import MISSING, CategoricalSplitError, SplitCells
+from distillguard.detector.splits import MISSING, CategoricalSplitError
+from distillguard.detector.trees import BoostedTrees, IsolationTrees
 from tests.detector.conftest import SIMULATED_DAYS
 
 N_INPUTS = 4
@@ -29,7 +29,7 @@ def _ensemble() -> tuple[HistGradientBoostingClassifier, np.ndarray]:
 
 
 ENSEMBLE, ROWS = _ensemble()
-CELLS = SplitCells(ENSEMBLE)
+CELLS = BoostedTrees.from_estimator(ENSEMBLE).cells
 
 
 def _in_cell(column: int, cell: int, where: float) -> float:
@@ -96,7 +96,9 @@ def test_an_input_the_ensemble_never_splits_on_keeps_every_finite_value_in_one_c
     rng = np.random.default_rng(3)
     X = np.zeros((400, WIDE))
     X[:, USED] = rng.normal(size=400)
-    cells = SplitCells(HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(X, X[:, USED] > 0.3))
+    cells = BoostedTrees.from_estimator(
+        HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(X, X[:, USED] > 0.3)
+    ).cells
     unused = np.arange(WIDE) != USED
     probe = np.tile(X[:50], (5, 1))
     for k, value in enumerate([-1e6, -1.0, 0.0, 1.0, 1e6]):  # both sides of any threshold a leaf could hold
@@ -112,7 +114,7 @@ def test_categorical_splits_are_refused() -> None:
     y = (X[:, 0] % 2 == 0).astype(int)
     est = HistGradientBoostingClassifier(max_iter=5, categorical_features=[0], random_state=0).fit(X, y)
     with pytest.raises(CategoricalSplitError):
-        SplitCells(est)
+        BoostedTrees.from_estimator(est)
 
 
 @pytest.mark.parametrize(
@@ -130,16 +132,18 @@ def test_isolation_scores_equal_scikit_learns_to_the_bit(
     probe = np.vstack(
         [rng.normal(size=(200, n_features)) * 4, np.full((1, n_features), np.nan), np.full((1, n_features), 1e30)]
     )
-    assert np.array_equal(isolation_scores(forest, probe), forest.score_samples(probe))
+    assert np.array_equal(IsolationTrees.from_estimator(forest).score_samples(probe), forest.score_samples(probe))
     for k in range(1, 5):  # few rows: as many as the features each tree saw (3 of 6) among them
-        assert np.array_equal(isolation_scores(forest, probe[:k]), forest.score_samples(probe[:k]))
+        assert np.array_equal(
+            IsolationTrees.from_estimator(forest).score_samples(probe[:k]), forest.score_samples(probe[:k])
+        )
 
 
 @pytest.mark.parametrize("shape", [(2, 5), (2, 7), (6,), (2, 6, 1)])
 def test_isolation_refuses_rows_of_another_shape(shape: tuple[int, ...]) -> None:
     forest = IsolationForest(n_estimators=5, random_state=0).fit(np.random.default_rng(4).normal(size=(100, 6)))
     with pytest.raises(ValueError, match="rows of 6 features"):
-        isolation_scores(forest, np.zeros(shape))
+        IsolationTrees.from_estimator(forest).score_samples(np.zeros(shape))
 
 
 @SIMULATED_DAYS
