@@ -17,6 +17,7 @@ installed scikit-learn, so an upgrade that changes its internals fails there, no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 
 LEAF_BITS = 32  # leaves a boosted tree may have: one bit each of a uint32 mask
+# Rows scored together: the work arrays are rows x trees (about 20 bytes each), so a chunk holds a few MB however many
+# accounts a re-scoring has (all 70,000 of them at once: over 600 MB).
+ROWS_AT_ONCE = 2048
 ALL_LEAVES = np.uint32(0xFFFFFFFF)
 
 
@@ -53,6 +57,9 @@ class BoostedTrees:
 
     def raw_of_cells(self, cells: np.ndarray) -> np.ndarray:
         """The raw prediction (log-odds) of rows given by their input cells (:meth:`SplitCells.of`)."""
+        return _by_chunks(self._raw_of_cells, cells)
+
+    def _raw_of_cells(self, cells: np.ndarray) -> np.ndarray:
         n, trees = len(cells), self.leaf_values.shape[0]
         masks = np.full((n, trees), ALL_LEAVES, dtype=np.uint32)
         for j, table in enumerate(self.masks):
@@ -119,6 +126,13 @@ class BoostedTrees:
         return cls(cells, tuple(masks), leaf_values, float(np.asarray(estimator._baseline_prediction).ravel()[0]))
 
 
+def _by_chunks(score: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """``score(rows)``, :data:`ROWS_AT_ONCE` rows at a time (each row's result depends on that row alone)."""
+    if len(rows) <= ROWS_AT_ONCE:
+        return score(rows)
+    return np.concatenate([score(rows[i : i + ROWS_AT_ONCE]) for i in range(0, len(rows), ROWS_AT_ONCE)])
+
+
 def _leaf_ranges(nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each node of one tree (root 0), the left-to-right numbers of its subtree's leaves: ``first`` to ``last``
     (exclusive). ``last[0]`` is the tree's count of leaves."""
@@ -156,6 +170,9 @@ class IsolationTrees:
         """The opposite of each row's anomaly score (lower is more abnormal)."""
         if X.ndim != 2 or X.shape[1] != self.n_inputs:
             raise ValueError(f"expected rows of {self.n_inputs} features, got shape {X.shape}")
+        return _by_chunks(self._score_samples, X)
+
+    def _score_samples(self, X: np.ndarray) -> np.ndarray:
         rows = np.ascontiguousarray(X, dtype=np.float32).astype(np.float64)  # scikit-learn compares float32 inputs
         at = np.broadcast_to(self.roots, (len(rows), len(self.roots))).copy()
         row = np.arange(len(rows))[:, None]

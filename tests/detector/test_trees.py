@@ -18,7 +18,7 @@ from distillguard.detector.cohorts import empty
 from distillguard.detector.context import STATIC
 from distillguard.detector.features import FEATURES
 from distillguard.detector.model import FINAL_INPUTS, FORMAT, FORMAT_WITH_ESTIMATORS, DetectionModel, Rows, load_model
-from distillguard.detector.trees import LEAF_BITS, BoostedTrees, IsolationTrees, TreeShapeError
+from distillguard.detector.trees import LEAF_BITS, ROWS_AT_ONCE, BoostedTrees, IsolationTrees, TreeShapeError
 
 
 def _probe(rng: np.random.Generator, X: np.ndarray, cuts: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -133,3 +133,13 @@ def test_scoring_with_the_shipped_model_never_imports_scikit_learn() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_many_rows_are_scored_in_chunks_with_the_same_result() -> None:
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(500, 3))
+    est = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(X, X[:, 0] > 0)
+    forest = IsolationForest(n_estimators=10, random_state=0).fit(X)
+    many = rng.normal(size=(2 * ROWS_AT_ONCE + 5, 3))
+    assert np.array_equal(BoostedTrees.from_estimator(est).probability(many), est.predict_proba(many)[:, 1])
+    assert np.array_equal(IsolationTrees.from_estimator(forest).score_samples(many), forest.score_samples(many))
