@@ -26,6 +26,7 @@ from distillguard.api.console.views import router as console_router
 from distillguard.api.console.webhooks import router as console_webhooks_router
 from distillguard.api.database import session_factory
 from distillguard.api.detections.pages import PageCache
+from distillguard.api.detections.queue_route import ParsedQueries
 from distillguard.api.detections.views import router as detections_router
 from distillguard.api.enforcement.service import Publisher, dispatch
 from distillguard.api.enforcement.views import router as enforcement_router
@@ -37,6 +38,7 @@ from distillguard.api.overrides.views import router as overrides_router
 from distillguard.api.precision.metrics import PrecisionMetrics
 from distillguard.api.precision.views import router as precision_router
 from distillguard.api.ratelimit import RedisLimiter, make_limiter
+from distillguard.api.restrictions.reads import HiddenReads
 from distillguard.api.restrictions.views import router as restrictions_router
 from distillguard.api.settings import ApiSettings, get_api_settings
 from distillguard.api.sharing.views import router as sharing_router
@@ -119,6 +121,8 @@ def create_app(
     app.state.limiter = make_limiter(settings.api_rate_limit_redis_url, settings.api_rate_limit_redis_prefix)
     app.state.principals = PrincipalCache(settings.api_token_cache_seconds, clock=clock)
     app.state.queue_pages = PageCache(app.state.sessions, settings.api_queue_cache_seconds, clock=clock)
+    app.state.queue_queries = ParsedQueries()
+    app.state.hidden_reads = HiddenReads(app.state.sessions)
     app.state.precision_metrics = PrecisionMetrics(app.state.sessions, settings.api_metrics_cache_seconds, clock=clock)
     app.state.publisher = publisher or Publisher(settings.kafka_bootstrap, settings.enforcement_topic)
     app.add_middleware(StrictJson)  # inside BodyLimit: the body it buffers is bounded

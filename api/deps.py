@@ -111,19 +111,25 @@ async def limit_token(request: Request, who: Principal) -> None:
         )
 
 
+def admit(who: Principal, role: str) -> Principal:
+    """``who`` when its role is ``role`` or above; 403 otherwise."""
+    if not who.can(role):
+        raise HTTPException(403, f"role {who.role!r} may not do this; it needs {role!r} or above")
+    return who
+
+
 def require(role: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency admitting tokens whose role is ``role`` or above (403 otherwise)."""
     assert role in ROLES
 
     async def check(who: Principal = Depends(principal)) -> Principal:
-        if not who.can(role):
-            raise HTTPException(403, f"role {who.role!r} may not do this; it needs {role!r} or above")
-        return who
+        return admit(who, role)
 
     return check
 
 
-viewer = require("viewer")
+VIEWER = "viewer"  # the least role: any token's
+viewer = require(VIEWER)
 analyst = require("analyst")
 lead = require("lead")
 admin = require("admin")

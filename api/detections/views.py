@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from distillguard.api.auth.service import Principal
 from distillguard.api.deps import get_session, viewer
 from distillguard.api.detections import evidence, queue
+from distillguard.api.detections.queue_route import QueueQuery, QueueRoute, answer
 from distillguard.api.detections.schemas import AccountDetail, ClusterDetail, Counts, QueueFilters, QueuePage
 from distillguard.api.errors import COMMON, NOT_FOUND
 from distillguard.api.restrictions.service import check_subject, hidden_from, hidden_in_session_of
@@ -22,7 +22,6 @@ from distillguard.detector.records import SubjectKind
 router = APIRouter(prefix="/api/v1", tags=["detections"], responses=COMMON)
 
 
-@router.get("/detections", response_model=QueuePage, summary="Detections queue (highest risk first)")
 async def get_queue(
     request: Request,
     f: Annotated[QueueFilters, Query()],
@@ -38,14 +37,19 @@ async def get_queue(
     API_QUEUE_CACHE_SECONDS). Matching prompt templates (``indicator_kind=template``) needs role analyst. Subjects
     of restricted cases the caller is no member of are left out (pages are shared only by callers who see the
     same), totals included."""
-    templates = queue.template_matching(f, who)
-    hidden = await run_in_threadpool(hidden_in_session_of, request.app.state.sessions, who)
-    key = ("page", kind, f.model_dump_json(), templates, hidden.cases, cursor, limit)
-    body = await request.app.state.queue_pages.get(
-        key,
-        partial(queue.page_json, kind=kind, f=f, cursor=cursor, limit=limit, templates=templates, hidden=hidden),
-    )
-    return Response(body, media_type="application/json")
+    query = QueueQuery(kind, f, f.model_dump_json(), cursor, limit)
+    request.app.state.queue_queries.keep(request.scope["query_string"], query)  # parsed once (QueueRoute)
+    return await answer(request, who, query)
+
+
+router.add_api_route(
+    "/detections",
+    get_queue,
+    methods=["GET"],
+    response_model=QueuePage,
+    summary="Detections queue (highest risk first)",
+    route_class_override=QueueRoute,
+)
 
 
 @router.get("/detections/counts", response_model=Counts, summary="Detections per review status")
@@ -58,7 +62,7 @@ async def get_counts(
     """Total, flagged and per-status counts under the filters (the status filter is ignored); template matching
     as in the queue."""
     templates = queue.template_matching(f, who)
-    hidden = await run_in_threadpool(hidden_in_session_of, request.app.state.sessions, who)
+    hidden = await request.app.state.hidden_reads.of(who)
     body = await request.app.state.queue_pages.get(
         ("counts", kind, f.model_dump_json(), templates, hidden.cases),
         partial(queue.counts_json, kind=kind, f=f, templates=templates, hidden=hidden),

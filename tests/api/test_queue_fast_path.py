@@ -2,7 +2,9 @@
 the caller are read by one statement on a pooled connection (no ORM session; autocommit on PostgreSQL), giving the
 set :func:`hidden_from` gives, and read on every request, so a restriction written by another process hides its
 subjects from the next page at once, cached pages or not; every queue and counts body is the one the queue renders
-for what its caller may not see; a pool keeps every connection it may open. SQLite and PostgreSQL."""
+for what its caller may not see; a pool keeps every connection it may open; a query string parsed before is not
+parsed again, while every request is still checked (token, rate limit, role, its own hidden cases). SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 
 import pytest
+from httpx2 import Response
 from sqlalchemy import insert, update
 from sqlalchemy.pool import QueuePool
 
@@ -24,6 +27,7 @@ from distillguard.api.database import (
 )
 from distillguard.api.detections import queue
 from distillguard.api.detections.models import DetectionsEpoch
+from distillguard.api.detections.queue_route import ParsedQueries, QueueQuery
 from distillguard.api.detections.schemas import QueueFilters
 from distillguard.api.restrictions.hidden import NOTHING
 from distillguard.api.restrictions.models import CaseMember, CaseRestriction
@@ -159,3 +163,67 @@ def test_a_pool_keeps_every_connection_it_may_open(db_url: str) -> None:
         assert pool.checkedin() == cap
     finally:
         engine.dispose()
+
+
+class CountedParses(ParsedQueries):
+    """The app's parsed query strings, counting the queue requests FastAPI parsed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parsed = 0
+
+    def keep(self, query_string: bytes, query: QueueQuery) -> None:
+        self.parsed += 1
+        super().keep(query_string, query)
+
+
+def _without_date(r: Response) -> tuple[int, list[tuple[str, str]], bytes]:
+    return r.status_code, [(k, v) for k, v in r.headers.multi_items() if k != "date"], r.content
+
+
+def test_a_query_string_parsed_before_is_answered_alike_without_parsing_it_again(cached_api: Api) -> None:
+    """The same queue request twice: parsed once, answered with the same status, headers and body; another query
+    string is parsed; a POST or a malformed request still goes the usual way (405, 422)."""
+    api = cached_api
+    parses = api.client.app.state.queue_queries = CountedParses()  # type: ignore[attr-defined]
+    params: dict[str, str | int] = {"kind": "account", "flagged": "true", "limit": PAGE}
+    first = api.client.get("/api/v1/detections", params=params, headers=api.h("viewer"))
+    again = api.client.get("/api/v1/detections", params=params, headers=api.h("viewer"))
+    assert first.status_code == 200 and _without_date(again) == _without_date(first)
+    assert parses.parsed == 1
+    api.client.get("/api/v1/detections", params={**params, "limit": PAGE + 1}, headers=api.h("viewer"))
+    assert parses.parsed == 2
+    assert api.client.post("/api/v1/detections", params=params, headers=api.h("viewer")).status_code == 405
+    assert api.client.get("/api/v1/detections", params={"limit": 0}, headers=api.h("viewer")).status_code == 422
+
+
+def test_a_query_string_parsed_before_still_checks_each_request(cached_api: Api) -> None:
+    """Without parsing again, every request is still checked as the first one was: no token, an unknown one or
+    a second Authorization header get the first request's refusal, a viewer matching templates its 403, and the
+    caller's hidden cases are its own (another caller on the same query string gets its page)."""
+    api = cached_api
+    _restrict_elsewhere(api.url, _case(api, "cluster", SECRET), ["viewer-user"])
+    url = "/api/v1/detections?limit=200"
+    template = "/api/v1/detections?indicator_kind=template&indicator=x"
+    api.client.get(url, headers=api.h("viewer"))
+    api.client.get(template, headers=api.h("analyst"))
+    refusals: list[tuple[str, dict[str, str] | list[tuple[str, str]]]] = [
+        (url, {}),
+        (url, {"Authorization": "Bearer nope"}),
+        (url, [("Authorization", api.h("viewer")["Authorization"])] * 2),
+        (template, api.h("viewer")),
+    ]
+    for path, headers in refusals:
+        answers = [_without_date(api.client.get(path, headers=headers)) for _ in range(2)]
+        assert answers[0][0] in (400, 401, 403) and answers[1] == answers[0], (path, headers)
+    for role, shown in (("viewer", True), ("analyst", False), ("viewer", True)):
+        ids = {i["cluster_id"] for i in api.client.get(url, headers=api.h(role)).json()["items"]}
+        assert (SECRET in ids) is shown, role
+
+
+def test_a_query_string_parsed_before_counts_against_the_rate_limit(db_url: str, broker: EmbeddedBroker) -> None:
+    """Requests answered without parsing are counted per token like the others: the limit's next one is a 429."""
+    seed_world(db_url)
+    for api in make_api(db_url, broker.bootstrap, api_rate_limit_per_minute=3):
+        codes = [api.client.get("/api/v1/detections", headers=api.h("viewer")).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
