@@ -153,15 +153,16 @@ def _leaf_ranges(nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class IsolationTrees:
     """A fitted isolation forest (scikit-learn's ``IsolationForest``); ``score_samples`` is its ``score_samples``.
 
-    Nodes of all trees are numbered together; a leaf's children are itself, so walking past it stays there."""
+    Nodes of all trees are numbered together, each tree's breadth first with a node's two children side by side, so
+    a step is ``child + goes right``; a leaf's child is itself and nothing goes right of it, so walking past a leaf
+    stays there."""
 
     n_inputs: int
     roots: np.ndarray  # the first node of each tree
     feature: np.ndarray  # input column a node splits on
-    threshold: np.ndarray  # a row goes left at or below it
-    missing_left: np.ndarray  # where a missing value goes
-    left: np.ndarray
-    right: np.ndarray
+    threshold: np.ndarray  # a row goes left at or below it (a leaf's: +inf)
+    missing_left: np.ndarray  # where a missing value goes (a leaf's: left, to itself)
+    child: np.ndarray  # a node's left child, its right child the next node (a leaf's: itself)
     path: np.ndarray  # at a leaf, the path length it adds: its depth + the average path length of its samples - 1
     depth: int  # levels to walk: the deepest tree's depth
     normaliser: float  # the average path length of a tree's samples times the trees (0: every score -0.5)
@@ -174,12 +175,15 @@ class IsolationTrees:
 
     def _score_samples(self, X: np.ndarray) -> np.ndarray:
         rows = np.ascontiguousarray(X, dtype=np.float32).astype(np.float64)  # scikit-learn compares float32 inputs
+        values, first = rows.ravel(), (np.arange(len(rows)) * self.n_inputs)[:, None]
+        missing = bool(np.isnan(values).any())
         at = np.broadcast_to(self.roots, (len(rows), len(self.roots))).copy()
-        row = np.arange(len(rows))[:, None]
         for _ in range(self.depth):
-            value = rows[row, self.feature[at]]
-            goes_left = np.where(np.isnan(value), self.missing_left[at], value <= self.threshold[at])
-            at = np.where(goes_left, self.left[at], self.right[at])
+            value = values[first + self.feature[at]]
+            goes_right = value > self.threshold[at]
+            if missing:
+                goes_right |= np.isnan(value) & ~self.missing_left[at]
+            at = self.child[at] + goes_right
         depths = np.cumsum(self.path[at], axis=1)[:, -1] if len(self.roots) else np.zeros(len(rows))
         d = self.normaliser
         return -(2 ** (-np.divide(depths, d, out=np.ones_like(depths), where=d != 0)))
@@ -200,24 +204,21 @@ class IsolationTrees:
 
         n_inputs = int(forest.n_features_in_)
         every_feature = forest._max_features == n_inputs
-        parts: dict[str, list[np.ndarray]] = {
-            k: [] for k in ("feature", "threshold", "missing", "left", "right", "path")
-        }
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("feature", "threshold", "missing", "child", "path")}
         roots, offset, depth = [], 0, 0
         for t, (tree, columns) in enumerate(zip(forest.estimators_, forest.estimators_features_, strict=True)):
             tr = tree.tree_
-            nodes = np.arange(tr.node_count)
-            leaf = tr.children_left == -1
+            order, renumbered = _side_by_side(tr.children_left, tr.children_right)
+            leaf = tr.children_left[order] == -1
             roots.append(offset)
-            local = np.maximum(tr.feature, 0)
+            local = np.maximum(tr.feature[order], 0)
             parts["feature"].append(local if every_feature else np.asarray(columns)[local])
-            parts["threshold"].append(tr.threshold.astype(np.float64))
-            parts["missing"].append(tr.missing_go_to_left.astype(bool))
-            parts["left"].append(np.where(leaf, nodes, tr.children_left) + offset)
-            parts["right"].append(np.where(leaf, nodes, tr.children_right) + offset)
+            parts["threshold"].append(np.where(leaf, np.inf, tr.threshold[order]))
+            parts["missing"].append(leaf | tr.missing_go_to_left[order].astype(bool))
+            parts["child"].append(np.where(leaf, np.arange(len(order)), renumbered[tr.children_left[order]]) + offset)
             adds = forest._decision_path_lengths[t] + forest._average_path_length_per_tree[t] - 1.0
-            parts["path"].append(np.where(leaf, adds, 0.0))
-            offset += tr.node_count
+            parts["path"].append(np.where(leaf, adds[order], 0.0))
+            offset += len(order)
             depth = max(depth, int(tr.max_depth))
         return cls(
             n_inputs=n_inputs,
@@ -225,9 +226,19 @@ class IsolationTrees:
             feature=np.concatenate(parts["feature"]).astype(np.intp),
             threshold=np.concatenate(parts["threshold"]),
             missing_left=np.concatenate(parts["missing"]),
-            left=np.concatenate(parts["left"]).astype(np.intp),
-            right=np.concatenate(parts["right"]).astype(np.intp),
+            child=np.concatenate(parts["child"]).astype(np.intp),
             path=np.concatenate(parts["path"]),
             depth=depth,
             normaliser=float(len(forest.estimators_) * _average_path_length([forest._max_samples])[0]),
         )
+
+
+def _side_by_side(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A tree's nodes (root 0, a leaf's children -1) numbered breadth first with each node's children side by side:
+    ``order`` (new number -> node) and ``renumbered`` (node -> new number)."""
+    order, renumbered = [0], np.zeros(len(left), dtype=np.intp)
+    for node in order:  # grows as it goes
+        if left[node] != -1:
+            renumbered[left[node]], renumbered[right[node]] = len(order), len(order) + 1
+            order += [int(left[node]), int(right[node])]
+    return np.asarray(order, dtype=np.intp), renumbered

@@ -68,6 +68,7 @@ MODULES = {
         "detector/trees.py",
         ("tests/detector/test_trees.py", "tests/detector/test_scoring.py"),
         ("-k", "not every_rescoring"),  # the simulated day: minutes a mutant, and the unit tests reach every line
+        300.0,  # the hypothesis comparisons fit small ensembles: over two minutes on a loaded machine
     ),
     # idle accounts leave for the archive and come back exactly; the tests that run the `distillguard` command run
     # it in a subprocess that imports the project's installed copy, never the mutant, so they are left out here
