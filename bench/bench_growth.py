@@ -20,9 +20,10 @@ Workers: one simulated day (``BENCH_GROWTH_WORKERS_SCALE``, default 1) produced 
 embedded broker with as many partitions as the most workers, drained by 1, 2 and 4 ``distillguard worker`` processes
 of one consumer group (``BENCH_GROWTH_WORKERS``), each writing its verdicts to its own JSON Lines file: each worker's
 peak RSS (sampled with psutil; the max and mean over workers), the workers' CPU per event, and the Jaccard index of
-the union of the accounts they flagged against ``distillguard detect`` on the same file. Today each worker also
-absorbs every other worker's account summaries (for cross-partition linking), so per-worker memory is not expected
-to drop with more workers: the rows are there to measure it honestly. A worker of several partitions also holds
+the union of the accounts they flagged against ``distillguard detect`` on the same file. Each worker also absorbs
+every other worker's account summaries (for cross-partition linking) and links and scores those foreign accounts with
+its own; a foreign account is held leaner than an owned one (no event ids, samples or record of its keys), but
+per-worker memory still drops far less than in proportion to the workers: the rows are there to measure it honestly. A worker of several partitions also holds
 messages for event-time alignment while the input outruns it (up to ``ALIGN_MAX_HELD`` over all its partitions), which
 a worker of one partition does not: that buffer is part of the one-worker peak.
 

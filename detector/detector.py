@@ -29,7 +29,7 @@ from distillguard.detector.policy import Policy, load_policy
 from distillguard.detector.records import AccountVerdict, ActionChange, Change, ClusterVerdict, SubjectKind
 from distillguard.detector.retention import EVICT_EVERY, RETENTION_HOURS, Archived, MemoryArchive, check_retention
 from distillguard.detector.scoring import Scorer, Scoring
-from distillguard.detector.state import DEDUP_HORIZON_HOURS, AccountState, AccountSummary, key_shift, renumbered_keys
+from distillguard.detector.state import DEDUP_HORIZON_HOURS, AccountState, AccountSummary
 from distillguard.detector.units import HOUR, MINUTE
 from distillguard.detector.verdicts import AccountMemo, Records, newest_model
 
@@ -37,6 +37,8 @@ RELINK_GROWTH = 0.02  # re-link when the accounts seen grew by 2% since the last
 RELINK_EVERY = HOUR  # ...or an hour of event time passed (and always on flush)
 # The state packs hours since 1970 into unsigned key bits, so earlier times cannot be counted.
 BEFORE_EPOCH = "ts is before 1970-01-01T00:00:00Z"
+# 2: absorbed accounts are named without the store keys they contributed (a version 1 snapshot is still read).
+SNAPSHOT_VERSION = 2
 
 
 def cluster_medians(values: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
@@ -79,7 +81,7 @@ class Detector:
         self.changes = ChangeTracker()
         self.actions = ActionTracker()
         self.action_changes: list[ActionChange] = []  # the moves on the ladder of the last process() or flush()
-        self._absorbed: dict[int, list[tuple[str, int]]] = {}
+        self._absorbed: set[int] = set()  # accounts other workers own, taken in from their summaries
         self._link: Linkage | None = None
         self._hoods: Neighbourhoods | None = None
         self._link_accounts = 0
@@ -144,22 +146,26 @@ class Detector:
         return self.state.export_summaries(None if changed_only else list(range(self.state.size)))
 
     def ingest_summaries(self, summaries: Iterable[AccountSummary]) -> None:
-        """Take in accounts owned by other workers (each summary replaces that account's previous one)."""
-        self.state.absorb_summaries(list(summaries), self._absorbed)
+        """Take in accounts owned by other workers (each summary replaces that account's previous one). They are
+        linked and scored like this detector's own, but held without sample prompts: their verdicts here have none
+        (their owner writes them)."""
+        batch = list(summaries)
+        self.state.absorb_summaries(batch, foreign=True)
+        self._absorbed.update(self.state.ids[s.account_id] for s in batch)
 
     # ---- persistence -----------------------------------------------------------------------------
     def snapshot(self) -> bytes:
         """Everything needed to continue exactly where this detector is (msgpack, no pickle)."""
         names = self.state.names
         doc = {
-            "v": 1,
+            "v": SNAPSHOT_VERSION,
             "state": self.state.snapshot(),
             "window": self.window,
             "window_end": self.window_end,
             "rescores": self.rescores,
             **self.changes.to_doc(names),
             **self.actions.to_doc(),
-            "absorbed": {names[a]: keys for a, keys in self._absorbed.items()},
+            "absorbed": [names[a] for a in sorted(self._absorbed)],
             "link": None if self._link is None else self._link.to_doc(),
             "hoods": None if self._hoods is None else self._hoods.to_doc(),
             "link_accounts": self._link_accounts,
@@ -174,7 +180,7 @@ class Detector:
     def restore(cls, data: bytes, model: DetectionModel | None = None, policy: Policy | None = None) -> Detector:
         """A detector continuing from :meth:`snapshot` bytes."""
         doc = msgspec.msgpack.decode(data)
-        if doc.get("v") != 1:
+        if doc.get("v") not in (1, SNAPSHOT_VERSION):
             raise ValueError(f"unsupported detector snapshot version {doc.get('v')!r}")
         retention = doc.get("retention")  # snapshots from before accounts left: they keep all, as they did
         det = cls(
@@ -190,7 +196,9 @@ class Detector:
         det.rescores = doc["rescores"]
         det.changes = ChangeTracker.from_doc(doc, ids)
         det.actions = ActionTracker.from_doc(doc)
-        det._absorbed = {ids[n]: [tuple(k) for k in keys] for n, keys in doc["absorbed"].items()}
+        det._absorbed = {ids[n] for n in doc["absorbed"]}  # version 1: a dict by name (of keys no longer needed)
+        for a in det._absorbed:  # version 1 held their sample prompts
+            det.state.samples.pop(a, None)
         det._link = None if doc["link"] is None else Linkage.from_doc(doc["link"])
         det._hoods = None if doc.get("hoods") is None else Neighbourhoods.from_doc(doc["hoods"])
         det._link_accounts = doc["link_accounts"]
@@ -298,11 +306,7 @@ class Detector:
             actions.reached[SubjectKind.cluster].pop(cid, None)
         new_id = st.remove(gone).tolist()
         changes.renumber(new_id)
-        self._absorbed = {
-            new_id[a]: [(name, renumbered_keys(k, key_shift(name), new_id)) for name, k in keys]
-            for a, keys in self._absorbed.items()
-            if new_id[a] >= 0
-        }
+        self._absorbed = {new_id[a] for a in self._absorbed if new_id[a] >= 0}
         self.last, self._link, self._hoods = None, None, None  # re-linked and scored in full next
         self._memo = AccountMemo(self.policy)  # it holds accounts by their old ids
 
@@ -311,7 +315,7 @@ class Detector:
         rec = self.archive.take(account_id)
         if rec is None:
             return
-        self.state.absorb_summaries([rec.summary], {})
+        self.state.absorb_summaries([rec.summary])
         if rec.flagged_at is not None:
             self.changes.flagged_at[self.state.ids[account_id]] = rec.flagged_at
         if rec.action is not None:

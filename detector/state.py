@@ -555,9 +555,7 @@ class AccountState:
         for name in ("flags", "hours", "top_template", "templates_seen", "retired_hours", "retired_after_release"):
             setattr(self, name, getattr(self, name)[:n][keep])
 
-        stores = [*((store, VALUE_BITS) for store in self.links.values())]
-        stores += [(getattr(self, name), shift) for name, shift in _STORES.items()]
-        for store, shift in stores:
+        for store, shift in self._stores():
             keys, values = store.arrays()
             held = keep[keys >> shift]
             store.replace(renumbered_keys(keys[held], shift, new_id), values[held])
@@ -745,21 +743,21 @@ class AccountState:
             )
         return out
 
-    def absorb_summaries(self, summaries: list[AccountSummary], owned: dict[int, list[tuple[str, int]]]) -> None:
+    def absorb_summaries(self, summaries: list[AccountSummary], *, foreign: bool = False) -> None:
         """Replace the state of each summarised account with its summary (a later summary of the same account
-        replaces an earlier one). ``owned`` remembers the store keys each absorbed account contributed, so a
-        newer summary can replace them exactly."""
+        replaces an earlier one): whatever the stores held of it goes, by its range of keys. A ``foreign`` account
+        (another worker's, absorbed for linking) is held without its sample prompts, which only its own verdict
+        shows and only its owner writes."""
         self.fold()
         self._changed()
         latest = {s.account_id: s for s in summaries}
-        stale: dict[str, list[int]] = {}  # store name -> keys the previous summaries contributed
+        known = [a for name in latest if (a := self.ids.get(name)) is not None]
+        self._discard_accounts(np.asarray(known, dtype=np.int64))
         fresh: dict[str, tuple[list[int], list[float]]] = {}  # store name -> keys and values to set
         for s in latest.values():
             a = self.ids.get(s.account_id)
             if a is None:
                 a = self._new_account(s.account_id)
-            for store_name, key in owned.pop(a, []):
-                stale.setdefault(store_name, []).append(key)
             for i, column in enumerate(_ACC):
                 self.acc[column][a] = s.acc[i]
             self.acc["org"][a] = self._intern("org", s.org) if s.org else -1
@@ -770,9 +768,8 @@ class AccountState:
             # summaries from before skeletons were forgotten carry neither: their templates are every one
             self.top_template[a] = s.top_template if s.top_template >= 0 else max(s.templates.values(), default=0)
             self.templates_seen[a] = s.templates_seen if s.templates_seen >= 0 else len(s.templates)
-            keys: list[tuple[str, int]] = []
             sources: list[tuple[str, Mapping[Any, float], int, Callable[[Any], int]]] = [
-                (f"links:{kind}", values, VALUE_BITS, partial(self._intern, kind)) for kind, values in s.links.items()
+                (kind, values, VALUE_BITS, partial(self._intern, kind)) for kind, values in s.links.items()
             ]
             sources += [
                 ("templates", s.templates, VALUE_BITS, int),
@@ -782,19 +779,16 @@ class AccountState:
             ]
             for name, src, shift, conv in sources:
                 ks, vs = fresh.setdefault(name, ([], []))
-                for raw, amount in src.items():
-                    k = (a << shift) | conv(raw)
-                    ks.append(k)
-                    vs.append(amount)
-                    keys.append((name, k))
-            if s.samples:
+                ks.extend((a << shift) | conv(raw) for raw in src)
+                vs.extend(src.values())
+            if s.samples and not foreign:
                 self.samples[a] = list(s.samples)
+            else:
+                self.samples.pop(a, None)
             self._first_seen(s.acc[_FIRST_TS], ((self._intern("model", m), t) for m, t in s.model_first.items()))
-            owned[a] = keys
-        for name, gone in stale.items():
-            self._store(name).discard(np.asarray(gone, dtype=np.int64))
         for name, (ks, vs) in fresh.items():
-            self._store(name).assign(np.asarray(ks, dtype=np.int64), np.asarray(vs))
+            store = self.links[name] if name in self.links else getattr(self, name)
+            store.assign(np.asarray(ks, dtype=np.int64), np.asarray(vs))
         for s in summaries:
             for k, text in s.template_text.items():
                 self.template_text.setdefault(k, text)
@@ -802,9 +796,17 @@ class AccountState:
             if w == w and w > self.watermark:  # not NaN
                 self.watermark = w
 
-    def _store(self, name: str) -> Store:
-        """A store by the name ``owned`` records: ``links:<kind>`` or an attribute's."""
-        return self.links[name.removeprefix("links:")] if name.startswith("links:") else getattr(self, name)
+    def _discard_accounts(self, accounts: np.ndarray) -> None:
+        """Drop every store key of ``accounts`` (ids): each account's keys are one range of each sorted store."""
+        if not len(accounts):
+            return
+        for store, shift in self._stores():
+            store.discard_ranges(accounts << shift, (accounts + 1) << shift)
+
+    def _stores(self) -> list[tuple[Store, int]]:
+        """Every per-account store with the key bits below the account."""
+        stores = [(store, VALUE_BITS) for store in self.links.values()]
+        return stores + [(getattr(self, name), shift) for name, shift in _STORES.items()]
 
     def _recount_top_templates(self) -> None:
         """Recompute every account's largest template count from the store (snapshots before version 3)."""
@@ -840,11 +842,6 @@ class AccountSummary(msgspec.Struct, kw_only=True, array_like=True):
 
 _FIRST_TS = list(_ACC).index("first_ts")
 _STORES = {"templates": VALUE_BITS, "model_first": MODEL_BITS, "model_count": MODEL_BITS, "timeline": HOUR_BITS}
-
-
-def key_shift(store_name: str) -> int:
-    """The key bits below the account in a store named as :meth:`AccountState.absorb_summaries` records it."""
-    return VALUE_BITS if store_name.startswith("links:") else _STORES[store_name]
 
 
 def renumbered_keys(keys: Any, shift: int, new_id: Any) -> Any:

@@ -47,6 +47,15 @@ class _SortedIndex:
         self.keys = np.insert(self.keys, at, keys[order])
         self.slots = np.insert(self.slots, at, slots[order])
 
+    def within(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """The slots of the keys in any of the ranges ``[lo[i], hi[i])``."""
+        start, end = self.keys.searchsorted(lo), self.keys.searchsorted(hi)
+        count = np.maximum(end - start, 0)
+        total = int(count.sum())
+        # positions start[i], start[i] + 1, ... end[i] - 1 of every range, in one array
+        offset = np.repeat(start - (np.cumsum(count) - count), count)
+        return self.slots[np.arange(total) + offset]
+
     def keep(self, mask: np.ndarray) -> None:
         """Keep the entries where ``mask`` (in index order) is True."""
         self.keys, self.slots = self.keys[mask], self.slots[mask]
@@ -129,9 +138,18 @@ class Store(Generic[V]):
 
     def discard(self, keys: np.ndarray) -> None:
         """Remove the ``keys`` present (absent ones are ignored)."""
-        keys = np.asarray(keys, dtype=np.int64)
-        slots = self._find(keys)
-        slots = np.unique(slots[slots >= 0])
+        slots = self._find(np.asarray(keys, dtype=np.int64))
+        self._kill(slots[slots >= 0])
+
+    def discard_ranges(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Remove every key ``k`` with ``lo[i] <= k < hi[i]`` for some ``i`` (ranges may be empty or overlap): with
+        keys packed as ``account << shift | value``, ``[a << shift, a + 1 << shift)`` is everything of account ``a``."""
+        lo, hi = np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
+        self._kill(np.concatenate([index.within(lo, hi) for index in (self._large, self._recent)]))
+
+    def _kill(self, slots: np.ndarray) -> None:
+        """Mark the (live) ``slots`` dead and drop them from the indexes; compact when dead ones dominate."""
+        slots = np.unique(slots)
         if not len(slots):
             return
         self._keys[slots] = _DEAD

@@ -52,9 +52,8 @@ def test_summaries_replace_rather_than_add() -> None:
     for i in range(3):
         src.add(ev("a", i, ip=f"10.0.0.{i}"))
     dst = AccountState()
-    owned: dict = {}
-    dst.absorb_summaries(src.export_summaries(), owned)
-    dst.absorb_summaries(src.export_summaries([0]), owned)
+    dst.absorb_summaries(src.export_summaries(), foreign=True)
+    dst.absorb_summaries(src.export_summaries([0]), foreign=True)
     dst.fold()
     assert dst.col("n")[0] == 3
     assert len(dst.links["ip"]) == 3
@@ -85,7 +84,7 @@ def test_old_timeline_hours_are_folded_without_changing_features() -> None:
     again = AccountState.restore(folded.state.snapshot())
     assert (account_features(again) == account_features(whole.state)).all()
     absorbed = AccountState()
-    absorbed.absorb_summaries(folded.state.export_summaries([0, 1]), {})
+    absorbed.absorb_summaries(folded.state.export_summaries([0, 1]))
     assert (account_features(absorbed) == account_features(whole.state)).all()
 
 
@@ -93,7 +92,7 @@ def test_an_account_first_seen_after_absorbed_summaries_starts_empty() -> None:
     src = AccountState()
     src.add(ev("remote", 0))
     st = AccountState()
-    st.absorb_summaries(src.export_summaries(), {})
+    st.absorb_summaries(src.export_summaries())
     st.add(ev("local", 5, verification_path=None))
     st.fold()
     a = st.ids["local"]

@@ -23,12 +23,14 @@ from .factory import ev
 KEYS = st.integers(0, 40)  # few keys, so operations meet the same keys again
 BATCH = st.lists(KEYS, max_size=12)
 DISTINCT = st.lists(KEYS, max_size=12, unique=True)
+RANGES = st.lists(st.tuples(KEYS, st.integers(-2, 12)), max_size=4)  # (start, length): empty, overlapping or not
 OPS = st.lists(
     st.one_of(
         st.tuples(st.just("add"), BATCH),
         st.tuples(st.just("minimum"), DISTINCT, st.integers(-5, 5)),
         st.tuples(st.just("assign"), DISTINCT, st.integers(-5, 5)),
         st.tuples(st.just("discard"), BATCH),
+        st.tuples(st.just("discard_ranges"), RANGES),
         st.tuples(
             st.just("keep_even"),
         ),
@@ -60,6 +62,11 @@ def _apply(store: Store, model: dict[int, int], op: tuple) -> None:
         store.discard(np.asarray(batch, dtype=np.int64))
         for k in batch:
             model.pop(k, None)
+    elif kind == "discard_ranges":
+        (ranges,) = args
+        store.discard_ranges(np.asarray([lo for lo, _ in ranges]), np.asarray([lo + n for lo, n in ranges]))
+        for k in [k for k in model if any(lo <= k < lo + n for lo, n in ranges)]:
+            del model[k]
     else:
         keys, _ = store.arrays()
         store.keep(keys % 2 == 0)
@@ -277,3 +284,13 @@ def test_a_store_holds_its_keys_in_about_32_bytes_each() -> None:
         tracemalloc.stop()
     assert len(store) == A_STORE
     assert used <= BYTES_PER_KEY * A_STORE
+
+
+def test_discarding_an_accounts_range_removes_its_keys_in_both_indexes_and_no_neighbours() -> None:
+    shift = 8
+    store: Store[int] = Store(np.int64, [(a << shift) | v for a in range(3) for v in (0, 5, 255)], [1] * 9)
+    store.add(np.asarray([(1 << shift) | 7, (2 << shift) | 7]))  # in the small index of recent keys
+    store.discard_ranges(np.asarray([1 << shift]), np.asarray([2 << shift]))
+    assert sorted(k >> shift for k in store) == [0, 0, 0, 2, 2, 2, 2]
+    store.add(np.asarray([(1 << shift) | 5]))
+    assert store[(1 << shift) | 5] == 1 and len(store) == 8

@@ -80,7 +80,7 @@ def test_restarts_and_summaries_keep_what_was_forgotten_and_what_is_due() -> Non
     st, ref = det.state, whole.state
     assert st.templates.keys() == ref.templates.keys() and np.array_equal(st.template_singles, ref.template_singles)
     absorbed = AccountState()
-    absorbed.absorb_summaries(ref.export_summaries([0, 1]), {})
+    absorbed.absorb_summaries(ref.export_summaries([0, 1]))
     assert np.array_equal(account_features(absorbed), account_features(ref))
 
 
