@@ -174,7 +174,8 @@ class IsolationTrees:
         return _by_chunks(self._score_samples, X)
 
     def _score_samples(self, X: np.ndarray) -> np.ndarray:
-        rows = np.ascontiguousarray(X, dtype=np.float32).astype(np.float64)  # scikit-learn compares float32 inputs
+        with np.errstate(over="ignore"):  # beyond float32's range is +-inf, as scikit-learn's own cast makes it
+            rows = np.ascontiguousarray(X, dtype=np.float32).astype(np.float64)  # it compares float32 inputs
         values, first = rows.ravel(), (np.arange(len(rows)) * self.n_inputs)[:, None]
         missing = bool(np.isnan(values).any())
         at = np.broadcast_to(self.roots, (len(rows), len(self.roots))).copy()
