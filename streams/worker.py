@@ -47,6 +47,11 @@ _summary_decoder = msgspec.msgpack.Decoder(AccountSummary)
 # Summaries are decoded and absorbed this many at a time: a decoded one is about 4 times its message (11 KB against
 # 2.9 KB on a simulated day), and a worker reading the topic from the start would otherwise hold every account's at once.
 ABSORB_CHUNK = 1000
+# Summaries are fetched this many at a time (about 6 MB of messages), and the summaries consumer fetches at most this
+# many bytes a partition: it reads every partition of the topic, so its buffers are paid by every worker, however few
+# partitions of events it holds (it fetched 20,000 and 8 MB a partition: up to 58 MB of messages at once).
+SUMMARIES_PER_FETCH = 2000
+SUMMARIES_FETCH_BYTES = 1 << 20
 
 
 @dataclass
@@ -160,7 +165,7 @@ class StreamWorker:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_partition_fetch_bytes=8 << 20,
+            max_partition_fetch_bytes=SUMMARIES_FETCH_BYTES,
         )
         await self.summaries.start()
         parts = self.summaries.partitions_for_topic(self.s.summaries_topic) or set()
@@ -488,21 +493,24 @@ class StreamWorker:
         """Take in summaries other workers published (each replaces the previous one of its account)."""
         if self.summaries is None or not self._shared():
             return
-        try:
-            got = await self.summaries.getmany(timeout_ms=0, max_records=20000)
-        except KafkaError as exc:
-            log.warning("summaries fetch failed", error=str(exc))
-            return
-        latest: dict[bytes, bytes] = {}  # account (the message key) -> its last summary, still encoded
-        for msgs in got.values():
-            for m in msgs:
-                if m.key.decode() not in self.owned:
-                    latest[m.key] = m.value
-        values = list(latest.values())
-        for i in range(0, len(values), ABSORB_CHUNK):
-            self.detector.ingest_summaries(_summary_decoder.decode(v) for v in values[i : i + ABSORB_CHUNK])
-        if latest:
-            self.dirty = True  # reflected at the next window re-scoring, or at the next idle flush
+        while True:  # until what the consumer holds is taken in; a later summary of an account replaces an earlier one
+            try:
+                got = await self.summaries.getmany(timeout_ms=0, max_records=SUMMARIES_PER_FETCH)
+            except KafkaError as exc:
+                log.warning("summaries fetch failed", error=str(exc))
+                return
+            latest: dict[bytes, bytes] = {}  # account (the message key) -> its last summary, still encoded
+            for msgs in got.values():
+                for m in msgs:
+                    if m.key.decode() not in self.owned:
+                        latest[m.key] = m.value
+            values = list(latest.values())
+            for i in range(0, len(values), ABSORB_CHUNK):
+                self.detector.ingest_summaries(_summary_decoder.decode(v) for v in values[i : i + ABSORB_CHUNK])
+            if latest:
+                self.dirty = True  # reflected at the next window re-scoring, or at the next idle flush
+            if not got:
+                return
 
     # ---- outputs ----------------------------------------------------------------------------------
     def _send(
