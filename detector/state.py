@@ -753,7 +753,14 @@ class AccountState:
         latest = {s.account_id: s for s in summaries}
         known = [a for name in latest if (a := self.ids.get(name)) is not None]
         self._discard_accounts(np.asarray(known, dtype=np.int64))
-        fresh: dict[str, tuple[list[int], list[float]]] = {}  # store name -> keys and values to set
+        fresh: dict[Store, tuple[list[int], list[float]]] = {}  # store -> keys and values to set
+        model = partial(self._intern, "model")
+        convert: dict[str, Callable[[Any], int]] = {
+            "templates": int,
+            "timeline": int,
+            "model_first": model,
+            "model_count": model,
+        }
         for s in latest.values():
             a = self.ids.get(s.account_id)
             if a is None:
@@ -768,17 +775,14 @@ class AccountState:
             # summaries from before skeletons were forgotten carry neither: their templates are every one
             self.top_template[a] = s.top_template if s.top_template >= 0 else max(s.templates.values(), default=0)
             self.templates_seen[a] = s.templates_seen if s.templates_seen >= 0 else len(s.templates)
-            sources: list[tuple[str, Mapping[Any, float], int, Callable[[Any], int]]] = [
-                (kind, values, VALUE_BITS, partial(self._intern, kind)) for kind, values in s.links.items()
+            sources: list[tuple[Store, Mapping[Any, float], int, Callable[[Any], int]]] = [
+                (self.links[kind], values, VALUE_BITS, partial(self._intern, kind)) for kind, values in s.links.items()
             ]
             sources += [
-                ("templates", s.templates, VALUE_BITS, int),
-                ("timeline", s.timeline, HOUR_BITS, int),
-                ("model_first", s.model_first, MODEL_BITS, partial(self._intern, "model")),
-                ("model_count", s.model_count, MODEL_BITS, partial(self._intern, "model")),
+                (getattr(self, name), getattr(s, name), shift, convert[name]) for name, shift in _STORES.items()
             ]
-            for name, src, shift, conv in sources:
-                ks, vs = fresh.setdefault(name, ([], []))
+            for store, src, shift, conv in sources:
+                ks, vs = fresh.setdefault(store, ([], []))
                 ks.extend((a << shift) | conv(raw) for raw in src)
                 vs.extend(src.values())
             if s.samples and not foreign:
@@ -786,8 +790,7 @@ class AccountState:
             else:
                 self.samples.pop(a, None)
             self._first_seen(s.acc[_FIRST_TS], ((self._intern("model", m), t) for m, t in s.model_first.items()))
-        for name, (ks, vs) in fresh.items():
-            store = self.links[name] if name in self.links else getattr(self, name)
+        for store, (ks, vs) in fresh.items():
             store.assign(np.asarray(ks, dtype=np.int64), np.asarray(vs))
         for s in summaries:
             for k, text in s.template_text.items():

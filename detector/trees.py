@@ -50,11 +50,6 @@ class BoostedTrees:
     leaf_values: np.ndarray  # trees x LEAF_BITS: the value of each tree's k-th leaf from the left
     baseline: float  # the raw prediction before any tree
 
-    @property
-    def n_inputs(self) -> int:
-        """Input columns a row has."""
-        return self.cells.n_inputs
-
     def raw_of_cells(self, cells: np.ndarray) -> np.ndarray:
         """The raw prediction (log-odds) of rows given by their input cells (:meth:`SplitCells.of`)."""
         return _by_chunks(self._raw_of_cells, cells)

@@ -44,13 +44,11 @@ DLQ_MAX_VALUE = 1_000_000  # a dead letter keeps this many bytes of its message 
 SINK_BACKOFF_FIRST = 1.0  # seconds before retrying a failed sink write, doubling up to SINK_BACKOFF_MAX
 SINK_BACKOFF_MAX = 30.0
 _summary_decoder = msgspec.msgpack.Decoder(AccountSummary)
-# Summaries are decoded and absorbed this many at a time: a decoded one is about 4 times its message (11 KB against
-# 2.9 KB on a simulated day), and a worker reading the topic from the start would otherwise hold every account's at once.
-ABSORB_CHUNK = 1000
-# Summaries are fetched this many at a time (about 6 MB of messages), and the summaries consumer fetches at most this
-# many bytes a partition: it reads every partition of the topic, so its buffers are paid by every worker, however few
-# partitions of events it holds (it fetched 20,000 and 8 MB a partition: up to 58 MB of messages at once).
-SUMMARIES_PER_FETCH = 2000
+# Summaries are fetched, decoded and absorbed this many at a time (a decoded one is about 4 times its message: 11 KB
+# against 2.9 KB on a simulated day), and the summaries consumer fetches at most this many bytes a partition: it reads
+# every partition of the topic, so its buffers are paid by every worker, however few partitions of events it holds (it
+# fetched 20,000 messages and 8 MB a partition at once: a worker reading the topic from the start held 58 MB of them).
+SUMMARIES_PER_FETCH = 1000
 SUMMARIES_FETCH_BYTES = 1 << 20
 
 
@@ -504,10 +502,8 @@ class StreamWorker:
                 for m in msgs:
                     if m.key.decode() not in self.owned:
                         latest[m.key] = m.value
-            values = list(latest.values())
-            for i in range(0, len(values), ABSORB_CHUNK):
-                self.detector.ingest_summaries(_summary_decoder.decode(v) for v in values[i : i + ABSORB_CHUNK])
             if latest:
+                self.detector.ingest_summaries(_summary_decoder.decode(v) for v in latest.values())
                 self.dirty = True  # reflected at the next window re-scoring, or at the next idle flush
             if not got:
                 return
