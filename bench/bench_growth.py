@@ -42,6 +42,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -189,10 +190,12 @@ def _days_child(events: str, churn: bool) -> None:
     """Feed ``events`` to one Detector a UTC day at a time; print each day's cost, the accounts it holds and the RSS
     after it. With ``churn``, every account is a new one each day (:func:`_churned`)."""
     from distillguard.detector.detector import Detector
+    from distillguard.detector.disk_archive import DiskArchive
     from distillguard.detector.events import read_events
     from distillguard.detector.units import DAY
 
-    det, me = Detector(), psutil.Process()
+    scratch = tempfile.TemporaryDirectory(prefix="dg-bench-archive-")  # removed when the child exits
+    det, me = Detector(archive=DiskArchive(scratch.name)), psutil.Process()
     day: list = []
     index, current = 0, None  # the day being read: its number from 1, its UTC day
     seen = 0

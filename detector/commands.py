@@ -7,10 +7,11 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import tempfile
 import time
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 from rich.console import Console
@@ -23,6 +24,9 @@ from distillguard.detector.ingest.formats import FORMATS
 from distillguard.detector.records import cluster_line, verdict_line
 from distillguard.detector.settings import get_settings
 from distillguard.detector.terminal import err, fail, note, progress
+
+if TYPE_CHECKING:
+    from distillguard.detector.detector import Detector
 
 REPORTED_BAD_LINES = 20  # malformed lines listed one by one; the rest are counted
 
@@ -140,6 +144,14 @@ def detect(
             min=0,
         ),
     ] = None,
+    archive_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Directory for the accounts idle past the retention horizon, so that memory follows the active "
+            "accounts (emptied of earlier archives first). Default: a temporary directory, removed at the end.",
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Score every account in an event file: the same Detector the stream worker runs.
 
@@ -147,19 +159,33 @@ def detect(
     through (a truncated or corrupt gzip stream, a read error) or, with --strict, on a malformed line: no
     verdicts are written then. Exit 2 on a bad option, model or output path."""
     from distillguard.detector.detector import Detector
+    from distillguard.detector.disk_archive import DiskArchive
     from distillguard.detector.retention import RetentionError
     from distillguard.detector.settings import get_settings
 
     hours = get_settings().retention_hours if retention_hours is None else retention_hours
+    scratch = contextlib.ExitStack()
+    try:
+        archive = DiskArchive(archive_dir or scratch.enter_context(tempfile.TemporaryDirectory(prefix="dg-archive-")))
+    except OSError as exc:
+        fail(f"--archive-dir: {exc}")
     try:
         det = Detector(
             _load_model(model),
             policy=_load_policy(policy),
             window_minutes=window_minutes,
             retention_hours=hours or None,
+            archive=archive,
         )
     except RetentionError as exc:
         fail(f"--retention-hours: {exc}")
+    with scratch:
+        _detect(det, events, out, clusters, strict)
+        det.close()
+
+
+def _detect(det: Detector, events: Path, out: Path, clusters: Path | None, strict: bool) -> None:
+    """Feed the file to the detector, then write its verdicts (and clusters) and say what it saw."""
     bad: list[BadLine] = []
     rejected: list[tuple[str, str]] = []
     t0 = time.perf_counter()

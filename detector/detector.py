@@ -13,6 +13,7 @@ first to score what arrived since.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import msgspec
 import numpy as np
@@ -21,13 +22,21 @@ from distillguard.detector.actions import ActionTracker
 from distillguard.detector.changes import ChangeTracker
 from distillguard.detector.cohorts import Neighbourhoods, neighbourhoods
 from distillguard.detector.context import groups_of, static_context
+from distillguard.detector.disk_archive import DiskArchive
 from distillguard.detector.events import Event
 from distillguard.detector.features import FEATURES, Features, account_features, release_hour
 from distillguard.detector.linking import Linkage, link_accounts
 from distillguard.detector.model import DetectionModel, load_model
 from distillguard.detector.policy import Policy, load_policy
 from distillguard.detector.records import AccountVerdict, ActionChange, Change, ClusterVerdict, SubjectKind
-from distillguard.detector.retention import EVICT_EVERY, RETENTION_HOURS, Archived, MemoryArchive, check_retention
+from distillguard.detector.retention import (
+    EVICT_EVERY,
+    RETENTION_HOURS,
+    Archive,
+    Archived,
+    MemoryArchive,
+    check_retention,
+)
 from distillguard.detector.scoring import Scorer, Scoring
 from distillguard.detector.state import DEDUP_HORIZON_HOURS, AccountState, AccountSummary
 from distillguard.detector.units import HOUR, MINUTE
@@ -69,7 +78,7 @@ class Detector:
         dedup_horizon_hours: float = DEDUP_HORIZON_HOURS,
         max_future_minutes: float = 60.0,
         retention_hours: float | None = RETENTION_HOURS,
-        archive: MemoryArchive | None = None,
+        archive: Archive | None = None,
     ) -> None:
         self.model = model if model is not None else load_model()
         self.policy = policy if policy is not None else load_policy()
@@ -81,6 +90,7 @@ class Detector:
         self.changes = ChangeTracker()
         self.actions = ActionTracker()
         self.action_changes: list[ActionChange] = []  # the moves on the ladder of the last process() or flush()
+        self.left: list[str] = []  # the accounts archived by the last process() or flush(), in the order they left
         self._absorbed: set[int] = set()  # accounts other workers own, taken in from their summaries
         self._link: Linkage | None = None
         self._hoods: Neighbourhoods | None = None
@@ -108,7 +118,7 @@ class Detector:
         """Consume events; re-score whenever event time crosses a window boundary. Rejected events
         (too far in the future, older than the de-duplication horizon, or before 1970) go to ``on_reject``."""
         changes: list[Change] = []
-        self.action_changes = []
+        self.action_changes, self.left = [], []
         w = self.window
         add = self.state.add
         archived = bool(self.archive)  # changes only at a re-scoring or a return: not asked per event
@@ -136,7 +146,7 @@ class Detector:
 
     def flush(self) -> list[Change]:
         """Re-score now, at the latest event time seen (end of a file or a drained stream)."""
-        self.action_changes = []
+        self.action_changes, self.left = [], []
         if self.state.size == 0:
             return []
         return self._rescore(self.state.watermark, relink=True)
@@ -172,13 +182,29 @@ class Detector:
             "link_at": self._link_at if np.isfinite(self._link_at) else None,
             "retention": self.retention,
             "evicted_at": self._evicted_at if np.isfinite(self._evicted_at) else None,
-            "archive": self.archive.to_doc(),
+            self.archive.DOC_KEY: self.archive.to_doc(),
         }
         return msgspec.msgpack.encode(doc)
 
+    def close(self) -> None:
+        """Release the archive's files (a disk archive stays on disk for a snapshot to be restored from)."""
+        self.archive.close()
+
+    def snapshot_saved(self) -> None:
+        """The last :meth:`snapshot` is durably saved: the archive may let go of what only earlier ones held."""
+        self.archive.snapshot_saved()
+
     @classmethod
-    def restore(cls, data: bytes, model: DetectionModel | None = None, policy: Policy | None = None) -> Detector:
-        """A detector continuing from :meth:`snapshot` bytes."""
+    def restore(
+        cls,
+        data: bytes,
+        model: DetectionModel | None = None,
+        policy: Policy | None = None,
+        archive_dir: str | Path | None = None,
+    ) -> Detector:
+        """A detector continuing from :meth:`snapshot` bytes. A disk archive is taken over from the directory the
+        snapshot names, or from ``archive_dir`` (the same files, moved): the detector snapshotted must not use it
+        any more."""
         doc = msgspec.msgpack.decode(data)
         if doc.get("v") not in (1, SNAPSHOT_VERSION):
             raise ValueError(f"unsupported detector snapshot version {doc.get('v')!r}")
@@ -188,7 +214,11 @@ class Detector:
             policy=policy,
             window_minutes=doc["window"] / MINUTE,
             retention_hours=None if retention is None else retention / HOUR,
-            archive=MemoryArchive(doc.get("archive")),
+            archive=(
+                DiskArchive.from_doc(doc[DiskArchive.DOC_KEY], archive_dir)
+                if DiskArchive.DOC_KEY in doc
+                else MemoryArchive(doc.get(MemoryArchive.DOC_KEY))
+            ),
         )
         det.state = AccountState.restore(doc["state"])
         ids = det.state.ids
@@ -296,6 +326,7 @@ class Detector:
                 reached=actions.reached[SubjectKind.account].get(s.account_id, {}),
             )
         self.archive.put(records)
+        self.left.extend(records)
         for a in gone.tolist():
             actions.current[SubjectKind.account].pop(names[a], None)
             actions.reached[SubjectKind.account].pop(names[a], None)

@@ -9,12 +9,15 @@ an account is neither scored nor linked: a new account reusing its card or addre
 retention horizon is the memory of linking), and its last verdict stands (:meth:`MemoryArchive.verdicts`). An idle
 cluster leaves whole, and quietly: its rung is not lifted, it is no longer re-scored.
 
-:class:`MemoryArchive` keeps the records zlib-compressed msgpack, in the process and in the detector's snapshot.
+:class:`MemoryArchive` keeps the records zlib-compressed msgpack, in the process and in the detector's snapshot;
+:class:`~.disk_archive.DiskArchive` keeps them in files, and in memory only where each lies (the CLI and the worker).
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
+from typing import Protocol
 
 import msgspec
 
@@ -60,31 +63,50 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Archived)
 
 
-def _pack(record: Archived) -> bytes:
+def pack_record(record: Archived) -> bytes:
     """A record as compressed bytes."""
     return zlib.compress(_encoder.encode(record), ZLIB_LEVEL)
 
 
-def _unpack(data: bytes) -> Archived:
-    """The record of :func:`_pack` bytes."""
+def unpack_record(data: bytes) -> Archived:
+    """The record of :func:`pack_record` bytes."""
     return _decoder.decode(zlib.decompress(data))
+
+
+class Archive(Protocol):
+    """Where a detector keeps the accounts that left (a later record of an account replaces the earlier one)."""
+
+    DOC_KEY: str  # the detector snapshot's field of the archive's document
+
+    def put(self, records: dict[str, Archived]) -> None: ...
+    def take(self, account_id: str) -> Archived | None: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, account_id: str) -> bool: ...
+    def verdict(self, account_id: str) -> AccountVerdict | None: ...
+    def verdicts(self) -> list[AccountVerdict]: ...
+    def records(self) -> Iterator[tuple[str, Archived]]: ...
+    def to_doc(self) -> object: ...
+    def snapshot_saved(self) -> None: ...
+    def close(self) -> None: ...
 
 
 class MemoryArchive:
     """Archived accounts by id (a later record of an account replaces the earlier one), kept in the detector's
     snapshot."""
 
+    DOC_KEY = "archive"
+
     def __init__(self, records: dict[str, bytes] | None = None) -> None:
         self._records: dict[str, bytes] = dict(records or {})
 
     def put(self, records: dict[str, Archived]) -> None:
         """Keep these records (compressed)."""
-        self._records.update({account: _pack(r) for account, r in records.items()})
+        self._records.update({account: pack_record(r) for account, r in records.items()})
 
     def take(self, account_id: str) -> Archived | None:
         """The record of a returning account (None if it has none), which the archive then forgets."""
         data = self._records.pop(account_id, None)
-        return None if data is None else _unpack(data)
+        return None if data is None else unpack_record(data)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -92,10 +114,26 @@ class MemoryArchive:
     def __contains__(self, account_id: str) -> bool:
         return account_id in self._records
 
+    def verdict(self, account_id: str) -> AccountVerdict | None:
+        """The last verdict of an archived account (None if it is not archived or left before any re-scoring)."""
+        data = self._records.get(account_id)
+        return None if data is None else unpack_record(data).verdict
+
     def verdicts(self) -> list[AccountVerdict]:
         """The last verdict of every archived account that had one, in account id order."""
-        return [v for _, data in sorted(self._records.items()) if (v := _unpack(data).verdict) is not None]
+        return [v for _, record in self.records() if (v := record.verdict) is not None]
+
+    def records(self) -> Iterator[tuple[str, Archived]]:
+        """Every archived record, in account id order."""
+        for account, data in sorted(self._records.items()):
+            yield account, unpack_record(data)
 
     def to_doc(self) -> dict[str, bytes]:
         """The records as plain data (for the snapshot)."""
         return dict(self._records)
+
+    def snapshot_saved(self) -> None:
+        """Nothing to release: the snapshot holds the records themselves."""
+
+    def close(self) -> None:
+        """Nothing to release: the records are in memory."""

@@ -56,6 +56,14 @@ HELD = Gauge(
     "Fetched messages held back for event-time alignment of the partitions.",
     registry=REGISTRY,
 )
+ACCOUNTS = Gauge(
+    "distillguard_accounts_held", "Accounts the worker holds in memory (its own and absorbed ones).", registry=REGISTRY
+)
+ARCHIVED = Gauge(
+    "distillguard_archived_accounts",
+    "Accounts idle past the retention horizon, archived on disk as of the last snapshot.",
+    registry=REGISTRY,
+)
 PARTITIONS = Gauge("distillguard_assigned_partitions", "Input partitions assigned to this worker.", registry=REGISTRY)
 
 

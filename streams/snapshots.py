@@ -23,6 +23,7 @@ class Snapshot(msgspec.Struct, kw_only=True):
     detector: bytes
     owned: list[str]
     taken_at: float
+    left: list[str] = []  # owned accounts archived since the last verdict write: their last verdicts are due
 
 
 class SnapshotStore:
@@ -35,6 +36,10 @@ class SnapshotStore:
     def path(self, topic: str, partitions: list[int]) -> Path:
         """The file of one (topic, partition set)."""
         return self.dir / f"{topic}-p{'.'.join(map(str, sorted(partitions)))}.snap"
+
+    def archive_dir(self, topic: str, partitions: list[int]) -> Path:
+        """The directory of the archived accounts of one (topic, partition set): see detector/disk_archive.py."""
+        return self.dir / f"{topic}-p{'.'.join(map(str, sorted(partitions)))}.archive"
 
     def save(self, snap: Snapshot) -> Path:
         """Write atomically; return the file."""

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 
 from distillguard.detector.detector import Detector
+from distillguard.detector.disk_archive import DiskArchive
 from distillguard.detector.events import Event, EventError, parse_event
 from distillguard.detector.logs import get_logger
 from distillguard.detector.model import DetectionModel
@@ -111,12 +112,13 @@ class StreamWorker:
         self.store = SnapshotStore(options.state_dir)
         self.policy = options.policy if options.policy is not None else load_policy(settings.policy_path)
         self.shadow = self.policy.shadow if settings.enforcement_shadow is None else settings.enforcement_shadow
-        self.detector = self._new_detector()
+        self.detector = self._new_detector(None)
         self.assigned: list[int] = []
         self.offsets: dict[int, int] = {}  # partition -> next offset to process
         self.fetched: dict[int, int] = {}  # partition -> next offset expected from the consumer (held included)
         self.aligner: PartitionAligner[tuple] = PartitionAligner(ALIGN_SLACK_S, self.o.align_max_wait)
         self.owned: set[str] = set()  # accounts whose events this worker consumed
+        self.left: set[str] = set()  # owned accounts archived since the last verdict write (their last verdict due)
         self.n_partitions = 0
         self.flagged = 0
         self.dirty = False  # events or foreign summaries not yet reflected in a flush
@@ -231,14 +233,17 @@ class StreamWorker:
             self._resume_from_offsets()
             return
         snap = self.store.load(topic, partitions)
+        self.detector.close()  # its archive stays on disk with its partition set's snapshot
         if snap is not None:
-            self.detector = Detector.restore(snap.detector, self.model, self.policy)
+            self.detector = Detector.restore(
+                snap.detector, self.model, self.policy, archive_dir=self.store.archive_dir(topic, partitions)
+            )
             self.detector.set_retention(self.o.retention_hours)  # the setting in force, not the snapshot's
             self.offsets = dict(snap.offsets)
-            self.owned = set(snap.owned)
+            self.owned, self.left = set(snap.owned), set(snap.left)
         else:
-            self.detector = self._new_detector()
-            self.offsets, self.owned = {}, set()
+            self.detector = self._new_detector(partitions)
+            self.offsets, self.owned, self.left = {}, set(), set()
         for p in partitions:
             tp = TopicPartition(topic, p)
             if p in self.offsets:
@@ -260,10 +265,18 @@ class StreamWorker:
         if self._shared():
             await self._publish_summaries(changed_only=False)
 
-    def _new_detector(self) -> Detector:
+    def _new_detector(self, partitions: list[int] | None) -> Detector:
+        """A detector starting from nothing, its archived accounts on disk beside the partition set's snapshot
+        (before any assignment: in memory, as there is nothing to archive)."""
         o = self.o
         return Detector(
-            self.model, policy=self.policy, window_minutes=o.window_minutes, retention_hours=o.retention_hours
+            self.model,
+            policy=self.policy,
+            window_minutes=o.window_minutes,
+            retention_hours=o.retention_hours,
+            archive=None
+            if partitions is None
+            else DiskArchive(self.store.archive_dir(self.s.events_topic, partitions)),
         )
 
     def _shared(self) -> bool:
@@ -281,9 +294,14 @@ class StreamWorker:
             offsets=dict(self.offsets),
             detector=self.detector.snapshot(),
             owned=sorted(self.owned),
+            left=sorted(self.left),
             taken_at=time.time(),
         )
         await asyncio.to_thread(self.store.save, snap)
+        self.detector.snapshot_saved()
+        stats = self.detector.stats
+        metrics.ACCOUNTS.set(stats["accounts"])
+        metrics.ARCHIVED.set(stats["archived"])
         self.last_snapshot = time.monotonic()
         metrics.SNAPSHOT_SECONDS.observe(time.perf_counter() - t0)
         assert self.consumer is not None
@@ -413,6 +431,7 @@ class StreamWorker:
         before = self.detector.stats
         rejected: list[tuple[Event, str]] = []
         changes = self.detector.process(events, on_reject=lambda ev, why: rejected.append((ev, why)))
+        self._note_left()
         after = self.detector.stats
         metrics.EVENTS.inc(after["events"] - before["events"])
         metrics.DUPLICATES.inc(after["duplicates"] - before["duplicates"])
@@ -431,6 +450,7 @@ class StreamWorker:
     async def flush(self) -> None:
         """Re-score now (input drained), publish, write all owned verdicts, snapshot."""
         changes = self.detector.flush()
+        self._note_left()
         await self._after_rescore(changes)
         await self.write_verdicts()
         await self.checkpoint("idle")
@@ -442,6 +462,11 @@ class StreamWorker:
             flagged=self.flagged,
             lag=self._lag(),
         )
+
+    def _note_left(self) -> None:
+        """Owned accounts that left for the archive in the last process() or flush(): the next verdict write carries
+        their last verdicts, which later writes (of the accounts held) no longer do."""
+        self.left.update(a for a in self.detector.left if a in self.owned)
 
     async def _after_rescore(self, changes: list[Change]) -> None:
         assert self.producer is not None
@@ -545,6 +570,8 @@ class StreamWorker:
         self.last_write = time.monotonic()
         own = self.owned
         verdicts = [v for v in self.detector.verdicts() if v.account_id in own]
+        left = sorted(self.left)  # an account back since is among the verdicts above, and has no archived one
+        verdicts += [v for a in left if (v := self.detector.archive.verdict(a)) is not None]
         clusters = [c for c in self.detector.clusters() if self._writes_cluster(c.members)]
         for c in clusters:
             self.dissolved.pop(c.cluster_id, None)  # formed again
@@ -575,6 +602,7 @@ class StreamWorker:
         if self.sink_failures:
             log.info("verdict sink writable again", after_failures=self.sink_failures)
         self.sink_failures = 0
+        self.left.difference_update(left)
         for cid, c in dissolved.items():
             if self.dissolved.get(cid) is c:  # not dissolved again while the write ran
                 del self.dissolved[cid]
