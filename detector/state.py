@@ -543,7 +543,8 @@ class AccountState:
     def remove(self, gone: np.ndarray) -> np.ndarray:
         """Take the accounts ``gone`` (ids) out of the state, with everything held about them (export their summaries
         first to keep them). The others keep their order and are renumbered; returns each old id's new one (-1 where
-        removed). Interned values, the de-duplication window and the first-use times stay."""
+        removed). Indicator values no account holds any more are forgotten (see :meth:`_forget_values`); models and
+        organisations, the de-duplication window and the first-use times stay."""
         self.fold()
         n = self.size
         keep = np.ones(n, dtype=bool)
@@ -565,8 +566,35 @@ class AccountState:
         self._dirty = {int(new_id[a]) for a in self._dirty if keep[a]}
         skeletons = set(np.unique(self.templates.arrays()[0] & ((1 << VALUE_BITS) - 1)).tolist())
         self.template_text = {k: text for k, text in self.template_text.items() if k in skeletons}
+        self._forget_values()
         self._changed()
         return new_id
+
+    def _forget_values(self) -> None:
+        """Drop the interned indicator values (addresses, cards, keys, client builds ...) that no store holds, and
+        renumber the rest in their order, so that store keys keep their order; the raw-combination cache, which holds
+        their ids, starts again."""
+        mask = (1 << VALUE_BITS) - 1
+        renumbered: dict[str, np.ndarray] = {}  # kind -> new id of each old one (-1: forgotten)
+        for kind, store in self.links.items():
+            keys, values = store.arrays()
+            held = np.unique(keys & mask)
+            table = self.interned[kind]
+            new_value = np.full(len(table), -1, dtype=np.int64)
+            new_value[held] = np.arange(len(held))
+            store.replace((keys & ~mask) | new_value[keys & mask], values)
+            names = list(table)
+            self.interned[kind] = {names[v]: i for i, v in enumerate(held.tolist())}
+            renumbered[kind] = new_value
+        old_subnet = np.asarray(self._ip_subnet, dtype=np.int64)
+        old_ip = np.flatnonzero(renumbered["ip"] >= 0)  # old ids of the addresses kept, in their new order
+        known = np.full(len(old_ip), -1, dtype=np.int64)
+        memo = old_ip < len(old_subnet)
+        known[memo] = old_subnet[old_ip[memo]]
+        subnet = np.where(known >= 0, renumbered["subnet"][np.maximum(known, 0)], -1)
+        self._ip_subnet = array("q", subnet.tolist())
+        self._infra.clear()
+        self._strings.clear()
 
     def _changed(self) -> None:
         self._pairs_cache.clear()

@@ -95,6 +95,28 @@ def test_a_returning_account_comes_back_exactly_as_if_it_had_never_left() -> Non
     )
 
 
+def test_the_addresses_cards_and_keys_only_accounts_gone_used_are_forgotten_and_the_rest_still_link() -> None:
+    """The intern tables would otherwise grow with every account ever seen."""
+    mine = {"ip": "192.0.2.50", "payment_fingerprint": "card-gone", "asn": 64999}
+    shared = {"ip": "203.0.113.80", "payment_fingerprint": "card-shared"}  # two regulars: one cluster
+    regulars = ("regular-1", "regular-2")
+    events = _visit("idle", 0.2, **mine) + _clock(8)
+    events += [
+        ev(r, (d + 0.5) * DAY + i, prompt="Thanks!", **shared) for r in regulars for d in range(8) for i in range(3)
+    ]
+    evicting, kept = _run(events, RETENTION_HOURS), _run(events, None)
+    assert evicting.stats["archived"] == 1 and "idle" not in evicting.state.ids
+    interned = evicting.state.interned
+    assert "192.0.2.50" not in interned["ip"] and "card-gone" not in interned["card"]
+    assert "key-idle" not in interned["api_key"] and "64999" not in interned["asn"]
+    assert {"203.0.113.80", "198.51.100.99"} <= interned["ip"].keys() and "card-shared" in interned["card"]
+    for account in (*regulars, "clock"):
+        assert _summary(evicting, account) == _summary(kept, account)
+        np.testing.assert_array_equal(_row(evicting, account), _row(kept, account))
+    linked = {v.account_id: v.cluster_id for v in evicting.verdicts()}
+    assert linked["regular-1"] is not None and linked["regular-1"] == linked["regular-2"]
+
+
 def test_a_linked_account_leaves_only_with_its_whole_cluster() -> None:
     card = {"payment_fingerprint": "card-shared"}  # one card: the accounts are one cluster
     together = _visit("early", 0.2, **card) + _visit("late", 0.2, **card)
