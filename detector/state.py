@@ -126,6 +126,11 @@ _FLAG_BITS = (
 )
 
 
+def _column(values: list, dtype: type) -> np.ndarray:
+    """A buffered column as an array (``np.fromiter`` with its count: faster than ``np.asarray`` on a list)."""
+    return np.fromiter(values, dtype=dtype, count=len(values))
+
+
 def _grow(arr: np.ndarray, size: int, fill: float = 0) -> np.ndarray:
     if size <= len(arr):
         return arr
@@ -147,7 +152,7 @@ class EventBuffer:
     flags: list[int] = field(default_factory=list)  # signal bits
     model: list[int] = field(default_factory=list)
     temperature: list[float] = field(default_factory=list)  # -1.0 when absent
-    infra: list[tuple[int, ...]] = field(default_factory=list)  # ids per INDICATORS, -1 where absent
+    infra: list[int] = field(default_factory=list)  # ids per INDICATORS, -1 where absent, one event after another
     # one entry per first-turn prompt long enough to hold a template: its account and skeleton keys
     template_account: list[int] = field(default_factory=list)
     template_head: list[int] = field(default_factory=list)
@@ -368,7 +373,7 @@ class AccountState:
         b.flags.append(flags)
         b.model.append(model)
         b.temperature.append(-1.0 if (temp := ev.temperature) is None else temp)
-        b.infra.append(infra)
+        b.infra.extend(infra)
         if prompt:
             if not turn and len(prompt) >= MIN_TEMPLATE_CHARS:
                 self._add_template(a, prompt)
@@ -407,16 +412,16 @@ class AccountState:
             return
         self._changed()
         n_acc = len(self.names)
-        acct = np.asarray(b.account, dtype=np.int64)
-        ts = np.asarray(b.ts, dtype=np.float64)
-        tin = np.asarray(b.input_tokens, dtype=np.float64)
-        tout = np.asarray(b.output_tokens, dtype=np.float64)
-        mt = np.asarray(b.max_tokens, dtype=np.float64)
-        status = np.asarray(b.status, dtype=np.int64)
-        flags = np.asarray(b.flags, dtype=np.int64)
-        model = np.asarray(b.model, dtype=np.int64)
-        temp = np.asarray(b.temperature, dtype=np.float64)
-        ind = np.asarray(b.infra, dtype=np.int64).reshape(-1, len(INDICATORS))
+        acct = _column(b.account, np.int64)
+        ts = _column(b.ts, np.float64)
+        tin = _column(b.input_tokens, np.float64)
+        tout = _column(b.output_tokens, np.float64)
+        mt = _column(b.max_tokens, np.float64)
+        status = _column(b.status, np.int64)
+        flags = _column(b.flags, np.int64)
+        model = _column(b.model, np.int64)
+        temp = _column(b.temperature, np.float64)
+        ind = _column(b.infra, np.int64).reshape(-1, len(INDICATORS))
         acc = self.acc
 
         def add(name: str, weights: np.ndarray | None = None) -> None:
@@ -479,11 +484,11 @@ class AccountState:
         self._first_seen(float(ts.min()), ((m, float(ts[model == m].min())) for m in np.unique(model).tolist()))
         self.timeline.add((acct << HOUR_BITS) | (ts // HOUR).astype(np.int64))
         if b.template_account:
-            ta = np.asarray(b.template_account, dtype=np.int64)
+            ta = _column(b.template_account, np.int64)
             keys = np.concatenate(
                 [
-                    (ta << VALUE_BITS) | np.asarray(b.template_head, np.int64),
-                    (ta << VALUE_BITS) | np.asarray(b.template_tail, np.int64),
+                    (ta << VALUE_BITS) | _column(b.template_head, np.int64),
+                    (ta << VALUE_BITS) | _column(b.template_tail, np.int64),
                 ]
             )
             uniq, totals = self.templates.add(keys)
