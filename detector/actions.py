@@ -70,17 +70,21 @@ class ActionTracker:
         rows = (records.state.ids.get(n) for n in held)
         for a in sorted(set(probable).union(a for a in rows if a is not None and a < s.accounts)):
             action = records.account_action(a)
-            if action != Action.none or names[a] in held:
-                basis = partial(records.account_basis, a)
-                move = self._move(
-                    SubjectKind.account, names[a], action, basis, float(records.probability[a]), s.at, records
-                )
-                if move:
-                    out.append(move)
+            if action == held.get(names[a], Action.none):  # staying on its rung is no move
+                continue
+            basis = partial(records.account_basis, a)
+            move = self._move(
+                SubjectKind.account, names[a], action, basis, float(records.probability[a]), s.at, records
+            )
+            if move:
+                out.append(move)
         seen = set()
+        clusters = self.current[SubjectKind.cluster]
         for k, cid in enumerate(s.cluster_ids):
             seen.add(cid)
             action = records.cluster_action(k)
+            if action == clusters.get(cid, Action.none):
+                continue
             members = [names[int(a)] for a in sorted(s.members[k].tolist())]
             p = float(records.cluster_probability[k])
             basis = partial(records.cluster_basis, k)

@@ -256,6 +256,10 @@ def _automaton() -> ahocorasick.Automaton:
 
 _AUTO = _automaton()
 HEAD, TAIL = 1200, 400
+# Short prompts recur across accounts and requests (chat follow-ups such as "why?" or "thanks!", retried requests):
+# the cues of the last SHORT_PROMPTS distinct ones up to SHORT_PROMPT_CHARS long are remembered (under 4 MB of text).
+SHORT_PROMPT_CHARS = 200
+SHORT_PROMPTS = 4096
 
 
 def _cues(text: str) -> int:
@@ -269,6 +273,7 @@ def _cues(text: str) -> int:
 
 # An app backend sends the same system prompt with every request: scan each distinct one once.
 _system_cues = lru_cache(maxsize=4096)(_cues)
+_short_cues = lru_cache(maxsize=SHORT_PROMPTS)(_cues)
 
 
 def text_flags(prompt: str | None, system_prompt: str | None = None) -> int:
@@ -277,7 +282,7 @@ def text_flags(prompt: str | None, system_prompt: str | None = None) -> int:
         return 0
     flags = TEXT
     if prompt:
-        flags |= _cues(prompt)
+        flags |= _short_cues(prompt) if len(prompt) <= SHORT_PROMPT_CHARS else _cues(prompt)
     if system_prompt:
         flags |= _system_cues(system_prompt)
     return flags
@@ -287,6 +292,7 @@ def text_flags(prompt: str | None, system_prompt: str | None = None) -> int:
 # encoded bytes is the same as on the text (and several times faster than ``str.translate``).
 _DIGITS = bytes.maketrans(b"0123456789", b"##########")
 SKELETON_CHARS = 40
+SKELETON_WINDOW = 160  # characters of the prompt's opening (and closing) a skeleton is read from
 
 
 def template_keys(prompt: str | None) -> tuple[int, int]:
@@ -299,8 +305,11 @@ def template_keys(prompt: str | None) -> tuple[int, int]:
     """
     if not prompt:
         return 0, 0
-    head = " ".join(prompt[:160].lower().split())[:SKELETON_CHARS].encode()
-    tail = " ".join(prompt[-160:].lower().split())[-SKELETON_CHARS:].encode()
+    opening = " ".join(prompt[:SKELETON_WINDOW].lower().split())
+    # a prompt no longer than the window is its own opening and closing: normalised once
+    closing = opening if len(prompt) <= SKELETON_WINDOW else " ".join(prompt[-SKELETON_WINDOW:].lower().split())
+    head = opening[:SKELETON_CHARS].encode()
+    tail = closing[-SKELETON_CHARS:].encode()
     return zlib.crc32(b"^" + head.translate(_DIGITS)) | 1, zlib.crc32(b"$" + tail.translate(_DIGITS)) | 1
 
 

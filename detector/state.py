@@ -108,6 +108,7 @@ _ACC_EMPTY = {
     "verification": -1,
     "org": -1,
 }  # a new account's; others 0
+_STOP_FLAGS = {"max_tokens": STOP_MAX, "tool_use": STOP_TOOL, "refusal": REFUSAL}  # stop reason -> its bit
 _FLAG_BITS = (
     REASONING,
     AGENTIC,
@@ -123,6 +124,11 @@ _FLAG_BITS = (
     MULTI_TURN,
     REFUSAL,
 )
+
+
+def _column(values: list, dtype: type) -> np.ndarray:
+    """A buffered column as an array (``np.fromiter`` with its count: faster than ``np.asarray`` on a list)."""
+    return np.fromiter(values, dtype=dtype, count=len(values))
 
 
 def _grow(arr: np.ndarray, size: int, fill: float = 0) -> np.ndarray:
@@ -146,7 +152,7 @@ class EventBuffer:
     flags: list[int] = field(default_factory=list)  # signal bits
     model: list[int] = field(default_factory=list)
     temperature: list[float] = field(default_factory=list)  # -1.0 when absent
-    infra: list[tuple[int, ...]] = field(default_factory=list)  # ids per INDICATORS, -1 where absent
+    infra: list[int] = field(default_factory=list)  # ids per INDICATORS, -1 where absent, one event after another
     # one entry per first-turn prompt long enough to hold a template: its account and skeleton keys
     template_account: list[int] = field(default_factory=list)
     template_head: list[int] = field(default_factory=list)
@@ -335,27 +341,28 @@ class AccountState:
             self.stats["late"] += 1
         self.stats["events"] += 1
 
-        a = self._account(ev)
-        prompt = ev.prompt
-        flags = text_flags(prompt, ev.system_prompt)
+        a = self.ids.get(ev.account_id)
+        if a is None:
+            a = self._account(ev)
+        prompt, system, mt, turn = ev.prompt, ev.system_prompt, ev.max_tokens, ev.turn_index
+        flags = text_flags(prompt, system) | _STOP_FLAGS.get(ev.stop_reason, 0)
         if ev.reasoning_requested:
             flags |= REASONING_REQ
         if ev.tools:
             flags |= TOOLS
-        if ev.system_prompt:
+        if system:
             flags |= SYSTEM
-        stop = ev.stop_reason
-        if stop == "max_tokens":
-            flags |= STOP_MAX
-        elif stop == "tool_use":
-            flags |= STOP_TOOL
-        elif stop == "refusal":
-            flags |= REFUSAL
-        mt = ev.max_tokens
         if mt is not None and mt >= HIGH_MAX_TOKENS:
             flags |= HIGH_MAX
-        if ev.turn_index:
+        if turn:
             flags |= MULTI_TURN
+        model = self.interned["model"].get(ev.model)
+        if model is None:
+            model = self._intern("model", ev.model)
+        raw = (ev.payment_fingerprint, ev.ip, ev.asn, ev.tls_fingerprint, ev.user_agent, ev.api_key_id)
+        infra = self._infra.get(raw)
+        if infra is None:
+            infra = self._intern_infra(raw)
         b = self._pending
         b.account.append(a)
         b.ts.append(ts)
@@ -364,32 +371,38 @@ class AccountState:
         b.max_tokens.append(-1 if mt is None else mt)
         b.status.append(ev.status)
         b.flags.append(flags)
-        b.model.append(self._intern("model", ev.model))
-        b.temperature.append(-1.0 if ev.temperature is None else ev.temperature)
-        raw = (ev.payment_fingerprint, ev.ip, ev.asn, ev.tls_fingerprint, ev.user_agent, ev.api_key_id)
-        infra = self._infra.get(raw)
-        if infra is None:
-            infra = self._intern_infra(raw)
-        b.infra.append(infra)
-        if prompt and not ev.turn_index and len(prompt) >= MIN_TEMPLATE_CHARS:
-            kh, kt = template_keys(prompt)
-            b.template_account.append(a)
-            b.template_head.append(kh)
-            b.template_tail.append(kt)
-            tt = self.template_text
-            if kh not in tt and len(tt) < TEMPLATE_TEXTS:
-                tt[kh] = prompt[:TEMPLATE_TEXT_CHARS]
-                tt[kt] = prompt[-TEMPLATE_TEXT_CHARS:]
-        if prompt:  # kept at the next fold, like the counts
-            kept = len(self.samples.get(a, ()))
-            if kept < SAMPLES_PER_ACCOUNT:
-                new = b.samples.get(a)
-                if new is None:
-                    b.samples[a] = [prompt[:SAMPLE_CHARS]]
-                elif kept + len(new) < SAMPLES_PER_ACCOUNT:
-                    new.append(prompt[:SAMPLE_CHARS])
+        b.model.append(model)
+        b.temperature.append(-1.0 if (temp := ev.temperature) is None else temp)
+        b.infra.extend(infra)
+        if prompt:
+            if not turn and len(prompt) >= MIN_TEMPLATE_CHARS:
+                self._add_template(a, prompt)
+            self._add_sample(a, prompt)
         self._dirty.add(a)
         return None
+
+    def _add_template(self, a: int, prompt: str) -> None:
+        """Buffer the skeleton keys of account ``a``'s first-turn prompt (and remember its opening and closing)."""
+        b = self._pending
+        kh, kt = template_keys(prompt)
+        b.template_account.append(a)
+        b.template_head.append(kh)
+        b.template_tail.append(kt)
+        tt = self.template_text
+        if kh not in tt and len(tt) < TEMPLATE_TEXTS:
+            tt[kh] = prompt[:TEMPLATE_TEXT_CHARS]
+            tt[kt] = prompt[-TEMPLATE_TEXT_CHARS:]
+
+    def _add_sample(self, a: int, prompt: str) -> None:
+        """Buffer ``prompt`` as a sample of account ``a`` while it has fewer than ``SAMPLES_PER_ACCOUNT`` (kept at the
+        next fold, like the counts)."""
+        kept = len(self.samples.get(a, ()))
+        if kept < SAMPLES_PER_ACCOUNT:
+            new = self._pending.samples.get(a)
+            if new is None:
+                self._pending.samples[a] = [prompt[:SAMPLE_CHARS]]
+            elif kept + len(new) < SAMPLES_PER_ACCOUNT:
+                new.append(prompt[:SAMPLE_CHARS])
 
     # ---- per batch -------------------------------------------------------------------------------
     def fold(self) -> None:
@@ -399,16 +412,16 @@ class AccountState:
             return
         self._changed()
         n_acc = len(self.names)
-        acct = np.asarray(b.account, dtype=np.int64)
-        ts = np.asarray(b.ts, dtype=np.float64)
-        tin = np.asarray(b.input_tokens, dtype=np.float64)
-        tout = np.asarray(b.output_tokens, dtype=np.float64)
-        mt = np.asarray(b.max_tokens, dtype=np.float64)
-        status = np.asarray(b.status, dtype=np.int64)
-        flags = np.asarray(b.flags, dtype=np.int64)
-        model = np.asarray(b.model, dtype=np.int64)
-        temp = np.asarray(b.temperature, dtype=np.float64)
-        ind = np.asarray(b.infra, dtype=np.int64).reshape(-1, len(INDICATORS))
+        acct = _column(b.account, np.int64)
+        ts = _column(b.ts, np.float64)
+        tin = _column(b.input_tokens, np.float64)
+        tout = _column(b.output_tokens, np.float64)
+        mt = _column(b.max_tokens, np.float64)
+        status = _column(b.status, np.int64)
+        flags = _column(b.flags, np.int64)
+        model = _column(b.model, np.int64)
+        temp = _column(b.temperature, np.float64)
+        ind = _column(b.infra, np.int64).reshape(-1, len(INDICATORS))
         acc = self.acc
 
         def add(name: str, weights: np.ndarray | None = None) -> None:
@@ -471,11 +484,11 @@ class AccountState:
         self._first_seen(float(ts.min()), ((m, float(ts[model == m].min())) for m in np.unique(model).tolist()))
         self.timeline.add((acct << HOUR_BITS) | (ts // HOUR).astype(np.int64))
         if b.template_account:
-            ta = np.asarray(b.template_account, dtype=np.int64)
+            ta = _column(b.template_account, np.int64)
             keys = np.concatenate(
                 [
-                    (ta << VALUE_BITS) | np.asarray(b.template_head, np.int64),
-                    (ta << VALUE_BITS) | np.asarray(b.template_tail, np.int64),
+                    (ta << VALUE_BITS) | _column(b.template_head, np.int64),
+                    (ta << VALUE_BITS) | _column(b.template_tail, np.int64),
                 ]
             )
             uniq, totals = self.templates.add(keys)
