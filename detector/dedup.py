@@ -1,12 +1,11 @@
-"""The de-duplication window: the event ids seen within the horizon, in about 14 bytes an event.
+"""The de-duplication window: the event ids seen within the horizon, in about 12 bytes an event.
 
 Ids are kept as stable 64-bit digests (BLAKE2b), not as strings, so the window costs the same whatever the
 gateway's id format, and a snapshot restored in another process recognises them. Two distinct ids share a
 digest with probability about n² / 2⁶⁵ for n ids in the window (3 in a million for ten million ids); such an
 event would be counted as a duplicate. The newest digests sit in a dict; every ``SEAL_EVERY`` of them are merged
-into one sorted array, beside each digest's event hour, and marked in a bitmap of their low bits, so a lookup is a
-dict probe, a bit test and (for about one new id in ten, and for a duplicate) a binary search; the hours that leave
-the horizon are dropped in one pass.
+into one sorted array, beside each digest's event hour, so a lookup is a dict probe and a binary search, and
+the hours that leave the horizon are dropped in one pass.
 """
 
 from __future__ import annotations
@@ -18,25 +17,12 @@ import numpy as np
 
 SEAL_EVERY = 1 << 16  # digests held in the dict before they are merged into the sorted arrays
 DIGEST_BYTES = 8
-# Bits of the sealed digests' bitmap per digest, at least (rounded up to a power of two): an absent digest finds
-# its bit set, and goes on to the binary search, about once in ten lookups.
-MARK_BITS_PER_DIGEST = 8
 _SIGNED_LITTLE = struct.Struct("<q")  # DIGEST_BYTES as a little-endian signed integer
 
 
 def digest(event_id: str) -> int:
     """The id's stable 64-bit digest, as a signed integer (it fits an int64 array)."""
     return _SIGNED_LITTLE.unpack(hashlib.blake2b(event_id.encode(), digest_size=DIGEST_BYTES).digest())[0]
-
-
-def _marks(digests: np.ndarray) -> tuple[bytes, int]:
-    """A bitmap with the bit of each digest's low bits set (bit ``i`` is bit ``i & 7`` of byte ``i >> 3``), and the
-    mask of the low bits it is indexed by."""
-    size = 1 << max(int(MARK_BITS_PER_DIGEST * len(digests) - 1).bit_length(), 3)
-    low = digests & (size - 1)
-    bitmap = np.zeros(size >> 3, dtype=np.uint8)
-    np.bitwise_or.at(bitmap, low >> 3, np.left_shift(1, low & 7).astype(np.uint8))
-    return bitmap.tobytes(), size - 1
 
 
 class SeenIds:
@@ -49,7 +35,6 @@ class SeenIds:
             raise ValueError("the window needs one event hour per digest")
         order = np.argsort(self._digests, kind="stable")
         self._digests, self._hours = self._digests[order], self._hours[order]
-        self._marks, self._mask = _marks(self._digests)
         self._fresh: dict[int, int] = {}  # digest -> event hour, not merged yet
 
     def __len__(self) -> int:
@@ -58,9 +43,6 @@ class SeenIds:
     def __contains__(self, d: int) -> bool:
         if d in self._fresh:
             return True
-        low = d & self._mask
-        if not self._marks[low >> 3] >> (low & 7) & 1:
-            return False
         sealed = self._digests
         i = int(sealed.searchsorted(d))
         return i < len(sealed) and int(sealed[i]) == d
@@ -77,7 +59,6 @@ class SeenIds:
         keep = self._hours >= hour
         if not keep.all():
             self._digests, self._hours = self._digests[keep], self._hours[keep]
-            self._marks, self._mask = _marks(self._digests)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Every digest and its event hour (digests ascending), for a snapshot."""
@@ -98,5 +79,4 @@ class SeenIds:
         at = self._digests.searchsorted(d)
         self._digests = np.insert(self._digests, at, d)
         self._hours = np.insert(self._hours, at, h)
-        self._marks, self._mask = _marks(self._digests)
         self._fresh.clear()
