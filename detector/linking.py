@@ -75,6 +75,7 @@ MERGE_BACK = 0.03  # communities joined by at least this share of the smaller on
 EDGE_CAP = 2.0  # a pair's weight counts up to this in the strong-link graph: no single pair dominates
 WEIGHT_TOLERANCE = 1e-9  # float sums of key weights that meet a threshold up to rounding meet it
 IDENTITY, NETWORK, CONTENT = "identity", "network", "content"
+ROW_INDEX = np.int32  # accounts and key ids of the evidence rows (4 bytes, not 8: far fewer than 2**31 of either)
 
 
 @dataclass(frozen=True)
@@ -232,9 +233,12 @@ def evidence(state: AccountState) -> tuple[Iterator[RuleRows], dict[str, tuple[n
         kind: state.pairs(state.links[kind], VALUE_BITS)[:2] for kind in ("card", "api_key", "ip", "subnet", "client")
     }
     rel["burst"] = _bursts(state)
-    ta, tk, tc = state.pairs(state.templates, VALUE_BITS)
+    # Not through the state's cache of pairs: nothing else reads the skeletons at every re-scoring, and the cache
+    # would hold them (16 bytes a skeleton an account used) until the next fold.
+    ta, tk, tc = state.templates.split(VALUE_BITS)
     _, tinv, tdf = np.unique(tk, return_inverse=True, return_counts=True)
-    holders = tdf[tinv]  # per (account, skeleton): accounts using that skeleton
+    holders = tdf.astype(np.int32)[tinv]  # per (account, skeleton): accounts using that skeleton
+    del tinv
     rel["template_holders"] = (ta, holders)
     rare = holders <= max(POPULAR_TEMPLATE_MIN, POPULAR_TEMPLATE_SHARE * n_acc)
     habit = np.flatnonzero(rare & (tc >= 2))  # a campaign's skeleton that the account itself repeats
@@ -324,26 +328,36 @@ def _shared_rows(rows: Iterator[RuleRows], max_df: int) -> tuple[np.ndarray, np.
     are held."""
     rule_weight = np.array([r.weight or 0.0 for r in RULE_SPECS])
     network = np.array([r.kind == NETWORK for r in RULE_SPECS])
-    kept, kept_keys, n_kept = [], [], 0
+    columns: tuple[list[np.ndarray], ...] = ([], [], [], [])  # account, position, rule, weight: pieces per rule
+    kept_keys, n_kept = [], 0
     for r in rows:
         uniq, inv, df = np.unique(r.key, return_inverse=True, return_counts=True)
         held = (df >= 2) & (df <= max_df)
         keep = held[inv]
-        position = (np.cumsum(held) - 1 + n_kept)[inv[keep]]  # the key's place among the keys kept so far
+        # the key's place among the keys kept so far
+        position = (np.cumsum(held, dtype=ROW_INDEX) - 1 + n_kept)[inv[keep]]
         if network[r.rule]:
             kdf = df[inv[keep]]
             weight = rule_weight[r.rule] * popularity(kdf) * (kdf <= MAX_KEY_ACCOUNTS)
         else:
             weight = rule_weight[r.rule] * r.scale[keep]
-        kept.append((r.account[keep], position, np.full(len(position), r.rule, dtype=np.int8), weight))
+        pieces = (r.account[keep].astype(ROW_INDEX), position, np.full(len(position), r.rule, dtype=np.int8), weight)
+        for column, piece in zip(columns, pieces, strict=True):
+            column.append(piece)
         kept_keys.append(uniq[held])
         n_kept += int(held.sum())
-    acct, position, rule, weight = (np.concatenate(column) for column in zip(*kept, strict=True))
-    del kept
+    acct, position, rule, weight = (_concatenate_emptying(column) for column in columns)
     keys = np.concatenate(kept_keys)
-    rank = np.empty(len(keys), dtype=np.int64)
-    rank[np.argsort(keys, kind="stable")] = np.arange(len(keys))
+    rank = np.empty(len(keys), dtype=ROW_INDEX)
+    rank[np.argsort(keys, kind="stable")] = np.arange(len(keys), dtype=ROW_INDEX)
     return acct, rank[position], rule, weight
+
+
+def _concatenate_emptying(pieces: list[np.ndarray]) -> np.ndarray:
+    """The pieces as one array, the list emptied (so one column at a time is held twice, not all of them)."""
+    out = np.concatenate(pieces)
+    pieces.clear()
+    return out
 
 
 def _of_kind(rule: np.ndarray, kind: str) -> np.ndarray:

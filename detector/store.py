@@ -165,6 +165,12 @@ class Store(Generic[V]):
             self._compact()
         return self._keys[: self._n], self._vals[: self._n]
 
+    def split(self, shift: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every entry as (key's high bits, its low ``shift`` bits, value), in insertion order: for keys packed as
+        ``account << shift | value``, parallel (account, value, count) arrays (new arrays, but the values a view)."""
+        keys, values = self.arrays()
+        return keys >> shift, keys & ((1 << shift) - 1), values
+
     def keep(self, mask: np.ndarray) -> None:
         """Drop every entry where ``mask`` (over :meth:`arrays`) is False."""
         keys, _ = self.arrays()

@@ -362,17 +362,13 @@ class Records:
         reached = reached or {}
         s, st = self.scoring, self.state
         thr = self.threshold
-        models = list(st.interned["model"])
         orgs = list(st.interned["org"])
-        ca, cm, _ = st.pairs(st.model_count, MODEL_BITS)
-        by_acct_models: dict[int, list[str]] = {}
-        for a, m in zip(ca.tolist(), cm.tolist(), strict=True):
-            by_acct_models.setdefault(a, []).append(models[m])
-        ta, th, tc = st.pairs(st.timeline, HOUR_BITS)
-        hourly: dict[int, dict[str, int]] = {}
-        hour_label = {h: iso(h * HOUR).strftime("%Y-%m-%dT%H") for h in np.unique(th).tolist()}  # type: ignore[union-attr]
-        for a, h, c in zip(ta.tolist(), th.tolist(), tc.tolist(), strict=True):
-            hourly.setdefault(a, {})[hour_label[h]] = c
+        models = _by_account(st, st.model_count, MODEL_BITS, s.accounts)
+        model_names = list(st.interned["model"])
+        hours = _by_account(st, st.timeline, HOUR_BITS, s.accounts)
+        hour_label = {h: iso(h * HOUR).strftime("%Y-%m-%dT%H") for h in np.unique(hours.value).tolist()}  # type: ignore[union-attr]
+        labels = [hour_label[h] for h in hours.value.tolist()]
+        counts = hours.count.tolist()
         out = []
         first, last, n = st.col("first_ts"), st.col("last_ts"), st.col("n")
         ver, org = st.col("verification"), st.col("org")
@@ -399,8 +395,14 @@ class Records:
                     model_version=self.version,
                     org_id=orgs[org[a]] if org[a] >= 0 else None,
                     verification_path=VERIFICATION[ver[a]] if ver[a] >= 0 else None,
-                    models=sorted(by_acct_models.get(a, [])),
-                    hourly_requests=dict(sorted(hourly.get(a, {}).items())),
+                    models=sorted(model_names[m] for m in models.value[models.start[a] : models.start[a + 1]].tolist()),
+                    hourly_requests=dict(
+                        zip(
+                            labels[hours.start[a] : hours.start[a + 1]],
+                            counts[hours.start[a] : hours.start[a + 1]],
+                            strict=True,
+                        )
+                    ),
                     sample_prompts=list(st.samples.get(a, ())),
                 )
             )
@@ -464,6 +466,24 @@ class Records:
                 out.setdefault(x, set()).add(s.cluster_ids[y])
                 out.setdefault(y, set()).add(s.cluster_ids[x])
         return {k: sorted(v)[:LINKED_CLUSTERS_MAX] for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class ByAccount:
+    """A store's (value, count) entries grouped by account, values ascending within each: account ``a``'s are at
+    ``start[a]:start[a + 1]``."""
+
+    value: np.ndarray
+    count: np.ndarray
+    start: list[int]
+
+
+def _by_account(state: AccountState, store: Store, shift: int, accounts: int) -> ByAccount:
+    """The entries of ``store`` (``acct << shift | value -> count``) of the first ``accounts`` accounts, grouped by
+    account in one sort (no dict per account)."""
+    a, v, c = state.pairs(store, shift)
+    order = np.lexsort((v, a))
+    return ByAccount(v[order], c[order], np.searchsorted(a[order], np.arange(accounts + 1)).tolist())
 
 
 def _reached(times: Mapping[str, float]) -> dict[str, datetime]:
