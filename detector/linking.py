@@ -224,7 +224,8 @@ class RuleRows:
 
 
 def evidence(state: AccountState) -> tuple[Iterator[RuleRows], dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """The rule keys of every account, one rule at a time in :data:`RULE_SPECS` order (keys of different rules never
+    """The rule keys of every account that another account may share too (a key whose values no other account holds
+    ties no one and is not built), one rule at a time in :data:`RULE_SPECS` order (keys of different rules never
     collide; a rule's rows are built when asked for, so only one rule's unfiltered rows are held at once), and the
     base relations (account, value), with ``template_holders``: (account, how many accounts use each of its
     skeletons)."""
@@ -250,24 +251,27 @@ def evidence(state: AccountState) -> tuple[Iterator[RuleRows], dict[str, tuple[n
         1.0, np.bincount(ta[habit], weights=tc[habit], minlength=n_acc) / (2.0 * TEMPLATE_DRIVEN * n_req)
     )
     share *= driven[ta[habit]]
-    tpl = (ta[habit], np.arange(len(habit)))  # (account, row of habit)
+    # A key two accounts share has every one of its values shared: rows with a value only one account holds would
+    # make keys only one account holds, which tie no one, so they are not built (the cross products shrink most).
+    shared = {name: _held_by_others(*rel[name]) for name in ("card", "api_key", "ip", "subnet", "client", "burst")}
+    tpl = (ta[habit][holders[habit] >= 2], np.flatnonzero(holders[habit] >= 2))  # (account, row of habit)
     habit_skeleton = tk[habit]
 
     def plain(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        acct, v = rel[name]
+        acct, v = shared[name]
         return acct, _key(name, v), np.ones(len(acct))
 
     def network(left: str, right: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        acct, va, vb = _cross(rel[left], rel[right])
+        acct, va, vb = _cross(shared[left], shared[right])
         return acct, _key(f"{left}+{right}", va, vb), np.ones(len(acct))
 
     def content(other: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        acct, row, vb = _cross(tpl, rel[other])
+        acct, row, vb = _cross(tpl, shared[other])
         return acct, _key(f"template+{other}", habit_skeleton[row], vb), share[row]
 
     def pool() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        acct, vs, vc = _cross(rel["subnet"], rel["client"])
-        acct2, vsc, vb = _cross((acct, _mix(vs, vc)), rel["burst"])
+        acct, vs, vc = _cross(shared["subnet"], shared["client"])
+        acct2, vsc, vb = _cross((acct, _mix(vs, vc)), shared["burst"])
         return acct2, _key("subnet+client+burst", vsc, vb), np.ones(len(acct2))
 
     build: dict[str, Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]] = {
@@ -277,11 +281,18 @@ def evidence(state: AccountState) -> tuple[Iterator[RuleRows], dict[str, tuple[n
         "ip+burst": partial(network, "ip", "burst"),
         "subnet+client+burst": pool,
         "client+burst": partial(network, "client", "burst"),
-        "template": lambda: (tpl[0], _key("template", habit_skeleton), share),
+        "template": lambda: (tpl[0], _key("template", habit_skeleton[tpl[1]]), share[tpl[1]]),
         "template+client": partial(content, "client"),
         "template+ip": partial(content, "ip"),
     }
     return (RuleRows(i, *build[r.name]()) for i, r in enumerate(RULE_SPECS)), rel
+
+
+def _held_by_others(acct: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of an (account, value) relation (each pair once) whose value two or more accounts hold."""
+    _, inv, held = np.unique(value, return_inverse=True, return_counts=True)
+    keep = held[inv] >= 2
+    return acct[keep], value[keep]
 
 
 @dataclass(frozen=True)
