@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from distillguard.detector.cohorts import Neighbourhoods, neighbour_mean
-from distillguard.detector.features import IDX
+from distillguard.detector.features import IDX, hour_entropy
 from distillguard.detector.linking import Linkage
 from distillguard.detector.signals import REASONING
 from distillguard.detector.state import MULTI_TURN, REASONING_REQ, VALUE_BITS, AccountState
@@ -93,10 +93,10 @@ def static_context(state: AccountState, link: Linkage, hoods: Neighbourhoods, X:
         keys, counts = np.unique((g[ok].astype(np.int64) << VALUE_BITS) | org[ok], return_counts=True)
         np.maximum.at(top_org, keys >> VALUE_BITS, counts)
     put("c_top_org_share", top_org / size)
-    hh = np.column_stack([np.bincount(g, weights=col, minlength=ng) for col in state.hour_hist().T])
-    p = hh / np.maximum(hh.sum(1, keepdims=True), 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        put("c_hour_entropy", -np.nansum(np.where(p > 0, p * np.log(p), 0.0), axis=1) / np.log(24))
+    hours = np.empty((ng, 24))  # requests by hour of day per group, filled an hour at a time
+    for h, col in enumerate(state.hour_hist().T):
+        hours[:, h] = np.bincount(g, weights=col, minlength=ng)
+    put("c_hour_entropy", hour_entropy(hours))
     put("c_multi_turn_share", np.bincount(g, weights=state.flag_count(MULTI_TURN), minlength=ng) / np.maximum(req, 1))
     put("c_mean_log_output", np.bincount(g, weights=state.col("log_out"), minlength=ng) / np.maximum(req, 1))
     reasoning = np.maximum(state.flag_count(REASONING), state.flag_count(REASONING_REQ))

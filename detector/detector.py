@@ -261,7 +261,8 @@ class Detector:
         ):
             self._link, self._hoods = link_accounts(st), neighbourhoods(X)
             self._link_accounts, self._link_at = st.size, at
-        link, hoods = self._link.extended(st.size), self._hoods.extended(st.size)
+        # kept extended: the scoring holds them, and a second copy of every per-account array is not needed
+        self._link, self._hoods = link, hoods = self._link.extended(st.size), self._hoods.extended(st.size)
         ctx = static_context(st, link, hoods, X)
         score, behaviour, anomaly, final_cells = self.scorer.score(X, groups_of(link), hoods, ctx, self.last)
         members = link.members()

@@ -27,6 +27,7 @@ from distillguard.detector.units import DAY, HOUR
 
 PIVOT_CAP_HOURS = 48.0
 NEW_MODEL_WARMUP_HOURS = 2.0
+ENTROPY_ROWS = 4096  # rows of an hour-of-day histogram whose entropy is computed at once (see hour_entropy)
 
 FEATURES: tuple[str, ...] = (
     "log_requests",
@@ -93,6 +94,19 @@ def _distinct(state: AccountState, kind: str) -> np.ndarray:
     return np.bincount(a, minlength=state.size).astype(np.float64)
 
 
+def hour_entropy(hours: np.ndarray) -> np.ndarray:
+    """Per row of ``hours`` (requests by hour of day, one row per account or group): the entropy of its spread over
+    the day, from 0 (one hour) to 1 (even). Computed ``ENTROPY_ROWS`` rows at a time, so its temporaries (five
+    copies of the rows, as floats) stay small whatever the accounts; each row's value does not depend on the others."""
+    out = np.empty(len(hours))
+    for start in range(0, len(hours), ENTROPY_ROWS):
+        hh = hours[start : start + ENTROPY_ROWS].astype(np.float64)
+        p = hh / np.maximum(hh.sum(1, keepdims=True), 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[start : start + ENTROPY_ROWS] = -np.nansum(np.where(p > 0, p * np.log(p), 0.0), axis=1) / np.log(24)
+    return out
+
+
 def new_models(state: AccountState) -> dict[int, float]:
     """Models first seen after the warm-up: model id -> the time it was first used by anyone."""
     start = state.first_seen if math.isfinite(state.first_seen) else 0.0
@@ -151,11 +165,7 @@ def account_features(state: AccountState) -> np.ndarray:
     mg = _share(c("log_gap"), gn, -1.0)
     X[:, IDX["mean_log_gap"]] = mg
     X[:, IDX["std_log_gap"]] = np.where(gn > 1, np.sqrt(np.maximum(_share(c("log_gap_sq"), gn) - mg**2, 0)), -1.0)
-    hh = state.hour_hist().astype(np.float64)
-    p = hh / np.maximum(hh.sum(1, keepdims=True), 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ent = -np.nansum(np.where(p > 0, p * np.log(p), 0.0), axis=1) / np.log(24)
-    X[:, IDX["hour_entropy"]] = ent
+    X[:, IDX["hour_entropy"]] = hour_entropy(state.hour_hist())
     span_hours = np.maximum((c("last_ts") - c("first_ts")) / HOUR, 0) + 1
     X[:, IDX["active_hour_fill"]] = np.minimum(active_hours / np.nan_to_num(span_hours, nan=1.0), 1.0)
 

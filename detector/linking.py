@@ -75,6 +75,7 @@ MERGE_BACK = 0.03  # communities joined by at least this share of the smaller on
 EDGE_CAP = 2.0  # a pair's weight counts up to this in the strong-link graph: no single pair dominates
 WEIGHT_TOLERANCE = 1e-9  # float sums of key weights that meet a threshold up to rounding meet it
 IDENTITY, NETWORK, CONTENT = "identity", "network", "content"
+ROW_INDEX = np.int32  # accounts and key ids of the evidence rows (4 bytes, not 8: far fewer than 2**31 of either)
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,8 @@ class RuleRows:
 
 
 def evidence(state: AccountState) -> tuple[Iterator[RuleRows], dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """The rule keys of every account, one rule at a time in :data:`RULE_SPECS` order (keys of different rules never
+    """The rule keys of every account that another account may share too (a key whose values no other account holds
+    ties no one and is not built), one rule at a time in :data:`RULE_SPECS` order (keys of different rules never
     collide; a rule's rows are built when asked for, so only one rule's unfiltered rows are held at once), and the
     base relations (account, value), with ``template_holders``: (account, how many accounts use each of its
     skeletons)."""
@@ -232,9 +234,12 @@ def evidence(state: AccountState) -> tuple[Iterator[RuleRows], dict[str, tuple[n
         kind: state.pairs(state.links[kind], VALUE_BITS)[:2] for kind in ("card", "api_key", "ip", "subnet", "client")
     }
     rel["burst"] = _bursts(state)
-    ta, tk, tc = state.pairs(state.templates, VALUE_BITS)
+    # Not through the state's cache of pairs: nothing else reads the skeletons at every re-scoring, and the cache
+    # would hold them (16 bytes a skeleton an account used) until the next fold.
+    ta, tk, tc = state.templates.split(VALUE_BITS)
     _, tinv, tdf = np.unique(tk, return_inverse=True, return_counts=True)
-    holders = tdf[tinv]  # per (account, skeleton): accounts using that skeleton
+    holders = tdf.astype(np.int32)[tinv]  # per (account, skeleton): accounts using that skeleton
+    del tinv
     rel["template_holders"] = (ta, holders)
     rare = holders <= max(POPULAR_TEMPLATE_MIN, POPULAR_TEMPLATE_SHARE * n_acc)
     habit = np.flatnonzero(rare & (tc >= 2))  # a campaign's skeleton that the account itself repeats
@@ -246,24 +251,27 @@ def evidence(state: AccountState) -> tuple[Iterator[RuleRows], dict[str, tuple[n
         1.0, np.bincount(ta[habit], weights=tc[habit], minlength=n_acc) / (2.0 * TEMPLATE_DRIVEN * n_req)
     )
     share *= driven[ta[habit]]
-    tpl = (ta[habit], np.arange(len(habit)))  # (account, row of habit)
+    # A key two accounts share has every one of its values shared: rows with a value only one account holds would
+    # make keys only one account holds, which tie no one, so they are not built (the cross products shrink most).
+    shared = {name: _held_by_others(*rel[name]) for name in ("card", "api_key", "ip", "subnet", "client", "burst")}
+    tpl = (ta[habit][holders[habit] >= 2], np.flatnonzero(holders[habit] >= 2))  # (account, row of habit)
     habit_skeleton = tk[habit]
 
     def plain(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        acct, v = rel[name]
+        acct, v = shared[name]
         return acct, _key(name, v), np.ones(len(acct))
 
     def network(left: str, right: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        acct, va, vb = _cross(rel[left], rel[right])
+        acct, va, vb = _cross(shared[left], shared[right])
         return acct, _key(f"{left}+{right}", va, vb), np.ones(len(acct))
 
     def content(other: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        acct, row, vb = _cross(tpl, rel[other])
+        acct, row, vb = _cross(tpl, shared[other])
         return acct, _key(f"template+{other}", habit_skeleton[row], vb), share[row]
 
     def pool() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        acct, vs, vc = _cross(rel["subnet"], rel["client"])
-        acct2, vsc, vb = _cross((acct, _mix(vs, vc)), rel["burst"])
+        acct, vs, vc = _cross(shared["subnet"], shared["client"])
+        acct2, vsc, vb = _cross((acct, _mix(vs, vc)), shared["burst"])
         return acct2, _key("subnet+client+burst", vsc, vb), np.ones(len(acct2))
 
     build: dict[str, Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]] = {
@@ -273,11 +281,18 @@ def evidence(state: AccountState) -> tuple[Iterator[RuleRows], dict[str, tuple[n
         "ip+burst": partial(network, "ip", "burst"),
         "subnet+client+burst": pool,
         "client+burst": partial(network, "client", "burst"),
-        "template": lambda: (tpl[0], _key("template", habit_skeleton), share),
+        "template": lambda: (tpl[0], _key("template", habit_skeleton[tpl[1]]), share[tpl[1]]),
         "template+client": partial(content, "client"),
         "template+ip": partial(content, "ip"),
     }
     return (RuleRows(i, *build[r.name]()) for i, r in enumerate(RULE_SPECS)), rel
+
+
+def _held_by_others(acct: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of an (account, value) relation (each pair once) whose value two or more accounts hold."""
+    _, inv, held = np.unique(value, return_inverse=True, return_counts=True)
+    keep = held[inv] >= 2
+    return acct[keep], value[keep]
 
 
 @dataclass(frozen=True)
@@ -324,26 +339,36 @@ def _shared_rows(rows: Iterator[RuleRows], max_df: int) -> tuple[np.ndarray, np.
     are held."""
     rule_weight = np.array([r.weight or 0.0 for r in RULE_SPECS])
     network = np.array([r.kind == NETWORK for r in RULE_SPECS])
-    kept, kept_keys, n_kept = [], [], 0
+    columns: tuple[list[np.ndarray], ...] = ([], [], [], [])  # account, position, rule, weight: pieces per rule
+    kept_keys, n_kept = [], 0
     for r in rows:
         uniq, inv, df = np.unique(r.key, return_inverse=True, return_counts=True)
         held = (df >= 2) & (df <= max_df)
         keep = held[inv]
-        position = (np.cumsum(held) - 1 + n_kept)[inv[keep]]  # the key's place among the keys kept so far
+        # the key's place among the keys kept so far
+        position = (np.cumsum(held, dtype=ROW_INDEX) - 1 + n_kept)[inv[keep]]
         if network[r.rule]:
             kdf = df[inv[keep]]
             weight = rule_weight[r.rule] * popularity(kdf) * (kdf <= MAX_KEY_ACCOUNTS)
         else:
             weight = rule_weight[r.rule] * r.scale[keep]
-        kept.append((r.account[keep], position, np.full(len(position), r.rule, dtype=np.int8), weight))
+        pieces = (r.account[keep].astype(ROW_INDEX), position, np.full(len(position), r.rule, dtype=np.int8), weight)
+        for column, piece in zip(columns, pieces, strict=True):
+            column.append(piece)
         kept_keys.append(uniq[held])
         n_kept += int(held.sum())
-    acct, position, rule, weight = (np.concatenate(column) for column in zip(*kept, strict=True))
-    del kept
+    acct, position, rule, weight = (_concatenate_emptying(column) for column in columns)
     keys = np.concatenate(kept_keys)
-    rank = np.empty(len(keys), dtype=np.int64)
-    rank[np.argsort(keys, kind="stable")] = np.arange(len(keys))
+    rank = np.empty(len(keys), dtype=ROW_INDEX)
+    rank[np.argsort(keys, kind="stable")] = np.arange(len(keys), dtype=ROW_INDEX)
     return acct, rank[position], rule, weight
+
+
+def _concatenate_emptying(pieces: list[np.ndarray]) -> np.ndarray:
+    """The pieces as one array, the list emptied (so one column at a time is held twice, not all of them)."""
+    out = np.concatenate(pieces)
+    pieces.clear()
+    return out
 
 
 def _of_kind(rule: np.ndarray, kind: str) -> np.ndarray:

@@ -4,7 +4,7 @@ The detector's per-account stores (indicators, templates, models, timeline) are 
 re-scoring. Held as parallel key/value arrays, reading them whole costs nothing, while batches are merged
 with one vectorised update. Slots keep insertion order, as a dict does, so everything computed over them is
 the same as over the dicts they replaced. Keys are found through sorted copies of the keys beside their slots
-(16 bytes a key, where a dict index cost about 90): a large index and a small one that takes each batch's new
+(12 bytes a key, where a dict index cost about 90): a large index and a small one that takes each batch's new
 keys and is merged into the large one when it reaches a share of it, so a batch costs in proportion to the keys
 it adds, not to the store.
 """
@@ -19,6 +19,8 @@ import numpy as np
 _DEAD = -1  # keys are non-negative; a discarded slot holds this until the arrays are compacted
 RECENT_MIN = 4096  # the small index is merged into the large one beyond this many keys...
 RECENT_SHARE = 8  # ...and beyond one in this many of the large index's keys
+SLOT = np.int32  # a slot number in the indexes (4 bytes: a store holds far fewer than 2**31 keys)
+GROWTH = 1.25  # the arrays grow by this factor when full (doubling would leave up to half of them unused)
 
 V = TypeVar("V", int, float)  # the Python type of a value: int for an int64 store, float for a float64 one
 
@@ -28,7 +30,7 @@ class _SortedIndex:
 
     def __init__(self, keys: np.ndarray, slots: np.ndarray) -> None:
         order = np.argsort(keys, kind="stable")
-        self.keys, self.slots = keys[order], slots[order]
+        self.keys, self.slots = keys[order], slots.astype(SLOT)[order]
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -165,6 +167,12 @@ class Store(Generic[V]):
             self._compact()
         return self._keys[: self._n], self._vals[: self._n]
 
+    def split(self, shift: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every entry as (key's high bits, its low ``shift`` bits, value), in insertion order: for keys packed as
+        ``account << shift | value``, parallel (account, value, count) arrays (new arrays, but the values a view)."""
+        keys, values = self.arrays()
+        return keys >> shift, keys & ((1 << shift) - 1), values
+
     def keep(self, mask: np.ndarray) -> None:
         """Drop every entry where ``mask`` (over :meth:`arrays`) is False."""
         keys, _ = self.arrays()
@@ -193,7 +201,7 @@ class Store(Generic[V]):
     def _append(self, keys: np.ndarray) -> np.ndarray:
         n, k = self._n, len(keys)
         if n + k > len(self._keys):
-            size = max(n + k, 2 * len(self._keys), 1024)
+            size = max(n + k, int(GROWTH * len(self._keys)), 1024)
             self._keys = np.concatenate([self._keys[:n], np.zeros(size - n, dtype=np.int64)])
             self._vals = np.concatenate([self._vals[:n], np.zeros(size - n, dtype=self._vals.dtype)])
         slots = np.arange(n, n + k)
@@ -208,7 +216,7 @@ class Store(Generic[V]):
 
     def _compact(self) -> None:
         live = self._keys[: self._n] != _DEAD
-        renumber = np.cumsum(live) - 1  # old slot -> new slot, for the live ones
+        renumber = (np.cumsum(live) - 1).astype(SLOT)  # old slot -> new slot, for the live ones
         self._keys = self._keys[: self._n][live].copy()
         self._vals = self._vals[: self._n][live].copy()
         for index in (self._large, self._recent):

@@ -51,12 +51,12 @@ SHARED_TEMPLATES_MAX = 10  # prompt templates (openings and closings) listed per
 LINKED_KINDS = ("ip", "subnet", "client")  # a single one of these shared makes two clusters "linked"
 LINKED_CLUSTERS_MAX = 20  # linked clusters listed per cluster
 REASONS_FROM = 0.5  # account verdicts scoring at least this share of the flag threshold carry reasons
+NO_EVIDENCE: frozenset[EvidenceKind] = frozenset()  # one empty set for every subject without evidence (most)
 
 
-def _top_shared(state: AccountState, store: Store, labels: np.ndarray, limit: int) -> dict[int, list[int]]:
-    """Per cluster label: the values of ``store`` (``acct << VALUE_BITS | value``) held by two or more of its
-    members, most held first (ties: smaller value first), at most ``limit``."""
-    a, v, _ = state.pairs(store, VALUE_BITS)
+def _top_shared(a: np.ndarray, v: np.ndarray, labels: np.ndarray, limit: int) -> dict[int, list[int]]:
+    """Per cluster label: the values ``v`` (held by accounts ``a``) held by two or more of its members, most held
+    first (ties: smaller value first), at most ``limit``."""
     a, v = a[a < len(labels)], v[a < len(labels)]
     lab = labels[a]
     sel = lab >= 0
@@ -79,9 +79,11 @@ def shared_indicators(state: AccountState, labels: np.ndarray) -> dict[int, dict
     out: dict[int, dict[str, list[str]]] = {}
     for kind in INDICATORS:
         names = list(state.interned[kind])
-        for k, vals in _top_shared(state, state.links[kind], labels, SHARED_VALUES_MAX).items():
+        a, v, _ = state.pairs(state.links[kind], VALUE_BITS)
+        for k, vals in _top_shared(a, v, labels, SHARED_VALUES_MAX).items():
             out.setdefault(k, {})[SHARED_KINDS[kind]] = [names[i] for i in vals]
-    for k, vals in _top_shared(state, state.templates, labels, SHARED_TEMPLATES_MAX).items():
+    a, v, _ = state.templates.split(VALUE_BITS)  # not cached in the state: only read here and when linking
+    for k, vals in _top_shared(a, v, labels, SHARED_TEMPLATES_MAX).items():
         out.setdefault(k, {})["template"] = [state.template_text.get(i, "") for i in vals]
     return out
 
@@ -281,24 +283,30 @@ class Records:
         return tuple(out)
 
     def _account_decision(self, a: int) -> tuple[Subject, Decision]:
+        """Account ``a``'s subject and rung (kept, for the callers that ask for its action and basis apart)."""
+        if a not in self._accounts:
+            self._accounts[a] = self._decide_account(a)
+        return self._accounts[a]
+
+    def _decide_account(self, a: int) -> tuple[Subject, Decision]:
         """Account ``a``'s subject and rung. Evidence is only looked at for accounts probable enough for a rung that
         asks for it (looking at every account's at every re-scoring would cost more than the scoring)."""
-        if a not in self._accounts:
-            s, row = self.scoring, self._per_account
-            p, k = row["probability"][a], row["label"][a]
-            kinds: set[EvidenceKind] = set()
-            if p >= self._evidence_from[0]:
-                if k >= 0:
-                    kinds.update(e.kind for e in self.cluster_evidence(k))
-                elif attached := self.attached_evidence(a):
-                    kinds.add(attached.kind)
-                if self.own_reasons(a):
-                    kinds.add(EvidenceKind.behaviour)
-                if self.has_crowd(a):
-                    kinds.add(EvidenceKind.crowd)
-            subject = Subject(p, frozenset(kinds), len(s.members[k]) if k >= 0 else 1, row["n"][a])
-            self._accounts[a] = self._account_rung(a, subject)
-        return self._accounts[a]
+        s, row = self.scoring, self._per_account
+        p, k = row["probability"][a], row["label"][a]
+        kinds: set[EvidenceKind] = set()
+        if p >= self._evidence_from[0]:
+            if k >= 0:
+                kinds.update(e.kind for e in self.cluster_evidence(k))
+            elif attached := self.attached_evidence(a):
+                kinds.add(attached.kind)
+            if self.own_reasons(a):
+                kinds.add(EvidenceKind.behaviour)
+            if self.has_crowd(a):
+                kinds.add(EvidenceKind.crowd)
+        subject = Subject(
+            p, frozenset(kinds) if kinds else NO_EVIDENCE, len(s.members[k]) if k >= 0 else 1, row["n"][a]
+        )
+        return self._account_rung(a, subject)
 
     def _account_rung(self, a: int, subject: Subject) -> tuple[Subject, Decision]:
         """Account ``a``'s ``subject`` and its rung under the policy (the memo's, when it read the same subject)."""
@@ -316,7 +324,9 @@ class Records:
 
     def account_basis(self, a: int) -> list[str]:
         """What account ``a``'s rung rests on, in sentences (empty at ``none``)."""
-        subject, decision = self._account_decision(a)
+        return self._basis(a, *self._account_decision(a))
+
+    def _basis(self, a: int, subject: Subject, decision: Decision) -> list[str]:
         return decision.basis(subject, self.account_evidence(a) if decision.rung and subject.kinds else ())
 
     def _cluster_together(self, k: int) -> list[str]:
@@ -336,7 +346,7 @@ class Records:
                 kinds.update(e.kind for e in self.cluster_evidence(k))
                 if self._cluster_together(k):
                     kinds.add(EvidenceKind.behaviour)
-            subject = Subject(p, frozenset(kinds), len(m), int(self.state.col("n")[m].sum()))
+            subject = Subject(p, frozenset(kinds) if kinds else NO_EVIDENCE, len(m), int(self.state.col("n")[m].sum()))
             self._clusters[k] = subject, cluster_action(self.policy, subject)
         return self._clusters[k]
 
@@ -362,25 +372,23 @@ class Records:
         reached = reached or {}
         s, st = self.scoring, self.state
         thr = self.threshold
-        models = list(st.interned["model"])
         orgs = list(st.interned["org"])
-        ca, cm, _ = st.pairs(st.model_count, MODEL_BITS)
-        by_acct_models: dict[int, list[str]] = {}
-        for a, m in zip(ca.tolist(), cm.tolist(), strict=True):
-            by_acct_models.setdefault(a, []).append(models[m])
-        ta, th, tc = st.pairs(st.timeline, HOUR_BITS)
-        hourly: dict[int, dict[str, int]] = {}
-        hour_label = {h: iso(h * HOUR).strftime("%Y-%m-%dT%H") for h in np.unique(th).tolist()}  # type: ignore[union-attr]
-        for a, h, c in zip(ta.tolist(), th.tolist(), tc.tolist(), strict=True):
-            hourly.setdefault(a, {})[hour_label[h]] = c
+        models = _by_account(st, st.model_count, MODEL_BITS, s.accounts)
+        model_names = list(st.interned["model"])
+        hours = _by_account(st, st.timeline, HOUR_BITS, s.accounts)
+        hour_label = {h: iso(h * HOUR).strftime("%Y-%m-%dT%H") for h in np.unique(hours.value).tolist()}  # type: ignore[union-attr]
+        labels = [hour_label[h] for h in hours.value.tolist()]
+        counts = hours.count.tolist()
         out = []
         first, last, n = st.col("first_ts"), st.col("last_ts"), st.col("n")
         ver, org = st.col("verification"), st.col("org")
         for a in range(s.accounts):
             k = int(s.link.labels[a])
             is_flagged = bool(s.score[a] >= thr)
-            action = self.account_action(a)
-            basis = self.account_basis(a) if action != Action.none else []
+            # each account is visited once here: its decision is not kept (every account's would be held till the end)
+            subject, decision = self._accounts.get(a) or self._decide_account(a)
+            action = decision.action
+            basis = self._basis(a, subject, decision) if action != Action.none else []
             out.append(
                 AccountVerdict(
                     account_id=st.names[a],
@@ -399,8 +407,14 @@ class Records:
                     model_version=self.version,
                     org_id=orgs[org[a]] if org[a] >= 0 else None,
                     verification_path=VERIFICATION[ver[a]] if ver[a] >= 0 else None,
-                    models=sorted(by_acct_models.get(a, [])),
-                    hourly_requests=dict(sorted(hourly.get(a, {}).items())),
+                    models=sorted(model_names[m] for m in models.value[models.start[a] : models.start[a + 1]].tolist()),
+                    hourly_requests=dict(
+                        zip(
+                            labels[hours.start[a] : hours.start[a + 1]],
+                            counts[hours.start[a] : hours.start[a + 1]],
+                            strict=True,
+                        )
+                    ),
                     sample_prompts=list(st.samples.get(a, ())),
                 )
             )
@@ -464,6 +478,24 @@ class Records:
                 out.setdefault(x, set()).add(s.cluster_ids[y])
                 out.setdefault(y, set()).add(s.cluster_ids[x])
         return {k: sorted(v)[:LINKED_CLUSTERS_MAX] for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class ByAccount:
+    """A store's (value, count) entries grouped by account, values ascending within each: account ``a``'s are at
+    ``start[a]:start[a + 1]``."""
+
+    value: np.ndarray
+    count: np.ndarray
+    start: list[int]
+
+
+def _by_account(state: AccountState, store: Store, shift: int, accounts: int) -> ByAccount:
+    """The entries of ``store`` (``acct << shift | value -> count``) of the first ``accounts`` accounts, grouped by
+    account in one sort (no dict per account)."""
+    a, v, c = state.pairs(store, shift)
+    order = np.lexsort((v, a))
+    return ByAccount(v[order], c[order], np.searchsorted(a[order], np.arange(accounts + 1)).tolist())
 
 
 def _reached(times: Mapping[str, float]) -> dict[str, datetime]:
