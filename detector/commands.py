@@ -5,6 +5,7 @@ Plain functions; :func:`distillguard.detector.cli.build_app` adds them to the ap
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import sys
 import tempfile
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from distillguard.detector.detector import Detector
 
 REPORTED_BAD_LINES = 20  # malformed lines listed one by one; the rest are counted
+DETECT_RUN = 65_536  # events per call of Detector.process in detect (the changes it returns are held per call)
 
 
 def _report_skipped(path: Path, bad: list[BadLine]) -> None:
@@ -203,7 +205,12 @@ def _detect(det: Detector, events: Path, out: Path, clusters: Path | None, stric
                 yield item
 
         try:
-            det.process(good(), on_reject=lambda ev, why: rejected.append((ev.event_id, why)))
+            feed = good()
+            # in runs of events read one at a time: detect writes verdicts, not changes, so each run's list of
+            # changes is dropped
+            while (first := next(feed, None)) is not None:
+                run = itertools.chain((first,), itertools.islice(feed, DETECT_RUN - 1))
+                det.process(run, on_reject=lambda ev, why: rejected.append((ev.event_id, why)))
         except EventFileError as exc:
             _report_skipped(events, bad)
             fail(
@@ -212,13 +219,16 @@ def _detect(det: Detector, events: Path, out: Path, clusters: Path | None, stric
                 1,
             )
         det.flush()
-    verdicts = det.verdicts() + det.archived_verdicts()
     found = det.clusters()
+    accounts = flagged = 0
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "wb") as fh:
-            for v in verdicts:
+        with open(out, "wb") as fh:  # written as they are built: never every verdict in memory at once
+            gone = (rec.verdict for _, rec in det.archive.records() if rec.verdict is not None)  # last verdicts
+            for v in itertools.chain(det.iter_verdicts(), gone):
                 fh.write(verdict_line(v) + b"\n")
+                accounts += 1
+                flagged += v.flagged
         if clusters is not None:
             with open(clusters, "wb") as fh:
                 for c in found:
@@ -232,9 +242,9 @@ def _detect(det: Detector, events: Path, out: Path, clusters: Path | None, stric
         note("rejected", "yellow", f"event {eid}: {why}")
     err.print(
         f"{st['events']:,} events ({st['events'] / max(elapsed, 1e-9):,.0f}/s), {st['duplicates']:,} duplicates ignored, "
-        f"{len(bad):,} malformed lines skipped, {st['rejected']:,} rejected by time rules; {len(verdicts):,} accounts"
+        f"{len(bad):,} malformed lines skipped, {st['rejected']:,} rejected by time rules; {accounts:,} accounts"
         f"{f' ({archived:,} idle past the retention horizon)' if (archived := st['archived']) else ''}, "
-        f"{sum(v.flagged for v in verdicts):,} flagged, {sum(c.flagged for c in found):,} of {len(found):,} clusters flagged "
+        f"{flagged:,} flagged, {sum(c.flagged for c in found):,} of {len(found):,} clusters flagged "
         f"(model {det.model.version}) -> {out}"
     )
 

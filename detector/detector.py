@@ -12,7 +12,7 @@ first to score what arrived since.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import msgspec
@@ -362,8 +362,13 @@ class Detector:
     # ---- results (as of the last re-scoring; call flush() first for what arrived since) ---------
     def verdicts(self) -> list[AccountVerdict]:
         """The verdict of every account scored, in first-seen order ([] before the first re-scoring)."""
+        return list(self.iter_verdicts())
+
+    def iter_verdicts(self) -> Iterator[AccountVerdict]:
+        """:meth:`verdicts` one at a time, so that writing them out never holds them all (read them through before
+        feeding the detector again)."""
         if self.last is None:
-            return []
+            return iter(())
         return Records(self.last, self.state, self.model, self.policy).accounts(
             self.changes.flagged_at, self.actions.reached["account"]
         )

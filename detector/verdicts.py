@@ -8,7 +8,7 @@ indicator, once per :class:`Records` that needs it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -366,9 +366,9 @@ class Records:
 
     def accounts(
         self, flagged_at: dict[int, float], reached: Mapping[str, Mapping[str, float]] | None = None
-    ) -> list[AccountVerdict]:
-        """The verdict of every account scored, in first-seen order (``flagged_at``: when each flagged account was
-        flagged; ``reached``: by account name, when it first reached each rung)."""
+    ) -> Iterator[AccountVerdict]:
+        """The verdict of every account scored, in first-seen order, one at a time (``flagged_at``: when each flagged
+        account was flagged; ``reached``: by account name, when it first reached each rung)."""
         reached = reached or {}
         s, st = self.scoring, self.state
         thr = self.threshold
@@ -379,7 +379,6 @@ class Records:
         hour_label = {h: iso(h * HOUR).strftime("%Y-%m-%dT%H") for h in np.unique(hours.value).tolist()}  # type: ignore[union-attr]
         labels = [hour_label[h] for h in hours.value.tolist()]
         counts = hours.count.tolist()
-        out = []
         first, last, n = st.col("first_ts"), st.col("last_ts"), st.col("n")
         ver, org = st.col("verification"), st.col("org")
         for a in range(s.accounts):
@@ -389,36 +388,33 @@ class Records:
             subject, decision = self._accounts.get(a) or self._decide_account(a)
             action = decision.action
             basis = self._basis(a, subject, decision) if action != Action.none else []
-            out.append(
-                AccountVerdict(
-                    account_id=st.names[a],
-                    score=round(float(s.score[a]), 6),
-                    flagged=is_flagged,
-                    cluster_id=s.cluster_ids[k] if k >= 0 else None,
-                    flagged_at=iso(flagged_at[a]) if is_flagged and a in flagged_at else None,
-                    reasons=self.account_reasons(a) if s.score[a] >= REASONS_FROM * thr else [],
-                    probability=round(float(self.probability[a]), 6),
-                    action=action,
-                    action_basis=basis,
-                    reached_at=_reached(reached.get(st.names[a], {})),
-                    n_requests=int(n[a]),
-                    first_seen=iso(first[a]),
-                    last_seen=iso(last[a]),
-                    model_version=self.version,
-                    org_id=orgs[org[a]] if org[a] >= 0 else None,
-                    verification_path=VERIFICATION[ver[a]] if ver[a] >= 0 else None,
-                    models=sorted(model_names[m] for m in models.value[models.start[a] : models.start[a + 1]].tolist()),
-                    hourly_requests=dict(
-                        zip(
-                            labels[hours.start[a] : hours.start[a + 1]],
-                            counts[hours.start[a] : hours.start[a + 1]],
-                            strict=True,
-                        )
-                    ),
-                    sample_prompts=list(st.samples.get(a, ())),
-                )
+            yield AccountVerdict(
+                account_id=st.names[a],
+                score=round(float(s.score[a]), 6),
+                flagged=is_flagged,
+                cluster_id=s.cluster_ids[k] if k >= 0 else None,
+                flagged_at=iso(flagged_at[a]) if is_flagged and a in flagged_at else None,
+                reasons=self.account_reasons(a) if s.score[a] >= REASONS_FROM * thr else [],
+                probability=round(float(self.probability[a]), 6),
+                action=action,
+                action_basis=basis,
+                reached_at=_reached(reached.get(st.names[a], {})),
+                n_requests=int(n[a]),
+                first_seen=iso(first[a]),
+                last_seen=iso(last[a]),
+                model_version=self.version,
+                org_id=orgs[org[a]] if org[a] >= 0 else None,
+                verification_path=VERIFICATION[ver[a]] if ver[a] >= 0 else None,
+                models=sorted(model_names[m] for m in models.value[models.start[a] : models.start[a + 1]].tolist()),
+                hourly_requests=dict(
+                    zip(
+                        labels[hours.start[a] : hours.start[a + 1]],
+                        counts[hours.start[a] : hours.start[a + 1]],
+                        strict=True,
+                    )
+                ),
+                sample_prompts=list(st.samples.get(a, ())),
             )
-        return out
 
     def clusters(
         self, flagged_at: dict[str, float], reached: Mapping[str, Mapping[str, float]] | None = None
