@@ -63,9 +63,11 @@ HIGH_MAX_TOKENS = 8000  # a max_tokens this high asks for long outputs (the HIGH
 SAMPLE_CHARS = 2000  # sample prompts kept per account are cut to this length
 TEMPLATE_TEXT_CHARS = 80  # a template's opening / closing kept to show in cluster evidence
 TEMPLATE_TEXTS = 200_000  # openings and closings kept at most (the first ones seen)
-# Raw (card, ip, asn, tls, ua, key) combinations remembered with their ids; cleared when full. Each holds its
-# event's strings (about 600 bytes), so the cache is a fixed cost (at most ~80 MB), not one per account.
-INFRA_CACHE = 1 << 17
+# Raw (card, ip, asn, tls, ua, key) combinations remembered with their ids; cleared when full. Each costs about
+# 350 bytes (its tuples and shared strings), so the cache is a fixed cost of a few MB, not one per account; a combination
+# missed costs about 2.5 us to intern again (at 16x the accounts of a simulated day, about 40% of events miss, 1 in 100 of
+# the CPU; with 1 << 17 entries, 15% missed for ~45 MB).
+INFRA_CACHE = 1 << 14
 # A prompt skeleton an account used only once is forgotten between this many hours and twice as many after it was
 # first seen, unless it was used again: a campaign's templates repeat within hours, while a free chatter's one-off
 # prompts would otherwise pile up with history (about 12 a day per account). The count of skeletons an account has
@@ -75,6 +77,12 @@ FORGET_SINGLE_TEMPLATE_HOURS = 48
 # to be forgotten are kept); 4: the first event time and each model's first use kept apart from accounts (so
 # accounts may leave). Versions 1 to 3 are still read.
 SNAPSHOT_VERSION = 4
+# Per-account arrays grow by this factor when accounts outnumber their rows (doubling left up to half of them empty).
+GROWTH = 1.25
+GROW_MIN = 1024  # rows of a per-account array at least
+# Requests per account by flag and by hour of day are counted in int32 (half the bytes) while every account's requests
+# fit it (no such count exceeds them), and in int64 from the first that does not.
+_INT32_MAX = int(np.iinfo(np.int32).max)
 DEDUP_HORIZON_HOURS = 24.0  # event ids are remembered this long (duplicates within it are ignored)
 CLOCK_EVERY = 4096  # the wall clock is read once per this many time-rule checks (a power of two)
 
@@ -131,12 +139,23 @@ def _column(values: list, dtype: type) -> np.ndarray:
     return np.fromiter(values, dtype=dtype, count=len(values))
 
 
+def _bytes(flags: bytearray) -> np.ndarray:
+    """A copy of a bytearray as a uint8 array (a view would keep the bytearray from growing)."""
+    return np.frombuffer(bytes(flags), dtype=np.uint8)
+
+
 def _grow(arr: np.ndarray, size: int, fill: float = 0) -> np.ndarray:
+    """``arr`` with at least ``size`` rows (new ones ``fill``), grown by ``GROWTH`` when it must grow."""
     if size <= len(arr):
         return arr
-    new = np.full((max(size, 2 * len(arr), 1024), *arr.shape[1:]), fill, dtype=arr.dtype)
+    new = np.full((max(size, int(GROWTH * len(arr)), GROW_MIN), *arr.shape[1:]), fill, dtype=arr.dtype)
     new[: len(arr)] = arr
     return new
+
+
+def _count_dtype(most: float) -> type:
+    """The dtype of per-account request counts that reach at most ``most``."""
+    return np.int32 if most <= _INT32_MAX else np.int64
 
 
 @dataclass(slots=True)
@@ -186,8 +205,8 @@ class AccountState:
     ids: dict[str, int] = field(default_factory=dict)
     names: list[str] = field(default_factory=list)
     acc: dict[str, np.ndarray] = field(default_factory=lambda: {k: np.zeros(0, dtype=t) for k, t in _ACC.items()})
-    flags: np.ndarray = field(default_factory=lambda: np.zeros((0, len(_FLAG_BITS)), dtype=np.int64))
-    hours: np.ndarray = field(default_factory=lambda: np.zeros((0, 24), dtype=np.int64))
+    flags: np.ndarray = field(default_factory=lambda: np.zeros((0, len(_FLAG_BITS)), dtype=np.int32))  # see _fit_counts
+    hours: np.ndarray = field(default_factory=lambda: np.zeros((0, 24), dtype=np.int32))
     interned: dict[str, dict[str, int]] = field(default_factory=lambda: {k: {} for k in (*INDICATORS, "model", "org")})
     links: dict[str, Store[int]] = field(
         default_factory=lambda: {k: Store() for k in INDICATORS}
@@ -226,8 +245,7 @@ class AccountState:
     _seen: SeenIds = field(default_factory=SeenIds)  # event ids within the de-duplication horizon
     _seen_below: int = -(2**62)  # event hours below this have left the de-duplication window
     _pending: EventBuffer = field(default_factory=EventBuffer)
-    _dirty: set[int] = field(default_factory=set)  # accounts changed since the last summaries export
-    _pairs_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _dirty: bytearray = field(default_factory=bytearray)  # per account: 1 if changed since the last summaries export
     _infra: dict[tuple, tuple[int, ...]] = field(default_factory=dict)
     _strings: dict[str, str] = field(default_factory=dict)  # see _shared
     _ip_subnet: array = field(default_factory=lambda: array("q"))  # ip id -> subnet id, -1 until needed
@@ -282,6 +300,7 @@ class AccountState:
         """Register an account (its accumulators start empty) and return its id."""
         a = self.ids[name] = len(self.names)
         self.names.append(name)
+        self._dirty.append(0)
         n = a + 1
         for k, arr in self.acc.items():
             self.acc[k] = _grow(arr, n, _ACC_EMPTY.get(k, 0))
@@ -378,7 +397,7 @@ class AccountState:
             if not turn and len(prompt) >= MIN_TEMPLATE_CHARS:
                 self._add_template(a, prompt)
             self._add_sample(a, prompt)
-        self._dirty.add(a)
+        self._dirty[a] = 1
         return None
 
     def _add_template(self, a: int, prompt: str) -> None:
@@ -410,7 +429,6 @@ class AccountState:
         b = self._pending
         if not len(b):
             return
-        self._changed()
         n_acc = len(self.names)
         acct = _column(b.account, np.int64)
         ts = _column(b.ts, np.float64)
@@ -428,6 +446,7 @@ class AccountState:
             acc[name][:n_acc] += np.bincount(acct, weights=weights, minlength=n_acc).astype(acc[name].dtype)
 
         add("n")
+        self._fit_counts(int(acc["n"][:n_acc].max()))
         add("in_tok", tin)
         add("out_tok", tout)
         lo = np.log1p(tout)
@@ -443,9 +462,13 @@ class AccountState:
         add("temp_n", has_t.astype(np.float64))
         add("temp", np.where(has_t, temp, 0.0))
         for j, bit in enumerate(_FLAG_BITS):
-            self.flags[:n_acc, j] += np.bincount(acct, weights=(flags & bit) > 0, minlength=n_acc).astype(np.int64)
+            self.flags[:n_acc, j] += np.bincount(acct, weights=(flags & bit) > 0, minlength=n_acc).astype(
+                self.flags.dtype
+            )
         hod = ((ts // HOUR) % 24).astype(np.int64)
-        self.hours[:n_acc] += np.bincount(acct * 24 + hod, minlength=n_acc * 24).reshape(n_acc, 24)
+        self.hours[:n_acc] += (
+            np.bincount(acct * 24 + hod, minlength=n_acc * 24).reshape(n_acc, 24).astype(self.hours.dtype)
+        )
 
         # Inter-arrival gaps within each account, including the gap from its previous batch.
         order = np.lexsort((ts, acct))
@@ -500,6 +523,11 @@ class AccountState:
         b.clear()
         self._evict_seen()
 
+    def _fit_counts(self, most: int) -> None:
+        """Widen the flag and hour-of-day counts to the dtype counts reaching ``most`` need (they never narrow)."""
+        dtype = np.promote_types(self.flags.dtype, _count_dtype(most))
+        self.flags, self.hours = self.flags.astype(dtype, copy=False), self.hours.astype(dtype, copy=False)
+
     def _first_seen(self, ts: float, model_times: Iterable[tuple[int, float]]) -> None:
         """Lower the first event time and each model's first use to what ``ts`` and ``model_times`` say."""
         if ts < self.first_seen:  # NaN (an account without events) never is
@@ -531,7 +559,6 @@ class AccountState:
             after = old & (h >= release_hour)
             self.retired_after_release[:n] += np.bincount(a[after], weights=c[after], minlength=n).astype(np.int64)
         self.timeline.keep(~old)
-        self._changed()
 
     def forget_single_templates(self) -> None:
         """Every ``FORGET_SINGLE_TEMPLATE_HOURS`` of event time, forget the template keys used once at the previous
@@ -547,7 +574,6 @@ class AccountState:
         stale = keys[(counts == 1) & np.isin(keys, self.template_singles)]
         if len(stale):
             self.templates.discard(stale)
-            self._changed()
             keys, counts = self.templates.arrays()
             held = set(np.unique(keys & ((1 << VALUE_BITS) - 1)).tolist())
             self.template_text = {k: text for k, text in self.template_text.items() if k in held}
@@ -576,11 +602,10 @@ class AccountState:
         singles = self.template_singles
         self.template_singles = renumbered_keys(singles[keep[singles >> VALUE_BITS]], VALUE_BITS, new_id)
         self.samples = {int(new_id[a]): texts for a, texts in self.samples.items() if keep[a]}
-        self._dirty = {int(new_id[a]) for a in self._dirty if keep[a]}
+        self._dirty = bytearray(_bytes(self._dirty)[keep].tobytes())
         skeletons = set(np.unique(self.templates.arrays()[0] & ((1 << VALUE_BITS) - 1)).tolist())
         self.template_text = {k: text for k, text in self.template_text.items() if k in skeletons}
         self._forget_values()
-        self._changed()
         return new_id
 
     def _forget_values(self) -> None:
@@ -609,9 +634,6 @@ class AccountState:
         self._infra.clear()
         self._strings.clear()
 
-    def _changed(self) -> None:
-        self._pairs_cache.clear()
-
     def _evict_seen(self) -> None:
         if not math.isfinite(self.watermark):
             return
@@ -639,15 +661,11 @@ class AccountState:
         return self.hours[: self.size]
 
     def pairs(self, store: Store, shift: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A ``acct << shift | value -> count`` store as parallel arrays (account, value, count);
-        cached until the next :meth:`fold` (``model_first`` values are times, as floats)."""
-        hit = self._pairs_cache.get(id(store))
-        if hit is not None:
-            return hit
+        """A ``acct << shift | value -> count`` store as parallel arrays (account, value, count; ``model_first``
+        values are times, as floats). Computed at each call, not kept: two shifts of the keys cost about 2 ms per
+        million keys, against 16 bytes a key held until the next fold."""
         keys, counts = store.arrays()
-        out = (keys >> shift, keys & ((1 << shift) - 1), counts)
-        self._pairs_cache[id(store)] = out
-        return out
+        return keys >> shift, keys & ((1 << shift) - 1), counts
 
     # ---- persistence -----------------------------------------------------------------------------
     def snapshot(self) -> bytes:
@@ -660,8 +678,8 @@ class AccountState:
             "max_future_minutes": self.max_future_minutes,
             "names": self.names,
             "acc": {k: [str(a.dtype), a[:n].tobytes()] for k, a in self.acc.items()},
-            "flags": self.flags[:n].tobytes(),
-            "hours": self.hours[:n].tobytes(),
+            "flags": self.flags[:n].astype(np.int64).tobytes(),
+            "hours": self.hours[:n].astype(np.int64).tobytes(),
             "interned": {k: list(v) for k, v in self.interned.items()},
             "links": {k: [list(v.keys()), list(v.values())] for k, v in self.links.items()},
             "templates": [list(self.templates.keys()), list(self.templates.values())],
@@ -695,9 +713,12 @@ class AccountState:
         st.names = doc["names"]
         st.ids = {name: i for i, name in enumerate(st.names)}
         n = len(st.names)
+        st._dirty = bytearray(n)
         st.acc = {k: np.frombuffer(raw, dtype=np.dtype(dt)).copy() for k, (dt, raw) in doc["acc"].items()}
-        st.flags = np.frombuffer(doc["flags"], dtype=np.int64).reshape(n, len(_FLAG_BITS)).copy()
-        st.hours = np.frombuffer(doc["hours"], dtype=np.int64).reshape(n, 24).copy()
+        flags = np.frombuffer(doc["flags"], dtype=np.int64).reshape(n, len(_FLAG_BITS))
+        hours = np.frombuffer(doc["hours"], dtype=np.int64).reshape(n, 24)
+        counts = _count_dtype(max(flags.max(initial=0), hours.max(initial=0)))
+        st.flags, st.hours = flags.astype(counts), hours.astype(counts)
         st.interned = {k: {v: i for i, v in enumerate(vals)} for k, vals in doc["interned"].items()}
         st.links = {k: Store(np.int64, ks, vs) for k, (ks, vs) in doc["links"].items()}
         for name, dtype in (
@@ -748,8 +769,8 @@ class AccountState:
         """Summaries of the given accounts (default: those changed since the last export, then cleared)."""
         self.fold()
         if accounts is None:
-            accounts = sorted(self._dirty)
-            self._dirty.clear()
+            accounts = np.flatnonzero(_bytes(self._dirty)).tolist()
+            self._dirty = bytearray(len(self._dirty))
         wanted = np.fromiter(accounts, dtype=np.int64, count=len(accounts))
         names = {k: list(v) for k, v in self.interned.items()}
         links = {kind: _by_account(store, VALUE_BITS, wanted) for kind, store in self.links.items()}
@@ -790,7 +811,6 @@ class AccountState:
         (another worker's, absorbed for linking) is held without its sample prompts, which only its own verdict
         shows and only its owner writes."""
         self.fold()
-        self._changed()
         latest = {s.account_id: s for s in summaries}
         known = [a for name in latest if (a := self.ids.get(name)) is not None]
         self._discard_accounts(np.asarray(known, dtype=np.int64))
@@ -809,6 +829,7 @@ class AccountState:
             for i, column in enumerate(_ACC):
                 self.acc[column][a] = s.acc[i]
             self.acc["org"][a] = self._intern("org", s.org) if s.org else -1
+            self._fit_counts(max((*s.flags, *s.hours), default=0))
             self.flags[a] = s.flags
             self.hours[a] = s.hours
             self.retired_hours[a] = s.retired_hours

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from distillguard.detector import state as state_module
 from distillguard.detector.state import AccountState
 
 from .factory import ev
@@ -98,3 +101,36 @@ def test_an_account_first_seen_after_absorbed_summaries_starts_empty() -> None:
     a = st.ids["local"]
     assert st.col("first_ts")[a] == st.col("last_ts")[a] == ev("x", 5).ts.timestamp()
     assert st.col("gap_n")[a] == 0 and st.col("verification")[a] == -1
+
+
+def test_flag_and_hour_counts_past_the_int32_range_stay_exact() -> None:
+    src = AccountState()
+    src.add(ev("a", 0, turn_index=1))
+    (summary,) = src.export_summaries()
+    big = 2**31 + 5  # an account's requests beyond what int32 counts hold
+    summary.flags = [big if c else 0 for c in summary.flags]
+    summary.hours = [big if c else 0 for c in summary.hours]
+    summary.acc[0] = big
+    st = AccountState()
+    st.absorb_summaries([summary])
+    st.add(ev("a", 1, turn_index=1))
+    st.add(ev("b", 2, turn_index=1))
+    st.fold()
+    for state in (st, AccountState.restore(st.snapshot())):
+        assert state.flag_count(state_module.MULTI_TURN).tolist() == [big + 1, 1]
+        assert state.hour_hist()[:, 0].tolist() == [big + 1, 1]
+
+
+def test_summaries_export_the_accounts_changed_since_the_last_export_also_after_others_left() -> None:
+    st = AccountState()
+    for i, name in enumerate(("a", "b", "c")):
+        st.add(ev(name, i))
+    assert [s.account_id for s in st.export_summaries()] == ["a", "b", "c"]
+    assert st.export_summaries() == []
+    st.add(ev("c", 3))
+    st.add(ev("b", 4))
+    st.remove(np.array([0]))
+    assert [s.account_id for s in st.export_summaries()] == ["b", "c"]
+    st.add(ev("c", 5))
+    assert [s.account_id for s in AccountState.restore(st.snapshot()).export_summaries()] == []
+    assert [s.account_id for s in st.export_summaries()] == ["c"]
