@@ -42,7 +42,7 @@ class Attachment:
 
 def _scored(state: AccountState, kind: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(account, value, requests) of indicator ``kind`` for the ``n`` accounts scored."""
-    a, v, c = state.pairs(state.links[kind], VALUE_BITS)
+    a, v, c = state.links[kind].split(VALUE_BITS)
     keep = a < n
     return a[keep], v[keep], c[keep]
 

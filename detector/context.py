@@ -73,9 +73,9 @@ def static_context(state: AccountState, link: Linkage, hoods: Neighbourhoods, X:
 
     put("c_log_size", np.log1p(size))
     for kind, name in (("client", "c_client_diversity"), ("card", "c_cards_per_member")):
-        a, v, _ = state.pairs(state.links[kind], VALUE_BITS)
+        a, v, _ = state.links[kind].split(VALUE_BITS)
         put(name, _per_group_distinct(g, a, v, ng) / size)
-    a, v, _ = state.pairs(state.links["ip"], VALUE_BITS)
+    a, v, _ = state.links["ip"].split(VALUE_BITS)
     put("c_log_ips_per_member", np.log1p(_per_group_distinct(g, a, v, ng) / size))
     created = state.col("created")
     has = ~np.isnan(created)

@@ -90,7 +90,7 @@ def _share(num: np.ndarray, den: np.ndarray, empty: float = 0.0) -> np.ndarray:
 
 
 def _distinct(state: AccountState, kind: str) -> np.ndarray:
-    a, _, _ = state.pairs(state.links[kind], VALUE_BITS)
+    a, _, _ = state.links[kind].split(VALUE_BITS)
     return np.bincount(a, minlength=state.size).astype(np.float64)
 
 
@@ -133,7 +133,7 @@ def account_features(state: AccountState) -> np.ndarray:
     f = state.flag_count
     text = f(TEXT).astype(np.float64)
     X[:, IDX["log_requests"]] = np.log1p(n)
-    ta, th, tc = state.pairs(state.timeline, HOUR_BITS)
+    ta, th, tc = state.timeline.split(HOUR_BITS)
     active_hours = (np.bincount(ta, minlength=n_acc) + state.retired_hours[:n_acc]).astype(np.float64)
     X[:, IDX["requests_per_active_hour"]] = np.log1p(_share(n, active_hours))
     X[:, IDX["log_mean_input"]] = np.log1p(c("in_tok") / nz)
@@ -174,8 +174,8 @@ def account_features(state: AccountState) -> np.ndarray:
     share_new = np.zeros(n_acc)
     released = new_models(state)
     if released:
-        ma, mm, mfirst = state.pairs(state.model_first, MODEL_BITS)
-        ca, cm, cc = state.pairs(state.model_count, MODEL_BITS)
+        ma, mm, mfirst = state.model_first.split(MODEL_BITS)
+        ca, cm, cc = state.model_count.split(MODEL_BITS)
         new_req = np.zeros(n_acc)
         for m, t0 in released.items():
             sel = mm == m

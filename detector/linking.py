@@ -230,12 +230,8 @@ def evidence(state: AccountState) -> tuple[Iterator[RuleRows], dict[str, tuple[n
     base relations (account, value), with ``template_holders``: (account, how many accounts use each of its
     skeletons)."""
     n_acc = state.size
-    rel = {
-        kind: state.pairs(state.links[kind], VALUE_BITS)[:2] for kind in ("card", "api_key", "ip", "subnet", "client")
-    }
+    rel = {kind: state.links[kind].split(VALUE_BITS)[:2] for kind in ("card", "api_key", "ip", "subnet", "client")}
     rel["burst"] = _bursts(state)
-    # Not through the state's cache of pairs: nothing else reads the skeletons at every re-scoring, and the cache
-    # would hold them (16 bytes a skeleton an account used) until the next fold.
     ta, tk, tc = state.templates.split(VALUE_BITS)
     _, tinv, tdf = np.unique(tk, return_inverse=True, return_counts=True)
     holders = tdf.astype(np.int32)[tinv]  # per (account, skeleton): accounts using that skeleton

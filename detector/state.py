@@ -549,7 +549,7 @@ class AccountState:
         summary from a worker far behind could say otherwise); the classification stays right."""
         self.fold()
         self.retired_below = cutoff
-        a, h, c = self.pairs(self.timeline, HOUR_BITS)
+        a, h, c = self.timeline.split(HOUR_BITS)
         old = h < cutoff
         if not old.any():
             return
@@ -660,13 +660,6 @@ class AccountState:
         """Requests per account by hour of day (UTC), shape (accounts, 24)."""
         return self.hours[: self.size]
 
-    def pairs(self, store: Store, shift: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A ``acct << shift | value -> count`` store as parallel arrays (account, value, count; ``model_first``
-        values are times, as floats). Computed at each call, not kept: two shifts of the keys cost about 2 ms per
-        million keys, against 16 bytes a key held until the next fold."""
-        keys, counts = store.arrays()
-        return keys >> shift, keys & ((1 << shift) - 1), counts
-
     # ---- persistence -----------------------------------------------------------------------------
     def snapshot(self) -> bytes:
         """The full state as msgpack (after folding the buffer)."""
@@ -746,13 +739,13 @@ class AccountState:
         else:  # before skeletons were forgotten, the store held every one
             st.top_template = np.zeros(n, dtype=np.int64)
             st._recount_top_templates()
-            st.templates_seen = np.bincount(st.pairs(st.templates, VALUE_BITS)[0], minlength=n).astype(np.int64)
+            st.templates_seen = np.bincount(st.templates.split(VALUE_BITS)[0], minlength=n).astype(np.int64)
         if "first_seen" in doc:
             first, st.model_first_seen = doc["first_seen"]
             st.first_seen = math.inf if first is None else first
         else:  # before accounts could leave, the stores held every first use
             st._first_seen(float(np.nanmin(st.col("first_ts"))) if n else math.inf, ())
-            _, model, at = st.pairs(st.model_first, MODEL_BITS)
+            _, model, at = st.model_first.split(MODEL_BITS)
             st._first_seen(math.inf, zip(model.tolist(), at.tolist(), strict=True))
         st.watermark = -math.inf if doc["watermark"] is None else doc["watermark"]
         st.stats = doc["stats"]
@@ -875,7 +868,7 @@ class AccountState:
 
     def _recount_top_templates(self) -> None:
         """Recompute every account's largest template count from the store (snapshots before version 3)."""
-        ta, _, tc = self.pairs(self.templates, VALUE_BITS)
+        ta, _, tc = self.templates.split(VALUE_BITS)
         self.top_template[:] = 0
         np.maximum.at(self.top_template, ta, tc)
 

@@ -79,10 +79,10 @@ def shared_indicators(state: AccountState, labels: np.ndarray) -> dict[int, dict
     out: dict[int, dict[str, list[str]]] = {}
     for kind in INDICATORS:
         names = list(state.interned[kind])
-        a, v, _ = state.pairs(state.links[kind], VALUE_BITS)
+        a, v, _ = state.links[kind].split(VALUE_BITS)
         for k, vals in _top_shared(a, v, labels, SHARED_VALUES_MAX).items():
             out.setdefault(k, {})[SHARED_KINDS[kind]] = [names[i] for i in vals]
-    a, v, _ = state.templates.split(VALUE_BITS)  # not cached in the state: only read here and when linking
+    a, v, _ = state.templates.split(VALUE_BITS)
     for k, vals in _top_shared(a, v, labels, SHARED_TEMPLATES_MAX).items():
         out.setdefault(k, {})["template"] = [state.template_text.get(i, "") for i in vals]
     return out
@@ -461,7 +461,7 @@ class Records:
         lab = s.link.labels
         out: dict[int, set[str]] = {}
         for kind in LINKED_KINDS:
-            a, v, _ = st.pairs(st.links[kind], VALUE_BITS)
+            a, v, _ = st.links[kind].split(VALUE_BITS)
             scored = a < len(lab)
             a, v = a[scored], v[scored]
             sel = lab[a] >= 0
@@ -489,7 +489,7 @@ class ByAccount:
 def _by_account(state: AccountState, store: Store, shift: int, accounts: int) -> ByAccount:
     """The entries of ``store`` (``acct << shift | value -> count``) of the first ``accounts`` accounts, grouped by
     account in one sort (no dict per account)."""
-    a, v, c = state.pairs(store, shift)
+    a, v, c = store.split(shift)
     order = np.lexsort((v, a))
     return ByAccount(v[order], c[order], np.searchsorted(a[order], np.arange(accounts + 1)).tolist())
 

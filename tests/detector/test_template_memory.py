@@ -34,7 +34,7 @@ def _history(days: int = DAYS) -> list:
 
 
 def _skeletons(st: AccountState, account: str) -> set[int]:
-    a, v, _ = st.pairs(st.templates, VALUE_BITS)
+    a, v, _ = st.templates.split(VALUE_BITS)
     return set(v[a == st.ids[account]].tolist())
 
 
