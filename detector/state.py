@@ -116,7 +116,11 @@ _ACC_EMPTY = {
     "verification": -1,
     "org": -1,
 }  # a new account's; others 0
-_STOP_FLAGS = {"max_tokens": STOP_MAX, "tool_use": STOP_TOOL, "refusal": REFUSAL}  # stop reason -> its bit
+_STOP_FLAGS: dict[str | None, int] = {
+    "max_tokens": STOP_MAX,
+    "tool_use": STOP_TOOL,
+    "refusal": REFUSAL,
+}  # stop reason -> its bit
 _FLAG_BITS = (
     REASONING,
     AGENTIC,
