@@ -14,14 +14,13 @@ appended after the snapshot a detector is restored from are unreferenced, and ap
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from distillguard.detector.records import AccountVerdict
-from distillguard.detector.retention import Archived, pack_record, unpack_record
+from distillguard.detector.retention import Archive, Archived, pack_record, unpack_record
 
 SEGMENT_BYTES = 64 << 20  # a new segment is started once the newest holds this much
 # A segment other than the newest is compacted (its live records moved, the file deleted) once live records are less
@@ -43,7 +42,7 @@ class ArchiveDocError(ValueError):
     """A snapshot's archive document that does not match the files of its directory."""
 
 
-class DiskArchive:
+class DiskArchive(Archive):
     """Archived accounts by id in segment files of ``directory`` (a later record of an account replaces the
     earlier one). ``fresh``: empty the directory of earlier segments first (a detector starting from nothing)."""
 
@@ -90,19 +89,12 @@ class DiskArchive:
     def __contains__(self, account_id: str) -> bool:
         return account_id in self._index
 
-    def verdict(self, account_id: str) -> AccountVerdict | None:
-        """The last verdict of an archived account (None if it is not archived or left before any re-scoring)."""
+    def _packed(self, account_id: str) -> bytes | None:
         loc = self._index.get(account_id)
-        return None if loc is None else unpack_record(self._read(loc)).verdict
+        return None if loc is None else self._read(loc)
 
-    def verdicts(self) -> list[AccountVerdict]:
-        """The last verdict of every archived account that had one, in account id order."""
-        return [v for _, record in self.records() if (v := record.verdict) is not None]
-
-    def records(self) -> Iterator[tuple[str, Archived]]:
-        """Every archived record, in account id order (read one at a time)."""
-        for account in sorted(self._index):
-            yield account, unpack_record(self._read(self._index[account]))
+    def _accounts(self) -> Iterable[str]:
+        return self._index.keys()
 
     # ---- snapshots -------------------------------------------------------------------------------
     def to_doc(self) -> dict:

@@ -16,8 +16,8 @@ cluster leaves whole, and quietly: its rung is not lifted, it is no longer re-sc
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
-from typing import Protocol
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 
 import msgspec
 
@@ -73,26 +73,65 @@ def unpack_record(data: bytes) -> Archived:
     return _decoder.decode(zlib.decompress(data))
 
 
-class Archive(Protocol):
-    """Where a detector keeps the accounts that left (a later record of an account replaces the earlier one)."""
+class Archive(ABC):
+    """Where a detector keeps the accounts that left (a later record of an account replaces the earlier one): the
+    records as :func:`pack_record` bytes, each found by account id."""
 
     DOC_KEY: str  # the detector snapshot's field of the archive's document
 
-    def put(self, records: dict[str, Archived]) -> None: ...
-    def take(self, account_id: str) -> Archived | None: ...
+    @abstractmethod
+    def put(self, records: dict[str, Archived]) -> None:
+        """Keep these records."""
+
+    @abstractmethod
+    def take(self, account_id: str) -> Archived | None:
+        """The record of a returning account (None if it has none), which the archive then forgets."""
+
+    @abstractmethod
     def __len__(self) -> int: ...
+
+    @abstractmethod
     def __contains__(self, account_id: str) -> bool: ...
-    def verdict(self, account_id: str) -> AccountVerdict | None: ...
-    def verdicts(self) -> list[AccountVerdict]: ...
-    def records(self) -> Iterator[tuple[str, Archived]]: ...
-    def to_doc(self) -> object: ...
-    def snapshot_saved(self) -> None: ...
-    def close(self) -> None: ...
+
+    @abstractmethod
+    def _packed(self, account_id: str) -> bytes | None:
+        """The packed record of an archived account, None if it has none."""
+
+    @abstractmethod
+    def _accounts(self) -> Iterable[str]:
+        """The ids of the archived accounts."""
+
+    @abstractmethod
+    def to_doc(self) -> object:
+        """What a detector snapshot holds of the archive."""
+
+    def verdict(self, account_id: str) -> AccountVerdict | None:
+        """The last verdict of an archived account (None if it is not archived or left before any re-scoring)."""
+        data = self._packed(account_id)
+        return None if data is None else unpack_record(data).verdict
+
+    def verdicts(self) -> list[AccountVerdict]:
+        """The last verdict of every archived account that had one, in account id order."""
+        return [v for _, record in self.records() if (v := record.verdict) is not None]
+
+    def records(self) -> Iterator[tuple[str, Archived]]:
+        """Every archived record, in account id order (unpacked one at a time)."""
+        for account in sorted(self._accounts()):
+            data = self._packed(account)
+            assert data is not None  # an id the archive just listed
+            yield account, unpack_record(data)
+
+    @abstractmethod
+    def snapshot_saved(self) -> None:
+        """The last :meth:`to_doc` is durably saved: let go of what only earlier snapshots held."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the archive holds open."""
 
 
-class MemoryArchive:
-    """Archived accounts by id (a later record of an account replaces the earlier one), kept in the detector's
-    snapshot."""
+class MemoryArchive(Archive):
+    """Archived accounts by id, kept in the detector's snapshot."""
 
     DOC_KEY = "archive"
 
@@ -114,26 +153,18 @@ class MemoryArchive:
     def __contains__(self, account_id: str) -> bool:
         return account_id in self._records
 
-    def verdict(self, account_id: str) -> AccountVerdict | None:
-        """The last verdict of an archived account (None if it is not archived or left before any re-scoring)."""
-        data = self._records.get(account_id)
-        return None if data is None else unpack_record(data).verdict
+    def _packed(self, account_id: str) -> bytes | None:
+        return self._records.get(account_id)
 
-    def verdicts(self) -> list[AccountVerdict]:
-        """The last verdict of every archived account that had one, in account id order."""
-        return [v for _, record in self.records() if (v := record.verdict) is not None]
-
-    def records(self) -> Iterator[tuple[str, Archived]]:
-        """Every archived record, in account id order."""
-        for account, data in sorted(self._records.items()):
-            yield account, unpack_record(data)
+    def _accounts(self) -> Iterable[str]:
+        return self._records.keys()
 
     def to_doc(self) -> dict[str, bytes]:
         """The records as plain data (for the snapshot)."""
         return dict(self._records)
 
     def snapshot_saved(self) -> None:
-        """Nothing to release: the snapshot holds the records themselves."""
+        """Nothing to let go of: the snapshot holds the records themselves."""
 
     def close(self) -> None:
         """Nothing to release: the records are in memory."""
