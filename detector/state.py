@@ -31,7 +31,7 @@ from distillguard.detector.signals import (
     template_keys,
     text_flags,
 )
-from distillguard.detector.store import Store
+from distillguard.detector.store import GROW_MIN, GROWTH, Store
 from distillguard.detector.units import HOUR, MINUTE
 
 # Metadata bits beyond the text signal bits of detector.signals.
@@ -77,9 +77,6 @@ FORGET_SINGLE_TEMPLATE_HOURS = 48
 # to be forgotten are kept); 4: the first event time and each model's first use kept apart from accounts (so
 # accounts may leave). Versions 1 to 3 are still read.
 SNAPSHOT_VERSION = 4
-# Per-account arrays grow by this factor when accounts outnumber their rows (doubling left up to half of them empty).
-GROWTH = 1.25
-GROW_MIN = 1024  # rows of a per-account array at least
 # Requests per account by flag and by hour of day are counted in int32 (half the bytes) while every account's requests
 # fit it (no such count exceeds them), and in int64 from the first that does not.
 _INT32_MAX = int(np.iinfo(np.int32).max)

@@ -20,7 +20,8 @@ _DEAD = -1  # keys are non-negative; a discarded slot holds this until the array
 RECENT_MIN = 4096  # the small index is merged into the large one beyond this many keys...
 RECENT_SHARE = 8  # ...and beyond one in this many of the large index's keys
 SLOT = np.int32  # a slot number in the indexes (4 bytes: a store holds far fewer than 2**31 keys)
-GROWTH = 1.25  # the arrays grow by this factor when full (doubling would leave up to half of them unused)
+GROWTH = 1.25  # arrays grow by this factor when full (doubling would leave up to half of them unused)...
+GROW_MIN = 1024  # ...to this many entries at least (also the state's per-account arrays)
 
 V = TypeVar("V", int, float)  # the Python type of a value: int for an int64 store, float for a float64 one
 
@@ -201,7 +202,7 @@ class Store(Generic[V]):
     def _append(self, keys: np.ndarray) -> np.ndarray:
         n, k = self._n, len(keys)
         if n + k > len(self._keys):
-            size = max(n + k, int(GROWTH * len(self._keys)), 1024)
+            size = max(n + k, int(GROWTH * len(self._keys)), GROW_MIN)
             self._keys = np.concatenate([self._keys[:n], np.zeros(size - n, dtype=np.int64)])
             self._vals = np.concatenate([self._vals[:n], np.zeros(size - n, dtype=self._vals.dtype)])
         slots = np.arange(n, n + k)

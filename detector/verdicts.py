@@ -373,9 +373,9 @@ class Records:
         s, st = self.scoring, self.state
         thr = self.threshold
         orgs = list(st.interned["org"])
-        models = _by_account(st, st.model_count, MODEL_BITS, s.accounts)
+        models = _grouped(st.model_count, MODEL_BITS, s.accounts)
         model_names = list(st.interned["model"])
-        hours = _by_account(st, st.timeline, HOUR_BITS, s.accounts)
+        hours = _grouped(st.timeline, HOUR_BITS, s.accounts)
         hour_label = {h: iso(h * HOUR).strftime("%Y-%m-%dT%H") for h in np.unique(hours.value).tolist()}  # type: ignore[union-attr]
         labels = [hour_label[h] for h in hours.value.tolist()]
         counts = hours.count.tolist()
@@ -486,7 +486,7 @@ class ByAccount:
     start: list[int]
 
 
-def _by_account(state: AccountState, store: Store, shift: int, accounts: int) -> ByAccount:
+def _grouped(store: Store, shift: int, accounts: int) -> ByAccount:
     """The entries of ``store`` (``acct << shift | value -> count``) of the first ``accounts`` accounts, grouped by
     account in one sort (no dict per account)."""
     a, v, c = store.split(shift)

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import KafkaError
 
 from distillguard.detector.detector import Detector
-from distillguard.detector.disk_archive import DiskArchive
+from distillguard.detector.disk_archive import ArchiveDocError, DiskArchive
 from distillguard.detector.events import Event, EventError, parse_event
 from distillguard.detector.logs import get_logger
 from distillguard.detector.model import DetectionModel
@@ -234,10 +234,16 @@ class StreamWorker:
             return
         snap = self.store.load(topic, partitions)
         self.detector.close()  # its archive stays on disk with its partition set's snapshot
+        restored = None
         if snap is not None:
-            self.detector = Detector.restore(
-                snap.detector, self.model, self.policy, archive_dir=self.store.archive_dir(topic, partitions)
-            )
+            try:
+                restored = Detector.restore(
+                    snap.detector, self.model, self.policy, archive_dir=self.store.archive_dir(topic, partitions)
+                )
+            except ArchiveDocError as exc:  # its archive's files are gone: the partitions still hold every event
+                log.error("snapshot unusable, rebuilding from the start of the partitions", reason=str(exc))
+        if snap is not None and restored is not None:
+            self.detector = restored
             self.detector.set_retention(self.o.retention_hours)  # the setting in force, not the snapshot's
             self.offsets = dict(snap.offsets)
             self.owned, self.left = set(snap.owned), set(snap.left)
@@ -258,7 +264,7 @@ class StreamWorker:
         log.info(
             "partitions assigned",
             partitions=partitions,
-            restored=snap is not None,
+            restored=restored is not None,
             offsets=self.offsets,
             events=self.detector.stats["events"],
         )

@@ -84,3 +84,30 @@ def test_a_killed_worker_brings_archived_accounts_back_from_disk_and_writes_thei
     want = {v.account_id: v for v in det.verdicts() + det.archived_verdicts()}
     assert_same_verdicts(stream.verdicts(), want)
     assert want["back"].n_requests == 15
+
+
+@pytest.mark.slow
+def test_a_snapshot_whose_archive_files_are_gone_is_not_used_and_the_worker_rebuilds(
+    stream: Stream, monkeypatch, tmp_path
+):
+    """Deleted archive segments make the snapshot unusable: the worker says so and replays its partitions from the
+    start, ending with the verdicts of one pass."""
+    monkeypatch.setenv("RETENTION_HOURS", str(RETENTION_HOURS))
+    events = _stream()
+    whole = _write(tmp_path / "whole.jsonl", events)
+    w = stream.worker()
+    replay(whole, stream.bootstrap, stream.env["EVENTS_TOPIC"])
+    w.wait(lambda m: m.get("distillguard_archived_accounts", 0) >= VISITORS, 90, "the visitors to leave")
+    w.kill()
+    for segment in (stream.root / "state").glob("*.archive/*.seg"):
+        segment.unlink()
+    w2 = stream.worker()
+    w2.wait(
+        lambda m: m.get("distillguard_idle") == 1 and m.get("distillguard_events_total", 0) >= len(events), 90, "idle"
+    )
+    log = (stream.root / "worker-1.log").read_text()
+    assert "snapshot unusable, rebuilding" in log and '"restored": false' in log
+    det = Detector(load_model(stream.env["MODEL_PATH"]), retention_hours=RETENTION_HOURS)
+    det.process(read_events(whole))
+    det.flush()
+    assert_same_verdicts(stream.verdicts(), {v.account_id: v for v in det.verdicts() + det.archived_verdicts()})
