@@ -65,8 +65,12 @@ def test_a_killed_worker_brings_archived_accounts_back_from_disk_and_writes_thei
 
     w = stream.worker()
     replay(first, stream.bootstrap, topic)
-    # The gauge is set after a snapshot is saved: one that holds the visitors in its archive.
-    w.wait(lambda m: m.get("distillguard_archived_accounts", 0) >= VISITORS + 1, 90, "the visitors to leave")
+    # Archived: set after a snapshot that holds the visitors in its archive; idle: every verdict written since.
+    w.wait(
+        lambda m: m.get("distillguard_archived_accounts", 0) >= VISITORS + 1 and m.get("distillguard_idle") == 1,
+        90,
+        "the visitors to leave and their last verdicts to be written",
+    )
     segments = list((stream.root / "state").glob("*.archive/*.seg"))
     assert segments and sum(p.stat().st_size for p in segments) > 0, "the archive should be on disk"
     assert {"visitor-0", "back"} <= set(stream.verdicts()), "the last verdicts of those who left are written"
